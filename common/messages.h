@@ -1,0 +1,135 @@
+// The agent protocol's messages as plain C++ values.
+//
+// schema/protocol.capnp defines the wire form; common/wire.h converts between the two.
+// Programs only ever see these structs, so a malformed frame is rejected whole at the
+// boundary instead of throwing half-way through handling it. Plain values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/platform.h"
+
+namespace manifold {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+struct JobRef {
+  uint64_t job_id = 0;
+  uint32_t attempt = 0;
+  bool operator==(const JobRef&) const = default;
+  auto operator<=>(const JobRef&) const = default;
+};
+
+struct PlatformOffer {
+  Platform platform;
+  bool emulated = false;
+  bool operator==(const PlatformOffer&) const = default;
+};
+
+struct ImageDescriptor {
+  std::string media_type;
+  std::string digest;
+  uint64_t size = 0;
+  bool operator==(const ImageDescriptor&) const = default;
+};
+
+// ---- agent to coordinator ----
+
+struct HelloMsg {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string agent_id;
+  std::string version;
+  std::string hostname;
+  std::vector<PlatformOffer> platforms;
+  uint32_t slots = 1;
+  std::map<std::string, std::string> labels;
+  std::vector<JobRef> running_jobs;
+  bool operator==(const HelloMsg&) const = default;
+};
+
+struct HeartbeatMsg {
+  std::vector<JobRef> running_jobs;
+  bool operator==(const HeartbeatMsg&) const = default;
+};
+
+enum class JobPhase { kAccepted, kBuilding, kPushing };
+
+struct JobUpdateMsg {
+  JobRef job;
+  JobPhase phase = JobPhase::kAccepted;
+  bool operator==(const JobUpdateMsg&) const = default;
+};
+
+struct LogChunkMsg {
+  JobRef job;
+  uint64_t seq = 0;
+  std::string data;
+  bool operator==(const LogChunkMsg&) const = default;
+};
+
+struct JobResultMsg {
+  JobRef job;
+  bool succeeded = false;
+  ImageDescriptor image;  // when succeeded
+  std::string error;      // when not
+  bool retryable = false;
+  bool operator==(const JobResultMsg&) const = default;
+};
+
+struct DrainingMsg {
+  bool operator==(const DrainingMsg&) const = default;
+};
+struct GoodbyeMsg {
+  bool operator==(const GoodbyeMsg&) const = default;
+};
+
+using AgentMessage = std::variant<HelloMsg, HeartbeatMsg, JobUpdateMsg, LogChunkMsg, JobResultMsg,
+                                  DrainingMsg, GoodbyeMsg>;
+
+// ---- coordinator to agent ----
+
+struct WelcomeMsg {
+  std::string session_id;
+  uint32_t heartbeat_interval_ms = 2000;
+  bool operator==(const WelcomeMsg&) const = default;
+};
+
+struct AssignMsg {
+  JobRef job;
+  uint64_t build_id = 0;
+  Platform platform;
+  std::string context_digest;
+  std::string context_url;
+  std::string dockerfile;
+  std::string dockerfile_path;
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  std::vector<std::string> repositories;  // "registry/repository" names to push to
+  bool operator==(const AssignMsg&) const = default;
+};
+
+struct CancelMsg {
+  JobRef job;
+  bool operator==(const CancelMsg&) const = default;
+};
+struct AckMsg {
+  JobRef job;
+  bool operator==(const AckMsg&) const = default;
+};
+struct RejectMsg {
+  std::string reason;
+  bool fatal = false;  // false: the session is unknown (coordinator restarted), say hello again
+  bool operator==(const RejectMsg&) const = default;
+};
+
+using CoordinatorMessage = std::variant<WelcomeMsg, AssignMsg, CancelMsg, AckMsg, RejectMsg>;
+
+// A short name for logs and counters: "hello", "jobResult", ...
+const char* MessageName(const AgentMessage& message);
+const char* MessageName(const CoordinatorMessage& message);
+
+}  // namespace manifold

@@ -1,0 +1,366 @@
+#include "common/wire.h"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/exception.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "common/digest.h"
+#include "schema/protocol.capnp.h"
+
+namespace manifold {
+namespace {
+
+std::string ToString(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+
+std::string ToString(capnp::Data::Reader data) {
+  return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
+}
+
+capnp::Data::Reader AsData(const std::string& bytes) {
+  return capnp::Data::Reader(reinterpret_cast<const kj::byte*>(bytes.data()), bytes.size());
+}
+
+std::string Flatten(capnp::MessageBuilder& builder) {
+  kj::Array<capnp::word> words = capnp::messageToFlatArray(builder);
+  kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+// Platforms and digests from the network are validated here, once, so nothing past the
+// boundary sees a malformed one.
+class DecodeError : public std::exception {
+ public:
+  explicit DecodeError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+Platform ReadPlatform(proto::Platform::Reader reader) {
+  std::string text = ToString(reader.getOs()) + "/" + ToString(reader.getArchitecture());
+  if (reader.getVariant().size() > 0) text += "/" + ToString(reader.getVariant());
+  Result<Platform> platform = ParsePlatform(text);
+  if (!platform.ok()) throw DecodeError(platform.status().message());
+  return *platform;
+}
+
+void WritePlatform(const Platform& platform, proto::Platform::Builder builder) {
+  builder.setOs(platform.os);
+  builder.setArchitecture(platform.architecture);
+  builder.setVariant(platform.variant);
+}
+
+JobRef ReadJob(proto::JobRef::Reader reader) {
+  return JobRef{reader.getJobId(), reader.getAttempt()};
+}
+
+void WriteJob(const JobRef& job, proto::JobRef::Builder builder) {
+  builder.setJobId(job.job_id);
+  builder.setAttempt(job.attempt);
+}
+
+std::vector<JobRef> ReadJobs(capnp::List<proto::JobRef>::Reader list) {
+  std::vector<JobRef> jobs;
+  jobs.reserve(list.size());
+  for (auto job : list) jobs.push_back(ReadJob(job));
+  return jobs;
+}
+
+void WriteJobs(const std::vector<JobRef>& jobs, capnp::List<proto::JobRef>::Builder list) {
+  for (size_t i = 0; i < jobs.size(); ++i) WriteJob(jobs[i], list[i]);
+}
+
+std::map<std::string, std::string> ReadKeyValues(capnp::List<proto::KeyValue>::Reader list) {
+  std::map<std::string, std::string> map;
+  for (auto kv : list) map[ToString(kv.getKey())] = ToString(kv.getValue());
+  return map;
+}
+
+void WriteKeyValues(const std::map<std::string, std::string>& map,
+                    capnp::List<proto::KeyValue>::Builder list) {
+  size_t i = 0;
+  for (const auto& [key, value] : map) {
+    list[i].setKey(key);
+    list[i].setValue(value);
+    ++i;
+  }
+}
+
+// Runs `read` over a verified message root, turning every way a frame can be malformed
+// (short, unaligned length, limits exceeded, bad pointers, bad values) into one Status.
+template <typename Root, typename T, typename Read>
+Result<T> DecodeFrame(std::string_view frame, const WireLimits& limits, const char* what,
+                      Read read) {
+  if (frame.size() > limits.max_frame_bytes) {
+    return Status::InvalidArgument(std::string(what) + " frame of " + std::to_string(frame.size()) +
+                                   " bytes exceeds the limit");
+  }
+  if (frame.empty() || frame.size() % sizeof(capnp::word) != 0) {
+    return Status::InvalidArgument(std::string(what) + " frame of " + std::to_string(frame.size()) +
+                                   " bytes is not a Cap'n Proto message");
+  }
+  // Frames from TCP are usually not 8-byte aligned; the reader requires alignment.
+  kj::Array<capnp::word> aligned;
+  kj::ArrayPtr<const capnp::word> words;
+  if (reinterpret_cast<uintptr_t>(frame.data()) % alignof(capnp::word) == 0) {
+    words = kj::ArrayPtr<const capnp::word>(reinterpret_cast<const capnp::word*>(frame.data()),
+                                            frame.size() / sizeof(capnp::word));
+  } else {
+    aligned = kj::heapArray<capnp::word>(frame.size() / sizeof(capnp::word));
+    std::memcpy(aligned.begin(), frame.data(), frame.size());
+    words = aligned.asPtr();
+  }
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = limits.traversal_limit_words;
+  options.nestingLimit = limits.nesting_limit;
+  try {
+    capnp::FlatArrayMessageReader reader(words, options);
+    return read(reader.getRoot<Root>());
+  } catch (const kj::Exception& e) {
+    return Status::InvalidArgument(std::string("malformed ") + what +
+                                   " message: " + e.getDescription().cStr());
+  } catch (const DecodeError& e) {
+    return Status::InvalidArgument(std::string("invalid ") + what + " message: " + e.what());
+  }
+}
+
+}  // namespace
+
+const char* MessageName(const AgentMessage& message) {
+  static const char* const kNames[] = {"hello",     "heartbeat", "jobUpdate", "logChunk",
+                                       "jobResult", "draining",  "goodbye"};
+  return kNames[message.index()];
+}
+
+const char* MessageName(const CoordinatorMessage& message) {
+  static const char* const kNames[] = {"welcome", "assign", "cancel", "ack", "reject"};
+  return kNames[message.index()];
+}
+
+std::string EncodeAgentMessage(const AgentMessage& message) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<proto::AgentMessage>();
+  struct Visitor {
+    proto::AgentMessage::Builder root;
+    void operator()(const HelloMsg& m) {
+      auto hello = root.initHello();
+      hello.setProtocolVersion(m.protocol_version);
+      hello.setAgentId(m.agent_id);
+      hello.setVersion(m.version);
+      hello.setHostname(m.hostname);
+      auto offers = hello.initPlatforms(static_cast<unsigned>(m.platforms.size()));
+      for (size_t i = 0; i < m.platforms.size(); ++i) {
+        WritePlatform(m.platforms[i].platform, offers[i].initPlatform());
+        offers[i].setEmulated(m.platforms[i].emulated);
+      }
+      hello.setSlots(m.slots);
+      WriteKeyValues(m.labels, hello.initLabels(static_cast<unsigned>(m.labels.size())));
+      WriteJobs(m.running_jobs,
+                hello.initRunningJobs(static_cast<unsigned>(m.running_jobs.size())));
+    }
+    void operator()(const HeartbeatMsg& m) {
+      auto heartbeat = root.initHeartbeat();
+      WriteJobs(m.running_jobs,
+                heartbeat.initRunningJobs(static_cast<unsigned>(m.running_jobs.size())));
+    }
+    void operator()(const JobUpdateMsg& m) {
+      auto update = root.initJobUpdate();
+      WriteJob(m.job, update.initJob());
+      switch (m.phase) {
+        case JobPhase::kAccepted:
+          update.setPhase(proto::JobPhase::ACCEPTED);
+          break;
+        case JobPhase::kBuilding:
+          update.setPhase(proto::JobPhase::BUILDING);
+          break;
+        case JobPhase::kPushing:
+          update.setPhase(proto::JobPhase::PUSHING);
+          break;
+      }
+    }
+    void operator()(const LogChunkMsg& m) {
+      auto chunk = root.initLogChunk();
+      WriteJob(m.job, chunk.initJob());
+      chunk.setSeq(m.seq);
+      chunk.setData(AsData(m.data));
+    }
+    void operator()(const JobResultMsg& m) {
+      auto result = root.initJobResult();
+      WriteJob(m.job, result.initJob());
+      if (m.succeeded) {
+        auto image = result.initImage();
+        image.setMediaType(m.image.media_type);
+        image.setDigest(m.image.digest);
+        image.setSize(m.image.size);
+      } else {
+        auto failure = result.initFailure();
+        failure.setMessage(m.error);
+        failure.setRetryable(m.retryable);
+      }
+    }
+    void operator()(const DrainingMsg&) { root.setDraining(); }
+    void operator()(const GoodbyeMsg&) { root.setGoodbye(); }
+  };
+  std::visit(Visitor{root}, message);
+  return Flatten(builder);
+}
+
+Result<AgentMessage> DecodeAgentMessage(std::string_view frame, const WireLimits& limits) {
+  return DecodeFrame<proto::AgentMessage, AgentMessage>(
+      frame, limits, "agent", [](proto::AgentMessage::Reader root) -> AgentMessage {
+        switch (root.which()) {
+          case proto::AgentMessage::HELLO: {
+            auto hello = root.getHello();
+            HelloMsg m;
+            m.protocol_version = hello.getProtocolVersion();
+            m.agent_id = ToString(hello.getAgentId());
+            m.version = ToString(hello.getVersion());
+            m.hostname = ToString(hello.getHostname());
+            for (auto offer : hello.getPlatforms()) {
+              m.platforms.push_back({ReadPlatform(offer.getPlatform()), offer.getEmulated()});
+            }
+            m.slots = hello.getSlots();
+            m.labels = ReadKeyValues(hello.getLabels());
+            m.running_jobs = ReadJobs(hello.getRunningJobs());
+            return m;
+          }
+          case proto::AgentMessage::HEARTBEAT:
+            return HeartbeatMsg{ReadJobs(root.getHeartbeat().getRunningJobs())};
+          case proto::AgentMessage::JOB_UPDATE: {
+            auto update = root.getJobUpdate();
+            JobUpdateMsg m{ReadJob(update.getJob()), JobPhase::kAccepted};
+            switch (update.getPhase()) {
+              case proto::JobPhase::ACCEPTED:
+                m.phase = JobPhase::kAccepted;
+                break;
+              case proto::JobPhase::BUILDING:
+                m.phase = JobPhase::kBuilding;
+                break;
+              case proto::JobPhase::PUSHING:
+                m.phase = JobPhase::kPushing;
+                break;
+              default:
+                throw DecodeError("unknown job phase");
+            }
+            return m;
+          }
+          case proto::AgentMessage::LOG_CHUNK: {
+            auto chunk = root.getLogChunk();
+            return LogChunkMsg{ReadJob(chunk.getJob()), chunk.getSeq(), ToString(chunk.getData())};
+          }
+          case proto::AgentMessage::JOB_RESULT: {
+            auto result = root.getJobResult();
+            JobResultMsg m;
+            m.job = ReadJob(result.getJob());
+            switch (result.which()) {
+              case proto::JobResult::IMAGE: {
+                auto image = result.getImage();
+                m.succeeded = true;
+                m.image = {ToString(image.getMediaType()), ToString(image.getDigest()),
+                           image.getSize()};
+                if (!IsValidDigest(m.image.digest)) {
+                  throw DecodeError("result digest \"" + m.image.digest + "\" is not sha256");
+                }
+                break;
+              }
+              case proto::JobResult::FAILURE:
+                m.error = ToString(result.getFailure().getMessage());
+                m.retryable = result.getFailure().getRetryable();
+                break;
+              default:
+                throw DecodeError("unknown job result kind");
+            }
+            return m;
+          }
+          case proto::AgentMessage::DRAINING:
+            return DrainingMsg{};
+          case proto::AgentMessage::GOODBYE:
+            return GoodbyeMsg{};
+        }
+        throw DecodeError("unknown message kind " + std::to_string(root.which()));
+      });
+}
+
+std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
+  capnp::MallocMessageBuilder builder;
+  auto root = builder.initRoot<proto::CoordinatorMessage>();
+  struct Visitor {
+    proto::CoordinatorMessage::Builder root;
+    void operator()(const WelcomeMsg& m) {
+      auto welcome = root.initWelcome();
+      welcome.setSessionId(m.session_id);
+      welcome.setHeartbeatIntervalMs(m.heartbeat_interval_ms);
+    }
+    void operator()(const AssignMsg& m) {
+      auto assign = root.initAssign();
+      WriteJob(m.job, assign.initJob());
+      assign.setBuildId(m.build_id);
+      WritePlatform(m.platform, assign.initPlatform());
+      assign.setContextDigest(m.context_digest);
+      assign.setContextUrl(m.context_url);
+      assign.setDockerfile(m.dockerfile);
+      assign.setDockerfilePath(m.dockerfile_path);
+      WriteKeyValues(m.build_args,
+                     assign.initBuildArgs(static_cast<unsigned>(m.build_args.size())));
+      assign.setTarget(m.target);
+      auto repositories = assign.initRepositories(static_cast<unsigned>(m.repositories.size()));
+      for (size_t i = 0; i < m.repositories.size(); ++i) repositories.set(i, m.repositories[i]);
+    }
+    void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
+    void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
+    void operator()(const RejectMsg& m) {
+      auto reject = root.initReject();
+      reject.setReason(m.reason);
+      reject.setFatal(m.fatal);
+    }
+  };
+  std::visit(Visitor{root}, message);
+  return Flatten(builder);
+}
+
+Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
+                                                    const WireLimits& limits) {
+  return DecodeFrame<proto::CoordinatorMessage, CoordinatorMessage>(
+      frame, limits, "coordinator",
+      [](proto::CoordinatorMessage::Reader root) -> CoordinatorMessage {
+        switch (root.which()) {
+          case proto::CoordinatorMessage::WELCOME: {
+            auto welcome = root.getWelcome();
+            return WelcomeMsg{ToString(welcome.getSessionId()), welcome.getHeartbeatIntervalMs()};
+          }
+          case proto::CoordinatorMessage::ASSIGN: {
+            auto assign = root.getAssign();
+            AssignMsg m;
+            m.job = ReadJob(assign.getJob());
+            m.build_id = assign.getBuildId();
+            m.platform = ReadPlatform(assign.getPlatform());
+            m.context_digest = ToString(assign.getContextDigest());
+            if (!IsValidDigest(m.context_digest)) {
+              throw DecodeError("context digest \"" + m.context_digest + "\" is not sha256");
+            }
+            m.context_url = ToString(assign.getContextUrl());
+            m.dockerfile = ToString(assign.getDockerfile());
+            m.dockerfile_path = ToString(assign.getDockerfilePath());
+            m.build_args = ReadKeyValues(assign.getBuildArgs());
+            m.target = ToString(assign.getTarget());
+            for (auto repository : assign.getRepositories()) {
+              m.repositories.push_back(ToString(repository));
+            }
+            return m;
+          }
+          case proto::CoordinatorMessage::CANCEL:
+            return CancelMsg{ReadJob(root.getCancel())};
+          case proto::CoordinatorMessage::ACK:
+            return AckMsg{ReadJob(root.getAck())};
+          case proto::CoordinatorMessage::REJECT:
+            return RejectMsg{ToString(root.getReject().getReason()), root.getReject().getFatal()};
+        }
+        throw DecodeError("unknown message kind " + std::to_string(root.which()));
+      });
+}
+
+}  // namespace manifold

@@ -1,0 +1,371 @@
+#include "coordinator/api.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "common/digest.h"
+#include "common/reference.h"
+
+namespace manifold {
+namespace {
+
+using nlohmann::json;
+
+bool IsFinalBuildState(const std::string& state) {
+  return state == "succeeded" || state == "failed" || state == "canceled";
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case Status::Code::kInvalidArgument:
+      return 400;
+    case Status::Code::kNotFound:
+      return 404;
+    case Status::Code::kAlreadyExists:
+    case Status::Code::kFailedPrecondition:
+      return 409;
+    case Status::Code::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void Reply(httplib::Response& res, int code, const json& body) {
+  res.status = code;
+  // Build output need not be UTF-8; invalid bytes become U+FFFD instead of failing.
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace) + "\n",
+                  "application/json");
+}
+
+void ReplyError(httplib::Response& res, const Status& status) {
+  Reply(res, HttpStatusFor(status), json{{"error", status.message()}});
+}
+
+json JobJson(const JobRecord& job) {
+  return {{"id", job.id},
+          {"platform", job.platform.ToString()},
+          {"state", job.state},
+          {"attempt", job.attempt},
+          {"agent", job.agent_id},
+          {"emulated", job.emulated},
+          {"manifest_digest", job.manifest.digest},
+          {"manifest_media_type", job.manifest.media_type},
+          {"manifest_size", job.manifest.size},
+          {"error", job.error}};
+}
+
+json BuildJson(const BuildRecord& build) {
+  json platforms = json::array();
+  for (const Platform& p : build.spec.platforms) platforms.push_back(p.ToString());
+  json jobs = json::array();
+  for (const JobRecord& job : build.jobs) jobs.push_back(JobJson(job));
+  return {{"id", build.id},
+          {"state", build.state},
+          {"platforms", platforms},
+          {"tags", build.spec.tags},
+          {"context", build.spec.context_digest},
+          {"dockerfile_path", build.spec.dockerfile_path},
+          {"build_args", build.spec.build_args},
+          {"target", build.spec.target},
+          {"index_digest", build.index_digest},
+          {"index_media_type", build.index_media_type},
+          {"error", build.error},
+          {"created_at", build.created_at},
+          {"updated_at", build.updated_at},
+          {"jobs", jobs}};
+}
+
+bool IsBuildArgName(const std::string& name) {
+  static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
+  return name.size() <= 255 && std::regex_match(name, kName);
+}
+
+// Turns a request body into a BuildSpec, or says which field is wrong and why.
+Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore& contexts) {
+  json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!request.is_object()) return Status::InvalidArgument("the request body is not a JSON object");
+  auto string_field = [&](const char* name, bool required, std::string* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || it->is_null()) {
+      return required ? Status::InvalidArgument(std::string("field \"") + name + "\" is required")
+                      : Status::Ok();
+    }
+    if (!it->is_string()) {
+      return Status::InvalidArgument(std::string("field \"") + name + "\" must be a string");
+    }
+    *out = it->get<std::string>();
+    return Status::Ok();
+  };
+  auto string_list = [&](const char* name, std::vector<std::string>* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || !it->is_array() || it->empty()) {
+      return Status::InvalidArgument(std::string("field \"") + name +
+                                     "\" must be a non-empty list of strings");
+    }
+    for (const auto& item : *it) {
+      if (!item.is_string()) {
+        return Status::InvalidArgument(std::string("field \"") + name +
+                                       "\" must contain only strings");
+      }
+      out->push_back(item.get<std::string>());
+    }
+    return Status::Ok();
+  };
+
+  BuildSpec spec;
+  std::vector<std::string> platforms;
+  if (Status s = string_list("platforms", &platforms); !s.ok()) return s;
+  for (const std::string& text : platforms) {
+    Result<Platform> platform = ParsePlatform(text);
+    if (!platform.ok()) return platform.status().WithContext("field \"platforms\"");
+    if (std::find(spec.platforms.begin(), spec.platforms.end(), *platform) ==
+        spec.platforms.end()) {
+      spec.platforms.push_back(*platform);
+    }
+  }
+  if (spec.platforms.size() > 32) {
+    return Status::InvalidArgument("field \"platforms\" lists more than 32 platforms");
+  }
+  std::vector<std::string> tags;
+  if (Status s = string_list("tags", &tags); !s.ok()) return s;
+  for (const std::string& text : tags) {
+    Result<Reference> ref = ParseReference(text);
+    if (!ref.ok()) return ref.status().WithContext("field \"tags\"");
+    if (!ref->digest.empty()) {
+      return Status::InvalidArgument("field \"tags\": \"" + text +
+                                     "\" names a digest; an index is pushed under a tag");
+    }
+    spec.tags.push_back(ref->ToString());
+  }
+  if (Status s = string_field("context", true, &spec.context_digest); !s.ok()) return s;
+  if (!IsValidDigest(spec.context_digest)) {
+    return Status::InvalidArgument("field \"context\" must be a sha256 digest");
+  }
+  if (!contexts.Has(spec.context_digest)) {
+    return Status::InvalidArgument("field \"context\": the coordinator has no context " +
+                                   spec.context_digest + "; upload it first (PUT /v1/contexts/" +
+                                   spec.context_digest + ")");
+  }
+  if (Status s = string_field("dockerfile", true, &spec.dockerfile); !s.ok()) return s;
+  if (spec.dockerfile.empty()) return Status::InvalidArgument("field \"dockerfile\" is empty");
+  if (Status s = string_field("dockerfile_path", false, &spec.dockerfile_path); !s.ok()) return s;
+  if (Status s = string_field("target", false, &spec.target); !s.ok()) return s;
+  if (auto it = request.find("build_args"); it != request.end() && !it->is_null()) {
+    if (!it->is_object()) {
+      return Status::InvalidArgument("field \"build_args\" must be an object of strings");
+    }
+    for (const auto& [name, value] : it->items()) {
+      if (!IsBuildArgName(name)) {
+        return Status::InvalidArgument("field \"build_args\": \"" + name +
+                                       "\" is not a valid argument name");
+      }
+      if (!value.is_string()) {
+        return Status::InvalidArgument("field \"build_args\": the value of \"" + name +
+                                       "\" must be a string");
+      }
+      spec.build_args[name] = value.get<std::string>();
+    }
+  }
+  return spec;
+}
+
+Result<uint64_t> ParseId(const std::string& text) {
+  if (text.empty() || text.size() > 18) return Status::InvalidArgument("bad build id " + text);
+  return static_cast<uint64_t>(std::stoull(text));
+}
+
+Result<int64_t> QueryNumber(const httplib::Request& req, const char* name, int64_t fallback) {
+  if (!req.has_param(name)) return fallback;
+  std::string text = req.get_param_value(name);
+  static const std::regex kNumber("[0-9]{1,18}");
+  if (!std::regex_match(text, kNumber)) {
+    return Status::InvalidArgument(std::string("query parameter \"") + name +
+                                   "\" must be a non-negative number");
+  }
+  return std::stoll(text);
+}
+
+}  // namespace
+
+Api::Api(Store& store, ContextStore& contexts, Coordinator& coordinator, ApiOptions options)
+    : store_(store),
+      contexts_(contexts),
+      coordinator_(coordinator),
+      options_(std::move(options)),
+      server_(std::make_unique<httplib::Server>()) {}
+
+Api::~Api() { Stop(); }
+
+Status Api::Start() {
+  Routes();
+  port_ = options_.listen_port == 0 ? server_->bind_to_any_port(options_.listen_host)
+                                    : (server_->bind_to_port(options_.listen_host,
+                                                             options_.listen_port)
+                                           ? options_.listen_port
+                                           : -1);
+  if (port_ <= 0) {
+    return Status::FailedPrecondition("cannot listen for the API on " + options_.listen_host +
+                                      ":" + std::to_string(options_.listen_port) +
+                                      " (is the port in use?)");
+  }
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return Status::Ok();
+}
+
+void Api::Stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Api::Routes() {
+  httplib::Server& s = *server_;
+  s.set_payload_max_length(options_.max_context_bytes);
+  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                             std::exception_ptr ep) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{} {} failed: {}", req.method, req.path, what);
+    Reply(res, 500, json{{"error", "internal error: " + what}});
+  });
+
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    Status ping = store_.Ping();
+    if (ping.ok()) {
+      res.set_content("ready\n", "text/plain");
+    } else {
+      ReplyError(res, ping);
+    }
+  });
+
+  const std::string kContext = R"(/v1/contexts/(sha256:[0-9a-f]{64}))";
+  // GET also answers HEAD (cpp-httplib routes HEAD to GET handlers without the body).
+  s.Get(kContext, [this](const httplib::Request& req, httplib::Response& res) {
+    Result<std::string> path = contexts_.Path(req.matches[1].str());
+    if (!path.ok()) return ReplyError(res, path.status());
+    auto size = std::filesystem::file_size(*path);
+    res.set_content_provider(
+        size, "application/x-tar",
+        [file = *path](size_t offset, size_t length, httplib::DataSink& sink) {
+          std::ifstream in(file, std::ios::binary);
+          in.seekg(static_cast<std::streamoff>(offset));
+          std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
+          in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+          if (in.gcount() <= 0) return false;
+          sink.write(buffer.data(), static_cast<size_t>(in.gcount()));
+          return true;
+        });
+  });
+  s.Put(kContext, [this](const httplib::Request& req, httplib::Response& res) {
+    std::string digest = req.matches[1].str();
+    Status stored = contexts_.Put(digest, req.body);
+    if (!stored.ok()) return ReplyError(res, stored);
+    Reply(res, 201, json{{"digest", digest}, {"size", req.body.size()}});
+  });
+
+  s.Post("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.size() > options_.max_request_bytes) {
+      return ReplyError(res, Status::InvalidArgument("the build request is larger than " +
+                                                     std::to_string(options_.max_request_bytes) +
+                                                     " bytes"));
+    }
+    std::string key = req.get_header_value("Idempotency-Key");
+    if (key.size() > 255) {
+      return ReplyError(res, Status::InvalidArgument("Idempotency-Key is longer than 255"));
+    }
+    Result<BuildSpec> spec = ParseBuildRequest(req.body, contexts_);
+    if (!spec.ok()) return ReplyError(res, spec.status());
+    auto created = store_.CreateBuild(*spec, key);
+    if (!created.ok()) return ReplyError(res, created.status());
+    const auto& [build, is_new] = *created;
+    if (is_new) {
+      auto shared = std::make_shared<const BuildSpec>(build.spec);
+      std::vector<QueuedJob> jobs;
+      for (const JobRecord& job : build.jobs) {
+        jobs.push_back({job.id, build.id, job.platform, shared});
+      }
+      coordinator_.Enqueue(std::move(jobs));
+      spdlog::info("build {} submitted: {} for {}", build.id, build.spec.tags.front(),
+                   build.spec.platforms.size());
+    }
+    Reply(res, is_new ? 201 : 200, BuildJson(build));
+  });
+
+  s.Get("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
+    Result<int64_t> limit = QueryNumber(req, "limit", 20);
+    if (!limit.ok()) return ReplyError(res, limit.status());
+    auto builds = store_.ListBuilds(static_cast<int>(std::clamp<int64_t>(*limit, 1, 500)));
+    if (!builds.ok()) return ReplyError(res, builds.status());
+    json list = json::array();
+    for (const BuildRecord& build : *builds) list.push_back(BuildJson(build));
+    Reply(res, 200, json{{"builds", list}});
+  });
+
+  s.Get(R"(/v1/builds/([0-9]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    Result<uint64_t> id = ParseId(req.matches[1].str());
+    if (!id.ok()) return ReplyError(res, id.status());
+    auto build = store_.GetBuild(*id);
+    if (!build.ok()) return ReplyError(res, build.status());
+    Reply(res, 200, BuildJson(*build));
+  });
+
+  s.Get(R"(/v1/builds/([0-9]+)/logs)", [this](const httplib::Request& req,
+                                              httplib::Response& res) {
+    Result<uint64_t> id = ParseId(req.matches[1].str());
+    if (!id.ok()) return ReplyError(res, id.status());
+    Result<int64_t> after = QueryNumber(req, "after", 0);
+    if (!after.ok()) return ReplyError(res, after.status());
+    // The state is read before the chunks: every chunk of a job is stored before its
+    // result, so a final state read first means no chunk can still arrive.
+    auto build = store_.GetBuild(*id);
+    if (!build.ok()) return ReplyError(res, build.status());
+    constexpr int kLimit = 500;
+    auto chunks = store_.ListLogs(*id, *after, kLimit);
+    if (!chunks.ok()) return ReplyError(res, chunks.status());
+    json list = json::array();
+    int64_t next = *after;
+    for (const LogChunkRecord& chunk : *chunks) {
+      list.push_back({{"seq", chunk.seq},
+                      {"platform", chunk.platform},
+                      {"attempt", chunk.attempt},
+                      {"data", chunk.data}});
+      next = chunk.seq;
+    }
+    bool done = IsFinalBuildState(build->state) && chunks->size() < static_cast<size_t>(kLimit);
+    Reply(res, 200, json{{"chunks", list}, {"next", next}, {"done", done}});
+  });
+
+  s.Get("/v1/agents", [this](const httplib::Request&, httplib::Response& res) {
+    json list = json::array();
+    for (const AgentView& agent : coordinator_.Agents()) {
+      json platforms = json::array();
+      for (const PlatformOffer& offer : agent.platforms) {
+        platforms.push_back({{"platform", offer.platform.ToString()}, {"emulated", offer.emulated}});
+      }
+      list.push_back({{"id", agent.id},
+                      {"hostname", agent.hostname},
+                      {"version", agent.version},
+                      {"platforms", platforms},
+                      {"slots", agent.slots},
+                      {"busy", agent.busy},
+                      {"state", agent.state},
+                      {"last_seen_ms_ago", agent.last_seen_ms_ago}});
+    }
+    Reply(res, 200, json{{"agents", list}});
+  });
+}
+
+}  // namespace manifold

@@ -1,0 +1,514 @@
+#include "coordinator/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <random>
+#include <zmq.hpp>
+
+#include "common/reference.h"
+#include "coordinator/merger.h"
+#include "coordinator/scheduler.h"
+
+namespace manifold {
+
+using Clock = std::chrono::steady_clock;
+
+struct Coordinator::Session {
+  std::string agent_id;
+  std::string routing_id;
+  std::string hostname;
+  std::string version;
+  std::vector<PlatformOffer> platforms;
+  uint32_t slots = 1;
+  std::set<uint64_t> jobs;  // job ids running here
+  Clock::time_point last_seen;
+  bool draining = false;
+};
+
+namespace {
+
+std::string RandomSessionId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buffer[17];
+  snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(rng()));
+  return buffer;
+}
+
+std::vector<std::string> Repositories(const BuildSpec& spec) {
+  std::vector<std::string> names;
+  for (const std::string& tag : spec.tags) {
+    Result<Reference> ref = ParseReference(tag);
+    if (!ref.ok()) continue;  // validated at submit; a bad stored tag fails at merge
+    if (std::find(names.begin(), names.end(), ref->Name()) == names.end()) {
+      names.push_back(ref->Name());
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(Store& store, CoordinatorOptions options)
+    : store_(store), options_(std::move(options)) {}
+
+Coordinator::~Coordinator() { Stop(); }
+
+Status Coordinator::Start() {
+  context_ = std::make_unique<zmq::context_t>(1);
+  router_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::router);
+  router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.limits.max_frame_bytes));
+  router_->set(zmq::sockopt::linger, 0);
+  try {
+    router_->bind(options_.agent_endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::FailedPrecondition("cannot listen for agents on " + options_.agent_endpoint +
+                                      ": " + e.what());
+  }
+  bound_endpoint_ = router_->get(zmq::sockopt::last_endpoint);
+  wake_receiver_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::pair);
+  wake_sender_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::pair);
+  std::string wake_endpoint = "inproc://wake-" + RandomSessionId();
+  wake_receiver_->bind(wake_endpoint);
+  wake_sender_->connect(wake_endpoint);
+
+  Result<std::vector<QueuedJob>> pending = store_.PendingJobs();
+  if (!pending.ok()) return pending.status();
+  for (QueuedJob& job : *pending) pending_[job.job_id] = std::move(job);
+  Result<std::vector<JobRecord>> active = store_.ActiveJobs();
+  if (!active.ok()) return active.status();
+  Clock::time_point deadline =
+      Clock::now() + options_.heartbeat_interval * options_.missed_heartbeats;
+  for (const JobRecord& job : *active) {
+    running_[job.id] = {{job.id, job.attempt}, job.agent_id};
+    awaited_agents_[job.agent_id] = deadline;
+  }
+  Result<std::vector<uint64_t>> merging = store_.BuildsToMerge();
+  if (!merging.ok()) return merging.status();
+  spdlog::info("agent socket on {}; {} pending, {} running jobs, {} builds to merge",
+               bound_endpoint_, pending_.size(), running_.size(), merging->size());
+
+  merge_thread_ = std::thread([this] { MergeLoop(); });
+  for (uint64_t build_id : *merging) RequestMerge(build_id);
+  loop_thread_ = std::thread([this] { Loop(); });
+  return Status::Ok();
+}
+
+void Coordinator::Stop() {
+  if (stopping_.exchange(true)) return;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    if (wake_sender_) wake_sender_->send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
+  }
+  merge_wakeup_.notify_all();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  if (merge_thread_.joinable()) merge_thread_.join();
+  wake_sender_.reset();
+  wake_receiver_.reset();
+  router_.reset();
+  context_.reset();
+}
+
+void Coordinator::Enqueue(std::vector<QueuedJob> jobs) {
+  std::lock_guard lock(inbox_mutex_);
+  for (QueuedJob& job : jobs) inbox_.push_back(std::move(job));
+  if (wake_sender_) wake_sender_->send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
+}
+
+std::vector<AgentView> Coordinator::Agents() const {
+  std::lock_guard lock(agents_mutex_);
+  return agents_snapshot_;
+}
+
+void Coordinator::Loop() {
+  Clock::time_point last_liveness = Clock::now();
+  while (!stopping_) {
+    zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
+                               {wake_receiver_->handle(), 0, ZMQ_POLLIN, 0}};
+    try {
+      zmq::poll(items, 2, std::chrono::milliseconds(200));
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR) continue;
+      spdlog::critical("agent socket poll failed: {}", e.what());
+      std::abort();  // the socket is ours; a failure here is a bug, not input
+    }
+    if (items[1].revents & ZMQ_POLLIN) {
+      zmq::message_t ignored;
+      while (wake_receiver_->recv(ignored, zmq::recv_flags::dontwait)) {
+      }
+    }
+    // Bounded batch, so a flood from agents cannot starve scheduling.
+    for (int i = 0; i < 1000 && (items[0].revents & ZMQ_POLLIN); ++i) {
+      zmq::message_t routing_id;
+      if (!router_->recv(routing_id, zmq::recv_flags::dontwait)) break;
+      std::vector<zmq::message_t> parts;
+      while (router_->get(zmq::sockopt::rcvmore)) {
+        zmq::message_t part;
+        if (!router_->recv(part, zmq::recv_flags::dontwait)) break;
+        parts.push_back(std::move(part));
+      }
+      if (parts.size() != 1) {
+        ++malformed_frames_;
+        spdlog::warn("dropped a message of {} frames from an agent (expected 1)", parts.size());
+        continue;
+      }
+      HandleFrame(routing_id.to_string(), parts[0].to_string());
+    }
+    DrainInbox();
+    if (schedule_needed_) ScheduleJobs();
+    if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
+      CheckLiveness();
+      last_liveness = Clock::now();
+    }
+  }
+}
+
+void Coordinator::Send(const std::string& routing_id, const CoordinatorMessage& message) {
+  std::string frame = EncodeCoordinatorMessage(message);
+  router_->send(zmq::buffer(routing_id), zmq::send_flags::sndmore);
+  router_->send(zmq::buffer(frame), zmq::send_flags::dontwait);
+}
+
+void Coordinator::SendToAgent(const std::string& agent_id, const CoordinatorMessage& message) {
+  auto it = sessions_.find(agent_id);
+  if (it != sessions_.end()) Send(it->second->routing_id, message);
+}
+
+void Coordinator::HandleFrame(const std::string& routing_id, const std::string& frame) {
+  Result<AgentMessage> decoded = DecodeAgentMessage(frame, options_.limits);
+  if (!decoded.ok()) {
+    ++malformed_frames_;
+    spdlog::warn("dropped a frame from an agent: {}", decoded.status().message());
+    return;
+  }
+  if (auto* hello = std::get_if<HelloMsg>(&*decoded)) {
+    HandleHello(routing_id, *hello);
+    return;
+  }
+  auto known = agent_by_routing_id_.find(routing_id);
+  if (known == agent_by_routing_id_.end()) {
+    // Typically the coordinator restarted and the agent's connection came back by
+    // itself: ask it to introduce itself again.
+    Send(routing_id, RejectMsg{"unknown agent session; say hello again", false});
+    return;
+  }
+  Session& session = *sessions_.at(known->second);
+  session.last_seen = Clock::now();
+  std::visit(
+      [&](const auto& message) {
+        using T = std::decay_t<decltype(message)>;
+        if constexpr (std::is_same_v<T, HeartbeatMsg>) {
+          // Liveness is all a heartbeat carries today; last_seen is updated above.
+        } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
+          Result<bool> current = store_.SetJobPhase(message.job, session.agent_id, message.phase);
+          if (current.ok() && !*current) {
+            spdlog::warn("agent {} reported job {} attempt {} which is not its job; canceling it",
+                         session.agent_id, message.job.job_id, message.job.attempt);
+            Send(session.routing_id, CancelMsg{message.job});
+          }
+        } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
+          Result<bool> stored =
+              store_.AppendLog(message.job, session.agent_id, message.seq, message.data);
+          if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
+        } else if constexpr (std::is_same_v<T, JobResultMsg>) {
+          HandleResult(session, message);
+        } else if constexpr (std::is_same_v<T, DrainingMsg>) {
+          session.draining = true;
+          store_.SetAgentState(session.agent_id, "draining");
+          PublishAgents();
+        } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
+          spdlog::info("agent {} said goodbye", session.agent_id);
+          std::string agent_id = session.agent_id;
+          FailJobsOfAgent(agent_id, "agent " + agent_id + " left while building");
+          store_.SetAgentState(agent_id, "lost");
+          RemoveSession(agent_id);
+        }
+      },
+      *decoded);
+}
+
+void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hello) {
+  auto reject = [&](const std::string& reason) {
+    spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
+    Send(routing_id, RejectMsg{reason, true});
+  };
+  if (hello.protocol_version != kProtocolVersion) {
+    return reject("agent protocol version " + std::to_string(hello.protocol_version) +
+                  " is not supported (coordinator speaks " + std::to_string(kProtocolVersion) +
+                  "); upgrade the agent or the coordinator so they match");
+  }
+  if (hello.agent_id.empty() || hello.agent_id.size() > 253) {
+    return reject("agent id must be 1 to 253 characters; set --id");
+  }
+  if (hello.platforms.empty()) return reject("agent offers no platform; set --platform");
+  if (hello.slots == 0 || hello.slots > 1024) return reject("agent slots must be 1 to 1024");
+  Status stored = store_.UpsertAgent(hello);
+  if (!stored.ok()) {
+    // Not fatal for the agent: it says hello again when its session stays unknown.
+    spdlog::error("cannot register agent {}: {}", hello.agent_id, stored.message());
+    return;
+  }
+
+  auto existing = sessions_.find(hello.agent_id);
+  if (existing != sessions_.end()) agent_by_routing_id_.erase(existing->second->routing_id);
+  auto session = std::make_unique<Session>();
+  session->agent_id = hello.agent_id;
+  session->routing_id = routing_id;
+  session->hostname = hello.hostname;
+  session->version = hello.version;
+  session->platforms = hello.platforms;
+  session->slots = hello.slots;
+  session->last_seen = Clock::now();
+  sessions_[hello.agent_id] = std::move(session);
+  agent_by_routing_id_[routing_id] = hello.agent_id;
+  awaited_agents_.erase(hello.agent_id);
+
+  // Jobs the store gave this agent that it no longer holds were lost with its previous
+  // process; the ones it still holds keep running.
+  std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
+  std::vector<JobRef> lost;
+  for (const auto& [job_id, running] : running_) {
+    if (running.agent_id != hello.agent_id) continue;
+    if (held.count(running.job)) {
+      sessions_[hello.agent_id]->jobs.insert(job_id);
+    } else {
+      lost.push_back(running.job);
+    }
+  }
+  for (const JobRef& job : lost) {
+    Result<ResultOutcome> outcome = store_.RecordJobResult(
+        hello.agent_id,
+        JobResultMsg{job, false, {}, "agent " + hello.agent_id + " restarted during the job", true},
+        options_.max_attempts);
+    if (outcome.ok()) ApplyOutcome(*outcome);
+  }
+  std::string offers;
+  for (const PlatformOffer& offer : hello.platforms) {
+    offers += (offers.empty() ? "" : ", ") + offer.platform.ToString() +
+              (offer.emulated ? " (emulated)" : "");
+  }
+  spdlog::info("agent {} ({}) online: {}, {} slot(s)", hello.agent_id, hello.hostname, offers,
+               hello.slots);
+  Send(routing_id, WelcomeMsg{RandomSessionId(),
+                              static_cast<uint32_t>(options_.heartbeat_interval.count())});
+  schedule_needed_ = true;
+  PublishAgents();
+}
+
+void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
+  Result<ResultOutcome> outcome =
+      store_.RecordJobResult(session.agent_id, result, options_.max_attempts);
+  if (!outcome.ok()) {
+    // Not acknowledged: the agent keeps the result and sends it again.
+    spdlog::error("cannot record result of job {}: {}", result.job.job_id,
+                  outcome.status().message());
+    return;
+  }
+  if (!outcome->current) {
+    spdlog::warn("ignored a stale result for job {} attempt {} from agent {}", result.job.job_id,
+                 result.job.attempt, session.agent_id);
+  } else if (result.succeeded) {
+    spdlog::info("job {} attempt {} succeeded on {}: {}", result.job.job_id, result.job.attempt,
+                 session.agent_id, result.image.digest);
+  } else {
+    spdlog::info("job {} attempt {} failed on {}: {}", result.job.job_id, result.job.attempt,
+                 session.agent_id, result.error);
+  }
+  if (outcome->current) ReleaseJob(result.job.job_id);
+  ApplyOutcome(*outcome);
+  Send(session.routing_id, AckMsg{result.job});
+}
+
+void Coordinator::ApplyOutcome(const ResultOutcome& outcome) {
+  if (outcome.requeued) {
+    pending_[outcome.requeued->job_id] = *outcome.requeued;
+    schedule_needed_ = true;
+  }
+  for (const JobRecord& job : outcome.to_cancel) {
+    pending_.erase(job.id);
+    if (running_.count(job.id)) {
+      SendToAgent(job.agent_id, CancelMsg{{job.id, job.attempt}});
+      ReleaseJob(job.id);
+    }
+  }
+  if (outcome.ready_to_merge) RequestMerge(outcome.build_id);
+}
+
+void Coordinator::ReleaseJob(uint64_t job_id) {
+  auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  auto session = sessions_.find(it->second.agent_id);
+  if (session != sessions_.end()) session->second->jobs.erase(job_id);
+  running_.erase(it);
+  schedule_needed_ = true;
+  PublishAgents();
+}
+
+void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& reason) {
+  std::vector<JobRef> jobs;
+  for (const auto& [job_id, running] : running_) {
+    if (running.agent_id == agent_id) jobs.push_back(running.job);
+  }
+  for (const JobRef& job : jobs) {
+    Result<ResultOutcome> outcome = store_.RecordJobResult(
+        agent_id, JobResultMsg{job, false, {}, reason, true}, options_.max_attempts);
+    if (!outcome.ok()) {
+      spdlog::error("cannot retry job {}: {}", job.job_id, outcome.status().message());
+      continue;
+    }
+    ReleaseJob(job.job_id);
+    ApplyOutcome(*outcome);
+  }
+}
+
+void Coordinator::RemoveSession(const std::string& agent_id) {
+  auto it = sessions_.find(agent_id);
+  if (it == sessions_.end()) return;
+  agent_by_routing_id_.erase(it->second->routing_id);
+  sessions_.erase(it);
+  PublishAgents();
+}
+
+void Coordinator::CheckLiveness() {
+  Clock::time_point now = Clock::now();
+  auto limit = options_.heartbeat_interval * options_.missed_heartbeats;
+  std::vector<std::string> lost;
+  for (const auto& [agent_id, session] : sessions_) {
+    if (now - session->last_seen > limit) lost.push_back(agent_id);
+  }
+  for (auto it = awaited_agents_.begin(); it != awaited_agents_.end();) {
+    if (now > it->second) {
+      lost.push_back(it->first);
+      it = awaited_agents_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const std::string& agent_id : lost) {
+    spdlog::warn("agent {} is lost (no heartbeat for {} ms); retrying its jobs", agent_id,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(limit).count());
+    FailJobsOfAgent(agent_id, "agent " + agent_id + " was lost (missed heartbeats)");
+    store_.SetAgentState(agent_id, "lost");
+    RemoveSession(agent_id);
+  }
+}
+
+void Coordinator::DrainInbox() {
+  std::vector<QueuedJob> jobs;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    jobs.swap(inbox_);
+  }
+  for (QueuedJob& job : jobs) pending_[job.job_id] = std::move(job);
+  if (!jobs.empty()) schedule_needed_ = true;
+}
+
+void Coordinator::ScheduleJobs() {
+  schedule_needed_ = false;
+  if (pending_.empty()) return;
+  std::vector<PendingJob> pending;
+  pending.reserve(pending_.size());
+  for (const auto& [job_id, job] : pending_) pending.push_back({job_id, job.platform});
+  std::vector<SchedulerAgent> agents;
+  for (const auto& [agent_id, session] : sessions_) {
+    if (session->draining || session->jobs.size() >= session->slots) continue;
+    agents.push_back({agent_id, session->platforms,
+                      session->slots - static_cast<uint32_t>(session->jobs.size())});
+  }
+  for (const Assignment& assignment : Schedule(pending, std::move(agents))) {
+    const QueuedJob& job = pending_.at(assignment.job_id);
+    Result<uint32_t> attempt =
+        store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated);
+    if (!attempt.ok()) {
+      if (attempt.status().code() == Status::Code::kFailedPrecondition) {
+        pending_.erase(assignment.job_id);  // canceled or failed meanwhile
+        continue;
+      }
+      spdlog::error("cannot assign job {}: {}", assignment.job_id, attempt.status().message());
+      schedule_needed_ = true;  // try again on the next turn of the loop
+      return;
+    }
+    AssignMsg assign;
+    assign.job = {job.job_id, *attempt};
+    assign.build_id = job.build_id;
+    assign.platform = job.platform;
+    assign.context_digest = job.spec->context_digest;
+    assign.context_url = options_.public_url + "/v1/contexts/" + job.spec->context_digest;
+    assign.dockerfile = job.spec->dockerfile;
+    assign.dockerfile_path = job.spec->dockerfile_path;
+    assign.build_args = job.spec->build_args;
+    assign.target = job.spec->target;
+    assign.repositories = Repositories(*job.spec);
+    spdlog::info("job {} ({} of build {}) attempt {} -> agent {}{}", job.job_id,
+                 job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
+                 assignment.emulated ? " (emulated)" : "");
+    running_[job.job_id] = {assign.job, assignment.agent_id};
+    sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
+    SendToAgent(assignment.agent_id, assign);
+    pending_.erase(assignment.job_id);
+  }
+  PublishAgents();
+}
+
+void Coordinator::PublishAgents() {
+  Clock::time_point now = Clock::now();
+  std::vector<AgentView> views;
+  for (const auto& [agent_id, session] : sessions_) {
+    views.push_back(
+        {agent_id, session->hostname, session->version, session->platforms, session->slots,
+         static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
+         std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen)
+             .count()});
+  }
+  std::lock_guard lock(agents_mutex_);
+  agents_snapshot_ = std::move(views);
+}
+
+void Coordinator::RequestMerge(uint64_t build_id) {
+  std::lock_guard lock(merge_mutex_);
+  merge_queue_.push_back(build_id);
+  merge_wakeup_.notify_one();
+}
+
+void Coordinator::MergeLoop() {
+  while (true) {
+    uint64_t build_id;
+    {
+      std::unique_lock lock(merge_mutex_);
+      merge_wakeup_.wait(lock, [&] { return stopping_ || !merge_queue_.empty(); });
+      if (stopping_) return;
+      build_id = merge_queue_.front();
+      merge_queue_.pop_front();
+    }
+    // Transient registry or database trouble is retried with back-off; the build stays
+    // in state merging meanwhile, and a restarted coordinator picks it up again.
+    Status status;
+    for (int attempt = 1; attempt <= 5 && !stopping_; ++attempt) {
+      Result<BuildRecord> build = store_.GetBuild(build_id);
+      if (!build.ok()) {
+        status = build.status();
+      } else {
+        Result<PushedIndex> pushed = MergeAndPushIndex(*build);
+        if (pushed.ok()) {
+          spdlog::info("build {}: index {} pushed to {} tag(s)", build_id, pushed->digest,
+                       build->spec.tags.size());
+          status = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+        } else {
+          status = pushed.status();
+          if (!status.retryable()) break;
+        }
+      }
+      if (status.ok()) break;
+      spdlog::warn("build {}: merge attempt {} failed: {}", build_id, attempt, status.message());
+      std::unique_lock lock(merge_mutex_);
+      merge_wakeup_.wait_for(lock, std::chrono::seconds(1 << attempt), [&] { return stopping_.load(); });
+    }
+    if (!status.ok() && !stopping_) {
+      spdlog::error("build {} failed at merge: {}", build_id, status.message());
+      Status failed = store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
+      if (!failed.ok()) spdlog::error("cannot record failure of build {}: {}", build_id, failed.message());
+    }
+  }
+}
+
+}  // namespace manifold

@@ -1,0 +1,135 @@
+// Coordinator: the agent loop. It owns the ZeroMQ ROUTER socket that agents connect to,
+// the in-memory view of agents, pending and running jobs, and the merge thread.
+//
+// One thread (the loop) does all agent I/O and every scheduling decision; the view is
+// rebuilt from the Store at Start(). Other threads (the HTTP API) hand it work through
+// Enqueue(), which is thread-safe, and read a snapshot through Agents(). Anything an agent
+// sends is decoded and validated before it is acted on; a frame that does not decode is
+// dropped and counted, never fatal.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/messages.h"
+#include "common/status.h"
+#include "common/wire.h"
+#include "coordinator/store.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace manifold {
+
+struct CoordinatorOptions {
+  std::string agent_endpoint = "tcp://127.0.0.1:7081";
+  std::string public_url = "http://127.0.0.1:7080";  // agents fetch contexts from here
+  std::chrono::milliseconds heartbeat_interval{2000};
+  int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
+  uint32_t max_attempts = 3;
+  WireLimits limits;
+};
+
+// What the API shows about a connected agent.
+struct AgentView {
+  std::string id;
+  std::string hostname;
+  std::string version;
+  std::vector<PlatformOffer> platforms;
+  uint32_t slots = 0;
+  uint32_t busy = 0;
+  std::string state;  // online | draining
+  int64_t last_seen_ms_ago = 0;
+};
+
+class Coordinator {
+ public:
+  Coordinator(Store& store, CoordinatorOptions options);
+  ~Coordinator();
+
+  // Binds the agent socket, loads pending work from the store, starts the loop and the
+  // merge thread. Fails if the endpoint cannot be bound.
+  Status Start();
+  void Stop();
+
+  // The endpoint actually bound (resolves a port of 0 / '*').
+  std::string agent_endpoint() const { return bound_endpoint_; }
+
+  // Thread-safe: hands the jobs of a newly submitted build to the loop.
+  void Enqueue(std::vector<QueuedJob> jobs);
+  // Thread-safe snapshot of connected agents.
+  std::vector<AgentView> Agents() const;
+  // Frames from agents that did not decode, since start.
+  uint64_t malformed_frames() const { return malformed_frames_.load(); }
+
+ private:
+  struct Session;
+  struct RunningJob {
+    JobRef job;
+    std::string agent_id;
+  };
+
+  void Loop();
+  void HandleFrame(const std::string& routing_id, const std::string& frame);
+  void HandleHello(const std::string& routing_id, const HelloMsg& hello);
+  void HandleResult(Session& session, const JobResultMsg& result);
+  void Send(const std::string& routing_id, const CoordinatorMessage& message);
+  void SendToAgent(const std::string& agent_id, const CoordinatorMessage& message);
+  void DrainInbox();
+  void ScheduleJobs();
+  void CheckLiveness();
+  void ReleaseJob(uint64_t job_id);
+  // Retries or fails the jobs an agent was running when it went away.
+  void FailJobsOfAgent(const std::string& agent_id, const std::string& reason);
+  void ApplyOutcome(const ResultOutcome& outcome);
+  void RemoveSession(const std::string& agent_id);
+  void PublishAgents();
+
+  void MergeLoop();
+  void RequestMerge(uint64_t build_id);
+
+  Store& store_;
+  const CoordinatorOptions options_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<zmq::socket_t> wake_receiver_;
+  std::unique_ptr<zmq::socket_t> wake_sender_;  // guarded by inbox_mutex_
+  std::string bound_endpoint_;
+  std::thread loop_thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> malformed_frames_{0};
+
+  // Loop-thread state.
+  std::map<std::string, std::unique_ptr<Session>> sessions_;  // by agent id
+  std::map<std::string, std::string> agent_by_routing_id_;
+  std::map<uint64_t, QueuedJob> pending_;  // by job id: oldest first
+  std::map<uint64_t, RunningJob> running_;  // by job id
+  // Agents that held jobs when the coordinator started; lost unless they say hello in time.
+  std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;
+  bool schedule_needed_ = true;
+
+  mutable std::mutex inbox_mutex_;
+  std::vector<QueuedJob> inbox_;
+
+  mutable std::mutex agents_mutex_;
+  std::vector<AgentView> agents_snapshot_;
+
+  std::mutex merge_mutex_;
+  std::condition_variable merge_wakeup_;
+  std::deque<uint64_t> merge_queue_;
+  std::thread merge_thread_;
+};
+
+}  // namespace manifold

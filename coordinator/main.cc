@@ -1,0 +1,130 @@
+// manifold-coordinator: wires the store, the agent loop and the HTTP API together and
+// runs until SIGINT or SIGTERM.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <thread>
+
+#include "coordinator/api.h"
+#include "coordinator/context_store.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  spdlog::critical("{}", message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace manifold;
+  CLI::App app{"manifold-coordinator: queues multi-platform builds and dispatches them to agents"};
+  std::string database_url = "postgresql://postgres@127.0.0.1:5432/manifold";
+  std::string api_listen = "127.0.0.1:7080";
+  std::string agent_listen = "tcp://127.0.0.1:7081";
+  std::string public_url;
+  std::string state_dir = "/var/lib/manifold";
+  int heartbeat_ms = 2000;
+  int missed_heartbeats = 3;
+  uint32_t max_attempts = 3;
+  int database_wait_s = 60;
+  std::string log_level = "info";
+  app.add_option("--database-url", database_url, "PostgreSQL URL")
+      ->envname("MANIFOLD_DATABASE_URL")
+      ->capture_default_str();
+  app.add_option("--api-listen", api_listen, "HOST:PORT of the HTTP API")
+      ->envname("MANIFOLD_API_LISTEN")
+      ->capture_default_str();
+  app.add_option("--agent-listen", agent_listen, "ZeroMQ endpoint agents connect to")
+      ->envname("MANIFOLD_AGENT_LISTEN")
+      ->capture_default_str();
+  app.add_option("--public-url", public_url,
+                 "URL agents use to reach the API (default http://<api-listen>)")
+      ->envname("MANIFOLD_PUBLIC_URL");
+  app.add_option("--state-dir", state_dir, "directory for build contexts")
+      ->envname("MANIFOLD_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--heartbeat-interval-ms", heartbeat_ms, "agent heartbeat interval")
+      ->envname("MANIFOLD_HEARTBEAT_INTERVAL_MS")
+      ->check(CLI::Range(100, 600000))
+      ->capture_default_str();
+  app.add_option("--missed-heartbeats", missed_heartbeats, "heartbeats missed before an agent is lost")
+      ->envname("MANIFOLD_MISSED_HEARTBEATS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--max-attempts", max_attempts, "attempts per job for retryable failures")
+      ->envname("MANIFOLD_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
+      ->envname("MANIFOLD_DATABASE_WAIT")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("MANIFOLD_LOG_LEVEL")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  auto colon = api_listen.rfind(':');
+  if (colon == std::string::npos) return Fail("--api-listen must be HOST:PORT, got " + api_listen);
+  ApiOptions api_options;
+  api_options.listen_host = api_listen.substr(0, colon);
+  try {
+    api_options.listen_port = std::stoi(api_listen.substr(colon + 1));
+  } catch (const std::exception&) {
+    return Fail("--api-listen must be HOST:PORT, got " + api_listen);
+  }
+  if (public_url.empty()) public_url = "http://" + api_listen;
+
+  // Block the stop signals in every thread; main waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(database_wait_s);
+  std::unique_ptr<Store> store;
+  for (auto backoff = std::chrono::milliseconds(100);; backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
+    Result<std::unique_ptr<Store>> opened = Store::Open(database_url);
+    if (opened.ok()) {
+      store = std::move(*opened);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Fail(opened.status().message() + " (check --database-url / MANIFOLD_DATABASE_URL)");
+    }
+    spdlog::warn("waiting for the database: {}", opened.status().message());
+    std::this_thread::sleep_for(backoff);
+  }
+  if (Status migrated = store->Migrate(); !migrated.ok()) return Fail(migrated.message());
+
+  Result<ContextStore> contexts = ContextStore::Open(state_dir);
+  if (!contexts.ok()) return Fail(contexts.status().message());
+
+  CoordinatorOptions options;
+  options.agent_endpoint = agent_listen;
+  options.public_url = public_url;
+  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.missed_heartbeats = missed_heartbeats;
+  options.max_attempts = max_attempts;
+  Coordinator coordinator(*store, options);
+  if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
+
+  Api api(*store, *contexts, coordinator, api_options);
+  if (Status started = api.Start(); !started.ok()) return Fail(started.message());
+  spdlog::info("manifold-coordinator ready: API on http://{}:{}, agents on {}",
+               api_options.listen_host, api.port(), coordinator.agent_endpoint());
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  spdlog::info("stopping on signal {}", signal);
+  api.Stop();
+  coordinator.Stop();
+  return 0;
+}

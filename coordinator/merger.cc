@@ -1,0 +1,86 @@
+#include "coordinator/merger.h"
+
+#include <map>
+#include <vector>
+
+#include "common/oci.h"
+#include "common/reference.h"
+#include "common/registry.h"
+
+namespace manifold {
+namespace {
+
+// Fetches one child manifest and its config from `repository`, and checks that the image
+// really is for the platform the job was built for.
+Result<IndexChild> VerifyChild(const RegistryClient& registry, const std::string& repository,
+                               const JobRecord& job) {
+  std::string where = registry.host() + "/" + repository + "@" + job.manifest.digest;
+  Result<FetchedManifest> fetched = registry.GetManifest(repository, job.manifest.digest);
+  if (!fetched.ok()) {
+    return fetched.status().WithContext("the " + job.platform.ToString() + " image " + where +
+                                        " is not in the registry");
+  }
+  Result<Manifest> manifest = ParseManifest(fetched->bytes);
+  if (!manifest.ok()) return manifest.status().WithContext(where);
+  Result<std::string> config = registry.GetBlob(repository, manifest->config.digest);
+  if (!config.ok()) return config.status().WithContext("config of " + where);
+  Result<Platform> platform = ParseImageConfigPlatform(*config);
+  if (!platform.ok()) return platform.status().WithContext("config of " + where);
+  if (!(*platform == job.platform)) {
+    return Status::Internal("the image built for " + job.platform.ToString() + " (" + where +
+                            ") is for " + platform->ToString() + " according to its config");
+  }
+  IndexChild child;
+  child.manifest.media_type = fetched->media_type;
+  child.manifest.digest = fetched->digest;
+  child.manifest.size = static_cast<int64_t>(fetched->bytes.size());
+  child.platform = *platform;
+  return child;
+}
+
+}  // namespace
+
+Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
+  std::vector<Reference> tags;
+  for (const std::string& tag : build.spec.tags) {
+    Result<Reference> ref = ParseReference(tag);
+    if (!ref.ok()) return ref.status().WithContext("build " + std::to_string(build.id));
+    tags.push_back(*ref);
+  }
+  if (tags.empty()) return Status::InvalidArgument("build has no tags to push");
+  for (const JobRecord& job : build.jobs) {
+    if (job.state != "succeeded") {
+      return Status::FailedPrecondition(job.platform.ToString() + " has not succeeded");
+    }
+  }
+
+  // Verify the children in every repository named by a tag (agents push to each), and
+  // build the index once from the first: the bytes are identical for all tags.
+  std::string index_bytes;
+  PushedIndex pushed;
+  std::map<std::string, bool> verified;  // "registry/repository"
+  for (const Reference& tag : tags) {
+    RegistryClient registry(tag.registry);
+    if (!verified[tag.Name()]) {
+      std::vector<IndexChild> children;
+      for (const JobRecord& job : build.jobs) {
+        Result<IndexChild> child = VerifyChild(registry, tag.repository, job);
+        if (!child.ok()) return child.status();
+        children.push_back(*child);
+      }
+      if (index_bytes.empty()) {
+        Result<std::string> bytes = BuildIndex(children, {}, &pushed.media_type);
+        if (!bytes.ok()) return bytes.status();
+        index_bytes = *bytes;
+      }
+      verified[tag.Name()] = true;
+    }
+    Result<std::string> digest =
+        registry.PutManifest(tag.repository, tag.tag, pushed.media_type, index_bytes);
+    if (!digest.ok()) return digest.status().WithContext("pushing the index to " + tag.ToString());
+    pushed.digest = *digest;
+  }
+  return pushed;
+}
+
+}  // namespace manifold

@@ -1,0 +1,26 @@
+// Merger: turns a build whose every platform succeeded into one pushed image index.
+//
+// The platform of each child is read from the image config in the registry, not taken
+// on the agent's word, so an agent that built the wrong platform fails the build instead
+// of publishing a wrong index. Stateless and thread-safe; it does blocking registry I/O
+// and runs on the coordinator's merge thread, never on its agent loop.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/store.h"
+
+namespace manifold {
+
+struct PushedIndex {
+  std::string digest;
+  std::string media_type;
+};
+
+// Builds the index (OCI index for OCI children, Docker manifest list for Docker children)
+// from the build's succeeded jobs, checks every child exists in each tag's repository,
+// and PUTs the index under every tag. Pushing the same build twice pushes identical bytes.
+Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build);
+
+}  // namespace manifold

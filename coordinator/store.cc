@@ -1,0 +1,584 @@
+#include "coordinator/store.h"
+
+#include <condition_variable>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "schema/migrations.h"
+
+namespace manifold {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTimestamp = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
+
+bool IsFinalJobState(const std::string& state) {
+  return state == "succeeded" || state == "failed" || state == "canceled";
+}
+
+const char* PhaseState(JobPhase phase) {
+  switch (phase) {
+    case JobPhase::kAccepted:
+      return "assigned";
+    case JobPhase::kBuilding:
+      return "building";
+    case JobPhase::kPushing:
+      return "pushing";
+  }
+  return "assigned";
+}
+
+std::string PlatformsJson(const std::vector<Platform>& platforms) {
+  json list = json::array();
+  for (const Platform& p : platforms) list.push_back(p.ToString());
+  return list.dump();
+}
+
+// Values in the store were validated before they were written; a row that does not
+// parse means the table was edited by hand, which is reported, not trusted.
+std::vector<Platform> ParsePlatformsJson(const std::string& text) {
+  std::vector<Platform> platforms;
+  for (const auto& item : json::parse(text)) {
+    Result<Platform> p = ParsePlatform(item.get<std::string>());
+    if (!p.ok()) throw std::runtime_error("stored platform is invalid: " + p.status().message());
+    platforms.push_back(*p);
+  }
+  return platforms;
+}
+
+Platform ParseStoredPlatform(const std::string& text) {
+  Result<Platform> p = ParsePlatform(text);
+  if (!p.ok()) throw std::runtime_error("stored platform is invalid: " + p.status().message());
+  return *p;
+}
+
+const std::string kBuildColumns = std::string(
+    "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
+    "build_args::text, target, state, index_digest, index_media_type, error, "
+    "to_char(created_at AT TIME ZONE 'UTC', ") + kTimestamp +
+    "), to_char(updated_at AT TIME ZONE 'UTC', " + kTimestamp + ")";
+
+const std::string kJobColumns =
+    "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
+    "manifest_media_type, manifest_size, error";
+
+BuildRecord ReadBuild(const pqxx::row& row) {
+  BuildRecord b;
+  b.id = row[0].as<uint64_t>();
+  b.spec.platforms = ParsePlatformsJson(row[1].as<std::string>());
+  b.spec.tags = json::parse(row[2].as<std::string>()).get<std::vector<std::string>>();
+  b.spec.context_digest = row[3].as<std::string>();
+  b.spec.dockerfile = row[4].as<std::string>();
+  b.spec.dockerfile_path = row[5].as<std::string>();
+  b.spec.build_args =
+      json::parse(row[6].as<std::string>()).get<std::map<std::string, std::string>>();
+  b.spec.target = row[7].as<std::string>();
+  b.state = row[8].as<std::string>();
+  b.index_digest = row[9].as<std::string>();
+  b.index_media_type = row[10].as<std::string>();
+  b.error = row[11].as<std::string>();
+  b.created_at = row[12].as<std::string>();
+  b.updated_at = row[13].as<std::string>();
+  return b;
+}
+
+JobRecord ReadJob(const pqxx::row& row) {
+  JobRecord j;
+  j.id = row[0].as<uint64_t>();
+  j.build_id = row[1].as<uint64_t>();
+  j.platform = ParseStoredPlatform(row[2].as<std::string>());
+  j.state = row[3].as<std::string>();
+  j.attempt = row[4].as<uint32_t>();
+  j.agent_id = row[5].as<std::string>();
+  j.emulated = row[6].as<bool>();
+  j.manifest.digest = row[7].as<std::string>();
+  j.manifest.media_type = row[8].as<std::string>();
+  j.manifest.size = row[9].as<uint64_t>();
+  j.error = row[10].as<std::string>();
+  return j;
+}
+
+// Loads builds (and their jobs) matching `where`, which may use $1.
+template <typename... Args>
+std::vector<BuildRecord> LoadBuilds(pqxx::transaction_base& tx, const std::string& tail,
+                                    Args&&... args) {
+  std::vector<BuildRecord> builds;
+  std::map<uint64_t, size_t> position;
+  for (const pqxx::row& row :
+       tx.exec_params("SELECT " + kBuildColumns + " FROM builds " + tail, args...)) {
+    position[row[0].as<uint64_t>()] = builds.size();
+    builds.push_back(ReadBuild(row));
+  }
+  if (builds.empty()) return builds;
+  json ids = json::array();
+  for (const auto& b : builds) ids.push_back(b.id);
+  for (const auto& row : tx.exec_params("SELECT " + kJobColumns +
+                                            " FROM jobs WHERE build_id IN (SELECT "
+                                            "jsonb_array_elements_text($1::jsonb)::bigint) "
+                                            "ORDER BY id",
+                                        ids.dump())) {
+    JobRecord job = ReadJob(row);
+    builds[position[job.build_id]].jobs.push_back(std::move(job));
+  }
+  return builds;
+}
+
+void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
+                 const std::string& state, const std::string& agent_id,
+                 const std::string& detail) {
+  tx.exec_params(
+      "INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
+      "VALUES ($1, $2, $3, NULLIF($4, ''), $5)",
+      job_id, attempt, state, agent_id, detail);
+}
+
+std::shared_ptr<const BuildSpec> LoadSpec(pqxx::transaction_base& tx, uint64_t build_id) {
+  auto builds = LoadBuilds(tx, "WHERE id = $1", build_id);
+  if (builds.empty()) throw std::runtime_error("build " + std::to_string(build_id) + " vanished");
+  return std::make_shared<const BuildSpec>(builds[0].spec);
+}
+
+}  // namespace
+
+// A bounded set of connections. Run() lends one to a function and turns libpqxx's
+// exceptions into Status values; a connection that broke is not returned to the pool.
+class Store::Pool {
+ public:
+  Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
+
+  template <typename T, typename F>
+  Result<T> Run(const std::string& what, F&& f) {
+    std::unique_ptr<pqxx::connection> connection;
+    try {
+      connection = Acquire();
+      Result<T> result = f(*connection);
+      Release(std::move(connection));
+      return result;
+    } catch (const pqxx::broken_connection& e) {
+      Discard();
+      return Status::Unavailable("database unavailable during " + what + ": " + Trim(e.what()));
+    } catch (const pqxx::sql_error& e) {
+      if (connection && connection->is_open()) {
+        Release(std::move(connection));
+      } else {
+        Discard();
+      }
+      return Status::Internal("database error during " + what + ": " + Trim(e.what()));
+    } catch (const std::exception& e) {
+      if (connection && connection->is_open()) {
+        Release(std::move(connection));
+      } else if (connection) {
+        Discard();
+      }
+      return Status::Unavailable("database failure during " + what + ": " + Trim(e.what()));
+    }
+  }
+
+  Status Check() {
+    Result<bool> r = Run<bool>("connect", [](pqxx::connection&) -> Result<bool> { return true; });
+    return r.status();
+  }
+
+ private:
+  static std::string Trim(std::string text) {
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  }
+
+  std::unique_ptr<pqxx::connection> Acquire() {
+    {
+      std::unique_lock lock(mutex_);
+      available_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+      if (!idle_.empty()) {
+        auto c = std::move(idle_.back());
+        idle_.pop_back();
+        return c;
+      }
+      ++open_;
+    }
+    try {
+      return std::make_unique<pqxx::connection>(url_);
+    } catch (...) {
+      Discard();
+      throw;
+    }
+  }
+
+  void Release(std::unique_ptr<pqxx::connection> connection) {
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(connection));
+    available_.notify_one();
+  }
+
+  void Discard() {
+    std::lock_guard lock(mutex_);
+    --open_;
+    available_.notify_one();
+  }
+
+  const std::string url_;
+  const int size_;
+  std::mutex mutex_;
+  std::condition_variable available_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  int open_ = 0;  // connections lent out or idle
+};
+
+Store::Store(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size) {
+  auto pool = std::make_unique<Pool>(url, pool_size);
+  Status status = pool->Check();
+  if (!status.ok()) return status;
+  return std::unique_ptr<Store>(new Store(std::move(pool)));
+}
+
+Status Store::Migrate() {
+  for (const Migration& migration : kMigrations) {
+    Result<bool> applied =
+        pool_->Run<bool>("migration " + migration.name, [&](pqxx::connection& c) -> Result<bool> {
+          pqxx::work tx(c);
+          // Serialises coordinators that start together against one database.
+          tx.exec("SELECT pg_advisory_xact_lock(7419263)");
+          tx.exec(
+              "CREATE TABLE IF NOT EXISTS schema_migrations ("
+              "name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+          if (!tx.exec_params("SELECT 1 FROM schema_migrations WHERE name = $1", migration.name)
+                   .empty()) {
+            return false;
+          }
+          tx.exec(migration.sql);
+          tx.exec_params("INSERT INTO schema_migrations (name) VALUES ($1)", migration.name);
+          tx.commit();
+          return true;
+        });
+    if (!applied.ok()) return applied.status();
+  }
+  return Status::Ok();
+}
+
+Status Store::Ping() {
+  return pool_
+      ->Run<bool>("ping",
+                  [](pqxx::connection& c) -> Result<bool> {
+                    pqxx::nontransaction tx(c);
+                    tx.exec("SELECT 1");
+                    return true;
+                  })
+      .status();
+}
+
+Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
+                                                        const std::string& idempotency_key) {
+  using Created = std::pair<BuildRecord, bool>;
+  return pool_->Run<Created>("create build", [&](pqxx::connection& c) -> Result<Created> {
+    pqxx::work tx(c);
+    json tags = spec.tags;
+    json build_args = spec.build_args;
+    pqxx::result inserted = tx.exec_params(
+        "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
+        "dockerfile_path, build_args, target) "
+        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8) "
+        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
+        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target);
+    if (inserted.empty()) {
+      auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
+      if (existing.empty()) return Status::Internal("idempotency key vanished during submit");
+      return Created{existing[0], false};
+    }
+    uint64_t id = inserted[0][0].as<uint64_t>();
+    for (const Platform& platform : spec.platforms) {
+      uint64_t job_id =
+          tx.exec_params1("INSERT INTO jobs (build_id, platform) VALUES ($1, $2) RETURNING id", id,
+                          platform.ToString())[0]
+              .as<uint64_t>();
+      RecordEvent(tx, job_id, 0, "pending", "", "submitted");
+    }
+    auto builds = LoadBuilds(tx, "WHERE id = $1", id);
+    tx.commit();
+    return Created{builds.at(0), true};
+  });
+}
+
+Result<BuildRecord> Store::GetBuild(uint64_t id) {
+  return pool_->Run<BuildRecord>("get build", [&](pqxx::connection& c) -> Result<BuildRecord> {
+    pqxx::read_transaction tx(c);
+    auto builds = LoadBuilds(tx, "WHERE id = $1", id);
+    if (builds.empty()) return Status::NotFound("no build " + std::to_string(id));
+    return builds[0];
+  });
+}
+
+Result<std::vector<BuildRecord>> Store::ListBuilds(int limit) {
+  using Builds = std::vector<BuildRecord>;
+  return pool_->Run<Builds>("list builds", [&](pqxx::connection& c) -> Result<Builds> {
+    pqxx::read_transaction tx(c);
+    return LoadBuilds(tx, "ORDER BY id DESC LIMIT $1", limit);
+  });
+}
+
+Result<std::vector<QueuedJob>> Store::PendingJobs() {
+  using Jobs = std::vector<QueuedJob>;
+  return pool_->Run<Jobs>("load pending jobs", [&](pqxx::connection& c) -> Result<Jobs> {
+    pqxx::read_transaction tx(c);
+    std::map<uint64_t, std::shared_ptr<const BuildSpec>> specs;
+    for (const BuildRecord& b : LoadBuilds(tx, "WHERE state IN ('queued', 'running')")) {
+      specs[b.id] = std::make_shared<const BuildSpec>(b.spec);
+    }
+    Jobs jobs;
+    for (const auto& row : tx.exec("SELECT " + kJobColumns +
+                                   " FROM jobs WHERE state = 'pending' ORDER BY id")) {
+      JobRecord job = ReadJob(row);
+      auto spec = specs.find(job.build_id);
+      if (spec == specs.end()) continue;  // its build already ended
+      jobs.push_back({job.id, job.build_id, job.platform, spec->second});
+    }
+    return jobs;
+  });
+}
+
+Result<std::vector<JobRecord>> Store::ActiveJobs() {
+  using Jobs = std::vector<JobRecord>;
+  return pool_->Run<Jobs>("load active jobs", [&](pqxx::connection& c) -> Result<Jobs> {
+    pqxx::read_transaction tx(c);
+    Jobs jobs;
+    for (const auto& row : tx.exec("SELECT " + kJobColumns +
+                                   " FROM jobs WHERE state IN ('assigned', 'building', 'pushing') "
+                                   "ORDER BY id")) {
+      jobs.push_back(ReadJob(row));
+    }
+    return jobs;
+  });
+}
+
+Result<std::vector<uint64_t>> Store::BuildsToMerge() {
+  using Ids = std::vector<uint64_t>;
+  return pool_->Run<Ids>("load merging builds", [&](pqxx::connection& c) -> Result<Ids> {
+    pqxx::read_transaction tx(c);
+    Ids ids;
+    for (const auto& row : tx.exec("SELECT id FROM builds WHERE state = 'merging' ORDER BY id")) {
+      ids.push_back(row[0].as<uint64_t>());
+    }
+    return ids;
+  });
+}
+
+Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated) {
+  return pool_->Run<uint32_t>("assign job", [&](pqxx::connection& c) -> Result<uint32_t> {
+    pqxx::work tx(c);
+    pqxx::result updated = tx.exec_params(
+        "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
+        "emulated = $3, error = '', updated_at = now() "
+        "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
+        job_id, agent_id, emulated);
+    if (updated.empty()) {
+      return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
+    }
+    uint32_t attempt = updated[0][0].as<uint32_t>();
+    tx.exec_params(
+        "UPDATE builds SET state = 'running', updated_at = now() "
+        "WHERE id = $1 AND state = 'queued'",
+        updated[0][1].as<uint64_t>());
+    RecordEvent(tx, job_id, attempt, "assigned", agent_id, emulated ? "emulated" : "native");
+    tx.commit();
+    return attempt;
+  });
+}
+
+Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase) {
+  return pool_->Run<bool>("update job", [&](pqxx::connection& c) -> Result<bool> {
+    pqxx::work tx(c);
+    std::string state = PhaseState(phase);
+    pqxx::result updated = tx.exec_params(
+        "UPDATE jobs SET state = $4, updated_at = now() "
+        "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
+        "AND state IN ('assigned', 'building', 'pushing') RETURNING id",
+        job.job_id, job.attempt, agent_id, state);
+    if (updated.empty()) return false;
+    if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
+    tx.commit();
+    return true;
+  });
+}
+
+Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
+                                             const JobResultMsg& result, uint32_t max_attempts) {
+  return pool_->Run<ResultOutcome>("record job result", [&](pqxx::connection& c)
+                                                            -> Result<ResultOutcome> {
+    pqxx::work tx(c);
+    ResultOutcome outcome;
+    pqxx::result rows = tx.exec_params("SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE",
+                                       result.job.job_id);
+    if (rows.empty()) return outcome;
+    JobRecord job = ReadJob(rows[0]);
+    outcome.build_id = job.build_id;
+    if (job.attempt != result.job.attempt || job.agent_id != agent_id ||
+        IsFinalJobState(job.state) || job.state == "pending") {
+      return outcome;  // stale: a retry or a cancel has superseded this attempt
+    }
+    outcome.current = true;
+
+    if (result.succeeded) {
+      tx.exec_params(
+          "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
+          "manifest_size = $4, updated_at = now() WHERE id = $1",
+          job.id, result.image.digest, result.image.media_type, result.image.size);
+      RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
+      pqxx::result merging = tx.exec_params(
+          "UPDATE builds SET state = 'merging', updated_at = now() WHERE id = $1 "
+          "AND state IN ('queued', 'running') AND NOT EXISTS "
+          "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
+          job.build_id);
+      outcome.ready_to_merge = !merging.empty();
+      tx.commit();
+      return outcome;
+    }
+
+    if (result.retryable && job.attempt < max_attempts) {
+      tx.exec_params(
+          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now() WHERE id = $1",
+          job.id, result.error);
+      RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
+      outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
+      tx.commit();
+      return outcome;
+    }
+
+    std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
+                        std::to_string(job.attempt) +
+                        (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
+    tx.exec_params("UPDATE jobs SET state = 'failed', error = $2, updated_at = now() WHERE id = $1",
+                   job.id, result.error);
+    RecordEvent(tx, job.id, job.attempt, "failed", agent_id, result.error);
+    pqxx::result failed = tx.exec_params(
+        "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), finished_at = now() "
+        "WHERE id = $1 AND state IN ('queued', 'running') RETURNING id",
+        job.build_id, error);
+    outcome.build_failed = !failed.empty();
+    for (const auto& row : tx.exec_params(
+             "UPDATE jobs SET state = 'canceled', updated_at = now(), "
+             "error = 'canceled: another platform of the build failed' "
+             "WHERE build_id = $1 AND state IN ('pending', 'assigned', 'building', 'pushing') "
+             "RETURNING " + kJobColumns,
+             job.build_id)) {
+      JobRecord canceled = ReadJob(row);
+      RecordEvent(tx, canceled.id, canceled.attempt, "canceled", canceled.agent_id,
+                  "another platform failed");
+      outcome.to_cancel.push_back(std::move(canceled));
+    }
+    tx.commit();
+    return outcome;
+  });
+}
+
+Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                              const std::string& data) {
+  return pool_->Run<bool>("append log", [&](pqxx::connection& c) -> Result<bool> {
+    pqxx::work tx(c);
+    pqxx::result owner = tx.exec_params(
+        "SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3", job.job_id,
+        agent_id, job.attempt);
+    if (owner.empty()) return false;
+    tx.exec_params(
+        "INSERT INTO log_chunks (build_id, job_id, attempt, chunk_seq, data) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
+        owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
+        pqxx::binarystring(data.data(), data.size()));
+    tx.commit();
+    return true;
+  });
+}
+
+Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t after, int limit) {
+  using Chunks = std::vector<LogChunkRecord>;
+  return pool_->Run<Chunks>("list logs", [&](pqxx::connection& c) -> Result<Chunks> {
+    pqxx::read_transaction tx(c);
+    Chunks chunks;
+    for (const auto& row : tx.exec_params(
+             "SELECT l.seq, j.platform, l.attempt, l.data FROM log_chunks l "
+             "JOIN jobs j ON j.id = l.job_id WHERE l.build_id = $1 AND l.seq > $2 "
+             "ORDER BY l.seq LIMIT $3",
+             build_id, after, limit)) {
+      pqxx::binarystring data(row[3]);
+      chunks.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(),
+                        data.str()});
+    }
+    return chunks;
+  });
+}
+
+Status Store::CompleteBuild(uint64_t build_id, const std::string& index_digest,
+                            const std::string& index_media_type) {
+  return pool_
+      ->Run<bool>("complete build",
+                  [&](pqxx::connection& c) -> Result<bool> {
+                    pqxx::work tx(c);
+                    tx.exec_params(
+                        "UPDATE builds SET state = 'succeeded', index_digest = $2, "
+                        "index_media_type = $3, updated_at = now(), finished_at = now() "
+                        "WHERE id = $1 AND state = 'merging'",
+                        build_id, index_digest, index_media_type);
+                    tx.commit();
+                    return true;
+                  })
+      .status();
+}
+
+Status Store::FailBuild(uint64_t build_id, const std::string& error) {
+  return pool_
+      ->Run<bool>("fail build",
+                  [&](pqxx::connection& c) -> Result<bool> {
+                    pqxx::work tx(c);
+                    tx.exec_params(
+                        "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), "
+                        "finished_at = now() WHERE id = $1 "
+                        "AND state IN ('queued', 'running', 'merging')",
+                        build_id, error);
+                    tx.commit();
+                    return true;
+                  })
+      .status();
+}
+
+Status Store::UpsertAgent(const HelloMsg& hello) {
+  json platforms = json::array();
+  for (const PlatformOffer& offer : hello.platforms) {
+    platforms.push_back({{"platform", offer.platform.ToString()}, {"emulated", offer.emulated}});
+  }
+  json labels = hello.labels;
+  return pool_
+      ->Run<bool>("register agent",
+                  [&](pqxx::connection& c) -> Result<bool> {
+                    pqxx::work tx(c);
+                    tx.exec_params(
+                        "INSERT INTO agents (id, hostname, platforms, slots, labels, version, "
+                        "state) VALUES ($1, $2, $3::jsonb, $4, $5::jsonb, $6, 'online') "
+                        "ON CONFLICT (id) DO UPDATE SET hostname = $2, platforms = $3::jsonb, "
+                        "slots = $4, labels = $5::jsonb, version = $6, state = 'online', "
+                        "last_seen = now()",
+                        hello.agent_id, hello.hostname, platforms.dump(), hello.slots,
+                        labels.dump(), hello.version);
+                    tx.commit();
+                    return true;
+                  })
+      .status();
+}
+
+Status Store::SetAgentState(const std::string& agent_id, const std::string& state) {
+  return pool_
+      ->Run<bool>("update agent",
+                  [&](pqxx::connection& c) -> Result<bool> {
+                    pqxx::work tx(c);
+                    tx.exec_params(
+                        "UPDATE agents SET state = $2, last_seen = now() WHERE id = $1",
+                        agent_id, state);
+                    tx.commit();
+                    return true;
+                  })
+      .status();
+}
+
+}  // namespace manifold

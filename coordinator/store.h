@@ -1,0 +1,137 @@
+// Store: all durable state of the coordinator, in PostgreSQL (libpqxx 6).
+//
+// The store is the truth; the coordinator's in-memory view is rebuilt from it at start.
+// Every job transition is one transaction, and every message about a job is fenced on
+// (job, attempt, agent): a write for an attempt that is no longer current changes
+// nothing and says so. Thread-safe: a small pool of connections serves callers from any
+// thread; a broken connection is dropped and replaced on next use, and database errors
+// come back as Status::Unavailable so callers can retry or report not-ready.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/messages.h"
+#include "common/platform.h"
+#include "common/status.h"
+
+namespace manifold {
+
+// What a client asked to build; fixed once the build is submitted.
+struct BuildSpec {
+  std::vector<Platform> platforms;
+  std::vector<std::string> tags;  // full references, each parsed at the API boundary
+  std::string context_digest;
+  std::string dockerfile;
+  std::string dockerfile_path = "Dockerfile";
+  std::map<std::string, std::string> build_args;
+  std::string target;
+};
+
+struct JobRecord {
+  uint64_t id = 0;
+  uint64_t build_id = 0;
+  Platform platform;
+  std::string state;  // pending|assigned|building|pushing|succeeded|failed|canceled
+  uint32_t attempt = 0;
+  std::string agent_id;
+  bool emulated = false;
+  ImageDescriptor manifest;
+  std::string error;
+};
+
+struct BuildRecord {
+  uint64_t id = 0;
+  BuildSpec spec;
+  std::string state;  // queued|running|merging|succeeded|failed|canceled
+  std::string index_digest;
+  std::string index_media_type;
+  std::string error;
+  std::string created_at;  // RFC 3339, UTC
+  std::string updated_at;
+  std::vector<JobRecord> jobs;
+};
+
+// A pending job with what an agent needs to build it.
+struct QueuedJob {
+  uint64_t job_id = 0;
+  uint64_t build_id = 0;
+  Platform platform;
+  std::shared_ptr<const BuildSpec> spec;
+};
+
+struct LogChunkRecord {
+  int64_t seq = 0;
+  std::string platform;
+  uint32_t attempt = 0;
+  std::string data;
+};
+
+// What a job result did to its build.
+struct ResultOutcome {
+  bool current = false;     // false: the (job, attempt, agent) was stale; nothing changed
+  uint64_t build_id = 0;
+  bool ready_to_merge = false;        // every job of the build has succeeded
+  bool build_failed = false;          // this result failed the build
+  std::vector<JobRecord> to_cancel;   // running jobs of the failed build, now canceled
+  std::optional<QueuedJob> requeued;  // a retryable failure put the job back in the queue
+};
+
+class Store {
+ public:
+  // Connects (one connection up front, more on demand up to pool_size).
+  static Result<std::unique_ptr<Store>> Open(const std::string& url, int pool_size = 8);
+  ~Store();
+
+  // Applies the embedded migrations not yet recorded in schema_migrations.
+  Status Migrate();
+  Status Ping();
+
+  // Inserts a build and one pending job per platform in one transaction. With a
+  // non-empty idempotency key that was seen before, returns that build and false.
+  Result<std::pair<BuildRecord, bool>> CreateBuild(const BuildSpec& spec,
+                                                   const std::string& idempotency_key);
+  Result<BuildRecord> GetBuild(uint64_t id);
+  Result<std::vector<BuildRecord>> ListBuilds(int limit);
+
+  // Jobs waiting for an agent, oldest first, for the scheduler's view at start-up.
+  Result<std::vector<QueuedJob>> PendingJobs();
+  // Jobs an agent holds (assigned, building, pushing), for the view at start-up.
+  Result<std::vector<JobRecord>> ActiveJobs();
+  // Builds left in state merging (the coordinator stopped while merging).
+  Result<std::vector<uint64_t>> BuildsToMerge();
+
+  // pending -> assigned with attempt + 1; returns the new attempt. FailedPrecondition if
+  // the job is no longer pending (canceled meanwhile).
+  Result<uint32_t> AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated);
+  // assigned/building -> building/pushing; false if fenced.
+  Result<bool> SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase);
+  // Records a job's result. A retryable failure below max_attempts returns the job to
+  // pending; any other failure fails the job and its build, canceling the rest.
+  Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
+                                        uint32_t max_attempts);
+  // Appends build output; a chunk seen before is ignored. False if fenced.
+  Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                         const std::string& data);
+  Result<std::vector<LogChunkRecord>> ListLogs(uint64_t build_id, int64_t after, int limit);
+
+  // merging -> succeeded with the pushed index, or -> failed.
+  Status CompleteBuild(uint64_t build_id, const std::string& index_digest,
+                       const std::string& index_media_type);
+  Status FailBuild(uint64_t build_id, const std::string& error);
+
+  Status UpsertAgent(const HelloMsg& hello);
+  Status SetAgentState(const std::string& agent_id, const std::string& state);
+
+ private:
+  class Pool;
+  explicit Store(std::unique_ptr<Pool> pool);
+  std::unique_ptr<Pool> pool_;
+};
+
+}  // namespace manifold

@@ -1,0 +1,135 @@
+# The agent protocol: messages between manifold-agent (ZeroMQ DEALER) and
+# manifold-coordinator (ZeroMQ ROUTER). One Cap'n Proto message per ZeroMQ frame.
+#
+# Every message about a job names the job and its attempt. The coordinator ignores a
+# message whose (job, attempt, agent) is not the job's current assignment (fencing), so
+# an agent that comes back late cannot overwrite a retried job.
+
+@0xc3a1f2d4e5b60718;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("manifold::proto");
+
+const protocolVersion :UInt32 = 1;
+
+struct Platform {
+  os @0 :Text;
+  architecture @1 :Text;
+  variant @2 :Text;
+}
+
+struct PlatformOffer {
+  platform @0 :Platform;
+  emulated @1 :Bool;  # served through QEMU binfmt, not natively
+}
+
+struct KeyValue {
+  key @0 :Text;
+  value @1 :Text;
+}
+
+struct JobRef {
+  jobId @0 :UInt64;
+  attempt @1 :UInt32;
+}
+
+struct Descriptor {
+  mediaType @0 :Text;
+  digest @1 :Text;
+  size @2 :UInt64;
+}
+
+# ---- agent to coordinator ----
+
+struct AgentMessage {
+  union {
+    hello @0 :Hello;
+    heartbeat @1 :Heartbeat;
+    jobUpdate @2 :JobUpdate;
+    logChunk @3 :LogChunk;
+    jobResult @4 :JobResult;
+    draining @5 :Void;
+    goodbye @6 :Void;
+  }
+}
+
+struct Hello {
+  protocolVersion @0 :UInt32;
+  agentId @1 :Text;
+  version @2 :Text;
+  hostname @3 :Text;
+  platforms @4 :List(PlatformOffer);
+  slots @5 :UInt32;
+  labels @6 :List(KeyValue);
+  runningJobs @7 :List(JobRef);  # jobs still running on the agent after a reconnect
+}
+
+struct Heartbeat {
+  runningJobs @0 :List(JobRef);
+}
+
+enum JobPhase {
+  accepted @0;
+  building @1;
+  pushing @2;
+}
+
+struct JobUpdate {
+  job @0 :JobRef;
+  phase @1 :JobPhase;
+}
+
+struct LogChunk {
+  job @0 :JobRef;
+  seq @1 :UInt64;  # per attempt, from 1, so a resent chunk is stored once
+  data @2 :Data;
+}
+
+struct JobResult {
+  job @0 :JobRef;
+  union {
+    image @1 :Descriptor;  # the pushed single-platform manifest
+    failure @2 :Failure;
+  }
+}
+
+struct Failure {
+  message @0 :Text;
+  retryable @1 :Bool;  # true for transient causes (registry 5xx, context fetch failed)
+}
+
+# ---- coordinator to agent ----
+
+struct CoordinatorMessage {
+  union {
+    welcome @0 :Welcome;
+    assign @1 :Assign;
+    cancel @2 :JobRef;
+    ack @3 :JobRef;  # the result for this job attempt is stored; drop it from the outbox
+    reject @4 :Reject;
+  }
+}
+
+struct Welcome {
+  sessionId @0 :Text;
+  heartbeatIntervalMs @1 :UInt32;
+}
+
+struct Assign {
+  job @0 :JobRef;
+  buildId @1 :UInt64;
+  platform @2 :Platform;
+  contextDigest @3 :Text;
+  contextUrl @4 :Text;       # where to GET the context tar
+  dockerfile @5 :Text;       # the Dockerfile's text
+  dockerfilePath @6 :Text;   # its name as the user gave it, for messages
+  buildArgs @7 :List(KeyValue);
+  target @8 :Text;
+  repositories @9 :List(Text);  # "registry/repository" names to push the image to
+}
+
+struct Reject {
+  reason @0 :Text;  # a sentence a person can act on
+  fatal @1 :Bool;   # true: the agent cannot serve as configured and should exit;
+                    # false: its session is unknown (e.g. the coordinator restarted), say hello
+}
