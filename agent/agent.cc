@@ -1,0 +1,266 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <zmq.hpp>
+
+#include "common/wire.h"
+
+namespace manifold {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr size_t kMaxChunkBytes = 64 * 1024;
+}
+
+Agent::Agent(AgentOptions options, Builder& builder)
+    : options_(std::move(options)), builder_(builder) {}
+
+Agent::~Agent() {
+  for (auto& [id, job] : active_) {
+    job->cancel = true;
+    if (job->thread.joinable()) job->thread.join();
+  }
+}
+
+void Agent::Send(const AgentMessage& message) {
+  std::string frame = EncodeAgentMessage(message);
+  // Never block the loop: while the coordinator is away ZeroMQ queues up to its
+  // high-water mark; past that, log chunks are dropped, and results stay in the outbox.
+  if (!socket_->send(zmq::buffer(frame), zmq::send_flags::dontwait)) {
+    spdlog::debug("send queue full; dropped a {} message", MessageName(message));
+  }
+}
+
+std::vector<JobRef> Agent::HeldJobs() {
+  std::vector<JobRef> jobs;
+  for (const auto& [id, job] : active_) jobs.push_back(job->job);
+  for (const auto& [ref, entry] : outbox_) jobs.push_back(ref);
+  return jobs;
+}
+
+void Agent::SendHello() {
+  HelloMsg hello;
+  hello.agent_id = options_.agent_id;
+  hello.version = options_.version;
+  hello.hostname = options_.hostname;
+  hello.platforms = options_.platforms;
+  hello.slots = options_.slots;
+  hello.labels = options_.labels;
+  hello.running_jobs = HeldJobs();
+  Send(hello);
+  if (draining_) Send(DrainingMsg{});
+}
+
+void Agent::Phase(const JobRef& job, JobPhase phase) {
+  std::lock_guard lock(mutex_);
+  queued_.push_back(JobUpdateMsg{job, phase});
+}
+
+void Agent::Output(const JobRef& job, std::string_view text) {
+  std::lock_guard lock(mutex_);
+  logs_[job].pending.append(text);
+}
+
+void Agent::FinishJob(const JobRef& job, Result<ImageDescriptor> result) {
+  JobResultMsg message;
+  message.job = job;
+  if (result.ok()) {
+    message.succeeded = true;
+    message.image = *result;
+    Output(job, "manifold: done: " + result->digest + "\n");
+  } else {
+    message.error = result.status().message();
+    message.retryable = result.status().retryable();
+    Output(job, "manifold: failed: " + message.error + "\n");
+  }
+  std::lock_guard lock(mutex_);
+  finished_.push_back(std::move(message));
+}
+
+void Agent::StartJob(const AssignMsg& assign) {
+  auto existing = active_.find(assign.job.job_id);
+  if (existing != active_.end() || outbox_.count(assign.job)) {
+    return;  // a duplicate assign (resent after a reconnect): the job is already ours
+  }
+  if (draining_ || active_.size() >= options_.slots) {
+    // The coordinator's view was out of date; failing retryably puts the job back.
+    std::lock_guard lock(mutex_);
+    finished_.push_back(JobResultMsg{
+        assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true});
+    return;
+  }
+  spdlog::info("job {} attempt {}: building {} for build {}", assign.job.job_id,
+               assign.job.attempt, assign.platform.ToString(), assign.build_id);
+  auto job = std::make_unique<ActiveJob>();
+  job->job = assign.job;
+  ActiveJob* raw = job.get();
+  Phase(assign.job, JobPhase::kAccepted);
+  job->thread = std::thread([this, raw, assign] {
+    JobRunner runner(builder_, JobRunnerOptions{options_.work_dir});
+    Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
+    if (result.ok()) {
+      spdlog::info("job {} attempt {}: pushed {}", assign.job.job_id, assign.job.attempt,
+                   result->digest);
+    } else {
+      spdlog::warn("job {} attempt {}: {}", assign.job.job_id, assign.job.attempt,
+                   result.status().message());
+    }
+    FinishJob(assign.job, std::move(result));
+    raw->done = true;
+  });
+  active_[assign.job.job_id] = std::move(job);
+}
+
+void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
+  std::visit(
+      [&](const auto& m) {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, WelcomeMsg>) {
+          welcomed_ = true;
+          heartbeat_interval_ = std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
+          spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
+          // Results that waited for the coordinator go out now, not at the next resend.
+          for (auto& [ref, entry] : outbox_) {
+            Send(entry.result);
+            entry.sent = Clock::now();
+          }
+        } else if constexpr (std::is_same_v<T, AssignMsg>) {
+          StartJob(m);
+        } else if constexpr (std::is_same_v<T, CancelMsg>) {
+          auto it = active_.find(m.job.job_id);
+          if (it != active_.end() && it->second->job == m.job) {
+            spdlog::info("job {} attempt {}: canceled by the coordinator", m.job.job_id,
+                         m.job.attempt);
+            it->second->cancel = true;
+          }
+        } else if constexpr (std::is_same_v<T, AckMsg>) {
+          outbox_.erase(m.job);
+        } else if constexpr (std::is_same_v<T, RejectMsg>) {
+          if (m.fatal) {
+            *fatal = Status::FailedPrecondition("the coordinator refused this agent: " + m.reason);
+          } else {
+            welcomed_ = false;
+            SendHello();
+          }
+        }
+      },
+      message);
+}
+
+void Agent::Flush() {
+  std::vector<AgentMessage> updates;
+  std::vector<LogChunkMsg> chunks;
+  std::vector<JobResultMsg> finished;
+  {
+    std::lock_guard lock(mutex_);
+    updates.swap(queued_);
+    for (auto& [job, buffer] : logs_) {
+      for (size_t at = 0; at < buffer.pending.size(); at += kMaxChunkBytes) {
+        chunks.push_back({job, buffer.next_seq++, buffer.pending.substr(at, kMaxChunkBytes)});
+      }
+      buffer.pending.clear();
+    }
+    finished.swap(finished_);
+    // A finished job's output is all in `chunks` now.
+    for (const JobResultMsg& result : finished) logs_.erase(result.job);
+  }
+  for (const AgentMessage& update : updates) Send(update);
+  for (const LogChunkMsg& chunk : chunks) Send(chunk);
+  // Results go after their logs, so the coordinator has the whole log once a job ends.
+  for (JobResultMsg& result : finished) {
+    Send(result);
+    outbox_[result.job] = {std::move(result), Clock::now()};
+  }
+}
+
+void Agent::ReapJobs() {
+  for (auto it = active_.begin(); it != active_.end();) {
+    if (it->second->done) {
+      it->second->thread.join();
+      it = active_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status Agent::Run(const std::atomic<bool>& stop) {
+  context_ = std::make_unique<zmq::context_t>(1);
+  socket_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
+  socket_->set(zmq::sockopt::linger, 1000);
+  socket_->set(zmq::sockopt::reconnect_ivl, 100);
+  socket_->set(zmq::sockopt::reconnect_ivl_max, 5000);
+  socket_->set(zmq::sockopt::maxmsgsize, int64_t{64} << 20);
+  try {
+    socket_->connect(options_.coordinator);
+  } catch (const zmq::error_t& e) {
+    return Status::InvalidArgument("cannot connect to coordinator endpoint " +
+                                   options_.coordinator + ": " + e.what());
+  }
+  SendHello();
+  Clock::time_point last_heartbeat = Clock::now();
+  Clock::time_point last_hello = Clock::now();
+  Clock::time_point drain_deadline;
+  Status fatal;
+  while (true) {
+    if (stop && !draining_) {
+      draining_ = true;
+      drain_deadline = Clock::now() + options_.drain_grace;
+      spdlog::info("draining: {} job(s) may finish within {} s", active_.size(),
+                   options_.drain_grace.count() / 1000);
+      Send(DrainingMsg{});
+    }
+    if (draining_ && Clock::now() > drain_deadline) {
+      for (auto& [id, job] : active_) job->cancel = true;
+    }
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 1, std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && (items[0].revents & ZMQ_POLLIN); ++i) {
+      zmq::message_t frame;
+      if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;
+      Result<CoordinatorMessage> message = DecodeCoordinatorMessage(frame.to_string_view());
+      if (!message.ok()) {
+        spdlog::warn("dropped a frame from the coordinator: {}", message.status().message());
+        continue;
+      }
+      HandleMessage(*message, &fatal);
+      if (!fatal.ok()) break;
+    }
+    if (!fatal.ok()) break;
+    Flush();
+    ReapJobs();
+    Clock::time_point now = Clock::now();
+    if (!welcomed_ && now - last_hello > std::chrono::seconds(5)) {
+      SendHello();  // the first hello may have gone to a coordinator that was not up yet
+      last_hello = now;
+    }
+    if (now - last_heartbeat >= heartbeat_interval_) {
+      Send(HeartbeatMsg{HeldJobs()});
+      last_heartbeat = now;
+    }
+    for (auto& [ref, entry] : outbox_) {
+      if (welcomed_ && now - entry.sent > options_.result_resend) {
+        Send(entry.result);
+        entry.sent = now;
+      }
+    }
+    if (draining_ && active_.empty() && outbox_.empty()) break;
+    // Acknowledgements cannot arrive while the coordinator is away; give up on them
+    // only after the grace period, so a drained agent still exits.
+    if (draining_ && active_.empty() && now > drain_deadline) break;
+  }
+  for (auto& [id, job] : active_) job->cancel = true;
+  for (auto& [id, job] : active_) job->thread.join();
+  active_.clear();
+  if (fatal.ok()) {
+    Send(GoodbyeMsg{});
+    spdlog::info("said goodbye to the coordinator");
+  }
+  socket_.reset();
+  context_.reset();
+  return fatal;
+}
+
+}  // namespace manifold

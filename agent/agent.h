@@ -1,0 +1,104 @@
+// Agent: the build host's side of the agent protocol.
+//
+// Connects out to the coordinator (ZeroMQ DEALER; ZeroMQ reconnects by itself with
+// back-off), says hello with its platforms and slots, heartbeats, runs each assigned job
+// on a thread of its own through JobRunner, streams the output as log chunks, and keeps
+// every result in an outbox until the coordinator acknowledges it, resending it after a
+// reconnect so a coordinator restart loses nothing. On stop it drains: no new jobs,
+// running ones may finish within a grace period, then goodbye.
+// Run() owns the socket and must be called from one thread; jobs report through the
+// thread-safe JobEvents interface.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/builder.h"
+#include "agent/job_runner.h"
+#include "common/messages.h"
+#include "common/status.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace manifold {
+
+struct AgentOptions {
+  std::string coordinator = "tcp://127.0.0.1:7081";
+  std::string agent_id;
+  std::string hostname;
+  std::string version;
+  std::vector<PlatformOffer> platforms;
+  uint32_t slots = 1;
+  std::map<std::string, std::string> labels;
+  std::string work_dir;
+  std::chrono::milliseconds drain_grace{600000};  // running jobs may finish within this
+  std::chrono::milliseconds result_resend{5000};  // unacknowledged results are sent again
+};
+
+class Agent : public JobEvents {
+ public:
+  Agent(AgentOptions options, Builder& builder);
+  ~Agent() override;
+
+  // Runs until `stop` becomes true (then drains and says goodbye) or the coordinator
+  // refuses this agent. Returns OK after a clean goodbye, or the refusal.
+  Status Run(const std::atomic<bool>& stop);
+
+  // JobEvents, called from job threads.
+  void Phase(const JobRef& job, JobPhase phase) override;
+  void Output(const JobRef& job, std::string_view text) override;
+
+ private:
+  struct ActiveJob {
+    JobRef job;
+    std::atomic<bool> cancel{false};
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+  struct LogBuffer {
+    std::string pending;
+    uint64_t next_seq = 1;
+  };
+
+  void SendHello();
+  void Send(const AgentMessage& message);
+  void HandleMessage(const CoordinatorMessage& message, Status* fatal);
+  void StartJob(const AssignMsg& assign);
+  void FinishJob(const JobRef& job, Result<ImageDescriptor> result);
+  void Flush();
+  void ReapJobs();
+  std::vector<JobRef> HeldJobs();
+
+  AgentOptions options_;
+  Builder& builder_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::chrono::milliseconds heartbeat_interval_{2000};
+  bool welcomed_ = false;
+  bool draining_ = false;
+
+  // Loop-thread state.
+  std::map<uint64_t, std::unique_ptr<ActiveJob>> active_;  // by job id
+
+  // Shared with job threads.
+  std::mutex mutex_;
+  std::vector<AgentMessage> queued_;  // phase updates, in order
+  std::map<JobRef, LogBuffer> logs_;
+  std::vector<JobResultMsg> finished_;  // to move into the outbox after their logs
+  struct Unacknowledged {
+    JobResultMsg result;
+    std::chrono::steady_clock::time_point sent;
+  };
+  std::map<JobRef, Unacknowledged> outbox_;  // loop-thread only
+};
+
+}  // namespace manifold

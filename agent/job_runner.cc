@@ -1,0 +1,123 @@
+#include "agent/job_runner.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/digest.h"
+#include "common/http_client.h"
+#include "common/layout.h"
+#include "common/reference.h"
+#include "common/registry.h"
+#include "common/tar.h"
+
+namespace manifold {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
+  HttpRequest request;
+  request.url = assign.context_url;
+  request.max_body_bytes = max_bytes;
+  request.timeout_ms = 600000;
+  Result<HttpResponse> response = HttpClient().Send(request);
+  if (!response.ok()) {
+    return response.status().WithContext("fetching the build context");
+  }
+  if (response->status != 200) {
+    std::string message = "fetching the build context from " + assign.context_url +
+                          " answered HTTP " + std::to_string(response->status);
+    // A 5xx may pass; a 4xx means the coordinator does not have it, which a retry won't fix.
+    return response->status >= 500 ? Status::Unavailable(message) : Status::Internal(message);
+  }
+  std::string digest = Sha256Digest(response->body);
+  if (digest != assign.context_digest) {
+    return Status::Unavailable("the build context fetched from " + assign.context_url +
+                               " has digest " + digest + ", expected " + assign.context_digest);
+  }
+  return std::move(response->body);
+}
+
+}  // namespace
+
+Result<ImageDescriptor> JobRunner::Run(const AssignMsg& assign, JobEvents& events,
+                                       const std::atomic<bool>* cancel) {
+  std::string dir = (fs::path(options_.work_dir) / "jobs" /
+                     (std::to_string(assign.job.job_id) + "-" + std::to_string(assign.job.attempt)))
+                        .string();
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Status::Internal("cannot create job directory " + dir + ": " + ec.message());
+  Result<ImageDescriptor> result = RunIn(dir, assign, events, cancel);
+  fs::remove_all(dir, ec);  // the pushed image lives in the registry; nothing here is kept
+  return result;
+}
+
+Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg& assign,
+                                         JobEvents& events, const std::atomic<bool>* cancel) {
+  auto say = [&](const std::string& line) { events.Output(assign.job, "manifold: " + line + "\n"); };
+  const std::string platform = assign.platform.ToString();
+
+  Result<std::string> context = FetchContext(assign, options_.max_context_bytes);
+  if (!context.ok()) return context.status();
+  say("fetched build context " + assign.context_digest + " (" + std::to_string(context->size()) +
+      " bytes)");
+  std::string context_dir = dir + "/context";
+  ExtractLimits limits;
+  limits.max_total_bytes = options_.max_context_bytes * 4;
+  if (Status s = ExtractTar(*context, context_dir, limits); !s.ok()) {
+    return s.WithContext("unpacking the build context");
+  }
+  context->clear();
+
+  // The Dockerfile travels as text, so -f may name a file outside the context.
+  std::string dockerfile = dir + "/Dockerfile.manifold";
+  {
+    std::ofstream out(dockerfile, std::ios::binary);
+    out << assign.dockerfile;
+    if (!out) return Status::Internal("cannot write " + dockerfile);
+  }
+  if (cancel != nullptr && *cancel) return Status::Canceled("canceled before the build started");
+
+  events.Phase(assign.job, JobPhase::kBuilding);
+  BuildRequest request;
+  request.platform = assign.platform;
+  request.context_dir = context_dir;
+  request.dockerfile_path = dockerfile;
+  request.build_args = assign.build_args;
+  request.target = assign.target;
+  request.image_name = "manifold-job-" + std::to_string(assign.job.job_id) + "-" +
+                       std::to_string(assign.job.attempt);
+  request.layout_dir = dir + "/layout";
+  Status built = builder_.Build(
+      request, [&](std::string_view output) { events.Output(assign.job, output); }, cancel);
+  if (!built.ok()) return built;
+
+  events.Phase(assign.job, JobPhase::kPushing);
+  Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
+  if (!image.ok()) return image.status().WithContext("reading the image " + builder_.Name() + " wrote");
+  std::optional<ImageDescriptor> pushed;
+  for (const std::string& name : assign.repositories) {
+    if (cancel != nullptr && *cancel) return Status::Canceled("canceled during push");
+    Result<Reference> target = ParseReference(name);
+    if (!target.ok()) return target.status().WithContext("target repository");
+    RegistryClient registry(target->registry);
+    PushStats stats;
+    Result<Descriptor> manifest = registry.PushLayout(*image, target->repository, &stats);
+    if (!manifest.ok()) {
+      return manifest.status().WithContext("pushing the " + platform + " image to " + name);
+    }
+    say("pushed " + platform + " image to " + name + "@" + manifest->digest + ": " +
+        std::to_string(stats.blobs_pushed) + " blob(s) uploaded (" +
+        std::to_string(stats.bytes_pushed) + " bytes), " + std::to_string(stats.blobs_skipped) +
+        " already present (" + std::to_string(stats.bytes_skipped) + " bytes)");
+    pushed = ImageDescriptor{manifest->media_type, manifest->digest,
+                             static_cast<uint64_t>(manifest->size)};
+  }
+  if (!pushed) return Status::InvalidArgument("the job names no repository to push to");
+  return *pushed;
+}
+
+}  // namespace manifold

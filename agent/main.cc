@@ -1,0 +1,126 @@
+// manifold-agent: serves one build host's platforms to a coordinator until SIGINT or
+// SIGTERM, then drains and says goodbye.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "agent/agent.h"
+#include "agent/buildah_builder.h"
+#include "agent/command_runner.h"
+#include "agent/host_platforms.h"
+#include "common/platform.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop = true; }
+
+int Fail(const std::string& message) {
+  spdlog::critical("{}", message);
+  return 1;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace manifold;
+  CLI::App app{"manifold-agent: builds container images for a manifold coordinator"};
+  std::string coordinator = "tcp://127.0.0.1:7081";
+  std::string agent_id = Hostname();
+  std::string platforms_text;
+  uint32_t slots = 1;
+  std::string work_dir = "/var/lib/manifold-agent";
+  std::vector<std::string> labels;
+  std::string buildah = "buildah";
+  int drain_grace_s = 600;
+  std::string log_level = "info";
+  app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
+      ->envname("MANIFOLD_COORDINATOR")
+      ->capture_default_str();
+  app.add_option("--id", agent_id, "agent id (default: the hostname)")
+      ->envname("MANIFOLD_AGENT_ID");
+  app.add_option("--platform", platforms_text,
+                 "platforms to serve, comma-separated (default: the host's own); a "
+                 "non-native one runs under QEMU")
+      ->envname("MANIFOLD_PLATFORMS");
+  app.add_option("--slots", slots, "jobs run at once")
+      ->envname("MANIFOLD_SLOTS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--work-dir", work_dir, "scratch space for jobs")
+      ->envname("MANIFOLD_WORK_DIR")
+      ->capture_default_str();
+  app.add_option("--label", labels, "KEY=VALUE label, repeatable");
+  app.add_option("--buildah", buildah, "buildah binary")
+      ->envname("MANIFOLD_BUILDAH")
+      ->capture_default_str();
+  app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
+      ->envname("MANIFOLD_DRAIN_GRACE")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("MANIFOLD_LOG_LEVEL")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  Result<Platform> host = HostPlatform();
+  if (!host.ok()) return Fail(host.status().message());
+  std::vector<Platform> requested;
+  if (!platforms_text.empty()) {
+    Result<std::vector<Platform>> parsed = ParsePlatformList(platforms_text);
+    if (!parsed.ok()) return Fail("--platform: " + parsed.status().message());
+    requested = *parsed;
+  }
+  Result<std::vector<PlatformOffer>> offers = ResolvePlatformOffers(requested, *host);
+  if (!offers.ok()) return Fail(offers.status().message());
+
+  AgentOptions options;
+  options.coordinator = coordinator;
+  options.agent_id = agent_id;
+  options.hostname = Hostname();
+  options.version = "0.1.0";
+  options.platforms = *offers;
+  options.slots = slots;
+  options.work_dir = work_dir;
+  options.drain_grace = std::chrono::seconds(drain_grace_s);
+  for (const std::string& label : labels) {
+    auto eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) return Fail("--label must be KEY=VALUE, got " + label);
+    options.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(work_dir, ec);
+  if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
+
+  SubprocessRunner runner;
+  if (Status ok = BuildahBuilder::CheckAvailable(runner, buildah); !ok.ok()) {
+    return Fail(ok.message());
+  }
+  BuildahBuilder builder(runner, buildah);
+
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  for (const PlatformOffer& offer : options.platforms) {
+    spdlog::info("serving {}{}", offer.platform.ToString(),
+                 offer.emulated ? " (emulated through QEMU)" : " (native)");
+  }
+  Agent agent(options, builder);
+  Status status = agent.Run(g_stop);
+  if (!status.ok()) return Fail(status.message());
+  return 0;
+}
