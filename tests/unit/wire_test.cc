@@ -1,0 +1,108 @@
+#include "common/wire.h"
+
+#include <gtest/gtest.h>
+
+namespace manifold {
+namespace {
+
+Platform P(const char* text) { return *ParsePlatform(text); }
+
+TEST(WireTest, AgentMessagesRoundTrip) {
+  HelloMsg hello;
+  hello.agent_id = "graviton-7";
+  hello.version = "0.1.0";
+  hello.hostname = "ip-10-0-0-7";
+  hello.platforms = {{P("linux/arm64"), false}, {P("linux/arm/v7"), true}};
+  hello.slots = 4;
+  hello.labels = {{"zone", "eu-west-1a"}, {"pool", "spot"}};
+  hello.running_jobs = {{12, 2}, {13, 1}};
+  JobResultMsg ok{{12, 2}, true, {"application/vnd.oci.image.manifest.v1+json",
+                                  "sha256:" + std::string(64, 'a'), 761}, "", false};
+  JobResultMsg failed{{13, 1}, false, {}, "RUN exited with status 3", false};
+  JobResultMsg retry{{14, 3}, false, {}, "registry answered 503", true};
+  std::vector<AgentMessage> messages = {hello,
+                                        HeartbeatMsg{{{1, 1}}},
+                                        JobUpdateMsg{{12, 2}, JobPhase::kPushing},
+                                        LogChunkMsg{{12, 2}, 9, std::string("out\0put\xff", 8)},
+                                        ok,
+                                        failed,
+                                        retry,
+                                        DrainingMsg{},
+                                        GoodbyeMsg{}};
+  for (const AgentMessage& message : messages) {
+    std::string frame = EncodeAgentMessage(message);
+    Result<AgentMessage> decoded = DecodeAgentMessage(frame);
+    ASSERT_TRUE(decoded.ok()) << MessageName(message) << ": " << decoded.status().message();
+    EXPECT_EQ(*decoded, message) << MessageName(message);
+  }
+}
+
+TEST(WireTest, CoordinatorMessagesRoundTrip) {
+  AssignMsg assign;
+  assign.job = {31, 1};
+  assign.build_id = 7;
+  assign.platform = P("linux/arm64");
+  assign.context_digest = "sha256:" + std::string(64, 'b');
+  assign.context_url = "http://127.0.0.1:7080/v1/contexts/" + assign.context_digest;
+  assign.dockerfile = "FROM busybox\nRUN uname -m\n";
+  assign.dockerfile_path = "Dockerfile";
+  assign.build_args = {{"VERSION", "1.2"}};
+  assign.target = "runtime";
+  assign.repositories = {"127.0.0.1:5000/hello", "127.0.0.1:5000/team/hello"};
+  std::vector<CoordinatorMessage> messages = {WelcomeMsg{"abc", 2000}, assign,
+                                              CancelMsg{{31, 1}}, AckMsg{{31, 1}},
+                                              RejectMsg{"protocol version 9 is not supported", true}};
+  for (const CoordinatorMessage& message : messages) {
+    Result<CoordinatorMessage> decoded = DecodeCoordinatorMessage(EncodeCoordinatorMessage(message));
+    ASSERT_TRUE(decoded.ok()) << MessageName(message) << ": " << decoded.status().message();
+    EXPECT_EQ(*decoded, message) << MessageName(message);
+  }
+}
+
+TEST(WireTest, UnalignedFrameDecodes) {
+  std::string frame = EncodeAgentMessage(HeartbeatMsg{{{5, 1}}});
+  std::string buffer = "x" + frame;  // shift by one byte, as frames from TCP often are
+  Result<AgentMessage> decoded = DecodeAgentMessage(std::string_view(buffer).substr(1));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(std::get<HeartbeatMsg>(*decoded).running_jobs[0].job_id, 5u);
+}
+
+TEST(WireTest, HostileFramesAreRejectedNotFatal) {
+  EXPECT_FALSE(DecodeAgentMessage("").ok());
+  EXPECT_FALSE(DecodeAgentMessage("1234567").ok());           // not whole words
+  EXPECT_FALSE(DecodeAgentMessage(std::string(64, '\xff')).ok());  // garbage segment table
+  std::string frame = EncodeAgentMessage(HeartbeatMsg{{{1, 1}, {2, 2}}});
+  EXPECT_FALSE(DecodeAgentMessage(frame.substr(0, frame.size() - 8)).ok());  // truncated
+  WireLimits tight;
+  tight.max_frame_bytes = 16;
+  Result<AgentMessage> big = DecodeAgentMessage(frame, tight);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("exceeds the limit"), std::string::npos);
+  // Every truncation and every single-byte corruption either decodes or is an error.
+  for (size_t i = 0; i < frame.size(); ++i) {
+    std::string corrupt = frame;
+    corrupt[i] = static_cast<char>(corrupt[i] ^ 0x5a);
+    (void)DecodeAgentMessage(corrupt);
+  }
+}
+
+TEST(WireTest, InvalidValuesAreRejected) {
+  HelloMsg hello;
+  hello.agent_id = "a";
+  hello.platforms = {{Platform{"linux", "sparc", ""}, false}};
+  Result<AgentMessage> decoded = DecodeAgentMessage(EncodeAgentMessage(hello));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("sparc"), std::string::npos);
+
+  JobResultMsg result{{1, 1}, true, {"application/vnd.oci.image.manifest.v1+json", "md5:abc", 1},
+                      "", false};
+  EXPECT_FALSE(DecodeAgentMessage(EncodeAgentMessage(result)).ok());
+
+  AssignMsg assign;
+  assign.platform = P("linux/amd64");
+  assign.context_digest = "sha256:short";
+  EXPECT_FALSE(DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign)).ok());
+}
+
+}  // namespace
+}  // namespace manifold
