@@ -21,9 +21,7 @@ Sha256::Sha256() : context_(std::make_unique<Context>()) {
 
 Sha256::~Sha256() { EVP_MD_CTX_free(context_->md); }
 
-void Sha256::Update(const void* data, size_t size) {
-  EVP_DigestUpdate(context_->md, data, size);
-}
+void Sha256::Update(const void* data, size_t size) { EVP_DigestUpdate(context_->md, data, size); }
 
 std::string Sha256::Finish() {
   unsigned char out[EVP_MAX_MD_SIZE];
