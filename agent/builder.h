@@ -1,0 +1,55 @@
+// Builder: the backend that turns a build context and a Dockerfile into an OCI image
+// layout for exactly one platform.
+//
+// Backends (buildah, BuildKit, docker) only build; pushing from the layout to the
+// registry is the agent's own job, so every backend hands over the same thing: a
+// directory in the OCI image layout format. The agent picks the backend by Name().
+//
+// Thread-safety: a Builder may run several Build calls at once from different threads
+// (one per agent slot), each with its own BuildRequest; on_output is called on the
+// calling thread only.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/platform.h"
+#include "common/status.h"
+
+namespace manifold {
+
+struct BuildRequest {
+  Platform platform;
+  std::string context_dir;
+  // A file on disk; it may lie outside context_dir.
+  std::string dockerfile_path;
+  std::map<std::string, std::string> build_args;
+  // The Dockerfile stage to build; empty builds the last one.
+  std::string target;
+  // A local image name unique per job attempt, so parallel builds never share a name.
+  std::string image_name;
+  // Where the OCI image layout is written; must not exist yet or be empty.
+  std::string layout_dir;
+};
+
+class Builder {
+ public:
+  virtual ~Builder() = default;
+
+  // Short backend name for logs and agent reports: "buildah".
+  virtual std::string Name() const = 0;
+
+  // Builds request.platform. On success layout_dir holds an OCI image layout with exactly
+  // one image manifest, for that platform. A build that fails (the Dockerfile, a RUN step)
+  // is Status::Internal, which is not retryable, with a message naming the platform and
+  // the exit status; a cancel gives Status::Canceled. Build output goes to on_output as
+  // it arrives, with a "manifold: ..." line before each command the backend runs.
+  virtual Status Build(const BuildRequest& request,
+                       const std::function<void(std::string_view output)>& on_output,
+                       const std::atomic<bool>* cancel) = 0;
+};
+
+}  // namespace manifold
