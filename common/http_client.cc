@@ -1,0 +1,311 @@
+#include "common/http_client.h"
+
+#include <curl/curl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+namespace manifold {
+namespace {
+
+// libcurl wants one global initialisation before any handle exists, and it is not
+// thread-safe itself; a function-local static gives exactly one, race-free.
+void EnsureCurlInitialised() {
+  static const CURLcode init = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (init != CURLE_OK) std::abort();  // only fails when the process is out of memory
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+struct FileCloser {
+  void operator()(FILE* f) const {
+    if (f != nullptr) std::fclose(f);
+  }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+// Where the upload body comes from: memory or an open file.
+struct UploadSource {
+  std::string_view memory;
+  size_t offset = 0;
+  FILE* file = nullptr;
+};
+
+// State shared by the response callbacks of one transfer.
+struct ResponseSink {
+  HttpResponse* response = nullptr;
+  const HttpRequest* request = nullptr;
+  FilePtr file;  // opened on the first 2xx body byte when response_file is set
+  bool file_opened = false;
+  std::string error;  // why a callback stopped the transfer
+};
+
+bool Is2xx(long status) { return status >= 200 && status < 300; }
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<ResponseSink*>(user);
+  std::string_view line(data, size * count);
+  if (line.substr(0, 5) == "HTTP/") {
+    // A new response starts (a redirect hop or the final answer): keep only its headers.
+    sink->response->headers.clear();
+    sink->response->body.clear();
+    auto space = line.find(' ');
+    if (space != std::string_view::npos) {
+      sink->response->status =
+          std::strtol(std::string(line.substr(space + 1, 3)).c_str(), nullptr, 10);
+    }
+    return size * count;
+  }
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos && colon > 0) {
+    sink->response->headers.emplace_back(ToLower(Trim(line.substr(0, colon))),
+                                         std::string(Trim(line.substr(colon + 1))));
+  }
+  return size * count;
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* sink = static_cast<ResponseSink*>(user);
+  const size_t n = size * count;
+  if (!sink->request->response_file.empty() && Is2xx(sink->response->status)) {
+    if (!sink->file_opened) {
+      sink->file.reset(std::fopen(sink->request->response_file.c_str(), "wb"));
+      sink->file_opened = true;
+      if (!sink->file) {
+        sink->error = "cannot create " + sink->request->response_file + ": " + std::strerror(errno);
+        return 0;
+      }
+    }
+    if (!sink->file) return 0;
+    if (std::fwrite(data, 1, n, sink->file.get()) != n) {
+      sink->error = "cannot write " + sink->request->response_file + ": " + std::strerror(errno);
+      return 0;
+    }
+    return n;
+  }
+  if (sink->response->body.size() + n > sink->request->max_body_bytes) {
+    sink->error = "response body larger than the limit of " +
+                  std::to_string(sink->request->max_body_bytes) + " bytes";
+    return 0;
+  }
+  sink->response->body.append(data, n);
+  return n;
+}
+
+size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
+  auto* source = static_cast<UploadSource*>(user);
+  const size_t room = size * count;
+  if (source->file != nullptr) {
+    size_t n = std::fread(buffer, 1, room, source->file);
+    if (n == 0 && std::ferror(source->file)) return CURL_READFUNC_ABORT;
+    return n;
+  }
+  size_t n = std::min(room, source->memory.size() - source->offset);
+  std::memcpy(buffer, source->memory.data() + source->offset, n);
+  source->offset += n;
+  return n;
+}
+
+// Rewinds the upload when curl must resend it (a redirect, a rejected reused connection).
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto* source = static_cast<UploadSource*>(user);
+  if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+  if (source->file != nullptr) {
+    return fseeko(source->file, static_cast<off_t>(offset), SEEK_SET) == 0 ? CURL_SEEKFUNC_OK
+                                                                           : CURL_SEEKFUNC_FAIL;
+  }
+  if (static_cast<size_t>(offset) > source->memory.size()) return CURL_SEEKFUNC_FAIL;
+  source->offset = static_cast<size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+// Maps a curl failure to a Status code: problems with the request itself are not worth
+// retrying; everything that went wrong on the way (connect, DNS, TLS handshake, timeouts,
+// resets) is transient.
+Status CurlError(CURLcode code, const HttpRequest& request, const char* detail) {
+  std::string message = DescribeRequest(request) + " failed: " + curl_easy_strerror(code);
+  if (detail != nullptr && detail[0] != '\0') message += " (" + std::string(detail) + ")";
+  switch (code) {
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_FUNCTION_ARGUMENT:
+      return Status::InvalidArgument(message);
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+      return Status::FailedPrecondition(message);
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_FAILED_INIT:
+      return Status::Internal(message);
+    default:
+      return Status::Unavailable(message);
+  }
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { curl_slist_free_all(list); }
+};
+struct EasyDeleter {
+  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+};
+
+}  // namespace
+
+std::string HttpResponse::Header(std::string_view name) const {
+  const std::string wanted = ToLower(name);
+  for (const auto& [key, value] : headers) {
+    if (key == wanted) return value;
+  }
+  return "";
+}
+
+std::string DescribeRequest(const HttpRequest& request) {
+  return request.method + " " + request.url;
+}
+
+HttpClient::HttpClient() { EnsureCurlInitialised(); }
+
+Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
+  EnsureCurlInitialised();
+  std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+  if (!curl) return Status::Internal(DescribeRequest(request) + ": curl_easy_init failed");
+  CURL* h = curl.get();
+
+  HttpResponse response;
+  ResponseSink sink;
+  sink.response = &response;
+  sink.request = &request;
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+
+  curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  // Without this, libcurl uses SIGALRM for DNS timeouts, which is unsafe with threads.
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, request.timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, request.connect_timeout_ms);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
+
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  auto add_header = [&headers](const std::string& line) {
+    headers.reset(curl_slist_append(headers.release(), line.c_str()));
+  };
+  for (const auto& [name, value] : request.headers) {
+    // "Name:" would delete a header curl adds itself; "Name;" sends it empty.
+    add_header(value.empty() ? name + ";" : name + ": " + value);
+  }
+
+  UploadSource source;
+  FilePtr upload_file;
+  const bool has_body = !request.body.empty() || !request.body_file.empty() ||
+                        request.method == "PUT" || request.method == "POST" ||
+                        request.method == "PATCH";
+  if (request.method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (request.method == "GET" && !has_body) {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else if (has_body) {
+    curl_off_t size = 0;
+    if (!request.body_file.empty()) {
+      upload_file.reset(std::fopen(request.body_file.c_str(), "rb"));
+      struct stat st;
+      if (!upload_file || fstat(fileno(upload_file.get()), &st) != 0) {
+        return Status::NotFound(DescribeRequest(request) + ": cannot open upload body " +
+                                request.body_file + ": " + std::strerror(errno));
+      }
+      source.file = upload_file.get();
+      size = static_cast<curl_off_t>(st.st_size);
+    } else {
+      source.memory = request.body;
+      size = static_cast<curl_off_t>(request.body.size());
+    }
+    // UPLOAD with a known size sends Content-Length rather than a chunked body, which
+    // registries require for monolithic blob uploads; CUSTOMREQUEST sets the verb.
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, &OnRead);
+    curl_easy_setopt(h, CURLOPT_READDATA, &source);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, &OnSeek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &source);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    // A server that never answers 100-continue would stall every upload by a second.
+    add_header("Expect:");
+  } else {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+  if (headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+
+  CURLcode code = curl_easy_perform(h);
+  if (code != CURLE_OK) {
+    if (sink.file) {
+      sink.file.reset();
+      std::remove(request.response_file.c_str());
+    }
+    if (!sink.error.empty()) {
+      // One of our callbacks stopped the transfer; its reason is the useful one.
+      return Status::Internal(DescribeRequest(request) + " failed: " + sink.error);
+    }
+    return CurlError(code, request, error_buffer);
+  }
+
+  long status = 0;
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  response.status = status;
+  char* effective = nullptr;
+  if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK &&
+      effective != nullptr) {
+    response.effective_url = effective;
+  }
+
+  if (!request.response_file.empty() && Is2xx(status) && request.method != "HEAD") {
+    if (!sink.file_opened) {
+      // An empty 2xx body still leaves the (empty) file the caller asked for.
+      sink.file.reset(std::fopen(request.response_file.c_str(), "wb"));
+      sink.file_opened = true;
+    }
+    if (!sink.file || std::fflush(sink.file.get()) != 0 || std::ferror(sink.file.get())) {
+      std::string reason = std::strerror(errno);
+      sink.file.reset();
+      std::remove(request.response_file.c_str());
+      return Status::Internal(DescribeRequest(request) + ": cannot write " + request.response_file +
+                              ": " + reason);
+    }
+    FILE* f = sink.file.release();
+    if (std::fclose(f) != 0) {
+      std::string reason = std::strerror(errno);
+      std::remove(request.response_file.c_str());
+      return Status::Internal(DescribeRequest(request) + ": cannot write " + request.response_file +
+                              ": " + reason);
+    }
+  }
+  return response;
+}
+
+}  // namespace manifold

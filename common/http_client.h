@@ -1,0 +1,64 @@
+// HttpClient: one HTTP request and its response, over libcurl.
+//
+// The registry client, the agent (fetching a build context to a file) and the CLI (the
+// coordinator's JSON API, context uploads) all speak HTTP through this one wrapper, so the
+// libcurl traps (100-continue stalls, chunked uploads, signals in threads) are handled
+// once. A transport failure (refused connection, DNS, timeout, reset) is a
+// Status::Unavailable naming the URL and curl's reason; any HTTP status, 4xx and 5xx
+// included, is a successful Send whose caller decides what the status means.
+//
+// Thread-safety: HttpClient holds no state; Send may be called from any number of threads
+// at once (each call uses its own curl handle; libcurl is initialised once).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace manifold {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // If set, the upload body is streamed from this file instead of `body`.
+  std::string body_file;
+  // If set, a 2xx response body is streamed into this file (created or truncated) instead
+  // of memory; the body of any other status is still kept in memory for error messages.
+  // On a transport failure the file is removed.
+  std::string response_file;
+  long timeout_ms = 300000;  // whole transfer; 0 means no limit
+  long connect_timeout_ms = 10000;
+  bool follow_redirects = false;
+  // Bodies kept in memory larger than this fail the request rather than exhaust memory on
+  // a hostile or broken server.
+  size_t max_body_bytes = size_t{256} << 20;
+};
+
+struct HttpResponse {
+  long status = 0;
+  // Headers of the final response (after redirects), names lowercased, values trimmed.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;           // empty when the body went to HttpRequest::response_file
+  std::string effective_url;  // the URL that answered, after redirects
+
+  // The first header with this name (case-insensitive), or "" when absent.
+  std::string Header(std::string_view name) const;
+};
+
+class HttpClient {
+ public:
+  HttpClient();
+
+  Result<HttpResponse> Send(const HttpRequest& request) const;
+};
+
+// "GET https://host/path": for error messages.
+std::string DescribeRequest(const HttpRequest& request);
+
+}  // namespace manifold

@@ -1,0 +1,14 @@
+// FreeTcpPort: a TCP port on 127.0.0.1 that nothing listens on right now.
+//
+// Services started by tests listen on such ports so that tests never collide with each
+// other or with anything else on the machine. The port is free when returned; a service
+// that fails to bind it because someone took it meanwhile should be retried with a new one.
+// Thread-safe.
+#pragma once
+
+namespace manifold::test {
+
+// Binds 127.0.0.1:0, reads the port the kernel chose, closes the socket. -1 on failure.
+int FreeTcpPort();
+
+}  // namespace manifold::test
