@@ -91,8 +91,8 @@ void Agent::StartJob(const AssignMsg& assign) {
         assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true});
     return;
   }
-  spdlog::info("job {} attempt {}: building {} for build {}", assign.job.job_id,
-               assign.job.attempt, assign.platform.ToString(), assign.build_id);
+  spdlog::info("job {} attempt {}: building {} for build {}", assign.job.job_id, assign.job.attempt,
+               assign.platform.ToString(), assign.build_id);
   auto job = std::make_unique<ActiveJob>();
   job->job = assign.job;
   ActiveJob* raw = job.get();
@@ -119,7 +119,8 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, WelcomeMsg>) {
           welcomed_ = true;
-          heartbeat_interval_ = std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
+          heartbeat_interval_ =
+              std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
           spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
           // Results that waited for the coordinator go out now, not at the next resend.
           for (auto& [ref, entry] : outbox_) {

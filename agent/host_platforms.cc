@@ -25,9 +25,9 @@ Result<std::vector<PlatformOffer>> ResolvePlatformOffers(const std::vector<Platf
     if (!BinfmtHandlerEnabled(binfmt_dir, handler)) {
       return Status::FailedPrecondition(
           platform.ToString() + " is not native on this " + host.ToString() + " host and " +
-          (handler.empty() ? std::string("manifold knows no QEMU handler for it")
-                           : "the QEMU binfmt handler " + handler + " is not enabled in " +
-                                 binfmt_dir) +
+          (handler.empty()
+               ? std::string("manifold knows no QEMU handler for it")
+               : "the QEMU binfmt handler " + handler + " is not enabled in " + binfmt_dir) +
           "; install qemu-user-static and binfmt-support (ops/binfmt.sh does it), or drop "
           "this platform from --platform");
     }

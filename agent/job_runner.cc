@@ -57,7 +57,9 @@ Result<ImageDescriptor> JobRunner::Run(const AssignMsg& assign, JobEvents& event
 
 Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg& assign,
                                          JobEvents& events, const std::atomic<bool>* cancel) {
-  auto say = [&](const std::string& line) { events.Output(assign.job, "manifold: " + line + "\n"); };
+  auto say = [&](const std::string& line) {
+    events.Output(assign.job, "manifold: " + line + "\n");
+  };
   const std::string platform = assign.platform.ToString();
 
   Result<std::string> context = FetchContext(assign, options_.max_context_bytes);
@@ -97,7 +99,8 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
 
   events.Phase(assign.job, JobPhase::kPushing);
   Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
-  if (!image.ok()) return image.status().WithContext("reading the image " + builder_.Name() + " wrote");
+  if (!image.ok())
+    return image.status().WithContext("reading the image " + builder_.Name() + " wrote");
   std::optional<ImageDescriptor> pushed;
   for (const std::string& name : assign.repositories) {
     if (cancel != nullptr && *cancel) return Status::Canceled("canceled during push");

@@ -39,8 +39,8 @@ class JobRunner {
                               const std::atomic<bool>* cancel);
 
  private:
-  Result<ImageDescriptor> RunIn(const std::string& dir, const AssignMsg& assign,
-                                JobEvents& events, const std::atomic<bool>* cancel);
+  Result<ImageDescriptor> RunIn(const std::string& dir, const AssignMsg& assign, JobEvents& events,
+                                const std::atomic<bool>* cancel);
 
   Builder& builder_;
   JobRunnerOptions options_;

@@ -204,14 +204,14 @@ Api::~Api() { Stop(); }
 
 Status Api::Start() {
   Routes();
-  port_ = options_.listen_port == 0 ? server_->bind_to_any_port(options_.listen_host)
-                                    : (server_->bind_to_port(options_.listen_host,
-                                                             options_.listen_port)
-                                           ? options_.listen_port
-                                           : -1);
+  port_ = options_.listen_port == 0
+              ? server_->bind_to_any_port(options_.listen_host)
+              : (server_->bind_to_port(options_.listen_host, options_.listen_port)
+                     ? options_.listen_port
+                     : -1);
   if (port_ <= 0) {
-    return Status::FailedPrecondition("cannot listen for the API on " + options_.listen_host +
-                                      ":" + std::to_string(options_.listen_port) +
+    return Status::FailedPrecondition("cannot listen for the API on " + options_.listen_host + ":" +
+                                      std::to_string(options_.listen_port) +
                                       " (is the port in use?)");
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
@@ -226,18 +226,18 @@ void Api::Stop() {
 void Api::Routes() {
   httplib::Server& s = *server_;
   s.set_payload_max_length(options_.max_context_bytes);
-  s.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
-                             std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    spdlog::error("{} {} failed: {}", req.method, req.path, what);
-    Reply(res, 500, json{{"error", "internal error: " + what}});
-  });
+  s.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("{} {} failed: {}", req.method, req.path, what);
+        Reply(res, 500, json{{"error", "internal error: " + what}});
+      });
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
@@ -257,17 +257,16 @@ void Api::Routes() {
     Result<std::string> path = contexts_.Path(req.matches[1].str());
     if (!path.ok()) return ReplyError(res, path.status());
     auto size = std::filesystem::file_size(*path);
-    res.set_content_provider(
-        size, "application/x-tar",
-        [file = *path](size_t offset, size_t length, httplib::DataSink& sink) {
-          std::ifstream in(file, std::ios::binary);
-          in.seekg(static_cast<std::streamoff>(offset));
-          std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
-          in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-          if (in.gcount() <= 0) return false;
-          sink.write(buffer.data(), static_cast<size_t>(in.gcount()));
-          return true;
-        });
+    res.set_content_provider(size, "application/x-tar",
+                             [file = *path](size_t offset, size_t length, httplib::DataSink& sink) {
+                               std::ifstream in(file, std::ios::binary);
+                               in.seekg(static_cast<std::streamoff>(offset));
+                               std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
+                               in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+                               if (in.gcount() <= 0) return false;
+                               sink.write(buffer.data(), static_cast<size_t>(in.gcount()));
+                               return true;
+                             });
   });
   s.Put(kContext, [this](const httplib::Request& req, httplib::Response& res) {
     std::string digest = req.matches[1].str();
@@ -278,9 +277,9 @@ void Api::Routes() {
 
   s.Post("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
     if (req.body.size() > options_.max_request_bytes) {
-      return ReplyError(res, Status::InvalidArgument("the build request is larger than " +
-                                                     std::to_string(options_.max_request_bytes) +
-                                                     " bytes"));
+      return ReplyError(
+          res, Status::InvalidArgument("the build request is larger than " +
+                                       std::to_string(options_.max_request_bytes) + " bytes"));
     }
     std::string key = req.get_header_value("Idempotency-Key");
     if (key.size() > 255) {
@@ -322,8 +321,7 @@ void Api::Routes() {
     Reply(res, 200, BuildJson(*build));
   });
 
-  s.Get(R"(/v1/builds/([0-9]+)/logs)", [this](const httplib::Request& req,
-                                              httplib::Response& res) {
+  s.Get(R"(/v1/builds/([0-9]+)/logs)", [this](const httplib::Request& req, httplib::Response& res) {
     Result<uint64_t> id = ParseId(req.matches[1].str());
     if (!id.ok()) return ReplyError(res, id.status());
     Result<int64_t> after = QueryNumber(req, "after", 0);
@@ -353,7 +351,8 @@ void Api::Routes() {
     for (const AgentView& agent : coordinator_.Agents()) {
       json platforms = json::array();
       for (const PlatformOffer& offer : agent.platforms) {
-        platforms.push_back({{"platform", offer.platform.ToString()}, {"emulated", offer.emulated}});
+        platforms.push_back(
+            {{"platform", offer.platform.ToString()}, {"emulated", offer.emulated}});
       }
       list.push_back({{"id", agent.id},
                       {"hostname", agent.hostname},

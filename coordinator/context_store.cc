@@ -38,8 +38,8 @@ Status ContextStore::Put(std::string_view digest, std::string_view body) const {
   }
   static std::atomic<uint64_t> counter{0};
   std::string final_path = FileFor(digest);
-  std::string temp_path = final_path + ".tmp." + std::to_string(getpid()) + "." +
-                          std::to_string(counter.fetch_add(1));
+  std::string temp_path =
+      final_path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter.fetch_add(1));
   {
     std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
     out.write(body.data(), static_cast<std::streamsize>(body.size()));

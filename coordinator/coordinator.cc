@@ -289,8 +289,8 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   }
   spdlog::info("agent {} ({}) online: {}, {} slot(s)", hello.agent_id, hello.hostname, offers,
                hello.slots);
-  Send(routing_id, WelcomeMsg{RandomSessionId(),
-                              static_cast<uint32_t>(options_.heartbeat_interval.count())});
+  Send(routing_id,
+       WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count())});
   schedule_needed_ = true;
   PublishAgents();
 }
@@ -457,8 +457,7 @@ void Coordinator::PublishAgents() {
     views.push_back(
         {agent_id, session->hostname, session->version, session->platforms, session->slots,
          static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
-         std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen)
-             .count()});
+         std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen).count()});
   }
   std::lock_guard lock(agents_mutex_);
   agents_snapshot_ = std::move(views);
@@ -501,12 +500,15 @@ void Coordinator::MergeLoop() {
       if (status.ok()) break;
       spdlog::warn("build {}: merge attempt {} failed: {}", build_id, attempt, status.message());
       std::unique_lock lock(merge_mutex_);
-      merge_wakeup_.wait_for(lock, std::chrono::seconds(1 << attempt), [&] { return stopping_.load(); });
+      merge_wakeup_.wait_for(lock, std::chrono::seconds(1 << attempt),
+                             [&] { return stopping_.load(); });
     }
     if (!status.ok() && !stopping_) {
       spdlog::error("build {} failed at merge: {}", build_id, status.message());
-      Status failed = store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
-      if (!failed.ok()) spdlog::error("cannot record failure of build {}: {}", build_id, failed.message());
+      Status failed =
+          store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
+      if (!failed.ok())
+        spdlog::error("cannot record failure of build {}: {}", build_id, failed.message());
     }
   }
 }

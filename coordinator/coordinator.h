@@ -114,7 +114,7 @@ class Coordinator {
   // Loop-thread state.
   std::map<std::string, std::unique_ptr<Session>> sessions_;  // by agent id
   std::map<std::string, std::string> agent_by_routing_id_;
-  std::map<uint64_t, QueuedJob> pending_;  // by job id: oldest first
+  std::map<uint64_t, QueuedJob> pending_;   // by job id: oldest first
   std::map<uint64_t, RunningJob> running_;  // by job id
   // Agents that held jobs when the coordinator started; lost unless they say hello in time.
   std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;

@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_HEARTBEAT_INTERVAL_MS")
       ->check(CLI::Range(100, 600000))
       ->capture_default_str();
-  app.add_option("--missed-heartbeats", missed_heartbeats, "heartbeats missed before an agent is lost")
+  app.add_option("--missed-heartbeats", missed_heartbeats,
+                 "heartbeats missed before an agent is lost")
       ->envname("MANIFOLD_MISSED_HEARTBEATS")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
@@ -90,7 +91,8 @@ int main(int argc, char** argv) {
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(database_wait_s);
   std::unique_ptr<Store> store;
-  for (auto backoff = std::chrono::milliseconds(100);; backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
+  for (auto backoff = std::chrono::milliseconds(100);;
+       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
     Result<std::unique_ptr<Store>> opened = Store::Open(database_url);
     if (opened.ok()) {
       store = std::move(*opened);

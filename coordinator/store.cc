@@ -53,11 +53,12 @@ Platform ParseStoredPlatform(const std::string& text) {
   return *p;
 }
 
-const std::string kBuildColumns = std::string(
-    "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
-    "build_args::text, target, state, index_digest, index_media_type, error, "
-    "to_char(created_at AT TIME ZONE 'UTC', ") + kTimestamp +
-    "), to_char(updated_at AT TIME ZONE 'UTC', " + kTimestamp + ")";
+const std::string kBuildColumns =
+    std::string(
+        "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
+        "build_args::text, target, state, index_digest, index_media_type, error, "
+        "to_char(created_at AT TIME ZONE 'UTC', ") +
+    kTimestamp + "), to_char(updated_at AT TIME ZONE 'UTC', " + kTimestamp + ")";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
@@ -125,8 +126,7 @@ std::vector<BuildRecord> LoadBuilds(pqxx::transaction_base& tx, const std::strin
 }
 
 void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
-                 const std::string& state, const std::string& agent_id,
-                 const std::string& detail) {
+                 const std::string& state, const std::string& agent_id, const std::string& detail) {
   tx.exec_params(
       "INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
       "VALUES ($1, $2, $3, NULLIF($4, ''), $5)",
@@ -329,8 +329,8 @@ Result<std::vector<QueuedJob>> Store::PendingJobs() {
       specs[b.id] = std::make_shared<const BuildSpec>(b.spec);
     }
     Jobs jobs;
-    for (const auto& row : tx.exec("SELECT " + kJobColumns +
-                                   " FROM jobs WHERE state = 'pending' ORDER BY id")) {
+    for (const auto& row :
+         tx.exec("SELECT " + kJobColumns + " FROM jobs WHERE state = 'pending' ORDER BY id")) {
       JobRecord job = ReadJob(row);
       auto spec = specs.find(job.build_id);
       if (spec == specs.end()) continue;  // its build already ended
@@ -406,12 +406,12 @@ Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, 
 
 Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
                                              const JobResultMsg& result, uint32_t max_attempts) {
-  return pool_->Run<ResultOutcome>("record job result", [&](pqxx::connection& c)
-                                                            -> Result<ResultOutcome> {
+  return pool_->Run<
+      ResultOutcome>("record job result", [&](pqxx::connection& c) -> Result<ResultOutcome> {
     pqxx::work tx(c);
     ResultOutcome outcome;
-    pqxx::result rows = tx.exec_params("SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE",
-                                       result.job.job_id);
+    pqxx::result rows = tx.exec_params(
+        "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
     if (rows.empty()) return outcome;
     JobRecord job = ReadJob(rows[0]);
     outcome.build_id = job.build_id;
@@ -439,8 +439,8 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
 
     if (result.retryable && job.attempt < max_attempts) {
       tx.exec_params(
-          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now() WHERE id = $1",
-          job.id, result.error);
+          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now() WHERE id = $1", job.id,
+          result.error);
       RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
       outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
       tx.commit();
@@ -462,7 +462,8 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
              "UPDATE jobs SET state = 'canceled', updated_at = now(), "
              "error = 'canceled: another platform of the build failed' "
              "WHERE build_id = $1 AND state IN ('pending', 'assigned', 'building', 'pushing') "
-             "RETURNING " + kJobColumns,
+             "RETURNING " +
+                 kJobColumns,
              job.build_id)) {
       JobRecord canceled = ReadJob(row);
       RecordEvent(tx, canceled.id, canceled.attempt, "canceled", canceled.agent_id,
@@ -478,9 +479,9 @@ Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, ui
                               const std::string& data) {
   return pool_->Run<bool>("append log", [&](pqxx::connection& c) -> Result<bool> {
     pqxx::work tx(c);
-    pqxx::result owner = tx.exec_params(
-        "SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3", job.job_id,
-        agent_id, job.attempt);
+    pqxx::result owner =
+        tx.exec_params("SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3",
+                       job.job_id, agent_id, job.attempt);
     if (owner.empty()) return false;
     tx.exec_params(
         "INSERT INTO log_chunks (build_id, job_id, attempt, chunk_seq, data) "
@@ -497,14 +498,14 @@ Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t a
   return pool_->Run<Chunks>("list logs", [&](pqxx::connection& c) -> Result<Chunks> {
     pqxx::read_transaction tx(c);
     Chunks chunks;
-    for (const auto& row : tx.exec_params(
-             "SELECT l.seq, j.platform, l.attempt, l.data FROM log_chunks l "
-             "JOIN jobs j ON j.id = l.job_id WHERE l.build_id = $1 AND l.seq > $2 "
-             "ORDER BY l.seq LIMIT $3",
-             build_id, after, limit)) {
+    for (const auto& row :
+         tx.exec_params("SELECT l.seq, j.platform, l.attempt, l.data FROM log_chunks l "
+                        "JOIN jobs j ON j.id = l.job_id WHERE l.build_id = $1 AND l.seq > $2 "
+                        "ORDER BY l.seq LIMIT $3",
+                        build_id, after, limit)) {
       pqxx::binarystring data(row[3]);
-      chunks.push_back({row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(),
-                        data.str()});
+      chunks.push_back(
+          {row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(), data.str()});
     }
     return chunks;
   });
@@ -572,9 +573,8 @@ Status Store::SetAgentState(const std::string& agent_id, const std::string& stat
       ->Run<bool>("update agent",
                   [&](pqxx::connection& c) -> Result<bool> {
                     pqxx::work tx(c);
-                    tx.exec_params(
-                        "UPDATE agents SET state = $2, last_seen = now() WHERE id = $1",
-                        agent_id, state);
+                    tx.exec_params("UPDATE agents SET state = $2, last_seen = now() WHERE id = $1",
+                                   agent_id, state);
                     tx.commit();
                     return true;
                   })

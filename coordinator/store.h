@@ -74,7 +74,7 @@ struct LogChunkRecord {
 
 // What a job result did to its build.
 struct ResultOutcome {
-  bool current = false;     // false: the (job, attempt, agent) was stale; nothing changed
+  bool current = false;  // false: the (job, attempt, agent) was stale; nothing changed
   uint64_t build_id = 0;
   bool ready_to_merge = false;        // every job of the build has succeeded
   bool build_failed = false;          // this result failed the build

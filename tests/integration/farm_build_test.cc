@@ -115,8 +115,6 @@ TEST_F(FarmBuildTest, BuildsTwoPlatformIndexLikeBuildx) {
   ASSERT_TRUE(child_by_arch.count("amd64") && child_by_arch.count("arm64")) << index.dump();
   // Both tags hold the same index, whose digest is the one reported.
   EXPECT_EQ(RawManifest("hello:v1"), index);
-  CommandResult digest_of_tag = Skopeo(
-      {"inspect", "--format", "{{.Digest}}", "--raw", "--tls-verify=false", "docker://" + tag});
   CommandResult by_digest = Skopeo({"inspect", "--raw", "--tls-verify=false",
                                     "docker://" + farm_.registry() + "/hello@" + digest});
   EXPECT_EQ(by_digest.exit_code, 0)

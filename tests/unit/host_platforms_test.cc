@@ -34,8 +34,8 @@ TEST(HostPlatformsTest, ForeignPlatformNeedsAnEnabledHandler) {
   auto offers =
       ResolvePlatformOffers({P("linux/amd64"), P("linux/arm64")}, P("linux/amd64"), dir.path());
   ASSERT_TRUE(offers.ok()) << offers.status().message();
-  EXPECT_EQ(*offers, (std::vector<PlatformOffer>{{P("linux/amd64"), false},
-                                                 {P("linux/arm64"), true}}));
+  EXPECT_EQ(*offers,
+            (std::vector<PlatformOffer>{{P("linux/amd64"), false}, {P("linux/arm64"), true}}));
 }
 
 TEST(HostPlatformsTest, NativeOnArm64Host) {

@@ -37,13 +37,12 @@ TEST(SchedulerTest, PrefersNativeOverEmulated) {
   auto assignments = Schedule(pending, {Agent("qemu", {{P("linux/arm64"), true}}, 4),
                                         Agent("graviton", {{P("linux/arm64"), false}}, 1)});
   // The native agent takes the first job; the emulated one only what is left.
-  EXPECT_EQ(assignments,
-            (std::vector<Assignment>{{1, "graviton", false}, {2, "qemu", true}}));
+  EXPECT_EQ(assignments, (std::vector<Assignment>{{1, "graviton", false}, {2, "qemu", true}}));
 }
 
 TEST(SchedulerTest, SpreadsLoadThenBreaksTiesById) {
-  std::vector<PendingJob> pending = {{1, P("linux/amd64")}, {2, P("linux/amd64")},
-                                     {3, P("linux/amd64")}};
+  std::vector<PendingJob> pending = {
+      {1, P("linux/amd64")}, {2, P("linux/amd64")}, {3, P("linux/amd64")}};
   auto assignments = Schedule(pending, {Agent("b", {{P("linux/amd64"), false}}, 2),
                                         Agent("a", {{P("linux/amd64"), false}}, 2)});
   EXPECT_EQ(assignments,

@@ -16,8 +16,12 @@ TEST(WireTest, AgentMessagesRoundTrip) {
   hello.slots = 4;
   hello.labels = {{"zone", "eu-west-1a"}, {"pool", "spot"}};
   hello.running_jobs = {{12, 2}, {13, 1}};
-  JobResultMsg ok{{12, 2}, true, {"application/vnd.oci.image.manifest.v1+json",
-                                  "sha256:" + std::string(64, 'a'), 761}, "", false};
+  JobResultMsg ok{
+      {12, 2},
+      true,
+      {"application/vnd.oci.image.manifest.v1+json", "sha256:" + std::string(64, 'a'), 761},
+      "",
+      false};
   JobResultMsg failed{{13, 1}, false, {}, "RUN exited with status 3", false};
   JobResultMsg retry{{14, 3}, false, {}, "registry answered 503", true};
   std::vector<AgentMessage> messages = {hello,
@@ -49,11 +53,12 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.build_args = {{"VERSION", "1.2"}};
   assign.target = "runtime";
   assign.repositories = {"127.0.0.1:5000/hello", "127.0.0.1:5000/team/hello"};
-  std::vector<CoordinatorMessage> messages = {WelcomeMsg{"abc", 2000}, assign,
-                                              CancelMsg{{31, 1}}, AckMsg{{31, 1}},
-                                              RejectMsg{"protocol version 9 is not supported", true}};
+  std::vector<CoordinatorMessage> messages = {
+      WelcomeMsg{"abc", 2000}, assign, CancelMsg{{31, 1}}, AckMsg{{31, 1}},
+      RejectMsg{"protocol version 9 is not supported", true}};
   for (const CoordinatorMessage& message : messages) {
-    Result<CoordinatorMessage> decoded = DecodeCoordinatorMessage(EncodeCoordinatorMessage(message));
+    Result<CoordinatorMessage> decoded =
+        DecodeCoordinatorMessage(EncodeCoordinatorMessage(message));
     ASSERT_TRUE(decoded.ok()) << MessageName(message) << ": " << decoded.status().message();
     EXPECT_EQ(*decoded, message) << MessageName(message);
   }
@@ -69,7 +74,7 @@ TEST(WireTest, UnalignedFrameDecodes) {
 
 TEST(WireTest, HostileFramesAreRejectedNotFatal) {
   EXPECT_FALSE(DecodeAgentMessage("").ok());
-  EXPECT_FALSE(DecodeAgentMessage("1234567").ok());           // not whole words
+  EXPECT_FALSE(DecodeAgentMessage("1234567").ok());                // not whole words
   EXPECT_FALSE(DecodeAgentMessage(std::string(64, '\xff')).ok());  // garbage segment table
   std::string frame = EncodeAgentMessage(HeartbeatMsg{{{1, 1}, {2, 2}}});
   EXPECT_FALSE(DecodeAgentMessage(frame.substr(0, frame.size() - 8)).ok());  // truncated
@@ -94,8 +99,8 @@ TEST(WireTest, InvalidValuesAreRejected) {
   ASSERT_FALSE(decoded.ok());
   EXPECT_NE(decoded.status().message().find("sparc"), std::string::npos);
 
-  JobResultMsg result{{1, 1}, true, {"application/vnd.oci.image.manifest.v1+json", "md5:abc", 1},
-                      "", false};
+  JobResultMsg result{
+      {1, 1}, true, {"application/vnd.oci.image.manifest.v1+json", "md5:abc", 1}, "", false};
   EXPECT_FALSE(DecodeAgentMessage(EncodeAgentMessage(result)).ok());
 
   AssignMsg assign;
