@@ -147,31 +147,28 @@ class Store::Pool {
  public:
   Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
 
+  // A connection that sat idle through a database restart is dead; the first statement
+  // finds out. Nothing was applied then, so the call is tried once more on a fresh one.
   template <typename T, typename F>
   Result<T> Run(const std::string& what, F&& f) {
-    std::unique_ptr<pqxx::connection> connection;
-    try {
-      connection = Acquire();
-      Result<T> result = f(*connection);
-      Release(std::move(connection));
-      return result;
-    } catch (const pqxx::broken_connection& e) {
-      Discard();
-      return Status::Unavailable("database unavailable during " + what + ": " + Trim(e.what()));
-    } catch (const pqxx::sql_error& e) {
-      if (connection && connection->is_open()) {
+    for (int attempt = 1;; ++attempt) {
+      std::unique_ptr<pqxx::connection> connection;
+      try {
+        connection = Acquire();
+        Result<T> result = f(*connection);
         Release(std::move(connection));
-      } else {
-        Discard();
+        return result;
+      } catch (const pqxx::broken_connection& e) {
+        if (connection) Discard();  // a failed Acquire has accounted for itself
+        if (attempt < 2) continue;
+        return Status::Unavailable("database unavailable during " + what + ": " + Trim(e.what()));
+      } catch (const pqxx::sql_error& e) {
+        Return(std::move(connection));
+        return Status::Internal("database error during " + what + ": " + Trim(e.what()));
+      } catch (const std::exception& e) {
+        Return(std::move(connection));
+        return Status::Unavailable("database failure during " + what + ": " + Trim(e.what()));
       }
-      return Status::Internal("database error during " + what + ": " + Trim(e.what()));
-    } catch (const std::exception& e) {
-      if (connection && connection->is_open()) {
-        Release(std::move(connection));
-      } else if (connection) {
-        Discard();
-      }
-      return Status::Unavailable("database failure during " + what + ": " + Trim(e.what()));
     }
   }
 
@@ -209,6 +206,16 @@ class Store::Pool {
     std::lock_guard lock(mutex_);
     idle_.push_back(std::move(connection));
     available_.notify_one();
+  }
+
+  // After an error: keep the connection if it still works, otherwise let it go.
+  void Return(std::unique_ptr<pqxx::connection> connection) {
+    if (!connection) return;  // Acquire itself failed and already accounted for it
+    if (connection->is_open()) {
+      Release(std::move(connection));
+    } else {
+      Discard();
+    }
   }
 
   void Discard() {

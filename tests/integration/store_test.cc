@@ -1,0 +1,206 @@
+// The store against a real PostgreSQL: migrations, idempotent submit, fencing of stale
+// attempts, retries, failure propagation, logs, and riding out a database restart.
+#include "coordinator/store.h"
+
+#include <gtest/gtest.h>
+
+#include "common/digest.h"
+#include "tests/support/postgres_server.h"
+
+namespace manifold {
+namespace {
+
+Platform P(const char* text) { return *ParsePlatform(text); }
+
+HelloMsg Agent(const std::string& id, const char* platform) {
+  HelloMsg hello;
+  hello.agent_id = id;
+  hello.hostname = id + ".local";
+  hello.platforms = {{P(platform), false}};
+  return hello;
+}
+
+JobResultMsg Success(JobRef job, char fill) {
+  return {job,
+          true,
+          {"application/vnd.oci.image.manifest.v1+json", "sha256:" + std::string(64, fill), 761},
+          "",
+          false};
+}
+
+JobResultMsg Failure(JobRef job, std::string error, bool retryable) {
+  return {job, false, {}, std::move(error), retryable};
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status started = postgres_.Start();
+    ASSERT_TRUE(started.ok()) << started.message();
+    Result<std::unique_ptr<Store>> opened = Store::Open(postgres_.url());
+    ASSERT_TRUE(opened.ok()) << opened.status().message();
+    store_ = std::move(*opened);
+    ASSERT_TRUE(store_->Migrate().ok());
+    ASSERT_TRUE(store_->UpsertAgent(Agent("x86", "linux/amd64")).ok());
+    ASSERT_TRUE(store_->UpsertAgent(Agent("arm", "linux/arm64")).ok());
+  }
+
+  BuildRecord Submit(const std::string& key = "") {
+    BuildSpec spec;
+    spec.platforms = {P("linux/amd64"), P("linux/arm64")};
+    spec.tags = {"127.0.0.1:5000/app:latest"};
+    spec.context_digest = Sha256Digest("context");
+    spec.dockerfile = "FROM busybox\n";
+    spec.build_args = {{"A", "1"}};
+    auto created = store_->CreateBuild(spec, key);
+    EXPECT_TRUE(created.ok()) << created.status().message();
+    return created->first;
+  }
+
+  test::PostgresServer postgres_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, MigrationsAreRecordedAndIdempotent) {
+  EXPECT_TRUE(store_->Migrate().ok());
+  BuildRecord build = Submit();
+  EXPECT_EQ(build.state, "queued");
+  ASSERT_EQ(build.jobs.size(), 2u);
+  EXPECT_EQ(build.jobs[0].platform, P("linux/amd64"));
+  EXPECT_EQ(build.jobs[0].state, "pending");
+  EXPECT_EQ(build.spec.build_args.at("A"), "1");
+}
+
+TEST_F(StoreTest, SameIdempotencyKeyReturnsSameBuild) {
+  BuildRecord first = Submit("ci-run-17");
+  BuildSpec spec = first.spec;
+  auto again = store_->CreateBuild(spec, "ci-run-17");
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->second);
+  EXPECT_EQ(again->first.id, first.id);
+  EXPECT_NE(Submit("ci-run-18").id, first.id);
+  EXPECT_NE(Submit().id, Submit().id);  // no key: always a new build
+}
+
+TEST_F(StoreTest, ResultsAreFencedOnJobAttemptAndAgent) {
+  BuildRecord build = Submit();
+  uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
+  ASSERT_EQ(*store_->AssignJob(amd, "x86", false), 1u);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 1u);
+  EXPECT_EQ(store_->AssignJob(amd, "x86", false).status().code(),
+            Status::Code::kFailedPrecondition);  // no longer pending
+
+  EXPECT_FALSE(*store_->SetJobPhase({amd, 1}, "arm", JobPhase::kBuilding));  // wrong agent
+  EXPECT_FALSE(*store_->SetJobPhase({amd, 2}, "x86", JobPhase::kBuilding));  // wrong attempt
+  EXPECT_TRUE(*store_->SetJobPhase({amd, 1}, "x86", JobPhase::kBuilding));
+  EXPECT_EQ(store_->GetBuild(build.id)->state, "running");
+
+  EXPECT_FALSE(store_->RecordJobResult("arm", Success({amd, 1}, 'a'), 3)->current);
+  auto first = store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3);
+  ASSERT_TRUE(first.ok() && first->current);
+  EXPECT_FALSE(first->ready_to_merge);
+  // A duplicate (resent after a reconnect) changes nothing.
+  EXPECT_FALSE(store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3)->current);
+  auto second = store_->RecordJobResult("arm", Success({arm, 1}, 'b'), 3);
+  ASSERT_TRUE(second.ok() && second->current);
+  EXPECT_TRUE(second->ready_to_merge);
+  EXPECT_EQ(store_->GetBuild(build.id)->state, "merging");
+  EXPECT_EQ(*store_->BuildsToMerge(), std::vector<uint64_t>{build.id});
+
+  ASSERT_TRUE(store_
+                  ->CompleteBuild(build.id, "sha256:" + std::string(64, 'c'),
+                                  "application/vnd.oci.image.index.v1+json")
+                  .ok());
+  BuildRecord done = *store_->GetBuild(build.id);
+  EXPECT_EQ(done.state, "succeeded");
+  EXPECT_EQ(done.jobs[1].manifest.digest, "sha256:" + std::string(64, 'b'));
+}
+
+TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
+  BuildRecord build = Submit();
+  uint64_t arm = build.jobs[1].id;
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 1u);
+  auto retried =
+      store_->RecordJobResult("arm", Failure({arm, 1}, "registry answered 503", true), 3);
+  ASSERT_TRUE(retried.ok());
+  ASSERT_TRUE(retried->requeued.has_value());
+  EXPECT_EQ(retried->requeued->job_id, arm);
+  EXPECT_EQ(retried->requeued->spec->tags, build.spec.tags);
+  EXPECT_FALSE(retried->build_failed);
+  ASSERT_EQ(store_->PendingJobs()->size(), 2u);
+
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 2u);
+  // The first attempt's late success must not overwrite the retry.
+  EXPECT_FALSE(store_->RecordJobResult("arm", Success({arm, 1}, 'a'), 3)->current);
+  EXPECT_EQ(store_->GetBuild(build.id)->jobs[1].state, "assigned");
+
+  // At the last attempt a retryable failure fails the build.
+  ASSERT_TRUE(store_->RecordJobResult("arm", Failure({arm, 2}, "reset", true), 3)->requeued);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 3u);
+  auto last = store_->RecordJobResult("arm", Failure({arm, 3}, "connection reset", true), 3);
+  ASSERT_TRUE(last.ok());
+  EXPECT_FALSE(last->requeued.has_value());
+  EXPECT_TRUE(last->build_failed);
+  EXPECT_EQ(store_->GetBuild(build.id)->error,
+            "linux/arm64 failed on agent arm after 3 attempts: connection reset");
+}
+
+TEST_F(StoreTest, BuildFailureFailsBuildAndCancelsTheOtherPlatforms) {
+  BuildRecord build = Submit();
+  uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
+  ASSERT_TRUE(store_->AssignJob(amd, "x86", false).ok());
+  ASSERT_TRUE(store_->AssignJob(arm, "arm", true).ok());
+  auto failed = store_->RecordJobResult("arm", Failure({arm, 1}, "RUN exited with 3", false), 3);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_TRUE(failed->build_failed);
+  ASSERT_EQ(failed->to_cancel.size(), 1u);
+  EXPECT_EQ(failed->to_cancel[0].id, amd);
+  EXPECT_EQ(failed->to_cancel[0].agent_id, "x86");
+  BuildRecord after = *store_->GetBuild(build.id);
+  EXPECT_EQ(after.state, "failed");
+  EXPECT_EQ(after.error, "linux/arm64 failed on agent arm after 1 attempt: RUN exited with 3");
+  EXPECT_EQ(after.jobs[0].state, "canceled");
+  EXPECT_TRUE(after.jobs[1].emulated);
+  // The canceled job's late result is ignored; no merge follows.
+  auto late = store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3);
+  EXPECT_FALSE(late->current);
+  EXPECT_FALSE(late->ready_to_merge);
+}
+
+TEST_F(StoreTest, LogsAreOrderedDeduplicatedAndFenced) {
+  BuildRecord build = Submit();
+  uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
+  ASSERT_TRUE(store_->AssignJob(amd, "x86", false).ok());
+  ASSERT_TRUE(store_->AssignJob(arm, "arm", false).ok());
+  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));
+  EXPECT_TRUE(*store_->AppendLog({arm, 1}, "arm", 1, std::string("bin\0ary\xff\n", 9)));
+  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));  // resent
+  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 2, "STEP 2/2\n"));
+  EXPECT_FALSE(*store_->AppendLog({amd, 1}, "arm", 3, "not yours\n"));
+  auto chunks = store_->ListLogs(build.id, 0, 100);
+  ASSERT_TRUE(chunks.ok());
+  ASSERT_EQ(chunks->size(), 3u);
+  EXPECT_EQ((*chunks)[0].platform, "linux/amd64");
+  EXPECT_EQ((*chunks)[1].data, std::string("bin\0ary\xff\n", 9));
+  EXPECT_EQ((*chunks)[2].data, "STEP 2/2\n");
+  auto rest = store_->ListLogs(build.id, (*chunks)[1].seq, 100);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].data, "STEP 2/2\n");
+}
+
+TEST_F(StoreTest, DatabaseRestartIsUnavailableThenRecovers) {
+  BuildRecord build = Submit();
+  postgres_.Stop();
+  Result<BuildRecord> during = store_->GetBuild(build.id);
+  ASSERT_FALSE(during.ok());
+  EXPECT_EQ(during.status().code(), Status::Code::kUnavailable) << during.status().message();
+  EXPECT_FALSE(store_->Ping().ok());
+  ASSERT_TRUE(postgres_.Restart().ok());
+  EXPECT_TRUE(store_->Ping().ok());
+  Result<BuildRecord> after = store_->GetBuild(build.id);
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  EXPECT_EQ(after->id, build.id);
+}
+
+}  // namespace
+}  // namespace manifold

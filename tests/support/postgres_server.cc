@@ -1,0 +1,77 @@
+#include "tests/support/postgres_server.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "tests/support/ports.h"
+#include "tests/support/subprocess.h"
+
+namespace manifold::test {
+namespace {
+
+constexpr const char* kBin = "/usr/lib/postgresql/15/bin/";
+
+}  // namespace
+
+PostgresServer::~PostgresServer() { Stop(); }
+
+Status PostgresServer::RunAsOwner(const std::vector<std::string>& argv, int timeout_s) {
+  std::vector<std::string> command;
+  if (geteuid() == 0) command = {"runuser", "-u", "postgres", "--"};
+  command.insert(command.end(), argv.begin(), argv.end());
+  CommandResult result = RunCommand(command, std::chrono::seconds(timeout_s));
+  if (result.exit_code != 0) {
+    return Status::Unavailable(argv[0] + " exited with " + std::to_string(result.exit_code) + ": " +
+                               result.output);
+  }
+  return Status::Ok();
+}
+
+Status PostgresServer::Start(const std::string& database) {
+  database_ = database;
+  dir_ = std::make_unique<TempDir>("manifold-pg");
+  if (geteuid() == 0) {
+    CommandResult chown =
+        RunCommand({"chown", "-R", "postgres:postgres", dir_->path()}, std::chrono::seconds(10));
+    if (chown.exit_code != 0) return Status::Internal("chown failed: " + chown.output);
+  }
+  port_ = FreeTcpPort();
+  std::string data = dir_->path() + "/data";
+  if (Status s = RunAsOwner({std::string(kBin) + "initdb", "-D", data, "-U", "postgres",
+                             "--auth=trust", "--no-sync", "-E", "UTF8"},
+                            60);
+      !s.ok()) {
+    return s;
+  }
+  if (Status s = Restart(); !s.ok()) return s;
+  return RunAsOwner({std::string(kBin) + "createdb", "-h", "127.0.0.1", "-p", std::to_string(port_),
+                     "-U", "postgres", database_},
+                    30);
+}
+
+Status PostgresServer::Restart() {
+  if (running_) Stop();
+  Status started = RunAsOwner({std::string(kBin) + "pg_ctl", "-D", dir_->path() + "/data", "-l",
+                               dir_->path() + "/postgres.log", "-w", "-t", "30", "-o",
+                               "-p " + std::to_string(port_) + " -k " + dir_->path() +
+                                   " -c listen_addresses=127.0.0.1 -c fsync=off",
+                               "start"},
+                              45);
+  running_ = started.ok();
+  return started;
+}
+
+void PostgresServer::Stop() {
+  if (!running_) return;
+  running_ = false;
+  RunAsOwner({std::string(kBin) + "pg_ctl", "-D", dir_->path() + "/data", "-m", "fast", "-w", "-t",
+              "30", "stop"},
+             45);
+}
+
+std::string PostgresServer::url() const {
+  return "postgresql://postgres@127.0.0.1:" + std::to_string(port_) + "/" + database_;
+}
+
+}  // namespace manifold::test
