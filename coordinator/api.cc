@@ -147,11 +147,6 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
   if (!IsValidDigest(spec.context_digest)) {
     return Status::InvalidArgument("field \"context\" must be a sha256 digest");
   }
-  if (!contexts.Has(spec.context_digest)) {
-    return Status::InvalidArgument("field \"context\": the coordinator has no context " +
-                                   spec.context_digest + "; upload it first (PUT /v1/contexts/" +
-                                   spec.context_digest + ")");
-  }
   if (Status s = string_field("dockerfile", true, &spec.dockerfile); !s.ok()) return s;
   if (spec.dockerfile.empty()) return Status::InvalidArgument("field \"dockerfile\" is empty");
   if (Status s = string_field("dockerfile_path", false, &spec.dockerfile_path); !s.ok()) return s;
@@ -171,6 +166,12 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
       }
       spec.build_args[name] = value.get<std::string>();
     }
+  }
+  // Existence last, so a request with several problems is told about its syntax first.
+  if (!contexts.Has(spec.context_digest)) {
+    return Status::InvalidArgument("field \"context\": the coordinator has no context " +
+                                   spec.context_digest + "; upload it first (PUT /v1/contexts/" +
+                                   spec.context_digest + ")");
   }
   return spec;
 }

@@ -1,0 +1,260 @@
+// The coordinator process against agents played by the test over a real ZeroMQ socket:
+// hostile frames, sessions, agent loss with retry on another agent, and fencing of the
+// lost agent's late result. PostgreSQL is real; no registry is needed because no build
+// here reaches its merge.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "common/digest.h"
+#include "common/http_client.h"
+#include "common/tar.h"
+#include "common/wire.h"
+#include "tests/support/farm.h"
+#include "tests/support/ports.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace manifold::test {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+Platform P(const char* text) { return *ParsePlatform(text); }
+
+// One fake agent: a DEALER socket speaking the agent protocol.
+class FakeAgent {
+ public:
+  FakeAgent(zmq::context_t& context, const std::string& endpoint)
+      : socket_(context, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect(endpoint);
+  }
+
+  void SendRaw(const std::string& frame) { socket_.send(zmq::buffer(frame)); }
+  void Send(const AgentMessage& message) { SendRaw(EncodeAgentMessage(message)); }
+
+  void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion) {
+    HelloMsg hello;
+    hello.protocol_version = version;
+    hello.agent_id = id;
+    hello.hostname = id;
+    hello.platforms = {{P(platform), false}};
+    Send(hello);
+  }
+
+  // The next message from the coordinator of type T, skipping others; nullopt on timeout.
+  // Heartbeats while it waits, as a live agent does; an agent not waiting goes silent.
+  template <typename T>
+  std::optional<T> Receive(milliseconds timeout = milliseconds(10000)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      Send(HeartbeatMsg{});
+      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 1, milliseconds(100));
+      if (!(items[0].revents & ZMQ_POLLIN)) continue;
+      zmq::message_t frame;
+      if (!socket_.recv(frame, zmq::recv_flags::dontwait)) continue;
+      Result<CoordinatorMessage> message = DecodeCoordinatorMessage(frame.to_string_view());
+      if (message.ok()) {
+        if (auto* wanted = std::get_if<T>(&*message)) return *wanted;
+      }
+    }
+    return std::nullopt;
+  }
+
+ private:
+  zmq::socket_t socket_;
+};
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status pg = postgres_.Start();
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    api_port_ = FreeTcpPort();
+    agent_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
+    server_ = "http://127.0.0.1:" + std::to_string(api_port_);
+    Status started = coordinator_.Start(
+        {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
+         "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
+         agent_endpoint_, "--state-dir", dir_.path() + "/state", "--heartbeat-interval-ms", "200",
+         "--missed-heartbeats", "3"},
+        {}, dir_.path() + "/coordinator.log");
+    ASSERT_TRUE(started.ok()) << started.message();
+    ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
+        << coordinator_.LogTail();
+  }
+
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- coordinator log ----\n" << coordinator_.LogTail();
+  }
+
+  HttpResponse Request(const std::string& method, const std::string& path,
+                       const std::string& body = "") {
+    HttpRequest request;
+    request.method = method;
+    request.url = server_ + path;
+    request.body = body;
+    request.timeout_ms = 10000;
+    Result<HttpResponse> response = HttpClient().Send(request);
+    return response.ok() ? *response : HttpResponse{};
+  }
+  HttpResponse Get(const std::string& path) { return Request("GET", path); }
+
+  // Submits a one-platform build of a tiny context; returns its id.
+  uint64_t SubmitBuild(const char* platform) {
+    std::string context;
+    EXPECT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
+    std::string digest = Sha256Digest(context);
+    EXPECT_EQ(Request("PUT", "/v1/contexts/" + digest, context).status, 201);
+    json request = {{"platforms", {platform}},
+                    {"tags", {"127.0.0.1:1/unused:latest"}},
+                    {"context", digest},
+                    {"dockerfile", "FROM busybox\n"}};
+    HttpResponse response = Request("POST", "/v1/builds", request.dump());
+    EXPECT_EQ(response.status, 201) << response.body;
+    return json::parse(response.body, nullptr, false).value("id", uint64_t{0});
+  }
+
+  json Build(uint64_t id) { return json::parse(Get("/v1/builds/" + std::to_string(id)).body); }
+
+  TempDir dir_{"manifold-coordinator"};
+  PostgresServer postgres_;
+  Subprocess coordinator_;
+  int api_port_ = 0;
+  std::string agent_endpoint_;
+  std::string server_;
+  zmq::context_t context_{1};
+};
+
+TEST_F(CoordinatorTest, HostileFramesAreDroppedAndTheCoordinatorKeepsServing) {
+  FakeAgent attacker(context_, agent_endpoint_);
+  attacker.SendRaw("");
+  attacker.SendRaw("not a capnp message");
+  attacker.SendRaw(std::string(4096, '\xff'));
+  std::string valid = EncodeAgentMessage(HeartbeatMsg{{{1, 1}}});
+  for (size_t i = 8; i < valid.size(); i += 8) {
+    std::string corrupt = valid;
+    corrupt[i] = static_cast<char>(corrupt[i] ^ 0x7f);
+    attacker.SendRaw(corrupt);
+  }
+  attacker.SendRaw(valid.substr(0, valid.size() - 8));
+  HelloMsg bad_platform;
+  bad_platform.agent_id = "evil";
+  bad_platform.platforms = {{Platform{"linux", "sparc", ""}, false}};
+  attacker.Send(bad_platform);
+
+  // A well-behaved agent on another connection is still welcomed.
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("good-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  EXPECT_TRUE(coordinator_.Running());
+  json agents = json::parse(Get("/v1/agents").body);
+  ASSERT_EQ(agents["agents"].size(), 1u) << agents.dump();
+  EXPECT_EQ(agents["agents"][0]["id"], "good-1");
+}
+
+TEST_F(CoordinatorTest, UnknownSessionIsAskedToSayHelloAndBadVersionIsRefused) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Send(HeartbeatMsg{});
+  std::optional<RejectMsg> reject = agent.Receive<RejectMsg>();
+  ASSERT_TRUE(reject.has_value());
+  EXPECT_FALSE(reject->fatal);
+
+  FakeAgent old(context_, agent_endpoint_);
+  old.Hello("old-1", "linux/amd64", kProtocolVersion + 7);
+  std::optional<RejectMsg> refused = old.Receive<RejectMsg>();
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_TRUE(refused->fatal);
+  EXPECT_NE(refused->reason.find("protocol version"), std::string::npos) << refused->reason;
+}
+
+TEST_F(CoordinatorTest, JobOfLostAgentIsRetriedElsewhereAndItsLateResultIgnored) {
+  FakeAgent first(context_, agent_endpoint_);
+  first.Hello("arm-1", "linux/arm64");
+  ASSERT_TRUE(first.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64");
+  std::optional<AssignMsg> assigned = first.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+  EXPECT_EQ(assigned->job.attempt, 1u);
+  EXPECT_EQ(assigned->platform, P("linux/arm64"));
+  EXPECT_EQ(assigned->repositories, std::vector<std::string>{"127.0.0.1:1/unused"});
+  first.Send(JobUpdateMsg{assigned->job, JobPhase::kBuilding});
+  first.Send(LogChunkMsg{assigned->job, 1, "STEP 1/1: FROM busybox\n"});
+
+  // arm-1 goes silent; arm-2 connects and, once arm-1 is declared lost, gets attempt 2.
+  FakeAgent second(context_, agent_endpoint_);
+  second.Hello("arm-2", "linux/arm64");
+  ASSERT_TRUE(second.Receive<WelcomeMsg>().has_value());
+  std::optional<AssignMsg> retried = second.Receive<AssignMsg>();
+  ASSERT_TRUE(retried.has_value()) << Build(build_id).dump();
+  EXPECT_EQ(retried->job.job_id, assigned->job.job_id);
+  EXPECT_EQ(retried->job.attempt, 2u);
+
+  // arm-1's late success for attempt 1 is acknowledged (so it stops resending) but ignored.
+  JobResultMsg late{assigned->job,
+                    true,
+                    {"application/vnd.oci.image.manifest.v1+json", Sha256Digest("late"), 10},
+                    "",
+                    false};
+  first.Send(HeartbeatMsg{});  // arm-1's session is gone: it is asked to say hello
+  first.Hello("arm-1", "linux/arm64");
+  ASSERT_TRUE(first.Receive<WelcomeMsg>().has_value());
+  first.Send(late);
+  ASSERT_TRUE(first.Receive<AckMsg>().has_value());
+  json build = Build(build_id);
+  EXPECT_EQ(build["jobs"][0]["attempt"], 2);
+  EXPECT_EQ(build["jobs"][0]["agent"], "arm-2");
+  EXPECT_EQ(build["jobs"][0]["manifest_digest"], "");
+
+  // arm-2 fails for good: the build fails, naming platform, agent and attempts.
+  second.Send(JobResultMsg{retried->job, false, {}, "RUN exited with status 3", false});
+  ASSERT_TRUE(second.Receive<AckMsg>().has_value());
+  build = Build(build_id);
+  EXPECT_EQ(build["state"], "failed");
+  EXPECT_EQ(build["error"],
+            "linux/arm64 failed on agent arm-2 after 2 attempts: RUN exited with status 3");
+  // The log of the first attempt is kept.
+  json logs = json::parse(Get("/v1/builds/" + std::to_string(build_id) + "/logs").body);
+  ASSERT_EQ(logs["chunks"].size(), 1u) << logs.dump();
+  EXPECT_EQ(logs["chunks"][0]["attempt"], 1);
+  EXPECT_TRUE(logs["done"].get<bool>());
+}
+
+TEST_F(CoordinatorTest, ApiRejectsBadRequestsNamingTheField) {
+  auto error_of = [&](const json& body) {
+    HttpResponse response = Request("POST", "/v1/builds", body.dump());
+    EXPECT_EQ(response.status, 400) << response.body;
+    return json::parse(response.body, nullptr, false).value("error", "");
+  };
+  std::string context = Sha256Digest("nothing");
+  json ok = {{"platforms", {"linux/amd64"}},
+             {"tags", {"127.0.0.1:5000/app:1"}},
+             {"context", context},
+             {"dockerfile", "FROM busybox\n"}};
+  json bad = ok;
+  bad["platforms"] = {"linux/sparc"};
+  EXPECT_NE(error_of(bad).find("platforms"), std::string::npos);
+  bad = ok;
+  bad["tags"] = {"127.0.0.1:5000/App:1"};
+  EXPECT_NE(error_of(bad).find("tags"), std::string::npos);
+  bad = ok;
+  bad.erase("dockerfile");
+  EXPECT_NE(error_of(bad).find("dockerfile"), std::string::npos);
+  EXPECT_NE(error_of(ok).find("upload it first"), std::string::npos);  // unknown context
+  bad = ok;
+  bad["build_args"] = {{"1BAD", "x"}};
+  EXPECT_NE(error_of(bad).find("build_args"), std::string::npos);
+  EXPECT_EQ(Request("POST", "/v1/builds", "{not json").status, 400);
+  EXPECT_EQ(Request("PUT", "/v1/contexts/" + context, "other bytes").status, 400);
+  EXPECT_EQ(Get("/v1/builds/12345").status, 404);
+  EXPECT_TRUE(coordinator_.Running());
+}
+
+}  // namespace
+}  // namespace manifold::test
