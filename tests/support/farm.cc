@@ -1,5 +1,7 @@
 #include "tests/support/farm.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <memory>
 
@@ -34,6 +36,8 @@ std::map<std::string, std::string> Farm::Env() const {
 
 Status Farm::Up(std::chrono::seconds timeout) {
   dir_ = std::make_unique<TempDir>("manifold-farm");
+  // PostgreSQL runs as its own user, which must be able to reach its data dir inside.
+  chmod(dir_->path().c_str(), 0755);
   ports_ = {{"MANIFOLD_FARM_PG_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_API_PORT", std::to_string(FreeTcpPort())},

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# Builds a two-platform busybox image (linux/amd64 + linux/arm64) from Debian's
+# busybox-static packages, pushes it as REGISTRY_HOST/library/busybox:latest, and writes
+# FARM_DIR/registries.conf, which makes `FROM busybox` in buildah pull from that registry
+# (there is no internet registry to pull the real one from).
+#
+# Usage: ops/base-image.sh REGISTRY_HOST FARM_DIR
+#          REGISTRY_HOST is host:port of a registry served over plain HTTP (a local farm's).
+#          Skips the build when the registry already holds both platforms.
+#        ops/base-image.sh --fetch-only
+#          Only downloads the .debs into the cache, so that later runs need no network.
+# Env:   MANIFOLD_CACHE_DIR (default /var/cache/manifold) holds the .debs.
+#        MANIFOLD_BASE_IMAGE_REBUILD=1 rebuilds and pushes even if the image is present.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache_dir="${MANIFOLD_CACHE_DIR:-/var/cache/manifold}"
+readonly archs=(amd64 arm64)
+readonly image_repo=library/busybox
+readonly image_tag=latest
+
+die() {
+  echo "base-image.sh: $*" >&2
+  exit 1
+}
+
+usage() {
+  echo "usage: $0 REGISTRY_HOST FARM_DIR | $0 --fetch-only" >&2
+  exit 2
+}
+
+# Newest cached busybox-static .deb for an architecture, or nothing.
+cached_deb() {
+  find "$cache_dir" -maxdepth 1 -type f -name "busybox-static_*_$1.deb" 2>/dev/null |
+    sort -V | tail -n 1
+}
+
+fetch_debs() {
+  mkdir -p "$cache_dir" || die "cannot create cache dir $cache_dir (set MANIFOLD_CACHE_DIR)"
+  # Two farms starting at once share the cache: one downloads, the other waits.
+  exec 9>"$cache_dir/.lock"
+  flock -w 600 9 || die "timed out after 600 s waiting for the lock on $cache_dir"
+
+  local missing=() arch
+  for arch in "${archs[@]}"; do
+    [ -n "$(cached_deb "$arch")" ] || missing+=("busybox-static:$arch")
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    exec 9>&-
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "downloading ${missing[*]} needs root (or fill $cache_dir)"
+
+  # apt only knows packages of foreign architectures that dpkg was told about.
+  local native need_update=0
+  native="$(dpkg --print-architecture)"
+  for arch in "${archs[@]}"; do
+    if [ "$arch" != "$native" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+      dpkg --add-architecture "$arch"
+      need_update=1
+    fi
+  done
+  local pkg
+  for pkg in "${missing[@]}"; do
+    apt-cache show --no-all-versions "$pkg" >/dev/null 2>&1 || need_update=1
+  done
+  if [ "$need_update" -eq 1 ]; then
+    echo "base-image.sh: apt-get update (for ${missing[*]})"
+    timeout 600 apt-get update -qq || die "apt-get update failed or took over 600 s"
+  fi
+
+  # apt-get download drops privileges to _apt: give it a directory it may write to.
+  local tmp
+  tmp="$(mktemp -d "$cache_dir/download.XXXXXX")"
+  if id _apt >/dev/null 2>&1; then
+    chown _apt "$tmp"
+  fi
+  echo "base-image.sh: downloading ${missing[*]} into $cache_dir"
+  if ! (cd "$tmp" && timeout 600 apt-get download -qq "${missing[@]}"); then
+    rm -rf "$tmp"
+    die "apt-get download ${missing[*]} failed or took over 600 s"
+  fi
+  mv "$tmp"/*.deb "$cache_dir"/
+  rm -rf "$tmp"
+  exec 9>&-
+}
+
+# Whether REGISTRY_HOST already serves an index with every platform of the base image.
+image_present() {
+  local body
+  body="$(curl -sf --max-time 10 \
+    -H 'Accept: application/vnd.oci.image.index.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
+    "http://$registry/v2/$image_repo/manifests/$image_tag")" || return 1
+  local arch
+  for arch in "${archs[@]}"; do
+    jq -e --arg a "$arch" \
+      '[.manifests[]? | select(.platform.os == "linux" and .platform.architecture == $a)] | length > 0' \
+      <<<"$body" >/dev/null || return 1
+  done
+}
+
+build_and_push() {
+  work="$farm_dir/base-image"
+  rm -rf "$work"
+  mkdir -p "$work/storage/run" "$work/storage/graph"
+  # The build storage is thrown away: only the pushed image matters.
+  trap 'rm -rf "$work"' EXIT
+
+  # A private vfs store, so nothing depends on (or changes) the host's container storage.
+  cat >"$work/storage.conf" <<EOF
+[storage]
+driver = "vfs"
+runroot = "$work/storage/run"
+graphroot = "$work/storage/graph"
+EOF
+  export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+
+  local arch deb ctx
+  for arch in "${archs[@]}"; do
+    deb="$(cached_deb "$arch")"
+    ctx="$work/context-$arch"
+    mkdir -p "$ctx/unpacked"
+    dpkg-deb -x "$deb" "$ctx/unpacked" || die "cannot unpack $deb"
+    [ -x "$ctx/unpacked/bin/busybox" ] || die "$deb has no bin/busybox"
+    mv "$ctx/unpacked/bin/busybox" "$ctx/busybox"
+    rm -rf "$ctx/unpacked"
+    cat >"$ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+EOF
+    echo "base-image.sh: building base-$arch from $(basename "$deb")"
+    # The arm64 RUN step executes under QEMU on an x86-64 host (and amd64 on arm64).
+    timeout 600 buildah bud --isolation chroot --platform "linux/$arch" \
+      -t "base-$arch" -f "$ctx/Dockerfile" "$ctx" ||
+      die "buildah bud for linux/$arch failed or took over 600 s (is QEMU binfmt enabled? ops/binfmt.sh)"
+  done
+
+  buildah manifest create base-list >/dev/null
+  for arch in "${archs[@]}"; do
+    buildah manifest add base-list "localhost/base-$arch" >/dev/null
+  done
+  echo "base-image.sh: pushing $registry/$image_repo:$image_tag"
+  timeout 300 buildah manifest push --all --format oci --tls-verify=false \
+    base-list "docker://$registry/$image_repo:$image_tag" ||
+    die "pushing the base image to $registry failed or took over 300 s"
+
+  image_present || die "pushed $registry/$image_repo:$image_tag but it does not list ${archs[*]}"
+}
+
+write_registries_conf() {
+  local conf="$farm_dir/registries.conf"
+  # `FROM busybox` is docker.io/library/busybox; the farm's registry stands in for it as a
+  # mirror, and the registry itself is plain HTTP.
+  cat >"$conf.tmp" <<EOF
+unqualified-search-registries = ["docker.io"]
+
+[[registry]]
+prefix = "docker.io/library/busybox"
+location = "docker.io/library/busybox"
+
+[[registry.mirror]]
+location = "$registry/$image_repo"
+insecure = true
+
+[[registry]]
+location = "$registry"
+insecure = true
+EOF
+  mv "$conf.tmp" "$conf"
+}
+
+if [ "${1:-}" = --fetch-only ]; then
+  [ "$#" -eq 1 ] || usage
+  fetch_debs
+  echo "base-image.sh: busybox-static for ${archs[*]} cached in $cache_dir"
+  exit 0
+fi
+
+[ "$#" -eq 2 ] || usage
+registry="$1"
+farm_dir="$2"
+[[ "$registry" =~ ^[A-Za-z0-9.-]+:[0-9]+$ ]] || die "REGISTRY_HOST must be host:port, got '$registry'"
+curl -sf --max-time 10 "http://$registry/v2/" >/dev/null ||
+  die "no registry answers at http://$registry/v2/"
+mkdir -p "$farm_dir"
+farm_dir="$(cd "$farm_dir" && pwd)"
+
+if [ "${MANIFOLD_BASE_IMAGE_REBUILD:-0}" != 1 ] && image_present; then
+  echo "base-image.sh: $registry/$image_repo:$image_tag already has ${archs[*]}"
+else
+  fetch_debs
+  "$repo/ops/binfmt.sh"
+  build_and_push
+  echo "base-image.sh: pushed $registry/$image_repo:$image_tag (${archs[*]})"
+fi
+write_registries_conf
+echo "base-image.sh: wrote $farm_dir/registries.conf"
