@@ -1,0 +1,359 @@
+#include "cli/api_client.h"
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+namespace manifold {
+namespace {
+
+using nlohmann::json;
+
+// Field readers that never throw: the coordinator may be a different version, or not a
+// coordinator at all, and a wrong answer must become an error message, not a crash.
+Status ReadString(const json& object, const char* key, std::string* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string())
+    return Status::Internal(std::string("field \"") + key + "\" is not a string");
+  *out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadInt(const json& object, const char* key, int64_t* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number_integer()) {
+    return Status::Internal(std::string("field \"") + key + "\" is not an integer");
+  }
+  *out = it->get<int64_t>();
+  return Status::Ok();
+}
+
+Status ReadBool(const json& object, const char* key, bool* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return Status::Ok();
+  if (!it->is_boolean())
+    return Status::Internal(std::string("field \"") + key + "\" is not a boolean");
+  *out = it->get<bool>();
+  return Status::Ok();
+}
+
+Status ReadStrings(const json& object, const char* key, std::vector<std::string>* out) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return Status::Ok();
+  if (!it->is_array()) return Status::Internal(std::string("field \"") + key + "\" is not a list");
+  for (const json& item : *it) {
+    if (!item.is_string()) {
+      return Status::Internal(std::string("field \"") + key + "\" holds a non-string");
+    }
+    out->push_back(item.get<std::string>());
+  }
+  return Status::Ok();
+}
+
+// Runs each read in turn and stops at the first error.
+#define MANIFOLD_READ(expr)                    \
+  do {                                         \
+    Status read_status = (expr);               \
+    if (!read_status.ok()) return read_status; \
+  } while (0)
+
+Status ParseJob(const json& j, JobInfo* job) {
+  if (!j.is_object()) return Status::Internal("a job is not a JSON object");
+  MANIFOLD_READ(ReadInt(j, "id", &job->id));
+  MANIFOLD_READ(ReadString(j, "platform", &job->platform));
+  MANIFOLD_READ(ReadString(j, "state", &job->state));
+  MANIFOLD_READ(ReadInt(j, "attempt", &job->attempt));
+  MANIFOLD_READ(ReadString(j, "agent", &job->agent));
+  MANIFOLD_READ(ReadBool(j, "emulated", &job->emulated));
+  MANIFOLD_READ(ReadString(j, "manifest_digest", &job->manifest_digest));
+  MANIFOLD_READ(ReadString(j, "manifest_media_type", &job->manifest_media_type));
+  MANIFOLD_READ(ReadInt(j, "manifest_size", &job->manifest_size));
+  MANIFOLD_READ(ReadString(j, "error", &job->error));
+  return Status::Ok();
+}
+
+Status ParseBuild(const json& j, BuildInfo* build) {
+  if (!j.is_object()) return Status::Internal("a build is not a JSON object");
+  MANIFOLD_READ(ReadInt(j, "id", &build->id));
+  MANIFOLD_READ(ReadString(j, "state", &build->state));
+  MANIFOLD_READ(ReadStrings(j, "platforms", &build->platforms));
+  MANIFOLD_READ(ReadStrings(j, "tags", &build->tags));
+  MANIFOLD_READ(ReadString(j, "context", &build->context));
+  MANIFOLD_READ(ReadString(j, "index_digest", &build->index_digest));
+  MANIFOLD_READ(ReadString(j, "index_media_type", &build->index_media_type));
+  MANIFOLD_READ(ReadString(j, "error", &build->error));
+  MANIFOLD_READ(ReadString(j, "created_at", &build->created_at));
+  MANIFOLD_READ(ReadString(j, "updated_at", &build->updated_at));
+  auto jobs = j.find("jobs");
+  if (jobs != j.end() && !jobs->is_null()) {
+    if (!jobs->is_array()) return Status::Internal("field \"jobs\" is not a list");
+    for (const json& item : *jobs) {
+      JobInfo job;
+      MANIFOLD_READ(ParseJob(item, &job));
+      build->jobs.push_back(std::move(job));
+    }
+  }
+  if (build->id <= 0) return Status::Internal("the build has no \"id\"");
+  return Status::Ok();
+}
+
+Status ParseChunk(const json& j, LogChunk* chunk) {
+  if (!j.is_object()) return Status::Internal("a log chunk is not a JSON object");
+  MANIFOLD_READ(ReadInt(j, "seq", &chunk->seq));
+  MANIFOLD_READ(ReadString(j, "platform", &chunk->platform));
+  MANIFOLD_READ(ReadInt(j, "attempt", &chunk->attempt));
+  MANIFOLD_READ(ReadString(j, "data", &chunk->data));
+  return Status::Ok();
+}
+
+#undef MANIFOLD_READ
+
+// The coordinator answers JSON; anything else (an HTML error page from a proxy, a
+// truncated body) is reported with where it came from.
+Result<json> ParseJson(std::string_view text) {
+  json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return Status::Internal("the answer is not JSON");
+  return parsed;
+}
+
+// The server's {"error": "..."} message, or "" when the body does not carry one.
+std::string ServerErrorMessage(const std::string& body) {
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_object()) {
+    auto it = parsed.find("error");
+    if (it != parsed.end() && it->is_string()) return it->get<std::string>();
+  }
+  return "";
+}
+
+bool IsSuccess(long status) { return status >= 200 && status < 300; }
+
+}  // namespace
+
+bool BuildInfo::IsFinal() const {
+  return state == "succeeded" || state == "failed" || state == "canceled";
+}
+
+std::string BuildRequestToJson(const BuildRequest& request) {
+  json body = {
+      {"platforms", request.platforms},
+      {"tags", request.tags},
+      {"context", request.context},
+      {"dockerfile", request.dockerfile},
+      {"dockerfile_path", request.dockerfile_path},
+      {"build_args", json::object()},
+      {"target", request.target},
+  };
+  for (const auto& [key, value] : request.build_args) body["build_args"][key] = value;
+  // Replacing invalid UTF-8 keeps a Dockerfile or build arg in another encoding from
+  // making dump() throw; the coordinator then sees U+FFFD where the odd bytes were.
+  return body.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<BuildInfo> ParseBuildInfo(std::string_view text) {
+  Result<json> parsed = ParseJson(text);
+  if (!parsed.ok()) return parsed.status();
+  BuildInfo build;
+  Status status = ParseBuild(*parsed, &build);
+  if (!status.ok()) return status;
+  return build;
+}
+
+Result<std::vector<BuildInfo>> ParseBuildList(std::string_view text) {
+  Result<json> parsed = ParseJson(text);
+  if (!parsed.ok()) return parsed.status();
+  const json* list = &*parsed;
+  if (parsed->is_object()) {
+    auto it = parsed->find("builds");
+    if (it == parsed->end()) return Status::Internal("the answer has no \"builds\" list");
+    list = &*it;
+  }
+  if (!list->is_array()) return Status::Internal("the build list is not a JSON list");
+  std::vector<BuildInfo> builds;
+  for (const json& item : *list) {
+    BuildInfo build;
+    Status status = ParseBuild(item, &build);
+    if (!status.ok()) return status;
+    builds.push_back(std::move(build));
+  }
+  return builds;
+}
+
+Result<LogPage> ParseLogPage(std::string_view text) {
+  Result<json> parsed = ParseJson(text);
+  if (!parsed.ok()) return parsed.status();
+  const json& j = *parsed;
+  if (!j.is_object()) return Status::Internal("the log answer is not a JSON object");
+  LogPage page;
+  Status status = ReadInt(j, "next", &page.next);
+  if (status.ok()) status = ReadBool(j, "done", &page.done);
+  if (!status.ok()) return status;
+  auto chunks = j.find("chunks");
+  if (chunks != j.end() && !chunks->is_null()) {
+    if (!chunks->is_array()) return Status::Internal("field \"chunks\" is not a list");
+    for (const json& item : *chunks) {
+      LogChunk chunk;
+      status = ParseChunk(item, &chunk);
+      if (!status.ok()) return status;
+      page.chunks.push_back(std::move(chunk));
+    }
+  }
+  return page;
+}
+
+Result<std::string> NormalizeServerUrl(std::string_view url) {
+  std::string text(url);
+  auto invalid = [&text]() {
+    return Status::InvalidArgument("invalid coordinator URL \"" + text +
+                                   "\": use http://HOST:PORT, e.g. http://127.0.0.1:7080");
+  };
+  size_t scheme_end = text.find("://");
+  if (scheme_end == std::string::npos) return invalid();
+  std::string scheme = text.substr(0, scheme_end);
+  if (scheme != "http" && scheme != "https") return invalid();
+  std::string rest = text.substr(scheme_end + 3);
+  while (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty() || rest.front() == '/' || rest.find_first_of(" \t\r\n?#") != std::string::npos) {
+    return invalid();
+  }
+  return scheme + "://" + rest;
+}
+
+ApiClient::ApiClient(std::string server) : server_(std::move(server)) {}
+
+Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
+  Result<HttpResponse> response = http_.Send(request);
+  if (!response.ok()) {
+    // The transport error repeats the URL ("GET http://... failed: reason"); the message
+    // below names the server already, so keep only the reason when it has that shape.
+    std::string reason = response.status().message();
+    std::string prefix = DescribeRequest(request) + " failed: ";
+    if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
+    return Status::Unavailable("cannot reach the coordinator at " + server_ + ": " + reason +
+                               ". Is it running? Set --server or MANIFOLD_SERVER.");
+  }
+  return response;
+}
+
+Status ApiClient::ErrorFor(const HttpRequest& request, const HttpResponse& response) const {
+  std::string message = ServerErrorMessage(response.body);
+  if (message.empty()) {
+    message = "the coordinator at " + server_ + " answered HTTP " +
+              std::to_string(response.status) + " to " + DescribeRequest(request);
+  }
+  switch (response.status) {
+    case 400:
+    case 413:
+    case 422:
+      return Status::InvalidArgument(message);
+    case 404:
+      return Status::NotFound(message);
+    case 409:
+      return Status::FailedPrecondition(message);
+    default:
+      break;
+  }
+  if (response.status >= 500) return Status::Unavailable(message);
+  return Status::Internal(message);
+}
+
+Status ApiClient::UnknownBuild(int64_t id) const {
+  return Status::NotFound("no build " + std::to_string(id) + " on the coordinator at " + server_ +
+                          " (list builds with `manifold ls`)");
+}
+
+Result<bool> ApiClient::HasContext(const std::string& digest) const {
+  HttpRequest request;
+  request.method = "HEAD";
+  request.url = server_ + "/v1/contexts/" + digest;
+  request.timeout_ms = 30000;
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return false;
+  if (IsSuccess(response->status)) return true;
+  return ErrorFor(request, *response);
+}
+
+Status ApiClient::UploadContext(const std::string& digest, const std::string& archive) const {
+  HttpRequest request;
+  request.method = "PUT";
+  request.url = server_ + "/v1/contexts/" + digest;
+  request.headers = {{"Content-Type", "application/x-tar"}};
+  request.body = archive;
+  request.timeout_ms = 0;  // a large context over a slow link may take long; only stalls fail
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (IsSuccess(response->status)) return Status::Ok();
+  return ErrorFor(request, *response).WithContext("uploading the build context");
+}
+
+Result<BuildInfo> ApiClient::SubmitBuild(const BuildRequest& build,
+                                         const std::string& idempotency_key) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = server_ + "/v1/builds";
+  request.headers = {{"Content-Type", "application/json"}};
+  if (!idempotency_key.empty()) request.headers.emplace_back("Idempotency-Key", idempotency_key);
+  request.body = BuildRequestToJson(build);
+  request.timeout_ms = 60000;
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
+  Result<BuildInfo> info = ParseBuildInfo(response->body);
+  if (!info.ok()) {
+    return info.status().WithContext("unexpected answer from the coordinator at " + server_ +
+                                     " to " + DescribeRequest(request));
+  }
+  return info;
+}
+
+Result<BuildInfo> ApiClient::GetBuild(int64_t id) const {
+  HttpRequest request;
+  request.url = server_ + "/v1/builds/" + std::to_string(id);
+  request.timeout_ms = 30000;
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return UnknownBuild(id);
+  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
+  Result<BuildInfo> info = ParseBuildInfo(response->body);
+  if (!info.ok()) {
+    return info.status().WithContext("unexpected answer from the coordinator at " + server_ +
+                                     " to " + DescribeRequest(request));
+  }
+  return info;
+}
+
+Result<std::vector<BuildInfo>> ApiClient::ListBuilds(int limit) const {
+  HttpRequest request;
+  request.url = server_ + "/v1/builds?limit=" + std::to_string(limit);
+  request.timeout_ms = 30000;
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
+  Result<std::vector<BuildInfo>> builds = ParseBuildList(response->body);
+  if (!builds.ok()) {
+    return builds.status().WithContext("unexpected answer from the coordinator at " + server_ +
+                                       " to " + DescribeRequest(request));
+  }
+  return builds;
+}
+
+Result<LogPage> ApiClient::GetLogs(int64_t id, int64_t after) const {
+  HttpRequest request;
+  request.url =
+      server_ + "/v1/builds/" + std::to_string(id) + "/logs?after=" + std::to_string(after);
+  request.timeout_ms = 30000;
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status == 404) return UnknownBuild(id);
+  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
+  Result<LogPage> page = ParseLogPage(response->body);
+  if (!page.ok()) {
+    return page.status().WithContext("unexpected answer from the coordinator at " + server_ +
+                                     " to " + DescribeRequest(request));
+  }
+  return page;
+}
+
+}  // namespace manifold

@@ -1,0 +1,121 @@
+// ApiClient: the manifold CLI's typed client for the coordinator's HTTP API (docs/API.md).
+//
+// It turns answers into plain values and every failure into one Status whose message a
+// person can act on: an unreachable coordinator names the URL and how to point the CLI
+// elsewhere, an unknown build says how to list builds, and a 4xx carries the server's own
+// message. The JSON parsers are free functions so that malformed answers are tested
+// without a server; they never throw.
+//
+// Thread-safety: an ApiClient holds only its immutable base URL and a stateless
+// HttpClient, so one instance may be used from several threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/http_client.h"
+#include "common/status.h"
+
+namespace manifold {
+
+// One job of a build: the work for one platform (see "Build object" in docs/API.md).
+struct JobInfo {
+  int64_t id = 0;
+  std::string platform;
+  std::string state;  // pending|assigned|building|pushing|succeeded|failed|canceled
+  int64_t attempt = 0;
+  std::string agent;
+  bool emulated = false;
+  std::string manifest_digest;
+  std::string manifest_media_type;
+  int64_t manifest_size = 0;
+  std::string error;
+};
+
+struct BuildInfo {
+  int64_t id = 0;
+  std::string state;  // queued|running|merging|succeeded|failed|canceled
+  std::vector<std::string> platforms;
+  std::vector<std::string> tags;
+  std::string context;
+  std::string index_digest;  // empty until the build succeeded
+  std::string index_media_type;
+  std::string error;
+  std::string created_at;
+  std::string updated_at;
+  std::vector<JobInfo> jobs;
+
+  // succeeded, failed or canceled: nothing will change any more.
+  bool IsFinal() const;
+};
+
+struct LogChunk {
+  int64_t seq = 0;
+  std::string platform;
+  int64_t attempt = 0;
+  std::string data;
+};
+
+struct LogPage {
+  std::vector<LogChunk> chunks;
+  int64_t next = 0;   // the `after` to ask for next
+  bool done = false;  // the build is final and every chunk was returned
+};
+
+// The body of POST /v1/builds.
+struct BuildRequest {
+  std::vector<std::string> platforms;
+  std::vector<std::string> tags;
+  std::string context;  // digest of an uploaded context tar
+  std::string dockerfile;
+  std::string dockerfile_path;
+  std::map<std::string, std::string> build_args;
+  std::string target;
+};
+
+std::string BuildRequestToJson(const BuildRequest& request);
+
+// Parsers for the coordinator's answers. Missing optional fields take their defaults;
+// a field of the wrong type or a body that is not JSON is an Internal error naming it.
+Result<BuildInfo> ParseBuildInfo(std::string_view json);
+// Accepts a JSON array of builds or an object {"builds": [...]}.
+Result<std::vector<BuildInfo>> ParseBuildList(std::string_view json);
+Result<LogPage> ParseLogPage(std::string_view json);
+
+// Checks that `url` is an http:// or https:// URL with a host, and returns it without a
+// trailing slash so that paths can be appended.
+Result<std::string> NormalizeServerUrl(std::string_view url);
+
+class ApiClient {
+ public:
+  // `server` must have passed NormalizeServerUrl.
+  explicit ApiClient(std::string server);
+
+  const std::string& server() const { return server_; }
+
+  // Whether the coordinator already holds the context with this digest (HEAD).
+  Result<bool> HasContext(const std::string& digest) const;
+  Status UploadContext(const std::string& digest, const std::string& archive) const;
+  // An empty idempotency key sends no Idempotency-Key header.
+  Result<BuildInfo> SubmitBuild(const BuildRequest& request,
+                                const std::string& idempotency_key) const;
+  Result<BuildInfo> GetBuild(int64_t id) const;
+  Result<std::vector<BuildInfo>> ListBuilds(int limit) const;
+  Result<LogPage> GetLogs(int64_t id, int64_t after) const;
+
+ private:
+  // Sends and maps a transport failure to the "cannot reach the coordinator" message.
+  Result<HttpResponse> Send(HttpRequest request) const;
+  // The error for a non-2xx answer: the server's {"error"} message when it sent one.
+  Status ErrorFor(const HttpRequest& request, const HttpResponse& response) const;
+  // GetBuild and GetLogs both answer 404 for an unknown build.
+  Status UnknownBuild(int64_t id) const;
+
+  std::string server_;
+  HttpClient http_;
+};
+
+}  // namespace manifold

@@ -1,0 +1,229 @@
+#include "cli/build_command.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/follow.h"
+#include "cli/log_printer.h"
+#include "cli/metadata.h"
+#include "common/digest.h"
+#include "common/platform.h"
+#include "common/reference.h"
+#include "common/tar.h"
+
+namespace manifold {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
+// Everything RunBuild checks before talking to the coordinator.
+struct LocalBuild {
+  BuildRequest request;
+  std::string context_dir;
+};
+
+Status CheckContextDir(const std::string& dir) {
+  std::error_code error;
+  fs::file_status status = fs::status(dir, error);
+  if (error || !fs::exists(status)) {
+    return Status::InvalidArgument("build context " + dir +
+                                   " does not exist; give the directory to build as the last "
+                                   "argument");
+  }
+  if (!fs::is_directory(status)) {
+    return Status::InvalidArgument("build context " + dir + " is not a directory");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> ReadDockerfile(const std::string& path) {
+  auto cannot = [&path](const std::string& reason) {
+    return Status::InvalidArgument("cannot read Dockerfile " + path + ": " + reason +
+                                   " (use -f to name another)");
+  };
+  std::error_code error;
+  if (fs::is_directory(path, error)) return cannot("it is a directory");
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return cannot(std::strerror(errno));
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  if (file.bad()) return cannot(std::strerror(errno));
+  std::string text = contents.str();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return cannot("it is empty");
+  return text;
+}
+
+// The Dockerfile's path as the coordinator shows it: relative to the context when it lies
+// inside, else its file name (a Dockerfile outside the context travels only as text).
+std::string DockerfilePathForRequest(const std::string& context_dir, const std::string& path) {
+  std::error_code error;
+  fs::path dir = fs::weakly_canonical(fs::absolute(context_dir, error), error);
+  fs::path file = fs::weakly_canonical(fs::absolute(path, error), error);
+  fs::path relative = file.lexically_relative(dir);
+  if (!relative.empty() && *relative.begin() != ".." && relative != ".") {
+    return relative.generic_string();
+  }
+  return fs::path(path).filename().generic_string();
+}
+
+Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& env) {
+  LocalBuild build;
+  Result<std::vector<Platform>> platforms = ParsePlatformList(Join(options.platforms, ","));
+  if (!platforms.ok()) {
+    if (options.platforms.empty()) {
+      return Status::InvalidArgument(
+          "no platform given: use --platform, e.g. --platform linux/amd64,linux/arm64");
+    }
+    return platforms.status();
+  }
+  for (const Platform& platform : *platforms)
+    build.request.platforms.push_back(platform.ToString());
+
+  if (options.tags.empty()) {
+    return Status::InvalidArgument(
+        "no tag given: name the image with -t REGISTRY/REPOSITORY:TAG (manifold always pushes "
+        "the result)");
+  }
+  for (const std::string& tag : options.tags) {
+    Result<Reference> reference = ParseReference(tag);
+    if (!reference.ok()) return reference.status();
+    if (!reference->digest.empty()) {
+      return Status::InvalidArgument("invalid tag \"" + tag +
+                                     "\": a tag cannot name a digest; use REPOSITORY:TAG");
+    }
+    build.request.tags.push_back(tag);
+  }
+
+  if (options.context_dir.empty()) {
+    return Status::InvalidArgument("no build context given: name the directory to build");
+  }
+  Status status = CheckContextDir(options.context_dir);
+  if (!status.ok()) return status;
+  build.context_dir = options.context_dir;
+
+  std::string dockerfile = options.dockerfile;
+  if (dockerfile.empty()) dockerfile = (fs::path(options.context_dir) / "Dockerfile").string();
+  Result<std::string> text = ReadDockerfile(dockerfile);
+  if (!text.ok()) return text.status();
+  build.request.dockerfile = std::move(text).value();
+  build.request.dockerfile_path = DockerfilePathForRequest(options.context_dir, dockerfile);
+
+  Result<std::map<std::string, std::string>> args = ParseBuildArgs(options.build_args, env);
+  if (!args.ok()) return args.status();
+  build.request.build_args = std::move(args).value();
+  build.request.target = options.target;
+  return build;
+}
+
+}  // namespace
+
+std::string BuildFailureMessage(const BuildInfo& build) {
+  std::string reason = build.error;
+  if (reason.empty()) {
+    std::vector<std::string> failures;
+    for (const JobInfo& job : build.jobs) {
+      if (job.state == "failed") {
+        failures.push_back(job.platform + ": " + (job.error.empty() ? "failed" : job.error));
+      }
+    }
+    reason = failures.empty() ? "no reason given by the coordinator" : Join(failures, "; ");
+  }
+  return "build " + std::to_string(build.id) + " failed: " + reason;
+}
+
+int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* out,
+             std::ostream* err) {
+  auto fail = [err](const Status& status) {
+    *err << "manifold: " << status.message() << "\n";
+    err->flush();
+    return 1;
+  };
+  if (options.progress != "auto" && options.progress != "plain" && options.progress != "quiet") {
+    return fail(Status::InvalidArgument("invalid --progress \"" + options.progress +
+                                        "\": use auto, plain or quiet"));
+  }
+  bool quiet = options.progress == "quiet";
+  Result<std::string> server = NormalizeServerUrl(options.server);
+  if (!server.ok()) return fail(server.status());
+
+  Result<LocalBuild> local = PrepareBuild(options, env);
+  if (!local.ok()) return fail(local.status());
+  BuildRequest& request = local->request;
+
+  std::string archive;
+  Status status = WriteTarFromDirectory(local->context_dir, nullptr, &archive);
+  if (!status.ok()) {
+    return fail(status.WithContext("cannot pack the build context " + local->context_dir));
+  }
+  request.context = Sha256Digest(archive);
+
+  ApiClient api(*server);
+  Result<bool> present = api.HasContext(request.context);
+  if (!present.ok()) return fail(present.status());
+  if (!*present) {
+    status = api.UploadContext(request.context, archive);
+    if (!status.ok()) return fail(status);
+  }
+  if (!quiet) {
+    *out << "context: " << archive.size() << " bytes, digest " << request.context << " ("
+         << (*present ? "already on the coordinator" : "uploaded") << ")\n";
+  }
+  archive.clear();
+  archive.shrink_to_fit();  // the build may run for an hour; do not hold the tar meanwhile
+
+  Result<BuildInfo> submitted = api.SubmitBuild(request, options.idempotency_key);
+  if (!submitted.ok()) return fail(submitted.status());
+  if (!quiet) {
+    *out << "build " << submitted->id << " submitted\n";
+    out->flush();
+  }
+
+  FollowOptions follow;
+  follow.print_logs = !quiet;
+  follow.print_job_changes = !quiet;
+  follow.interval = options.poll_interval;
+  follow.unavailable_grace = options.unavailable_grace;
+  LogPrinter printer(out);
+  Result<BuildInfo> final_build =
+      FollowBuild(api, submitted->id, follow, quiet ? nullptr : &printer, err);
+  if (!final_build.ok()) {
+    return fail(
+        final_build.status().WithContext("following build " + std::to_string(submitted->id)));
+  }
+  const BuildInfo& build = *final_build;
+  if (build.state == "failed") return fail(Status::Internal(BuildFailureMessage(build)));
+  if (build.state == "canceled") {
+    return fail(Status::Canceled("build " + std::to_string(build.id) + " was canceled"));
+  }
+  if (build.index_digest.empty()) {
+    return fail(Status::Internal("build " + std::to_string(build.id) +
+                                 " succeeded but the coordinator reported no index digest; "
+                                 "see `manifold status " +
+                                 std::to_string(build.id) + "`"));
+  }
+  if (!options.metadata_file.empty()) {
+    status = WriteMetadataFile(options.metadata_file, build);
+    if (!status.ok()) return fail(status);
+  }
+  if (!quiet) {
+    const std::vector<std::string>& tags = build.tags.empty() ? request.tags : build.tags;
+    *out << "index " << build.index_digest << " pushed to " << Join(tags, ", ") << "\n";
+  }
+  *out << build.index_digest << "\n";
+  out->flush();
+  return 0;
+}
+
+}  // namespace manifold

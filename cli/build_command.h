@@ -1,0 +1,48 @@
+// `manifold build`: the buildx-shaped command that packs a context, submits a
+// multi-platform build to the coordinator and follows it to the end.
+//
+// Everything the user can get wrong locally (platforms, tags, the context directory, the
+// Dockerfile, build args) is checked before anything is sent, so a typo costs no upload.
+// The context travels as a deterministic tar named by its sha256, and is uploaded only
+// when the coordinator does not already hold it. Progress goes to `out`, errors to `err`;
+// the last line of `out` on success is the image index digest, which CI can capture.
+//
+// Thread-safety: RunBuild runs on the caller's thread and touches only its arguments.
+#pragma once
+
+#include <chrono>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+#include "cli/build_args.h"
+
+namespace manifold {
+
+struct BuildOptions {
+  std::string server;                   // coordinator URL, e.g. "http://127.0.0.1:7080"
+  std::vector<std::string> platforms;   // each may be a comma-separated list
+  std::vector<std::string> tags;        // -t/--tag, at least one
+  std::string dockerfile;               // -f/--file; "" means CONTEXT_DIR/Dockerfile
+  std::vector<std::string> build_args;  // --build-arg K=V or K
+  std::string target;                   // --target
+  std::string metadata_file;            // --metadata-file; "" writes none
+  std::string progress = "auto";        // auto|plain|quiet
+  std::string idempotency_key;          // --idempotency-key; "" sends none
+  std::string context_dir;              // the positional DIR
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds unavailable_grace{60000};
+};
+
+// Runs the build and returns the process exit code: 0 when the build succeeded, 1 when
+// it failed, was canceled, or could not be submitted (the reason is one line on *err).
+// `env` resolves `--build-arg K` values.
+int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* out,
+             std::ostream* err);
+
+// The message for a failed build: its own error, else each failed job's
+// "platform: error" ("build 12 failed: linux/arm64: exit status 1").
+std::string BuildFailureMessage(const BuildInfo& build);
+
+}  // namespace manifold

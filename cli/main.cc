@@ -1,0 +1,122 @@
+// manifold: the client for the manifold build farm, shaped like `docker buildx build`.
+//
+// Only flag wiring lives here (CLI11 is slow to compile); each command is a function in
+// its own file. Exit codes: 0 success, 1 the build or a request failed, 2 bad usage.
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/build_command.h"
+#include "cli/imagetools.h"
+#include "cli/status_command.h"
+
+namespace {
+
+// Build IDs are positive integers; CLI11's own range check prints an unreadable bound.
+const CLI::Validator kBuildId(
+    [](std::string& text) -> std::string {
+      bool digits = !text.empty() && text.size() <= 18 &&
+                    text.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || text.find_first_not_of('0') == std::string::npos) {
+        return "invalid build ID \"" + text + "\": use the number `manifold build` printed";
+      }
+      return "";
+    },
+    "ID");
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using manifold::BuildOptions;
+
+  CLI::App app{"Build multi-platform container images on a manifold build farm."};
+  app.name("manifold");
+  app.require_subcommand(1);
+  app.fallthrough();  // --server is accepted after the subcommand too
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("manifold: ") + e.what() + " (see `manifold --help`)\n";
+  });
+
+  std::string server = "http://127.0.0.1:7080";
+  app.add_option("--server", server, "Coordinator URL (default http://127.0.0.1:7080)")
+      ->envname("MANIFOLD_SERVER");
+
+  BuildOptions build;
+  bool quiet = false;
+  CLI::App* build_cmd =
+      app.add_subcommand("build", "Build an image for several platforms and push it");
+  build_cmd
+      ->add_option("--platform", build.platforms, "Target platforms, e.g. linux/amd64,linux/arm64")
+      ->required()
+      ->allow_extra_args(false);
+  build_cmd->add_option("-t,--tag", build.tags, "Image reference to push the index to (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  build_cmd->add_option("-f,--file", build.dockerfile, "Dockerfile (default: DIR/Dockerfile)");
+  build_cmd
+      ->add_option("--build-arg", build.build_args,
+                   "Build-time variable K=V, or K from the environment")
+      ->allow_extra_args(false);
+  build_cmd->add_option("--target", build.target, "Build stage to stop at");
+  build_cmd->add_option("--metadata-file", build.metadata_file,
+                        "Write the result's digest and names as JSON to this file");
+  build_cmd->add_option("--progress", build.progress, "Output: auto, plain or quiet")
+      ->check(CLI::IsMember({"auto", "plain", "quiet"}));
+  build_cmd->add_flag("-q,--quiet", quiet, "Print only the index digest (--progress quiet)");
+  build_cmd->add_flag("--push")->description(
+      "Accepted for buildx compatibility; manifold always pushes");
+  build_cmd->add_option("--idempotency-key", build.idempotency_key,
+                        "Submitting again with the same key returns the same build");
+  build_cmd->add_option("DIR", build.context_dir, "Build context directory")->required();
+
+  int64_t status_id = 0;
+  CLI::App* status_cmd = app.add_subcommand("status", "Show a build and its jobs");
+  status_cmd->add_option("ID", status_id, "Build ID")->required()->check(kBuildId);
+
+  int list_limit = 20;
+  CLI::App* ls_cmd = app.add_subcommand("ls", "List recent builds, newest first");
+  ls_cmd->add_option("-n,--limit", list_limit, "How many builds to list (default 20)")
+      ->check(CLI::Range(1, 1000));
+
+  int64_t logs_id = 0;
+  bool follow = false;
+  CLI::App* logs_cmd = app.add_subcommand("logs", "Print a build's logs");
+  logs_cmd->add_option("ID", logs_id, "Build ID")->required()->check(kBuildId);
+  logs_cmd->add_flag("-f,--follow", follow, "Keep printing until the build is final");
+
+  std::string inspect_ref;
+  bool raw = false;
+  CLI::App* imagetools_cmd = app.add_subcommand("imagetools", "Inspect images in a registry");
+  imagetools_cmd->require_subcommand(1);
+  CLI::App* inspect_cmd =
+      imagetools_cmd->add_subcommand("inspect", "Show an image or index, like buildx imagetools");
+  inspect_cmd->add_option("REF", inspect_ref, "Image reference")->required();
+  inspect_cmd->add_flag("--raw", raw, "Print the manifest's exact bytes");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;  // --help is a success; every other parse error is usage
+  }
+
+  if (build_cmd->parsed()) {
+    build.server = server;
+    if (quiet) build.progress = "quiet";
+    return manifold::RunBuild(build, manifold::LookupProcessEnv, &std::cout, &std::cerr);
+  }
+  if (status_cmd->parsed()) return manifold::RunStatus(server, status_id, &std::cout, &std::cerr);
+  if (ls_cmd->parsed()) return manifold::RunList(server, list_limit, &std::cout, &std::cerr);
+  if (logs_cmd->parsed()) {
+    return manifold::RunLogs(server, logs_id, follow, std::chrono::milliseconds(250), &std::cout,
+                             &std::cerr);
+  }
+  if (inspect_cmd->parsed()) {
+    return manifold::RunImagetoolsInspect(inspect_ref, raw, &std::cout, &std::cerr);
+  }
+  return 2;
+}

@@ -1,0 +1,118 @@
+#include "cli/status_command.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "cli/follow.h"
+#include "cli/log_printer.h"
+
+namespace manifold {
+namespace {
+
+std::string Join(const std::vector<std::string>& items, const std::string& separator) {
+  std::string joined;
+  for (const std::string& item : items) {
+    if (!joined.empty()) joined += separator;
+    joined += item;
+  }
+  return joined;
+}
+
+int Fail(std::ostream* err, const Status& status) {
+  *err << "manifold: " << status.message() << "\n";
+  err->flush();
+  return 1;
+}
+
+}  // namespace
+
+std::string FormatBuildStatus(const BuildInfo& build) {
+  std::ostringstream text;
+  text << "Build:     " << build.id << "\n";
+  text << "State:     " << build.state << "\n";
+  text << "Platforms: " << Join(build.platforms, ", ") << "\n";
+  text << "Tags:      " << Join(build.tags, ", ") << "\n";
+  if (!build.context.empty()) text << "Context:   " << build.context << "\n";
+  if (!build.index_digest.empty()) {
+    text << "Index:     " << build.index_digest;
+    if (!build.index_media_type.empty()) text << " (" << build.index_media_type << ")";
+    text << "\n";
+  }
+  if (!build.error.empty()) text << "Error:     " << build.error << "\n";
+  if (!build.created_at.empty()) text << "Created:   " << build.created_at << "\n";
+  if (!build.updated_at.empty()) text << "Updated:   " << build.updated_at << "\n";
+  if (!build.jobs.empty()) text << "\nJobs:\n";
+  for (const JobInfo& job : build.jobs) {
+    text << "  " << job.platform << "\n";
+    text << "    State:    " << job.state << "\n";
+    text << "    Attempt:  " << job.attempt << "\n";
+    text << "    Agent:    " << (job.agent.empty() ? "none yet" : job.agent)
+         << (job.emulated ? " (emulated)" : "") << "\n";
+    if (!job.manifest_digest.empty()) text << "    Digest:   " << job.manifest_digest << "\n";
+    if (!job.error.empty()) text << "    Error:    " << job.error << "\n";
+  }
+  return text.str();
+}
+
+std::string FormatBuildList(const std::vector<BuildInfo>& builds) {
+  if (builds.empty()) return "no builds yet\n";
+  std::vector<std::vector<std::string>> rows = {{"ID", "STATE", "PLATFORMS", "TAGS", "CREATED"}};
+  for (const BuildInfo& build : builds) {
+    rows.push_back({std::to_string(build.id), build.state, Join(build.platforms, ","),
+                    Join(build.tags, ","), build.created_at});
+  }
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string text;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    text += line + "\n";
+  }
+  return text;
+}
+
+int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err) {
+  Result<std::string> url = NormalizeServerUrl(server);
+  if (!url.ok()) return Fail(err, url.status());
+  Result<BuildInfo> build = ApiClient(*url).GetBuild(id);
+  if (!build.ok()) return Fail(err, build.status());
+  *out << FormatBuildStatus(*build);
+  out->flush();
+  return 0;
+}
+
+int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err) {
+  Result<std::string> url = NormalizeServerUrl(server);
+  if (!url.ok()) return Fail(err, url.status());
+  Result<std::vector<BuildInfo>> builds = ApiClient(*url).ListBuilds(limit);
+  if (!builds.ok()) return Fail(err, builds.status());
+  *out << FormatBuildList(*builds);
+  out->flush();
+  return 0;
+}
+
+int RunLogs(const std::string& server, int64_t id, bool follow, std::chrono::milliseconds interval,
+            std::ostream* out, std::ostream* err) {
+  Result<std::string> url = NormalizeServerUrl(server);
+  if (!url.ok()) return Fail(err, url.status());
+  ApiClient api(*url);
+  LogPrinter printer(out);
+  if (!follow) {
+    Status status = PrintAvailableLogs(api, id, &printer);
+    return status.ok() ? 0 : Fail(err, status);
+  }
+  FollowOptions options;
+  options.print_job_changes = false;  // logs only, as the command's name promises
+  options.interval = interval;
+  Result<BuildInfo> build = FollowBuild(api, id, options, &printer, err);
+  return build.ok() ? 0 : Fail(err, build.status());
+}
+
+}  // namespace manifold

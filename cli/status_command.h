@@ -1,0 +1,35 @@
+// `manifold status`, `manifold ls` and `manifold logs`: reading builds back from the
+// coordinator.
+//
+// The formatters are separate from the commands so the text is tested without a server.
+// Output goes to `out`, one-line errors to `err`; every command returns the process exit
+// code (0, or 1 when the coordinator could not answer or knows no such build).
+//
+// Thread-safety: plain functions that touch only their arguments.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "cli/api_client.h"
+
+namespace manifold {
+
+// The build as `manifold status` prints it: state, platforms, tags, index, and one block
+// per job with its state, attempt, agent, digest and error.
+std::string FormatBuildStatus(const BuildInfo& build);
+
+// One line per build, newest first as the coordinator sends them, under a header.
+std::string FormatBuildList(const std::vector<BuildInfo>& builds);
+
+int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
+int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err);
+// Prints the logs held now, or with `follow` polls every `interval` until the build is
+// final.
+int RunLogs(const std::string& server, int64_t id, bool follow, std::chrono::milliseconds interval,
+            std::ostream* out, std::ostream* err);
+
+}  // namespace manifold

@@ -1,0 +1,79 @@
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "cli/build_args.h"
+
+namespace manifold {
+namespace {
+
+EnvLookup FakeEnv(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+TEST(BuildArgs, NameEqualsValue) {
+  auto args = ParseBuildArgs({"A=1", "B=", "C=x=y", "D= spaced "}, FakeEnv({}));
+  ASSERT_TRUE(args.ok()) << args.status().message();
+  EXPECT_EQ(*args, (std::map<std::string, std::string>{
+                       {"A", "1"}, {"B", ""}, {"C", "x=y"}, {"D", " spaced "}}));
+}
+
+TEST(BuildArgs, NameAloneTakesTheEnvironmentValue) {
+  auto args = ParseBuildArgs({"HTTP_PROXY", "EMPTY"},
+                             FakeEnv({{"HTTP_PROXY", "http://proxy:3128"}, {"EMPTY", ""}}));
+  ASSERT_TRUE(args.ok()) << args.status().message();
+  EXPECT_EQ(*args, (std::map<std::string, std::string>{{"HTTP_PROXY", "http://proxy:3128"},
+                                                       {"EMPTY", ""}}));
+}
+
+TEST(BuildArgs, NameAloneMissingFromTheEnvironmentIsLeftOut) {
+  auto args = ParseBuildArgs({"UNSET", "KEPT=1", "KEPT"}, FakeEnv({}));
+  ASSERT_TRUE(args.ok()) << args.status().message();
+  // As buildx: an unset K sends nothing and does not erase an earlier K=V.
+  EXPECT_EQ(*args, (std::map<std::string, std::string>{{"KEPT", "1"}}));
+}
+
+TEST(BuildArgs, LaterValueWins) {
+  auto args = ParseBuildArgs({"A=1", "A=2", "B=1", "B"}, FakeEnv({{"B", "env"}}));
+  ASSERT_TRUE(args.ok()) << args.status().message();
+  EXPECT_EQ(*args, (std::map<std::string, std::string>{{"A", "2"}, {"B", "env"}}));
+}
+
+TEST(BuildArgs, EmptyNameIsRejected) {
+  for (const char* bad : {"=V", "", "="}) {
+    auto args = ParseBuildArgs({"A=1", bad}, FakeEnv({}));
+    ASSERT_FALSE(args.ok()) << bad;
+    EXPECT_EQ(args.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(args.status().message(), std::string("invalid --build-arg \"") + bad +
+                                           "\": the name is empty; use NAME=VALUE or NAME");
+  }
+}
+
+TEST(BuildArgs, NameOutsideTheGrammarIsRejected) {
+  for (const char* bad : {"1X=V", "A-B=1", "A B", "K\xc3\xa9=1"}) {
+    auto args = ParseBuildArgs({bad}, FakeEnv({}));
+    ASSERT_FALSE(args.ok()) << bad;
+    EXPECT_EQ(args.status().message().rfind(
+                  std::string("invalid --build-arg \"") + bad + "\": the name", 0),
+              0u)
+        << args.status().message();
+  }
+  EXPECT_TRUE(ParseBuildArgs({"_x=1", "Ab_9=2", std::string(255, 'a') + "=3"}, FakeEnv({})).ok());
+  EXPECT_FALSE(ParseBuildArgs({std::string(256, 'a') + "=3"}, FakeEnv({})).ok());
+}
+
+TEST(BuildArgs, ProcessEnvironment) {
+  ::setenv("MANIFOLD_CLI_TEST_ARG", "from env", 1);
+  ::unsetenv("MANIFOLD_CLI_TEST_UNSET");
+  auto args =
+      ParseBuildArgs({"MANIFOLD_CLI_TEST_ARG", "MANIFOLD_CLI_TEST_UNSET"}, LookupProcessEnv);
+  ASSERT_TRUE(args.ok());
+  EXPECT_EQ(*args, (std::map<std::string, std::string>{{"MANIFOLD_CLI_TEST_ARG", "from env"}}));
+}
+
+}  // namespace
+}  // namespace manifold

@@ -1,0 +1,457 @@
+// `manifold build` end to end against a scripted coordinator on 127.0.0.1: local checks,
+// context upload, submission, following logs and job states, and the result.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "cli/build_command.h"
+#include "cli/follow.h"
+#include "cli/status_command.h"
+#include "common/digest.h"
+
+namespace manifold {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kAmd64Digest = "sha256:" + std::string(64, '1');
+const std::string kArm64Digest = "sha256:" + std::string(64, '2');
+const std::string kIndexDigest = "sha256:" + std::string(64, 'f');
+
+// A coordinator that walks build 7 through a scripted list of snapshots, one per
+// GET /v1/builds/7, and releases log chunks as the snapshots advance.
+class ScriptedCoordinator {
+ public:
+  struct Step {
+    json build;
+    std::vector<json> new_chunks;  // become visible with this snapshot
+  };
+
+  explicit ScriptedCoordinator(std::vector<Step> steps) : steps_(std::move(steps)) {
+    server_.Get(R"(/v1/contexts/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  std::lock_guard lock(mu_);
+                  res.status = contexts_.count(req.matches[1]) ? 200 : 404;
+                });
+    server_.Put(R"(/v1/contexts/(.+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  std::lock_guard lock(mu_);
+                  ++uploads_;
+                  if (Sha256Digest(req.body) != req.matches[1]) {
+                    res.status = 400;
+                    res.set_content(R"({"error": "digest mismatch"})", "application/json");
+                    return;
+                  }
+                  contexts_.insert(req.matches[1]);
+                  res.status = 201;
+                });
+    server_.Post("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      submitted_ = json::parse(req.body);
+      idempotency_key_ = req.get_header_value("Idempotency-Key");
+      res.status = 201;
+      res.set_content(steps_[0].build.dump(), "application/json");
+    });
+    server_.Get(R"(/v1/builds/7)", [this](const httplib::Request&, httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      if (current_ + 1 < steps_.size() && polled_) ++current_;
+      polled_ = true;
+      for (size_t i = released_; i <= current_; ++i) {
+        for (json chunk : steps_[i].new_chunks) {
+          chunk["seq"] = static_cast<int64_t>(chunks_.size() + 1);
+          chunks_.push_back(chunk);
+        }
+      }
+      released_ = current_ + 1;
+      res.set_content(steps_[current_].build.dump(), "application/json");
+    });
+    server_.Get(R"(/v1/builds/7/logs)", [this](const httplib::Request& req,
+                                               httplib::Response& res) {
+      std::lock_guard lock(mu_);
+      int64_t after = std::stoll(req.get_param_value("after"));
+      json page = {{"chunks", json::array()}, {"next", after}};
+      // Two chunks per answer, so that following must page.
+      for (const json& chunk : chunks_) {
+        if (chunk["seq"].get<int64_t>() > after && page["chunks"].size() < 2) {
+          page["chunks"].push_back(chunk);
+          page["next"] = chunk["seq"];
+        }
+      }
+      std::string state = steps_[current_].build["state"];
+      bool final = state == "succeeded" || state == "failed" || state == "canceled";
+      page["done"] = final && page["next"].get<int64_t>() == static_cast<int64_t>(chunks_.size());
+      res.set_content(page.dump(), "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  ~ScriptedCoordinator() {
+    server_.stop();
+    thread_.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int uploads() {
+    std::lock_guard lock(mu_);
+    return uploads_;
+  }
+  json submitted() {
+    std::lock_guard lock(mu_);
+    return submitted_;
+  }
+  std::string idempotency_key() {
+    std::lock_guard lock(mu_);
+    return idempotency_key_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Step> steps_;
+  size_t current_ = 0;
+  size_t released_ = 0;
+  bool polled_ = false;
+  std::vector<json> chunks_;
+  std::set<std::string> contexts_;
+  int uploads_ = 0;
+  json submitted_;
+  std::string idempotency_key_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+json Job(int64_t id, const std::string& platform, const std::string& state,
+         const std::string& agent = "", bool emulated = false, const std::string& digest = "",
+         const std::string& error = "") {
+  return {{"id", id},       {"platform", platform}, {"state", state}, {"attempt", 1},
+          {"agent", agent}, {"emulated", emulated}, {"error", error}, {"manifest_digest", digest}};
+}
+
+json Build(const std::string& state, std::vector<json> jobs, const std::string& index = "",
+           const std::string& error = "") {
+  return {{"id", 7},
+          {"state", state},
+          {"platforms", {"linux/amd64", "linux/arm64"}},
+          {"tags", {"127.0.0.1:5000/hello:latest", "127.0.0.1:5000/hello:1"}},
+          {"index_digest", index},
+          {"index_media_type", index.empty() ? "" : "application/vnd.oci.image.index.v1+json"},
+          {"error", error},
+          {"jobs", jobs}};
+}
+
+json Chunk(const std::string& platform, const std::string& data) {
+  return {{"platform", platform}, {"attempt", 1}, {"data", data}};
+}
+
+std::vector<ScriptedCoordinator::Step> SucceedingScript() {
+  return {
+      {Build("queued", {Job(1, "linux/amd64", "pending"), Job(2, "linux/arm64", "pending")}), {}},
+      {Build("running", {Job(1, "linux/amd64", "assigned", "host-a"),
+                         Job(2, "linux/arm64", "assigned", "host-b", true)}),
+       {}},
+      {Build("running", {Job(1, "linux/amd64", "building", "host-a"),
+                         Job(2, "linux/arm64", "building", "host-b", true)}),
+       {Chunk("linux/arm64", "STEP 1/2: FR"), Chunk("linux/amd64", "STEP 1/2: FROM busybox\n"),
+        Chunk("linux/arm64", "OM busybox\nSTEP 2/2: RUN uname -m\n")}},
+      {Build("merging", {Job(1, "linux/amd64", "succeeded", "host-a", false, kAmd64Digest),
+                         Job(2, "linux/arm64", "succeeded", "host-b", true, kArm64Digest)}),
+       {Chunk("linux/amd64", "STEP 2/2: RUN uname -m\nx86_64\n"), Chunk("linux/arm64", "aarch64")}},
+      {Build("succeeded",
+             {Job(1, "linux/amd64", "succeeded", "host-a", false, kAmd64Digest),
+              Job(2, "linux/arm64", "succeeded", "host-b", true, kArm64Digest)},
+             kIndexDigest),
+       {}},
+  };
+}
+
+class BuildCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("cli_build_command_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_ / "ctx" / "src");
+    std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM busybox\nRUN uname -m\n";
+    std::ofstream(dir_ / "ctx" / "src" / "main.c") << "int main() { return 0; }\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  BuildOptions Options(const std::string& server) {
+    BuildOptions options;
+    options.server = server;
+    options.platforms = {"linux/amd64,linux/arm64"};
+    options.tags = {"127.0.0.1:5000/hello:latest", "127.0.0.1:5000/hello:1"};
+    options.context_dir = (dir_ / "ctx").string();
+    options.poll_interval = std::chrono::milliseconds(1);
+    options.unavailable_grace = std::chrono::milliseconds(100);
+    return options;
+  }
+
+  int Run(const BuildOptions& options) {
+    out_.str("");
+    err_.str("");
+    EnvLookup env = [](const std::string& name) -> std::optional<std::string> {
+      if (name == "FROM_ENV") return "env value";
+      return std::nullopt;
+    };
+    return RunBuild(options, env, &out_, &err_);
+  }
+
+  fs::path dir_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(BuildCommandTest, SucceedsAndPrintsProgressThenTheDigest) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.build_args = {"A=1", "FROM_ENV", "NOT_SET"};
+  options.target = "final";
+  options.idempotency_key = "ci-42";
+  options.metadata_file = (dir_ / "metadata.json").string();
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+
+  std::vector<std::string> lines = Lines(out_.str());
+  ASSERT_GE(lines.size(), 3u) << out_.str();
+  EXPECT_TRUE(lines[0].starts_with("context: ")) << lines[0];
+  EXPECT_TRUE(lines[0].ends_with(" (uploaded)")) << lines[0];
+  EXPECT_EQ(lines[1], "build 7 submitted");
+  EXPECT_EQ(lines.back(), kIndexDigest);
+  EXPECT_EQ(
+      lines[lines.size() - 2],
+      "index " + kIndexDigest + " pushed to 127.0.0.1:5000/hello:latest, 127.0.0.1:5000/hello:1");
+  std::vector<std::string> expected_in_order = {
+      "[linux/amd64] waiting for an agent",
+      "[linux/amd64] job assigned to agent host-a",
+      "[linux/arm64] job assigned to agent host-b (emulated)",
+      "[linux/amd64] building on agent host-a",
+      "[linux/amd64] STEP 1/2: FROM busybox",
+      "[linux/arm64] STEP 1/2: FROM busybox",
+      "[linux/arm64] STEP 2/2: RUN uname -m",
+      "[linux/amd64] STEP 2/2: RUN uname -m",
+      "[linux/amd64] x86_64",
+      "[linux/amd64] pushed " + kAmd64Digest,
+      "[linux/arm64] pushed " + kArm64Digest,
+      "[build] every platform is pushed; pushing the image index",
+      "[linux/arm64] aarch64",  // the partial last line, flushed when the build ended
+  };
+  size_t at = 0;
+  for (const std::string& line : lines) {
+    if (at < expected_in_order.size() && line == expected_in_order[at]) ++at;
+  }
+  EXPECT_EQ(at, expected_in_order.size())
+      << "missing in order: " << expected_in_order[std::min(at, expected_in_order.size() - 1)]
+      << "\n"
+      << out_.str();
+
+  json submitted = coordinator.submitted();
+  EXPECT_EQ(submitted["platforms"], json({"linux/amd64", "linux/arm64"}));
+  EXPECT_EQ(submitted["tags"], json({"127.0.0.1:5000/hello:latest", "127.0.0.1:5000/hello:1"}));
+  EXPECT_EQ(submitted["dockerfile"], "FROM busybox\nRUN uname -m\n");
+  EXPECT_EQ(submitted["dockerfile_path"], "Dockerfile");
+  EXPECT_EQ(submitted["build_args"], json({{"A", "1"}, {"FROM_ENV", "env value"}}));
+  EXPECT_EQ(submitted["target"], "final");
+  EXPECT_TRUE(IsValidDigest(submitted["context"].get<std::string>()));
+  EXPECT_EQ(coordinator.idempotency_key(), "ci-42");
+  EXPECT_EQ(coordinator.uploads(), 1);
+
+  std::ifstream metadata_file(options.metadata_file);
+  json metadata = json::parse(metadata_file);
+  EXPECT_EQ(metadata["containerimage.digest"], kIndexDigest);
+  EXPECT_EQ(metadata["image.name"], "127.0.0.1:5000/hello:latest,127.0.0.1:5000/hello:1");
+  EXPECT_EQ(metadata["manifold.build.id"], 7);
+}
+
+TEST_F(BuildCommandTest, SkipsTheUploadOfAContextTheCoordinatorHas) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  ASSERT_EQ(Run(Options(coordinator.url())), 0) << err_.str();
+  std::string first_context = coordinator.submitted()["context"];
+  ASSERT_EQ(Run(Options(coordinator.url())), 0) << err_.str();
+  EXPECT_EQ(coordinator.uploads(), 1);
+  EXPECT_EQ(coordinator.submitted()["context"], first_context);  // the tar is deterministic
+  EXPECT_TRUE(Lines(out_.str())[0].ends_with(" (already on the coordinator)")) << out_.str();
+}
+
+TEST_F(BuildCommandTest, QuietPrintsOnlyTheDigest) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.progress = "quiet";
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(out_.str(), kIndexDigest + "\n");
+}
+
+TEST_F(BuildCommandTest, FailedBuildExitsOneWithTheReason) {
+  ScriptedCoordinator coordinator({
+      {Build("running", {Job(1, "linux/amd64", "building", "host-a"),
+                         Job(2, "linux/arm64", "building", "host-b")}),
+       {Chunk("linux/arm64", "RUN false\n")}},
+      {Build("failed",
+             {Job(1, "linux/amd64", "canceled", "host-a"),
+              Job(2, "linux/arm64", "failed", "host-b", false, "", "RUN false: exit status 1")}),
+       {}},
+  });
+  BuildOptions options = Options(coordinator.url());
+  options.metadata_file = (dir_ / "metadata.json").string();
+  EXPECT_EQ(Run(options), 1);
+  EXPECT_EQ(err_.str(), "manifold: build 7 failed: linux/arm64: RUN false: exit status 1\n");
+  EXPECT_NE(out_.str().find("[linux/arm64] failed: RUN false: exit status 1\n"), std::string::npos)
+      << out_.str();
+  EXPECT_FALSE(fs::exists(options.metadata_file));
+}
+
+TEST_F(BuildCommandTest, CanceledBuildExitsOne) {
+  ScriptedCoordinator coordinator(
+      std::vector<ScriptedCoordinator::Step>{{Build("canceled", json::array()), {}}});
+  EXPECT_EQ(Run(Options(coordinator.url())), 1);
+  EXPECT_EQ(err_.str(), "manifold: build 7 was canceled\n");
+}
+
+TEST_F(BuildCommandTest, LocalMistakesFailBeforeAnyRequest) {
+  // No coordinator listens: every case must fail on its own check, not on the network.
+  BuildOptions base = Options("http://127.0.0.1:1");
+  struct Case {
+    std::function<void(BuildOptions*)> change;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {[](BuildOptions* o) { o->platforms = {"linux/amd64,linux/sparc"}; },
+       "manifold: invalid platform \"linux/sparc\": "},
+      {[](BuildOptions* o) { o->tags.clear(); }, "manifold: no tag given: "},
+      {[](BuildOptions* o) { o->tags.push_back("Hello:latest"); },
+       "manifold: invalid image reference \"Hello:latest\""},
+      {[](BuildOptions* o) { o->tags = {"127.0.0.1:5000/a@sha256:" + std::string(64, '0')}; },
+       "manifold: invalid tag "},
+      {[this](BuildOptions* o) { o->context_dir = (dir_ / "missing").string(); },
+       "manifold: build context " + (dir_ / "missing").string() + " does not exist"},
+      {[this](BuildOptions* o) { o->context_dir = (dir_ / "ctx" / "Dockerfile").string(); },
+       "manifold: build context " + (dir_ / "ctx" / "Dockerfile").string() + " is not a directory"},
+      {[this](BuildOptions* o) { o->context_dir = (dir_ / "ctx" / "src").string(); },
+       "manifold: cannot read Dockerfile " + (dir_ / "ctx" / "src" / "Dockerfile").string() +
+           ": No such file or directory (use -f to name another)"},
+      {[this](BuildOptions* o) { o->dockerfile = (dir_ / "ctx" / "src").string(); },
+       "manifold: cannot read Dockerfile " + (dir_ / "ctx" / "src").string() +
+           ": it is a directory (use -f to name another)"},
+      {[](BuildOptions* o) { o->build_args = {"=V"}; }, "manifold: invalid --build-arg \"=V\""},
+      {[](BuildOptions* o) { o->progress = "tty"; }, "manifold: invalid --progress \"tty\""},
+  };
+  for (const Case& c : cases) {
+    BuildOptions options = base;
+    c.change(&options);
+    EXPECT_EQ(Run(options), 1) << c.error;
+    EXPECT_EQ(err_.str().rfind(c.error, 0), 0u) << "want: " << c.error << "\ngot: " << err_.str();
+    EXPECT_EQ(out_.str(), "");
+  }
+}
+
+TEST_F(BuildCommandTest, UnreachableCoordinator) {
+  EXPECT_EQ(Run(Options("http://127.0.0.1:1")), 1);
+  EXPECT_EQ(err_.str().rfind("manifold: cannot reach the coordinator at http://127.0.0.1:1: ", 0),
+            0u)
+      << err_.str();
+}
+
+TEST_F(BuildCommandTest, DockerfileOutsideTheContext) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  std::ofstream(dir_ / "other.Dockerfile") << "FROM scratch\n";
+  BuildOptions options = Options(coordinator.url());
+  options.dockerfile = (dir_ / "other.Dockerfile").string();
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["dockerfile"], "FROM scratch\n");
+  EXPECT_EQ(coordinator.submitted()["dockerfile_path"], "other.Dockerfile");
+
+  options.dockerfile = (dir_ / "ctx" / "src" / ".." / "src" / "main.c").string();
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["dockerfile_path"], "src/main.c");
+}
+
+TEST(LogsCommand, FollowPrintsEveryLineOnceThenStops) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  std::ostringstream out;
+  std::ostringstream err;
+  ASSERT_EQ(
+      RunLogs(coordinator.url(), 7, /*follow=*/true, std::chrono::milliseconds(1), &out, &err), 0)
+      << err.str();
+  EXPECT_EQ(out.str(),
+            "[linux/amd64] STEP 1/2: FROM busybox\n"
+            "[linux/arm64] STEP 1/2: FROM busybox\n"
+            "[linux/arm64] STEP 2/2: RUN uname -m\n"
+            "[linux/amd64] STEP 2/2: RUN uname -m\n"
+            "[linux/amd64] x86_64\n"
+            "[linux/arm64] aarch64\n");
+
+  // The build is over now: without --follow the same lines come back at once.
+  std::ostringstream again;
+  ASSERT_EQ(
+      RunLogs(coordinator.url(), 7, /*follow=*/false, std::chrono::milliseconds(1), &again, &err),
+      0);
+  EXPECT_EQ(again.str(), out.str());
+}
+
+TEST(LogsCommand, UnknownBuild) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  std::ostringstream out;
+  std::ostringstream err;
+  EXPECT_EQ(RunStatus(coordinator.url(), 8, &out, &err), 1);
+  EXPECT_EQ(err.str(), "manifold: no build 8 on the coordinator at " + coordinator.url() +
+                           " (list builds with `manifold ls`)\n");
+}
+
+JobInfo TestJob(int64_t id, std::string platform, std::string state, std::string agent) {
+  JobInfo job;
+  job.id = id;
+  job.platform = std::move(platform);
+  job.state = std::move(state);
+  job.attempt = 1;
+  job.agent = std::move(agent);
+  return job;
+}
+
+TEST(JobChanges, ReportsOnlyWhatChanged) {
+  BuildInfo before;
+  before.state = "running";
+  before.jobs = {TestJob(1, "linux/amd64", "building", "host-a"),
+                 TestJob(2, "linux/arm64", "building", "b")};
+  BuildInfo after = before;
+  after.jobs[1].state = "pending";
+  after.jobs[1].attempt = 2;
+  after.jobs[1].agent = "";
+  after.jobs[1].error = "agent b lost";
+  std::vector<ProgressEvent> events = JobChanges(&before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].platform, "linux/arm64");
+  EXPECT_EQ(events[0].text, "job requeued for attempt 2 after: agent b lost");
+  EXPECT_FALSE(events[0].final);
+
+  before = after;
+  after.jobs[1].state = "assigned";
+  after.jobs[1].agent = "c";
+  after.jobs[1].emulated = true;
+  events = JobChanges(&before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "job assigned to agent c (emulated) (attempt 2)");
+  EXPECT_TRUE(JobChanges(&after, after).empty());
+  EXPECT_EQ(JobChanges(nullptr, after).size(), 2u);
+}
+
+}  // namespace
+}  // namespace manifold
