@@ -263,6 +263,21 @@ Status ApiClient::UnknownBuild(int64_t id) const {
                           " (list builds with `manifold ls`)");
 }
 
+template <typename T>
+Result<T> ApiClient::Fetch(const HttpRequest& request, std::optional<int64_t> build_id,
+                           Result<T> (*parse)(std::string_view)) const {
+  Result<HttpResponse> response = Send(request);
+  if (!response.ok()) return response.status();
+  if (build_id && response->status == 404) return UnknownBuild(*build_id);
+  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
+  Result<T> parsed = parse(response->body);
+  if (!parsed.ok()) {
+    return parsed.status().WithContext("unexpected answer from the coordinator at " + server_ +
+                                       " to " + DescribeRequest(request));
+  }
+  return parsed;
+}
+
 Result<bool> ApiClient::HasContext(const std::string& digest) const {
   HttpRequest request;
   request.method = "HEAD";
@@ -297,46 +312,21 @@ Result<BuildInfo> ApiClient::SubmitBuild(const BuildRequest& build,
   if (!idempotency_key.empty()) request.headers.emplace_back("Idempotency-Key", idempotency_key);
   request.body = BuildRequestToJson(build);
   request.timeout_ms = 60000;
-  Result<HttpResponse> response = Send(request);
-  if (!response.ok()) return response.status();
-  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
-  Result<BuildInfo> info = ParseBuildInfo(response->body);
-  if (!info.ok()) {
-    return info.status().WithContext("unexpected answer from the coordinator at " + server_ +
-                                     " to " + DescribeRequest(request));
-  }
-  return info;
+  return Fetch<BuildInfo>(request, std::nullopt, ParseBuildInfo);
 }
 
 Result<BuildInfo> ApiClient::GetBuild(int64_t id) const {
   HttpRequest request;
   request.url = server_ + "/v1/builds/" + std::to_string(id);
   request.timeout_ms = 30000;
-  Result<HttpResponse> response = Send(request);
-  if (!response.ok()) return response.status();
-  if (response->status == 404) return UnknownBuild(id);
-  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
-  Result<BuildInfo> info = ParseBuildInfo(response->body);
-  if (!info.ok()) {
-    return info.status().WithContext("unexpected answer from the coordinator at " + server_ +
-                                     " to " + DescribeRequest(request));
-  }
-  return info;
+  return Fetch<BuildInfo>(request, id, ParseBuildInfo);
 }
 
 Result<std::vector<BuildInfo>> ApiClient::ListBuilds(int limit) const {
   HttpRequest request;
   request.url = server_ + "/v1/builds?limit=" + std::to_string(limit);
   request.timeout_ms = 30000;
-  Result<HttpResponse> response = Send(request);
-  if (!response.ok()) return response.status();
-  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
-  Result<std::vector<BuildInfo>> builds = ParseBuildList(response->body);
-  if (!builds.ok()) {
-    return builds.status().WithContext("unexpected answer from the coordinator at " + server_ +
-                                       " to " + DescribeRequest(request));
-  }
-  return builds;
+  return Fetch<std::vector<BuildInfo>>(request, std::nullopt, ParseBuildList);
 }
 
 Result<LogPage> ApiClient::GetLogs(int64_t id, int64_t after) const {
@@ -344,16 +334,7 @@ Result<LogPage> ApiClient::GetLogs(int64_t id, int64_t after) const {
   request.url =
       server_ + "/v1/builds/" + std::to_string(id) + "/logs?after=" + std::to_string(after);
   request.timeout_ms = 30000;
-  Result<HttpResponse> response = Send(request);
-  if (!response.ok()) return response.status();
-  if (response->status == 404) return UnknownBuild(id);
-  if (!IsSuccess(response->status)) return ErrorFor(request, *response);
-  Result<LogPage> page = ParseLogPage(response->body);
-  if (!page.ok()) {
-    return page.status().WithContext("unexpected answer from the coordinator at " + server_ +
-                                     " to " + DescribeRequest(request));
-  }
-  return page;
+  return Fetch<LogPage>(request, id, ParseLogPage);
 }
 
 }  // namespace manifold

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +114,11 @@ class ApiClient {
   Status ErrorFor(const HttpRequest& request, const HttpResponse& response) const;
   // GetBuild and GetLogs both answer 404 for an unknown build.
   Status UnknownBuild(int64_t id) const;
+  // Sends a request whose 2xx answer is JSON for `parse`; a 404 means no build `build_id`
+  // when one is given.
+  template <typename T>
+  Result<T> Fetch(const HttpRequest& request, std::optional<int64_t> build_id,
+                  Result<T> (*parse)(std::string_view)) const;
 
   std::string server_;
   HttpClient http_;
