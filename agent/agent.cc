@@ -138,6 +138,9 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
           }
         } else if constexpr (std::is_same_v<T, AckMsg>) {
           outbox_.erase(m.job);
+        } else if constexpr (std::is_same_v<T, DrainMsg>) {
+          spdlog::info("the coordinator asked this agent to drain");
+          drain_requested_ = true;
         } else if constexpr (std::is_same_v<T, RejectMsg>) {
           if (m.fatal) {
             *fatal = Status::FailedPrecondition("the coordinator refused this agent: " + m.reason);
@@ -206,7 +209,7 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   Clock::time_point drain_deadline;
   Status fatal;
   while (true) {
-    if (stop && !draining_) {
+    if ((stop || drain_requested_) && !draining_) {
       draining_ = true;
       drain_deadline = Clock::now() + options_.drain_grace;
       spdlog::info("draining: {} job(s) may finish within {} s", active_.size(),

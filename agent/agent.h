@@ -84,6 +84,7 @@ class Agent : public JobEvents {
   std::unique_ptr<zmq::socket_t> socket_;
   std::chrono::milliseconds heartbeat_interval_{2000};
   bool welcomed_ = false;
+  bool drain_requested_ = false;  // by the coordinator (an autoscaler's scale-in)
   bool draining_ = false;
 
   // Loop-thread state.

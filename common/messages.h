@@ -126,7 +126,12 @@ struct RejectMsg {
   bool operator==(const RejectMsg&) const = default;
 };
 
-using CoordinatorMessage = std::variant<WelcomeMsg, AssignMsg, CancelMsg, AckMsg, RejectMsg>;
+struct DrainMsg {
+  bool operator==(const DrainMsg&) const = default;
+};
+
+using CoordinatorMessage =
+    std::variant<WelcomeMsg, AssignMsg, CancelMsg, AckMsg, RejectMsg, DrainMsg>;
 
 // A short name for logs and counters: "hello", "jobResult", ...
 const char* MessageName(const AgentMessage& message);

@@ -137,7 +137,7 @@ const char* MessageName(const AgentMessage& message) {
 }
 
 const char* MessageName(const CoordinatorMessage& message) {
-  static const char* const kNames[] = {"welcome", "assign", "cancel", "ack", "reject"};
+  static const char* const kNames[] = {"welcome", "assign", "cancel", "ack", "reject", "drain"};
   return kNames[message.index()];
 }
 
@@ -317,6 +317,7 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       reject.setReason(m.reason);
       reject.setFatal(m.fatal);
     }
+    void operator()(const DrainMsg&) { root.setDrain(); }
   };
   std::visit(Visitor{root}, message);
   return Flatten(builder);
@@ -358,6 +359,8 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             return AckMsg{ReadJob(root.getAck())};
           case proto::CoordinatorMessage::REJECT:
             return RejectMsg{ToString(root.getReject().getReason()), root.getReject().getFatal()};
+          case proto::CoordinatorMessage::DRAIN:
+            return DrainMsg{};
         }
         throw DecodeError("unknown message kind " + std::to_string(root.which()));
       });

@@ -48,7 +48,16 @@ void ReplyError(httplib::Response& res, const Status& status) {
 }
 
 json JobJson(const JobRecord& job) {
+  json events = json::array();
+  for (const JobEvent& event : job.events) {
+    events.push_back({{"attempt", event.attempt},
+                      {"state", event.state},
+                      {"agent", event.agent_id},
+                      {"at", event.at},
+                      {"detail", event.detail}});
+  }
   return {{"id", job.id},
+          {"events", events},
           {"platform", job.platform.ToString()},
           {"state", job.state},
           {"attempt", job.attempt},
@@ -73,6 +82,7 @@ json BuildJson(const BuildRecord& build) {
           {"dockerfile_path", build.spec.dockerfile_path},
           {"build_args", build.spec.build_args},
           {"target", build.spec.target},
+          {"job_timeout_seconds", build.spec.job_timeout_s},
           {"index_digest", build.index_digest},
           {"index_media_type", build.index_media_type},
           {"error", build.error},
@@ -166,6 +176,13 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
       }
       spec.build_args[name] = value.get<std::string>();
     }
+  }
+  if (auto it = request.find("job_timeout_seconds"); it != request.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 7 * 86400) {
+      return Status::InvalidArgument(
+          "field \"job_timeout_seconds\" must be a whole number of seconds from 1 to 604800");
+    }
+    spec.job_timeout_s = it->get<uint32_t>();
   }
   // Existence last, so a request with several problems is told about its syntax first.
   if (!contexts.Has(spec.context_digest)) {
@@ -303,6 +320,27 @@ void Api::Routes() {
     }
     Reply(res, is_new ? 201 : 200, BuildJson(build));
   });
+
+  s.Post(R"(/v1/builds/([0-9]+)/cancel)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           Result<uint64_t> id = ParseId(req.matches[1].str());
+           if (!id.ok()) return ReplyError(res, id.status());
+           Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
+           if (!held.ok()) return ReplyError(res, held.status());
+           coordinator_.CancelJobs(std::move(*held));
+           spdlog::info("build {} canceled on request", *id);
+           auto build = store_.GetBuild(*id);
+           if (!build.ok()) return ReplyError(res, build.status());
+           Reply(res, 200, BuildJson(*build));
+         });
+
+  s.Post(R"(/v1/agents/([^/]+)/drain)",
+         [this](const httplib::Request& req, httplib::Response& res) {
+           std::string agent_id = req.matches[1].str();
+           Status drained = coordinator_.DrainAgent(agent_id);
+           if (!drained.ok()) return ReplyError(res, drained);
+           Reply(res, 202, json{{"id", agent_id}, {"state", "draining"}});
+         });
 
   s.Get("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
     Result<int64_t> limit = QueryNumber(req, "limit", 20);

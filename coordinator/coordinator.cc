@@ -74,14 +74,18 @@ Status Coordinator::Start() {
 
   Result<std::vector<QueuedJob>> pending = store_.PendingJobs();
   if (!pending.ok()) return pending.status();
-  for (QueuedJob& job : *pending) pending_[job.job_id] = std::move(job);
+  for (QueuedJob& job : *pending) AddPending(std::move(job));
   Result<std::vector<JobRecord>> active = store_.ActiveJobs();
   if (!active.ok()) return active.status();
-  Clock::time_point deadline =
+  Clock::time_point hello_deadline =
       Clock::now() + options_.heartbeat_interval * options_.missed_heartbeats;
+  auto system_now = std::chrono::system_clock::now().time_since_epoch();
   for (const JobRecord& job : *active) {
-    running_[job.id] = {{job.id, job.attempt}, job.agent_id};
-    awaited_agents_[job.agent_id] = deadline;
+    // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
+    auto left = std::chrono::milliseconds(job.deadline_unix_ms) -
+                std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
+    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, Clock::now() + left, 0};
+    awaited_agents_[job.agent_id] = hello_deadline;
   }
   Result<std::vector<uint64_t>> merging = store_.BuildsToMerge();
   if (!merging.ok()) return merging.status();
@@ -109,10 +113,52 @@ void Coordinator::Stop() {
   context_.reset();
 }
 
-void Coordinator::Enqueue(std::vector<QueuedJob> jobs) {
+void Coordinator::Post(std::function<void()> task) {
   std::lock_guard lock(inbox_mutex_);
-  for (QueuedJob& job : jobs) inbox_.push_back(std::move(job));
+  inbox_.push_back(std::move(task));
   if (wake_sender_) wake_sender_->send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
+}
+
+void Coordinator::Enqueue(std::vector<QueuedJob> jobs) {
+  Post([this, jobs = std::move(jobs)]() mutable {
+    for (QueuedJob& job : jobs) AddPending(std::move(job));
+  });
+}
+
+void Coordinator::CancelJobs(std::vector<JobRecord> jobs) {
+  Post([this, jobs = std::move(jobs)] {
+    for (const JobRecord& job : jobs) {
+      pending_.erase(job.id);
+      if (!running_.count(job.id)) continue;
+      spdlog::info("job {} attempt {}: canceling on agent {}", job.id, job.attempt, job.agent_id);
+      SendToAgent(job.agent_id, CancelMsg{{job.id, job.attempt}});
+      ReleaseJob(job.id);
+    }
+  });
+}
+
+Status Coordinator::DrainAgent(const std::string& agent_id) {
+  std::vector<AgentView> agents = Agents();
+  if (std::none_of(agents.begin(), agents.end(),
+                   [&](const AgentView& a) { return a.id == agent_id; })) {
+    return Status::NotFound("no agent " + agent_id + " is connected");
+  }
+  Post([this, agent_id] {
+    auto it = sessions_.find(agent_id);
+    if (it == sessions_.end()) return;
+    spdlog::info("draining agent {} on request", agent_id);
+    it->second->draining = true;
+    store_.SetAgentState(agent_id, "draining");
+    Send(it->second->routing_id, DrainMsg{});
+    PublishAgents();
+  });
+  return Status::Ok();
+}
+
+void Coordinator::AddPending(QueuedJob job) {
+  uint64_t id = job.job_id;
+  pending_[id] = {std::move(job), Clock::now()};
+  schedule_needed_ = true;
 }
 
 std::vector<AgentView> Coordinator::Agents() const {
@@ -155,9 +201,12 @@ void Coordinator::Loop() {
       HandleFrame(routing_id.to_string(), parts[0].to_string());
     }
     DrainInbox();
+    StoreLogs();
     if (schedule_needed_) ScheduleJobs();
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
+      CheckDeadlines();
+      CheckQueueTimeouts();
       last_liveness = Clock::now();
     }
   }
@@ -187,9 +236,17 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
   }
   auto known = agent_by_routing_id_.find(routing_id);
   if (known == agent_by_routing_id_.end()) {
-    // Typically the coordinator restarted and the agent's connection came back by
-    // itself: ask it to introduce itself again.
-    Send(routing_id, RejectMsg{"unknown agent session; say hello again", false});
+    // Typically the coordinator restarted and the agent's queued messages arrived before
+    // it noticed: keep them (bounded) for after its hello, and ask it to say hello.
+    Unintroduced& waiting = unintroduced_[routing_id];
+    if (waiting.frames.empty()) {
+      waiting.first = Clock::now();
+      Send(routing_id, RejectMsg{"unknown agent session; say hello again", false});
+    }
+    if (waiting.frames.size() < 10000 && waiting.bytes + frame.size() <= (64u << 20)) {
+      waiting.bytes += frame.size();
+      waiting.frames.push_back(frame);
+    }
     return;
   }
   Session& session = *sessions_.at(known->second);
@@ -207,9 +264,13 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
             Send(session.routing_id, CancelMsg{message.job});
           }
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
-          Result<bool> stored =
-              store_.AppendLog(message.job, session.agent_id, message.seq, message.data);
-          if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
+          if (pending_logs_.size() >= 100000) {
+            spdlog::warn("dropped a log chunk of job {}: {} chunks wait for the database",
+                         message.job.job_id, pending_logs_.size());
+            return;
+          }
+          pending_logs_.push_back({message, session.agent_id});
+          StoreLogs();
         } else if constexpr (std::is_same_v<T, JobResultMsg>) {
           HandleResult(session, message);
         } else if constexpr (std::is_same_v<T, DrainingMsg>) {
@@ -293,9 +354,22 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
        WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count())});
   schedule_needed_ = true;
   PublishAgents();
+  auto waiting = unintroduced_.find(routing_id);
+  if (waiting != unintroduced_.end()) {
+    std::vector<std::string> frames = std::move(waiting->second.frames);
+    unintroduced_.erase(waiting);
+    spdlog::info("agent {}: replaying {} message(s) sent before its hello", hello.agent_id,
+                 frames.size());
+    for (const std::string& frame : frames) HandleFrame(routing_id, frame);
+  }
 }
 
 void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
+  if (!pending_logs_.empty()) {
+    // The job's output must be stored before its end is; the agent resends the result.
+    spdlog::warn("result of job {} deferred: log chunks wait for the database", result.job.job_id);
+    return;
+  }
   Result<ResultOutcome> outcome =
       store_.RecordJobResult(session.agent_id, result, options_.max_attempts);
   if (!outcome.ok()) {
@@ -320,10 +394,7 @@ void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
 }
 
 void Coordinator::ApplyOutcome(const ResultOutcome& outcome) {
-  if (outcome.requeued) {
-    pending_[outcome.requeued->job_id] = *outcome.requeued;
-    schedule_needed_ = true;
-  }
+  if (outcome.requeued) AddPending(*outcome.requeued);
   for (const JobRecord& job : outcome.to_cancel) {
     pending_.erase(job.id);
     if (running_.count(job.id)) {
@@ -376,6 +447,9 @@ void Coordinator::CheckLiveness() {
   for (const auto& [agent_id, session] : sessions_) {
     if (now - session->last_seen > limit) lost.push_back(agent_id);
   }
+  for (auto it = unintroduced_.begin(); it != unintroduced_.end();) {
+    it = now - it->second.first > limit * 10 ? unintroduced_.erase(it) : std::next(it);
+  }
   for (auto it = awaited_agents_.begin(); it != awaited_agents_.end();) {
     if (now > it->second) {
       lost.push_back(it->first);
@@ -394,13 +468,88 @@ void Coordinator::CheckLiveness() {
 }
 
 void Coordinator::DrainInbox() {
-  std::vector<QueuedJob> jobs;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(inbox_mutex_);
-    jobs.swap(inbox_);
+    tasks.swap(inbox_);
   }
-  for (QueuedJob& job : jobs) pending_[job.job_id] = std::move(job);
-  if (!jobs.empty()) schedule_needed_ = true;
+  for (auto& task : tasks) task();
+}
+
+void Coordinator::StoreLogs() {
+  while (!pending_logs_.empty()) {
+    const PendingLog& log = pending_logs_.front();
+    Result<bool> stored =
+        store_.AppendLog(log.chunk.job, log.agent_id, log.chunk.seq, log.chunk.data);
+    if (!stored.ok() && stored.status().retryable()) return;  // the database is away
+    if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
+    pending_logs_.pop_front();
+  }
+}
+
+void Coordinator::CheckDeadlines() {
+  Clock::time_point now = Clock::now();
+  std::vector<RunningJob> expired;
+  for (const auto& [job_id, running] : running_) {
+    if (now > running.deadline) expired.push_back(running);
+  }
+  for (const RunningJob& running : expired) {
+    std::string limit =
+        running.timeout_s > 0 ? std::to_string(running.timeout_s) + " s" : "its job timeout";
+    std::string error = "timed out after " + limit;
+    Result<ResultOutcome> outcome = store_.EndJob(
+        running.job.job_id, running.job.attempt, "timed_out", error,
+        running.platform.ToString() + " timed out on agent " + running.agent_id + " after " +
+            limit + " (attempt " + std::to_string(running.job.attempt) + ")");
+    if (!outcome.ok()) {
+      spdlog::error("cannot time out job {}: {}", running.job.job_id, outcome.status().message());
+      continue;
+    }
+    spdlog::warn("job {} attempt {} on {} {}", running.job.job_id, running.job.attempt,
+                 running.agent_id, error);
+    SendToAgent(running.agent_id, CancelMsg{running.job});
+    ReleaseJob(running.job.job_id);
+    ApplyOutcome(*outcome);
+  }
+}
+
+void Coordinator::CheckQueueTimeouts() {
+  Clock::time_point now = Clock::now();
+  std::set<Platform> served;
+  for (const auto& [agent_id, session] : sessions_) {
+    if (session->draining) continue;
+    for (const PlatformOffer& offer : session->platforms) {
+      served.insert(offer.platform);
+      platform_seen_[offer.platform] = now;
+    }
+  }
+  std::vector<WaitingJob> expired;
+  for (const auto& [job_id, waiting] : pending_) {
+    const Platform& platform = waiting.job.platform;
+    if (served.count(platform)) continue;
+    Clock::time_point reference = std::max(waiting.since, started_);
+    auto seen = platform_seen_.find(platform);
+    if (seen != platform_seen_.end()) reference = std::max(reference, seen->second);
+    if (now - reference > options_.queue_timeout) expired.push_back(waiting);
+  }
+  for (const WaitingJob& waiting : expired) {
+    std::string platform = waiting.job.platform.ToString();
+    std::string waited =
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::seconds>(options_.queue_timeout).count()) +
+        " s";
+    Result<ResultOutcome> outcome = store_.EndJob(
+        waiting.job.job_id, std::nullopt, "failed", "no agent for " + platform,
+        platform + ": no agent serving this platform was connected for " + waited +
+            "; start one (manifold-agent --platform " + platform + ") or drop the platform");
+    if (!outcome.ok()) {
+      spdlog::error("cannot fail job {}: {}", waiting.job.job_id, outcome.status().message());
+      continue;
+    }
+    spdlog::warn("job {}: no agent for {} within {}", waiting.job.job_id, platform, waited);
+    pending_.erase(waiting.job.job_id);
+    ApplyOutcome(*outcome);
+  }
 }
 
 void Coordinator::ScheduleJobs() {
@@ -408,7 +557,7 @@ void Coordinator::ScheduleJobs() {
   if (pending_.empty()) return;
   std::vector<PendingJob> pending;
   pending.reserve(pending_.size());
-  for (const auto& [job_id, job] : pending_) pending.push_back({job_id, job.platform});
+  for (const auto& [job_id, waiting] : pending_) pending.push_back({job_id, waiting.job.platform});
   std::vector<SchedulerAgent> agents;
   for (const auto& [agent_id, session] : sessions_) {
     if (session->draining || session->jobs.size() >= session->slots) continue;
@@ -416,7 +565,7 @@ void Coordinator::ScheduleJobs() {
                       session->slots - static_cast<uint32_t>(session->jobs.size())});
   }
   for (const Assignment& assignment : Schedule(pending, std::move(agents))) {
-    const QueuedJob& job = pending_.at(assignment.job_id);
+    const QueuedJob& job = pending_.at(assignment.job_id).job;
     Result<uint32_t> attempt =
         store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated);
     if (!attempt.ok()) {
@@ -442,7 +591,9 @@ void Coordinator::ScheduleJobs() {
     spdlog::info("job {} ({} of build {}) attempt {} -> agent {}{}", job.job_id,
                  job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
                  assignment.emulated ? " (emulated)" : "");
-    running_[job.job_id] = {assign.job, assignment.agent_id};
+    running_[job.job_id] = {assign.job, assignment.agent_id, job.platform,
+                            Clock::now() + std::chrono::seconds(job.spec->job_timeout_s),
+                            job.spec->job_timeout_s};
     sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
     SendToAgent(assignment.agent_id, assign);
     pending_.erase(assignment.job_id);

@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,6 +40,8 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
   uint32_t max_attempts = 3;
+  // A pending job whose platform no connected agent has served for this long fails.
+  std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
   WireLimits limits;
 };
 
@@ -69,6 +72,10 @@ class Coordinator {
 
   // Thread-safe: hands the jobs of a newly submitted build to the loop.
   void Enqueue(std::vector<QueuedJob> jobs);
+  // Thread-safe: the store has canceled these jobs; stop them on their agents.
+  void CancelJobs(std::vector<JobRecord> jobs);
+  // Thread-safe: asks a connected agent to drain. NotFound if it is not connected.
+  Status DrainAgent(const std::string& agent_id);
   // Thread-safe snapshot of connected agents.
   std::vector<AgentView> Agents() const;
   // Frames from agents that did not decode, since start.
@@ -79,6 +86,24 @@ class Coordinator {
   struct RunningJob {
     JobRef job;
     std::string agent_id;
+    Platform platform;
+    std::chrono::steady_clock::time_point deadline;
+    uint32_t timeout_s = 0;
+  };
+  struct WaitingJob {
+    QueuedJob job;
+    std::chrono::steady_clock::time_point since;
+  };
+  // Frames from a connection that has not said hello yet (typically an agent whose queue
+  // was flushed into a restarted coordinator), replayed once it has.
+  struct Unintroduced {
+    std::vector<std::string> frames;
+    size_t bytes = 0;
+    std::chrono::steady_clock::time_point first;
+  };
+  struct PendingLog {
+    LogChunkMsg chunk;
+    std::string agent_id;
   };
 
   void Loop();
@@ -87,9 +112,14 @@ class Coordinator {
   void HandleResult(Session& session, const JobResultMsg& result);
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
   void SendToAgent(const std::string& agent_id, const CoordinatorMessage& message);
+  void Post(std::function<void()> task);
   void DrainInbox();
   void ScheduleJobs();
   void CheckLiveness();
+  void CheckDeadlines();
+  void CheckQueueTimeouts();
+  void StoreLogs();
+  void AddPending(QueuedJob job);
   void ReleaseJob(uint64_t job_id);
   // Retries or fails the jobs an agent was running when it went away.
   void FailJobsOfAgent(const std::string& agent_id, const std::string& reason);
@@ -114,14 +144,18 @@ class Coordinator {
   // Loop-thread state.
   std::map<std::string, std::unique_ptr<Session>> sessions_;  // by agent id
   std::map<std::string, std::string> agent_by_routing_id_;
-  std::map<uint64_t, QueuedJob> pending_;   // by job id: oldest first
+  std::map<uint64_t, WaitingJob> pending_;  // by job id: oldest first
   std::map<uint64_t, RunningJob> running_;  // by job id
   // Agents that held jobs when the coordinator started; lost unless they say hello in time.
   std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;
+  std::map<std::string, Unintroduced> unintroduced_;  // by routing id
+  std::map<Platform, std::chrono::steady_clock::time_point> platform_seen_;
+  std::deque<PendingLog> pending_logs_;  // chunks the store could not take yet
   bool schedule_needed_ = true;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex inbox_mutex_;
-  std::vector<QueuedJob> inbox_;
+  std::vector<std::function<void()>> inbox_;
 
   mutable std::mutex agents_mutex_;
   std::vector<AgentView> agents_snapshot_;

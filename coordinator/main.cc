@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   int missed_heartbeats = 3;
   uint32_t max_attempts = 3;
   int database_wait_s = 60;
+  int queue_timeout_s = 900;
   std::string log_level = "info";
   app.add_option("--database-url", database_url, "PostgreSQL URL")
       ->envname("MANIFOLD_DATABASE_URL")
@@ -61,6 +62,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", max_attempts, "attempts per job for retryable failures")
       ->envname("MANIFOLD_MAX_ATTEMPTS")
       ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--queue-timeout", queue_timeout_s,
+                 "seconds a job may wait while no agent serves its platform")
+      ->envname("MANIFOLD_QUEUE_TIMEOUT")
+      ->check(CLI::Range(1, 86400 * 7))
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
@@ -115,6 +121,7 @@ int main(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.missed_heartbeats = missed_heartbeats;
   options.max_attempts = max_attempts;
+  options.queue_timeout = std::chrono::seconds(queue_timeout_s);
   Coordinator coordinator(*store, options);
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
 

@@ -14,7 +14,11 @@ using nlohmann::json;
 constexpr const char* kTimestamp = "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'";
 
 bool IsFinalJobState(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "canceled";
+  return state == "succeeded" || state == "failed" || state == "timed_out" || state == "canceled";
+}
+
+std::string Rfc3339(const std::string& column) {
+  return "to_char(" + column + " AT TIME ZONE 'UTC', " + kTimestamp + ")";
 }
 
 const char* PhaseState(JobPhase phase) {
@@ -54,15 +58,14 @@ Platform ParseStoredPlatform(const std::string& text) {
 }
 
 const std::string kBuildColumns =
-    std::string(
-        "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
-        "build_args::text, target, state, index_digest, index_media_type, error, "
-        "to_char(created_at AT TIME ZONE 'UTC', ") +
-    kTimestamp + "), to_char(updated_at AT TIME ZONE 'UTC', " + kTimestamp + ")";
+    "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
+    "build_args::text, target, state, index_digest, index_media_type, error, " +
+    Rfc3339("created_at") + ", " + Rfc3339("updated_at") + ", job_timeout_s";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
-    "manifest_media_type, manifest_size, error";
+    "manifest_media_type, manifest_size, error, "
+    "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0)";
 
 BuildRecord ReadBuild(const pqxx::row& row) {
   BuildRecord b;
@@ -81,6 +84,7 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.error = row[11].as<std::string>();
   b.created_at = row[12].as<std::string>();
   b.updated_at = row[13].as<std::string>();
+  b.spec.job_timeout_s = row[14].as<uint32_t>();
   return b;
 }
 
@@ -97,6 +101,7 @@ JobRecord ReadJob(const pqxx::row& row) {
   j.manifest.media_type = row[8].as<std::string>();
   j.manifest.size = row[9].as<uint64_t>();
   j.error = row[10].as<std::string>();
+  j.deadline_unix_ms = row[11].as<int64_t>();
   return j;
 }
 
@@ -125,6 +130,28 @@ std::vector<BuildRecord> LoadBuilds(pqxx::transaction_base& tx, const std::strin
   return builds;
 }
 
+// Adds each job's history to builds loaded by LoadBuilds.
+void LoadEvents(pqxx::transaction_base& tx, std::vector<BuildRecord>& builds) {
+  std::map<uint64_t, JobRecord*> jobs;
+  json ids = json::array();
+  for (auto& build : builds) {
+    for (auto& job : build.jobs) {
+      jobs[job.id] = &job;
+      ids.push_back(job.id);
+    }
+  }
+  if (jobs.empty()) return;
+  for (const auto& row :
+       tx.exec_params("SELECT job_id, attempt, state, coalesce(agent_id, ''), " + Rfc3339("at") +
+                          ", detail FROM job_events WHERE job_id IN "
+                          "(SELECT jsonb_array_elements_text($1::jsonb)::bigint) ORDER BY id",
+                      ids.dump())) {
+    jobs[row[0].as<uint64_t>()]->events.push_back(
+        {row[1].as<uint32_t>(), row[2].as<std::string>(), row[3].as<std::string>(),
+         row[4].as<std::string>(), row[5].as<std::string>()});
+  }
+}
+
 void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
                  const std::string& state, const std::string& agent_id, const std::string& detail) {
   tx.exec_params(
@@ -137,6 +164,34 @@ std::shared_ptr<const BuildSpec> LoadSpec(pqxx::transaction_base& tx, uint64_t b
   auto builds = LoadBuilds(tx, "WHERE id = $1", build_id);
   if (builds.empty()) throw std::runtime_error("build " + std::to_string(build_id) + " vanished");
   return std::make_shared<const BuildSpec>(builds[0].spec);
+}
+
+// Ends `job` as `state`, fails its build and cancels the build's other unfinished jobs.
+void EndJobInTx(pqxx::transaction_base& tx, const JobRecord& job, const std::string& state,
+                const std::string& job_error, const std::string& build_error,
+                ResultOutcome& outcome) {
+  tx.exec_params(
+      "UPDATE jobs SET state = $2, error = $3, updated_at = now(), deadline = NULL "
+      "WHERE id = $1",
+      job.id, state, job_error);
+  RecordEvent(tx, job.id, job.attempt, state, job.agent_id, job_error);
+  pqxx::result failed = tx.exec_params(
+      "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), finished_at = now() "
+      "WHERE id = $1 AND state IN ('queued', 'running') RETURNING id",
+      job.build_id, build_error);
+  outcome.build_failed = !failed.empty();
+  for (const auto& row :
+       tx.exec_params("UPDATE jobs SET state = 'canceled', updated_at = now(), deadline = NULL, "
+                      "error = 'canceled: another platform of the build failed' "
+                      "WHERE build_id = $1 AND state IN ('pending', 'assigned', 'building', "
+                      "'pushing') RETURNING " +
+                          kJobColumns,
+                      job.build_id)) {
+    JobRecord canceled = ReadJob(row);
+    RecordEvent(tx, canceled.id, canceled.attempt, "canceled", canceled.agent_id,
+                "another platform failed");
+    outcome.to_cancel.push_back(std::move(canceled));
+  }
 }
 
 }  // namespace
@@ -286,11 +341,11 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     json build_args = spec.build_args;
     pqxx::result inserted = tx.exec_params(
         "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
-        "dockerfile_path, build_args, target) "
-        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8) "
+        "dockerfile_path, build_args, target, job_timeout_s) "
+        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
-        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target);
+        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s);
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");
@@ -315,6 +370,7 @@ Result<BuildRecord> Store::GetBuild(uint64_t id) {
     pqxx::read_transaction tx(c);
     auto builds = LoadBuilds(tx, "WHERE id = $1", id);
     if (builds.empty()) return Status::NotFound("no build " + std::to_string(id));
+    LoadEvents(tx, builds);
     return builds[0];
   });
 }
@@ -378,7 +434,8 @@ Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, 
     pqxx::work tx(c);
     pqxx::result updated = tx.exec_params(
         "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
-        "emulated = $3, error = '', updated_at = now() "
+        "emulated = $3, error = '', updated_at = now(), deadline = now() + "
+        "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
         "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
         job_id, agent_id, emulated);
     if (updated.empty()) {
@@ -431,7 +488,7 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
     if (result.succeeded) {
       tx.exec_params(
           "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
-          "manifest_size = $4, updated_at = now() WHERE id = $1",
+          "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
           job.id, result.image.digest, result.image.media_type, result.image.size);
       RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
       pqxx::result merging = tx.exec_params(
@@ -446,8 +503,9 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
 
     if (result.retryable && job.attempt < max_attempts) {
       tx.exec_params(
-          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now() WHERE id = $1", job.id,
-          result.error);
+          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
+          "WHERE id = $1",
+          job.id, result.error);
       RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
       outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
       tx.commit();
@@ -457,28 +515,61 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
     std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
                         std::to_string(job.attempt) +
                         (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
-    tx.exec_params("UPDATE jobs SET state = 'failed', error = $2, updated_at = now() WHERE id = $1",
-                   job.id, result.error);
-    RecordEvent(tx, job.id, job.attempt, "failed", agent_id, result.error);
-    pqxx::result failed = tx.exec_params(
-        "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), finished_at = now() "
-        "WHERE id = $1 AND state IN ('queued', 'running') RETURNING id",
-        job.build_id, error);
-    outcome.build_failed = !failed.empty();
-    for (const auto& row : tx.exec_params(
-             "UPDATE jobs SET state = 'canceled', updated_at = now(), "
-             "error = 'canceled: another platform of the build failed' "
-             "WHERE build_id = $1 AND state IN ('pending', 'assigned', 'building', 'pushing') "
-             "RETURNING " +
-                 kJobColumns,
-             job.build_id)) {
-      JobRecord canceled = ReadJob(row);
-      RecordEvent(tx, canceled.id, canceled.attempt, "canceled", canceled.agent_id,
-                  "another platform failed");
-      outcome.to_cancel.push_back(std::move(canceled));
-    }
+    EndJobInTx(tx, job, "failed", result.error, error, outcome);
     tx.commit();
     return outcome;
+  });
+}
+
+Result<ResultOutcome> Store::EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
+                                    const std::string& state, const std::string& job_error,
+                                    const std::string& build_error) {
+  return pool_->Run<ResultOutcome>("end job", [&](pqxx::connection& c) -> Result<ResultOutcome> {
+    pqxx::work tx(c);
+    ResultOutcome outcome;
+    pqxx::result rows =
+        tx.exec_params("SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", job_id);
+    if (rows.empty()) return outcome;
+    JobRecord job = ReadJob(rows[0]);
+    outcome.build_id = job.build_id;
+    if (IsFinalJobState(job.state) || (attempt && *attempt != job.attempt)) return outcome;
+    outcome.current = true;
+    EndJobInTx(tx, job, state, job_error, build_error, outcome);
+    tx.commit();
+    return outcome;
+  });
+}
+
+Result<std::vector<JobRecord>> Store::CancelBuild(uint64_t build_id) {
+  using Jobs = std::vector<JobRecord>;
+  return pool_->Run<Jobs>("cancel build", [&](pqxx::connection& c) -> Result<Jobs> {
+    pqxx::work tx(c);
+    pqxx::result build =
+        tx.exec_params("SELECT state FROM builds WHERE id = $1 FOR UPDATE", build_id);
+    if (build.empty()) return Status::NotFound("no build " + std::to_string(build_id));
+    std::string state = build[0][0].as<std::string>();
+    if (state != "queued" && state != "running") {
+      return Status::FailedPrecondition(
+          "build " + std::to_string(build_id) + " is " + state +
+          (state == "merging" ? "; its index is being pushed" : " and cannot be canceled"));
+    }
+    tx.exec_params(
+        "UPDATE builds SET state = 'canceled', error = 'canceled by request', "
+        "updated_at = now(), finished_at = now() WHERE id = $1",
+        build_id);
+    Jobs held;
+    for (const auto& row :
+         tx.exec_params("UPDATE jobs SET state = 'canceled', updated_at = now(), deadline = NULL, "
+                        "error = 'canceled by request' WHERE build_id = $1 AND state IN "
+                        "('pending', 'assigned', 'building', 'pushing') RETURNING " +
+                            kJobColumns,
+                        build_id)) {
+      JobRecord job = ReadJob(row);
+      RecordEvent(tx, job.id, job.attempt, "canceled", job.agent_id, "canceled by request");
+      if (job.attempt > 0 && !job.agent_id.empty()) held.push_back(std::move(job));
+    }
+    tx.commit();
+    return held;
   });
 }
 

@@ -31,18 +31,30 @@ struct BuildSpec {
   std::string dockerfile_path = "Dockerfile";
   std::map<std::string, std::string> build_args;
   std::string target;
+  uint32_t job_timeout_s = 3600;  // an attempt running longer ends as timed_out
+};
+
+// One state change of a job, from job_events: the job's history across attempts.
+struct JobEvent {
+  uint32_t attempt = 0;
+  std::string state;  // pending|assigned|building|pushing|retry|succeeded|failed|timed_out|canceled
+  std::string agent_id;
+  std::string at;  // RFC 3339, UTC
+  std::string detail;
 };
 
 struct JobRecord {
   uint64_t id = 0;
   uint64_t build_id = 0;
   Platform platform;
-  std::string state;  // pending|assigned|building|pushing|succeeded|failed|canceled
+  std::string state;  // pending|assigned|building|pushing|succeeded|failed|timed_out|canceled
   uint32_t attempt = 0;
   std::string agent_id;
   bool emulated = false;
   ImageDescriptor manifest;
   std::string error;
+  int64_t deadline_unix_ms = 0;  // of the current attempt; 0 when not running
+  std::vector<JobEvent> events;  // filled by GetBuild
 };
 
 struct BuildRecord {
@@ -115,6 +127,15 @@ class Store {
   // pending; any other failure fails the job and its build, canceling the rest.
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
                                         uint32_t max_attempts);
+  // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
+  // its build with `build_error` and canceling the build's other jobs. With an attempt,
+  // only while the job is still at that attempt; a job already ended is left alone.
+  Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
+                               const std::string& state, const std::string& job_error,
+                               const std::string& build_error);
+  // queued/running -> canceled with every unfinished job; returns the jobs agents hold so
+  // they can be told. FailedPrecondition once the build is merging or has ended.
+  Result<std::vector<JobRecord>> CancelBuild(uint64_t build_id);
   // Appends build output; a chunk seen before is ignored. False if fenced.
   Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                          const std::string& data);

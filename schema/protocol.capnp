@@ -107,6 +107,7 @@ struct CoordinatorMessage {
     cancel @2 :JobRef;
     ack @3 :JobRef;  # the result for this job attempt is stored; drop it from the outbox
     reject @4 :Reject;
+    drain @5 :Void;  # stop taking jobs, finish the running ones, say goodbye and exit
   }
 }
 

@@ -11,6 +11,7 @@ CREATE TABLE builds (
   build_args       JSONB NOT NULL DEFAULT '{}',
   target           TEXT NOT NULL DEFAULT '',
   annotations      JSONB NOT NULL DEFAULT '{}',
+  job_timeout_s    INTEGER NOT NULL DEFAULT 3600 CHECK (job_timeout_s > 0),
   state            TEXT NOT NULL DEFAULT 'queued'
                    CHECK (state IN ('queued','running','merging','succeeded','failed','canceled')),
   index_digest     TEXT NOT NULL DEFAULT '',
@@ -39,10 +40,12 @@ CREATE TABLE jobs (
   build_id            BIGINT NOT NULL REFERENCES builds(id),
   platform            TEXT NOT NULL,
   state               TEXT NOT NULL DEFAULT 'pending'
-                      CHECK (state IN ('pending','assigned','building','pushing','succeeded','failed','canceled')),
+                      CHECK (state IN ('pending','assigned','building','pushing','succeeded',
+                                       'failed','timed_out','canceled')),
   attempt             INTEGER NOT NULL DEFAULT 0,
   agent_id            TEXT REFERENCES agents(id),
   emulated            BOOLEAN NOT NULL DEFAULT false,
+  deadline            TIMESTAMPTZ,  -- the current attempt ends as timed_out after this
   manifest_digest     TEXT NOT NULL DEFAULT '',
   manifest_media_type TEXT NOT NULL DEFAULT '',
   manifest_size       BIGINT NOT NULL DEFAULT 0,
@@ -51,7 +54,8 @@ CREATE TABLE jobs (
   updated_at          TIMESTAMPTZ NOT NULL DEFAULT now(),
   UNIQUE (build_id, platform)
 );
-CREATE INDEX jobs_unfinished ON jobs (state) WHERE state NOT IN ('succeeded','failed','canceled');
+CREATE INDEX jobs_unfinished ON jobs (state)
+  WHERE state NOT IN ('succeeded','failed','timed_out','canceled');
 
 -- One row per job state change: the audit trail, and metrics that survive a restart.
 CREATE TABLE job_events (

@@ -95,11 +95,13 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   HttpResponse Request(const std::string& method, const std::string& path,
-                       const std::string& body = "") {
+                       const std::string& body = "",
+                       const std::string& content_type = "application/json") {
     HttpRequest request;
     request.method = method;
     request.url = server_ + path;
     request.body = body;
+    request.headers = {{"Content-Type", content_type}};
     request.timeout_ms = 10000;
     Result<HttpResponse> response = HttpClient().Send(request);
     return response.ok() ? *response : HttpResponse{};
@@ -111,7 +113,7 @@ class CoordinatorTest : public ::testing::Test {
     std::string context;
     EXPECT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
     std::string digest = Sha256Digest(context);
-    EXPECT_EQ(Request("PUT", "/v1/contexts/" + digest, context).status, 201);
+    EXPECT_EQ(Request("PUT", "/v1/contexts/" + digest, context, "application/x-tar").status, 201);
     json request = {{"platforms", {platform}},
                     {"tags", {"127.0.0.1:1/unused:latest"}},
                     {"context", digest},

@@ -54,8 +54,12 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.target = "runtime";
   assign.repositories = {"127.0.0.1:5000/hello", "127.0.0.1:5000/team/hello"};
   std::vector<CoordinatorMessage> messages = {
-      WelcomeMsg{"abc", 2000}, assign, CancelMsg{{31, 1}}, AckMsg{{31, 1}},
-      RejectMsg{"protocol version 9 is not supported", true}};
+      WelcomeMsg{"abc", 2000},
+      assign,
+      CancelMsg{{31, 1}},
+      AckMsg{{31, 1}},
+      RejectMsg{"protocol version 9 is not supported", true},
+      DrainMsg{}};
   for (const CoordinatorMessage& message : messages) {
     Result<CoordinatorMessage> decoded =
         DecodeCoordinatorMessage(EncodeCoordinatorMessage(message));
