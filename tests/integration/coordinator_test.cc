@@ -38,9 +38,11 @@ class FakeAgent {
   void SendRaw(const std::string& frame) { socket_.send(zmq::buffer(frame)); }
   void Send(const AgentMessage& message) { SendRaw(EncodeAgentMessage(message)); }
 
-  void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion) {
+  void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion,
+             std::vector<JobRef> running = {}) {
     HelloMsg hello;
     hello.protocol_version = version;
+    hello.running_jobs = std::move(running);
     hello.agent_id = id;
     hello.hostname = id;
     hello.platforms = {{P(platform), false}};
@@ -83,7 +85,7 @@ class CoordinatorTest : public ::testing::Test {
         {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
          "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
          agent_endpoint_, "--state-dir", dir_.path() + "/state", "--heartbeat-interval-ms", "200",
-         "--missed-heartbeats", "3"},
+         "--missed-heartbeats", "3", "--queue-timeout", "2"},
         {}, dir_.path() + "/coordinator.log");
     ASSERT_TRUE(started.ok()) << started.message();
     ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
@@ -109,7 +111,7 @@ class CoordinatorTest : public ::testing::Test {
   HttpResponse Get(const std::string& path) { return Request("GET", path); }
 
   // Submits a one-platform build of a tiny context; returns its id.
-  uint64_t SubmitBuild(const char* platform) {
+  uint64_t SubmitBuild(const char* platform, json extra = json::object()) {
     std::string context;
     EXPECT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
     std::string digest = Sha256Digest(context);
@@ -118,6 +120,7 @@ class CoordinatorTest : public ::testing::Test {
                     {"tags", {"127.0.0.1:1/unused:latest"}},
                     {"context", digest},
                     {"dockerfile", "FROM busybox\n"}};
+    request.update(extra);
     HttpResponse response = Request("POST", "/v1/builds", request.dump());
     EXPECT_EQ(response.status, 201) << response.body;
     return json::parse(response.body, nullptr, false).value("id", uint64_t{0});
@@ -226,6 +229,96 @@ TEST_F(CoordinatorTest, JobOfLostAgentIsRetriedElsewhereAndItsLateResultIgnored)
   ASSERT_EQ(logs["chunks"].size(), 1u) << logs.dump();
   EXPECT_EQ(logs["chunks"][0]["attempt"], 1);
   EXPECT_TRUE(logs["done"].get<bool>());
+}
+
+TEST_F(CoordinatorTest, CancelStopsTheJobOnItsAgentAndEndsTheBuild) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/amd64");
+  std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+
+  HttpResponse canceled = Request("POST", "/v1/builds/" + std::to_string(build_id) + "/cancel");
+  ASSERT_EQ(canceled.status, 200) << canceled.body;
+  EXPECT_EQ(json::parse(canceled.body)["state"], "canceled");
+  std::optional<CancelMsg> cancel = agent.Receive<CancelMsg>();
+  ASSERT_TRUE(cancel.has_value());
+  EXPECT_EQ(cancel->job, assigned->job);
+
+  // The agent reports the canceled attempt; it is acknowledged and changes nothing.
+  agent.Send(JobResultMsg{assigned->job, false, {}, "canceled", false});
+  ASSERT_TRUE(agent.Receive<AckMsg>().has_value());
+  json build = Build(build_id);
+  EXPECT_EQ(build["state"], "canceled");
+  EXPECT_EQ(build["jobs"][0]["state"], "canceled");
+  EXPECT_EQ(build["jobs"][0]["events"].back()["state"], "canceled");
+  // A build that has ended cannot be canceled again.
+  EXPECT_EQ(Request("POST", "/v1/builds/" + std::to_string(build_id) + "/cancel").status, 409);
+  EXPECT_EQ(Request("POST", "/v1/builds/999/cancel").status, 404);
+}
+
+TEST_F(CoordinatorTest, JobTimeoutEndsTheJobAsTimedOut) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/amd64", {{"job_timeout_seconds", 1}});
+  std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+  std::optional<CancelMsg> cancel = agent.Receive<CancelMsg>();
+  ASSERT_TRUE(cancel.has_value()) << Build(build_id).dump();
+  json build = Build(build_id);
+  EXPECT_EQ(build["state"], "failed");
+  EXPECT_EQ(build["jobs"][0]["state"], "timed_out");
+  EXPECT_EQ(build["error"], "linux/amd64 timed out on agent amd-1 after 1 s (attempt 1)");
+}
+
+TEST_F(CoordinatorTest, QueueTimeoutFailsABuildWhosePlatformNoAgentServes) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/s390x");
+  ASSERT_TRUE(WaitFor([&] { return Build(build_id)["state"] == "failed"; }, milliseconds(15000)))
+      << Build(build_id).dump();
+  std::string error = Build(build_id)["error"];
+  EXPECT_EQ(error.rfind("linux/s390x: no agent serving this platform", 0), 0u) << error;
+}
+
+TEST_F(CoordinatorTest, DrainedAgentGetsNoNewJobs) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("arm-1", "linux/arm64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  EXPECT_EQ(Request("POST", "/v1/agents/nobody/drain").status, 404);
+  ASSERT_EQ(Request("POST", "/v1/agents/arm-1/drain").status, 202);
+  ASSERT_TRUE(agent.Receive<DrainMsg>().has_value());
+  json agents = json::parse(Get("/v1/agents").body);
+  EXPECT_EQ(agents["agents"][0]["state"], "draining");
+  uint64_t build_id = SubmitBuild("linux/arm64");
+  EXPECT_FALSE(agent.Receive<AssignMsg>(milliseconds(1500)).has_value());
+  EXPECT_EQ(Build(build_id)["jobs"][0]["state"], "pending");
+}
+
+TEST_F(CoordinatorTest, MessagesSentBeforeHelloAreReplayedAfterIt) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("arm-1", "linux/arm64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64");
+  std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+
+  // As after a coordinator restart: a new connection whose first frames are a log chunk
+  // and the result, queued before the agent knew it had to say hello again.
+  FakeAgent reconnected(context_, agent_endpoint_);
+  reconnected.Send(LogChunkMsg{assigned->job, 1, "written while the coordinator was away\n"});
+  reconnected.Send(JobResultMsg{assigned->job, false, {}, "RUN exited with status 2", false});
+  ASSERT_TRUE(reconnected.Receive<RejectMsg>().has_value());
+  reconnected.Hello("arm-1", "linux/arm64", kProtocolVersion, {assigned->job});
+  ASSERT_TRUE(reconnected.Receive<AckMsg>().has_value());
+  json build = Build(build_id);
+  EXPECT_EQ(build["state"], "failed") << build.dump();
+  json logs = json::parse(Get("/v1/builds/" + std::to_string(build_id) + "/logs").body);
+  ASSERT_EQ(logs["chunks"].size(), 1u) << logs.dump();
+  EXPECT_EQ(logs["chunks"][0]["data"], "written while the coordinator was away\n");
 }
 
 TEST_F(CoordinatorTest, ApiRejectsBadRequestsNamingTheField) {
