@@ -322,6 +322,14 @@ Result<BuildInfo> ApiClient::GetBuild(int64_t id) const {
   return Fetch<BuildInfo>(request, id, ParseBuildInfo);
 }
 
+Result<BuildInfo> ApiClient::CancelBuild(int64_t id) const {
+  HttpRequest request;
+  request.method = "POST";
+  request.url = server_ + "/v1/builds/" + std::to_string(id) + "/cancel";
+  request.timeout_ms = 30000;
+  return Fetch<BuildInfo>(request, id, ParseBuildInfo);
+}
+
 Result<std::vector<BuildInfo>> ApiClient::ListBuilds(int limit) const {
   HttpRequest request;
   request.url = server_ + "/v1/builds?limit=" + std::to_string(limit);

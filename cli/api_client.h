@@ -104,6 +104,9 @@ class ApiClient {
   Result<BuildInfo> SubmitBuild(const BuildRequest& request,
                                 const std::string& idempotency_key) const;
   Result<BuildInfo> GetBuild(int64_t id) const;
+  // POST /v1/builds/ID/cancel; FailedPrecondition (with the coordinator's reason) when the
+  // build is already merging or has ended.
+  Result<BuildInfo> CancelBuild(int64_t id) const;
   Result<std::vector<BuildInfo>> ListBuilds(int limit) const;
   Result<LogPage> GetLogs(int64_t id, int64_t after) const;
 

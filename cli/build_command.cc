@@ -195,9 +195,22 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   follow.print_job_changes = !quiet;
   follow.interval = options.poll_interval;
   follow.unavailable_grace = options.unavailable_grace;
+  follow.interrupted = options.interrupted;
   LogPrinter printer(out);
   Result<BuildInfo> final_build =
       FollowBuild(api, submitted->id, follow, quiet ? nullptr : &printer, err);
+  if (!final_build.ok() && final_build.status().code() == Status::Code::kCanceled) {
+    std::string id = std::to_string(submitted->id);
+    if (options.detach) {
+      *err << "manifold: stopped following build " << id << "; it goes on (`manifold logs -f " << id
+           << "` to follow it again, `manifold cancel " << id << "` to stop it)\n";
+      return kInterruptedExit;
+    }
+    Result<BuildInfo> canceled = api.CancelBuild(submitted->id);
+    if (!canceled.ok()) return fail(canceled.status().WithContext("canceling build " + id));
+    *err << "manifold: build " << id << " canceled\n";
+    return kInterruptedExit;
+  }
   if (!final_build.ok()) {
     return fail(
         final_build.status().WithContext("following build " + std::to_string(submitted->id)));

@@ -10,6 +10,7 @@
 // Thread-safety: RunBuild runs on the caller's thread and touches only its arguments.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <ostream>
 #include <string>
@@ -33,11 +34,18 @@ struct BuildOptions {
   std::string context_dir;              // the positional DIR
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds unavailable_grace{60000};
+  // Ctrl-C: set by the signal handler. It cancels the build, or with `detach` only stops
+  // following it.
+  const std::atomic<bool>* interrupted = nullptr;
+  bool detach = false;
 };
 
 // Runs the build and returns the process exit code: 0 when the build succeeded, 1 when
 // it failed, was canceled, or could not be submitted (the reason is one line on *err).
 // `env` resolves `--build-arg K` values.
+// The exit status after Ctrl-C, as shells report a process ended by SIGINT.
+inline constexpr int kInterruptedExit = 130;
+
 int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* out,
              std::ostream* err);
 

@@ -111,7 +111,12 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
   Retrier retrier(options, err);
   std::optional<BuildInfo> last;
   int64_t after = 0;
+  auto interrupted = [&] { return options.interrupted != nullptr && options.interrupted->load(); };
   while (true) {
+    if (interrupted()) {
+      if (printer != nullptr) printer->Flush();
+      return Status::Canceled("interrupted while following build " + std::to_string(id));
+    }
     Result<BuildInfo> build = api.GetBuild(id);
     if (!build.ok()) {
       if (retrier.ShouldRetry(build.status())) continue;
@@ -163,7 +168,11 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
       if (printer != nullptr) printer->Flush();
       return std::move(build).value();
     }
-    std::this_thread::sleep_for(options.interval);
+    // Slept in slices, so Ctrl-C is noticed within a slice rather than an interval.
+    for (auto slept = std::chrono::milliseconds(0); slept < options.interval && !interrupted();
+         slept += std::chrono::milliseconds(50)) {
+      std::this_thread::sleep_for(std::min(std::chrono::milliseconds(50), options.interval));
+    }
   }
 }
 

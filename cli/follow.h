@@ -10,6 +10,7 @@
 // JobChanges is a pure function.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <ostream>
@@ -41,6 +42,8 @@ struct FollowOptions {
   std::chrono::milliseconds interval{250};
   // How long an unreachable or failing (5xx) coordinator is retried before giving up.
   std::chrono::milliseconds unavailable_grace{60000};
+  // When set and it becomes true (Ctrl-C), following stops with Status::Canceled.
+  const std::atomic<bool>* interrupted = nullptr;
 };
 
 // Polls until build `id` is final and, when printing logs, every chunk was printed; then

@@ -1,9 +1,13 @@
 // manifold: the client for the manifold build farm, shaped like `docker buildx build`.
 //
 // Only flag wiring lives here (CLI11 is slow to compile); each command is a function in
-// its own file. Exit codes: 0 success, 1 the build or a request failed, 2 bad usage.
+// its own file. Exit codes: 0 success, 1 the build or a request failed, 2 bad usage,
+// 130 interrupted (Ctrl-C).
+
+#include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
@@ -15,6 +19,8 @@
 #include "cli/status_command.h"
 
 namespace {
+
+std::atomic<bool> g_interrupted{false};
 
 // Build IDs are positive integers; CLI11's own range check prints an unreadable bound.
 const CLI::Validator kBuildId(
@@ -71,7 +77,13 @@ int main(int argc, char** argv) {
       "Accepted for buildx compatibility; manifold always pushes");
   build_cmd->add_option("--idempotency-key", build.idempotency_key,
                         "Submitting again with the same key returns the same build");
+  build_cmd->add_flag("--detach", build.detach,
+                      "On Ctrl-C stop following but leave the build running");
   build_cmd->add_option("DIR", build.context_dir, "Build context directory")->required();
+
+  int64_t cancel_id = 0;
+  CLI::App* cancel_cmd = app.add_subcommand("cancel", "Cancel a queued or running build");
+  cancel_cmd->add_option("ID", cancel_id, "Build ID")->required()->check(kBuildId);
 
   int64_t status_id = 0;
   CLI::App* status_cmd = app.add_subcommand("status", "Show a build and its jobs");
@@ -106,10 +118,17 @@ int main(int argc, char** argv) {
 
   if (build_cmd->parsed()) {
     build.server = server;
+    // Ctrl-C (and SIGTERM from a CI runner) ends following; RunBuild then cancels.
+    struct sigaction action = {};
+    action.sa_handler = [](int) { g_interrupted = true; };
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+    build.interrupted = &g_interrupted;
     if (quiet) build.progress = "quiet";
     return manifold::RunBuild(build, manifold::LookupProcessEnv, &std::cout, &std::cerr);
   }
   if (status_cmd->parsed()) return manifold::RunStatus(server, status_id, &std::cout, &std::cerr);
+  if (cancel_cmd->parsed()) return manifold::RunCancel(server, cancel_id, &std::cout, &std::cerr);
   if (ls_cmd->parsed()) return manifold::RunList(server, list_limit, &std::cout, &std::cerr);
   if (logs_cmd->parsed()) {
     return manifold::RunLogs(server, logs_id, follow, std::chrono::milliseconds(250), &std::cout,

@@ -98,6 +98,16 @@ int RunList(const std::string& server, int limit, std::ostream* out, std::ostrea
   return 0;
 }
 
+int RunCancel(const std::string& server, int64_t id, std::ostream* out, std::ostream* err) {
+  Result<std::string> url = NormalizeServerUrl(server);
+  if (!url.ok()) return Fail(err, url.status());
+  Result<BuildInfo> build = ApiClient(*url).CancelBuild(id);
+  if (!build.ok()) return Fail(err, build.status());
+  *out << "build " << id << " " << build->state << "\n";
+  out->flush();
+  return 0;
+}
+
 int RunLogs(const std::string& server, int64_t id, bool follow, std::chrono::milliseconds interval,
             std::ostream* out, std::ostream* err) {
   Result<std::string> url = NormalizeServerUrl(server);

@@ -27,6 +27,8 @@ std::string FormatBuildList(const std::vector<BuildInfo>& builds);
 
 int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err);
+// Cancels a queued or running build: its jobs stop on their agents and no index is pushed.
+int RunCancel(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 // Prints the logs held now, or with `follow` polls every `interval` until the build is
 // final.
 int RunLogs(const std::string& server, int64_t id, bool follow, std::chrono::milliseconds interval,

@@ -3,6 +3,7 @@
 // lost agent's late result. PostgreSQL is real; no registry is needed because no build
 // here reaches its merge.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
@@ -319,6 +320,57 @@ TEST_F(CoordinatorTest, MessagesSentBeforeHelloAreReplayedAfterIt) {
   json logs = json::parse(Get("/v1/builds/" + std::to_string(build_id) + "/logs").body);
   ASSERT_EQ(logs["chunks"].size(), 1u) << logs.dump();
   EXPECT_EQ(logs["chunks"][0]["data"], "written while the coordinator was away\n");
+}
+
+// Ctrl-C during `manifold build` cancels the build; with --detach it only stops following.
+TEST_F(CoordinatorTest, InterruptingTheCliCancelsTheBuildUnlessDetached) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  for (bool detach : {false, true}) {
+    Subprocess cli;
+    std::vector<std::string> argv = {BinaryDir() + "/cli/manifold",
+                                     "--server",
+                                     server_,
+                                     "build",
+                                     "--platform",
+                                     "linux/amd64",
+                                     "-t",
+                                     "127.0.0.1:1/app:1"};
+    if (detach) argv.push_back("--detach");
+    argv.push_back(SourceDir() + "/examples/hello");
+    std::string log = dir_.path() + "/cli-" + std::to_string(detach) + ".log";
+    ASSERT_TRUE(cli.Start(argv, {}, log).ok());
+    std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+    ASSERT_TRUE(assigned.has_value()) << cli.LogTail();
+    uint64_t build_id = 0;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          json builds = json::parse(Get("/v1/builds?limit=1").body, nullptr, false);
+          if (!builds.is_object() || builds["builds"].empty()) return false;
+          build_id = builds["builds"][0]["id"];
+          return builds["builds"][0]["jobs"][0]["attempt"] == assigned->job.attempt &&
+                 builds["builds"][0]["jobs"][0]["id"] == assigned->job.job_id;
+        },
+        milliseconds(10000)));
+    kill(cli.pid(), SIGINT);
+    EXPECT_EQ(cli.Wait(milliseconds(10000)), 130) << cli.LogTail();
+    if (detach) {
+      EXPECT_NE(cli.LogTail().find("stopped following build"), std::string::npos) << cli.LogTail();
+      EXPECT_EQ(Build(build_id)["state"], "running");
+      // Finish it, so the agent's slot is free for nothing else in this test.
+      agent.Send(JobResultMsg{assigned->job, false, {}, "stopped by the test", false});
+      ASSERT_TRUE(agent.Receive<AckMsg>().has_value());
+    } else {
+      EXPECT_NE(cli.LogTail().find("canceled"), std::string::npos) << cli.LogTail();
+      std::optional<CancelMsg> cancel = agent.Receive<CancelMsg>();
+      ASSERT_TRUE(cancel.has_value());
+      EXPECT_EQ(cancel->job, assigned->job);
+      EXPECT_EQ(Build(build_id)["state"], "canceled");
+      agent.Send(JobResultMsg{assigned->job, false, {}, "canceled", false});
+      ASSERT_TRUE(agent.Receive<AckMsg>().has_value());
+    }
+  }
 }
 
 TEST_F(CoordinatorTest, ApiRejectsBadRequestsNamingTheField) {
