@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
 # Starts and stops a complete local manifold farm on 127.0.0.1: PostgreSQL, a registry with
-# a two-platform busybox base image, the coordinator, and two agents (linux/amd64 and
-# linux/arm64, the non-native one building under QEMU).
+# a two-platform busybox base image, the coordinator, and agents (by default one for
+# linux/amd64 and one for linux/arm64, the non-native one building under QEMU).
 #
 # Usage: ops/farm.sh up|down|status|purge
+#        ops/farm.sh stop|kill|start NAME
 #   up      stops any farm already running in FARM_DIR, then starts one and waits until
-#           both agents are online; writes FARM_DIR/farm.env (MANIFOLD_SERVER,
-#           MANIFOLD_REGISTRY, MANIFOLD_DATABASE_URL). Data (database, registry, agent
-#           work dirs) is kept across down/up.
+#           every agent is online; writes FARM_DIR/farm.env (MANIFOLD_SERVER,
+#           MANIFOLD_REGISTRY, MANIFOLD_DATABASE_URL) and FARM_DIR/farm.conf (what start
+#           needs). Data (database, registry, agent work dirs) is kept across down/up.
 #   down    stops everything started in FARM_DIR (also what a failed up left behind).
 #   status  lists each process; exit 0 when all are running, 3 otherwise.
 #   purge   down, then deletes FARM_DIR and all its data.
+#   stop NAME   SIGTERM to one process (an agent drains first), SIGKILL to it and its
+#           children after MANIFOLD_FARM_STOP_TIMEOUT; PostgreSQL gets a fast shutdown.
+#           Exit 0 when it stopped by itself, 4 when it had to be killed.
+#   kill NAME   SIGKILL to one process and every process it started (a lost host).
+#   start NAME  starts one process again with the configuration `up` used (farm.conf) and
+#           waits until it is ready (an agent: until the coordinator has welcomed it).
+#   NAME is postgres, registry, coordinator or an agent's name.
 #
 # Env: MANIFOLD_FARM_DIR (default <repo>/.farm), MANIFOLD_BUILD_DIR (default <repo>/build),
 #      MANIFOLD_FARM_PG_PORT (55432), MANIFOLD_FARM_REGISTRY_PORT (5000),
 #      MANIFOLD_FARM_API_PORT (7080), MANIFOLD_FARM_AGENT_PORT (7081),
 #      MANIFOLD_FARM_SLOTS (build slots per agent, 1),
+#      MANIFOLD_FARM_AGENTS (agents as NAME:PLATFORM, space-separated; default
+#        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),
-#      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug).
-# Every process runs in its own session with its output in FARM_DIR/logs/NAME.log and its
-# pid in FARM_DIR/pids/NAME.pid, so it outlives this script and never holds its stdout.
+#      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug),
+#      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20).
+# The programs read their own settings from the environment, which they inherit from
+# this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
+# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE for agents). `up` saves
+# the MANIFOLD_* variables (except MANIFOLD_FARM_*) in farm.conf with the ports, agents
+# and build dir, and `start` restores them, so a restarted process is configured as before.
+# Every process runs in its own session with its output in FARM_DIR/logs/NAME.log (`start`
+# appends to it) and its pid in FARM_DIR/pids/NAME.pid, so it outlives this script and
+# never holds its stdout.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -32,11 +49,13 @@ agent_port="${MANIFOLD_FARM_AGENT_PORT:-7081}"
 slots="${MANIFOLD_FARM_SLOTS:-1}"
 only_services="${MANIFOLD_FARM_ONLY_SERVICES:-0}"
 keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
+agents_spec="${MANIFOLD_FARM_AGENTS:-amd64-1:linux/amd64 arm64-1:linux/arm64}"
+stop_timeout="${MANIFOLD_FARM_STOP_TIMEOUT:-20}" # seconds after SIGTERM before SIGKILL
 
 readonly database=manifold
 readonly log_tail_lines=40
-readonly stop_timeout=20 # seconds a process gets after SIGTERM before SIGKILL
 readonly services=(coordinator registry postgres)
+readonly exit_killed=4 # `stop NAME` had to SIGKILL
 # Where PostgreSQL's data goes when the postgres user cannot enter FARM_DIR.
 readonly pg_fallback_prefix=/var/tmp/manifold-postgres-
 
@@ -192,8 +211,54 @@ marker_of() {
   fi
 }
 
-# stop_processes NAME...: SIGTERM to each, a bounded wait for all, then SIGKILL to the
-# process group (a daemon's children, such as a running buildah) of what is left.
+# tree_of PID: PID and every live process that descends from it or belongs to its session
+# (the processes we start are session leaders). buildah runs in a process group of its own,
+# so signalling the group alone would leave it building.
+tree_of() {
+  ps -e -o pid= -o ppid= -o sid= | awk -v root="$1" '
+    { parent[$1] = $2; session[$1] = $3 }
+    END {
+      if (!(root in parent)) exit
+      found[root] = 1
+      for (p in parent) if (session[p] == root) found[p] = 1
+      do {
+        grown = 0
+        for (p in parent) if (!(p in found) && (parent[p] in found)) { found[p] = 1; grown = 1 }
+      } while (grown)
+      for (p in found) print p
+    }'
+}
+
+# kill_tree PID: SIGKILL to PID and its tree. The tree is frozen first (SIGSTOP) and listed
+# again until the listing holds only frozen members, so nothing forked meanwhile escapes.
+kill_tree() {
+  local members again _
+  members="$(tree_of "$1" | sort -n)"
+  [ -n "$members" ] || return 0
+  for _ in 1 2 3 4 5; do
+    # shellcheck disable=SC2086 # one pid per word
+    kill -STOP $members 2>/dev/null || true
+    again="$(tree_of "$1" | sort -n)"
+    [ "$again" = "$members" ] && break
+    members="$again"
+  done
+  # shellcheck disable=SC2086
+  [ -z "$members" ] || kill -KILL $members 2>/dev/null || true
+}
+
+# What is left of a session once its leader PID is gone: its orphaned children, such as a
+# buildah started by an agent. The session id cannot be reused while they exist.
+kill_session_leftovers() {
+  local -a left=()
+  mapfile -t left < <(ps -e -o pid= -o sid= | awk -v sid="$1" '$2 == sid && $1 != sid { print $1 }')
+  if [ "${#left[@]}" -gt 0 ]; then
+    kill -KILL "${left[@]}" 2>/dev/null || true
+  fi
+}
+
+# stop_processes NAME...: SIGTERM to each, a bounded wait for all, then SIGKILL to what is
+# left and everything it started. Sets killed=1 when SIGKILL was needed.
+killed=0
 stop_processes() {
   local name pid deadline left
   local -a live=()
@@ -205,7 +270,7 @@ stop_processes() {
     fi
   done
   deadline=$((SECONDS + stop_timeout))
-  while :; do
+  while [ "${#live[@]}" -gt 0 ]; do
     left=0
     for name in "${live[@]}"; do
       is_ours "$(pid_of "$name")" "$farm_dir" && left=1
@@ -216,7 +281,8 @@ stop_processes() {
         pid="$(pid_of "$name")"
         if is_ours "$pid" "$farm_dir"; then
           say "$name (pid $pid) did not stop within $stop_timeout s: SIGKILL"
-          kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+          kill_tree "$pid"
+          killed=1
         fi
       done
       sleep 0.2
@@ -226,11 +292,7 @@ stop_processes() {
   done
   for name in "${live[@]}"; do
     pid="$(pid_of "$name")"
-    # The leader is gone; members left in its group (it was a session leader we started)
-    # are its orphaned children. The group id cannot be reused while they exist.
-    if [ -n "$pid" ] && kill -0 -- "-$pid" 2>/dev/null; then
-      kill -KILL -- "-$pid" 2>/dev/null || true
-    fi
+    [ -n "$pid" ] && kill_session_leftovers "$pid"
     say "stopped $name"
   done
   for name in "$@"; do
@@ -250,6 +312,7 @@ stop_postgres() {
     bin="$(pg_bindir)"
     if ! runuser -u postgres -- "$bin/pg_ctl" -D "$data" stop -m fast -w -t 30 >>"$logs/postgres.log" 2>&1; then
       say "postgres did not stop within 30 s: immediate shutdown"
+      killed=1
       runuser -u postgres -- "$bin/pg_ctl" -D "$data" stop -m immediate -w -t 10 >>"$logs/postgres.log" 2>&1 ||
         { is_ours "$pid" "$data" && kill -KILL "$pid" 2>/dev/null; } || true
     fi
@@ -289,6 +352,17 @@ stop_all() {
 
 current_log=""
 up_finished=0
+fresh_logs=1 # up starts each log afresh; start appends to it
+
+# open_log NAME: makes NAME's log the current one (shown when start-up fails).
+open_log() {
+  current_log="$logs/$1.log"
+  if [ "$fresh_logs" -eq 1 ]; then
+    : >"$current_log"
+  else
+    echo "---- farm: starting $1 again at $(date -u +%Y-%m-%dT%H:%M:%SZ) ----" >>"$current_log"
+  fi
+}
 
 on_up_exit() {
   local status="$1"
@@ -338,8 +412,7 @@ wait_for() {
 start_postgres() {
   local t0 root data sockdir bin opts
   t0="$(date +%s%N)"
-  current_log="$logs/postgres.log"
-  : >"$current_log"
+  open_log postgres
   bin="$(pg_bindir)"
   prepare_pg_root
   root="$(pg_root)"
@@ -377,8 +450,7 @@ start_postgres() {
 start_registry() {
   local t0
   t0="$(date +%s%N)"
-  current_log="$logs/registry.log"
-  : >"$current_log"
+  open_log registry
   mkdir -p "$farm_dir/registry/data"
   cat >"$farm_dir/registry/config.yml" <<EOF
 version: 0.1
@@ -402,8 +474,7 @@ EOF
 start_base_image() {
   local t0
   t0="$(date +%s%N)"
-  current_log="$logs/base-image.log"
-  : >"$current_log"
+  open_log base-image
   (
     close_inherited_fds
     exec timeout 900 "$repo/ops/base-image.sh" "127.0.0.1:$registry_port" "$farm_dir"
@@ -414,8 +485,7 @@ start_base_image() {
 start_coordinator() {
   local t0
   t0="$(date +%s%N)"
-  current_log="$logs/coordinator.log"
-  : >"$current_log"
+  open_log coordinator
   mkdir -p "$farm_dir/coordinator"
   spawn coordinator "$build_dir/coordinator/manifold-coordinator" \
     --database-url "$database_url" \
@@ -439,8 +509,7 @@ driver = "vfs"
 runroot = "$dir/storage/run"
 graphroot = "$dir/storage/graph"
 EOF
-  current_log="$logs/$name.log"
-  : >"$current_log"
+  open_log "$name"
   spawn "$name" env \
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$farm_dir/registries.conf" \
@@ -490,6 +559,70 @@ write_env() {
   mv "$farm_dir/farm.env.tmp" "$farm_dir/farm.env"
 }
 
+# parse_agents: checks agents_spec ("NAME:PLATFORM ...") into agent_list (names in order)
+# and agent_platform[NAME].
+declare -a agent_list=()
+declare -A agent_platform=()
+parse_agents() {
+  local entry name platform
+  agent_list=()
+  agent_platform=()
+  for entry in $agents_spec; do
+    name="${entry%%:*}"
+    platform="${entry#*:}"
+    if [ "$name" = "$entry" ] || [ -z "$platform" ]; then
+      die "MANIFOLD_FARM_AGENTS: '$entry' is not NAME:PLATFORM (e.g. amd64-2:linux/amd64)"
+    fi
+    [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] ||
+      die "MANIFOLD_FARM_AGENTS: agent name '$name' may hold only letters, digits, '.', '_' and '-'"
+    [[ "$platform" =~ ^[a-z0-9/,._-]+$ ]] ||
+      die "MANIFOLD_FARM_AGENTS: '$platform' (agent $name) is not a platform list such as linux/arm64"
+    case " ${services[*]} base-image " in
+      *" $name "*) die "MANIFOLD_FARM_AGENTS: '$name' names a farm service, not an agent" ;;
+    esac
+    [ -z "${agent_platform[$name]:-}" ] || die "MANIFOLD_FARM_AGENTS: agent '$name' is listed twice"
+    agent_list+=("$name")
+    agent_platform[$name]="$platform"
+  done
+  if [ "${#agent_list[@]}" -eq 0 ] && [ "$only_services" != 1 ]; then
+    die "MANIFOLD_FARM_AGENTS lists no agent"
+  fi
+}
+
+# What `start` needs to start a process as `up` did: the farm's settings and the
+# programs' MANIFOLD_* environment (heartbeats, attempts, drain grace, ...).
+write_conf() {
+  local var
+  {
+    echo "# Written by ops/farm.sh up; ops/farm.sh start restores it."
+    printf 'pg_port=%q\nregistry_port=%q\napi_port=%q\nagent_port=%q\n' \
+      "$pg_port" "$registry_port" "$api_port" "$agent_port"
+    printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\n' \
+      "$slots" "$build_dir" "$agents_spec" "$only_services"
+    while IFS= read -r var; do
+      case "$var" in
+        MANIFOLD_FARM_*) ;;
+        MANIFOLD_*) printf 'export %s=%q\n' "$var" "${!var}" ;;
+      esac
+    done < <(compgen -e)
+  } >"$farm_dir/farm.conf.tmp"
+  mv "$farm_dir/farm.conf.tmp" "$farm_dir/farm.conf"
+}
+
+load_conf() {
+  [ -f "$farm_dir/farm.conf" ] || die "no $farm_dir/farm.conf: start the farm with $0 up first"
+  # shellcheck source=/dev/null
+  source "$farm_dir/farm.conf"
+  database_url="postgresql://postgres@127.0.0.1:$pg_port/$database"
+}
+
+check_binaries() {
+  local binary
+  for binary in coordinator/manifold-coordinator agent/manifold-agent; do
+    [ -x "$build_dir/$binary" ] || die "$build_dir/$binary not found: build first (ops/build.sh) or set MANIFOLD_BUILD_DIR"
+  done
+}
+
 cmd_up() {
   local t0
   t0="$(date +%s%N)"
@@ -505,11 +638,9 @@ cmd_up() {
     aarch64 | arm64) native=arm64 emulated=amd64 ;;
     *) die "unsupported host architecture $(uname -m)" ;;
   esac
+  parse_agents
   if [ "$only_services" != 1 ]; then
-    local binary
-    for binary in coordinator/manifold-coordinator agent/manifold-agent; do
-      [ -x "$build_dir/$binary" ] || die "$build_dir/$binary not found: build first (ops/build.sh) or set MANIFOLD_BUILD_DIR"
-    done
+    check_binaries
   fi
 
   mkdir -p "$farm_dir"
@@ -527,6 +658,7 @@ cmd_up() {
   mkdir -p "$logs" "$pids"
   touch "$farm_dir/.manifold-farm"
   database_url="postgresql://postgres@127.0.0.1:$pg_port/$database"
+  write_conf
 
   trap 'on_up_exit $?' EXIT
   start_postgres
@@ -538,10 +670,12 @@ cmd_up() {
 
   if [ "$only_services" != 1 ]; then
     start_coordinator
-    start_agent amd64-1 linux/amd64
-    start_agent arm64-1 linux/arm64
+    local name
+    for name in "${agent_list[@]}"; do
+      start_agent "$name" "${agent_platform[$name]}"
+    done
     current_log=""
-    wait_for_agents amd64-1 arm64-1
+    wait_for_agents "${agent_list[@]}"
     say "agents online (native linux/$native, emulated linux/$emulated):"
     print_agents "http://127.0.0.1:$api_port"
   fi
@@ -581,9 +715,26 @@ cmd_status() {
   resolve_farm_dir
   local name pid all_up=1 any=0
   local -a names
+  local -A expected=()
   mapfile -t names < <(agent_names)
+  # While the farm is up, a process stopped or killed by NAME (it has no pid file any more)
+  # is listed as stopped.
+  if [ -f "$farm_dir/farm.env" ] && [ -f "$farm_dir/farm.conf" ]; then
+    load_conf
+    parse_agents
+    expected=([postgres]=1 [registry]=1)
+    if [ "$only_services" != 1 ]; then
+      expected[coordinator]=1
+      local -a ordered=("${agent_list[@]}")
+      for name in "${agent_list[@]}"; do expected[$name]=1; done
+      for name in "${names[@]}"; do
+        [ -n "${expected[$name]:-}" ] || ordered+=("$name")
+      done
+      names=("${ordered[@]}")
+    fi
+  fi
   for name in postgres registry coordinator "${names[@]}"; do
-    [ -f "$pids/$name.pid" ] || continue
+    [ -f "$pids/$name.pid" ] || [ -n "${expected[$name]:-}" ] || continue
     any=1
     pid="$(pid_of "$name")"
     if is_ours "$pid" "$(marker_of "$name")"; then
@@ -608,6 +759,157 @@ cmd_status() {
   [ "$all_up" -eq 1 ] || return 3
 }
 
+# The pid of NAME if it is running as part of this farm, else nothing.
+running_pid() {
+  local name="$1" pid data
+  pid="$(pid_of "$name")"
+  if [ "$name" = postgres ]; then
+    data="$(pg_root)/data"
+    if [ -f "$data/postmaster.pid" ]; then
+      pid="$(head -n 1 "$data/postmaster.pid")"
+    fi
+  fi
+  if is_ours "$pid" "$(marker_of "$name")"; then
+    echo "$pid"
+  fi
+}
+
+# Fails unless NAME is a process this farm runs: a service, a configured agent, or an agent
+# that has a pid file (started by an older configuration).
+check_name() {
+  local name="$1"
+  [ -n "$name" ] || die "which process? usage: $0 ${command:-start} NAME (postgres, registry, coordinator or an agent)"
+  case " ${services[*]} " in *" $name "*) return 0 ;; esac
+  [ -n "${agent_platform[$name]:-}" ] && return 0
+  [ -f "$pids/$name.pid" ] && return 0
+  die "no process '$name' in this farm: expected postgres, registry, coordinator${agent_list[*]:+ or an agent (${agent_list[*]})}"
+}
+
+# Loads what the farm was started with, for the commands that act on one process.
+open_farm() {
+  [ -d "$farm_dir" ] || die "no farm in $farm_dir"
+  resolve_farm_dir
+  [ "$(id -u)" -eq 0 ] || die "$command needs root"
+  load_conf
+  parse_agents
+  mkdir -p "$logs" "$pids"
+}
+
+cmd_stop() {
+  local name="$1" pid
+  open_farm
+  check_name "$name"
+  pid="$(running_pid "$name")"
+  if [ -z "$pid" ]; then
+    rm -f "$pids/$name.pid"
+    say "$name is not running"
+    return 0
+  fi
+  if [ "$name" = postgres ]; then
+    stop_postgres
+  else
+    stop_processes "$name"
+  fi
+  [ "$killed" -eq 0 ] || exit "$exit_killed"
+}
+
+cmd_kill() {
+  local name="$1" pid deadline
+  open_farm
+  check_name "$name"
+  pid="$(running_pid "$name")"
+  if [ -z "$pid" ]; then
+    rm -f "$pids/$name.pid"
+    say "$name is not running"
+    return 0
+  fi
+  kill_tree "$pid"
+  deadline=$((SECONDS + 10))
+  while is_ours "$pid" "$(marker_of "$name")"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$name (pid $pid) is still there 10 s after SIGKILL"
+    sleep 0.05
+  done
+  # Until its parent (init) reaps it, the dead process keeps its pid, and PostgreSQL
+  # refuses to start while the pid in its lock file exists.
+  while [ -e "/proc/$pid" ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.05
+  done
+  [ ! -e "/proc/$pid" ] || say "$name (pid $pid) is dead but not yet reaped by its parent"
+  rm -f "$pids/$name.pid"
+  say "killed $name (pid $pid) and the processes it started"
+}
+
+start_finished=0
+start_name=""
+on_start_exit() {
+  local status="$1" name="$2"
+  [ "$start_finished" -eq 1 ] && return
+  [ "$status" -ne 0 ] || return
+  if [ -n "$current_log" ] && [ -f "$current_log" ]; then
+    echo "farm: last $log_tail_lines lines of $current_log:" >&2
+    tail -n "$log_tail_lines" "$current_log" | sed 's/^/  | /' >&2
+  fi
+  if [ "$keep_on_failure" = 1 ]; then
+    echo "farm: start $name failed; left running (MANIFOLD_FARM_KEEP_ON_FAILURE=1)" >&2
+  elif [ -n "$(running_pid "$name")" ]; then
+    echo "farm: start $name failed; stopping it" >&2
+    if [ "$name" = postgres ]; then stop_postgres >&2; else stop_processes "$name" >&2; fi
+  fi
+}
+
+# wait_for_welcome NAME OFFSET: until the agent's log after byte OFFSET shows that the
+# coordinator welcomed it (the agent logs "connected to ... (session ...)"). The API alone
+# cannot tell: right after a restart it may still list the previous process as online.
+wait_for_welcome() {
+  local name="$1" offset="$2" deadline=$((SECONDS + 60))
+  until tail -c +"$((offset + 1))" "$logs/$name.log" | grep -q "connected to .* (session "; do
+    is_ours "$(pid_of "$name")" "$farm_dir" || die "agent $name exited before the coordinator welcomed it"
+    [ "$SECONDS" -lt "$deadline" ] || die "timed out after 60 s waiting for the coordinator to welcome agent $name"
+    sleep 0.1
+  done
+}
+
+cmd_start() {
+  local name="$1" pid offset t0
+  t0="$(date +%s%N)"
+  open_farm
+  check_name "$name"
+  pid="$(running_pid "$name")"
+  [ -z "$pid" ] || die "$name is already running (pid $pid); stop it first: $0 stop $name"
+  fresh_logs=0
+  start_name="$name" # the trap runs after this function's locals are gone
+  trap 'on_start_exit $? "$start_name"' EXIT
+  case "$name" in
+    postgres)
+      require_free_port "$pg_port" MANIFOLD_FARM_PG_PORT
+      start_postgres
+      ;;
+    registry)
+      require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
+      start_registry
+      ;;
+    coordinator)
+      check_binaries
+      require_free_port "$api_port" MANIFOLD_FARM_API_PORT
+      require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
+      start_coordinator
+      ;;
+    *)
+      [ -n "${agent_platform[$name]:-}" ] || die "agent $name is not in this farm's MANIFOLD_FARM_AGENTS ($agents_spec)"
+      check_binaries
+      offset="$(stat -c %s "$logs/$name.log" 2>/dev/null || echo 0)"
+      start_agent "$name" "${agent_platform[$name]}"
+      if [ -n "$(running_pid coordinator)" ]; then
+        wait_for_welcome "$name" "$offset"
+        say "agent $name online ($(elapsed_since "$t0"))"
+      else
+        say "agent $name started; the coordinator is not running, so it is not online yet"
+      fi
+      ;;
+  esac
+  start_finished=1
+}
+
 cmd_purge() {
   cmd_down
   [ -d "$farm_dir" ] || return 0
@@ -619,14 +921,21 @@ cmd_purge() {
   say "purged $farm_dir"
 }
 
+usage() {
+  echo "usage: $0 up|down|status|purge, or $0 stop|kill|start NAME" >&2
+  exit 2
+}
+
 resolve_farm_dir
-case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  purge) cmd_purge ;;
-  *)
-    echo "usage: $0 up|down|status|purge" >&2
-    exit 2
+command="${1:-}"
+case "$command" in
+  up | down | status | purge)
+    [ "$#" -eq 1 ] || usage
+    "cmd_$command"
     ;;
+  stop | kill | start)
+    [ "$#" -eq 2 ] || usage
+    "cmd_$command" "$2"
+    ;;
+  *) usage ;;
 esac

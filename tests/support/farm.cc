@@ -2,8 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <climits>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "tests/support/ports.h"
 
@@ -31,6 +34,12 @@ std::map<std::string, std::string> Farm::Env() const {
   std::map<std::string, std::string> env = ports_;
   env["MANIFOLD_FARM_DIR"] = dir_->path() + "/farm";
   env["MANIFOLD_BUILD_DIR"] = BinaryDir();
+  if (!options_.agents.empty()) {
+    std::string agents;
+    for (const std::string& agent : options_.agents) agents += (agents.empty() ? "" : " ") + agent;
+    env["MANIFOLD_FARM_AGENTS"] = agents;
+  }
+  for (const auto& [key, value] : options_.env) env[key] = value;
   return env;
 }
 
@@ -75,6 +84,75 @@ void Farm::Down() {
   RunCommand({SourceDir() + "/ops/farm.sh", "down"}, std::chrono::seconds(90), Env());
 }
 
+Status Farm::Script(const std::string& command, const std::string& name,
+                    std::chrono::seconds timeout) const {
+  if (!up_) return Status::FailedPrecondition("the farm is not up");
+  CommandResult result =
+      RunCommand({SourceDir() + "/ops/farm.sh", command, name},
+                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout), Env());
+  if (result.exit_code != 0) {
+    return Status::Unavailable("ops/farm.sh " + command + " " + name + " exited with " +
+                               std::to_string(result.exit_code) + ":\n" + result.output);
+  }
+  return Status::Ok();
+}
+
+Status Farm::Stop(const std::string& name, std::chrono::seconds timeout) {
+  return Script("stop", name, timeout);
+}
+
+Status Farm::Kill(const std::string& name) {
+  return Script("kill", name, std::chrono::seconds(30));
+}
+
+Status Farm::Start(const std::string& name, std::chrono::seconds timeout) {
+  return Script("start", name, timeout);
+}
+
+pid_t Farm::Pid(const std::string& name) const {
+  if (!dir_) return 0;
+  std::ifstream pid_file(dir_->path() + "/farm/pids/" + name + ".pid");
+  long pid = 0;
+  if (!(pid_file >> pid) || pid <= 0) return 0;
+  // A pid file can outlive its process and the pid be reused: the process must still be
+  // this farm's, which its command line shows (a zombie's is empty).
+  std::string marker = dir_->path() + "/farm";
+  if (name == "postgres") marker += "/postgres";
+  char resolved[PATH_MAX];
+  if (realpath(marker.c_str(), resolved) != nullptr) marker = resolved;
+  std::ifstream cmdline_file("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::stringstream cmdline;
+  cmdline << cmdline_file.rdbuf();
+  if (cmdline.str().find(marker) == std::string::npos) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+Result<HttpResponse> Farm::Api(const std::string& method, const std::string& path,
+                               const std::string& body) const {
+  HttpRequest request;
+  request.method = method;
+  request.url = server_url_ + path;
+  request.body = body;
+  request.timeout_ms = 10000;
+  request.connect_timeout_ms = 2000;
+  return HttpClient().Send(request);
+}
+
+Result<nlohmann::json> Farm::GetBuild(uint64_t id) const {
+  Result<HttpResponse> response = Api("GET", "/v1/builds/" + std::to_string(id));
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return Status::Unavailable("GET /v1/builds/" + std::to_string(id) + " answered " +
+                               std::to_string(response->status) + ": " + response->body);
+  }
+  nlohmann::json build = nlohmann::json::parse(response->body, nullptr, false);
+  if (!build.is_object()) {
+    return Status::Internal("GET /v1/builds/" + std::to_string(id) +
+                            " answered no JSON object: " + response->body);
+  }
+  return build;
+}
+
 CommandResult Farm::Manifold(const std::vector<std::string>& args,
                              std::chrono::seconds timeout) const {
   std::vector<std::string> argv = {BinaryDir() + "/cli/manifold"};
@@ -83,7 +161,16 @@ CommandResult Farm::Manifold(const std::vector<std::string>& args,
                     {{"MANIFOLD_SERVER", server_url_}});
 }
 
+std::string Farm::Log(const std::string& name) const {
+  if (!dir_) return "";
+  std::ifstream in(dir_->path() + "/farm/logs/" + name + ".log", std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::string Farm::LogTail(const std::string& name) const {
+  if (!dir_) return "";
   return ReadFileTail(dir_->path() + "/farm/logs/" + name + ".log", 4096);
 }
 

@@ -1,25 +1,42 @@
 // Farm: a complete local manifold farm for one test, started with the same script the
 // quickstart uses (ops/farm.sh): PostgreSQL, a registry holding a two-platform base
-// image, the coordinator, and one linux/amd64 and one linux/arm64 agent (emulated on an
-// x86-64 host). Free loopback ports and a private directory per farm; the destructor
-// stops every process, also when the test failed. Not thread-safe; one per test.
+// image, the coordinator, and agents (by default one linux/amd64 and one linux/arm64
+// agent, emulated on an x86-64 host). Free loopback ports and a private directory per
+// farm; the destructor stops every process, also when the test failed. A test can stop,
+// kill and start single processes to see what the rest does meanwhile. Not thread-safe;
+// one per test.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "common/http_client.h"
 #include "common/status.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
 namespace manifold::test {
 
+struct FarmOptions {
+  // Agents as "NAME:PLATFORM" (ops/farm.sh MANIFOLD_FARM_AGENTS); empty means the script's
+  // default, amd64-1 for linux/amd64 and arm64-1 for linux/arm64.
+  std::vector<std::string> agents;
+  // More environment for ops/farm.sh and so for every program it starts, e.g.
+  // MANIFOLD_HEARTBEAT_INTERVAL_MS for the coordinator or MANIFOLD_DRAIN_GRACE for agents.
+  std::map<std::string, std::string> env;
+};
+
 class Farm {
  public:
   Farm() = default;
+  explicit Farm(FarmOptions options) : options_(std::move(options)) {}
   ~Farm();
   Farm(const Farm&) = delete;
   Farm& operator=(const Farm&) = delete;
@@ -28,21 +45,44 @@ class Farm {
   Status Up(std::chrono::seconds timeout = std::chrono::seconds(240));
   void Down();
 
+  // One process by name: postgres, registry, coordinator or an agent's name.
+  // Stop: SIGTERM (an agent drains first; the script's MANIFOLD_FARM_STOP_TIMEOUT bounds
+  // the wait), ok only if the process exited without needing SIGKILL.
+  Status Stop(const std::string& name, std::chrono::seconds timeout = std::chrono::seconds(120));
+  // Kill: SIGKILL to the process and everything it started, as if its host died.
+  Status Kill(const std::string& name);
+  // Start: again, configured as Up did; returns once it is ready (an agent: welcomed by
+  // the coordinator, if that runs).
+  Status Start(const std::string& name, std::chrono::seconds timeout = std::chrono::seconds(120));
+  // The pid of a running process of this farm, 0 if it is not running.
+  pid_t Pid(const std::string& name) const;
+
   const std::string& server_url() const { return server_url_; }      // http://127.0.0.1:PORT
   const std::string& registry() const { return registry_; }          // 127.0.0.1:PORT
   const std::string& database_url() const { return database_url_; }  // postgresql://...
   const std::string& dir() const { return dir_->path(); }
 
+  // One request to the coordinator's HTTP API (`path` starts with /); a transport error
+  // (the coordinator is down) is an error, any HTTP status is a response.
+  Result<HttpResponse> Api(const std::string& method, const std::string& path,
+                           const std::string& body = "") const;
+  // GET /v1/builds/ID as JSON; an error unless the coordinator answered 200 with JSON.
+  Result<nlohmann::json> GetBuild(uint64_t id) const;
+
   // Runs the `manifold` CLI against this farm.
   CommandResult Manifold(const std::vector<std::string>& args,
                          std::chrono::seconds timeout = std::chrono::seconds(300)) const;
-  // The tail of one process's log (coordinator, amd64-1, arm64-1, registry, postgres),
-  // for failure messages.
+  // One process's whole log (coordinator, an agent, registry, postgres), "" if none.
+  std::string Log(const std::string& name) const;
+  // The tail of one process's log, for failure messages.
   std::string LogTail(const std::string& name) const;
 
  private:
   std::map<std::string, std::string> Env() const;
+  Status Script(const std::string& command, const std::string& name,
+                std::chrono::seconds timeout) const;
 
+  FarmOptions options_;
   std::unique_ptr<TempDir> dir_;
   std::map<std::string, std::string> ports_;
   std::string server_url_;
