@@ -327,7 +327,7 @@ void Api::Routes() {
            if (!id.ok()) return ReplyError(res, id.status());
            Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
            if (!held.ok()) return ReplyError(res, held.status());
-           coordinator_.CancelJobs(std::move(*held));
+           coordinator_.BuildCanceled(std::move(*held));
            spdlog::info("build {} canceled on request", *id);
            auto build = store_.GetBuild(*id);
            if (!build.ok()) return ReplyError(res, build.status());

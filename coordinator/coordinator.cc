@@ -49,8 +49,8 @@ std::vector<std::string> Repositories(const BuildSpec& spec) {
 
 }  // namespace
 
-Coordinator::Coordinator(Store& store, CoordinatorOptions options)
-    : store_(store), options_(std::move(options)) {}
+Coordinator::Coordinator(Store& store, Metrics& metrics, CoordinatorOptions options)
+    : store_(store), metrics_(metrics), options_(std::move(options)) {}
 
 Coordinator::~Coordinator() { Stop(); }
 
@@ -84,7 +84,8 @@ Status Coordinator::Start() {
     // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
     auto left = std::chrono::milliseconds(job.deadline_unix_ms) -
                 std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
-    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, Clock::now() + left, 0};
+    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, Clock::now() + left, 0,
+                        Clock::now()};
     awaited_agents_[job.agent_id] = hello_deadline;
   }
   Result<std::vector<uint64_t>> merging = store_.BuildsToMerge();
@@ -125,7 +126,8 @@ void Coordinator::Enqueue(std::vector<QueuedJob> jobs) {
   });
 }
 
-void Coordinator::CancelJobs(std::vector<JobRecord> jobs) {
+void Coordinator::BuildCanceled(std::vector<JobRecord> jobs) {
+  metrics_.CountBuild("canceled");
   Post([this, jobs = std::move(jobs)] {
     for (const JobRecord& job : jobs) {
       pending_.erase(job.id);
@@ -195,6 +197,7 @@ void Coordinator::Loop() {
       }
       if (parts.size() != 1) {
         ++malformed_frames_;
+        metrics_.CountMalformedFrame();
         spdlog::warn("dropped a message of {} frames from an agent (expected 1)", parts.size());
         continue;
       }
@@ -207,6 +210,7 @@ void Coordinator::Loop() {
       CheckLiveness();
       CheckDeadlines();
       CheckQueueTimeouts();
+      UpdateGauges();
       last_liveness = Clock::now();
     }
   }
@@ -227,6 +231,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
   Result<AgentMessage> decoded = DecodeAgentMessage(frame, options_.limits);
   if (!decoded.ok()) {
     ++malformed_frames_;
+    metrics_.CountMalformedFrame();
     spdlog::warn("dropped a frame from an agent: {}", decoded.status().message());
     return;
   }
@@ -258,6 +263,13 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
           // Liveness is all a heartbeat carries today; last_seen is updated above.
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
           Result<bool> current = store_.SetJobPhase(message.job, session.agent_id, message.phase);
+          auto running = running_.find(message.job.job_id);
+          if (current.ok() && *current && message.phase == JobPhase::kAccepted &&
+              running != running_.end()) {
+            metrics_.ObserveDispatchLatency(
+                running->second.platform,
+                std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count());
+          }
           if (current.ok() && !*current) {
             spdlog::warn("agent {} reported job {} attempt {} which is not its job; canceling it",
                          session.agent_id, message.job.job_id, message.job.attempt);
@@ -280,7 +292,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
         } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
           spdlog::info("agent {} said goodbye", session.agent_id);
           std::string agent_id = session.agent_id;
-          FailJobsOfAgent(agent_id, "agent " + agent_id + " left while building");
+          FailJobsOfAgent(agent_id, "agent " + agent_id + " left while building", "agent_left");
           store_.SetAgentState(agent_id, "lost");
           RemoveSession(agent_id);
         }
@@ -337,11 +349,8 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
     }
   }
   for (const JobRef& job : lost) {
-    Result<ResultOutcome> outcome = store_.RecordJobResult(
-        hello.agent_id,
-        JobResultMsg{job, false, {}, "agent " + hello.agent_id + " restarted during the job", true},
-        options_.max_attempts);
-    if (outcome.ok()) ApplyOutcome(*outcome);
+    RetryAttempt(job, hello.agent_id, "agent " + hello.agent_id + " restarted during the job",
+                 "agent_restarted");
   }
   std::string offers;
   for (const PlatformOffer& offer : hello.platforms) {
@@ -388,13 +397,43 @@ void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
     spdlog::info("job {} attempt {} failed on {}: {}", result.job.job_id, result.job.attempt,
                  session.agent_id, result.error);
   }
-  if (outcome->current) ReleaseJob(result.job.job_id);
-  ApplyOutcome(*outcome);
+  if (outcome->current) {
+    auto running = running_.find(result.job.job_id);
+    if (running != running_.end()) {
+      const char* ended = result.succeeded ? "succeeded" : outcome->requeued ? "retried" : "failed";
+      double seconds =
+          std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count();
+      metrics_.ObserveJobDuration(running->second.platform, ended, seconds);
+      metrics_.CountJob(running->second.platform, ended);
+    }
+    ReleaseJob(result.job.job_id);
+  }
+  ApplyOutcome(*outcome, "job_failed_retryable");
   Send(session.routing_id, AckMsg{result.job});
 }
 
-void Coordinator::ApplyOutcome(const ResultOutcome& outcome) {
-  if (outcome.requeued) AddPending(*outcome.requeued);
+void Coordinator::RetryAttempt(const JobRef& job, const std::string& agent_id,
+                               const std::string& error, const char* reason) {
+  Result<ResultOutcome> outcome = store_.RecordJobResult(
+      agent_id, JobResultMsg{job, false, {}, error, true}, options_.max_attempts);
+  if (!outcome.ok()) {
+    spdlog::error("cannot retry job {}: {}", job.job_id, outcome.status().message());
+    return;
+  }
+  auto running = running_.find(job.job_id);
+  if (outcome->current && running != running_.end()) {
+    metrics_.CountJob(running->second.platform, outcome->requeued ? "retried" : "failed");
+  }
+  ReleaseJob(job.job_id);
+  ApplyOutcome(*outcome, reason);
+}
+
+void Coordinator::ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason) {
+  if (outcome.requeued) {
+    metrics_.CountRetry(retry_reason);
+    AddPending(*outcome.requeued);
+  }
+  if (outcome.build_failed) metrics_.CountBuild("failed");
   for (const JobRecord& job : outcome.to_cancel) {
     pending_.erase(job.id);
     if (running_.count(job.id)) {
@@ -415,21 +454,13 @@ void Coordinator::ReleaseJob(uint64_t job_id) {
   PublishAgents();
 }
 
-void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& reason) {
+void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& error,
+                                  const char* reason) {
   std::vector<JobRef> jobs;
   for (const auto& [job_id, running] : running_) {
     if (running.agent_id == agent_id) jobs.push_back(running.job);
   }
-  for (const JobRef& job : jobs) {
-    Result<ResultOutcome> outcome = store_.RecordJobResult(
-        agent_id, JobResultMsg{job, false, {}, reason, true}, options_.max_attempts);
-    if (!outcome.ok()) {
-      spdlog::error("cannot retry job {}: {}", job.job_id, outcome.status().message());
-      continue;
-    }
-    ReleaseJob(job.job_id);
-    ApplyOutcome(*outcome);
-  }
+  for (const JobRef& job : jobs) RetryAttempt(job, agent_id, error, reason);
 }
 
 void Coordinator::RemoveSession(const std::string& agent_id) {
@@ -461,7 +492,13 @@ void Coordinator::CheckLiveness() {
   for (const std::string& agent_id : lost) {
     spdlog::warn("agent {} is lost (no heartbeat for {} ms); retrying its jobs", agent_id,
                  std::chrono::duration_cast<std::chrono::milliseconds>(limit).count());
-    FailJobsOfAgent(agent_id, "agent " + agent_id + " was lost (missed heartbeats)");
+    auto session = sessions_.find(agent_id);
+    if (session != sessions_.end()) {
+      for (const PlatformOffer& offer : session->second->platforms) {
+        metrics_.CountAgentLost(offer.platform);
+      }
+    }
+    FailJobsOfAgent(agent_id, "agent " + agent_id + " was lost (missed heartbeats)", "agent_lost");
     store_.SetAgentState(agent_id, "lost");
     RemoveSession(agent_id);
   }
@@ -508,8 +545,9 @@ void Coordinator::CheckDeadlines() {
     spdlog::warn("job {} attempt {} on {} {}", running.job.job_id, running.job.attempt,
                  running.agent_id, error);
     SendToAgent(running.agent_id, CancelMsg{running.job});
+    metrics_.CountJob(running.platform, "timed_out");
     ReleaseJob(running.job.job_id);
-    ApplyOutcome(*outcome);
+    ApplyOutcome(*outcome, "timed_out");
   }
 }
 
@@ -548,7 +586,8 @@ void Coordinator::CheckQueueTimeouts() {
     }
     spdlog::warn("job {}: no agent for {} within {}", waiting.job.job_id, platform, waited);
     pending_.erase(waiting.job.job_id);
-    ApplyOutcome(*outcome);
+    metrics_.CountJob(waiting.job.platform, "no_agent");
+    ApplyOutcome(*outcome, "no_agent");
   }
 }
 
@@ -591,14 +630,48 @@ void Coordinator::ScheduleJobs() {
     spdlog::info("job {} ({} of build {}) attempt {} -> agent {}{}", job.job_id,
                  job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
                  assignment.emulated ? " (emulated)" : "");
-    running_[job.job_id] = {assign.job, assignment.agent_id, job.platform,
-                            Clock::now() + std::chrono::seconds(job.spec->job_timeout_s),
-                            job.spec->job_timeout_s};
+    Clock::time_point now = Clock::now();
+    metrics_.ObserveQueueWait(
+        job.platform,
+        std::chrono::duration<double>(now - pending_.at(assignment.job_id).since).count());
+    running_[job.job_id] = {assign.job,
+                            assignment.agent_id,
+                            job.platform,
+                            now + std::chrono::seconds(job.spec->job_timeout_s),
+                            job.spec->job_timeout_s,
+                            now};
     sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
     SendToAgent(assignment.agent_id, assign);
     pending_.erase(assignment.job_id);
   }
   PublishAgents();
+}
+
+void Coordinator::UpdateGauges() {
+  std::map<Platform, PlatformLoad> load;
+  for (const auto& [job_id, waiting] : pending_) ++load[waiting.job.platform].pending;
+  for (const auto& [job_id, running] : running_) ++load[running.platform].running;
+  for (const auto& [agent_id, session] : sessions_) {
+    for (const PlatformOffer& offer : session->platforms) {
+      PlatformLoad& l = load[offer.platform];
+      if (session->draining) {
+        ++l.agents_draining;
+      } else if (offer.emulated) {
+        ++l.agents_emulated;
+      } else {
+        ++l.agents_native;
+      }
+      l.slots_total += static_cast<int>(session->slots);
+      l.slots_busy += static_cast<int>(session->jobs.size());
+    }
+  }
+  metrics_.SetLoad(load);
+  // Builds by state come from the store, which holds them all; a few seconds stale is fine.
+  if (Clock::now() - builds_counted_ > std::chrono::seconds(5)) {
+    builds_counted_ = Clock::now();
+    Result<std::map<std::string, int>> counts = store_.CountBuildsByState();
+    if (counts.ok()) metrics_.SetBuildsByState(*counts);
+  }
 }
 
 void Coordinator::PublishAgents() {
@@ -642,7 +715,12 @@ void Coordinator::MergeLoop() {
         if (pushed.ok()) {
           spdlog::info("build {}: index {} pushed to {} tag(s)", build_id, pushed->digest,
                        build->spec.tags.size());
-          status = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+          Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+          status = took.status();
+          if (took.ok()) {
+            metrics_.CountBuild("succeeded");
+            metrics_.ObserveBuildDuration(*took);
+          }
         } else {
           status = pushed.status();
           if (!status.retryable()) break;
@@ -656,6 +734,7 @@ void Coordinator::MergeLoop() {
     }
     if (!status.ok() && !stopping_) {
       spdlog::error("build {} failed at merge: {}", build_id, status.message());
+      metrics_.CountBuild("failed");
       Status failed =
           store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
       if (!failed.ok())

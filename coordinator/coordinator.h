@@ -25,6 +25,7 @@
 #include "common/messages.h"
 #include "common/status.h"
 #include "common/wire.h"
+#include "coordinator/metrics.h"
 #include "coordinator/store.h"
 
 namespace zmq {
@@ -59,7 +60,7 @@ struct AgentView {
 
 class Coordinator {
  public:
-  Coordinator(Store& store, CoordinatorOptions options);
+  Coordinator(Store& store, Metrics& metrics, CoordinatorOptions options);
   ~Coordinator();
 
   // Binds the agent socket, loads pending work from the store, starts the loop and the
@@ -72,8 +73,8 @@ class Coordinator {
 
   // Thread-safe: hands the jobs of a newly submitted build to the loop.
   void Enqueue(std::vector<QueuedJob> jobs);
-  // Thread-safe: the store has canceled these jobs; stop them on their agents.
-  void CancelJobs(std::vector<JobRecord> jobs);
+  // Thread-safe: the store has canceled a build; stop the jobs agents hold.
+  void BuildCanceled(std::vector<JobRecord> held_jobs);
   // Thread-safe: asks a connected agent to drain. NotFound if it is not connected.
   Status DrainAgent(const std::string& agent_id);
   // Thread-safe snapshot of connected agents.
@@ -89,6 +90,7 @@ class Coordinator {
     Platform platform;
     std::chrono::steady_clock::time_point deadline;
     uint32_t timeout_s = 0;
+    std::chrono::steady_clock::time_point assigned_at;
   };
   struct WaitingJob {
     QueuedJob job;
@@ -122,8 +124,13 @@ class Coordinator {
   void AddPending(QueuedJob job);
   void ReleaseJob(uint64_t job_id);
   // Retries or fails the jobs an agent was running when it went away.
-  void FailJobsOfAgent(const std::string& agent_id, const std::string& reason);
-  void ApplyOutcome(const ResultOutcome& outcome);
+  void FailJobsOfAgent(const std::string& agent_id, const std::string& error, const char* reason);
+  // Ends a running attempt with a retryable failure (retried if attempts are left).
+  void RetryAttempt(const JobRef& job, const std::string& agent_id, const std::string& error,
+                    const char* reason);
+  // Carries out what a recorded result did: requeue, cancels, merge; counts it.
+  void ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason);
+  void UpdateGauges();
   void RemoveSession(const std::string& agent_id);
   void PublishAgents();
 
@@ -131,7 +138,9 @@ class Coordinator {
   void RequestMerge(uint64_t build_id);
 
   Store& store_;
+  Metrics& metrics_;
   const CoordinatorOptions options_;
+  std::chrono::steady_clock::time_point builds_counted_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> router_;
   std::unique_ptr<zmq::socket_t> wake_receiver_;

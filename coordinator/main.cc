@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   int database_wait_s = 60;
   int queue_timeout_s = 900;
   std::string log_level = "info";
+  std::string metrics_listen = "127.0.0.1:7082";
+  double target_utilisation = 1.0;
   app.add_option("--database-url", database_url, "PostgreSQL URL")
       ->envname("MANIFOLD_DATABASE_URL")
       ->capture_default_str();
@@ -70,6 +72,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen, "HOST:PORT serving /metrics (Prometheus)")
+      ->envname("MANIFOLD_METRICS_LISTEN")
+      ->capture_default_str();
+  app.add_option("--target-utilisation", target_utilisation,
+                 "share of agent slots manifold_desired_agents aims to keep busy (0.1 to 1)")
+      ->envname("MANIFOLD_TARGET_UTILISATION")
+      ->check(CLI::Range(0.1, 1.0))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
@@ -122,13 +132,21 @@ int main(int argc, char** argv) {
   options.missed_heartbeats = missed_heartbeats;
   options.max_attempts = max_attempts;
   options.queue_timeout = std::chrono::seconds(queue_timeout_s);
-  Coordinator coordinator(*store, options);
+  Metrics metrics(target_utilisation);
+  int metrics_port = metrics.Serve(metrics_listen);
+  if (metrics_port < 0) {
+    return Fail("cannot serve metrics on " + metrics_listen +
+                " (is the port in use? set --metrics-listen)");
+  }
+  Coordinator coordinator(*store, metrics, options);
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
 
   Api api(*store, *contexts, coordinator, api_options);
   if (Status started = api.Start(); !started.ok()) return Fail(started.message());
-  spdlog::info("manifold-coordinator ready: API on http://{}:{}, agents on {}",
-               api_options.listen_host, api.port(), coordinator.agent_endpoint());
+  spdlog::info(
+      "manifold-coordinator ready: API on http://{}:{}, agents on {}, metrics on {}",
+      api_options.listen_host, api.port(), coordinator.agent_endpoint(),
+      metrics_listen.substr(0, metrics_listen.rfind(':') + 1) + std::to_string(metrics_port));
 
   int signal = 0;
   sigwait(&signals, &signal);

@@ -609,21 +609,30 @@ Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t a
   });
 }
 
-Status Store::CompleteBuild(uint64_t build_id, const std::string& index_digest,
-                            const std::string& index_media_type) {
-  return pool_
-      ->Run<bool>("complete build",
-                  [&](pqxx::connection& c) -> Result<bool> {
-                    pqxx::work tx(c);
-                    tx.exec_params(
-                        "UPDATE builds SET state = 'succeeded', index_digest = $2, "
-                        "index_media_type = $3, updated_at = now(), finished_at = now() "
-                        "WHERE id = $1 AND state = 'merging'",
-                        build_id, index_digest, index_media_type);
-                    tx.commit();
-                    return true;
-                  })
-      .status();
+Result<double> Store::CompleteBuild(uint64_t build_id, const std::string& index_digest,
+                                    const std::string& index_media_type) {
+  return pool_->Run<double>("complete build", [&](pqxx::connection& c) -> Result<double> {
+    pqxx::work tx(c);
+    pqxx::result done = tx.exec_params(
+        "UPDATE builds SET state = 'succeeded', index_digest = $2, index_media_type = $3, "
+        "updated_at = now(), finished_at = now() WHERE id = $1 AND state = 'merging' "
+        "RETURNING extract(epoch FROM now() - created_at)::float8",
+        build_id, index_digest, index_media_type);
+    tx.commit();
+    return done.empty() ? 0.0 : done[0][0].as<double>();
+  });
+}
+
+Result<std::map<std::string, int>> Store::CountBuildsByState() {
+  using Counts = std::map<std::string, int>;
+  return pool_->Run<Counts>("count builds", [&](pqxx::connection& c) -> Result<Counts> {
+    pqxx::read_transaction tx(c);
+    Counts counts;
+    for (const auto& row : tx.exec("SELECT state, count(*) FROM builds GROUP BY state")) {
+      counts[row[0].as<std::string>()] = row[1].as<int>();
+    }
+    return counts;
+  });
 }
 
 Status Store::FailBuild(uint64_t build_id, const std::string& error) {

@@ -141,10 +141,13 @@ class Store {
                          const std::string& data);
   Result<std::vector<LogChunkRecord>> ListLogs(uint64_t build_id, int64_t after, int limit);
 
-  // merging -> succeeded with the pushed index, or -> failed.
-  Status CompleteBuild(uint64_t build_id, const std::string& index_digest,
-                       const std::string& index_media_type);
+  // merging -> succeeded with the pushed index; returns seconds from submit to now.
+  Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
+                               const std::string& index_media_type);
+  // merging/queued/running -> failed.
   Status FailBuild(uint64_t build_id, const std::string& error);
+
+  Result<std::map<std::string, int>> CountBuildsByState();
 
   Status UpsertAgent(const HelloMsg& hello);
   Status SetAgentState(const std::string& agent_id, const std::string& state);

@@ -86,7 +86,8 @@ class CoordinatorTest : public ::testing::Test {
         {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
          "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
          agent_endpoint_, "--state-dir", dir_.path() + "/state", "--heartbeat-interval-ms", "200",
-         "--missed-heartbeats", "3", "--queue-timeout", "2"},
+         "--missed-heartbeats", "3", "--queue-timeout", "2", "--metrics-listen",
+         "127.0.0.1:" + std::to_string(metrics_port_)},
         {}, dir_.path() + "/coordinator.log");
     ASSERT_TRUE(started.ok()) << started.message();
     ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
@@ -133,6 +134,7 @@ class CoordinatorTest : public ::testing::Test {
   PostgresServer postgres_;
   Subprocess coordinator_;
   int api_port_ = 0;
+  int metrics_port_ = FreeTcpPort();
   std::string agent_endpoint_;
   std::string server_;
   zmq::context_t context_{1};
@@ -370,6 +372,59 @@ TEST_F(CoordinatorTest, InterruptingTheCliCancelsTheBuildUnlessDetached) {
       agent.Send(JobResultMsg{assigned->job, false, {}, "canceled", false});
       ASSERT_TRUE(agent.Receive<AckMsg>().has_value());
     }
+  }
+}
+
+// The series dashboards, alerts and autoscalers read, scraped from the running process.
+TEST_F(CoordinatorTest, MetricsDescribeQueueAgentsAndResults) {
+  auto scrape = [&] {
+    HttpRequest request;
+    request.url = "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics";
+    Result<HttpResponse> response = HttpClient().Send(request);
+    return response.ok() ? response->body : std::string();
+  };
+  // A queued arm64 job with no agent: one agent would clear it.
+  uint64_t waiting = SubmitBuild("linux/arm64");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return scrape().find("manifold_desired_agents{platform=\"linux/arm64\"} 1") !=
+               std::string::npos;
+      },
+      milliseconds(10000)))
+      << scrape();
+  EXPECT_NE(scrape().find("manifold_jobs_pending{platform=\"linux/arm64\"} 1"), std::string::npos);
+
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("arm-1", "linux/arm64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+  EXPECT_EQ(assigned->build_id, waiting);
+  agent.Send(JobUpdateMsg{assigned->job, JobPhase::kAccepted});
+  agent.Send(JobResultMsg{assigned->job, false, {}, "RUN exited with status 1", false});
+  ASSERT_TRUE(agent.Receive<AckMsg>().has_value());
+  std::string text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        text = scrape();
+        return text.find(
+                   "manifold_agents{mode=\"native\",platform=\"linux/arm64\",state=\"online\"} "
+                   "1") != std::string::npos;
+      },
+      milliseconds(10000)))
+      << text;
+  for (const char* series : {
+           "manifold_jobs_total{platform=\"linux/arm64\",result=\"failed\"} 1",
+           "manifold_builds_total{result=\"failed\"} 1",
+           "manifold_queue_wait_seconds_count{platform=\"linux/arm64\"} 1",
+           "manifold_dispatch_latency_seconds_count{platform=\"linux/arm64\"} 1",
+           "manifold_job_duration_seconds_count{platform=\"linux/arm64\",result=\"failed\"} 1",
+           "manifold_jobs_running{platform=\"linux/arm64\"} 0",
+           "manifold_agent_slots{platform=\"linux/arm64\",state=\"idle\"} 1",
+           "manifold_desired_agents{platform=\"linux/arm64\"} 0",
+           "# HELP manifold_agents_lost_total",
+       }) {
+    EXPECT_NE(text.find(series), std::string::npos) << series << "\n" << text;
   }
 }
 

@@ -1,0 +1,215 @@
+#include "coordinator/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cmath>
+
+namespace manifold {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+
+namespace {
+
+// Seconds, from a fast dispatch to an hour-long build.
+const Histogram::BucketBoundaries kDurationBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                      1,     2.5,  5,     10,   30,  60,   120,
+                                                      300,   600,  1200,  1800, 3600};
+
+}  // namespace
+
+struct Metrics::Families {
+  explicit Families(prometheus::Registry& r)
+      : pending(BuildGauge()
+                    .Name("manifold_jobs_pending")
+                    .Help("Jobs waiting for an agent, per platform")
+                    .Register(r)),
+        running(BuildGauge()
+                    .Name("manifold_jobs_running")
+                    .Help("Jobs assigned to an agent and not finished, per platform")
+                    .Register(r)),
+        builds(BuildGauge().Name("manifold_builds").Help("Builds by state").Register(r)),
+        agents(BuildGauge()
+                   .Name("manifold_agents")
+                   .Help("Connected agents per platform, mode (native|emulated) and state "
+                         "(online|draining)")
+                   .Register(r)),
+        slots(BuildGauge()
+                  .Name("manifold_agent_slots")
+                  .Help("Build slots of connected agents per platform and state (idle|busy)")
+                  .Register(r)),
+        desired(BuildGauge()
+                    .Name("manifold_desired_agents")
+                    .Help("Agents of this platform that would clear the current work at the "
+                          "target utilisation; follow it to autoscale")
+                    .Register(r)),
+        queue_wait(BuildHistogram()
+                       .Name("manifold_queue_wait_seconds")
+                       .Help("Time from a job entering the queue to its assignment")
+                       .Register(r)),
+        dispatch(BuildHistogram()
+                     .Name("manifold_dispatch_latency_seconds")
+                     .Help("Time from assignment to the agent accepting the job")
+                     .Register(r)),
+        job_duration(BuildHistogram()
+                         .Name("manifold_job_duration_seconds")
+                         .Help("Time from assignment to the job's result, per platform and result")
+                         .Register(r)),
+        build_duration(BuildHistogram()
+                           .Name("manifold_build_duration_seconds")
+                           .Help("Time from submit to the index pushed, for succeeded builds")
+                           .Register(r)),
+        jobs_total(BuildCounter()
+                       .Name("manifold_jobs_total")
+                       .Help("Job attempts ended, per platform and result")
+                       .Register(r)),
+        builds_total(BuildCounter()
+                         .Name("manifold_builds_total")
+                         .Help("Builds ended, per result")
+                         .Register(r)),
+        retries_total(BuildCounter()
+                          .Name("manifold_job_retries_total")
+                          .Help("Job attempts retried, per reason")
+                          .Register(r)),
+        agents_lost_total(BuildCounter()
+                              .Name("manifold_agents_lost_total")
+                              .Help("Agents declared lost after missed heartbeats, per platform")
+                              .Register(r)),
+        malformed_total(BuildCounter()
+                            .Name("manifold_agent_frames_malformed_total")
+                            .Help("Frames from agents dropped because they did not decode")
+                            .Register(r)) {}
+
+  prometheus::Family<prometheus::Gauge>& pending;
+  prometheus::Family<prometheus::Gauge>& running;
+  prometheus::Family<prometheus::Gauge>& builds;
+  prometheus::Family<prometheus::Gauge>& agents;
+  prometheus::Family<prometheus::Gauge>& slots;
+  prometheus::Family<prometheus::Gauge>& desired;
+  prometheus::Family<Histogram>& queue_wait;
+  prometheus::Family<Histogram>& dispatch;
+  prometheus::Family<Histogram>& job_duration;
+  prometheus::Family<Histogram>& build_duration;
+  prometheus::Family<prometheus::Counter>& jobs_total;
+  prometheus::Family<prometheus::Counter>& builds_total;
+  prometheus::Family<prometheus::Counter>& retries_total;
+  prometheus::Family<prometheus::Counter>& agents_lost_total;
+  prometheus::Family<prometheus::Counter>& malformed_total;
+};
+
+Metrics::Metrics(double target_utilisation)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      families_(std::make_unique<Families>(*registry_)),
+      target_utilisation_(target_utilisation) {
+  families_->malformed_total.Add({});
+  families_->build_duration.Add({}, kDurationBuckets);
+  // Series exist from the start at 0, so rates and alerts see them before the first event.
+  for (const char* result : {"succeeded", "failed", "canceled"}) {
+    families_->builds_total.Add({{"result", result}});
+  }
+  for (const char* reason :
+       {"agent_lost", "agent_left", "agent_restarted", "job_failed_retryable"}) {
+    families_->retries_total.Add({{"reason", reason}});
+  }
+}
+
+Metrics::~Metrics() = default;
+
+int Metrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception&) {
+    return -1;
+  }
+  exposer_->RegisterCollectable(registry_);
+  std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? -1 : ports.front();
+}
+
+int Metrics::DesiredAgents(const PlatformLoad& load, double target_utilisation) {
+  int agents = load.agents_native + load.agents_emulated + load.agents_draining;
+  double slots_per_agent = agents > 0 ? static_cast<double>(load.slots_total) / agents : 1.0;
+  if (slots_per_agent <= 0) slots_per_agent = 1.0;
+  double work = load.pending + load.running;
+  return static_cast<int>(std::ceil(work / (slots_per_agent * target_utilisation) - 1e-9));
+}
+
+void Metrics::SetLoad(const std::map<Platform, PlatformLoad>& load) {
+  for (const auto& [platform, _] : load) {
+    if (platforms_seen_.insert(platform).second) {
+      std::string p = platform.ToString();
+      families_->agents_lost_total.Add({{"platform", p}});
+      for (const char* result : {"succeeded", "failed", "retried", "timed_out", "no_agent"}) {
+        families_->jobs_total.Add({{"platform", p}, {"result", result}});
+      }
+    }
+  }
+  for (const Platform& platform : platforms_seen_) {
+    auto it = load.find(platform);
+    PlatformLoad l = it == load.end() ? PlatformLoad{} : it->second;
+    std::string p = platform.ToString();
+    families_->pending.Add({{"platform", p}}).Set(l.pending);
+    families_->running.Add({{"platform", p}}).Set(l.running);
+    families_->agents.Add({{"platform", p}, {"mode", "native"}, {"state", "online"}})
+        .Set(l.agents_native);
+    families_->agents.Add({{"platform", p}, {"mode", "emulated"}, {"state", "online"}})
+        .Set(l.agents_emulated);
+    families_->agents.Add({{"platform", p}, {"mode", "any"}, {"state", "draining"}})
+        .Set(l.agents_draining);
+    families_->slots.Add({{"platform", p}, {"state", "busy"}}).Set(l.slots_busy);
+    families_->slots.Add({{"platform", p}, {"state", "idle"}}).Set(l.slots_total - l.slots_busy);
+    families_->desired.Add({{"platform", p}}).Set(DesiredAgents(l, target_utilisation_));
+  }
+}
+
+void Metrics::SetBuildsByState(const std::map<std::string, int>& counts) {
+  for (const char* state : {"queued", "running", "merging", "succeeded", "failed", "canceled"}) {
+    auto it = counts.find(state);
+    families_->builds.Add({{"state", state}}).Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
+void Metrics::ObserveQueueWait(const Platform& platform, double seconds) {
+  families_->queue_wait.Add({{"platform", platform.ToString()}}, kDurationBuckets).Observe(seconds);
+}
+
+void Metrics::ObserveDispatchLatency(const Platform& platform, double seconds) {
+  families_->dispatch.Add({{"platform", platform.ToString()}}, kDurationBuckets).Observe(seconds);
+}
+
+void Metrics::ObserveJobDuration(const Platform& platform, const std::string& result,
+                                 double seconds) {
+  families_->job_duration
+      .Add({{"platform", platform.ToString()}, {"result", result}}, kDurationBuckets)
+      .Observe(seconds);
+}
+
+void Metrics::ObserveBuildDuration(double seconds) {
+  families_->build_duration.Add({}, kDurationBuckets).Observe(seconds);
+}
+
+void Metrics::CountJob(const Platform& platform, const std::string& result) {
+  families_->jobs_total.Add({{"platform", platform.ToString()}, {"result", result}}).Increment();
+}
+
+void Metrics::CountBuild(const std::string& result) {
+  families_->builds_total.Add({{"result", result}}).Increment();
+}
+
+void Metrics::CountRetry(const std::string& reason) {
+  families_->retries_total.Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::CountAgentLost(const Platform& platform) {
+  families_->agents_lost_total.Add({{"platform", platform.ToString()}}).Increment();
+}
+
+void Metrics::CountMalformedFrame() { families_->malformed_total.Add({}).Increment(); }
+
+}  // namespace manifold

@@ -1,0 +1,76 @@
+// Metrics: the coordinator's Prometheus series (prometheus-cpp), served on /metrics.
+//
+// Names follow Prometheus conventions: a manifold_ prefix, base units (seconds), _total
+// for counters. manifold_desired_agents{platform} is the series an autoscaler follows:
+//   desired = ceil((pending + running jobs) / (slots per agent x target utilisation))
+// where slots per agent is the mean over connected agents of that platform (1 when none
+// is connected) and the target utilisation (default 1.0: every slot busy; lower it for
+// headroom) comes from --target-utilisation.
+// Thread-safe: prometheus-cpp metrics are atomic; Update* calls come from the loop thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "common/platform.h"
+
+namespace prometheus {
+class Registry;
+class Exposer;
+template <typename T>
+class Family;
+class Gauge;
+class Counter;
+class Histogram;
+}  // namespace prometheus
+
+namespace manifold {
+
+// One platform's slice of the loop's view, for the gauges.
+struct PlatformLoad {
+  int pending = 0;
+  int running = 0;
+  int agents_native = 0;
+  int agents_emulated = 0;
+  int agents_draining = 0;
+  int slots_total = 0;
+  int slots_busy = 0;
+};
+
+class Metrics {
+ public:
+  explicit Metrics(double target_utilisation = 1.0);
+  ~Metrics();
+
+  // Serves /metrics on "HOST:PORT" (port 0 picks a free one). Returns the bound port, or
+  // -1 if the address cannot be bound.
+  int Serve(const std::string& address);
+
+  void SetLoad(const std::map<Platform, PlatformLoad>& load);
+  void SetBuildsByState(const std::map<std::string, int>& counts);
+
+  void ObserveQueueWait(const Platform& platform, double seconds);
+  void ObserveDispatchLatency(const Platform& platform, double seconds);
+  void ObserveJobDuration(const Platform& platform, const std::string& result, double seconds);
+  void ObserveBuildDuration(double seconds);
+  void CountJob(const Platform& platform, const std::string& result);
+  void CountBuild(const std::string& result);
+  void CountRetry(const std::string& reason);
+  void CountAgentLost(const Platform& platform);
+  void CountMalformedFrame();
+
+  // The autoscaling formula above, exposed for tests.
+  static int DesiredAgents(const PlatformLoad& load, double target_utilisation);
+
+ private:
+  struct Families;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Families> families_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  const double target_utilisation_;
+  std::set<Platform> platforms_seen_;  // gauges of platforms that went idle are set to 0
+};
+
+}  // namespace manifold
