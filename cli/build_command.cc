@@ -10,6 +10,7 @@
 #include "cli/log_printer.h"
 #include "cli/metadata.h"
 #include "common/digest.h"
+#include "common/dockerignore.h"
 #include "common/platform.h"
 #include "common/reference.h"
 #include "common/tar.h"
@@ -163,7 +164,15 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   BuildRequest& request = local->request;
 
   std::string archive;
-  Status status = WriteTarFromDirectory(local->context_dir, nullptr, &archive);
+  // .dockerignore is applied here, so what it leaves out is never uploaded.
+  Result<DockerIgnore> ignore = DockerIgnore::Load(local->context_dir);
+  if (!ignore.ok()) return fail(ignore.status());
+  auto exclude = [&](const std::string& path, bool is_dir) {
+    return ignore->Excluded(path) && !(is_dir && ignore->MayReincludeUnder(path));
+  };
+  Status status = WriteTarFromDirectory(
+      local->context_dir,
+      ignore->empty() ? std::function<bool(const std::string&, bool)>() : exclude, &archive);
   if (!status.ok()) {
     return fail(status.WithContext("cannot pack the build context " + local->context_dir));
   }
