@@ -16,6 +16,7 @@
 
 #include "cli/build_command.h"
 #include "cli/imagetools.h"
+#include "cli/login.h"
 #include "cli/status_command.h"
 
 namespace {
@@ -108,6 +109,26 @@ int main(int argc, char** argv) {
       imagetools_cmd->add_subcommand("inspect", "Show an image or index, like buildx imagetools");
   inspect_cmd->add_option("REF", inspect_ref, "Image reference")->required();
   inspect_cmd->add_flag("--raw", raw, "Print the manifest's exact bytes");
+  manifold::ImagetoolsCreateOptions create;
+  CLI::App* create_cmd = imagetools_cmd->add_subcommand(
+      "create", "Merge pushed images into one index under each tag, like buildx imagetools");
+  create_cmd->add_option("-t,--tag", create.tags, "Reference to push the index to (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  create_cmd
+      ->add_option("--annotation", create.annotations,
+                   "Index annotation index:KEY=VALUE (OCI indexes only; repeatable)")
+      ->allow_extra_args(false);
+  create_cmd->add_option("SRC", create.sources, "Images or indexes to merge")->required();
+
+  manifold::LoginOptions login;
+  bool password_stdin = false;
+  CLI::App* login_cmd =
+      app.add_subcommand("login", "Log in to a registry (stores credentials like docker login)");
+  login_cmd->add_option("REGISTRY", login.registry, "Registry host[:port]")->required();
+  login_cmd->add_option("-u,--username", login.username, "User name")->required();
+  login_cmd->add_flag("--password-stdin", password_stdin, "Read the password from stdin")
+      ->required();
 
   try {
     app.parse(argc, argv);
@@ -134,6 +155,8 @@ int main(int argc, char** argv) {
     return manifold::RunLogs(server, logs_id, follow, std::chrono::milliseconds(250), &std::cout,
                              &std::cerr);
   }
+  if (create_cmd->parsed()) return manifold::RunImagetoolsCreate(create, &std::cout, &std::cerr);
+  if (login_cmd->parsed()) return manifold::RunLogin(login, &std::cin, &std::cout, &std::cerr);
   if (inspect_cmd->parsed()) {
     return manifold::RunImagetoolsInspect(inspect_ref, raw, &std::cout, &std::cerr);
   }

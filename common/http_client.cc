@@ -49,7 +49,28 @@ struct UploadSource {
   std::string_view memory;
   size_t offset = 0;
   FILE* file = nullptr;
+  int64_t file_start = 0;      // where in the file the body starts
+  int64_t file_remaining = 0;  // bytes of the body not yet read
+  int64_t file_length = 0;     // the body's length, to rewind
 };
+
+// The system's trusted CAs as PEM text, read once: CURLOPT_CAINFO_BLOB replaces the
+// default bundle, and a per-registry CA must add to the system's trust, not replace it.
+const std::string& SystemCaBundle() {
+  static const std::string bundle = [] {
+    std::string out;
+    const curl_version_info_data* info = curl_version_info(CURLVERSION_NOW);
+    if (info == nullptr || info->cainfo == nullptr) return out;
+    FilePtr f(std::fopen(info->cainfo, "rb"));
+    if (!f) return out;
+    char buffer[65536];
+    size_t n;
+    while ((n = std::fread(buffer, 1, sizeof buffer, f.get())) > 0) out.append(buffer, n);
+    if (!out.empty() && out.back() != '\n') out.push_back('\n');
+    return out;
+  }();
+  return bundle;
+}
 
 // State shared by the response callbacks of one transfer.
 struct ResponseSink {
@@ -116,8 +137,11 @@ size_t OnRead(char* buffer, size_t size, size_t count, void* user) {
   auto* source = static_cast<UploadSource*>(user);
   const size_t room = size * count;
   if (source->file != nullptr) {
-    size_t n = std::fread(buffer, 1, room, source->file);
-    if (n == 0 && std::ferror(source->file)) return CURL_READFUNC_ABORT;
+    const size_t want = std::min(room, static_cast<size_t>(source->file_remaining));
+    if (want == 0) return 0;
+    size_t n = std::fread(buffer, 1, want, source->file);
+    if (n == 0) return CURL_READFUNC_ABORT;  // the file shrank or cannot be read
+    source->file_remaining -= static_cast<int64_t>(n);
     return n;
   }
   size_t n = std::min(room, source->memory.size() - source->offset);
@@ -131,8 +155,12 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
   auto* source = static_cast<UploadSource*>(user);
   if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
   if (source->file != nullptr) {
-    return fseeko(source->file, static_cast<off_t>(offset), SEEK_SET) == 0 ? CURL_SEEKFUNC_OK
-                                                                           : CURL_SEEKFUNC_FAIL;
+    if (offset > source->file_length) return CURL_SEEKFUNC_FAIL;
+    if (fseeko(source->file, static_cast<off_t>(source->file_start + offset), SEEK_SET) != 0) {
+      return CURL_SEEKFUNC_FAIL;
+    }
+    source->file_remaining = source->file_length - offset;
+    return CURL_SEEKFUNC_OK;
   }
   if (static_cast<size_t>(offset) > source->memory.size()) return CURL_SEEKFUNC_FAIL;
   source->offset = static_cast<size_t>(offset);
@@ -239,8 +267,24 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
         return Status::NotFound(DescribeRequest(request) + ": cannot open upload body " +
                                 request.body_file + ": " + std::strerror(errno));
       }
+      const int64_t file_size = static_cast<int64_t>(st.st_size);
+      if (request.body_file_offset < 0 || request.body_file_offset > file_size ||
+          (request.body_file_length >= 0 &&
+           request.body_file_offset + request.body_file_length > file_size)) {
+        return Status::InvalidArgument(DescribeRequest(request) + ": the range to upload lies " +
+                                       "outside " + request.body_file + " (" +
+                                       std::to_string(file_size) + " bytes)");
+      }
+      if (fseeko(upload_file.get(), static_cast<off_t>(request.body_file_offset), SEEK_SET) != 0) {
+        return Status::Internal(DescribeRequest(request) + ": cannot seek in " + request.body_file +
+                                ": " + std::strerror(errno));
+      }
       source.file = upload_file.get();
-      size = static_cast<curl_off_t>(st.st_size);
+      source.file_start = request.body_file_offset;
+      source.file_length = request.body_file_length >= 0 ? request.body_file_length
+                                                         : file_size - request.body_file_offset;
+      source.file_remaining = source.file_length;
+      size = static_cast<curl_off_t>(source.file_length);
     } else {
       source.memory = request.body;
       size = static_cast<curl_off_t>(request.body.size());
@@ -261,6 +305,20 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
   if (headers) curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+
+  std::string ca_bundle;
+  if (!request.extra_ca_pem.empty()) {
+    ca_bundle = SystemCaBundle() + request.extra_ca_pem;
+    curl_blob blob;
+    blob.data = ca_bundle.data();
+    blob.len = ca_bundle.size();
+    blob.flags = CURL_BLOB_NOCOPY;  // ca_bundle outlives the transfer
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  if (!request.client_cert_file.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, request.client_cert_file.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEY, request.client_key_file.c_str());
+  }
 
   CURLcode code = curl_easy_perform(h);
   if (code != CURLE_OK) {

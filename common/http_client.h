@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,16 @@ struct HttpRequest {
   // Bodies kept in memory larger than this fail the request rather than exhaust memory on
   // a hostile or broken server.
   size_t max_body_bytes = size_t{256} << 20;
+  // Upload only this part of body_file (offset, length); length < 0 means to its end.
+  // Chunked blob uploads send a large file as several PATCH requests this way.
+  int64_t body_file_offset = 0;
+  int64_t body_file_length = -1;
+
+  // TLS. The peer is always verified; these add trust and identity, as docker's
+  // certs.d does. extra_ca_pem is appended to the system's trusted CAs (PEM text).
+  std::string extra_ca_pem;
+  std::string client_cert_file;  // PEM certificate presented to the server
+  std::string client_key_file;   // its PEM private key
 };
 
 struct HttpResponse {

@@ -1,8 +1,13 @@
 #include "common/registry.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "common/digest.h"
 #include "common/reference.h"
@@ -89,22 +94,115 @@ Status HttpError(const std::string& host, const std::string& operation,
   if (code == 401) {
     std::string challenge = response.Header("www-authenticate");
     return Status::FailedPrecondition(
-        "registry " + host + " requires authentication to " + operation + " (HTTP 401" +
-        (challenge.empty() ? "" : ", WWW-Authenticate: " + challenge) +
-        "); manifold pushes and pulls anonymously for now, so use a registry or repository "
-        "that allows anonymous access. " +
-        DescribeBody(response.body));
+        what + (challenge.empty() ? "" : " (WWW-Authenticate: " + challenge + ")") +
+        "; log in with `manifold login " + host +
+        " -u USER --password-stdin` (or docker login) as a user allowed to do this");
   }
   if (code == 403) {
-    return Status::FailedPrecondition(what + " (access denied)");
+    return Status::FailedPrecondition(what +
+                                      " (access denied: the account lacks permission for "
+                                      "this repository)");
   }
   if (code == 404) return Status::NotFound(what);
   if (code == 408 || code == 429 || code >= 500) return Status::Unavailable(what);
   if (code == 400 || code == 413 || code == 415 || code == 422) {
     return Status::InvalidArgument(what);
   }
-  if (code == 409 || code == 412) return Status::FailedPrecondition(what);
+  if (code == 409 || code == 412 || code == 416) return Status::FailedPrecondition(what);
   return Status::Internal(what + " (unexpected status)");
+}
+
+bool IsTransientStatus(long code) { return code == 408 || code == 429 || code >= 500; }
+
+// A parsed WWW-Authenticate challenge: `Bearer realm="...",service="...",scope="..."`.
+struct Challenge {
+  std::string scheme;  // lowercased: "basic", "bearer"
+  std::map<std::string, std::string> params;
+};
+
+Challenge ParseChallenge(std::string_view text) {
+  Challenge out;
+  size_t i = 0;
+  while (i < text.size() && text[i] == ' ') ++i;
+  size_t scheme_end = text.find(' ', i);
+  std::string_view scheme = text.substr(
+      i, scheme_end == std::string_view::npos ? std::string_view::npos : scheme_end - i);
+  for (char c : scheme) {
+    out.scheme.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  if (scheme_end == std::string_view::npos) return out;
+  i = scheme_end;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == ',')) ++i;
+    size_t eq = text.find('=', i);
+    if (eq == std::string_view::npos) break;
+    std::string key(text.substr(i, eq - i));
+    for (char& c : key) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    i = eq + 1;
+    std::string value;
+    if (i < text.size() && text[i] == '"') {
+      ++i;
+      while (i < text.size() && text[i] != '"') {
+        if (text[i] == '\\' && i + 1 < text.size()) ++i;
+        value.push_back(text[i++]);
+      }
+      ++i;  // closing quote
+    } else {
+      while (i < text.size() && text[i] != ',') value.push_back(text[i++]);
+    }
+    out.params[key] = value;
+  }
+  return out;
+}
+
+std::string UrlEncode(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const std::string& p : parts) {
+    if (!out.empty()) out += separator;
+    out += p;
+  }
+  return out;
+}
+
+std::string PullScope(const std::string& repo) { return "repository:" + repo + ":pull"; }
+std::string PushScope(const std::string& repo) { return "repository:" + repo + ":pull,push"; }
+
+// The Range header of an upload ("0-1234", or "bytes=0-1234"): the next offset to send.
+std::optional<int64_t> NextOffsetFromRange(const std::string& range) {
+  std::string_view r = range;
+  if (r.rfind("bytes=", 0) == 0) r.remove_prefix(6);
+  size_t dash = r.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  std::string end(r.substr(dash + 1));
+  if (end.empty() || end.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(end) + 1;
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 // "type/subtype; charset=..." -> "type/subtype".
@@ -145,9 +243,308 @@ std::string PercentEncodeColon(std::string_view digest) {
 }  // namespace
 
 RegistryClient::RegistryClient(std::string host, RegistryOptions options)
-    : host_(std::move(host)), options_(options) {
-  const bool plain = options_.plain_http.value_or(IsLoopbackRegistry(host_));
+    : host_(std::move(host)), options_(std::move(options)) {
+  // docker's certs.d: every *.crt is a CA to trust, every *.cert with its *.key a client
+  // identity. A registry with such a directory speaks TLS even on a loopback address.
+  const std::string certs = options_.certs_dir.empty() ? "" : options_.certs_dir + "/" + host_;
+  std::error_code ec;
+  const bool has_certs = !certs.empty() && std::filesystem::is_directory(certs, ec);
+  if (has_certs) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(certs, ec)) {
+      files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      if (file.extension() == ".crt") {
+        std::string pem = ReadSmallFile(file.string());
+        if (pem.empty()) {
+          tls_status_ =
+              Status::FailedPrecondition("cannot read the CA certificate " + file.string());
+        }
+        extra_ca_pem_ += pem;
+        if (!pem.empty() && pem.back() != '\n') extra_ca_pem_.push_back('\n');
+      } else if (file.extension() == ".cert") {
+        std::filesystem::path key = file;
+        key.replace_extension(".key");
+        if (!std::filesystem::exists(key, ec)) {
+          tls_status_ = Status::FailedPrecondition(
+              "the client certificate " + file.string() + " has no key " + key.string() +
+              " beside it; docker's certs.d layout needs both");
+        } else {
+          client_cert_ = file.string();
+          client_key_ = key.string();
+        }
+      }
+    }
+  }
+  bool plain = false;
+  if (options_.plain_http.has_value()) {
+    plain = *options_.plain_http;
+  } else {
+    plain = std::find(options_.insecure_registries.begin(), options_.insecure_registries.end(),
+                      host_) != options_.insecure_registries.end() ||
+            (IsLoopbackRegistry(host_) && !has_certs);
+  }
   base_url_ = (plain ? "http://" : "https://") + host_;
+
+  if (options_.credentials.has_value()) {
+    credentials_ = options_.credentials;
+  } else {
+    const std::string dir = options_.docker_config_dir.value_or(DockerConfigDir());
+    Result<std::optional<RegistryCredentials>> loaded = LoadRegistryCredentials(dir, host_);
+    if (loaded.ok()) {
+      credentials_ = *loaded;
+    } else {
+      credentials_status_ = loaded.status();
+    }
+  }
+}
+
+void RegistryClient::ApplyTls(HttpRequest* request) const {
+  request->extra_ca_pem = extra_ca_pem_;
+  request->client_cert_file = client_cert_;
+  request->client_key_file = client_key_;
+  request->timeout_ms = options_.timeout_ms;
+  request->connect_timeout_ms = options_.connect_timeout_ms;
+}
+
+std::optional<std::string> RegistryClient::CachedAuthorization(const std::string& scope_key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (basic_ && credentials_.has_value() && !credentials_->username.empty()) {
+    return "Basic " + Base64Encode(credentials_->username + ":" + credentials_->password);
+  }
+  auto it = tokens_.find(scope_key);
+  if (it == tokens_.end() || it->second.expires <= std::chrono::steady_clock::now()) {
+    return std::nullopt;
+  }
+  return it->second.header;
+}
+
+Status RegistryClient::Authenticate(const std::string& challenge_text,
+                                    const std::vector<std::string>& scopes,
+                                    const std::string& operation) const {
+  const std::string context = "registry " + host_ + ": " + operation;
+  if (!credentials_status_.ok()) return credentials_status_.WithContext(context);
+  const Challenge challenge = ParseChallenge(challenge_text);
+  const bool have_password = credentials_.has_value() && !credentials_->username.empty() &&
+                             credentials_->identity_token.empty();
+  const std::string login_hint =
+      "log in with `manifold login " + host_ + " -u USER --password-stdin` (or docker login)";
+  if (challenge.scheme == "basic") {
+    if (!have_password) {
+      return Status::FailedPrecondition(context +
+                                        ": the registry requires a user name and password "
+                                        "(HTTP 401, Basic) and none is configured; " +
+                                        login_hint);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    basic_ = true;
+    return Status::Ok();
+  }
+  if (challenge.scheme != "bearer") {
+    return Status::FailedPrecondition(context + ": the registry asks for authentication \"" +
+                                      challenge_text +
+                                      "\", which manifold does not support (only Basic and "
+                                      "Bearer token auth)");
+  }
+  auto realm = challenge.params.find("realm");
+  if (realm == challenge.params.end() || realm->second.empty()) {
+    return Status::FailedPrecondition(context + ": the Bearer challenge \"" + challenge_text +
+                                      "\" names no realm to ask for a token");
+  }
+  // The scopes this operation needs plus any the registry named, asked for in one token.
+  std::vector<std::string> wanted = scopes;
+  auto scope = challenge.params.find("scope");
+  if (scope != challenge.params.end() && !scope->second.empty()) {
+    std::istringstream split(scope->second);
+    std::string one;
+    while (split >> one) {
+      if (std::find(wanted.begin(), wanted.end(), one) == wanted.end()) wanted.push_back(one);
+    }
+  }
+  HttpRequest request;
+  ApplyTls(&request);
+  std::string query;
+  auto service = challenge.params.find("service");
+  if (service != challenge.params.end()) query += "service=" + UrlEncode(service->second);
+  for (const std::string& s : wanted)
+    query += std::string(query.empty() ? "" : "&") + "scope=" + UrlEncode(s);
+  if (credentials_.has_value() && !credentials_->identity_token.empty()) {
+    // An identity token is an OAuth2 refresh token: exchange it by POST (docker's flow).
+    request.method = "POST";
+    request.url = realm->second;
+    request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+    request.body = "grant_type=refresh_token&client_id=manifold&refresh_token=" +
+                   UrlEncode(credentials_->identity_token) + (query.empty() ? "" : "&" + query);
+  } else {
+    request.url =
+        realm->second + (realm->second.find('?') == std::string::npos ? "?" : "&") + query;
+    if (have_password) {
+      request.headers.emplace_back(
+          "Authorization",
+          "Basic " + Base64Encode(credentials_->username + ":" + credentials_->password));
+    }
+  }
+  request.max_body_bytes = size_t{1} << 20;
+  const std::string token_op =
+      context + ": get a token from " + realm->second + " for " + Join(wanted, " ");
+  Result<HttpResponse> response = http_.Send(request);
+  if (!response.ok()) return response.status().WithContext(token_op);
+  if (response->status == 401 || response->status == 403) {
+    return Status::FailedPrecondition(
+        token_op + ": HTTP " + std::to_string(response->status) + ": " +
+        DescribeBody(response->body) +
+        (credentials_.has_value()
+             ? "; the credentials configured for " + host_ +
+                   " were refused (wrong user name "
+                   "or password?); " +
+                   login_hint
+             : "; no credentials are configured for " + host_ + "; " + login_hint));
+  }
+  if (response->status != 200) {
+    Status s = HttpError(host_, "get a token from " + realm->second, *response);
+    return s.WithContext(context);
+  }
+  nlohmann::json j = nlohmann::json::parse(response->body, nullptr, false);
+  std::string token;
+  if (!j.is_discarded() && j.is_object()) {
+    if (j.contains("token") && j["token"].is_string()) token = j["token"].get<std::string>();
+    if (token.empty() && j.contains("access_token") && j["access_token"].is_string()) {
+      token = j["access_token"].get<std::string>();
+    }
+  }
+  if (token.empty()) {
+    return Status::Internal(token_op + ": the answer holds no \"token\" or \"access_token\" (" +
+                            DescribeBody(response->body) + ")");
+  }
+  // Tokens live 60 s unless the server says otherwise; renew 10 s early so a token never
+  // expires between the check and the request.
+  long lifetime = 60;
+  if (j.contains("expires_in") && j["expires_in"].is_number_integer()) {
+    lifetime = std::max<long>(j["expires_in"].get<long>(), 0);
+  }
+  const auto expires = std::chrono::steady_clock::now() +
+                       std::chrono::seconds(std::max<long>(lifetime - 10, lifetime / 2));
+  std::lock_guard<std::mutex> lock(mu_);
+  tokens_[Join(scopes, " ")] = Token{"Bearer " + token, expires};
+  return Status::Ok();
+}
+
+std::chrono::milliseconds RegistryClient::Backoff(int attempt, const HttpResponse* response) const {
+  const long cap = std::max(options_.max_backoff_ms, 0L);
+  if (response != nullptr) {
+    std::string after = response->Header("retry-after");
+    if (!after.empty() && after.find_first_not_of("0123456789") == std::string::npos &&
+        after.size() < 9) {
+      return std::chrono::milliseconds(std::min(std::stol(after) * 1000, cap));
+    }
+  }
+  long base = options_.initial_backoff_ms;
+  for (int i = 1; i < attempt && base < cap; ++i) base *= 2;
+  base = std::min(base, cap);
+  // "Equal jitter": half fixed, half random, so clients that failed together spread out.
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<long> jitter(0, std::max(base / 2, 0L));
+  return std::chrono::milliseconds(base - base / 2 + jitter(rng));
+}
+
+Result<HttpResponse> RegistryClient::Send(HttpRequest request,
+                                          const std::vector<std::string>& scopes,
+                                          const std::string& operation, bool retry,
+                                          PushStats* stats) const {
+  const std::string context = "registry " + host_ + ": " + operation;
+  if (!tls_status_.ok()) return tls_status_.WithContext(context);
+  ApplyTls(&request);
+  const auto headers = request.headers;
+  const std::string scope_key = Join(scopes, " ");
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.retry_budget_ms);
+  bool authenticated = false;
+  for (int attempt = 1;; ++attempt) {
+    request.headers = headers;
+    std::optional<std::string> auth = CachedAuthorization(scope_key);
+    if (auth.has_value()) request.headers.emplace_back("Authorization", *auth);
+    Result<HttpResponse> response = http_.Send(request);
+    if (response.ok() && response->status == 401 && !authenticated) {
+      Status s = Authenticate(response->Header("www-authenticate"), scopes, operation);
+      if (!s.ok()) return s;
+      authenticated = true;
+      --attempt;  // answering a challenge is not a failed try
+      continue;
+    }
+    if (response.ok() && response->status == 401) {
+      // Authenticated and still refused: wrong credentials, or the token lacks a scope
+      // because the account lacks a right.
+      const std::string challenge = response->Header("www-authenticate");
+      const Challenge parsed = ParseChallenge(challenge);
+      auto error = parsed.params.find("error");
+      const std::string who = credentials_.has_value() && !credentials_->username.empty()
+                                  ? "the user \"" + credentials_->username + "\""
+                                  : "anonymous access";
+      bool basic;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        basic = basic_;
+      }
+      std::string why;
+      if (basic || scopes.empty()) {
+        why = "the registry refused the credentials of " + who +
+              " (wrong user name or password?); log in again with `manifold login " + host_ +
+              " -u USER --password-stdin`";
+      } else {
+        why = "the registry's token for " + who + " does not grant " + scope_key +
+              " (error: " + (error != parsed.params.end() ? error->second : "none given") +
+              "); give that account these rights on the repository (e.g. push), or log in as " +
+              "another user with `manifold login " + host_ + "`";
+      }
+      return Status::FailedPrecondition(context + ": HTTP 401 after authenticating: " +
+                                        DescribeBody(response->body) + "; " + why);
+    }
+    if (!response.ok() && !response.status().retryable()) {
+      Status s = response.status();
+      if (s.message().find("SSL") != std::string::npos ||
+          s.message().find("certificate") != std::string::npos) {
+        s = Status::FailedPrecondition(
+            s.message() + "; if the registry uses its own CA, put its certificate in " +
+            options_.certs_dir + "/" + host_ + "/ca.crt");
+      }
+      return s.WithContext(context);
+    }
+    const bool transient = !response.ok() || IsTransientStatus(response->status);
+    if (!transient) return response;
+    const auto wait = Backoff(attempt, response.ok() ? &*response : nullptr);
+    if (!retry || attempt >= options_.max_attempts ||
+        std::chrono::steady_clock::now() + wait > deadline) {
+      if (!response.ok()) {
+        return response.status().WithContext(context + " (after " + std::to_string(attempt) +
+                                             (attempt == 1 ? " try)" : " tries)"));
+      }
+      return response;
+    }
+    if (stats != nullptr) ++stats->requests_retried;
+    std::this_thread::sleep_for(wait);
+  }
+}
+
+std::string RegistryClient::ResolveLocation(const std::string& request_url,
+                                            const std::string& location) const {
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+  if (location.rfind("//", 0) == 0)
+    return base_url_.substr(0, base_url_.find(':')) + ":" + location;
+  if (!location.empty() && location.front() == '/') return base_url_ + location;
+  // Relative to the request's path (RFC 3986 reference resolution, without dot segments).
+  std::string base = request_url.substr(0, request_url.find('?'));
+  return base.substr(0, base.rfind('/') + 1) + location;
+}
+
+Status RegistryClient::CheckAccess() const {
+  HttpRequest request;
+  request.url = base_url_ + "/v2/";
+  Result<HttpResponse> response = Send(request, {}, "check access (GET /v2/)", /*retry=*/true);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) return HttpError(host_, "check access (GET /v2/)", *response);
+  return Status::Ok();
 }
 
 Result<bool> RegistryClient::BlobExists(std::string_view repository,
@@ -161,25 +558,26 @@ Result<bool> RegistryClient::BlobExists(std::string_view repository,
   HttpRequest request;
   request.method = "HEAD";
   request.url = base_url_ + "/v2/" + std::string(repository) + "/blobs/" + std::string(digest);
-  request.timeout_ms = options_.timeout_ms;
-  request.connect_timeout_ms = options_.connect_timeout_ms;
   request.follow_redirects = true;
-  Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok()) return response.status().WithContext("registry " + host_ + ": " + operation);
+  Result<HttpResponse> response =
+      Send(request, {PullScope(std::string(repository))}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
   if (response->status == 200) return true;
   if (response->status == 404) return false;
   return HttpError(host_, operation, *response);
 }
 
 Status RegistryClient::PushBlob(std::string_view repository, std::string_view digest,
-                                std::string_view bytes) const {
-  HttpRequest body;
-  body.body = std::string(bytes);
-  return PushBlobBody(repository, digest, body);
+                                std::string_view bytes, PushStats* stats) const {
+  BlobBody body;
+  body.memory = bytes;
+  body.size = static_cast<int64_t>(bytes.size());
+  return PushBlobBody(repository, digest, body, stats);
 }
 
 Status RegistryClient::PushBlobFromFile(std::string_view repository, std::string_view digest,
-                                        int64_t size, const std::string& path) const {
+                                        int64_t size, const std::string& path,
+                                        PushStats* stats) const {
   std::error_code ec;
   const auto actual = std::filesystem::file_size(path, ec);
   if (ec) {
@@ -192,13 +590,46 @@ Status RegistryClient::PushBlobFromFile(std::string_view repository, std::string
                                    ": " + path + " is " + std::to_string(actual) +
                                    " bytes but the descriptor says " + std::to_string(size));
   }
-  HttpRequest body;
-  body.body_file = path;
-  return PushBlobBody(repository, digest, body);
+  BlobBody body;
+  body.path = path;
+  body.size = size;
+  return PushBlobBody(repository, digest, body, stats);
+}
+
+Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_view digest,
+                                       std::string_view from_repository) const {
+  const std::string repo(repository);
+  const std::string from(from_repository);
+  const std::string operation =
+      "mount blob " + std::string(digest) + " from " + from + " into " + repo;
+  if (!IsValidRepository(repository) || !IsValidRepository(from_repository) ||
+      !IsValidDigest(digest)) {
+    return Status::InvalidArgument("registry " + host_ + ": " + operation +
+                                   ": invalid repository name or digest");
+  }
+  HttpRequest request;
+  request.method = "POST";
+  request.url = base_url_ + "/v2/" + repo + "/blobs/uploads/?mount=" + PercentEncodeColon(digest) +
+                "&from=" + UrlEncode(from);
+  // Pull on the source and push on the target, in one token.
+  Result<HttpResponse> response =
+      Send(request, {PushScope(repo), PullScope(from)}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
+  if (response->status == 201) return true;
+  if (response->status != 202) return HttpError(host_, operation, *response);
+  // Declined: abandon the upload session it opened instead, so it does not linger.
+  std::string location = response->Header("location");
+  if (!location.empty()) {
+    HttpRequest cancel;
+    cancel.method = "DELETE";
+    cancel.url = ResolveLocation(request.url, location);
+    Send(cancel, {PushScope(repo)}, "cancel upload in " + repo, /*retry=*/false);
+  }
+  return false;
 }
 
 Status RegistryClient::PushBlobBody(std::string_view repository, std::string_view digest,
-                                    const HttpRequest& body) const {
+                                    const BlobBody& body, PushStats* stats) const {
   const std::string repo(repository);
   const std::string operation = "push blob " + std::string(digest) + " to " + repo;
   const std::string context = "registry " + host_ + ": " + operation;
@@ -208,44 +639,150 @@ Status RegistryClient::PushBlobBody(std::string_view repository, std::string_vie
   if (!IsValidDigest(digest)) {
     return Status::InvalidArgument(context + ": invalid digest");
   }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.retry_budget_ms);
+  for (int attempt = 1;; ++attempt) {
+    bool restart = false;
+    Status s = UploadOnce(repo, digest, body, operation, stats, &restart);
+    if (s.ok() || !restart) return s;
+    const auto wait = Backoff(attempt, nullptr);
+    if (attempt >= options_.max_attempts || std::chrono::steady_clock::now() + wait > deadline) {
+      return s.WithContext("gave up after " + std::to_string(attempt) + " upload sessions");
+    }
+    if (stats != nullptr) ++stats->uploads_restarted;
+    std::this_thread::sleep_for(wait);
+  }
+}
+
+Status RegistryClient::UploadOnce(const std::string& repo, std::string_view digest,
+                                  const BlobBody& body, const std::string& operation,
+                                  PushStats* stats, bool* restart) const {
+  const std::string context = "registry " + host_ + ": " + operation;
+  const std::vector<std::string> scopes = {PushScope(repo)};
+  *restart = false;
 
   // Open an upload session; the registry answers where to send the data.
   HttpRequest start;
   start.method = "POST";
   start.url = base_url_ + "/v2/" + repo + "/blobs/uploads/";
-  start.timeout_ms = options_.timeout_ms;
-  start.connect_timeout_ms = options_.connect_timeout_ms;
-  Result<HttpResponse> started = http_.Send(start);
-  if (!started.ok()) return started.status().WithContext(context);
-  if (started->status != 202) return HttpError(host_, operation + " (start upload)", *started);
+  Result<HttpResponse> started =
+      Send(start, scopes, operation + " (start upload)", /*retry=*/true, stats);
+  if (!started.ok()) {
+    *restart = started.status().retryable();
+    return started.status();
+  }
+  if (started->status != 202) {
+    *restart = IsTransientStatus(started->status);
+    return HttpError(host_, operation + " (start upload)", *started);
+  }
   std::string location = started->Header("location");
   if (location.empty()) {
     return Status::Internal(context +
                             ": the registry accepted the upload (HTTP 202) but sent "
                             "no Location header to upload to");
   }
-  if (location.rfind("http://", 0) != 0 && location.rfind("https://", 0) != 0) {
-    if (location.rfind("//", 0) == 0) {
-      location = base_url_.substr(0, base_url_.find(':')) + ":" + location;
-    } else if (location.front() == '/') {
-      location = base_url_ + location;
-    } else {
-      location = start.url + location;
+  location = ResolveLocation(start.url, location);
+
+  // Describes a failed request of this session; transient failures restart the session.
+  auto failed = [&](const Result<HttpResponse>& r, const std::string& step) -> Status {
+    if (!r.ok()) {
+      *restart = r.status().retryable();
+      return r.status();
+    }
+    *restart = IsTransientStatus(r->status);
+    return HttpError(host_, operation + " (" + step + ")", *r);
+  };
+  auto report = [&](int64_t done) {
+    if (options_.on_upload_progress) options_.on_upload_progress(digest, done, body.size);
+  };
+
+  int64_t offset = 0;
+  const bool chunked = !body.path.empty() && body.size > options_.chunked_threshold_bytes;
+  if (chunked) {
+    const std::string min_length = started->Header("oci-chunk-min-length");
+    int64_t chunk = std::max<int64_t>(options_.chunk_bytes, 1);
+    if (!min_length.empty() && min_length.find_first_not_of("0123456789") == std::string::npos &&
+        min_length.size() < 18) {
+      chunk = std::max<int64_t>(chunk, std::stoll(min_length));
+    }
+    int failures = 0;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.retry_budget_ms);
+    while (offset < body.size) {
+      const int64_t length = std::min(chunk, body.size - offset);
+      HttpRequest patch;
+      patch.method = "PATCH";
+      patch.url = location;
+      patch.body_file = body.path;
+      patch.body_file_offset = offset;
+      patch.body_file_length = length;
+      patch.headers = {
+          {"Content-Type", "application/octet-stream"},
+          {"Content-Range", std::to_string(offset) + "-" + std::to_string(offset + length - 1)}};
+      // Not retried as is: after a dropped connection only the registry knows how much of
+      // the chunk it kept, so ask it (below) and continue from there.
+      Result<HttpResponse> sent =
+          Send(patch, scopes, operation + " (upload chunk at " + std::to_string(offset) + ")",
+               /*retry=*/false, stats);
+      if (sent.ok() && sent->status == 202) {
+        std::string next = sent->Header("location");
+        if (!next.empty()) location = ResolveLocation(location, next);
+        std::optional<int64_t> confirmed = NextOffsetFromRange(sent->Header("range"));
+        offset = confirmed.value_or(offset + length);
+        report(offset);
+        continue;
+      }
+      const bool transient =
+          !sent.ok() ? sent.status().retryable() : IsTransientStatus(sent->status);
+      const auto wait = Backoff(++failures, sent.ok() ? &*sent : nullptr);
+      if (!transient || failures >= options_.max_attempts ||
+          std::chrono::steady_clock::now() + wait > deadline) {
+        return failed(sent, "upload chunk at " + std::to_string(offset));
+      }
+      std::this_thread::sleep_for(wait);
+      // Where does the registry's copy end? GET on the session answers 204 with a Range.
+      HttpRequest status;
+      status.url = location;
+      Result<HttpResponse> state =
+          Send(status, scopes, operation + " (upload status)", /*retry=*/true, stats);
+      if (!state.ok() || state->status != 204) {
+        // The session is gone (the registry restarted without it, or expired it):
+        // begin again in a new one.
+        return failed(state.ok() && !IsTransientStatus(state->status)
+                          ? Result<HttpResponse>(Status::Unavailable(
+                                context + ": the upload session was lost (HTTP " +
+                                std::to_string(state->status) + " on its status)"))
+                          : state,
+                      "upload status");
+      }
+      std::string next = state->Header("location");
+      if (!next.empty()) location = ResolveLocation(location, next);
+      std::optional<int64_t> confirmed = NextOffsetFromRange(state->Header("range"));
+      offset = confirmed.value_or(0);
+      if (offset > body.size) offset = 0;
+      if (stats != nullptr) ++stats->uploads_resumed;
     }
   }
-  // The Location may carry its own query (upload state); keep it and add the digest.
+
+  // The closing PUT: the whole body for a monolithic upload, nothing after chunks.
   location += location.find('?') == std::string::npos ? "?" : "&";
   location += "digest=" + PercentEncodeColon(digest);
-
-  HttpRequest put = body;
+  HttpRequest put;
   put.method = "PUT";
   put.url = location;
   put.headers = {{"Content-Type", "application/octet-stream"}};
-  put.timeout_ms = options_.timeout_ms;
-  put.connect_timeout_ms = options_.connect_timeout_ms;
-  Result<HttpResponse> done = http_.Send(put);
-  if (!done.ok()) return done.status().WithContext(context);
-  if (done->status != 201) return HttpError(host_, operation, *done);
+  if (!chunked) {
+    if (body.path.empty()) {
+      put.body = std::string(body.memory);
+    } else {
+      put.body_file = body.path;
+    }
+  }
+  // Not retried as is: a replayed PUT to a session the registry may have closed; a new
+  // session is the safe retry.
+  Result<HttpResponse> done = Send(put, scopes, operation, /*retry=*/false, stats);
+  if (!done.ok() || done->status != 201) return failed(done, "complete upload");
+  report(body.size);
   std::string stored = done->Header("docker-content-digest");
   if (!stored.empty() && stored != digest) {
     return Status::Internal(context + ": the registry stored the blob as " + stored);
@@ -277,10 +814,9 @@ Result<std::string> RegistryClient::PutManifest(std::string_view repository,
   request.url = base_url_ + "/v2/" + repo + "/manifests/" + ref;
   request.headers = {{"Content-Type", std::string(media_type)}};
   request.body = std::string(bytes);
-  request.timeout_ms = options_.timeout_ms;
-  request.connect_timeout_ms = options_.connect_timeout_ms;
-  Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok()) return response.status().WithContext(context);
+  // PUT of the same bytes is idempotent, so it is safe to retry.
+  Result<HttpResponse> response = Send(request, {PushScope(repo)}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
   if (response->status != 201 && response->status != 200) {
     return HttpError(host_, operation, *response);
   }
@@ -310,11 +846,9 @@ Result<FetchedManifest> RegistryClient::GetManifest(std::string_view repository,
   request.headers = {{"Accept", std::string(kOciIndex) + ", " + std::string(kOciManifest) + ", " +
                                     std::string(kDockerManifestList) + ", " +
                                     std::string(kDockerManifest)}};
-  request.timeout_ms = options_.timeout_ms;
-  request.connect_timeout_ms = options_.connect_timeout_ms;
   request.max_body_bytes = kMaxManifestBytes;
-  Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok()) return response.status().WithContext(context);
+  Result<HttpResponse> response = Send(request, {PullScope(repo)}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
   if (response->status != 200) return HttpError(host_, operation, *response);
 
   FetchedManifest out;
@@ -343,10 +877,9 @@ Result<std::string> RegistryClient::GetBlob(std::string_view repository,
   HttpRequest request;
   request.url = base_url_ + "/v2/" + std::string(repository) + "/blobs/" + std::string(digest);
   request.follow_redirects = true;  // registries may send blob reads to their storage
-  request.timeout_ms = options_.timeout_ms;
-  request.connect_timeout_ms = options_.connect_timeout_ms;
-  Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok()) return response.status().WithContext(context);
+  Result<HttpResponse> response =
+      Send(request, {PullScope(std::string(repository))}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
   if (response->status != 200) return HttpError(host_, operation, *response);
   std::string actual = Sha256Digest(response->body);
   if (actual != digest) {
@@ -374,7 +907,7 @@ Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
     } else {
       Result<std::string> path = LayoutBlobPath(image.dir, blob->digest);
       if (!path.ok()) return path.status().WithContext(context);
-      Status s = PushBlobFromFile(repository, blob->digest, blob->size, *path);
+      Status s = PushBlobFromFile(repository, blob->digest, blob->size, *path, &local);
       if (!s.ok()) return s.WithContext(context);
       ++local.blobs_pushed;
       local.bytes_pushed += blob->size;

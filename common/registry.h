@@ -5,19 +5,33 @@
 // push, so that every push skips blobs the registry has (HEAD first), verifies digests and
 // reports errors the same way. Every failure names the registry, the repository, the
 // operation, the HTTP status and what the registry said; transport failures and 5xx/429
-// answers are Status::Unavailable so that callers may retry. Authentication is anonymous
-// for now: a 401 says so plainly.
+// answers are retried here with exponential back-off and jitter (bounded in count and
+// time) and, when they persist, are Status::Unavailable so that callers may retry later.
 //
-// Thread-safety: a RegistryClient is immutable after construction; its methods may be
-// called from several threads at once.
+// Authentication follows docker: credentials from config.json (see docker_config.h), Basic
+// when the registry's WWW-Authenticate challenge asks for it, otherwise a Bearer token from
+// the challenge's realm for exactly the scopes an operation needs, cached until it expires.
+// TLS is verified; a registry's own CA and client certificate come from
+// CERTS_DIR/HOST[:PORT]/ (*.crt, *.cert + *.key) as docker's certs.d. Plain HTTP is used
+// only for registries listed insecure, and for loopback hosts without a certs.d entry.
+// Secrets never appear in a Status or a log.
+//
+// Thread-safety: all methods may be called from several threads at once; the token cache
+// is guarded by a mutex.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "common/docker_config.h"
 #include "common/http_client.h"
 #include "common/layout.h"
 #include "common/oci.h"
@@ -25,11 +39,40 @@
 
 namespace manifold {
 
+// Called while a blob uploads: bytes the registry has confirmed so far, and the total.
+using UploadProgressCallback =
+    std::function<void(std::string_view digest, int64_t done, int64_t total)>;
+
 struct RegistryOptions {
-  // http:// instead of https://. Unset means IsLoopbackRegistry(host), as docker does.
+  // http:// instead of https://. Unset: plain HTTP when the host is in insecure_registries,
+  // or when it is a loopback host (as docker treats them) without a certs.d directory.
   std::optional<bool> plain_http;
-  long timeout_ms = 600000;  // per request; a layer upload is one request
+  std::vector<std::string> insecure_registries;  // "host[:port]" allowed plain HTTP
+  long timeout_ms = 600000;  // per request; a monolithic upload or one chunk is one request
   long connect_timeout_ms = 10000;
+
+  // Credentials: these when set, else the docker config.json in docker_config_dir (unset:
+  // DockerConfigDir()); none found means anonymous.
+  std::optional<RegistryCredentials> credentials;
+  std::optional<std::string> docker_config_dir;
+  // docker's per-registry TLS directory root: CERTS_DIR/HOST[:PORT]/.
+  std::string certs_dir = "/etc/docker/certs.d";
+
+  // Retries of one request (and restarts of one blob upload) on connection errors, 408,
+  // 429 and 5xx: at most max_attempts tries, back-off doubling from initial_backoff_ms up
+  // to max_backoff_ms with jitter, Retry-After honoured up to max_backoff_ms, and no new
+  // try once retry_budget_ms have passed since the first.
+  int max_attempts = 5;
+  long initial_backoff_ms = 250;
+  long max_backoff_ms = 10000;
+  long retry_budget_ms = 120000;
+
+  // Blobs larger than this are uploaded in PATCH chunks of chunk_bytes (or the registry's
+  // OCI-Chunk-Min-Length when larger), so a dropped connection costs one chunk.
+  int64_t chunked_threshold_bytes = int64_t{64} << 20;
+  int64_t chunk_bytes = int64_t{16} << 20;
+
+  UploadProgressCallback on_upload_progress;  // may be empty
 };
 
 // A manifest or index as the registry holds it.
@@ -45,6 +88,10 @@ struct PushStats {
   int64_t bytes_pushed = 0;
   int blobs_skipped = 0;  // already in the repository
   int64_t bytes_skipped = 0;
+  int blobs_mounted = 0;      // mounted from another repository of the registry
+  int uploads_resumed = 0;    // chunked uploads continued from the registry's Range
+  int uploads_restarted = 0;  // uploads begun again in a new session
+  int requests_retried = 0;   // requests sent again after a transient failure
 };
 
 // Called once per blob of a PushLayout, after it was uploaded or found present.
@@ -59,14 +106,27 @@ class RegistryClient {
   // "http://host" or "https://host".
   const std::string& base_url() const { return base_url_; }
 
+  // GET /v2/, authenticating as a client would: Ok when the registry answers and accepts
+  // the credentials (what `docker login` checks before it stores them).
+  Status CheckAccess() const;
+
   // HEAD on the blob: true for 200, false for 404, an error otherwise.
   Result<bool> BlobExists(std::string_view repository, std::string_view digest) const;
 
-  // Monolithic upload: POST an upload session, then PUT the whole body with ?digest=.
-  Status PushBlob(std::string_view repository, std::string_view digest,
-                  std::string_view bytes) const;
+  // Uploads a blob: POST an upload session, then one PUT with ?digest= (small blobs) or
+  // PATCH chunks and a closing PUT (large ones, file bodies only), resuming from the
+  // registry's Range after a failed chunk or restarting the session when it is gone.
+  // `stats` (may be null) counts resumes, restarts and retries.
+  Status PushBlob(std::string_view repository, std::string_view digest, std::string_view bytes,
+                  PushStats* stats = nullptr) const;
   Status PushBlobFromFile(std::string_view repository, std::string_view digest, int64_t size,
-                          const std::string& path) const;
+                          const std::string& path, PushStats* stats = nullptr) const;
+
+  // Cross-repository mount (POST ?mount=DIGEST&from=FROM): true when the registry linked
+  // the blob, false when it declined (it answered with an upload session instead, which
+  // is abandoned; upload the blob then).
+  Result<bool> MountBlob(std::string_view repository, std::string_view digest,
+                         std::string_view from_repository) const;
 
   // PUTs exact bytes under a tag or a digest with Content-Type media_type and returns their
   // digest. A digest reference must equal the bytes' digest.
@@ -90,13 +150,54 @@ class RegistryClient {
                                 const BlobPushedCallback& on_blob = nullptr) const;
 
  private:
-  Status PushBlobBody(std::string_view repository, std::string_view digest,
-                      const HttpRequest& body) const;
+  struct Token {
+    std::string header;  // "Bearer ..." or "Basic ..."
+    std::chrono::steady_clock::time_point expires;
+  };
+  // What a blob upload sends: bytes in memory or a file of known size.
+  struct BlobBody {
+    std::string_view memory;
+    std::string path;
+    int64_t size = 0;
+  };
+
+  // Sends one request with TLS settings and authorization for `scopes`
+  // ("repository:NAME:ACTIONS"), answering a 401 challenge once, and retrying transient
+  // failures when `retry` is set. A 401 after authenticating becomes an error naming the
+  // registry, `operation` and what the registry said.
+  Result<HttpResponse> Send(HttpRequest request, const std::vector<std::string>& scopes,
+                            const std::string& operation, bool retry,
+                            PushStats* stats = nullptr) const;
+  // Obtains credentials for a challenge and caches the Authorization header for `scopes`.
+  Status Authenticate(const std::string& challenge, const std::vector<std::string>& scopes,
+                      const std::string& operation) const;
+  std::optional<std::string> CachedAuthorization(const std::string& scope_key) const;
+  // The back-off before try number `attempt` (1-based) after `response` (may be null).
+  std::chrono::milliseconds Backoff(int attempt, const HttpResponse* response) const;
+  void ApplyTls(HttpRequest* request) const;
+  std::string ResolveLocation(const std::string& request_url, const std::string& location) const;
+
+  Status PushBlobBody(std::string_view repository, std::string_view digest, const BlobBody& body,
+                      PushStats* stats) const;
+  // One upload session from POST to the closing PUT. Sets *restart when a new session may
+  // succeed where this one failed.
+  Status UploadOnce(const std::string& repo, std::string_view digest, const BlobBody& body,
+                    const std::string& operation, PushStats* stats, bool* restart) const;
 
   std::string host_;
   RegistryOptions options_;
   std::string base_url_;
   HttpClient http_;
+  Status credentials_status_;  // why config.json could not be used, if it could not
+  std::optional<RegistryCredentials> credentials_;
+  std::string extra_ca_pem_;
+  std::string client_cert_;
+  std::string client_key_;
+  Status tls_status_;  // why the certs.d directory could not be used, if it could not
+
+  mutable std::mutex mu_;
+  mutable std::map<std::string, Token> tokens_;  // by scope key; guarded by mu_
+  mutable bool basic_ = false;  // the registry asked for Basic auth; guarded by mu_
 };
 
 }  // namespace manifold

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -349,18 +350,32 @@ TEST_F(RegistryTest, RefusesMalformedNamesWithoutAsking) {
 TEST_F(RegistryTest, ServerErrorsAreUnavailable) {
   std::filesystem::remove_all(registry_.storage_dir());
   std::ofstream(registry_.storage_dir()) << "not a directory";
-  Status s = client_->PushBlob("team/app", Sha256Digest("x"), "x");
+  RegistryOptions options;
+  options.max_attempts = 3;
+  options.initial_backoff_ms = 10;
+  RegistryClient client(registry_.host(), options);
+  PushStats stats;
+  Status s = client.PushBlob("team/app", Sha256Digest("x"), "x", &stats);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.message();
   EXPECT_TRUE(s.retryable());
   EXPECT_TRUE(Contains(s.message(), "HTTP 5")) << s.message();
+  // Each failed session was retried, then the upload was begun again, both bounded.
+  EXPECT_EQ(stats.uploads_restarted, 2);
+  EXPECT_EQ(stats.requests_retried, 3 * 2);
 }
 
 TEST(RegistryUnreachableTest, ConnectionFailuresAreUnavailable) {
   const int port = test::FreeTcpPort();
   ASSERT_GT(port, 0);
   const std::string host = "127.0.0.1:" + std::to_string(port);
-  RegistryClient client(host);
+  // Connection errors are retried with back-off, a bounded number of times.
+  RegistryOptions options;
+  options.max_attempts = 3;
+  options.initial_backoff_ms = 10;
+  options.max_backoff_ms = 40;
+  RegistryClient client(host, options);
+  const auto begin = std::chrono::steady_clock::now();
   const std::string digest = Sha256Digest("x");
   std::vector<Status> failures = {
       client.BlobExists("team/app", digest).status(),
@@ -373,6 +388,8 @@ TEST(RegistryUnreachableTest, ConnectionFailuresAreUnavailable) {
     EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.message();
     EXPECT_TRUE(Contains(s.message(), host)) << s.message();
   }
+  EXPECT_TRUE(Contains(failures[0].message(), "after 3 tries")) << failures[0].message();
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(10));
 }
 
 TEST(RegistryAuthTest, UnauthenticatedAccessIsExplained) {
@@ -382,15 +399,19 @@ TEST(RegistryAuthTest, UnauthenticatedAccessIsExplained) {
   RegistryServer registry;
   Status started = registry.Start(options);
   ASSERT_TRUE(started.ok()) << started.message();
-  RegistryClient client(registry.host());
+  TempDir tmp;
+  RegistryOptions anonymous;
+  anonymous.docker_config_dir = tmp.path();  // no config.json: anonymous
+  RegistryClient client(registry.host(), anonymous);
   Result<bool> exists = client.BlobExists("team/app", Sha256Digest("x"));
   ASSERT_FALSE(exists.ok());
   EXPECT_EQ(exists.status().code(), Status::Code::kFailedPrecondition);
-  EXPECT_TRUE(Contains(exists.status().message(),
-                       "registry " + registry.host() + " requires authentication"))
+  EXPECT_TRUE(Contains(exists.status().message(), "registry " + registry.host()))
+      << exists.status().message();
+  EXPECT_TRUE(Contains(exists.status().message(), "requires a user name and password"))
       << exists.status().message();
   Status pushed = client.PushBlob("team/app", Sha256Digest("x"), "x");
-  EXPECT_TRUE(Contains(pushed.message(), "requires authentication")) << pushed.message();
+  EXPECT_TRUE(Contains(pushed.message(), "manifold login " + registry.host())) << pushed.message();
 }
 
 }  // namespace

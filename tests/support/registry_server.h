@@ -1,7 +1,8 @@
 // RegistryServer: a real distribution registry (`docker-registry serve`) for one test.
 //
 // It listens on 127.0.0.1 at a free port, keeps its storage and log in its own temporary
-// directory, and is stopped (and its files removed) when the object goes away. Tests push
+// directory, and is stopped (and its files removed) when the object goes away. It can
+// serve HTTPS and require htpasswd (Basic) or token (Bearer) authentication. Tests push
 // to it with manifold's client and read back with independent tools (skopeo). Used from
 // one thread.
 #pragma once
@@ -19,6 +20,15 @@ struct RegistryServerOptions {
   // Contents of an htpasswd file (bcrypt entries). When set, the registry requires HTTP
   // basic authentication against it for every request.
   std::string htpasswd;
+  // PEM certificate and key: when set, the registry serves HTTPS with them.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // When token_realm is set, the registry requires Bearer tokens from that realm, signed
+  // by a key whose certificate chains to token_root_cert_file (Docker token auth).
+  std::string token_realm;
+  std::string token_service;
+  std::string token_issuer;
+  std::string token_root_cert_file;
 };
 
 class RegistryServer {
@@ -33,6 +43,9 @@ class RegistryServer {
   // carries the end of the registry's log.
   Status Start(const RegistryServerOptions& options = {});
   void Stop();
+  // Stops the registry and starts it again on the same port with the same storage (and
+  // the same upload-state secret, so upload sessions survive), waiting as Start does.
+  Status Restart();
 
   // "127.0.0.1:PORT".
   std::string host() const;
@@ -42,7 +55,10 @@ class RegistryServer {
   std::string LogTail(size_t max_bytes = 4096) const { return process_.LogTail(max_bytes); }
 
  private:
+  Status Launch();  // starts on port_ with the written config and waits for /v2/
+
   std::unique_ptr<TempDir> dir_;
+  RegistryServerOptions options_;
   Subprocess process_;
   int port_ = -1;
 };

@@ -1,0 +1,181 @@
+// registry_bench: how manifold's registry code compares with the tools people would use
+// instead, run on one machine against one local docker-registry.
+//
+//   1. Push of an OCI image layout with a 256 MiB layer: RegistryClient::PushLayout versus
+//      `skopeo copy oci:DIR:TAG docker://...`.
+//   2. Creating and pushing a two-platform index: `manifold imagetools create` versus
+//      `docker manifest create` + `docker manifest push` and `buildah manifest create/add/
+//      push`.
+//
+// Every run uses a fresh registry (so no tool finds blobs it pushed before, and skopeo's
+// blob-location cache cannot turn uploads into mounts) and the figures are medians of
+// --runs runs (default 5). Prints one line per measurement and the ratios. Single-threaded.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/layout.h"
+#include "common/registry.h"
+#include "tests/support/registry_server.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_image.h"
+
+namespace manifold {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kCommandTimeout = std::chrono::minutes(10);
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "registry_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void Check(const Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + s.message());
+}
+
+void Run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {}) {
+  test::CommandResult r = test::RunCommand(argv, kCommandTimeout, env);
+  if (r.exit_code != 0) Die(argv[0] + " " + argv[1] + " failed:\n" + r.output);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// Times `body` once per run, each on a fresh registry prepared by `setup`.
+double MedianSeconds(int runs, const std::function<void(const test::RegistryServer&)>& setup,
+                     const std::function<void(const test::RegistryServer&)>& body) {
+  std::vector<double> seconds;
+  for (int i = 0; i < runs; ++i) {
+    test::RegistryServer registry;
+    Check(registry.Start(), "start docker-registry");
+    setup(registry);
+    const auto begin = Clock::now();
+    body(registry);
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - begin).count());
+  }
+  return Median(seconds);
+}
+
+void PushTestImage(const RegistryClient& client, const std::string& repo, const std::string& tag,
+                   const test::TestImage& image) {
+  Check(client.PushBlob(repo, image.config.digest, image.config_bytes), "push config");
+  Check(client.PushBlob(repo, image.layers[0].digest, image.layer_bytes[0]), "push layer");
+  Result<std::string> d =
+      client.PutManifest(repo, tag, image.manifest.media_type, image.manifest_bytes);
+  Check(d.status(), "push manifest");
+}
+
+RegistryOptions Hermetic(const test::TempDir& dir) {
+  RegistryOptions options;
+  options.docker_config_dir = dir.path();
+  options.certs_dir = dir.path() + "/certs.d";
+  return options;
+}
+
+}  // namespace
+}  // namespace manifold
+
+int main(int argc, char** argv) {
+  using namespace manifold;
+  int runs = 5;
+  int layer_mib = 256;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--runs=", 0) == 0) runs = std::max(1, std::atoi(arg.c_str() + 7));
+    if (arg.rfind("--layer-mib=", 0) == 0) layer_mib = std::max(1, std::atoi(arg.c_str() + 12));
+  }
+  test::TempDir dir("manifold-bench");
+  const std::map<std::string, std::string> env = {{"DOCKER_CONFIG", dir.path()}};
+
+  // 1. A layout with one big layer (pseudo-random bytes: compressible data would flatter
+  // nobody, since no tool here recompresses).
+  std::string content(static_cast<size_t>(layer_mib) << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i + 8 <= content.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(&content[i], &x, 8);
+  }
+  const std::string layout_dir = dir.path() + "/layout";
+  {
+    test::TestImage image = test::MakeTestImage({"linux", "amd64", ""}, content);
+    content.clear();
+    content.shrink_to_fit();
+    Check(test::WriteTestLayout(layout_dir, {{&image, "big"}}), "write layout");
+  }
+  Result<OciLayoutImage> layout = OpenLayoutImage(layout_dir, "big");
+  Check(layout.status(), "open layout");
+
+  auto none = [](const test::RegistryServer&) {};
+  const double manifold_push = MedianSeconds(runs, none, [&](const test::RegistryServer& r) {
+    RegistryClient client(r.host(), Hermetic(dir));
+    Check(client.PushLayout(*layout, "bench/big").status(), "manifold push");
+  });
+  const double skopeo_push = MedianSeconds(runs, none, [&](const test::RegistryServer& r) {
+    Run({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout_dir + ":big",
+         "docker://" + r.host() + "/bench/big:latest"},
+        env);
+  });
+
+  // 2. Two single-platform images in one repository, merged into an index by each tool.
+  test::TestImage amd64 = test::MakeTestImage({"linux", "amd64", ""}, "amd64\n");
+  test::TestImage arm64 = test::MakeTestImage({"linux", "arm64", ""}, "arm64\n");
+  auto two_images = [&](const test::RegistryServer& r) {
+    RegistryClient client(r.host(), Hermetic(dir));
+    PushTestImage(client, "bench/app", "amd64", amd64);
+    PushTestImage(client, "bench/app", "arm64", arm64);
+  };
+  const std::string manifold_bin = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
+  const double manifold_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
+    const std::string repo = r.host() + "/bench/app";
+    Run({manifold_bin, "imagetools", "create", "-t", repo + ":multi", repo + ":amd64",
+         repo + ":arm64"},
+        env);
+  });
+  const double docker_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
+    const std::string repo = r.host() + "/bench/app";
+    Run({"docker", "manifest", "create", "--insecure", "--amend", repo + ":multi", repo + ":amd64",
+         repo + ":arm64"},
+        env);
+    Run({"docker", "manifest", "push", "--insecure", "--purge", repo + ":multi"}, env);
+  });
+  int list_number = 0;
+  const double buildah_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
+    const std::string repo = r.host() + "/bench/app";
+    const std::string list =
+        "manifold-bench-list-" + std::to_string(++list_number) + "-" + std::to_string(getpid());
+    Run({"buildah", "manifest", "create", list});
+    Run({"buildah", "manifest", "add", "--tls-verify=false", list, "docker://" + repo + ":amd64"});
+    Run({"buildah", "manifest", "add", "--tls-verify=false", list, "docker://" + repo + ":arm64"});
+    Run({"buildah", "manifest", "push", "-q", "--tls-verify=false", "--all", list,
+         "docker://" + repo + ":multi"});
+    test::RunCommand({"buildah", "manifest", "rm", list}, kCommandTimeout);
+  });
+
+  std::printf("runs per figure: %d (median)\n", runs);
+  std::printf("push OCI layout, %d MiB layer:\n", layer_mib);
+  std::printf("  manifold PushLayout     %8.3f s\n", manifold_push);
+  std::printf("  skopeo copy             %8.3f s\n", skopeo_push);
+  std::printf("  skopeo / manifold       %8.2fx\n", skopeo_push / manifold_push);
+  std::printf("create + push a two-platform index:\n");
+  std::printf("  manifold imagetools     %8.3f s\n", manifold_merge);
+  std::printf("  docker manifest         %8.3f s\n", docker_merge);
+  std::printf("  buildah manifest        %8.3f s\n", buildah_merge);
+  std::printf("  docker / manifold       %8.2fx\n", docker_merge / manifold_merge);
+  std::printf("  buildah / manifold      %8.2fx\n", buildah_merge / manifold_merge);
+  return 0;
+}
