@@ -63,7 +63,14 @@ void Agent::Output(const JobRef& job, std::string_view text) {
   logs_[job].pending.append(text);
 }
 
-void Agent::FinishJob(const JobRef& job, Result<ImageDescriptor> result) {
+void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result) {
+  if (options_.metrics != nullptr) {
+    const char* outcome = result.ok()                                         ? "succeeded"
+                          : result.status().code() == Status::Code::kCanceled ? "canceled"
+                          : result.status().retryable()                       ? "failed_retryable"
+                                                                              : "failed";
+    options_.metrics->CountJob(platform, outcome);
+  }
   JobResultMsg message;
   message.job = job;
   if (result.ok()) {
@@ -86,6 +93,7 @@ void Agent::StartJob(const AssignMsg& assign) {
   }
   if (draining_ || active_.size() >= options_.slots) {
     // The coordinator's view was out of date; failing retryably puts the job back.
+    if (options_.metrics != nullptr) options_.metrics->CountJob(assign.platform, "refused");
     std::lock_guard lock(mutex_);
     finished_.push_back(JobResultMsg{
         assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true});
@@ -98,7 +106,10 @@ void Agent::StartJob(const AssignMsg& assign) {
   ActiveJob* raw = job.get();
   Phase(assign.job, JobPhase::kAccepted);
   job->thread = std::thread([this, raw, assign] {
-    JobRunner runner(builder_, JobRunnerOptions{options_.work_dir});
+    JobRunnerOptions runner_options;
+    runner_options.work_dir = options_.work_dir;
+    runner_options.metrics = options_.metrics;
+    JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (result.ok()) {
       spdlog::info("job {} attempt {}: pushed {}", assign.job.job_id, assign.job.attempt,
@@ -107,7 +118,7 @@ void Agent::StartJob(const AssignMsg& assign) {
       spdlog::warn("job {} attempt {}: {}", assign.job.job_id, assign.job.attempt,
                    result.status().message());
     }
-    FinishJob(assign.job, std::move(result));
+    FinishJob(assign.job, assign.platform, std::move(result));
     raw->done = true;
   });
   active_[assign.job.job_id] = std::move(job);
@@ -235,6 +246,10 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     if (!fatal.ok()) break;
     Flush();
     ReapJobs();
+    if (options_.metrics != nullptr) {
+      options_.metrics->SetSlotsBusy(static_cast<uint32_t>(active_.size()));
+      options_.metrics->SetDraining(draining_);
+    }
     Clock::time_point now = Clock::now();
     if (!welcomed_ && now - last_hello > std::chrono::seconds(5)) {
       SendHello();  // the first hello may have gone to a coordinator that was not up yet

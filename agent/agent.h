@@ -21,6 +21,7 @@
 
 #include "agent/builder.h"
 #include "agent/job_runner.h"
+#include "agent/metrics.h"
 #include "common/messages.h"
 #include "common/status.h"
 
@@ -42,6 +43,7 @@ struct AgentOptions {
   std::string work_dir;
   std::chrono::milliseconds drain_grace{600000};  // running jobs may finish within this
   std::chrono::milliseconds result_resend{5000};  // unacknowledged results are sent again
+  AgentMetrics* metrics = nullptr;                // not owned; null: nothing is recorded
 };
 
 class Agent : public JobEvents {
@@ -73,7 +75,7 @@ class Agent : public JobEvents {
   void Send(const AgentMessage& message);
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
   void StartJob(const AssignMsg& assign);
-  void FinishJob(const JobRef& job, Result<ImageDescriptor> result);
+  void FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result);
   void Flush();
   void ReapJobs();
   std::vector<JobRef> HeldJobs();

@@ -1,5 +1,6 @@
 #include "agent/job_runner.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -15,6 +16,10 @@ namespace manifold {
 namespace fs = std::filesystem;
 
 namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
   HttpRequest request;
@@ -93,8 +98,13 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.image_name = "manifold-job-" + std::to_string(assign.job.job_id) + "-" +
                        std::to_string(assign.job.attempt);
   request.layout_dir = dir + "/layout";
+  auto build_start = std::chrono::steady_clock::now();
   Status built = builder_.Build(
       request, [&](std::string_view output) { events.Output(assign.job, output); }, cancel);
+  if (options_.metrics != nullptr) {
+    options_.metrics->ObserveBuild(assign.platform, built.ok() ? "succeeded" : "failed",
+                                   SecondsSince(build_start));
+  }
   if (!built.ok()) return built;
 
   events.Phase(assign.job, JobPhase::kPushing);
@@ -108,7 +118,12 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     if (!target.ok()) return target.status().WithContext("target repository");
     RegistryClient registry(target->registry);
     PushStats stats;
+    auto push_start = std::chrono::steady_clock::now();
     Result<Descriptor> manifest = registry.PushLayout(*image, target->repository, &stats);
+    if (options_.metrics != nullptr) {
+      options_.metrics->ObservePush(assign.platform, manifest.ok() ? "succeeded" : "failed",
+                                    SecondsSince(push_start), stats);
+    }
     if (!manifest.ok()) {
       return manifest.status().WithContext("pushing the " + platform + " image to " + name);
     }

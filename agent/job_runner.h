@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "agent/builder.h"
+#include "agent/metrics.h"
 #include "common/messages.h"
 #include "common/status.h"
 
@@ -29,6 +30,7 @@ class JobEvents {
 struct JobRunnerOptions {
   std::string work_dir;  // a per-job directory is made (and removed) under it
   uint64_t max_context_bytes = 2ull << 30;
+  AgentMetrics* metrics = nullptr;  // build and push timings and bytes; not owned, may be null
 };
 
 class JobRunner {

@@ -13,6 +13,7 @@
 #include "agent/buildah_builder.h"
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
+#include "agent/metrics.h"
 #include "common/platform.h"
 
 namespace {
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
   std::string buildah = "buildah";
   int drain_grace_s = 600;
   std::string log_level = "info";
+  std::string metrics_listen = "127.0.0.1:7083";
   app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
       ->envname("MANIFOLD_COORDINATOR")
       ->capture_default_str();
@@ -68,6 +70,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
       ->envname("MANIFOLD_DRAIN_GRACE")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT serving this agent's /metrics (Prometheus)")
+      ->envname("MANIFOLD_AGENT_METRICS_LISTEN")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
@@ -110,6 +116,15 @@ int main(int argc, char** argv) {
   }
   BuildahBuilder builder(runner, buildah);
 
+  // Bound before the agent says hello, so an agent Prometheus cannot see never takes jobs.
+  AgentMetrics metrics(options.platforms, options.slots, options.version);
+  int metrics_port = metrics.Serve(metrics_listen);
+  if (metrics_port < 0) {
+    return Fail("cannot serve metrics on " + metrics_listen +
+                " (is the port in use? set --metrics-listen or MANIFOLD_AGENT_METRICS_LISTEN)");
+  }
+  options.metrics = &metrics;
+
   struct sigaction action = {};
   action.sa_handler = OnSignal;
   sigaction(SIGINT, &action, nullptr);
@@ -119,6 +134,8 @@ int main(int argc, char** argv) {
     spdlog::info("serving {}{}", offer.platform.ToString(),
                  offer.emulated ? " (emulated through QEMU)" : " (native)");
   }
+  spdlog::info("metrics on {}:{}", metrics_listen.substr(0, metrics_listen.rfind(':')),
+               metrics_port);
   Agent agent(options, builder);
   Status status = agent.Run(g_stop);
   if (!status.ok()) return Fail(status.message());

@@ -15,6 +15,7 @@ packages=(
   qemu-user-static binfmt-support busybox-static
   # tools used by scripts
   curl jq ca-certificates util-linux
+  prometheus  # promtool checks ops/prometheus and the dashboard's queries (ops/check-ops-files.sh)
 )
 
 missing=()

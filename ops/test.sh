@@ -28,6 +28,8 @@ step "Enabling QEMU emulation"
 step "Caching the busybox packages for the base image"
 ./ops/base-image.sh --fetch-only
 
+./ops/check-ops-files.sh # promtool and jq on ops/prometheus, ops/grafana, ops/autoscaling
+
 step "Running the tests"
 # -j1: integration tests start farms on real ports and share two CPUs; each test is
 # bounded so a hung one fails instead of stalling CI.
