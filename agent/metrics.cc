@@ -1,0 +1,174 @@
+#include "agent/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace manifold {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+namespace {
+
+// Seconds: a cached rebuild or a push of one small layer up to an hour-long build.
+const Histogram::BucketBoundaries kDurationBuckets = {0.1, 0.25, 0.5, 1,   2.5,  5,    10,  30,
+                                                      60,  120,  300, 600, 1200, 1800, 3600};
+
+const char* const kJobResults[] = {"succeeded", "failed", "failed_retryable", "canceled",
+                                   "refused"};
+const char* const kStepResults[] = {"succeeded", "failed"};
+
+}  // namespace
+
+struct AgentMetrics::Families {
+  explicit Families(prometheus::Registry& r)
+      : info(BuildGauge()
+                 .Name("manifold_agent_info")
+                 .Help("Always 1; labels carry the agent's version")
+                 .Register(r)),
+        emulated(BuildGauge()
+                     .Name("manifold_agent_platform_emulated")
+                     .Help("1 if this agent builds the platform under QEMU, 0 if natively")
+                     .Register(r)),
+        slots(BuildGauge()
+                  .Name("manifold_agent_job_slots")
+                  .Help("Jobs this agent runs at once (--slots)")
+                  .Register(r)),
+        slots_busy(BuildGauge()
+                       .Name("manifold_agent_job_slots_busy")
+                       .Help("Slots running a job right now")
+                       .Register(r)),
+        draining(BuildGauge()
+                     .Name("manifold_agent_draining")
+                     .Help("1 while the agent drains (takes no new jobs) before it exits")
+                     .Register(r)),
+        jobs_total(BuildCounter()
+                       .Name("manifold_agent_jobs_total")
+                       .Help("Job attempts this agent ended, per platform and result "
+                             "(succeeded|failed|failed_retryable|canceled|refused)")
+                       .Register(r)),
+        build_duration(BuildHistogram()
+                           .Name("manifold_agent_build_duration_seconds")
+                           .Help("Time the builder ran for one job, per platform and result")
+                           .Register(r)),
+        push_duration(BuildHistogram()
+                          .Name("manifold_agent_push_duration_seconds")
+                          .Help("Time pushing one job's image to one repository, per platform "
+                                "and result")
+                          .Register(r)),
+        uploaded_bytes(BuildCounter()
+                           .Name("manifold_agent_registry_uploaded_bytes_total")
+                           .Help("Blob bytes uploaded to registries, per platform")
+                           .Register(r)),
+        skipped_bytes(BuildCounter()
+                          .Name("manifold_agent_registry_skipped_bytes_total")
+                          .Help("Blob bytes not uploaded because the registry already had the "
+                                "blob, per platform")
+                          .Register(r)),
+        blobs(BuildCounter()
+                  .Name("manifold_agent_registry_blobs_total")
+                  .Help("Blobs pushed, per platform and outcome (uploaded|skipped|mounted)")
+                  .Register(r)),
+        retried(BuildCounter()
+                    .Name("manifold_agent_registry_requests_retried_total")
+                    .Help("Registry requests sent again after a transient failure, per platform")
+                    .Register(r)) {}
+
+  Family<Gauge>& info;
+  Family<Gauge>& emulated;
+  Family<Gauge>& slots;
+  Family<Gauge>& slots_busy;
+  Family<Gauge>& draining;
+  Family<Counter>& jobs_total;
+  Family<Histogram>& build_duration;
+  Family<Histogram>& push_duration;
+  Family<Counter>& uploaded_bytes;
+  Family<Counter>& skipped_bytes;
+  Family<Counter>& blobs;
+  Family<Counter>& retried;
+};
+
+AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
+                           const std::string& version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      families_(std::make_unique<Families>(*registry_)) {
+  families_->info.Add({{"version", version}}).Set(1);
+  families_->slots.Add({}).Set(slots);
+  families_->slots_busy.Add({}).Set(0);
+  families_->draining.Add({}).Set(0);
+  for (const PlatformOffer& offer : platforms) {
+    std::string p = offer.platform.ToString();
+    families_->emulated.Add({{"platform", p}}).Set(offer.emulated ? 1 : 0);
+    for (const char* result : kJobResults) {
+      families_->jobs_total.Add({{"platform", p}, {"result", result}});
+    }
+    for (const char* result : kStepResults) {
+      families_->build_duration.Add({{"platform", p}, {"result", result}}, kDurationBuckets);
+      families_->push_duration.Add({{"platform", p}, {"result", result}}, kDurationBuckets);
+    }
+    families_->uploaded_bytes.Add({{"platform", p}});
+    families_->skipped_bytes.Add({{"platform", p}});
+    for (const char* outcome : {"uploaded", "skipped", "mounted"}) {
+      families_->blobs.Add({{"platform", p}, {"outcome", outcome}});
+    }
+    families_->retried.Add({{"platform", p}});
+  }
+}
+
+AgentMetrics::~AgentMetrics() = default;
+
+int AgentMetrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception&) {
+    return -1;  // civetweb could not bind or parse the address
+  }
+  exposer_->RegisterCollectable(registry_);
+  std::vector<int> ports = exposer_->GetListeningPorts();
+  return ports.empty() ? -1 : ports.front();
+}
+
+void AgentMetrics::CountJob(const Platform& platform, const std::string& result) {
+  families_->jobs_total.Add({{"platform", platform.ToString()}, {"result", result}}).Increment();
+}
+
+void AgentMetrics::ObserveBuild(const Platform& platform, const std::string& result,
+                                double seconds) {
+  families_->build_duration
+      .Add({{"platform", platform.ToString()}, {"result", result}}, kDurationBuckets)
+      .Observe(seconds);
+}
+
+void AgentMetrics::ObservePush(const Platform& platform, const std::string& result, double seconds,
+                               const PushStats& stats) {
+  std::string p = platform.ToString();
+  families_->push_duration.Add({{"platform", p}, {"result", result}}, kDurationBuckets)
+      .Observe(seconds);
+  families_->uploaded_bytes.Add({{"platform", p}})
+      .Increment(static_cast<double>(stats.bytes_pushed));
+  families_->skipped_bytes.Add({{"platform", p}})
+      .Increment(static_cast<double>(stats.bytes_skipped));
+  families_->blobs.Add({{"platform", p}, {"outcome", "uploaded"}}).Increment(stats.blobs_pushed);
+  families_->blobs.Add({{"platform", p}, {"outcome", "skipped"}}).Increment(stats.blobs_skipped);
+  families_->blobs.Add({{"platform", p}, {"outcome", "mounted"}}).Increment(stats.blobs_mounted);
+  families_->retried.Add({{"platform", p}}).Increment(stats.requests_retried);
+}
+
+void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }
+
+void AgentMetrics::SetDraining(bool draining) { families_->draining.Add({}).Set(draining ? 1 : 0); }
+
+std::string AgentMetrics::Text() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace manifold

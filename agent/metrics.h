@@ -1,0 +1,63 @@
+// AgentMetrics: one agent's Prometheus series (prometheus-cpp), served on /metrics.
+//
+// The coordinator's series (coordinator/metrics.h) describe the fleet as the coordinator
+// sees it; these describe what happens on this host: how long builds and pushes take, how
+// many bytes reach the registry and how many are skipped because the blob was already
+// there, how busy the slots are and which platforms run under QEMU. Names carry the
+// manifold_agent_ prefix, base units (seconds, bytes) and _total for counters. Series for
+// every served platform exist at 0 from the start, so rates and alerts see them before the
+// first job. Thread-safe: prometheus-cpp metrics are atomic, and job threads report here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/messages.h"
+#include "common/registry.h"
+
+namespace prometheus {
+class Registry;
+class Exposer;
+}  // namespace prometheus
+
+namespace manifold {
+
+class AgentMetrics {
+ public:
+  // `platforms` and `slots` are the agent's offer; they label and size the series.
+  AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
+               const std::string& version);
+  ~AgentMetrics();
+  AgentMetrics(const AgentMetrics&) = delete;
+  AgentMetrics& operator=(const AgentMetrics&) = delete;
+
+  // Serves /metrics on "HOST:PORT" (port 0 picks a free one). Returns the bound port, or
+  // -1 if the address cannot be bound.
+  int Serve(const std::string& address);
+
+  // A job attempt ended: result is succeeded, failed (not retryable), failed_retryable,
+  // canceled or refused (assigned while no slot was free).
+  void CountJob(const Platform& platform, const std::string& result);
+  // The builder ran for `seconds`; result is succeeded or failed.
+  void ObserveBuild(const Platform& platform, const std::string& result, double seconds);
+  // One PushLayout to one repository ended after `seconds`; result is succeeded or
+  // failed. Its stats hold what was uploaded and what the registry already had, which
+  // counts even when a later blob failed: those bytes did cross the network.
+  void ObservePush(const Platform& platform, const std::string& result, double seconds,
+                   const PushStats& stats);
+  void SetSlotsBusy(uint32_t busy);
+  void SetDraining(bool draining);
+
+  // The text exposition of every series, as /metrics serves it (for tests and logs).
+  std::string Text() const;
+
+ private:
+  struct Families;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Families> families_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace manifold
