@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Checks the operations files with the tools that consume them, so a file Prometheus or
+# Grafana would refuse never reaches a deployment:
+#   - ops/prometheus/prometheus.yml     promtool check config (also checks alerts.yml)
+#   - ops/prometheus/alerts.yml         promtool check rules, promtool test rules
+#   - ops/grafana/manifold-dashboard.json
+#       jq: an importable dashboard with a Prometheus datasource variable, every panel on it
+#       with queries; every query parsed by promtool (as a recording rule, with Grafana's
+#       variables replaced), so a typo in PromQL fails here, not on the screen
+#   - ops/autoscaling: JSON with jq, shell scripts with bash -n
+# Run by ops/test.sh before the tests and by tests/integration/ops_files_test.cc.
+# Needs promtool (Debian's prometheus package) and jq; exits 1 on the first failure.
+set -euo pipefail
+
+ops="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+for tool in promtool jq; do
+  command -v "$tool" >/dev/null || {
+    echo "check-ops-files: $tool is not installed (ops/install-deps.sh installs it)" >&2
+    exit 1
+  }
+done
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+step() { echo "==> $*"; }
+
+step "promtool check config ops/prometheus/prometheus.yml"
+promtool check config "$ops/prometheus/prometheus.yml"
+
+step "promtool check rules ops/prometheus/alerts.yml"
+promtool check rules "$ops/prometheus/alerts.yml"
+
+step "promtool test rules ops/prometheus/alerts_test.yml"
+(cd "$ops/prometheus" && promtool test rules alerts_test.yml)
+
+dashboard="$ops/grafana/manifold-dashboard.json"
+step "jq: ops/grafana/manifold-dashboard.json"
+check() {  # check DESCRIPTION JQ-FILTER: the filter must yield true
+  if ! jq -e "$2" "$dashboard" >/dev/null; then
+    echo "check-ops-files: $dashboard: $1" >&2
+    exit 1
+  fi
+}
+check "is not JSON with a title and a uid" \
+  '(.title | type == "string" and length > 0) and (.uid | type == "string" and length > 0)'
+check "has no dashboard id (an imported dashboard must not carry one)" '.id == null'
+check "needs exactly one datasource variable of type prometheus" \
+  '[.templating.list[] | select(.type == "datasource" and .query == "prometheus")] | length == 1'
+check "panel ids are not unique" '[.panels[].id] | length == (unique | length)'
+check "has no panels with queries" '[.panels[] | select(.type != "row")] | length > 0'
+bad_panels="$(jq -r '.panels[] | select(.type != "row")
+  | select((.datasource.uid != "${datasource}")
+           or ((.targets // []) | length == 0)
+           or any(.targets[]; (.expr // "") == "" or .datasource.uid != "${datasource}")
+           or (.gridPos.w // 0) <= 0 or (.gridPos.h // 0) <= 0)
+  | .title' "$dashboard")"
+if [ -n "$bad_panels" ]; then
+  echo "check-ops-files: $dashboard: these panels lack a \${datasource} datasource, a query" \
+    "or a size:" >&2
+  echo "$bad_panels" >&2
+  exit 1
+fi
+# Grafana's variables are not PromQL; give them values Prometheus would see.
+jq '{groups: [{name: "dashboard", rules: [.panels[] | select(.type != "row") | . as $p
+      | .targets[] | {record: "dashboard:panel_\($p.id)_\(.refId)",
+                      expr: (.expr | gsub("\\$__rate_interval"; "5m")
+                                   | gsub("\\$platform"; ".+"))}]}]}' \
+  "$dashboard" >"$tmp/dashboard-queries.yml"
+promtool check rules "$tmp/dashboard-queries.yml"
+
+step "ops/autoscaling"
+for json in "$ops"/autoscaling/*.json; do
+  [ -e "$json" ] || continue
+  jq -e . "$json" >/dev/null || { echo "check-ops-files: $json is not JSON" >&2; exit 1; }
+done
+for script in "$ops"/autoscaling/*.sh; do
+  [ -e "$script" ] || continue
+  bash -n "$script"
+done
+
+echo "==> ops files OK"

@@ -1,0 +1,380 @@
+// The operations files against the programs they describe: every metric name the Grafana
+// dashboard, the alert rules and the KEDA trigger query must be one a running coordinator
+// or agent really exports (a renamed series would otherwise leave an empty panel or an
+// alert that can never fire), and the files pass the tools that consume them
+// (ops/check-ops-files.sh: promtool and jq).
+//
+// PostgreSQL, the coordinator and a manifold-agent are real processes on free ports. One
+// build that fails inside buildah (FROM scratch has no shell for RUN) makes the
+// coordinator observe its per-job histograms, which exist only after a first observation,
+// without needing a registry.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "common/digest.h"
+#include "common/http_client.h"
+#include "common/platform.h"
+#include "common/tar.h"
+#include "tests/support/farm.h"
+#include "tests/support/ports.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace manifold::test {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Every manifold_ name in `text`.
+std::set<std::string> MetricNames(const std::string& text) {
+  static const std::regex kName("manifold_[a-z0-9_]+");
+  std::set<std::string> names;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kName);
+       it != std::sregex_iterator(); ++it) {
+    names.insert(it->str());
+  }
+  return names;
+}
+
+// The values of every "expr" key anywhere in a Grafana dashboard.
+void CollectExprs(const json& node, std::string* out) {
+  if (node.is_object()) {
+    for (const auto& [key, value] : node.items()) {
+      if (key == "expr" && value.is_string()) {
+        *out += value.get<std::string>() + "\n";
+      } else {
+        CollectExprs(value, out);
+      }
+    }
+  } else if (node.is_array()) {
+    for (const json& item : node) CollectExprs(item, out);
+  }
+}
+
+// The PromQL under `key:` in a YAML file: the rest of that line, or for a block scalar
+// ("key: |") the lines indented deeper than the key. Comments and annotations, which may
+// mention series by name in prose, are not queries and are left out.
+std::string YamlValues(const std::string& yaml, const std::string& key) {
+  std::istringstream lines(yaml);
+  std::string line, out;
+  size_t block_indent = std::string::npos;  // set while inside a block scalar
+  while (std::getline(lines, line)) {
+    size_t indent = line.find_first_not_of(' ');
+    if (block_indent != std::string::npos) {
+      if (indent == std::string::npos || indent > block_indent) {
+        out += line + "\n";
+        continue;
+      }
+      block_indent = std::string::npos;
+    }
+    if (indent == std::string::npos || line.compare(indent, key.size() + 1, key + ":") != 0) {
+      continue;
+    }
+    std::string value = line.substr(indent + key.size() + 1);
+    if (value.find('|') != std::string::npos &&
+        value.find_first_not_of(" |-") == std::string::npos) {
+      block_indent = indent;
+    } else {
+      out += value + "\n";
+    }
+  }
+  return out;
+}
+
+// The names a /metrics exposition defines: every sample's name and every # TYPE, with
+// the type of each family.
+struct Exposition {
+  std::set<std::string> samples;
+  std::map<std::string, std::string> types;
+};
+
+Exposition ParseExposition(const std::string& text) {
+  Exposition out;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::istringstream fields(line.substr(7));
+      std::string name, type;
+      fields >> name >> type;
+      out.types[name] = type;
+    } else if (!line.empty() && line[0] != '#') {
+      out.samples.insert(line.substr(0, line.find_first_of("{ ")));
+    }
+  }
+  return out;
+}
+
+// Whether `name`, as a query uses it, is exported: a sample or family name, or a
+// histogram's _bucket/_count/_sum series.
+bool Exported(const std::string& name, const std::vector<Exposition>& exports) {
+  for (const Exposition& e : exports) {
+    if (e.samples.count(name) || e.types.count(name)) return true;
+    for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+      std::string s = suffix;
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+        auto it = e.types.find(name.substr(0, name.size() - s.size()));
+        if (it != e.types.end() && it->second == "histogram") return true;
+      }
+    }
+  }
+  return false;
+}
+
+std::string Scrape(int port) {
+  HttpRequest request;
+  request.url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+  request.timeout_ms = 10000;
+  Result<HttpResponse> response = HttpClient().Send(request);
+  return response.ok() && response->status == 200 ? response->body : std::string();
+}
+
+TEST(OpsFilesTest, YamlValuesReadsLinesAndBlocksButNotComments) {
+  std::string yaml =
+      "# expr: manifold_in_a_comment\n"
+      "  - alert: A\n"
+      "    expr: manifold_one > 0\n"
+      "    annotations:\n"
+      "      summary: manifold_in_prose\n"
+      "  - alert: B\n"
+      "    expr: |\n"
+      "      sum(manifold_two)\n"
+      "      / sum(manifold_three)\n"
+      "    for: 5m\n"
+      "        query: manifold_four\n";
+  EXPECT_EQ(MetricNames(YamlValues(yaml, "expr")),
+            (std::set<std::string>{"manifold_one", "manifold_two", "manifold_three"}));
+  EXPECT_EQ(MetricNames(YamlValues(yaml, "query")), (std::set<std::string>{"manifold_four"}));
+}
+
+TEST(OpsFilesTest, ExportedMapsHistogramSeriesToTheirFamily) {
+  Exposition e = ParseExposition(
+      "# TYPE manifold_wait_seconds histogram\n"
+      "manifold_wait_seconds_count{platform=\"linux/amd64\"} 0\n"
+      "# TYPE manifold_jobs_total counter\n"
+      "manifold_jobs_total{result=\"failed\"} 2\n");
+  EXPECT_TRUE(Exported("manifold_wait_seconds_bucket", {e}));
+  EXPECT_TRUE(Exported("manifold_wait_seconds_sum", {e}));
+  EXPECT_TRUE(Exported("manifold_jobs_total", {e}));
+  EXPECT_FALSE(Exported("manifold_jobs_total_bucket", {e}));  // a counter has no buckets
+  EXPECT_FALSE(Exported("manifold_jobs", {e}));
+}
+
+// promtool and jq accept every file; CI installs both (ops/install-deps.sh).
+TEST(OpsFilesTest, ToolsAcceptTheFiles) {
+  if (RunCommand({"promtool", "--version"}, milliseconds(30000)).exit_code != 0) {
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus; "
+                    "ops/install-deps.sh installs it)";
+  }
+  CommandResult checked =
+      RunCommand({SourceDir() + "/ops/check-ops-files.sh"}, milliseconds(180000));
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+}
+
+// Prometheus would scrape whatever holds the port, so the agent must not start without it.
+TEST(OpsFilesTest, AgentRefusesToStartWhenItsMetricsPortIsTaken) {
+  if (RunCommand({"buildah", "version"}, milliseconds(30000)).exit_code != 0) {
+    GTEST_SKIP() << "buildah is not installed; the agent checks for it before binding";
+  }
+  int holder = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(holder, 1), 0);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  std::string taken = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  TempDir dir("manifold-agent-port");
+  CommandResult agent =
+      RunCommand({BinaryDir() + "/agent/manifold-agent", "--coordinator", "tcp://127.0.0.1:1",
+                  "--work-dir", dir.path() + "/work", "--metrics-listen", taken},
+                 milliseconds(60000));
+  close(holder);
+  EXPECT_EQ(agent.exit_code, 1) << agent.output;
+  EXPECT_NE(agent.output.find("cannot serve metrics on " + taken), std::string::npos)
+      << agent.output;
+}
+
+class OpsFilesFarmTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (RunCommand({"buildah", "version"}, milliseconds(30000)).exit_code != 0) {
+      GTEST_SKIP() << "buildah is not installed; the agent needs it to start";
+    }
+    Status pg = postgres_.Start();
+    ASSERT_TRUE(pg.ok()) << pg.message();
+    api_port_ = FreeTcpPort();
+    coordinator_metrics_port_ = FreeTcpPort();
+    agent_metrics_port_ = FreeTcpPort();
+    agent_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
+    Status started = coordinator_.Start(
+        {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
+         "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
+         agent_endpoint_, "--state-dir", dir_.path() + "/state", "--metrics-listen",
+         "127.0.0.1:" + std::to_string(coordinator_metrics_port_)},
+        {}, dir_.path() + "/coordinator.log");
+    ASSERT_TRUE(started.ok()) << started.message();
+    ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
+        << coordinator_.LogTail();
+    started =
+        agent_.Start({BinaryDir() + "/agent/manifold-agent", "--coordinator", agent_endpoint_,
+                      "--id", "ops-agent", "--work-dir", dir_.path() + "/agent", "--metrics-listen",
+                      "127.0.0.1:" + std::to_string(agent_metrics_port_), "--drain-grace", "5"},
+                     {}, dir_.path() + "/agent.log");
+    ASSERT_TRUE(started.ok()) << started.message();
+  }
+
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "---- coordinator log ----\n"
+                << coordinator_.LogTail() << "---- agent log ----\n"
+                << agent_.LogTail();
+    }
+    agent_.Stop(std::chrono::seconds(15));  // before the coordinator: the agent drains
+    coordinator_.Stop();
+  }
+
+  HttpResponse Request(const std::string& method, const std::string& path,
+                       const std::string& body = "",
+                       const std::string& content_type = "application/json") {
+    HttpRequest request;
+    request.method = method;
+    request.url = "http://127.0.0.1:" + std::to_string(api_port_) + path;
+    request.body = body;
+    request.headers = {{"Content-Type", content_type}};
+    request.timeout_ms = 10000;
+    Result<HttpResponse> response = HttpClient().Send(request);
+    return response.ok() ? *response : HttpResponse{};
+  }
+  HttpResponse Get(const std::string& path) { return Request("GET", path); }
+
+  TempDir dir_{"manifold-ops-files"};
+  PostgresServer postgres_;
+  Subprocess coordinator_;
+  Subprocess agent_;
+  int api_port_ = 0;
+  int coordinator_metrics_port_ = 0;
+  int agent_metrics_port_ = 0;
+  std::string agent_endpoint_;
+};
+
+TEST_F(OpsFilesFarmTest, DashboardAlertsAndKedaUseOnlyExportedMetrics) {
+  Result<Platform> host = HostPlatform();
+  ASSERT_TRUE(host.ok()) << host.status().message();
+  const std::string platform = host->ToString();
+
+  // The agent is up and serves its own /metrics with its offer.
+  std::string agent_text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        agent_text = Scrape(agent_metrics_port_);
+        return agent_text.find("manifold_agent_platform_emulated{platform=\"" + platform +
+                               "\"} 0") != std::string::npos;
+      },
+      milliseconds(30000)))
+      << agent_text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Scrape(coordinator_metrics_port_)
+                   .find("manifold_agents{mode=\"native\",platform=\"" + platform +
+                         "\",state=\"online\"} 1") != std::string::npos;
+      },
+      milliseconds(30000)))
+      << Scrape(coordinator_metrics_port_);
+
+  // One build through the real agent that fails in the builder.
+  std::string context;
+  ASSERT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
+  std::string digest = Sha256Digest(context);
+  ASSERT_EQ(Request("PUT", "/v1/contexts/" + digest, context, "application/x-tar").status, 201);
+  json submit = {{"platforms", {platform}},
+                 {"tags", {"127.0.0.1:1/unused:latest"}},
+                 {"context", digest},
+                 {"dockerfile", "FROM scratch\nRUN false\n"}};
+  HttpResponse submitted = Request("POST", "/v1/builds", submit.dump());
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  std::string build_path =
+      "/v1/builds/" + std::to_string(json::parse(submitted.body).value("id", uint64_t{0}));
+  std::string state;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json build = json::parse(Get(build_path).body, nullptr, false);
+        state = build.is_object() ? build.value("state", "") : "";
+        return state == "failed" || state == "succeeded" || state == "canceled";
+      },
+      milliseconds(180000), milliseconds(250)))
+      << state;
+  EXPECT_EQ(state, "failed");
+
+  // The agent counted the job and timed the builder.
+  const std::string p = "platform=\"" + platform + "\"";
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        agent_text = Scrape(agent_metrics_port_);
+        return agent_text.find("manifold_agent_jobs_total{" + p + ",result=\"failed\"} 1") !=
+               std::string::npos;
+      },
+      milliseconds(10000)))
+      << agent_text;
+  EXPECT_NE(
+      agent_text.find("manifold_agent_build_duration_seconds_count{" + p + ",result=\"failed\"} 1"),
+      std::string::npos)
+      << agent_text;
+  EXPECT_NE(agent_text.find("manifold_agent_job_slots 1"), std::string::npos) << agent_text;
+
+  std::string coordinator_text;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        coordinator_text = Scrape(coordinator_metrics_port_);
+        return coordinator_text.find("manifold_job_duration_seconds_count{" + p +
+                                     ",result=\"failed\"} 1") != std::string::npos;
+      },
+      milliseconds(10000)))
+      << coordinator_text;
+
+  // Every name the ops files query, against what the two processes export.
+  std::string queries;
+  json dashboard =
+      json::parse(ReadFile(SourceDir() + "/ops/grafana/manifold-dashboard.json"), nullptr, false);
+  ASSERT_TRUE(dashboard.is_object()) << "the dashboard is not JSON";
+  CollectExprs(dashboard, &queries);
+  queries += YamlValues(ReadFile(SourceDir() + "/ops/prometheus/alerts.yml"), "expr");
+  queries += YamlValues(ReadFile(SourceDir() + "/ops/autoscaling/keda-scaledobject.yaml"), "query");
+  std::set<std::string> used = MetricNames(queries);
+  // The extraction itself works: names from each file are there.
+  for (const char* name : {"manifold_jobs_pending", "manifold_agent_registry_uploaded_bytes_total",
+                           "manifold_agents_lost_total", "manifold_desired_agents"}) {
+    EXPECT_TRUE(used.count(name)) << name << " not found in the ops files' queries";
+  }
+  std::vector<Exposition> exports = {ParseExposition(coordinator_text),
+                                     ParseExposition(agent_text)};
+  for (const std::string& name : used) {
+    EXPECT_TRUE(Exported(name, exports))
+        << name << " is queried by the ops files but neither the coordinator nor the agent "
+        << "exports it";
+  }
+}
+
+}  // namespace
+}  // namespace manifold::test
