@@ -23,6 +23,7 @@
 # Env: MANIFOLD_FARM_DIR (default <repo>/.farm), MANIFOLD_BUILD_DIR (default <repo>/build),
 #      MANIFOLD_FARM_PG_PORT (55432), MANIFOLD_FARM_REGISTRY_PORT (5000),
 #      MANIFOLD_FARM_API_PORT (7080), MANIFOLD_FARM_AGENT_PORT (7081),
+#      MANIFOLD_FARM_METRICS_PORT (7082, the coordinator's /metrics; agents pick free ports),
 #      MANIFOLD_FARM_SLOTS (build slots per agent, 1),
 #      MANIFOLD_FARM_AGENTS (agents as NAME:PLATFORM, space-separated; default
 #        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
@@ -46,6 +47,7 @@ pg_port="${MANIFOLD_FARM_PG_PORT:-55432}"
 registry_port="${MANIFOLD_FARM_REGISTRY_PORT:-5000}"
 api_port="${MANIFOLD_FARM_API_PORT:-7080}"
 agent_port="${MANIFOLD_FARM_AGENT_PORT:-7081}"
+metrics_port="${MANIFOLD_FARM_METRICS_PORT:-7082}"
 slots="${MANIFOLD_FARM_SLOTS:-1}"
 only_services="${MANIFOLD_FARM_ONLY_SERVICES:-0}"
 keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
@@ -492,6 +494,7 @@ start_coordinator() {
     --api-listen "127.0.0.1:$api_port" \
     --agent-listen "tcp://127.0.0.1:$agent_port" \
     --public-url "http://127.0.0.1:$api_port" \
+    --metrics-listen "127.0.0.1:$metrics_port" \
     --state-dir "$farm_dir/coordinator"
   wait_for 60 "the coordinator's /readyz on 127.0.0.1:$api_port" coordinator \
     curl -sf --max-time 2 "http://127.0.0.1:$api_port/readyz"
@@ -519,6 +522,7 @@ EOF
     --id "$name" \
     --platform "$platform" \
     --slots "$slots" \
+    --metrics-listen 127.0.0.1:0 \
     --work-dir "$dir/work"
 }
 
@@ -595,8 +599,8 @@ write_conf() {
   local var
   {
     echo "# Written by ops/farm.sh up; ops/farm.sh start restores it."
-    printf 'pg_port=%q\nregistry_port=%q\napi_port=%q\nagent_port=%q\n' \
-      "$pg_port" "$registry_port" "$api_port" "$agent_port"
+    printf 'pg_port=%q\nregistry_port=%q\napi_port=%q\nagent_port=%q\nmetrics_port=%q\n' \
+      "$pg_port" "$registry_port" "$api_port" "$agent_port" "$metrics_port"
     printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\n' \
       "$slots" "$build_dir" "$agents_spec" "$only_services"
     while IFS= read -r var; do
@@ -654,6 +658,7 @@ cmd_up() {
   if [ "$only_services" != 1 ]; then
     require_free_port "$api_port" MANIFOLD_FARM_API_PORT
     require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
+    require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
   fi
   mkdir -p "$logs" "$pids"
   touch "$farm_dir/.manifold-farm"
@@ -892,6 +897,7 @@ cmd_start() {
       check_binaries
       require_free_port "$api_port" MANIFOLD_FARM_API_PORT
       require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
+      require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
       start_coordinator
       ;;
     *)

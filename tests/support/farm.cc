@@ -50,7 +50,8 @@ Status Farm::Up(std::chrono::seconds timeout) {
   ports_ = {{"MANIFOLD_FARM_PG_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_API_PORT", std::to_string(FreeTcpPort())},
-            {"MANIFOLD_FARM_AGENT_PORT", std::to_string(FreeTcpPort())}};
+            {"MANIFOLD_FARM_AGENT_PORT", std::to_string(FreeTcpPort())},
+            {"MANIFOLD_FARM_METRICS_PORT", std::to_string(FreeTcpPort())}};
   up_ = true;  // from here on, Down() has something to stop even if `up` fails half-way
   CommandResult result =
       RunCommand({SourceDir() + "/ops/farm.sh", "up"},
