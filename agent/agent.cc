@@ -206,7 +206,9 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   socket_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 1000);
   socket_->set(zmq::sockopt::reconnect_ivl, 100);
-  socket_->set(zmq::sockopt::reconnect_ivl_max, 5000);
+  // Back-off between reconnects is capped low, so a restarted coordinator hears from its
+  // agents (and their running jobs) well within its wait for them.
+  socket_->set(zmq::sockopt::reconnect_ivl_max, 2000);
   socket_->set(zmq::sockopt::maxmsgsize, int64_t{64} << 20);
   try {
     socket_->connect(options_.coordinator);
@@ -231,7 +233,13 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       for (auto& [id, job] : active_) job->cancel = true;
     }
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(50));
+    try {
+      zmq::poll(items, 1, std::chrono::milliseconds(50));
+    } catch (const zmq::error_t& e) {
+      // SIGTERM (drain) interrupts the poll; the loop notices `stop` at its top.
+      if (e.num() != EINTR) throw;
+      continue;
+    }
     for (int i = 0; i < 100 && (items[0].revents & ZMQ_POLLIN); ++i) {
       zmq::message_t frame;
       if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;

@@ -77,8 +77,11 @@ Status Coordinator::Start() {
   for (QueuedJob& job : *pending) AddPending(std::move(job));
   Result<std::vector<JobRecord>> active = store_.ActiveJobs();
   if (!active.ok()) return active.status();
-  Clock::time_point hello_deadline =
-      Clock::now() + options_.heartbeat_interval * options_.missed_heartbeats;
+  // Agents reconnect with back-off (at most 2 s apart) and may have queued work to send
+  // first: they get the liveness window plus that much before their jobs are retried.
+  Clock::time_point hello_deadline = Clock::now() +
+                                     options_.heartbeat_interval * options_.missed_heartbeats +
+                                     std::chrono::seconds(10);
   auto system_now = std::chrono::system_clock::now().time_since_epoch();
   for (const JobRecord& job : *active) {
     // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
