@@ -933,6 +933,8 @@ usage() {
 }
 
 resolve_farm_dir
+[[ "$stop_timeout" =~ ^[0-9]+$ ]] ||
+  die "MANIFOLD_FARM_STOP_TIMEOUT must be a number of seconds, got '$stop_timeout'"
 command="${1:-}"
 case "$command" in
   up | down | status | purge)
