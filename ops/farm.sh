@@ -366,14 +366,19 @@ open_log() {
   fi
 }
 
-on_up_exit() {
-  local status="$1"
-  [ "$up_finished" -eq 1 ] && return
-  [ "$status" -ne 0 ] || return
+# The end of the log of what was starting when a step failed, for the person reading.
+print_log_tail() {
   if [ -n "$current_log" ] && [ -f "$current_log" ]; then
     echo "farm: last $log_tail_lines lines of $current_log:" >&2
     tail -n "$log_tail_lines" "$current_log" | sed 's/^/  | /' >&2
   fi
+}
+
+on_up_exit() {
+  local status="$1"
+  [ "$up_finished" -eq 1 ] && return
+  [ "$status" -ne 0 ] || return
+  print_log_tail
   if [ "$keep_on_failure" = 1 ]; then
     echo "farm: up failed; processes left running (MANIFOLD_FARM_KEEP_ON_FAILURE=1); stop them with: $0 down" >&2
   else
@@ -850,10 +855,7 @@ on_start_exit() {
   local status="$1" name="$2"
   [ "$start_finished" -eq 1 ] && return
   [ "$status" -ne 0 ] || return
-  if [ -n "$current_log" ] && [ -f "$current_log" ]; then
-    echo "farm: last $log_tail_lines lines of $current_log:" >&2
-    tail -n "$log_tail_lines" "$current_log" | sed 's/^/  | /' >&2
-  fi
+  print_log_tail
   if [ "$keep_on_failure" = 1 ]; then
     echo "farm: start $name failed; left running (MANIFOLD_FARM_KEEP_ON_FAILURE=1)" >&2
   elif [ -n "$(running_pid "$name")" ]; then
