@@ -107,6 +107,30 @@ Status ParseChunk(const json& j, LogChunk* chunk) {
   return Status::Ok();
 }
 
+Status ParseAgent(const json& j, AgentInfo* agent) {
+  if (!j.is_object()) return Status::Internal("an agent is not a JSON object");
+  MANIFOLD_READ(ReadString(j, "id", &agent->id));
+  MANIFOLD_READ(ReadString(j, "hostname", &agent->hostname));
+  MANIFOLD_READ(ReadString(j, "version", &agent->version));
+  MANIFOLD_READ(ReadInt(j, "slots", &agent->slots));
+  MANIFOLD_READ(ReadInt(j, "busy", &agent->busy));
+  MANIFOLD_READ(ReadString(j, "state", &agent->state));
+  MANIFOLD_READ(ReadInt(j, "last_seen_ms_ago", &agent->last_seen_ms_ago));
+  auto platforms = j.find("platforms");
+  if (platforms == j.end() || !platforms->is_array()) {
+    return Status::Internal("field \"platforms\" is not a list");
+  }
+  for (const json& offer : *platforms) {
+    std::string platform;
+    bool emulated = false;
+    if (!offer.is_object()) return Status::Internal("a platform offer is not a JSON object");
+    MANIFOLD_READ(ReadString(offer, "platform", &platform));
+    MANIFOLD_READ(ReadBool(offer, "emulated", &emulated));
+    agent->platforms.push_back(platform + (emulated ? " (emulated)" : ""));
+  }
+  return Status::Ok();
+}
+
 #undef MANIFOLD_READ
 
 // The coordinator answers JSON; anything else (an HTML error page from a proxy, a
@@ -178,6 +202,23 @@ Result<std::vector<BuildInfo>> ParseBuildList(std::string_view text) {
     builds.push_back(std::move(build));
   }
   return builds;
+}
+
+Result<std::vector<AgentInfo>> ParseAgentList(std::string_view text) {
+  Result<json> parsed = ParseJson(text);
+  if (!parsed.ok()) return parsed.status();
+  auto list = parsed->is_object() ? parsed->find("agents") : parsed->end();
+  if (list == parsed->end() || !list->is_array()) {
+    return Status::Internal("the answer has no \"agents\" list");
+  }
+  std::vector<AgentInfo> agents;
+  for (const json& item : *list) {
+    AgentInfo agent;
+    Status status = ParseAgent(item, &agent);
+    if (!status.ok()) return status;
+    agents.push_back(std::move(agent));
+  }
+  return agents;
 }
 
 Result<LogPage> ParseLogPage(std::string_view text) {
@@ -335,6 +376,13 @@ Result<std::vector<BuildInfo>> ApiClient::ListBuilds(int limit) const {
   request.url = server_ + "/v1/builds?limit=" + std::to_string(limit);
   request.timeout_ms = 30000;
   return Fetch<std::vector<BuildInfo>>(request, std::nullopt, ParseBuildList);
+}
+
+Result<std::vector<AgentInfo>> ApiClient::ListAgents() const {
+  HttpRequest request;
+  request.url = server_ + "/v1/agents";
+  request.timeout_ms = 30000;
+  return Fetch<std::vector<AgentInfo>>(request, std::nullopt, ParseAgentList);
 }
 
 Result<LogPage> ApiClient::GetLogs(int64_t id, int64_t after) const {

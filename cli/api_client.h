@@ -36,6 +36,18 @@ struct JobInfo {
   std::string error;
 };
 
+// A connected agent as GET /v1/agents describes it.
+struct AgentInfo {
+  std::string id;
+  std::string hostname;
+  std::string version;
+  std::vector<std::string> platforms;  // "linux/arm64", or "linux/arm64 (emulated)"
+  int64_t slots = 0;
+  int64_t busy = 0;
+  std::string state;  // online | draining
+  int64_t last_seen_ms_ago = 0;
+};
+
 struct BuildInfo {
   int64_t id = 0;
   std::string state;  // queued|running|merging|succeeded|failed|canceled
@@ -85,6 +97,7 @@ Result<BuildInfo> ParseBuildInfo(std::string_view json);
 // Accepts a JSON array of builds or an object {"builds": [...]}.
 Result<std::vector<BuildInfo>> ParseBuildList(std::string_view json);
 Result<LogPage> ParseLogPage(std::string_view json);
+Result<std::vector<AgentInfo>> ParseAgentList(std::string_view json);
 
 // Checks that `url` is an http:// or https:// URL with a host, and returns it without a
 // trailing slash so that paths can be appended.
@@ -108,6 +121,7 @@ class ApiClient {
   // build is already merging or has ended.
   Result<BuildInfo> CancelBuild(int64_t id) const;
   Result<std::vector<BuildInfo>> ListBuilds(int limit) const;
+  Result<std::vector<AgentInfo>> ListAgents() const;
   Result<LogPage> GetLogs(int64_t id, int64_t after) const;
 
  private:

@@ -82,6 +82,8 @@ int main(int argc, char** argv) {
                       "On Ctrl-C stop following but leave the build running");
   build_cmd->add_option("DIR", build.context_dir, "Build context directory")->required();
 
+  CLI::App* agents_cmd = app.add_subcommand("agents", "List connected agents");
+
   int64_t cancel_id = 0;
   CLI::App* cancel_cmd = app.add_subcommand("cancel", "Cancel a queued or running build");
   cancel_cmd->add_option("ID", cancel_id, "Build ID")->required()->check(kBuildId);
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
     return manifold::RunBuild(build, manifold::LookupProcessEnv, &std::cout, &std::cerr);
   }
   if (status_cmd->parsed()) return manifold::RunStatus(server, status_id, &std::cout, &std::cerr);
+  if (agents_cmd->parsed()) return manifold::RunAgents(server, &std::cout, &std::cerr);
   if (cancel_cmd->parsed()) return manifold::RunCancel(server, cancel_id, &std::cout, &std::cerr);
   if (ls_cmd->parsed()) return manifold::RunList(server, list_limit, &std::cout, &std::cerr);
   if (logs_cmd->parsed()) {

@@ -54,13 +54,10 @@ std::string FormatBuildStatus(const BuildInfo& build) {
   return text.str();
 }
 
-std::string FormatBuildList(const std::vector<BuildInfo>& builds) {
-  if (builds.empty()) return "no builds yet\n";
-  std::vector<std::vector<std::string>> rows = {{"ID", "STATE", "PLATFORMS", "TAGS", "CREATED"}};
-  for (const BuildInfo& build : builds) {
-    rows.push_back({std::to_string(build.id), build.state, Join(build.platforms, ","),
-                    Join(build.tags, ","), build.created_at});
-  }
+namespace {
+
+// Left-aligned columns two spaces apart, as `docker ps` prints them.
+std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths(rows[0].size(), 0);
   for (const auto& row : rows) {
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
@@ -76,6 +73,41 @@ std::string FormatBuildList(const std::vector<BuildInfo>& builds) {
     text += line + "\n";
   }
   return text;
+}
+
+}  // namespace
+
+std::string FormatBuildList(const std::vector<BuildInfo>& builds) {
+  if (builds.empty()) return "no builds yet\n";
+  std::vector<std::vector<std::string>> rows = {{"ID", "STATE", "PLATFORMS", "TAGS", "CREATED"}};
+  for (const BuildInfo& build : builds) {
+    rows.push_back({std::to_string(build.id), build.state, Join(build.platforms, ","),
+                    Join(build.tags, ","), build.created_at});
+  }
+  return FormatTable(rows);
+}
+
+std::string FormatAgentList(const std::vector<AgentInfo>& agents) {
+  if (agents.empty()) return "no agents connected\n";
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "PLATFORMS", "SLOTS USED", "STATE", "LAST SEEN", "VERSION", "HOST"}};
+  for (const AgentInfo& agent : agents) {
+    rows.push_back({agent.id, Join(agent.platforms, ", "),
+                    std::to_string(agent.busy) + "/" + std::to_string(agent.slots), agent.state,
+                    std::to_string(agent.last_seen_ms_ago / 1000) + " s ago", agent.version,
+                    agent.hostname});
+  }
+  return FormatTable(rows);
+}
+
+int RunAgents(const std::string& server, std::ostream* out, std::ostream* err) {
+  Result<std::string> url = NormalizeServerUrl(server);
+  if (!url.ok()) return Fail(err, url.status());
+  Result<std::vector<AgentInfo>> agents = ApiClient(*url).ListAgents();
+  if (!agents.ok()) return Fail(err, agents.status());
+  *out << FormatAgentList(*agents);
+  out->flush();
+  return 0;
 }
 
 int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err) {

@@ -27,6 +27,9 @@ std::string FormatBuildList(const std::vector<BuildInfo>& builds);
 
 int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err);
+// A table of connected agents: platforms (native or emulated), slots used, state.
+std::string FormatAgentList(const std::vector<AgentInfo>& agents);
+int RunAgents(const std::string& server, std::ostream* out, std::ostream* err);
 // Cancels a queued or running build: its jobs stop on their agents and no index is pushed.
 int RunCancel(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 // Prints the logs held now, or with `follow` polls every `interval` until the build is

@@ -296,6 +296,14 @@ TEST_F(CoordinatorTest, DrainedAgentGetsNoNewJobs) {
   ASSERT_TRUE(agent.Receive<DrainMsg>().has_value());
   json agents = json::parse(Get("/v1/agents").body);
   EXPECT_EQ(agents["agents"][0]["state"], "draining");
+  CommandResult listed = RunCommand({BinaryDir() + "/cli/manifold", "--server", server_, "agents"},
+                                    milliseconds(30000));
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  std::string row = listed.output.substr(listed.output.find("\narm-1 ") + 1);
+  row = row.substr(0, row.find('\n'));
+  for (const char* cell : {"linux/arm64", "0/1", "draining"}) {
+    EXPECT_NE(row.find(cell), std::string::npos) << cell << " missing from: " << listed.output;
+  }
   uint64_t build_id = SubmitBuild("linux/arm64");
   EXPECT_FALSE(agent.Receive<AssignMsg>(milliseconds(1500)).has_value());
   EXPECT_EQ(Build(build_id)["jobs"][0]["state"], "pending");
