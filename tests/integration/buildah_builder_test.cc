@@ -411,7 +411,7 @@ TEST_F(BuildahBuilderTest, BuildsArm64ImageUnderEmulation) {
 
 TEST_F(BuildahBuilderTest, RefusesANonEmptyLayoutDir) {
   BuildahBuilder builder(runner_);
-  WriteFile(root_ / "not-a-binary", "placeholder content for the context");
+  WriteFile(root_ / "not-a-binary", "a file, not a context directory");
   BuildRequest request = MakeRequest(kAmd64, root_ / "not-a-binary",
                                      "FROM scratch\nCOPY busybox /bin/busybox\n", "nonempty");
   fs::create_directories(request.layout_dir);
