@@ -207,7 +207,10 @@ void Coordinator::Loop() {
       HandleFrame(routing_id.to_string(), parts[0].to_string());
     }
     DrainInbox();
-    StoreLogs();
+    if (Clock::now() >= store_retry_at_) {
+      StoreLogs();
+      StoreResults();
+    }
     if (schedule_needed_) ScheduleJobs();
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
@@ -287,7 +290,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
           pending_logs_.push_back({message, session.agent_id});
           StoreLogs();
         } else if constexpr (std::is_same_v<T, JobResultMsg>) {
-          HandleResult(session, message);
+          HandleResult(session.agent_id, message);
         } else if constexpr (std::is_same_v<T, DrainingMsg>) {
           session.draining = true;
           store_.SetAgentState(session.agent_id, "draining");
@@ -376,29 +379,43 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   }
 }
 
-void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
-  if (!pending_logs_.empty()) {
-    // The job's output must be stored before its end is; the agent resends the result.
-    spdlog::warn("result of job {} deferred: log chunks wait for the database", result.job.job_id);
-    return;
+void Coordinator::HandleResult(const std::string& agent_id, const JobResultMsg& result) {
+  // A job's output is stored before its end, and results in the order they came.
+  if (pending_logs_.empty() && pending_results_.empty() && RecordResult(agent_id, result)) return;
+  spdlog::warn("result of job {} attempt {} held until the database answers", result.job.job_id,
+               result.job.attempt);
+  if (pending_results_.size() < 100000) pending_results_.emplace_back(agent_id, result);
+}
+
+void Coordinator::StoreResults() {
+  while (!pending_results_.empty() && pending_logs_.empty()) {
+    const auto& [agent_id, result] = pending_results_.front();
+    if (!RecordResult(agent_id, result)) {
+      store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
+      return;
+    }
+    pending_results_.pop_front();
   }
-  Result<ResultOutcome> outcome =
-      store_.RecordJobResult(session.agent_id, result, options_.max_attempts);
+}
+
+bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& result) {
+  Result<ResultOutcome> outcome = store_.RecordJobResult(agent_id, result, options_.max_attempts);
   if (!outcome.ok()) {
-    // Not acknowledged: the agent keeps the result and sends it again.
+    // Not acknowledged: the agent keeps the result and sends it again, and it is retried
+    // here as soon as the database answers.
     spdlog::error("cannot record result of job {}: {}", result.job.job_id,
                   outcome.status().message());
-    return;
+    return !outcome.status().retryable();
   }
   if (!outcome->current) {
     spdlog::warn("ignored a stale result for job {} attempt {} from agent {}", result.job.job_id,
-                 result.job.attempt, session.agent_id);
+                 result.job.attempt, agent_id);
   } else if (result.succeeded) {
     spdlog::info("job {} attempt {} succeeded on {}: {}", result.job.job_id, result.job.attempt,
-                 session.agent_id, result.image.digest);
+                 agent_id, result.image.digest);
   } else {
     spdlog::info("job {} attempt {} failed on {}: {}", result.job.job_id, result.job.attempt,
-                 session.agent_id, result.error);
+                 agent_id, result.error);
   }
   if (outcome->current) {
     auto running = running_.find(result.job.job_id);
@@ -412,7 +429,8 @@ void Coordinator::HandleResult(Session& session, const JobResultMsg& result) {
     ReleaseJob(result.job.job_id);
   }
   ApplyOutcome(*outcome, "job_failed_retryable");
-  Send(session.routing_id, AckMsg{result.job});
+  SendToAgent(agent_id, AckMsg{result.job});
+  return true;
 }
 
 void Coordinator::RetryAttempt(const JobRef& job, const std::string& agent_id,
@@ -521,7 +539,10 @@ void Coordinator::StoreLogs() {
     const PendingLog& log = pending_logs_.front();
     Result<bool> stored =
         store_.AppendLog(log.chunk.job, log.agent_id, log.chunk.seq, log.chunk.data);
-    if (!stored.ok() && stored.status().retryable()) return;  // the database is away
+    if (!stored.ok() && stored.status().retryable()) {  // the database is away
+      store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
+      return;
+    }
     if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
     pending_logs_.pop_front();
   }

@@ -111,7 +111,10 @@ class Coordinator {
   void Loop();
   void HandleFrame(const std::string& routing_id, const std::string& frame);
   void HandleHello(const std::string& routing_id, const HelloMsg& hello);
-  void HandleResult(Session& session, const JobResultMsg& result);
+  void HandleResult(const std::string& agent_id, const JobResultMsg& result);
+  // Records a result and acknowledges it; false if the store was unavailable.
+  bool RecordResult(const std::string& agent_id, const JobResultMsg& result);
+  void StoreResults();
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
   void SendToAgent(const std::string& agent_id, const CoordinatorMessage& message);
   void Post(std::function<void()> task);
@@ -160,6 +163,10 @@ class Coordinator {
   std::map<std::string, Unintroduced> unintroduced_;  // by routing id
   std::map<Platform, std::chrono::steady_clock::time_point> platform_seen_;
   std::deque<PendingLog> pending_logs_;  // chunks the store could not take yet
+  // Results held while the store is away, recorded (and acknowledged) once it is back.
+  std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
+  // While the store is away, held writes are tried again at most this often.
+  std::chrono::steady_clock::time_point store_retry_at_;
   bool schedule_needed_ = true;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
