@@ -170,6 +170,7 @@ std::string BuildRequestToJson(const BuildRequest& request) {
       {"target", request.target},
   };
   for (const auto& [key, value] : request.build_args) body["build_args"][key] = value;
+  if (!request.emulation.empty()) body["emulation"] = request.emulation;
   // Replacing invalid UTF-8 keeps a Dockerfile or build arg in another encoding from
   // making dump() throw; the coordinator then sees U+FFFD where the odd bytes were.
   return body.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -87,6 +87,7 @@ struct BuildRequest {
   std::string dockerfile_path;
   std::map<std::string, std::string> build_args;
   std::string target;
+  std::string emulation;  // "" leaves the coordinator's default (fallback)
 };
 
 std::string BuildRequestToJson(const BuildRequest& request);

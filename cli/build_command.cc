@@ -125,6 +125,7 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
   if (!args.ok()) return args.status();
   build.request.build_args = std::move(args).value();
   build.request.target = options.target;
+  build.request.emulation = options.emulation;
   return build;
 }
 

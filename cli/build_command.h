@@ -28,6 +28,7 @@ struct BuildOptions {
   std::string dockerfile;               // -f/--file; "" means CONTEXT_DIR/Dockerfile
   std::vector<std::string> build_args;  // --build-arg K=V or K
   std::string target;                   // --target
+  std::string emulation;                // --emulation never|fallback|allow; "" = default
   std::string metadata_file;            // --metadata-file; "" writes none
   std::string progress = "auto";        // auto|plain|quiet
   std::string idempotency_key;          // --idempotency-key; "" sends none

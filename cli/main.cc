@@ -69,6 +69,11 @@ int main(int argc, char** argv) {
                    "Build-time variable K=V, or K from the environment")
       ->allow_extra_args(false);
   build_cmd->add_option("--target", build.target, "Build stage to stop at");
+  build_cmd
+      ->add_option("--emulation", build.emulation,
+                   "Emulated (QEMU) agents: never, fallback (after waiting for a native "
+                   "agent; the default) or allow")
+      ->check(CLI::IsMember({"never", "fallback", "allow"}));
   build_cmd->add_option("--metadata-file", build.metadata_file,
                         "Write the result's digest and names as JSON to this file");
   build_cmd->add_option("--progress", build.progress, "Output: auto, plain or quiet")

@@ -63,6 +63,7 @@ json JobJson(const JobRecord& job) {
           {"attempt", job.attempt},
           {"agent", job.agent_id},
           {"emulated", job.emulated},
+          {"placement", job.placement},
           {"manifest_digest", job.manifest.digest},
           {"manifest_media_type", job.manifest.media_type},
           {"manifest_size", job.manifest.size},
@@ -83,6 +84,7 @@ json BuildJson(const BuildRecord& build) {
           {"build_args", build.spec.build_args},
           {"target", build.spec.target},
           {"job_timeout_seconds", build.spec.job_timeout_s},
+          {"emulation", EmulationPolicyName(build.spec.emulation)},
           {"index_digest", build.index_digest},
           {"index_media_type", build.index_media_type},
           {"error", build.error},
@@ -183,6 +185,16 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
           "field \"job_timeout_seconds\" must be a whole number of seconds from 1 to 604800");
     }
     spec.job_timeout_s = it->get<uint32_t>();
+  }
+  std::string emulation;
+  if (Status s = string_field("emulation", false, &emulation); !s.ok()) return s;
+  if (!emulation.empty()) {
+    std::optional<EmulationPolicy> policy = ParseEmulationPolicy(emulation);
+    if (!policy) {
+      return Status::InvalidArgument(
+          "field \"emulation\" must be one of never, fallback, allow, not \"" + emulation + "\"");
+    }
+    spec.emulation = *policy;
   }
   // Existence last, so a request with several problems is told about its syntax first.
   if (!contexts.Has(spec.context_digest)) {

@@ -162,8 +162,19 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
 
 void Coordinator::AddPending(QueuedJob job) {
   uint64_t id = job.job_id;
-  pending_[id] = {std::move(job), Clock::now()};
+  std::vector<std::string> repositories = Repositories(*job.spec);
+  std::string repository = repositories.empty() ? "" : repositories.front();
+  pending_[id] = {std::move(job), Clock::now(), std::move(repository)};
   schedule_needed_ = true;
+}
+
+void Coordinator::NoteWarmCache(const std::string& agent_id, const RunningJob& job) {
+  if (job.repository.empty()) return;
+  WarmCache& warm = warm_caches_[agent_id];
+  Clock::time_point now = Clock::now();
+  warm[{job.repository, job.platform}] = now;
+  std::erase_if(
+      warm, [&](const auto& entry) { return now - entry.second > options_.cache_affinity_window; });
 }
 
 std::vector<AgentView> Coordinator::Agents() const {
@@ -425,6 +436,7 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
           std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count();
       metrics_.ObserveJobDuration(running->second.platform, ended, seconds);
       metrics_.CountJob(running->second.platform, ended);
+      if (result.succeeded) NoteWarmCache(agent_id, running->second);
     }
     ReleaseJob(result.job.job_id);
   }
@@ -577,21 +589,31 @@ void Coordinator::CheckDeadlines() {
 
 void Coordinator::CheckQueueTimeouts() {
   Clock::time_point now = Clock::now();
-  std::set<Platform> served;
+  std::set<Platform> served, served_natively;
   for (const auto& [agent_id, session] : sessions_) {
     if (session->draining) continue;
     for (const PlatformOffer& offer : session->platforms) {
       served.insert(offer.platform);
       platform_seen_[offer.platform] = now;
+      if (!offer.emulated) {
+        served_natively.insert(offer.platform);
+        native_seen_[offer.platform] = now;
+      }
     }
   }
   std::vector<WaitingJob> expired;
-  for (const auto& [job_id, waiting] : pending_) {
+  for (auto& [job_id, waiting] : pending_) {
     const Platform& platform = waiting.job.platform;
-    if (served.count(platform)) continue;
+    const bool native_only = waiting.job.spec->emulation == EmulationPolicy::kNever;
+    if (!waiting.native_wait_over && now - waiting.since >= options_.emulation_fallback_wait) {
+      waiting.native_wait_over = true;
+      schedule_needed_ = true;  // an emulated agent may take it now
+    }
+    if ((native_only ? served_natively : served).count(platform)) continue;
     Clock::time_point reference = std::max(waiting.since, started_);
-    auto seen = platform_seen_.find(platform);
-    if (seen != platform_seen_.end()) reference = std::max(reference, seen->second);
+    const auto& seen_map = native_only ? native_seen_ : platform_seen_;
+    auto seen = seen_map.find(platform);
+    if (seen != seen_map.end()) reference = std::max(reference, seen->second);
     if (now - reference > options_.queue_timeout) expired.push_back(waiting);
   }
   for (const WaitingJob& waiting : expired) {
@@ -600,10 +622,16 @@ void Coordinator::CheckQueueTimeouts() {
         std::to_string(
             std::chrono::duration_cast<std::chrono::seconds>(options_.queue_timeout).count()) +
         " s";
-    Result<ResultOutcome> outcome = store_.EndJob(
-        waiting.job.job_id, std::nullopt, "failed", "no agent for " + platform,
-        platform + ": no agent serving this platform was connected for " + waited +
-            "; start one (manifold-agent --platform " + platform + ") or drop the platform");
+    const bool native_only = waiting.job.spec->emulation == EmulationPolicy::kNever;
+    std::string error =
+        native_only && served.count(waiting.job.platform)
+            ? platform + ": no native agent for this platform was connected for " + waited +
+                  ", and the build's --emulation never rules out the emulated ones; start a "
+                  "native agent or build with --emulation fallback"
+            : platform + ": no agent serving this platform was connected for " + waited +
+                  "; start one (manifold-agent --platform " + platform + ") or drop the platform";
+    Result<ResultOutcome> outcome = store_.EndJob(waiting.job.job_id, std::nullopt, "failed",
+                                                  "no agent for " + platform, error);
     if (!outcome.ok()) {
       spdlog::error("cannot fail job {}: {}", waiting.job.job_id, outcome.status().message());
       continue;
@@ -620,17 +648,29 @@ void Coordinator::ScheduleJobs() {
   if (pending_.empty()) return;
   std::vector<PendingJob> pending;
   pending.reserve(pending_.size());
-  for (const auto& [job_id, waiting] : pending_) pending.push_back({job_id, waiting.job.platform});
+  for (const auto& [job_id, waiting] : pending_) {
+    pending.push_back({job_id, waiting.job.platform, waiting.job.spec->emulation,
+                       waiting.native_wait_over, waiting.repository});
+  }
   std::vector<SchedulerAgent> agents;
+  Clock::time_point now = Clock::now();
   for (const auto& [agent_id, session] : sessions_) {
     if (session->draining || session->jobs.size() >= session->slots) continue;
-    agents.push_back({agent_id, session->platforms,
-                      session->slots - static_cast<uint32_t>(session->jobs.size())});
+    SchedulerAgent agent{agent_id, session->platforms,
+                         session->slots - static_cast<uint32_t>(session->jobs.size())};
+    if (auto warm = warm_caches_.find(agent_id); warm != warm_caches_.end()) {
+      for (const auto& [key, built_at] : warm->second) {
+        if (now - built_at <= options_.cache_affinity_window) agent.warm.insert(key);
+      }
+    }
+    agents.push_back(std::move(agent));
   }
   for (const Assignment& assignment : Schedule(pending, std::move(agents))) {
-    const QueuedJob& job = pending_.at(assignment.job_id).job;
+    const WaitingJob& waiting = pending_.at(assignment.job_id);
+    const QueuedJob& job = waiting.job;
+    std::string placement = DescribePlacement(assignment, job.spec->emulation, waiting.repository);
     Result<uint32_t> attempt =
-        store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated);
+        store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated, placement);
     if (!attempt.ok()) {
       if (attempt.status().code() == Status::Code::kFailedPrecondition) {
         pending_.erase(assignment.job_id);  // canceled or failed meanwhile
@@ -651,19 +691,17 @@ void Coordinator::ScheduleJobs() {
     assign.build_args = job.spec->build_args;
     assign.target = job.spec->target;
     assign.repositories = Repositories(*job.spec);
-    spdlog::info("job {} ({} of build {}) attempt {} -> agent {}{}", job.job_id,
-                 job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
-                 assignment.emulated ? " (emulated)" : "");
-    Clock::time_point now = Clock::now();
-    metrics_.ObserveQueueWait(
-        job.platform,
-        std::chrono::duration<double>(now - pending_.at(assignment.job_id).since).count());
+    spdlog::info("job {} ({} of build {}) attempt {} -> agent {} ({})", job.job_id,
+                 job.platform.ToString(), job.build_id, *attempt, assignment.agent_id, placement);
+    metrics_.ObserveQueueWait(job.platform,
+                              std::chrono::duration<double>(now - waiting.since).count());
     running_[job.job_id] = {assign.job,
                             assignment.agent_id,
                             job.platform,
                             now + std::chrono::seconds(job.spec->job_timeout_s),
                             job.spec->job_timeout_s,
-                            now};
+                            now,
+                            waiting.repository};
     sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
     SendToAgent(assignment.agent_id, assign);
     pending_.erase(assignment.job_id);

@@ -43,6 +43,12 @@ struct CoordinatorOptions {
   uint32_t max_attempts = 3;
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
+  // Under --emulation fallback, how long a job waits for a native agent before an
+  // emulated one may take it.
+  std::chrono::milliseconds emulation_fallback_wait{std::chrono::seconds(60)};
+  // An agent's layer cache counts as warm for a repository and platform it built this
+  // recently; the scheduler then prefers it for jobs of the same repository.
+  std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
   WireLimits limits;
 };
 
@@ -91,11 +97,17 @@ class Coordinator {
     std::chrono::steady_clock::time_point deadline;
     uint32_t timeout_s = 0;
     std::chrono::steady_clock::time_point assigned_at;
+    std::string repository;  // cache affinity key
   };
   struct WaitingJob {
     QueuedJob job;
     std::chrono::steady_clock::time_point since;
+    std::string repository;         // cache affinity key: the first repository it pushes to
+    bool native_wait_over = false;  // --emulation fallback: emulated agents may take it now
   };
+  // (repository, platform) -> when the agent last built it.
+  using WarmCache =
+      std::map<std::pair<std::string, Platform>, std::chrono::steady_clock::time_point>;
   // Frames from a connection that has not said hello yet (typically an agent whose queue
   // was flushed into a restarted coordinator), replayed once it has.
   struct Unintroduced {
@@ -134,6 +146,8 @@ class Coordinator {
   // Carries out what a recorded result did: requeue, cancels, merge; counts it.
   void ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason);
   void UpdateGauges();
+  // Remembers that the agent built the job's repository for its platform.
+  void NoteWarmCache(const std::string& agent_id, const RunningJob& job);
   void RemoveSession(const std::string& agent_id);
   void PublishAgents();
 
@@ -161,8 +175,11 @@ class Coordinator {
   // Agents that held jobs when the coordinator started; lost unless they say hello in time.
   std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;
   std::map<std::string, Unintroduced> unintroduced_;  // by routing id
+  // When an agent (any, or a native one) last served each platform.
   std::map<Platform, std::chrono::steady_clock::time_point> platform_seen_;
-  std::deque<PendingLog> pending_logs_;  // chunks the store could not take yet
+  std::map<Platform, std::chrono::steady_clock::time_point> native_seen_;
+  std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
+  std::deque<PendingLog> pending_logs_;           // chunks the store could not take yet
   // Results held while the store is away, recorded (and acknowledged) once it is back.
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.

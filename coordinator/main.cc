@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   uint32_t max_attempts = 3;
   int database_wait_s = 60;
   int queue_timeout_s = 900;
+  int emulation_fallback_s = 60;
+  int cache_affinity_s = 6 * 3600;
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:7082";
   double target_utilisation = 1.0;
@@ -69,6 +71,17 @@ int main(int argc, char** argv) {
                  "seconds a job may wait while no agent serves its platform")
       ->envname("MANIFOLD_QUEUE_TIMEOUT")
       ->check(CLI::Range(1, 86400 * 7))
+      ->capture_default_str();
+  app.add_option("--emulation-fallback-wait", emulation_fallback_s,
+                 "seconds a job of an --emulation fallback build waits for a native agent "
+                 "before an emulated one may take it")
+      ->envname("MANIFOLD_EMULATION_FALLBACK_WAIT")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  app.add_option("--cache-affinity-window", cache_affinity_s,
+                 "seconds an agent's layer cache counts as warm for a repository it built")
+      ->envname("MANIFOLD_CACHE_AFFINITY_WINDOW")
+      ->check(CLI::Range(0, 86400 * 30))
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
@@ -132,6 +145,8 @@ int main(int argc, char** argv) {
   options.missed_heartbeats = missed_heartbeats;
   options.max_attempts = max_attempts;
   options.queue_timeout = std::chrono::seconds(queue_timeout_s);
+  options.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
+  options.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
   Metrics metrics(target_utilisation);
   int metrics_port = metrics.Serve(metrics_listen);
   if (metrics_port < 0) {

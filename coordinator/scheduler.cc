@@ -5,42 +5,114 @@
 namespace manifold {
 namespace {
 
-// Ranks `candidate` against `best` for a job of one platform; true if it is better.
-bool Better(const SchedulerAgent& candidate, bool candidate_emulated, const SchedulerAgent* best,
-            bool best_emulated) {
-  if (best == nullptr) return true;
-  if (candidate_emulated != best_emulated) return !candidate_emulated;
-  if (candidate.free_slots != best->free_slots) return candidate.free_slots > best->free_slots;
-  return candidate.id < best->id;
+struct Candidate {
+  SchedulerAgent* agent = nullptr;
+  bool emulated = false;
+};
+
+// Agents offering one platform, and how many free slots they hold between them.
+struct PlatformPool {
+  std::vector<Candidate> candidates;
+  uint64_t free_slots = 0;
+};
+
+// Ranks `candidate` against `best` for `job`; true if it is better.
+bool Better(const Candidate& candidate, bool candidate_warm, const Candidate& best,
+            bool best_warm) {
+  if (best.agent == nullptr) return true;
+  if (candidate.emulated != best.emulated) return !candidate.emulated;
+  if (candidate_warm != best_warm) return candidate_warm;
+  if (candidate.agent->free_slots != best.agent->free_slots) {
+    return candidate.agent->free_slots > best.agent->free_slots;
+  }
+  return candidate.agent->id < best.agent->id;
+}
+
+bool EmulationAllowed(const PendingJob& job) {
+  switch (job.emulation) {
+    case EmulationPolicy::kNever:
+      return false;
+    case EmulationPolicy::kFallback:
+      return job.native_wait_over;
+    case EmulationPolicy::kAllow:
+      return true;
+  }
+  return false;
 }
 
 }  // namespace
 
+std::string_view EmulationPolicyName(EmulationPolicy policy) {
+  switch (policy) {
+    case EmulationPolicy::kNever:
+      return "never";
+    case EmulationPolicy::kFallback:
+      return "fallback";
+    case EmulationPolicy::kAllow:
+      return "allow";
+  }
+  return "fallback";
+}
+
+std::optional<EmulationPolicy> ParseEmulationPolicy(std::string_view text) {
+  for (EmulationPolicy policy :
+       {EmulationPolicy::kNever, EmulationPolicy::kFallback, EmulationPolicy::kAllow}) {
+    if (text == EmulationPolicyName(policy)) return policy;
+  }
+  return std::nullopt;
+}
+
+std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emulation,
+                              std::string_view repository) {
+  switch (assignment.placement) {
+    case Placement::kWarmCache:
+      return "native, warm cache for " + std::string(repository);
+    case Placement::kLeastLoaded:
+      return "native, least loaded";
+    case Placement::kEmulated:
+      return std::string("emulated (--emulation ") + std::string(EmulationPolicyName(emulation)) +
+             (emulation == EmulationPolicy::kFallback ? ", no native agent took it in time)" : ")");
+  }
+  return "";
+}
+
 std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
                                  std::vector<SchedulerAgent> agents) {
   // Index agents by platform once, so each decision scans only agents that could take it.
-  std::map<Platform, std::vector<std::pair<SchedulerAgent*, bool>>> by_platform;
+  std::map<Platform, PlatformPool> by_platform;
   for (SchedulerAgent& agent : agents) {
     for (const PlatformOffer& offer : agent.platforms) {
-      by_platform[offer.platform].emplace_back(&agent, offer.emulated);
+      PlatformPool& pool = by_platform[offer.platform];
+      pool.candidates.push_back({&agent, offer.emulated});
+      pool.free_slots += agent.free_slots;
     }
   }
   std::vector<Assignment> assignments;
   for (const PendingJob& job : pending) {
     auto it = by_platform.find(job.platform);
-    if (it == by_platform.end()) continue;
-    SchedulerAgent* best = nullptr;
-    bool best_emulated = false;
-    for (auto [agent, emulated] : it->second) {
-      if (agent->free_slots == 0) continue;
-      if (Better(*agent, emulated, best, best_emulated)) {
-        best = agent;
-        best_emulated = emulated;
+    if (it == by_platform.end() || it->second.free_slots == 0) continue;
+    const bool emulation_allowed = EmulationAllowed(job);
+    const std::pair<std::string, Platform> cache_key{job.repository, job.platform};
+    Candidate best;
+    bool best_warm = false;
+    for (const Candidate& candidate : it->second.candidates) {
+      if (candidate.agent->free_slots == 0) continue;
+      if (candidate.emulated && !emulation_allowed) continue;
+      bool warm = !job.repository.empty() && candidate.agent->warm.count(cache_key) > 0;
+      if (Better(candidate, warm, best, best_warm)) {
+        best = candidate;
+        best_warm = warm;
       }
     }
-    if (best == nullptr) continue;
-    --best->free_slots;
-    assignments.push_back({job.job_id, best->id, best_emulated});
+    if (best.agent == nullptr) continue;
+    --best.agent->free_slots;
+    // The agent's slot is gone from every platform it offers.
+    for (const PlatformOffer& offer : best.agent->platforms)
+      --by_platform[offer.platform].free_slots;
+    Placement placement = best.emulated ? Placement::kEmulated
+                          : best_warm   ? Placement::kWarmCache
+                                        : Placement::kLeastLoaded;
+    assignments.push_back({job.job_id, best.agent->id, best.emulated, placement});
   }
   return assignments;
 }

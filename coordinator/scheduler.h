@@ -1,13 +1,18 @@
-// Scheduling decisions: which pending job goes to which agent.
+// Scheduling decisions: which pending job goes to which agent, and why.
 //
-// A pure function over an in-memory snapshot: no sockets, no SQL, so it is tested like
-// an algorithm and its cost is measured alone. The coordinator's loop builds the inputs
-// from its view, calls Schedule, and carries out the assignments (each one a store
-// transaction). Stateless and thread-safe.
+// A pure function over an in-memory snapshot: no sockets, no SQL, no clock, so it is
+// tested like an algorithm and its cost is measured alone. The coordinator's loop builds
+// the inputs from its view (including whether a job has waited long enough for a native
+// agent), calls Schedule, and carries out the assignments (each one a store transaction).
+// Stateless and thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/messages.h"
@@ -15,29 +20,60 @@
 
 namespace manifold {
 
+// Per build, whether its jobs may run on an agent that emulates the platform (QEMU).
+enum class EmulationPolicy {
+  kNever,     // native agents only
+  kFallback,  // native first; emulated once the job has waited long enough for a native one
+  kAllow,     // any agent that serves the platform
+};
+
+std::string_view EmulationPolicyName(EmulationPolicy policy);
+// Parses "never" | "fallback" | "allow"; nullopt for anything else.
+std::optional<EmulationPolicy> ParseEmulationPolicy(std::string_view text);
+
 struct SchedulerAgent {
   std::string id;
   std::vector<PlatformOffer> platforms;
   uint32_t free_slots = 0;
+  // (repository, platform) pairs this agent built recently: its layer cache is warm for them.
+  std::set<std::pair<std::string, Platform>> warm;
 };
 
 struct PendingJob {
   uint64_t job_id = 0;
   Platform platform;
+  EmulationPolicy emulation = EmulationPolicy::kFallback;
+  // For kFallback: the job has waited the configured time for a native agent.
+  bool native_wait_over = false;
+  // The repository the job pushes to, the key of cache affinity; empty for none.
+  std::string repository;
+};
+
+// Why an agent was chosen, recorded with the assignment for people to read.
+enum class Placement {
+  kWarmCache,    // native, and it recently built this repository for this platform
+  kLeastLoaded,  // native, the one with the most free slots
+  kEmulated,     // no native agent could take it and the build's policy allows emulation
 };
 
 struct Assignment {
   uint64_t job_id = 0;
   std::string agent_id;
   bool emulated = false;
+  Placement placement = Placement::kLeastLoaded;
   bool operator==(const Assignment&) const = default;
 };
 
+// One line for a job's record: "native, warm cache for registry/app".
+std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emulation,
+                              std::string_view repository);
+
 // Assigns pending jobs, oldest first (the order given), each to an agent that serves the
-// job's platform and has a free slot. A native agent is preferred over an emulated one;
-// among equals, the one with the most free slots (spreading load), then the smallest id
-// (deterministic). A job no agent can take now stays pending and does not block later
-// jobs of other platforms.
+// job's platform, has a free slot and is allowed by the job's emulation policy. Agents
+// rank: native before emulated; then a warm cache for the job's repository and platform;
+// then the most free slots (spreading load); then the smallest id (deterministic). A job
+// no agent can take now stays pending and does not block later jobs. Once a platform has
+// no free slot left, its remaining jobs cost O(1) each, so a deep queue stays cheap.
 std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
                                  std::vector<SchedulerAgent> agents);
 

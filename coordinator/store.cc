@@ -60,12 +60,12 @@ Platform ParseStoredPlatform(const std::string& text) {
 const std::string kBuildColumns =
     "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
     "build_args::text, target, state, index_digest, index_media_type, error, " +
-    Rfc3339("created_at") + ", " + Rfc3339("updated_at") + ", job_timeout_s";
+    Rfc3339("created_at") + ", " + Rfc3339("updated_at") + ", job_timeout_s, emulation";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
     "manifest_media_type, manifest_size, error, "
-    "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0)";
+    "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0), placement";
 
 BuildRecord ReadBuild(const pqxx::row& row) {
   BuildRecord b;
@@ -85,6 +85,8 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.created_at = row[12].as<std::string>();
   b.updated_at = row[13].as<std::string>();
   b.spec.job_timeout_s = row[14].as<uint32_t>();
+  b.spec.emulation =
+      ParseEmulationPolicy(row[15].as<std::string>()).value_or(EmulationPolicy::kFallback);
   return b;
 }
 
@@ -102,6 +104,7 @@ JobRecord ReadJob(const pqxx::row& row) {
   j.manifest.size = row[9].as<uint64_t>();
   j.error = row[10].as<std::string>();
   j.deadline_unix_ms = row[11].as<int64_t>();
+  j.placement = row[12].as<std::string>();
   return j;
 }
 
@@ -341,11 +344,12 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     json build_args = spec.build_args;
     pqxx::result inserted = tx.exec_params(
         "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
-        "dockerfile_path, build_args, target, job_timeout_s) "
-        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9) "
+        "dockerfile_path, build_args, target, job_timeout_s, emulation) "
+        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
-        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s);
+        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s,
+        std::string(EmulationPolicyName(spec.emulation)));
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");
@@ -429,15 +433,16 @@ Result<std::vector<uint64_t>> Store::BuildsToMerge() {
   });
 }
 
-Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated) {
+Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated,
+                                  const std::string& placement) {
   return pool_->Run<uint32_t>("assign job", [&](pqxx::connection& c) -> Result<uint32_t> {
     pqxx::work tx(c);
     pqxx::result updated = tx.exec_params(
         "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
-        "emulated = $3, error = '', updated_at = now(), deadline = now() + "
+        "emulated = $3, placement = $4, error = '', updated_at = now(), deadline = now() + "
         "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
         "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
-        job_id, agent_id, emulated);
+        job_id, agent_id, emulated, placement);
     if (updated.empty()) {
       return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
     }
@@ -446,7 +451,7 @@ Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, 
         "UPDATE builds SET state = 'running', updated_at = now() "
         "WHERE id = $1 AND state = 'queued'",
         updated[0][1].as<uint64_t>());
-    RecordEvent(tx, job_id, attempt, "assigned", agent_id, emulated ? "emulated" : "native");
+    RecordEvent(tx, job_id, attempt, "assigned", agent_id, placement);
     tx.commit();
     return attempt;
   });

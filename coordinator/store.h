@@ -19,6 +19,7 @@
 #include "common/messages.h"
 #include "common/platform.h"
 #include "common/status.h"
+#include "coordinator/scheduler.h"
 
 namespace manifold {
 
@@ -32,6 +33,7 @@ struct BuildSpec {
   std::map<std::string, std::string> build_args;
   std::string target;
   uint32_t job_timeout_s = 3600;  // an attempt running longer ends as timed_out
+  EmulationPolicy emulation = EmulationPolicy::kFallback;
 };
 
 // One state change of a job, from job_events: the job's history across attempts.
@@ -51,6 +53,7 @@ struct JobRecord {
   uint32_t attempt = 0;
   std::string agent_id;
   bool emulated = false;
+  std::string placement;  // why the scheduler chose the agent: "native, least loaded"
   ImageDescriptor manifest;
   std::string error;
   int64_t deadline_unix_ms = 0;  // of the current attempt; 0 when not running
@@ -120,7 +123,8 @@ class Store {
 
   // pending -> assigned with attempt + 1; returns the new attempt. FailedPrecondition if
   // the job is no longer pending (canceled meanwhile).
-  Result<uint32_t> AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated);
+  Result<uint32_t> AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated,
+                             const std::string& placement);
   // assigned/building -> building/pushing; false if fenced.
   Result<bool> SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase);
   // Records a job's result. A retryable failure below max_attempts returns the job to

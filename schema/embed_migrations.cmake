@@ -1,5 +1,7 @@
-# Writes OUTPUT, a C++ file defining manifold::kMigrations from the INPUTS .sql files.
+# Writes OUTPUT, a C++ file defining manifold::kMigrations from the INPUTS .sql files
+# (separated by "|").
 set(body "// Generated from schema/sql/*.sql; do not edit.\n#include \"schema/migrations.h\"\n\nnamespace manifold {\nconst std::vector<Migration> kMigrations = {\n")
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
 foreach(input ${INPUTS})
   get_filename_component(name ${input} NAME_WE)
   file(READ ${input} sql)

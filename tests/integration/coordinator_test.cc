@@ -40,14 +40,26 @@ class FakeAgent {
   void Send(const AgentMessage& message) { SendRaw(EncodeAgentMessage(message)); }
 
   void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion,
-             std::vector<JobRef> running = {}) {
+             std::vector<JobRef> running = {}, bool emulated = false) {
     HelloMsg hello;
     hello.protocol_version = version;
     hello.running_jobs = std::move(running);
     hello.agent_id = id;
     hello.hostname = id;
-    hello.platforms = {{P(platform), false}};
+    hello.platforms = {{P(platform), emulated}};
     Send(hello);
+  }
+  void HelloEmulated(const std::string& id, const char* platform) {
+    Hello(id, platform, kProtocolVersion, {}, /*emulated=*/true);
+  }
+  // Reports the job built, with a made-up manifest (the merge then fails: no registry).
+  void Succeed(const JobRef& job) {
+    Send(JobResultMsg{job,
+                      true,
+                      {"application/vnd.oci.image.manifest.v1+json",
+                       Sha256Digest(std::to_string(job.job_id)), 10},
+                      "",
+                      false});
   }
 
   // The next message from the coordinator of type T, skipping others; nullopt on timeout.
@@ -87,7 +99,8 @@ class CoordinatorTest : public ::testing::Test {
          "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
          agent_endpoint_, "--state-dir", dir_.path() + "/state", "--heartbeat-interval-ms", "200",
          "--missed-heartbeats", "3", "--queue-timeout", "2", "--metrics-listen",
-         "127.0.0.1:" + std::to_string(metrics_port_)},
+         "127.0.0.1:" + std::to_string(metrics_port_), "--emulation-fallback-wait",
+         std::to_string(emulation_fallback_wait_s_)},
         {}, dir_.path() + "/coordinator.log");
     ASSERT_TRUE(started.ok()) << started.message();
     ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
@@ -113,13 +126,14 @@ class CoordinatorTest : public ::testing::Test {
   HttpResponse Get(const std::string& path) { return Request("GET", path); }
 
   // Submits a one-platform build of a tiny context; returns its id.
-  uint64_t SubmitBuild(const char* platform, json extra = json::object()) {
+  uint64_t SubmitBuild(const char* platform, json extra = json::object(),
+                       const char* tag = "127.0.0.1:1/unused:latest") {
     std::string context;
     EXPECT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
     std::string digest = Sha256Digest(context);
     EXPECT_EQ(Request("PUT", "/v1/contexts/" + digest, context, "application/x-tar").status, 201);
     json request = {{"platforms", {platform}},
-                    {"tags", {"127.0.0.1:1/unused:latest"}},
+                    {"tags", {tag}},
                     {"context", digest},
                     {"dockerfile", "FROM busybox\n"}};
     request.update(extra);
@@ -135,6 +149,7 @@ class CoordinatorTest : public ::testing::Test {
   Subprocess coordinator_;
   int api_port_ = 0;
   int metrics_port_ = FreeTcpPort();
+  int emulation_fallback_wait_s_ = 30;  // a derived fixture may shorten it before SetUp
   std::string agent_endpoint_;
   std::string server_;
   zmq::context_t context_{1};
@@ -464,6 +479,118 @@ TEST_F(CoordinatorTest, ApiRejectsBadRequestsNamingTheField) {
   EXPECT_EQ(Request("PUT", "/v1/contexts/" + context, "other bytes").status, 400);
   EXPECT_EQ(Get("/v1/builds/12345").status, 404);
   EXPECT_TRUE(coordinator_.Running());
+}
+
+// ---- placement: emulation policy and cache affinity ----
+
+TEST_F(CoordinatorTest, EmulationNeverKeepsTheJobFromEmulatedAgentsAndFailsOnTheQueueTimeout) {
+  FakeAgent qemu(context_, agent_endpoint_);
+  qemu.HelloEmulated("qemu-1", "linux/arm64");
+  ASSERT_TRUE(qemu.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64", {{"emulation", "never"}});
+  EXPECT_EQ(Build(build_id)["emulation"], "never");
+
+  // The queue timeout is 2 s: well past it, the emulated agent still got nothing.
+  EXPECT_FALSE(qemu.Receive<AssignMsg>(milliseconds(4000)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return Build(build_id)["state"] == "failed"; }, milliseconds(10000)))
+      << Build(build_id).dump();
+  std::string error = Build(build_id)["error"];
+  EXPECT_NE(error.find("no native agent"), std::string::npos) << error;
+  EXPECT_NE(error.find("--emulation never"), std::string::npos) << error;
+}
+
+TEST_F(CoordinatorTest, EmulationAllowTakesAnEmulatedAgentAtOnce) {
+  FakeAgent qemu(context_, agent_endpoint_);
+  qemu.HelloEmulated("qemu-1", "linux/arm64");
+  ASSERT_TRUE(qemu.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64", {{"emulation", "allow"}});
+  // Far less than the 30 s fallback wait.
+  ASSERT_TRUE(qemu.Receive<AssignMsg>(milliseconds(10000)).has_value());
+  json job = Build(build_id)["jobs"][0];
+  EXPECT_TRUE(job["emulated"].get<bool>());
+  EXPECT_EQ(job["placement"], "emulated (--emulation allow)");
+}
+
+TEST_F(CoordinatorTest, NativeAgentArrivingWhileAFallbackJobWaitsWins) {
+  FakeAgent qemu(context_, agent_endpoint_);
+  qemu.HelloEmulated("qemu-1", "linux/arm64");
+  ASSERT_TRUE(qemu.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64");  // --emulation fallback, the default
+  EXPECT_EQ(Build(build_id)["emulation"], "fallback");
+  EXPECT_FALSE(qemu.Receive<AssignMsg>(milliseconds(1000)).has_value());
+
+  FakeAgent graviton(context_, agent_endpoint_);
+  graviton.Hello("graviton-1", "linux/arm64");
+  ASSERT_TRUE(graviton.Receive<WelcomeMsg>().has_value());
+  ASSERT_TRUE(graviton.Receive<AssignMsg>().has_value());
+  json job = Build(build_id)["jobs"][0];
+  EXPECT_EQ(job["agent"], "graviton-1");
+  EXPECT_FALSE(job["emulated"].get<bool>());
+  EXPECT_EQ(job["placement"], "native, least loaded");
+}
+
+TEST_F(CoordinatorTest, JobGoesToTheAgentWhoseCacheIsWarmForItsRepository) {
+  FakeAgent a(context_, agent_endpoint_), b(context_, agent_endpoint_);
+  a.Hello("amd-a", "linux/amd64");
+  b.Hello("amd-b", "linux/amd64");
+  ASSERT_TRUE(a.Receive<WelcomeMsg>().has_value());
+  ASSERT_TRUE(b.Receive<WelcomeMsg>().has_value());
+
+  // Both idle: the first build goes to amd-a (ties break by id), the second to amd-b.
+  SubmitBuild("linux/amd64", json::object(), "127.0.0.1:1/first:latest");
+  std::optional<AssignMsg> first = a.Receive<AssignMsg>();
+  ASSERT_TRUE(first.has_value());
+  uint64_t second_id = SubmitBuild("linux/amd64", json::object(), "127.0.0.1:1/second:latest");
+  std::optional<AssignMsg> second = b.Receive<AssignMsg>();
+  ASSERT_TRUE(second.has_value());
+  a.Succeed(first->job);
+  b.Succeed(second->job);
+  ASSERT_TRUE(a.Receive<AckMsg>().has_value());
+  ASSERT_TRUE(b.Receive<AckMsg>().has_value());
+  EXPECT_EQ(Build(second_id)["jobs"][0]["placement"], "native, least loaded");
+
+  // A rebuild of "second" goes to amd-b, whose cache is warm for it, though amd-a sorts first.
+  uint64_t rebuild_id = SubmitBuild("linux/amd64", json::object(), "127.0.0.1:1/second:v2");
+  ASSERT_TRUE(b.Receive<AssignMsg>().has_value()) << Build(rebuild_id).dump();
+  json job = Build(rebuild_id)["jobs"][0];
+  EXPECT_EQ(job["agent"], "amd-b");
+  EXPECT_EQ(job["placement"], "native, warm cache for 127.0.0.1:1/second");
+}
+
+TEST_F(CoordinatorTest, AnUnknownEmulationPolicyIsRefusedWithTheField) {
+  std::string context;
+  ASSERT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
+  std::string digest = Sha256Digest(context);
+  ASSERT_EQ(Request("PUT", "/v1/contexts/" + digest, context, "application/x-tar").status, 201);
+  json request = {{"platforms", {"linux/arm64"}},
+                  {"tags", {"127.0.0.1:1/unused:latest"}},
+                  {"context", digest},
+                  {"dockerfile", "FROM busybox\n"},
+                  {"emulation", "sometimes"}};
+  HttpResponse response = Request("POST", "/v1/builds", request.dump());
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(json::parse(response.body, nullptr, false).value("error", ""),
+            "field \"emulation\" must be one of never, fallback, allow, not \"sometimes\"")
+      << response.body;
+}
+
+class ShortFallbackTest : public CoordinatorTest {
+ protected:
+  ShortFallbackTest() { emulation_fallback_wait_s_ = 1; }
+};
+
+TEST_F(ShortFallbackTest, FallbackGivesTheJobToAnEmulatedAgentAfterTheWait) {
+  FakeAgent qemu(context_, agent_endpoint_);
+  qemu.HelloEmulated("qemu-1", "linux/arm64");
+  ASSERT_TRUE(qemu.Receive<WelcomeMsg>().has_value());
+  uint64_t build_id = SubmitBuild("linux/arm64");
+  // Not before the 1 s wait is over, then soon after.
+  EXPECT_FALSE(qemu.Receive<AssignMsg>(milliseconds(500)).has_value());
+  ASSERT_TRUE(qemu.Receive<AssignMsg>(milliseconds(10000)).has_value());
+  json job = Build(build_id)["jobs"][0];
+  EXPECT_TRUE(job["emulated"].get<bool>());
+  EXPECT_EQ(job["placement"], "emulated (--emulation fallback, no native agent took it in time)");
+  EXPECT_EQ(job["events"].back()["detail"], job["placement"]);
 }
 
 }  // namespace

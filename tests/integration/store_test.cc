@@ -71,6 +71,23 @@ TEST_F(StoreTest, MigrationsAreRecordedAndIdempotent) {
   EXPECT_EQ(build.spec.build_args.at("A"), "1");
 }
 
+TEST_F(StoreTest, EmulationPolicyAndPlacementAreKept) {
+  BuildSpec spec = Submit().spec;
+  spec.emulation = EmulationPolicy::kNever;
+  auto created = store_->CreateBuild(spec, "");
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  uint64_t amd = created->first.jobs[0].id;
+  ASSERT_TRUE(
+      store_->AssignJob(amd, "x86", false, "native, warm cache for registry.test/app").ok());
+
+  auto stored = store_->GetBuild(created->first.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->spec.emulation, EmulationPolicy::kNever);
+  EXPECT_EQ(stored->jobs[0].placement, "native, warm cache for registry.test/app");
+  EXPECT_EQ(stored->jobs[0].events.back().detail, "native, warm cache for registry.test/app");
+  EXPECT_EQ(stored->jobs[1].placement, "");
+}
+
 TEST_F(StoreTest, SameIdempotencyKeyReturnsSameBuild) {
   BuildRecord first = Submit("ci-run-17");
   BuildSpec spec = first.spec;
@@ -85,9 +102,9 @@ TEST_F(StoreTest, SameIdempotencyKeyReturnsSameBuild) {
 TEST_F(StoreTest, ResultsAreFencedOnJobAttemptAndAgent) {
   BuildRecord build = Submit();
   uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
-  ASSERT_EQ(*store_->AssignJob(amd, "x86", false), 1u);
-  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 1u);
-  EXPECT_EQ(store_->AssignJob(amd, "x86", false).status().code(),
+  ASSERT_EQ(*store_->AssignJob(amd, "x86", false, "test placement"), 1u);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false, "test placement"), 1u);
+  EXPECT_EQ(store_->AssignJob(amd, "x86", false, "test placement").status().code(),
             Status::Code::kFailedPrecondition);  // no longer pending
 
   EXPECT_FALSE(*store_->SetJobPhase({amd, 1}, "arm", JobPhase::kBuilding));  // wrong agent
@@ -119,7 +136,7 @@ TEST_F(StoreTest, ResultsAreFencedOnJobAttemptAndAgent) {
 TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
   BuildRecord build = Submit();
   uint64_t arm = build.jobs[1].id;
-  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 1u);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false, "test placement"), 1u);
   auto retried =
       store_->RecordJobResult("arm", Failure({arm, 1}, "registry answered 503", true), 3);
   ASSERT_TRUE(retried.ok());
@@ -129,14 +146,14 @@ TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
   EXPECT_FALSE(retried->build_failed);
   ASSERT_EQ(store_->PendingJobs()->size(), 2u);
 
-  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 2u);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false, "test placement"), 2u);
   // The first attempt's late success must not overwrite the retry.
   EXPECT_FALSE(store_->RecordJobResult("arm", Success({arm, 1}, 'a'), 3)->current);
   EXPECT_EQ(store_->GetBuild(build.id)->jobs[1].state, "assigned");
 
   // At the last attempt a retryable failure fails the build.
   ASSERT_TRUE(store_->RecordJobResult("arm", Failure({arm, 2}, "reset", true), 3)->requeued);
-  ASSERT_EQ(*store_->AssignJob(arm, "arm", false), 3u);
+  ASSERT_EQ(*store_->AssignJob(arm, "arm", false, "test placement"), 3u);
   auto last = store_->RecordJobResult("arm", Failure({arm, 3}, "connection reset", true), 3);
   ASSERT_TRUE(last.ok());
   EXPECT_FALSE(last->requeued.has_value());
@@ -148,8 +165,8 @@ TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
 TEST_F(StoreTest, BuildFailureFailsBuildAndCancelsTheOtherPlatforms) {
   BuildRecord build = Submit();
   uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
-  ASSERT_TRUE(store_->AssignJob(amd, "x86", false).ok());
-  ASSERT_TRUE(store_->AssignJob(arm, "arm", true).ok());
+  ASSERT_TRUE(store_->AssignJob(amd, "x86", false, "test placement").ok());
+  ASSERT_TRUE(store_->AssignJob(arm, "arm", true, "test placement").ok());
   auto failed = store_->RecordJobResult("arm", Failure({arm, 1}, "RUN exited with 3", false), 3);
   ASSERT_TRUE(failed.ok());
   EXPECT_TRUE(failed->build_failed);
@@ -170,8 +187,8 @@ TEST_F(StoreTest, BuildFailureFailsBuildAndCancelsTheOtherPlatforms) {
 TEST_F(StoreTest, LogsAreOrderedDeduplicatedAndFenced) {
   BuildRecord build = Submit();
   uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
-  ASSERT_TRUE(store_->AssignJob(amd, "x86", false).ok());
-  ASSERT_TRUE(store_->AssignJob(arm, "arm", false).ok());
+  ASSERT_TRUE(store_->AssignJob(amd, "x86", false, "test placement").ok());
+  ASSERT_TRUE(store_->AssignJob(arm, "arm", false, "test placement").ok());
   EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));
   EXPECT_TRUE(*store_->AppendLog({arm, 1}, "arm", 1, std::string("bin\0ary\xff\n", 9)));
   EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));  // resent
