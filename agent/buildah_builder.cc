@@ -110,10 +110,11 @@ BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path)
 std::string BuildahBuilder::Name() const { return "buildah"; }
 
 std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) const {
-  std::vector<std::string> argv = {buildah_path_, "bud",
-                                   "--isolation", "chroot",
-                                   "--platform",  request.platform.ToString(),
-                                   "-f",          request.dockerfile_path};
+  std::vector<std::string> argv = {buildah_path_, "bud", "--isolation", "chroot", "--platform",
+                                   request.platform.ToString(), "-f", request.dockerfile_path,
+                                   // Keeps each step's result as a cache image, so a rebuild
+                                   // on this agent (cache affinity) skips unchanged steps.
+                                   "--layers"};
   for (const auto& [key, value] : request.build_args) {
     argv.push_back("--build-arg");
     argv.push_back(key + "=" + value);
@@ -167,11 +168,19 @@ Status BuildahBuilder::Build(const BuildRequest& request,
                "buildah push of " + platform + " image to OCI layout '" + request.layout_dir + "'");
 
   // The image now lives in the layout (or the push failed and the job is over); either
-  // way the copy in local storage is garbage. Not cancelable and silent on failure,
-  // because it is housekeeping that must not change the build's outcome.
-  std::vector<std::string> rmi = {buildah_path_, "rmi", request.image_name};
-  emit("manifold: " + CommandLine(rmi) + "\n");
-  (void)runner_.Run(CommandSpec{rmi, {}, ""}, {}, nullptr);
+  // way its job name in local storage is garbage. Under its cache name the image and the
+  // intermediate images of --layers stay: they are the layer cache (removing the last name
+  // would remove them too). Not cancelable and silent on failure, because it is
+  // housekeeping that must not change the build's outcome.
+  std::vector<std::vector<std::string>> housekeeping;
+  if (pushed.ok() && !request.cache_name.empty()) {
+    housekeeping.push_back({buildah_path_, "tag", request.image_name, request.cache_name});
+  }
+  housekeeping.push_back({buildah_path_, "rmi", request.image_name});
+  for (const std::vector<std::string>& argv : housekeeping) {
+    emit("manifold: " + CommandLine(argv) + "\n");
+    (void)runner_.Run(CommandSpec{argv, {}, ""}, {}, nullptr);
+  }
 
   return pushed;
 }

@@ -33,6 +33,10 @@ struct BuildRequest {
   std::string image_name;
   // Where the OCI image layout is written; must not exist yet or be empty.
   std::string layout_dir;
+  // A name the built image keeps in local storage after the build, so the backend's layer
+  // cache survives for the next build of the same repository and platform (the
+  // coordinator sends such builds back to this agent). Empty: keep nothing.
+  std::string cache_name;
 };
 
 class Builder {

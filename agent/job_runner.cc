@@ -98,6 +98,13 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.image_name = "manifold-job-" + std::to_string(assign.job.job_id) + "-" +
                        std::to_string(assign.job.attempt);
   request.layout_dir = dir + "/layout";
+  if (!assign.repositories.empty()) {
+    // One name per repository and platform: a newer build of it takes the name over.
+    request.cache_name =
+        "manifold-cache-" +
+        DigestHex(Sha256Digest(assign.repositories.front() + " " + assign.platform.ToString()))
+            .substr(0, 24);
+  }
   auto build_start = std::chrono::steady_clock::now();
   Status built = builder_.Build(
       request, [&](std::string_view output) { events.Output(assign.job, output); }, cancel);
