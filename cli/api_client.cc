@@ -66,6 +66,7 @@ Status ParseJob(const json& j, JobInfo* job) {
   MANIFOLD_READ(ReadInt(j, "attempt", &job->attempt));
   MANIFOLD_READ(ReadString(j, "agent", &job->agent));
   MANIFOLD_READ(ReadBool(j, "emulated", &job->emulated));
+  MANIFOLD_READ(ReadString(j, "placement", &job->placement));
   MANIFOLD_READ(ReadString(j, "manifest_digest", &job->manifest_digest));
   MANIFOLD_READ(ReadString(j, "manifest_media_type", &job->manifest_media_type));
   MANIFOLD_READ(ReadInt(j, "manifest_size", &job->manifest_size));

@@ -30,6 +30,7 @@ struct JobInfo {
   int64_t attempt = 0;
   std::string agent;
   bool emulated = false;
+  std::string placement;  // why the scheduler chose the agent
   std::string manifest_digest;
   std::string manifest_media_type;
   int64_t manifest_size = 0;

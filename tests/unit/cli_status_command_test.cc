@@ -26,6 +26,7 @@ BuildInfo FailedBuild() {
   arm64.attempt = 2;
   arm64.agent = "host-b";
   arm64.emulated = true;
+  arm64.placement = "emulated (--emulation allow)";
   arm64.error = "RUN false: exit status 1";
   build.jobs = {amd64, arm64};
   return build;
@@ -51,6 +52,7 @@ TEST(FormatBuildStatus, ShowsBuildAndEveryJob) {
             "    State:    failed\n"
             "    Attempt:  2\n"
             "    Agent:    host-b (emulated)\n"
+            "    Placed:   emulated (--emulation allow)\n"
             "    Error:    RUN false: exit status 1\n");
 }
 
