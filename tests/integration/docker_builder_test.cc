@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -460,6 +461,73 @@ TEST_F(AgentBackendCheckTest, StartsWithAWorkingEngineAndFindsAClientThatCanBuil
   EXPECT_NE(output.find(" at " + engine.host() + ", RUN network host)"), std::string::npos)
       << output;
   agent.Stop();
+}
+
+// End to end: a local farm (ops/farm.sh) whose agents build with the docker backend on an
+// engine the test starts, the engine's Docker Hub mirror being the farm's own registry.
+TEST(DockerFarmTest, BuildsTwoPlatformImageWithTheDockerBackend) {
+  const int registry_port = test::FreeTcpPort();
+  const std::string registry = "127.0.0.1:" + std::to_string(registry_port);
+  test::DockerEngine engine;
+  test::DockerEngineOptions engine_options;
+  engine_options.registry_mirrors = {"http://" + registry};
+  Status started = engine.Start(engine_options);
+  ASSERT_TRUE(started.ok()) << started.message();
+
+  test::FarmOptions farm_options;
+  farm_options.env = {{"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(registry_port)},
+                      {"MANIFOLD_FARM_BACKEND", "docker"},
+                      {"MANIFOLD_DOCKER_HOST", engine.host()},
+                      {"MANIFOLD_DOCKER_NETWORK", "host"}};
+  test::Farm farm(farm_options);
+  Status up = farm.Up();
+  ASSERT_TRUE(up.ok()) << up.message();
+  for (const char* agent : {"amd64-1", "arm64-1"}) {
+    EXPECT_NE(farm.Log(agent).find("building with docker (client "), std::string::npos)
+        << farm.LogTail(agent);
+  }
+
+  const std::string tag = farm.registry() + "/hello-docker:latest";
+  CommandResult build =
+      farm.Manifold({"build", "--platform", "linux/amd64,linux/arm64", "-t", tag, "--progress",
+                     "plain", test::SourceDir() + "/examples/hello"});
+  ASSERT_EQ(build.exit_code, 0) << build.output << "\n---- amd64-1 ----\n"
+                                << farm.LogTail("amd64-1") << "\n---- dockerd ----\n"
+                                << engine.LogTail();
+  // BuildKit's output, streamed with each platform's prefix, shows the RUN step on each
+  // architecture.
+  for (const auto& [platform, machine] :
+       std::map<std::string, std::string>{{"linux/amd64", "x86_64"}, {"linux/arm64", "aarch64"}}) {
+    bool seen = false;
+    std::istringstream lines(build.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("[" + platform + "]", 0) == 0 &&
+          line.find("built on " + machine) != std::string::npos) {
+        seen = true;
+      }
+    }
+    EXPECT_TRUE(seen) << "no '[" << platform << "] ... built on " << machine << "' in:\n"
+                      << build.output;
+  }
+
+  CommandResult raw = RunCommand(
+      {"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + tag}, seconds(60));
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  json index = json::parse(raw.output, nullptr, false);
+  ASSERT_TRUE(index.is_object()) << raw.output;
+  std::map<std::string, std::string> child_by_arch;
+  for (const auto& child : index["manifests"]) {
+    child_by_arch[child["platform"].value("architecture", "")] = child.value("digest", "");
+  }
+  ASSERT_EQ(child_by_arch.size(), 2u) << index.dump();
+  for (const auto& [arch, digest] : child_by_arch) {
+    CommandResult config =
+        RunCommand({"skopeo", "inspect", "--config", "--raw", "--tls-verify=false",
+                    "docker://" + farm.registry() + "/hello-docker@" + digest},
+                   seconds(60));
+    ASSERT_EQ(config.exit_code, 0) << config.output;
+    EXPECT_EQ(json::parse(config.output, nullptr, false).value("architecture", ""), arch);
+  }
 }
 
 }  // namespace
