@@ -99,6 +99,17 @@ Status CheckBuildRequest(const BuildRequest& request) {
   return Status::Ok();
 }
 
+void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* argv) {
+  for (const auto& [key, value] : request.build_args) {
+    argv->push_back("--build-arg");
+    argv->push_back(key + "=" + value);
+  }
+  if (!request.target.empty()) {
+    argv->push_back("--target");
+    argv->push_back(request.target);
+  }
+}
+
 Status RunBuildCommand(CommandRunner& runner, const CommandSpec& spec, const std::string& what,
                        const std::function<void(std::string_view output)>& on_output,
                        const std::atomic<bool>* cancel) {

@@ -42,6 +42,10 @@ std::string ShellCommandLine(const std::vector<std::string>& argv);
 // directory that is empty or absent and that the tools' "oci:PATH:TAG" syntax can name.
 Status CheckBuildRequest(const BuildRequest& request);
 
+// Appends the options that `buildah bud` and `docker build` spell alike: each build arg
+// as --build-arg KEY=VALUE, then --target when the request names a stage.
+void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* argv);
+
 // Runs spec as one step of a build: logs its command line to on_output (which may be
 // empty), streams its output there, and turns a non-zero exit into Status::Internal
 // "<what> exited with status N: <last line>". A cancel, before or during the step, gives

@@ -16,14 +16,7 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
                                    "--isolation", "chroot",
                                    "--platform",  request.platform.ToString(),
                                    "-f",          request.dockerfile_path};
-  for (const auto& [key, value] : request.build_args) {
-    argv.push_back("--build-arg");
-    argv.push_back(key + "=" + value);
-  }
-  if (!request.target.empty()) {
-    argv.push_back("--target");
-    argv.push_back(request.target);
-  }
+  AppendBuildOptions(request, &argv);
   argv.push_back("-t");
   argv.push_back(request.image_name);
   argv.push_back(request.context_dir);

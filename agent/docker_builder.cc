@@ -62,14 +62,7 @@ std::vector<std::string> DockerBuilder::BuildArgv(const BuildRequest& request) c
                                    "-f",
                                    request.dockerfile_path};
   if (!options_.network.empty()) argv.push_back("--network=" + options_.network);
-  for (const auto& [key, value] : request.build_args) {
-    argv.push_back("--build-arg");
-    argv.push_back(key + "=" + value);
-  }
-  if (!request.target.empty()) {
-    argv.push_back("--target");
-    argv.push_back(request.target);
-  }
+  AppendBuildOptions(request, &argv);
   argv.push_back("-t");
   argv.push_back(LocalReference(request));
   argv.push_back(request.context_dir);

@@ -10,15 +10,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "agent/backend_check.h"
@@ -26,6 +23,7 @@
 #include "common/layout.h"
 #include "common/platform.h"
 #include "common/registry.h"
+#include "tests/support/builder_run.h"
 #include "tests/support/docker_engine.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
@@ -73,19 +71,6 @@ constexpr const char* kMultiStageDockerfile =
     "\n"
     "FROM final AS broken\n"
     "RUN exit 9\n";
-
-// Whether some live process has exactly this command line.
-bool ProcessRunning(const std::vector<std::string>& argv) {
-  std::string wanted;
-  for (const std::string& arg : argv) wanted += arg + '\0';
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (ReadFile(entry.path() / "cmdline") == wanted) return true;
-  }
-  return false;
-}
 
 class DockerBuilderTest : public ::testing::Test {
  protected:
@@ -137,40 +122,6 @@ class DockerBuilderTest : public ::testing::Test {
     return request;
   }
 
-  struct Outcome {
-    Status status;
-    std::string log;
-  };
-
-  // Builds with a watchdog that cancels after `limit`, so a hung engine fails the test
-  // instead of hanging it. `on_log` sees the log as it grows (under the lock).
-  Outcome Build(DockerBuilder& builder, const BuildRequest& request, std::atomic<bool>& cancel,
-                const std::function<void(const std::string&)>& on_log = {}) {
-    Outcome outcome;
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread watchdog([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!cv.wait_for(lock, seconds(300), [&] { return done; })) cancel = true;
-    });
-    outcome.status = builder.Build(
-        request,
-        [&](std::string_view chunk) {
-          std::lock_guard<std::mutex> lock(mu);
-          outcome.log.append(chunk);
-          if (on_log) on_log(outcome.log);
-        },
-        &cancel);
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    watchdog.join();
-    return outcome;
-  }
-
   CommandResult Docker(std::vector<std::string> args) {
     args.insert(args.begin(), options_.docker);
     return RunCommand(args, seconds(60), {{"DOCKER_HOST", engine_.host()}});
@@ -210,7 +161,7 @@ class DockerBuilderTest : public ::testing::Test {
     request.build_args = {{"GREETING", "hello-docker"}};
     request.target = "final";
     std::atomic<bool> cancel{false};
-    Outcome outcome = Build(builder, request, cancel);
+    test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
     ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
 
     const std::string ran = "built for " + uname_m + " with hello-docker";
@@ -285,7 +236,7 @@ TEST_F(DockerBuilderTest, FailingRunStepIsNotRetryableAndNamesThePlatform) {
   BuildRequest request =
       MakeRequest(kAmd64, "FROM busybox\nRUN echo about-to-fail && exit 3\n", "failing");
   std::atomic<bool> cancel{false};
-  Outcome outcome = Build(builder, request, cancel);
+  test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
   ASSERT_FALSE(outcome.status.ok()) << outcome.log;
   EXPECT_EQ(outcome.status.code(), Status::Code::kInternal) << outcome.status.message();
   EXPECT_FALSE(outcome.status.retryable());
@@ -304,34 +255,18 @@ TEST_F(DockerBuilderTest, CancelStopsTheBuildOnTheEngine) {
   // "sleeping-42" appears only when the RUN step runs: the step header shows $((6*7)).
   BuildRequest request =
       MakeRequest(kAmd64, "FROM busybox\nRUN echo sleeping-$((6*7)) && sleep 37\n", "cancel");
-  std::atomic<bool> cancel{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool sleeping = false;
-  Outcome outcome;
-  std::thread worker([&] {
-    outcome = Build(builder, request, cancel, [&](const std::string& log) {
-      if (log.find("sleeping-42") == std::string::npos) return;
-      std::lock_guard<std::mutex> lock(mu);
-      sleeping = true;
-      cv.notify_all();
-    });
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, seconds(120), [&] { return sleeping; });
-  }
-  cancel = true;  // also ends the build if it never reached the sleep
-  worker.join();
-
-  ASSERT_TRUE(sleeping) << "the build never reached its RUN sleep step; log:\n" << outcome.log;
+  test::CanceledBuild canceled =
+      test::CancelOnceLogShows(builder, request, "sleeping-42", seconds(120));
+  const test::BuildOutcome& outcome = canceled.outcome;
+  ASSERT_TRUE(canceled.reached) << "the build never reached its RUN sleep step; log:\n"
+                                << outcome.log;
   EXPECT_EQ(outcome.status.code(), Status::Code::kCanceled) << outcome.status.message();
   EXPECT_FALSE(fs::exists(fs::path(request.layout_dir) / "index.json"));
   // The RUN step runs in a container of the engine, not under the client: BuildKit must
   // have stopped it when the client's session ended.
   EXPECT_TRUE(test::WaitFor(
       [] {
-        return !ProcessRunning({"sleep", "37"});
+        return !test::ProcessRunning({"sleep", "37"});
       },
       seconds(20)))
       << "the RUN step's sleep survived the cancel";
