@@ -72,6 +72,10 @@ constexpr const char* kMultiStageDockerfile =
     "FROM final AS broken\n"
     "RUN exit 9\n";
 
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
 class DockerBuilderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,8 +89,10 @@ class DockerBuilderTest : public ::testing::Test {
 
     test::DockerEngineOptions engine_options;
     engine_options.registry_mirrors = {"http://" + registry_.host()};
+    auto engine_start = std::chrono::steady_clock::now();
     Status engine = engine_.Start(engine_options);
     ASSERT_TRUE(engine.ok()) << engine.message();
+    engine_start_took_ = std::chrono::steady_clock::now() - engine_start;
 
     Result<std::string> client = FindDockerClient(runner_, "docker");
     ASSERT_TRUE(client.ok()) << client.status().message();
@@ -97,7 +103,7 @@ class DockerBuilderTest : public ::testing::Test {
     Status available = DockerBuilder::CheckAvailable(runner_, options_, &version);
     ASSERT_TRUE(available.ok()) << available.message();
     std::cout << "docker engine " << version << " with " << engine_.storage_driver() << ", client "
-              << options_.docker << "\n";
+              << options_.docker << ", answering after " << Seconds(engine_start_took_) << " s\n";
 
     fs::create_directories(fs::path(dir_.path()) / "context");
     fs::create_directories(fs::path(dir_.path()) / "dockerfiles");
@@ -187,8 +193,9 @@ class DockerBuilderTest : public ::testing::Test {
     PushStats stats;
     Result<Descriptor> pushed = registry.PushLayout(*image, "docker-built", &stats);
     ASSERT_TRUE(pushed.ok()) << pushed.status().message();
-    std::cout << platform.ToString() << ": pushed " << stats.blobs_pushed << " blobs ("
-              << stats.bytes_pushed << " bytes)\n";
+    std::cout << platform.ToString() << ": built and exported in " << Seconds(outcome.elapsed)
+              << " s, pushed " << stats.blobs_pushed << " blobs (" << stats.bytes_pushed
+              << " bytes)\n";
 
     const std::string reference = registry_.host() + "/docker-built@" + pushed->digest;
     CommandResult raw = RunCommand(
@@ -216,6 +223,7 @@ class DockerBuilderTest : public ::testing::Test {
   SubprocessRunner runner_;
   DockerBuilderOptions options_;
   int unpacked_ = 0;
+  std::chrono::steady_clock::duration engine_start_took_{};
 };
 
 TEST_F(DockerBuilderTest, BuildsMultiStageAmd64ImageThatPushesAndReadsBack) {
