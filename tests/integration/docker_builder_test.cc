@@ -473,5 +473,42 @@ TEST(DockerFarmTest, BuildsTwoPlatformImageWithTheDockerBackend) {
   }
 }
 
+// The harness itself: an engine on the vfs driver (the fallback where overlay2 does not
+// work) builds, and Stop leaves no process, mount or file of it behind.
+TEST(DockerEngineTest, StopLeavesNothingBehind) {
+  test::DockerEngine engine;
+  test::DockerEngineOptions options;
+  options.storage_driver = "vfs";
+  Status started = engine.Start(options);
+  ASSERT_TRUE(started.ok()) << started.message();
+  EXPECT_EQ(engine.storage_driver(), "vfs");
+  const fs::path dir = fs::path(engine.socket_path()).parent_path();
+  SubprocessRunner runner;
+  Result<std::string> client = FindDockerClient(runner, "docker");
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  // A build with a RUN step gives Stop the engine's mounts and BuildKit's state to clean.
+  if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "no static busybox (package busybox-static)";
+  test::TempDir context("manifold-docker-context");
+  fs::copy_file("/bin/busybox", fs::path(context.path()) / "busybox");
+  WriteFile(fs::path(context.path()) / "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n");
+  CommandResult build =
+      RunCommand({*client, "build", "--network=host", "-t", "harness-probe", context.path()},
+                 seconds(120), {{"DOCKER_HOST", engine.host()}, {"DOCKER_BUILDKIT", "1"}});
+  EXPECT_EQ(build.exit_code, 0) << build.output;
+
+  engine.Stop();
+  EXPECT_FALSE(engine.Ping());
+  EXPECT_FALSE(fs::exists(dir)) << dir << " was not removed";
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(dir.string() + "/"), std::string::npos)
+      << "a mount under " << dir << " is left";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string cmdline = ReadFile(entry.path() / "cmdline");
+    EXPECT_EQ(cmdline.find(dir.string() + "/"), std::string::npos)
+        << "process " << entry.path().filename() << " of the engine is left";
+  }
+}
+
 }  // namespace
 }  // namespace manifold
