@@ -6,11 +6,12 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
 #include "agent/agent.h"
-#include "agent/buildah_builder.h"
+#include "agent/backend_check.h"
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
@@ -44,7 +45,10 @@ int main(int argc, char** argv) {
   uint32_t slots = 1;
   std::string work_dir = "/var/lib/manifold-agent";
   std::vector<std::string> labels;
-  std::string buildah = "buildah";
+  BackendOptions backend;
+  if (const char* docker_host = std::getenv("DOCKER_HOST"); docker_host && *docker_host) {
+    backend.docker.host = docker_host;
+  }
   int drain_grace_s = 600;
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:7083";
@@ -65,8 +69,31 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_WORK_DIR")
       ->capture_default_str();
   app.add_option("--label", labels, "KEY=VALUE label, repeatable");
-  app.add_option("--buildah", buildah, "buildah binary")
+  app.add_option("--backend", backend.name, "what builds: buildah or docker (a Docker engine)")
+      ->envname("MANIFOLD_BACKEND")
+      ->check(CLI::IsMember({"buildah", "docker"}))
+      ->capture_default_str();
+  app.add_option("--buildah", backend.buildah, "buildah binary")
       ->envname("MANIFOLD_BUILDAH")
+      ->capture_default_str();
+  app.add_option("--docker", backend.docker.docker,
+                 "docker client that can build with BuildKit (a name is looked up in PATH, "
+                 "each match tried in turn)")
+      ->envname("MANIFOLD_DOCKER")
+      ->capture_default_str();
+  app.add_option("--docker-host", backend.docker.host,
+                 "the Docker engine for --backend docker (default: DOCKER_HOST or the "
+                 "engine's usual socket)")
+      ->envname("MANIFOLD_DOCKER_HOST")
+      ->capture_default_str();
+  app.add_option("--docker-network", backend.docker.network,
+                 "network of RUN steps on the Docker engine: host or none (for an engine "
+                 "without a bridge); default: the engine's own")
+      ->envname("MANIFOLD_DOCKER_NETWORK")
+      ->check(CLI::IsMember({"host", "none"}));
+  app.add_option("--skopeo", backend.docker.skopeo,
+                 "skopeo binary (the docker backend exports images with it)")
+      ->envname("MANIFOLD_SKOPEO")
       ->capture_default_str();
   app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
       ->envname("MANIFOLD_DRAIN_GRACE")
@@ -111,10 +138,10 @@ int main(int argc, char** argv) {
   if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
 
   SubprocessRunner runner;
-  if (Status ok = BuildahBuilder::CheckAvailable(runner, buildah); !ok.ok()) {
-    return Fail(ok.message());
-  }
-  BuildahBuilder builder(runner, buildah);
+  Result<OpenedBackend> backend_ready = OpenBackend(backend, runner);
+  if (!backend_ready.ok()) return Fail(backend_ready.status().message());
+  spdlog::info("building with {}", backend_ready->description);
+  Builder& builder = *backend_ready->builder;
 
   // Bound before the agent says hello, so an agent Prometheus cannot see never takes jobs.
   AgentMetrics metrics(options.platforms, options.slots, options.version);

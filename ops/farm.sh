@@ -27,6 +27,9 @@
 #      MANIFOLD_FARM_SLOTS (build slots per agent, 1),
 #      MANIFOLD_FARM_AGENTS (agents as NAME:PLATFORM, space-separated; default
 #        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
+#      MANIFOLD_FARM_BACKEND (what agents build with: buildah, the default, or docker, which
+#        needs a Docker engine: give it with MANIFOLD_DOCKER_HOST, and MANIFOLD_DOCKER_NETWORK=host
+#        when it has no bridge network; its registry mirror must serve `FROM busybox`),
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),
 #      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug),
 #      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20).
@@ -52,6 +55,7 @@ slots="${MANIFOLD_FARM_SLOTS:-1}"
 only_services="${MANIFOLD_FARM_ONLY_SERVICES:-0}"
 keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
 agents_spec="${MANIFOLD_FARM_AGENTS:-amd64-1:linux/amd64 arm64-1:linux/arm64}"
+backend="${MANIFOLD_FARM_BACKEND:-buildah}"
 stop_timeout="${MANIFOLD_FARM_STOP_TIMEOUT:-20}" # seconds after SIGTERM before SIGKILL
 
 readonly database=manifold
@@ -527,6 +531,7 @@ EOF
     --id "$name" \
     --platform "$platform" \
     --slots "$slots" \
+    --backend "$backend" \
     --metrics-listen 127.0.0.1:0 \
     --work-dir "$dir/work"
 }
@@ -606,8 +611,8 @@ write_conf() {
     echo "# Written by ops/farm.sh up; ops/farm.sh start restores it."
     printf 'pg_port=%q\nregistry_port=%q\napi_port=%q\nagent_port=%q\nmetrics_port=%q\n' \
       "$pg_port" "$registry_port" "$api_port" "$agent_port" "$metrics_port"
-    printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\n' \
-      "$slots" "$build_dir" "$agents_spec" "$only_services"
+    printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\nbackend=%q\n' \
+      "$slots" "$build_dir" "$agents_spec" "$only_services" "$backend"
     while IFS= read -r var; do
       case "$var" in
         MANIFOLD_FARM_*) ;;

@@ -13,6 +13,7 @@ packages=(
   # real services used by the farm and its tests
   postgresql-15 postgresql-client-15 docker-registry buildah skopeo
   qemu-user-static binfmt-support busybox-static
+  docker.io  # the docker backend; tests start their own dockerd (tests/support/docker_engine.h)
   # tools used by scripts
   curl jq ca-certificates util-linux
   prometheus  # promtool checks ops/prometheus and the dashboard's queries (ops/check-ops-files.sh)

@@ -10,27 +10,24 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "agent/command_runner.h"
 #include "common/digest.h"
 #include "common/platform.h"
+#include "tests/support/builder_run.h"
+#include "tests/support/wait.h"
 
 namespace manifold {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 const Platform kAmd64{"linux", "amd64", ""};
@@ -61,43 +58,8 @@ std::string ElfMachine(const fs::path& path) {
   return "";
 }
 
-struct BuildOutcome {
-  Status status;
-  std::string log;
-  Clock::duration elapsed{};
-};
-
-// Runs one build with a watchdog that cancels it after `limit`, so a hung buildah fails
-// the test instead of hanging it. `on_log` sees the log as it grows (under a lock).
-BuildOutcome BuildWithWatchdog(Builder& builder, const BuildRequest& request, Clock::duration limit,
-                               std::atomic<bool>& cancel,
-                               const std::function<void(const std::string&)>& on_log = {}) {
-  BuildOutcome outcome;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  std::thread watchdog([&] {
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, limit, [&] { return done; })) cancel = true;
-  });
-  Clock::time_point start = Clock::now();
-  outcome.status = builder.Build(
-      request,
-      [&](std::string_view chunk) {
-        std::lock_guard<std::mutex> lock(mu);
-        outcome.log.append(chunk);
-        if (on_log) on_log(outcome.log);
-      },
-      &cancel);
-  outcome.elapsed = Clock::now() - start;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    done = true;
-  }
-  cv.notify_all();
-  watchdog.join();
-  return outcome;
-}
+using test::BuildOutcome;
+using test::BuildWithWatchdog;
 
 // The one image manifest of an OCI layout, checked against its digest, and its config.
 struct LayoutImage {
@@ -145,19 +107,6 @@ LayoutImage ReadSingleImageLayout(const fs::path& layout) {
   image.config = nlohmann::json::parse(config_bytes, nullptr, false);
   EXPECT_TRUE(image.config.is_object()) << "config blob is not JSON";
   return image;
-}
-
-// Every process whose command line is exactly argv (zombies have none and do not count).
-std::vector<pid_t> ProcessesRunning(const std::vector<std::string>& argv) {
-  std::string wanted;
-  for (const std::string& arg : argv) wanted += arg + '\0';
-  std::vector<pid_t> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    std::string name = entry.path().filename();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    if (ReadFile(entry.path() / "cmdline") == wanted) found.push_back(std::stoi(name));
-  }
-  return found;
 }
 
 class BuildahBuilderTest : public ::testing::Test {
@@ -348,41 +297,22 @@ TEST_F(BuildahBuilderTest, CancelStopsARunningBuild) {
                                      "RUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\n"
                                      "RUN echo sleeping-$((6*7)) && sleep 37\n",
                                      "cancel");
-  std::atomic<bool> cancel{false};
-  std::mutex mu;
-  std::condition_variable cv;
-  bool sleeping = false;
-  Clock::time_point canceled_at;
-  BuildOutcome outcome;
-  std::thread worker([&] {
-    outcome =
-        BuildWithWatchdog(builder, request, seconds(300), cancel, [&](const std::string& log) {
-          if (log.find("sleeping-42") == std::string::npos) return;
-          std::lock_guard<std::mutex> lock(mu);
-          sleeping = true;
-          cv.notify_all();
-        });
-  });
-  {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, seconds(120), [&] { return sleeping; });
-  }
-  canceled_at = Clock::now();
-  cancel = true;  // also ends the build if it never reached the sleep
-  worker.join();
-  Clock::duration cancel_took = Clock::now() - canceled_at;
-
-  ASSERT_TRUE(sleeping) << "the build never reached its RUN sleep step; log:\n" << outcome.log;
+  test::CanceledBuild canceled =
+      test::CancelOnceLogShows(builder, request, "sleeping-42", seconds(120));
+  const BuildOutcome& outcome = canceled.outcome;
+  ASSERT_TRUE(canceled.reached) << "the build never reached its RUN sleep step; log:\n"
+                                << outcome.log;
   EXPECT_EQ(outcome.status.code(), Status::Code::kCanceled) << outcome.status.message();
-  EXPECT_LT(cancel_took, seconds(5));
+  EXPECT_LT(canceled.cancel_took, seconds(5));
   EXPECT_FALSE(fs::exists(fs::path(request.layout_dir) / "index.json"));
 
   // The RUN step's process was in the build's process group and must be gone too.
-  Clock::time_point deadline = Clock::now() + seconds(5);
-  while (!ProcessesRunning({"sleep", "37"}).empty() && Clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  EXPECT_TRUE(ProcessesRunning({"sleep", "37"}).empty()) << "the RUN step's sleep survived";
+  EXPECT_TRUE(test::WaitFor(
+      [] {
+        return !test::ProcessRunning({"sleep", "37"});
+      },
+      seconds(5)))
+      << "the RUN step's sleep survived";
 }
 
 TEST_F(BuildahBuilderTest, BuildsArm64ImageUnderEmulation) {

@@ -1,0 +1,514 @@
+// DockerBuilder against a real Docker engine (dockerd from Debian's docker.io) that the
+// test starts with its own data root and socket (tests/support/docker_engine.h). Base
+// images come from a real local registry, filled by ops/base-image.sh and given to the
+// engine as its Docker Hub mirror; what the builder writes is pushed with manifold's own
+// registry client and read back with skopeo. The agent's start-up check runs the real
+// manifold-agent binary.
+#include "agent/docker_builder.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "agent/backend_check.h"
+#include "agent/command_runner.h"
+#include "common/layout.h"
+#include "common/platform.h"
+#include "common/registry.h"
+#include "tests/support/builder_run.h"
+#include "tests/support/docker_engine.h"
+#include "tests/support/farm.h"
+#include "tests/support/ports.h"
+#include "tests/support/registry_server.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace manifold {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using test::CommandResult;
+using test::RunCommand;
+
+const Platform kAmd64{"linux", "amd64", ""};
+const Platform kArm64{"linux", "arm64", ""};
+
+void WriteFile(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+std::string ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// Two stages from the registry's busybox, a COPY --from between them, a build arg, a file
+// from the context, and a last stage that fails, so success proves --target was honoured.
+// The RUN output names the architecture it ran on; BuildKit's step headers show the
+// command with $(uname -m) unexpanded, so "built for x86_64" can only come from the run.
+constexpr const char* kMultiStageDockerfile =
+    "FROM busybox AS build\n"
+    "ARG GREETING=unset\n"
+    "RUN echo \"built for $(uname -m) with $GREETING\" > /result && cat /result\n"
+    "\n"
+    "FROM busybox AS final\n"
+    "COPY --from=build /result /result\n"
+    "COPY note.txt /note.txt\n"
+    "RUN echo \"final stage sees: $(cat /result)\"\n"
+    "\n"
+    "FROM final AS broken\n"
+    "RUN exit 9\n";
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+class DockerBuilderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status registry = registry_.Start();
+    ASSERT_TRUE(registry.ok()) << registry.message();
+    // The farm's two-platform busybox, as every farm has it.
+    CommandResult base = RunCommand(
+        {test::SourceDir() + "/ops/base-image.sh", registry_.host(), dir_.path() + "/base"},
+        seconds(600));
+    ASSERT_EQ(base.exit_code, 0) << base.output;
+
+    test::DockerEngineOptions engine_options;
+    engine_options.registry_mirrors = {"http://" + registry_.host()};
+    auto engine_start = std::chrono::steady_clock::now();
+    Status engine = engine_.Start(engine_options);
+    ASSERT_TRUE(engine.ok()) << engine.message();
+    engine_start_took_ = std::chrono::steady_clock::now() - engine_start;
+
+    Result<std::string> client = FindDockerClient(runner_, "docker");
+    ASSERT_TRUE(client.ok()) << client.status().message();
+    options_.docker = *client;
+    options_.host = engine_.host();
+    options_.network = "host";  // the engine has no bridge network
+    std::string version;
+    Status available = DockerBuilder::CheckAvailable(runner_, options_, &version);
+    ASSERT_TRUE(available.ok()) << available.message();
+    std::cout << "docker engine " << version << " with " << engine_.storage_driver() << ", client "
+              << options_.docker << ", answering after " << Seconds(engine_start_took_) << " s\n";
+
+    fs::create_directories(fs::path(dir_.path()) / "context");
+    fs::create_directories(fs::path(dir_.path()) / "dockerfiles");
+    WriteFile(fs::path(dir_.path()) / "context" / "note.txt", "a file from the context\n");
+  }
+
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- dockerd log ----\n" << engine_.LogTail() << "\n";
+  }
+
+  // A request with the Dockerfile outside the context, as the agent has it.
+  BuildRequest MakeRequest(const Platform& platform, const std::string& dockerfile,
+                           const std::string& name) {
+    fs::path dockerfile_path = fs::path(dir_.path()) / "dockerfiles" / (name + ".Dockerfile");
+    WriteFile(dockerfile_path, dockerfile);
+    BuildRequest request;
+    request.platform = platform;
+    request.context_dir = dir_.path() + "/context";
+    request.dockerfile_path = dockerfile_path.string();
+    request.image_name = "manifold-test-" + name;
+    request.layout_dir = dir_.path() + "/layout-" + name;
+    return request;
+  }
+
+  CommandResult Docker(std::vector<std::string> args) {
+    args.insert(args.begin(), options_.docker);
+    return RunCommand(args, seconds(60), {{"DOCKER_HOST", engine_.host()}});
+  }
+
+  // The image's files as a runtime would see them: every layer of the image pulled back
+  // from the registry, applied bottom to top into one directory.
+  fs::path Unpack(const std::string& reference) {
+    fs::path root = fs::path(dir_.path()) / ("rootfs-" + std::to_string(++unpacked_));
+    std::string layout = root.string() + ".layout";
+    CommandResult copied = RunCommand({"skopeo", "copy", "--src-tls-verify=false",
+                                       "docker://" + reference, "oci:" + layout + ":pulled"},
+                                      seconds(120));
+    EXPECT_EQ(copied.exit_code, 0) << copied.output;
+    Result<OciLayoutImage> image = OpenLayoutImage(layout);
+    EXPECT_TRUE(image.ok()) << image.status().message();
+    if (!image.ok()) return root;
+    fs::create_directories(root);
+    for (const Descriptor& layer : image->manifest.layers) {
+      Result<std::string> blob = LayoutBlobPath(layout, layer.digest);
+      EXPECT_TRUE(blob.ok()) << blob.status().message();
+      if (!blob.ok()) continue;
+      CommandResult extracted =
+          RunCommand({"tar", "-xzf", *blob, "-C", root.string()}, seconds(60));
+      EXPECT_EQ(extracted.exit_code, 0) << extracted.output;
+    }
+    return root;
+  }
+
+  // Builds the multi-stage Dockerfile for `platform`, pushes the layout to the registry
+  // with manifold's client and checks what skopeo reads back.
+  void BuildPushAndReadBack(const Platform& platform, const std::string& uname_m) {
+    DockerBuilder builder(runner_, options_);
+    EXPECT_EQ(builder.Name(), "docker");
+    const std::string name = platform.architecture;
+    BuildRequest request = MakeRequest(platform, kMultiStageDockerfile, name);
+    request.build_args = {{"GREETING", "hello-docker"}};
+    request.target = "final";
+    std::atomic<bool> cancel{false};
+    test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
+    ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
+
+    const std::string ran = "built for " + uname_m + " with hello-docker";
+    EXPECT_NE(outcome.log.find(ran), std::string::npos) << outcome.log;
+    EXPECT_NE(outcome.log.find("final stage sees: " + ran), std::string::npos) << outcome.log;
+    EXPECT_NE(outcome.log.find("manifold: " + options_.docker +
+                               " build --progress=plain --platform " + platform.ToString()),
+              std::string::npos)
+        << outcome.log;
+    EXPECT_NE(outcome.log.find("manifold: skopeo copy --src-daemon-host " + engine_.host() +
+                               " docker-daemon:manifold-test-" + name + ":latest oci:"),
+              std::string::npos)
+        << outcome.log;
+
+    // The engine's copy is gone once the layout holds the image.
+    CommandResult images = Docker({"image", "ls", "--quiet", "manifold-test-" + name});
+    EXPECT_EQ(images.exit_code, 0) << images.output;
+    EXPECT_EQ(images.output, "") << "the engine kept the image";
+
+    Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
+    ASSERT_TRUE(image.ok()) << image.status().message();
+    RegistryClient registry(registry_.host());
+    PushStats stats;
+    Result<Descriptor> pushed = registry.PushLayout(*image, "docker-built", &stats);
+    ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+    std::cout << platform.ToString() << ": built and exported in " << Seconds(outcome.elapsed)
+              << " s, pushed " << stats.blobs_pushed << " blobs (" << stats.bytes_pushed
+              << " bytes)\n";
+
+    const std::string reference = registry_.host() + "/docker-built@" + pushed->digest;
+    CommandResult raw = RunCommand(
+        {"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + reference}, seconds(60));
+    ASSERT_EQ(raw.exit_code, 0) << raw.output;
+    json manifest = json::parse(raw.output, nullptr, false);
+    EXPECT_EQ(manifest.value("mediaType", ""), "application/vnd.oci.image.manifest.v1+json");
+    CommandResult config = RunCommand(
+        {"skopeo", "inspect", "--config", "--raw", "--tls-verify=false", "docker://" + reference},
+        seconds(60));
+    ASSERT_EQ(config.exit_code, 0) << config.output;
+    json config_json = json::parse(config.output, nullptr, false);
+    EXPECT_EQ(config_json.value("architecture", ""), platform.architecture);
+    EXPECT_EQ(config_json.value("os", ""), "linux");
+
+    fs::path root = Unpack(reference);
+    EXPECT_EQ(ReadFile(root / "result"), ran + "\n");
+    EXPECT_EQ(ReadFile(root / "note.txt"), "a file from the context\n");
+    EXPECT_TRUE(fs::exists(root / "bin" / "busybox")) << "the busybox base is missing";
+  }
+
+  test::TempDir dir_{"manifold-docker-test"};
+  test::RegistryServer registry_;
+  test::DockerEngine engine_;
+  SubprocessRunner runner_;
+  DockerBuilderOptions options_;
+  int unpacked_ = 0;
+  std::chrono::steady_clock::duration engine_start_took_{};
+};
+
+TEST_F(DockerBuilderTest, BuildsMultiStageAmd64ImageThatPushesAndReadsBack) {
+  BuildPushAndReadBack(kAmd64, "x86_64");
+}
+
+TEST_F(DockerBuilderTest, BuildsArm64ImageUnderEmulation) {
+  std::string binfmt = "/proc/sys/fs/binfmt_misc/" + QemuBinfmtName(kArm64);
+  if (ReadFile(binfmt).rfind("enabled", 0) != 0) {
+    GTEST_SKIP() << "arm64 RUN steps need QEMU: " << binfmt
+                 << " is not enabled (run ops/binfmt.sh as root)";
+  }
+  BuildPushAndReadBack(kArm64, "aarch64");
+}
+
+TEST_F(DockerBuilderTest, FailingRunStepIsNotRetryableAndNamesThePlatform) {
+  DockerBuilder builder(runner_, options_);
+  BuildRequest request =
+      MakeRequest(kAmd64, "FROM busybox\nRUN echo about-to-fail && exit 3\n", "failing");
+  std::atomic<bool> cancel{false};
+  test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
+  ASSERT_FALSE(outcome.status.ok()) << outcome.log;
+  EXPECT_EQ(outcome.status.code(), Status::Code::kInternal) << outcome.status.message();
+  EXPECT_FALSE(outcome.status.retryable());
+  EXPECT_NE(outcome.status.message().find("docker build for linux/amd64 on the engine at " +
+                                          engine_.host() + " exited with status 1"),
+            std::string::npos)
+      << outcome.status.message();
+  EXPECT_NE(outcome.log.find("about-to-fail"), std::string::npos) << outcome.log;
+  EXPECT_EQ(outcome.log.find("manifold: skopeo copy"), std::string::npos)
+      << "the export ran after a failed build";
+  EXPECT_FALSE(fs::exists(fs::path(request.layout_dir) / "index.json"));
+}
+
+TEST_F(DockerBuilderTest, CancelStopsTheBuildOnTheEngine) {
+  DockerBuilder builder(runner_, options_);
+  // "sleeping-42" appears only when the RUN step runs: the step header shows $((6*7)).
+  BuildRequest request =
+      MakeRequest(kAmd64, "FROM busybox\nRUN echo sleeping-$((6*7)) && sleep 37\n", "cancel");
+  test::CanceledBuild canceled =
+      test::CancelOnceLogShows(builder, request, "sleeping-42", seconds(120));
+  const test::BuildOutcome& outcome = canceled.outcome;
+  ASSERT_TRUE(canceled.reached) << "the build never reached its RUN sleep step; log:\n"
+                                << outcome.log;
+  EXPECT_EQ(outcome.status.code(), Status::Code::kCanceled) << outcome.status.message();
+  EXPECT_FALSE(fs::exists(fs::path(request.layout_dir) / "index.json"));
+  // The RUN step runs in a container of the engine, not under the client: BuildKit must
+  // have stopped it when the client's session ended.
+  EXPECT_TRUE(test::WaitFor(
+      [] {
+        return !test::ProcessRunning({"sleep", "37"});
+      },
+      seconds(20)))
+      << "the RUN step's sleep survived the cancel";
+  CommandResult images = Docker({"image", "ls", "--quiet", "manifold-test-cancel"});
+  EXPECT_EQ(images.output, "") << "a canceled build left an image";
+}
+
+// The agent's start-up check, through the real manifold-agent binary: a backend that
+// cannot build makes it exit non-zero with one line saying what to fix, before it ever
+// connects to a coordinator.
+class AgentBackendCheckTest : public ::testing::Test {
+ protected:
+  // Runs the agent against a coordinator endpoint nobody serves; `args` come last.
+  CommandResult RunAgent(const std::vector<std::string>& args,
+                         const std::map<std::string, std::string>& env = {}) {
+    std::vector<std::string> argv = {test::BinaryDir() + "/agent/manifold-agent",
+                                     "--coordinator",
+                                     "tcp://127.0.0.1:" + std::to_string(test::FreeTcpPort()),
+                                     "--work-dir",
+                                     dir_.path() + "/work",
+                                     "--metrics-listen",
+                                     "127.0.0.1:0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, seconds(60), env);
+  }
+
+  // The agent refused with exactly one line of output, and that line holds each of `parts`.
+  void ExpectRefusal(const CommandResult& agent, const std::vector<std::string>& parts) {
+    EXPECT_EQ(agent.exit_code, 1) << agent.output;
+    std::string trimmed = agent.output;
+    while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+    EXPECT_EQ(trimmed.find('\n'), std::string::npos) << "more than one line:\n" << agent.output;
+    for (const std::string& part : parts) {
+      EXPECT_NE(agent.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
+                                                            << agent.output;
+    }
+  }
+
+  test::TempDir dir_{"manifold-agent-backend"};
+  SubprocessRunner runner_;
+};
+
+TEST_F(AgentBackendCheckTest, RefusesAMissingDockerClient) {
+  const std::string missing = dir_.path() + "/no-docker-here/docker";
+  CommandResult agent = RunAgent({"--backend", "docker", "--docker", missing});
+  ExpectRefusal(agent, {"the docker backend cannot build on this host", "cannot run '" + missing,
+                        "install the Docker engine's client (Debian: docker.io)"});
+}
+
+TEST_F(AgentBackendCheckTest, RefusesAnEngineThatDoesNotAnswer) {
+  const std::string host = "unix://" + dir_.path() + "/no-engine.sock";
+  CommandResult agent = RunAgent({"--backend", "docker", "--docker-host", host});
+  ExpectRefusal(agent, {"the docker backend cannot build on this host",
+                        "the Docker engine at " + host + " does not answer",
+                        "start dockerd or point --docker-host at its socket"});
+}
+
+TEST_F(AgentBackendCheckTest, RefusesADockerClientWithoutBuildx) {
+  // A real client of Docker 23 or later without the buildx plugin, if this host has one
+  // anywhere in PATH (the trap the issue warns about).
+  std::string without_buildx;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "";
+  for (size_t start = 0; start < dirs.size() && without_buildx.empty();) {
+    size_t end = std::min(dirs.find(':', start), dirs.size());
+    std::string candidate = dirs.substr(start, end - start) + "/docker";
+    Status client = access(candidate.c_str(), X_OK) == 0
+                        ? DockerBuilder::CheckClient(runner_, candidate)
+                        : Status::Ok();
+    if (client.message().find("buildx plugin") != std::string::npos) without_buildx = candidate;
+    start = end + 1;
+  }
+  if (without_buildx.empty()) GTEST_SKIP() << "no docker client without buildx in PATH";
+  CommandResult agent = RunAgent({"--backend", "docker", "--docker", without_buildx});
+  ExpectRefusal(agent, {"the docker backend cannot build on this host",
+                        "the docker client '" + without_buildx + "'",
+                        "builds with BuildKit only through the buildx plugin, which it lacks"});
+}
+
+TEST_F(AgentBackendCheckTest, RefusesAMissingBuildah) {
+  const std::string missing = dir_.path() + "/no-buildah-here/buildah";
+  CommandResult agent = RunAgent({"--buildah", missing});
+  ExpectRefusal(agent, {"the buildah backend cannot build on this host", "cannot run '" + missing,
+                        "install buildah 1.28"});
+}
+
+TEST_F(AgentBackendCheckTest, RefusesBuildahWithUnusableStorage) {
+  // /proc refuses new directories, so buildah cannot create its storage there.
+  const std::string conf = dir_.path() + "/storage.conf";
+  WriteFile(conf,
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"/proc/manifold-no-run\"\n"
+            "graphroot = \"/proc/manifold-no-graph\"\n");
+  CommandResult agent = RunAgent({"--backend", "buildah"}, {{"CONTAINERS_STORAGE_CONF", conf}});
+  ExpectRefusal(agent, {"the buildah backend cannot build on this host",
+                        "buildah cannot open its container storage", "/proc/manifold-no-run"});
+}
+
+TEST_F(AgentBackendCheckTest, StartsWithAWorkingEngineAndFindsAClientThatCanBuild) {
+  test::DockerEngine engine;
+  Status started = engine.Start();
+  ASSERT_TRUE(started.ok()) << started.message();
+  // No --docker: the agent looks through PATH for a client that can run BuildKit builds.
+  test::Subprocess agent;
+  const std::string log = dir_.path() + "/agent.log";
+  ASSERT_TRUE(agent
+                  .Start({test::BinaryDir() + "/agent/manifold-agent", "--coordinator",
+                          "tcp://127.0.0.1:" + std::to_string(test::FreeTcpPort()), "--work-dir",
+                          dir_.path() + "/work", "--metrics-listen", "127.0.0.1:0", "--backend",
+                          "docker", "--docker-host", engine.host(), "--docker-network", "host"},
+                         {}, log)
+                  .ok());
+  bool ready = test::WaitFor(
+      [&] {
+        return !agent.Running() ||
+               ReadFile(log).find("building with docker (client ") != std::string::npos;
+      },
+      seconds(60));
+  std::string output = ReadFile(log);
+  EXPECT_TRUE(ready && agent.Running()) << output;
+  // The client it chose is one that can build, whatever comes first in PATH.
+  const std::string marker = "building with docker (client ";
+  size_t at = output.find(marker);
+  ASSERT_NE(at, std::string::npos) << output;
+  std::string client = output.substr(at + marker.size());
+  client = client.substr(0, client.find(','));
+  EXPECT_TRUE(DockerBuilder::CheckClient(runner_, client).ok()) << client;
+  EXPECT_NE(output.find(" at " + engine.host() + ", RUN network host)"), std::string::npos)
+      << output;
+  agent.Stop();
+}
+
+// End to end: a local farm (ops/farm.sh) whose agents build with the docker backend on an
+// engine the test starts, the engine's Docker Hub mirror being the farm's own registry.
+TEST(DockerFarmTest, BuildsTwoPlatformImageWithTheDockerBackend) {
+  const int registry_port = test::FreeTcpPort();
+  const std::string registry = "127.0.0.1:" + std::to_string(registry_port);
+  test::DockerEngine engine;
+  test::DockerEngineOptions engine_options;
+  engine_options.registry_mirrors = {"http://" + registry};
+  Status started = engine.Start(engine_options);
+  ASSERT_TRUE(started.ok()) << started.message();
+
+  test::FarmOptions farm_options;
+  farm_options.env = {{"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(registry_port)},
+                      {"MANIFOLD_FARM_BACKEND", "docker"},
+                      {"MANIFOLD_DOCKER_HOST", engine.host()},
+                      {"MANIFOLD_DOCKER_NETWORK", "host"}};
+  test::Farm farm(farm_options);
+  Status up = farm.Up();
+  ASSERT_TRUE(up.ok()) << up.message();
+  for (const char* agent : {"amd64-1", "arm64-1"}) {
+    EXPECT_NE(farm.Log(agent).find("building with docker (client "), std::string::npos)
+        << farm.LogTail(agent);
+  }
+
+  const std::string tag = farm.registry() + "/hello-docker:latest";
+  CommandResult build =
+      farm.Manifold({"build", "--platform", "linux/amd64,linux/arm64", "-t", tag, "--progress",
+                     "plain", test::SourceDir() + "/examples/hello"});
+  ASSERT_EQ(build.exit_code, 0) << build.output << "\n---- amd64-1 ----\n"
+                                << farm.LogTail("amd64-1") << "\n---- dockerd ----\n"
+                                << engine.LogTail();
+  // BuildKit's output, streamed with each platform's prefix, shows the RUN step on each
+  // architecture.
+  for (const auto& [platform, machine] :
+       std::map<std::string, std::string>{{"linux/amd64", "x86_64"}, {"linux/arm64", "aarch64"}}) {
+    bool seen = false;
+    std::istringstream lines(build.output);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("[" + platform + "]", 0) == 0 &&
+          line.find("built on " + machine) != std::string::npos) {
+        seen = true;
+      }
+    }
+    EXPECT_TRUE(seen) << "no '[" << platform << "] ... built on " << machine << "' in:\n"
+                      << build.output;
+  }
+
+  CommandResult raw = RunCommand(
+      {"skopeo", "inspect", "--raw", "--tls-verify=false", "docker://" + tag}, seconds(60));
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  json index = json::parse(raw.output, nullptr, false);
+  ASSERT_TRUE(index.is_object()) << raw.output;
+  std::map<std::string, std::string> child_by_arch;
+  for (const auto& child : index["manifests"]) {
+    child_by_arch[child["platform"].value("architecture", "")] = child.value("digest", "");
+  }
+  ASSERT_EQ(child_by_arch.size(), 2u) << index.dump();
+  for (const auto& [arch, digest] : child_by_arch) {
+    CommandResult config =
+        RunCommand({"skopeo", "inspect", "--config", "--raw", "--tls-verify=false",
+                    "docker://" + farm.registry() + "/hello-docker@" + digest},
+                   seconds(60));
+    ASSERT_EQ(config.exit_code, 0) << config.output;
+    EXPECT_EQ(json::parse(config.output, nullptr, false).value("architecture", ""), arch);
+  }
+}
+
+// The harness itself: an engine on the vfs driver (the fallback where overlay2 does not
+// work) builds, and Stop leaves no process, mount or file of it behind.
+TEST(DockerEngineTest, StopLeavesNothingBehind) {
+  test::DockerEngine engine;
+  test::DockerEngineOptions options;
+  options.storage_driver = "vfs";
+  Status started = engine.Start(options);
+  ASSERT_TRUE(started.ok()) << started.message();
+  EXPECT_EQ(engine.storage_driver(), "vfs");
+  const fs::path dir = fs::path(engine.socket_path()).parent_path();
+  SubprocessRunner runner;
+  Result<std::string> client = FindDockerClient(runner, "docker");
+  ASSERT_TRUE(client.ok()) << client.status().message();
+  // A build with a RUN step gives Stop the engine's mounts and BuildKit's state to clean.
+  if (!fs::exists("/bin/busybox")) GTEST_SKIP() << "no static busybox (package busybox-static)";
+  test::TempDir context("manifold-docker-context");
+  fs::copy_file("/bin/busybox", fs::path(context.path()) / "busybox");
+  WriteFile(fs::path(context.path()) / "Dockerfile",
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n");
+  CommandResult build =
+      RunCommand({*client, "build", "--network=host", "-t", "harness-probe", context.path()},
+                 seconds(120), {{"DOCKER_HOST", engine.host()}, {"DOCKER_BUILDKIT", "1"}});
+  EXPECT_EQ(build.exit_code, 0) << build.output;
+
+  engine.Stop();
+  EXPECT_FALSE(engine.Ping());
+  EXPECT_FALSE(fs::exists(dir)) << dir << " was not removed";
+  EXPECT_EQ(ReadFile("/proc/self/mountinfo").find(dir.string() + "/"), std::string::npos)
+      << "a mount under " << dir << " is left";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string cmdline = ReadFile(entry.path() / "cmdline");
+    EXPECT_EQ(cmdline.find(dir.string() + "/"), std::string::npos)
+        << "process " << entry.path().filename() << " of the engine is left";
+  }
+}
+
+}  // namespace
+}  // namespace manifold
