@@ -231,6 +231,7 @@ Result<LogPage> ParseLogPage(std::string_view text) {
   LogPage page;
   Status status = ReadInt(j, "next", &page.next);
   if (status.ok()) status = ReadBool(j, "done", &page.done);
+  if (status.ok()) status = ReadBool(j, "pruned", &page.pruned);
   if (!status.ok()) return status;
   auto chunks = j.find("chunks");
   if (chunks != j.end() && !chunks->is_null()) {

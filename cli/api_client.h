@@ -75,8 +75,9 @@ struct LogChunk {
 
 struct LogPage {
   std::vector<LogChunk> chunks;
-  int64_t next = 0;   // the `after` to ask for next
-  bool done = false;  // the build is final and every chunk was returned
+  int64_t next = 0;     // the `after` to ask for next
+  bool done = false;    // the build is final and every chunk was returned
+  bool pruned = false;  // the coordinator deleted the log under its log retention
 };
 
 // The body of POST /v1/builds.

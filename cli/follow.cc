@@ -181,6 +181,12 @@ Status PrintAvailableLogs(const ApiClient& api, int64_t id, LogPrinter* printer)
   while (true) {
     Result<LogPage> page = api.GetLogs(id, after);
     if (!page.ok()) return page.status();
+    if (page->pruned && page->chunks.empty() && after == 0) {
+      return Status::FailedPrecondition(
+          "the log of build " + std::to_string(id) +
+          " was deleted: the coordinator keeps a build's log for its --log-retention after the "
+          "build ends");
+    }
     int64_t previous = after;
     for (const LogChunk& chunk : page->chunks) {
       if (chunk.seq <= after) continue;

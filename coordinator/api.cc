@@ -394,7 +394,8 @@ void Api::Routes() {
       next = chunk.seq;
     }
     bool done = IsFinalBuildState(build->state) && chunks->size() < static_cast<size_t>(kLimit);
-    Reply(res, 200, json{{"chunks", list}, {"next", next}, {"done", done}});
+    Reply(res, 200,
+          json{{"chunks", list}, {"next", next}, {"done", done}, {"pruned", build->logs_pruned}});
   });
 
   s.Get("/v1/agents", [this](const httplib::Request&, httplib::Response& res) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <random>
 #include <zmq.hpp>
@@ -228,6 +229,7 @@ void Coordinator::Loop() {
       CheckDeadlines();
       CheckQueueTimeouts();
       UpdateGauges();
+      PruneLogs();
       last_liveness = Clock::now();
     }
   }
@@ -707,6 +709,23 @@ void Coordinator::ScheduleJobs() {
     pending_.erase(assignment.job_id);
   }
   PublishAgents();
+}
+
+void Coordinator::PruneLogs() {
+  if (options_.log_retention.count() == 0) return;
+  // A quarter of the retention between passes, within a second and a minute: short
+  // retentions (tests) are kept closely, long ones cost one small query a minute.
+  auto every = std::clamp<std::chrono::steady_clock::duration>(
+      options_.log_retention / 4, std::chrono::seconds(1), std::chrono::minutes(1));
+  if (Clock::now() - logs_pruned_at_ < every) return;
+  logs_pruned_at_ = Clock::now();
+  Result<int> pruned = store_.PruneLogs(options_.log_retention, 100);
+  if (!pruned.ok()) {
+    spdlog::warn("cannot prune old build logs: {}", pruned.status().message());
+  } else if (*pruned > 0) {
+    spdlog::info("deleted the logs of {} build(s) that ended over {} s ago", *pruned,
+                 options_.log_retention.count());
+  }
 }
 
 void Coordinator::UpdateGauges() {

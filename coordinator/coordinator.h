@@ -49,6 +49,8 @@ struct CoordinatorOptions {
   // An agent's layer cache counts as warm for a repository and platform it built this
   // recently; the scheduler then prefers it for jobs of the same repository.
   std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
+  // A finished build's log is deleted this long after it ended; zero keeps logs forever.
+  std::chrono::seconds log_retention{std::chrono::hours(24 * 30)};
   WireLimits limits;
 };
 
@@ -146,6 +148,7 @@ class Coordinator {
   // Carries out what a recorded result did: requeue, cancels, merge; counts it.
   void ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason);
   void UpdateGauges();
+  void PruneLogs();
   // Remembers that the agent built the job's repository for its platform.
   void NoteWarmCache(const std::string& agent_id, const RunningJob& job);
   void RemoveSession(const std::string& agent_id);
@@ -184,6 +187,7 @@ class Coordinator {
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.
   std::chrono::steady_clock::time_point store_retry_at_;
+  std::chrono::steady_clock::time_point logs_pruned_at_;
   bool schedule_needed_ = true;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
   int cache_affinity_s = 6 * 3600;
+  int64_t log_retention_s = 30 * 86400;
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:7082";
   double target_utilisation = 1.0;
@@ -82,6 +83,11 @@ int main(int argc, char** argv) {
                  "seconds an agent's layer cache counts as warm for a repository it built")
       ->envname("MANIFOLD_CACHE_AFFINITY_WINDOW")
       ->check(CLI::Range(0, 86400 * 30))
+      ->capture_default_str();
+  app.add_option("--log-retention", log_retention_s,
+                 "seconds a finished build's log is kept (0: forever)")
+      ->envname("MANIFOLD_LOG_RETENTION")
+      ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 86400))
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
@@ -147,6 +153,7 @@ int main(int argc, char** argv) {
   options.queue_timeout = std::chrono::seconds(queue_timeout_s);
   options.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
   options.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
+  options.log_retention = std::chrono::seconds(log_retention_s);
   Metrics metrics(target_utilisation);
   int metrics_port = metrics.Serve(metrics_listen);
   if (metrics_port < 0) {

@@ -60,7 +60,8 @@ Platform ParseStoredPlatform(const std::string& text) {
 const std::string kBuildColumns =
     "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
     "build_args::text, target, state, index_digest, index_media_type, error, " +
-    Rfc3339("created_at") + ", " + Rfc3339("updated_at") + ", job_timeout_s, emulation";
+    Rfc3339("created_at") + ", " + Rfc3339("updated_at") +
+    ", job_timeout_s, emulation, logs_pruned_at IS NOT NULL";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
@@ -87,6 +88,7 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.job_timeout_s = row[14].as<uint32_t>();
   b.spec.emulation =
       ParseEmulationPolicy(row[15].as<std::string>()).value_or(EmulationPolicy::kFallback);
+  b.logs_pruned = row[16].as<bool>();
   return b;
 }
 
@@ -611,6 +613,23 @@ Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t a
           {row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(), data.str()});
     }
     return chunks;
+  });
+}
+
+Result<int> Store::PruneLogs(std::chrono::seconds keep, int max_builds) {
+  return pool_->Run<int>("prune logs", [&](pqxx::connection& c) -> Result<int> {
+    pqxx::work tx(c);
+    pqxx::result pruned = tx.exec_params(
+        "UPDATE builds SET logs_pruned_at = now() WHERE id IN (SELECT id FROM builds "
+        "WHERE finished_at IS NOT NULL AND logs_pruned_at IS NULL "
+        "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2) "
+        "RETURNING id",
+        static_cast<int64_t>(keep.count()), max_builds);
+    for (const auto& row : pruned) {
+      tx.exec_params("DELETE FROM log_chunks WHERE build_id = $1", row[0].as<uint64_t>());
+    }
+    tx.commit();
+    return static_cast<int>(pruned.size());
   });
 }
 

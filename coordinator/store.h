@@ -8,6 +8,7 @@
 // come back as Status::Unavailable so callers can retry or report not-ready.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -69,6 +70,7 @@ struct BuildRecord {
   std::string error;
   std::string created_at;  // RFC 3339, UTC
   std::string updated_at;
+  bool logs_pruned = false;  // the log was deleted under the log retention
   std::vector<JobRecord> jobs;
 };
 
@@ -144,6 +146,9 @@ class Store {
   Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                          const std::string& data);
   Result<std::vector<LogChunkRecord>> ListLogs(uint64_t build_id, int64_t after, int limit);
+  // Deletes the logs of builds that finished more than `keep` ago, at most `max_builds`
+  // of them per call (oldest first), and marks them pruned; returns how many.
+  Result<int> PruneLogs(std::chrono::seconds keep, int max_builds);
 
   // merging -> succeeded with the pushed index; returns seconds from submit to now.
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,

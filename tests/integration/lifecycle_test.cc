@@ -569,6 +569,41 @@ TEST_F(LifecycleTest, CancelEndsTheBuildAndKillsItsBuildah) {
   ExpectNoIndex("slow:canceled");
 }
 
+// `manifold logs -f` attached mid-build prints the lines written before it connected and
+// those after, each with its platform; once the build has ended and the coordinator's
+// --log-retention has passed, the log is gone and `manifold logs` says so.
+TEST_F(LifecycleTest, LogsFollowedMidBuildAreCompleteAndExpireAfterTheRetention) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartFarm({"amd64-1:linux/amd64", "arm64-1:linux/arm64"}, {{"MANIFOLD_LOG_RETENTION", "3"}}));
+  uint64_t id = Submit("slow", {"linux/amd64", "linux/arm64"}, "slow:logs", {{"SLEEP", "6"}});
+  ASSERT_NE(id, 0u);
+  ASSERT_TRUE(WaitForLog(id, "start on x86_64", seconds(60))) << LogText(id);
+  EXPECT_EQ(LogText(id).find("end on x86_64"), std::string::npos) << "attached too late to tell";
+
+  CommandResult followed = farm_->Manifold({"logs", "-f", std::to_string(id)}, seconds(180));
+  EXPECT_EQ(followed.exit_code, 0) << followed.output;
+  for (const char* line : {"[linux/amd64] start on x86_64", "[linux/amd64] end on x86_64",
+                           "[linux/arm64] start on aarch64", "[linux/arm64] end on aarch64"}) {
+    EXPECT_NE(followed.output.find(line), std::string::npos) << line << " in\n" << followed.output;
+  }
+  // In order per platform.
+  EXPECT_LT(followed.output.find("[linux/amd64] start on"),
+            followed.output.find("[linux/amd64] end on"));
+  EXPECT_LT(followed.output.find("[linux/arm64] start on"),
+            followed.output.find("[linux/arm64] end on"));
+
+  CommandResult expired;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        expired = farm_->Manifold({"logs", std::to_string(id)}, seconds(30));
+        return expired.exit_code != 0;
+      },
+      seconds(30), milliseconds(500)))
+      << expired.output;
+  EXPECT_NE(expired.output.find("was deleted"), std::string::npos) << expired.output;
+  EXPECT_NE(expired.output.find("--log-retention"), std::string::npos) << expired.output;
+}
+
 // 6. SIGTERM drains an agent: its running job finishes and is reported, it takes no new
 // job although it has a free slot, and it exits cleanly after saying goodbye. A build
 // submitted meanwhile waits and runs once an agent is back.
