@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
   status_cmd->add_option("ID", status_id, "Build ID")->required()->check(kBuildId);
 
   int list_limit = 20;
-  CLI::App* ls_cmd = app.add_subcommand("ls", "List recent builds, newest first");
+  CLI::App* ls_cmd = app.add_subcommand("builds", "List recent builds, newest first");
+  ls_cmd->alias("ls");
   ls_cmd->add_option("-n,--limit", list_limit, "How many builds to list (default 20)")
       ->check(CLI::Range(1, 1000));
 

@@ -560,6 +560,28 @@ TEST_F(ScaleInFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
         << build.dump();
     EXPECT_EQ(build.value("state", ""), "succeeded") << build.dump();
   }
+
+  // `manifold builds` (and its alias `ls`) lists them, newest first, with a duration.
+  CommandResult listed = farm_->Manifold({"builds"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_EQ(listed.output.rfind("ID ", 0), 0u) << listed.output;
+  EXPECT_NE(listed.output.find("DURATION"), std::string::npos) << listed.output;
+  size_t previous = 0;
+  for (auto it = builds.rbegin(); it != builds.rend(); ++it) {
+    size_t row = listed.output.find("\n" + std::to_string(*it) + " ");
+    ASSERT_NE(row, std::string::npos) << *it << " missing:\n" << listed.output;
+    EXPECT_GT(row, previous) << listed.output;
+    previous = row;
+    std::string line = listed.output.substr(row + 1, listed.output.find('\n', row + 1) - row - 1);
+    for (const char* cell : {"succeeded", "linux/amd64", "/slow:"}) {
+      EXPECT_NE(line.find(cell), std::string::npos) << cell << " missing from: " << line;
+    }
+    EXPECT_TRUE(std::regex_search(line, std::regex(" [0-9]+s +[0-9]+[smhd]$"))) << line;
+  }
+  CommandResult alias = farm_->Manifold({"ls"});
+  EXPECT_EQ(alias.exit_code, 0) << alias.output;
+  EXPECT_EQ(alias.output.substr(0, alias.output.find('\n')),
+            listed.output.substr(0, listed.output.find('\n')));
 }
 
 }  // namespace
