@@ -440,7 +440,7 @@ TEST_F(OpsFilesFarmTest, JsonLogLinesCarryTheIdsOfTheirBuildAndJob) {
 // so desired = pending + running) and GET /v1/agents?platform=...&idle=true, the agents
 // scale-in may remove. Three builds whose RUN step sleeps: two run and one waits, then one
 // runs on the agent that finished first while the other agent is idle, then all are done.
-class ScaleInFarmTest : public ::testing::Test {
+class TwoAgentFarmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     metrics_port_ = FreeTcpPort();
@@ -508,7 +508,7 @@ class ScaleInFarmTest : public ::testing::Test {
   int metrics_port_ = 0;
 };
 
-TEST_F(ScaleInFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
+TEST_F(TwoAgentFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
   const std::set<std::string> both = {"amd64-1", "amd64-2"};
   EXPECT_EQ(Idle(), both);
   EXPECT_EQ(Agents("?platform=linux/arm64&idle=true").second, std::set<std::string>{});
@@ -582,6 +582,44 @@ TEST_F(ScaleInFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
   EXPECT_EQ(alias.exit_code, 0) << alias.output;
   EXPECT_EQ(alias.output.substr(0, alias.output.find('\n')),
             listed.output.substr(0, listed.output.find('\n')));
+}
+
+// `manifold build` with its stdout on a pseudo-terminal (util-linux `script`) draws the
+// live per-platform view and redraws it in place; `--progress plain` there, and any
+// output that is not a terminal (every other test), gets plain lines.
+TEST_F(TwoAgentFarmTest, BuildOnATerminalRedrawsAPerPlatformView) {
+  if (RunCommand({"script", "--version"}, milliseconds(10000)).exit_code != 0) {
+    GTEST_SKIP() << "script (util-linux) is not installed";
+  }
+  auto on_terminal = [&](const std::string& tag, const std::string& progress) {
+    std::string command = "'" + BinaryDir() + "/cli/manifold' build --platform linux/amd64 " +
+                          "--build-arg SLEEP=3 -t " + farm_->registry() + "/slow:" + tag + " " +
+                          progress + " '" + SourceDir() + "/examples/slow'";
+    return RunCommand({"script", "-qfec", command, "/dev/null"}, milliseconds(180000),
+                      {{"MANIFOLD_SERVER", farm_->server_url()}});
+  };
+  CommandResult tty = on_terminal("tty", "");
+  ASSERT_EQ(tty.exit_code, 0) << tty.output;
+  const std::string& out = tty.output;
+  // Frames: the first is drawn, later ones move back up over it ("ESC [ n F") first.
+  EXPECT_NE(out.find("\x1b[2K[+] Building "), std::string::npos) << out;
+  EXPECT_NE(out.find("\x1b[2F\x1b[2K[+] Building "), std::string::npos) << out;
+  EXPECT_NE(out.find("building on amd64-"), std::string::npos) << out;
+  EXPECT_NE(out.find(" (native)"), std::string::npos) << out;
+  size_t last_frame = out.rfind("[+] Built ");
+  ASSERT_NE(last_frame, std::string::npos) << out;
+  std::string tail = out.substr(last_frame);
+  EXPECT_NE(tail.find("(1/1 platforms done)  build "), std::string::npos) << tail;
+  EXPECT_NE(tail.find("succeeded"), std::string::npos) << tail;
+  EXPECT_TRUE(std::regex_search(tail, std::regex("✔  linux/amd64 +[0-9.]+s  pushed sha256:")))
+      << tail;
+  // The index digest stays the last line, for scripts.
+  EXPECT_TRUE(std::regex_search(tail, std::regex("\nsha256:[0-9a-f]{64}\r?\n$"))) << tail;
+
+  CommandResult plain = on_terminal("plain", "--progress plain");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  EXPECT_EQ(plain.output.find("\x1b["), std::string::npos) << plain.output;
+  EXPECT_NE(plain.output.find("[linux/amd64] "), std::string::npos) << plain.output;
 }
 
 }  // namespace
