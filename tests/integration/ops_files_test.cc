@@ -2,7 +2,12 @@
 // dashboard, the alert rules and the KEDA trigger query must be one a running coordinator
 // or agent really exports (a renamed series would otherwise leave an empty panel or an
 // alert that can never fire), and the files pass the tools that consume them
-// (ops/check-ops-files.sh: promtool and jq).
+// (ops/check-ops-files.sh: promtool, jq, docker-compose).
+//
+// Also what operators and autoscalers read from running programs: JSON log lines with
+// ids (--log-format json); on a farm of two agents, the coordinator's pending, running
+// and desired agents and GET /v1/agents?idle=true while builds run, `manifold builds`,
+// and `manifold build`'s live view on a pseudo-terminal.
 //
 // PostgreSQL, the coordinator and a manifold-agent are real processes on free ports. One
 // build that fails inside buildah (FROM scratch has no shell for RUN) makes the
