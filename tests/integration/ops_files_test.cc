@@ -549,8 +549,14 @@ TEST_F(TwoAgentFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
   EXPECT_FALSE(idle.count(busy_agent)) << busy_agent << " runs a job but is listed idle";
 
   // All done: no work, no agent wanted, both removable.
-  ASSERT_TRUE(WaitFor([&] { return Shows(0, 0, 0, &text) && Idle() == both; }, milliseconds(180000),
-                      milliseconds(100)))
+  // Builds by state are counted from the database every few seconds.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Shows(0, 0, 0, &text) && Idle() == both &&
+               text.find("manifold_builds{state=\"succeeded\"} 3\n") != std::string::npos &&
+               text.find("manifold_builds_total{result=\"succeeded\"} 3\n") != std::string::npos;
+      },
+      milliseconds(180000), milliseconds(100)))
       << text;
   for (uint64_t id : builds) {
     json build;
