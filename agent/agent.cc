@@ -4,6 +4,7 @@
 
 #include <zmq.hpp>
 
+#include "common/log.h"
 #include "common/wire.h"
 
 namespace manifold {
@@ -99,8 +100,10 @@ void Agent::StartJob(const AssignMsg& assign) {
         assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true});
     return;
   }
-  spdlog::info("job {} attempt {}: building {} for build {}", assign.job.job_id, assign.job.attempt,
-               assign.platform.ToString(), assign.build_id);
+  spdlog::info(
+      "{}job {} attempt {}: building {} for build {}",
+      LogIds{.build = assign.build_id, .job = assign.job.job_id, .attempt = assign.job.attempt},
+      assign.job.job_id, assign.job.attempt, assign.platform.ToString(), assign.build_id);
   auto job = std::make_unique<ActiveJob>();
   job->job = assign.job;
   ActiveJob* raw = job.get();
@@ -112,11 +115,15 @@ void Agent::StartJob(const AssignMsg& assign) {
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (result.ok()) {
-      spdlog::info("job {} attempt {}: pushed {}", assign.job.job_id, assign.job.attempt,
-                   result->digest);
+      spdlog::info(
+          "{}job {} attempt {}: pushed {}",
+          LogIds{.build = assign.build_id, .job = assign.job.job_id, .attempt = assign.job.attempt},
+          assign.job.job_id, assign.job.attempt, result->digest);
     } else {
-      spdlog::warn("job {} attempt {}: {}", assign.job.job_id, assign.job.attempt,
-                   result.status().message());
+      spdlog::warn(
+          "{}job {} attempt {}: {}",
+          LogIds{.build = assign.build_id, .job = assign.job.job_id, .attempt = assign.job.attempt},
+          assign.job.job_id, assign.job.attempt, result.status().message());
     }
     FinishJob(assign.job, assign.platform, std::move(result));
     raw->done = true;
@@ -143,7 +150,8 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
         } else if constexpr (std::is_same_v<T, CancelMsg>) {
           auto it = active_.find(m.job.job_id);
           if (it != active_.end() && it->second->job == m.job) {
-            spdlog::info("job {} attempt {}: canceled by the coordinator", m.job.job_id,
+            spdlog::info("{}job {} attempt {}: canceled by the coordinator",
+                         LogIds{.job = m.job.job_id, .attempt = m.job.attempt}, m.job.job_id,
                          m.job.attempt);
             it->second->cancel = true;
           }

@@ -15,6 +15,7 @@
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
+#include "common/log.h"
 #include "common/platform.h"
 
 namespace {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   }
   int drain_grace_s = 600;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7083";
   app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
       ->envname("MANIFOLD_COORDINATOR")
@@ -105,8 +107,13 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
       ->capture_default_str();
+  app.add_option("--log-format", log_format, "stderr lines: text, or json (one object a line)")
+      ->envname("MANIFOLD_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  SetUpLogging(*ParseLogFormat(log_format), {{"agent", agent_id}});
 
   Result<Platform> host = HostPlatform();
   if (!host.ok()) return Fail(host.status().message());

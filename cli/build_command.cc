@@ -1,14 +1,18 @@
 #include "cli/build_command.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "cli/follow.h"
 #include "cli/log_printer.h"
 #include "cli/metadata.h"
+#include "cli/progress_view.h"
 #include "common/digest.h"
 #include "common/dockerignore.h"
 #include "common/platform.h"
@@ -152,9 +156,10 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
     err->flush();
     return 1;
   };
-  if (options.progress != "auto" && options.progress != "plain" && options.progress != "quiet") {
+  if (options.progress != "auto" && options.progress != "plain" && options.progress != "quiet" &&
+      options.progress != "tty") {
     return fail(Status::InvalidArgument("invalid --progress \"" + options.progress +
-                                        "\": use auto, plain or quiet"));
+                                        "\": use auto, plain, tty or quiet"));
   }
   bool quiet = options.progress == "quiet";
   Result<std::string> server = NormalizeServerUrl(options.server);
@@ -207,8 +212,13 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   follow.unavailable_grace = options.unavailable_grace;
   follow.interrupted = options.interrupted;
   LogPrinter printer(out);
+  std::optional<ProgressView> view;
+  if (options.progress == "tty") {
+    view.emplace(out, TerminalWidth(STDOUT_FILENO));
+    follow.view = &*view;
+  }
   Result<BuildInfo> final_build =
-      FollowBuild(api, submitted->id, follow, quiet ? nullptr : &printer, err);
+      FollowBuild(api, submitted->id, follow, quiet || view ? nullptr : &printer, err);
   if (!final_build.ok() && final_build.status().code() == Status::Code::kCanceled) {
     std::string id = std::to_string(submitted->id);
     if (options.detach) {

@@ -30,7 +30,7 @@ struct BuildOptions {
   std::string target;                   // --target
   std::string emulation;                // --emulation never|fallback|allow; "" = default
   std::string metadata_file;            // --metadata-file; "" writes none
-  std::string progress = "auto";        // auto|plain|quiet
+  std::string progress = "auto";        // auto (= plain here)|plain|tty|quiet
   std::string idempotency_key;          // --idempotency-key; "" sends none
   std::string context_dir;              // the positional DIR
   std::chrono::milliseconds poll_interval{250};

@@ -106,7 +106,8 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
   // Pages fetched per poll before the build's state is looked at again; a page holds a few
   // hundred chunks, so this drains any realistic backlog in one poll.
   constexpr int kMaxPagesPerPoll = 100;
-  bool logs = options.print_logs && printer != nullptr;
+  ProgressView* view = options.view;
+  bool logs = options.print_logs && (printer != nullptr || view != nullptr);
   bool changes = options.print_job_changes && printer != nullptr;
   Retrier retrier(options, err);
   std::optional<BuildInfo> last;
@@ -115,6 +116,7 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
   while (true) {
     if (interrupted()) {
       if (printer != nullptr) printer->Flush();
+      if (view != nullptr) view->Finish(std::chrono::steady_clock::now());
       return Status::Canceled("interrupted while following build " + std::to_string(id));
     }
     Result<BuildInfo> build = api.GetBuild(id);
@@ -123,6 +125,7 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
       return build.status();
     }
     retrier.Answered();
+    if (view != nullptr) view->Update(*build, std::chrono::steady_clock::now());
     std::vector<ProgressEvent> events;
     if (changes) events = JobChanges(last ? &*last : nullptr, *build);
     last = *build;
@@ -143,7 +146,11 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
       bool printed = false;
       for (const LogChunk& chunk : page->chunks) {
         if (chunk.seq <= after) continue;  // printed already; a server may repeat chunks
-        printer->Write(chunk.platform, chunk.attempt, chunk.data);
+        if (view != nullptr) {
+          view->Write(chunk.platform, chunk.attempt, chunk.data);
+        } else {
+          printer->Write(chunk.platform, chunk.attempt, chunk.data);
+        }
         after = chunk.seq;
         printed = true;
       }
@@ -166,8 +173,10 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
 
     if (build->IsFinal() && caught_up) {
       if (printer != nullptr) printer->Flush();
+      if (view != nullptr) view->Finish(std::chrono::steady_clock::now());
       return std::move(build).value();
     }
+    if (view != nullptr) view->Draw(std::chrono::steady_clock::now());
     // Slept in slices, so Ctrl-C is noticed within a slice rather than an interval.
     for (auto slept = std::chrono::milliseconds(0); slept < options.interval && !interrupted();
          slept += std::chrono::milliseconds(50)) {

@@ -19,6 +19,7 @@
 
 #include "cli/api_client.h"
 #include "cli/log_printer.h"
+#include "cli/progress_view.h"
 #include "common/status.h"
 
 namespace manifold {
@@ -44,6 +45,9 @@ struct FollowOptions {
   std::chrono::milliseconds unavailable_grace{60000};
   // When set and it becomes true (Ctrl-C), following stops with Status::Canceled.
   const std::atomic<bool>* interrupted = nullptr;
+  // A terminal's live view: gets every snapshot and log chunk (instead of the printer)
+  // and is redrawn after each poll.
+  ProgressView* view = nullptr;
 };
 
 // Polls until build `id` is final and, when printing logs, every chunk was printed; then

@@ -5,6 +5,7 @@
 // 130 interrupted (Ctrl-C).
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -76,8 +77,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"never", "fallback", "allow"}));
   build_cmd->add_option("--metadata-file", build.metadata_file,
                         "Write the result's digest and names as JSON to this file");
-  build_cmd->add_option("--progress", build.progress, "Output: auto, plain or quiet")
-      ->check(CLI::IsMember({"auto", "plain", "quiet"}));
+  build_cmd
+      ->add_option("--progress", build.progress,
+                   "Output: auto (tty on a terminal, else plain), plain, tty or quiet")
+      ->check(CLI::IsMember({"auto", "plain", "tty", "quiet"}));
   build_cmd->add_flag("-q,--quiet", quiet, "Print only the index digest (--progress quiet)");
   build_cmd->add_flag("--push")->description(
       "Accepted for buildx compatibility; manifold always pushes");
@@ -98,7 +101,8 @@ int main(int argc, char** argv) {
   status_cmd->add_option("ID", status_id, "Build ID")->required()->check(kBuildId);
 
   int list_limit = 20;
-  CLI::App* ls_cmd = app.add_subcommand("ls", "List recent builds, newest first");
+  CLI::App* ls_cmd = app.add_subcommand("builds", "List recent builds, newest first");
+  ls_cmd->alias("ls");
   ls_cmd->add_option("-n,--limit", list_limit, "How many builds to list (default 20)")
       ->check(CLI::Range(1, 1000));
 
@@ -153,6 +157,7 @@ int main(int argc, char** argv) {
     sigaction(SIGTERM, &action, nullptr);
     build.interrupted = &g_interrupted;
     if (quiet) build.progress = "quiet";
+    if (build.progress == "auto") build.progress = isatty(STDOUT_FILENO) ? "tty" : "plain";
     return manifold::RunBuild(build, manifold::LookupProcessEnv, &std::cout, &std::cerr);
   }
   if (status_cmd->parsed()) return manifold::RunStatus(server, status_id, &std::cout, &std::cerr);

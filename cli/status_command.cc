@@ -1,6 +1,9 @@
 #include "cli/status_command.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 
 #include "cli/follow.h"
@@ -78,12 +81,65 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
 
 }  // namespace
 
-std::string FormatBuildList(const std::vector<BuildInfo>& builds) {
+std::string FormatDuration(std::chrono::seconds span) {
+  int64_t s = std::max<int64_t>(span.count(), 0);
+  char text[32];
+  if (s < 60) {
+    snprintf(text, sizeof(text), "%llds", static_cast<long long>(s));
+  } else if (s < 3600) {
+    snprintf(text, sizeof(text), "%lldm%02llds", static_cast<long long>(s / 60),
+             static_cast<long long>(s % 60));
+  } else {
+    snprintf(text, sizeof(text), "%lldh%02lldm", static_cast<long long>(s / 3600),
+             static_cast<long long>(s / 60 % 60));
+  }
+  return text;
+}
+
+std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text) {
+  struct tm fields = {};
+  char zone = 0;
+  int consumed = 0;
+  if (sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &fields.tm_year, &fields.tm_mon,
+             &fields.tm_mday, &fields.tm_hour, &fields.tm_min, &fields.tm_sec, &zone,
+             &consumed) != 7 ||
+      zone != 'Z' || static_cast<size_t>(consumed) != text.size()) {
+    return std::nullopt;
+  }
+  fields.tm_year -= 1900;
+  fields.tm_mon -= 1;
+  return std::chrono::system_clock::from_time_t(timegm(&fields));
+}
+
+namespace {
+
+// The age column: the largest whole unit, as kubectl prints it ("45s", "12m", "3h", "2d").
+std::string FormatAge(std::chrono::seconds age) {
+  int64_t s = std::max<int64_t>(age.count(), 0);
+  if (s < 60) return std::to_string(s) + "s";
+  if (s < 3600) return std::to_string(s / 60) + "m";
+  if (s < 86400) return std::to_string(s / 3600) + "h";
+  return std::to_string(s / 86400) + "d";
+}
+
+}  // namespace
+
+std::string FormatBuildList(const std::vector<BuildInfo>& builds,
+                            std::chrono::system_clock::time_point now) {
   if (builds.empty()) return "no builds yet\n";
-  std::vector<std::vector<std::string>> rows = {{"ID", "STATE", "PLATFORMS", "TAGS", "CREATED"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "STATE", "PLATFORMS", "TAGS", "DURATION", "AGE"}};
   for (const BuildInfo& build : builds) {
+    auto created = ParseTimestamp(build.created_at);
+    auto updated = ParseTimestamp(build.updated_at);
+    std::string duration = "-", age = "-";
+    if (created) {
+      auto end = build.IsFinal() ? updated.value_or(*created) : now;
+      duration = FormatDuration(std::chrono::duration_cast<std::chrono::seconds>(end - *created));
+      age = FormatAge(std::chrono::duration_cast<std::chrono::seconds>(now - *created));
+    }
     rows.push_back({std::to_string(build.id), build.state, Join(build.platforms, ","),
-                    Join(build.tags, ","), build.created_at});
+                    Join(build.tags, ","), duration, age});
   }
   return FormatTable(rows);
 }
@@ -126,7 +182,7 @@ int RunList(const std::string& server, int limit, std::ostream* out, std::ostrea
   if (!url.ok()) return Fail(err, url.status());
   Result<std::vector<BuildInfo>> builds = ApiClient(*url).ListBuilds(limit);
   if (!builds.ok()) return Fail(err, builds.status());
-  *out << FormatBuildList(*builds);
+  *out << FormatBuildList(*builds, std::chrono::system_clock::now());
   out->flush();
   return 0;
 }

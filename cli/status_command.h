@@ -1,5 +1,5 @@
-// `manifold status`, `manifold ls` and `manifold logs`: reading builds back from the
-// coordinator.
+// `manifold status`, `manifold builds` (alias `ls`) and `manifold logs`: reading builds back from
+// the coordinator.
 //
 // The formatters are separate from the commands so the text is tested without a server.
 // Output goes to `out`, one-line errors to `err`; every command returns the process exit
@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,8 +23,16 @@ namespace manifold {
 // per job with its state, attempt, agent, digest and error.
 std::string FormatBuildStatus(const BuildInfo& build);
 
-// One line per build, newest first as the coordinator sends them, under a header.
-std::string FormatBuildList(const std::vector<BuildInfo>& builds);
+// `manifold builds`: one line per build, newest first as the coordinator sends them,
+// under a header: id, state, platforms, tags, duration (creation to the last change for a
+// final build, to `now` for one still going) and age (since creation, at `now`).
+std::string FormatBuildList(const std::vector<BuildInfo>& builds,
+                            std::chrono::system_clock::time_point now);
+
+// A span as people read it: "42s", "3m05s", "2h07m".
+std::string FormatDuration(std::chrono::seconds span);
+// The coordinator's timestamps ("2026-11-29T03:00:00Z"); nullopt if `text` is not one.
+std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text);
 
 int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err);

@@ -3,12 +3,16 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
 
 #include "common/digest.h"
+#include "common/log.h"
+#include "common/platform.h"
 #include "common/reference.h"
 
 namespace manifold {
@@ -327,8 +331,8 @@ void Api::Routes() {
         jobs.push_back({job.id, build.id, job.platform, shared});
       }
       coordinator_.Enqueue(std::move(jobs));
-      spdlog::info("build {} submitted: {} for {}", build.id, build.spec.tags.front(),
-                   build.spec.platforms.size());
+      spdlog::info("{}build {} submitted: {} for {}", LogIds{.build = build.id}, build.id,
+                   build.spec.tags.front(), build.spec.platforms.size());
     }
     Reply(res, is_new ? 201 : 200, BuildJson(build));
   });
@@ -340,7 +344,7 @@ void Api::Routes() {
            Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
            if (!held.ok()) return ReplyError(res, held.status());
            coordinator_.BuildCanceled(std::move(*held));
-           spdlog::info("build {} canceled on request", *id);
+           spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
            auto build = store_.GetBuild(*id);
            if (!build.ok()) return ReplyError(res, build.status());
            Reply(res, 200, BuildJson(*build));
@@ -398,9 +402,36 @@ void Api::Routes() {
           json{{"chunks", list}, {"next", next}, {"done", done}, {"pruned", build->logs_pruned}});
   });
 
-  s.Get("/v1/agents", [this](const httplib::Request&, httplib::Response& res) {
+  // ?platform= and ?idle=true are what an autoscaler's scale-in asks: which agents of
+  // this fleet run no job and are not draining, so that removing one kills no build.
+  s.Get("/v1/agents", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<Platform> platform;
+    if (req.has_param("platform")) {
+      Result<Platform> parsed = ParsePlatform(req.get_param_value("platform"));
+      if (!parsed.ok()) {
+        return ReplyError(res, Status::InvalidArgument("query parameter \"platform\": " +
+                                                       parsed.status().message()));
+      }
+      platform = *parsed;
+    }
+    std::optional<bool> idle;
+    if (req.has_param("idle")) {
+      std::string text = req.get_param_value("idle");
+      if (text != "true" && text != "false") {
+        return ReplyError(
+            res, Status::InvalidArgument("query parameter \"idle\" must be true or false"));
+      }
+      idle = text == "true";
+    }
     json list = json::array();
     for (const AgentView& agent : coordinator_.Agents()) {
+      bool agent_idle = agent.busy == 0 && agent.state == "online";
+      if (idle && *idle != agent_idle) continue;
+      if (platform &&
+          std::none_of(agent.platforms.begin(), agent.platforms.end(),
+                       [&](const PlatformOffer& o) { return o.platform == *platform; })) {
+        continue;
+      }
       json platforms = json::array();
       for (const PlatformOffer& offer : agent.platforms) {
         platforms.push_back(
@@ -413,6 +444,7 @@ void Api::Routes() {
                       {"slots", agent.slots},
                       {"busy", agent.busy},
                       {"state", agent.state},
+                      {"idle", agent_idle},
                       {"last_seen_ms_ago", agent.last_seen_ms_ago}});
     }
     Reply(res, 200, json{{"agents", list}});

@@ -7,6 +7,7 @@
 #include <random>
 #include <zmq.hpp>
 
+#include "common/log.h"
 #include "common/reference.h"
 #include "coordinator/merger.h"
 #include "coordinator/scheduler.h"
@@ -136,7 +137,11 @@ void Coordinator::BuildCanceled(std::vector<JobRecord> jobs) {
     for (const JobRecord& job : jobs) {
       pending_.erase(job.id);
       if (!running_.count(job.id)) continue;
-      spdlog::info("job {} attempt {}: canceling on agent {}", job.id, job.attempt, job.agent_id);
+      spdlog::info(
+          "{}job {} attempt {}: canceling on agent {}",
+          LogIds{
+              .build = job.build_id, .job = job.id, .attempt = job.attempt, .agent = job.agent_id},
+          job.id, job.attempt, job.agent_id);
       SendToAgent(job.agent_id, CancelMsg{{job.id, job.attempt}});
       ReleaseJob(job.id);
     }
@@ -290,13 +295,19 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
                 std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count());
           }
           if (current.ok() && !*current) {
-            spdlog::warn("agent {} reported job {} attempt {} which is not its job; canceling it",
+            spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
+                         LogIds{.job = message.job.job_id,
+                                .attempt = message.job.attempt,
+                                .agent = session.agent_id},
                          session.agent_id, message.job.job_id, message.job.attempt);
             Send(session.routing_id, CancelMsg{message.job});
           }
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
           if (pending_logs_.size() >= 100000) {
-            spdlog::warn("dropped a log chunk of job {}: {} chunks wait for the database",
+            spdlog::warn("{}dropped a log chunk of job {}: {} chunks wait for the database",
+                         LogIds{.job = message.job.job_id,
+                                .attempt = message.job.attempt,
+                                .agent = session.agent_id},
                          message.job.job_id, pending_logs_.size());
             return;
           }
@@ -395,8 +406,9 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
 void Coordinator::HandleResult(const std::string& agent_id, const JobResultMsg& result) {
   // A job's output is stored before its end, and results in the order they came.
   if (pending_logs_.empty() && pending_results_.empty() && RecordResult(agent_id, result)) return;
-  spdlog::warn("result of job {} attempt {} held until the database answers", result.job.job_id,
-               result.job.attempt);
+  spdlog::warn("{}result of job {} attempt {} held until the database answers",
+               LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+               result.job.job_id, result.job.attempt);
   if (pending_results_.size() < 100000) pending_results_.emplace_back(agent_id, result);
 }
 
@@ -416,19 +428,24 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
   if (!outcome.ok()) {
     // Not acknowledged: the agent keeps the result and sends it again, and it is retried
     // here as soon as the database answers.
-    spdlog::error("cannot record result of job {}: {}", result.job.job_id,
-                  outcome.status().message());
+    spdlog::error(
+        "{}cannot record result of job {}: {}",
+        LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+        result.job.job_id, outcome.status().message());
     return !outcome.status().retryable();
   }
   if (!outcome->current) {
-    spdlog::warn("ignored a stale result for job {} attempt {} from agent {}", result.job.job_id,
-                 result.job.attempt, agent_id);
+    spdlog::warn("{}ignored a stale result for job {} attempt {} from agent {}",
+                 LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+                 result.job.job_id, result.job.attempt, agent_id);
   } else if (result.succeeded) {
-    spdlog::info("job {} attempt {} succeeded on {}: {}", result.job.job_id, result.job.attempt,
-                 agent_id, result.image.digest);
+    spdlog::info("{}job {} attempt {} succeeded on {}: {}",
+                 LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+                 result.job.job_id, result.job.attempt, agent_id, result.image.digest);
   } else {
-    spdlog::info("job {} attempt {} failed on {}: {}", result.job.job_id, result.job.attempt,
-                 agent_id, result.error);
+    spdlog::info("{}job {} attempt {} failed on {}: {}",
+                 LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+                 result.job.job_id, result.job.attempt, agent_id, result.error);
   }
   if (outcome->current) {
     auto running = running_.find(result.job.job_id);
@@ -452,7 +469,9 @@ void Coordinator::RetryAttempt(const JobRef& job, const std::string& agent_id,
   Result<ResultOutcome> outcome = store_.RecordJobResult(
       agent_id, JobResultMsg{job, false, {}, error, true}, options_.max_attempts);
   if (!outcome.ok()) {
-    spdlog::error("cannot retry job {}: {}", job.job_id, outcome.status().message());
+    spdlog::error("{}cannot retry job {}: {}",
+                  LogIds{.job = job.job_id, .attempt = job.attempt, .agent = agent_id}, job.job_id,
+                  outcome.status().message());
     return;
   }
   auto running = running_.find(job.job_id);
@@ -577,11 +596,18 @@ void Coordinator::CheckDeadlines() {
         running.platform.ToString() + " timed out on agent " + running.agent_id + " after " +
             limit + " (attempt " + std::to_string(running.job.attempt) + ")");
     if (!outcome.ok()) {
-      spdlog::error("cannot time out job {}: {}", running.job.job_id, outcome.status().message());
+      spdlog::error(
+          "{}cannot time out job {}: {}",
+          LogIds{
+              .job = running.job.job_id, .attempt = running.job.attempt, .agent = running.agent_id},
+          running.job.job_id, outcome.status().message());
       continue;
     }
-    spdlog::warn("job {} attempt {} on {} {}", running.job.job_id, running.job.attempt,
-                 running.agent_id, error);
+    spdlog::warn(
+        "{}job {} attempt {} on {} {}",
+        LogIds{
+            .job = running.job.job_id, .attempt = running.job.attempt, .agent = running.agent_id},
+        running.job.job_id, running.job.attempt, running.agent_id, error);
     SendToAgent(running.agent_id, CancelMsg{running.job});
     metrics_.CountJob(running.platform, "timed_out");
     ReleaseJob(running.job.job_id);
@@ -635,10 +661,14 @@ void Coordinator::CheckQueueTimeouts() {
     Result<ResultOutcome> outcome = store_.EndJob(waiting.job.job_id, std::nullopt, "failed",
                                                   "no agent for " + platform, error);
     if (!outcome.ok()) {
-      spdlog::error("cannot fail job {}: {}", waiting.job.job_id, outcome.status().message());
+      spdlog::error("{}cannot fail job {}: {}",
+                    LogIds{.build = waiting.job.build_id, .job = waiting.job.job_id},
+                    waiting.job.job_id, outcome.status().message());
       continue;
     }
-    spdlog::warn("job {}: no agent for {} within {}", waiting.job.job_id, platform, waited);
+    spdlog::warn("{}job {}: no agent for {} within {}",
+                 LogIds{.build = waiting.job.build_id, .job = waiting.job.job_id},
+                 waiting.job.job_id, platform, waited);
     pending_.erase(waiting.job.job_id);
     metrics_.CountJob(waiting.job.platform, "no_agent");
     ApplyOutcome(*outcome, "no_agent");
@@ -693,8 +723,13 @@ void Coordinator::ScheduleJobs() {
     assign.build_args = job.spec->build_args;
     assign.target = job.spec->target;
     assign.repositories = Repositories(*job.spec);
-    spdlog::info("job {} ({} of build {}) attempt {} -> agent {} ({})", job.job_id,
-                 job.platform.ToString(), job.build_id, *attempt, assignment.agent_id, placement);
+    spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
+                 LogIds{.build = job.build_id,
+                        .job = job.job_id,
+                        .attempt = *attempt,
+                        .agent = assignment.agent_id},
+                 job.job_id, job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
+                 placement);
     metrics_.ObserveQueueWait(job.platform,
                               std::chrono::duration<double>(now - waiting.since).count());
     running_[job.job_id] = {assign.job,
@@ -794,8 +829,8 @@ void Coordinator::MergeLoop() {
       } else {
         Result<PushedIndex> pushed = MergeAndPushIndex(*build);
         if (pushed.ok()) {
-          spdlog::info("build {}: index {} pushed to {} tag(s)", build_id, pushed->digest,
-                       build->spec.tags.size());
+          spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
+                       build_id, pushed->digest, build->spec.tags.size());
           Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
           status = took.status();
           if (took.ok()) {
@@ -808,18 +843,21 @@ void Coordinator::MergeLoop() {
         }
       }
       if (status.ok()) break;
-      spdlog::warn("build {}: merge attempt {} failed: {}", build_id, attempt, status.message());
+      spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,
+                   attempt, status.message());
       std::unique_lock lock(merge_mutex_);
       merge_wakeup_.wait_for(lock, std::chrono::seconds(1 << attempt),
                              [&] { return stopping_.load(); });
     }
     if (!status.ok() && !stopping_) {
-      spdlog::error("build {} failed at merge: {}", build_id, status.message());
+      spdlog::error("{}build {} failed at merge: {}", LogIds{.build = build_id}, build_id,
+                    status.message());
       metrics_.CountBuild("failed");
       Status failed =
           store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
       if (!failed.ok())
-        spdlog::error("cannot record failure of build {}: {}", build_id, failed.message());
+        spdlog::error("{}cannot record failure of build {}: {}", LogIds{.build = build_id},
+                      build_id, failed.message());
     }
   }
 }

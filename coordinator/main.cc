@@ -7,6 +7,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/log.h"
 #include "coordinator/api.h"
 #include "coordinator/context_store.h"
 #include "coordinator/coordinator.h"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   int cache_affinity_s = 6 * 3600;
   int64_t log_retention_s = 30 * 86400;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7082";
   double target_utilisation = 1.0;
   app.add_option("--database-url", database_url, "PostgreSQL URL")
@@ -103,8 +105,13 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
       ->capture_default_str();
+  app.add_option("--log-format", log_format, "stderr lines: text, or json (one object a line)")
+      ->envname("MANIFOLD_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  SetUpLogging(*ParseLogFormat(log_format));
 
   auto colon = api_listen.rfind(':');
   if (colon == std::string::npos) return Fail("--api-listen must be HOST:PORT, got " + api_listen);

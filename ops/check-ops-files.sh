@@ -8,12 +8,16 @@
 #       with queries; every query parsed by promtool (as a recording rule, with Grafana's
 #       variables replaced), so a typo in PromQL fails here, not on the screen
 #   - ops/autoscaling: JSON with jq, shell scripts with bash -n
+#   - docker-compose.yml                docker-compose config -q; every file it mounts exists;
+#       promtool check config on Prometheus's files as the compose file mounts them
+#   - ops/grafana/provisioning          the datasource and dashboard provider Grafana loads
 # Run by ops/test.sh before the tests and by tests/integration/ops_files_test.cc.
-# Needs promtool (Debian's prometheus package) and jq; exits 1 on the first failure.
+# Needs promtool (Debian's prometheus package), jq and docker-compose (Debian's
+# docker-compose package, which brings python3-yaml); exits 1 on the first failure.
 set -euo pipefail
 
 ops="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-for tool in promtool jq; do
+for tool in promtool jq docker-compose python3; do
   command -v "$tool" >/dev/null || {
     echo "check-ops-files: $tool is not installed (ops/install-deps.sh installs it)" >&2
     exit 1
@@ -93,5 +97,68 @@ if command -v systemd-analyze >/dev/null 2>&1; then
 else
   echo "check-ops-files: systemd-analyze not found; ops/systemd not checked" >&2
 fi
+
+step "docker-compose config -q docker-compose.yml"
+repo="$(dirname "$ops")"
+# The project name is fixed so the check does not depend on the checkout's directory name.
+compose=(docker-compose --project-directory "$repo" --project-name manifold -f "$repo/docker-compose.yml")
+"${compose[@]}" config -q
+"${compose[@]}" config >"$tmp/compose.yml"
+# Bind mounts whose source is missing would become empty directories at `up`; the
+# monitoring services must mount what Prometheus and Grafana read.
+python3 - "$tmp/compose.yml" "$repo" <<'PY'
+import os, sys, yaml
+compose, repo = yaml.safe_load(open(sys.argv[1])), sys.argv[2]
+def fail(msg):
+    sys.exit(f"check-ops-files: docker-compose.yml: {msg}")
+mounts = {}
+for name, svc in compose["services"].items():
+    for v in svc.get("volumes", []):
+        src, dst = v.split(":")[:2]
+        if src.startswith("/"):
+            if not os.path.exists(src):
+                fail(f"service {name} mounts {src}, which does not exist")
+            mounts[(name, dst)] = os.path.relpath(src, repo)
+want = {
+    ("prometheus", "/etc/prometheus/prometheus.yml"): "ops/prometheus/prometheus.yml",
+    ("prometheus", "/etc/prometheus/alerts.yml"): "ops/prometheus/alerts.yml",
+    ("prometheus", "/etc/prometheus/targets"): "ops/prometheus/compose-targets",
+    ("grafana", "/etc/grafana/provisioning"): "ops/grafana/provisioning",
+    ("grafana", "/var/lib/grafana/dashboards/manifold-dashboard.json"):
+        "ops/grafana/manifold-dashboard.json",
+}
+for (svc, dst), src in want.items():
+    if mounts.get((svc, dst)) != src:
+        fail(f"service {svc} must mount {src} at {dst}")
+# Prometheus scrapes 127.0.0.1 targets, so it must share the agents' network namespace.
+for svc in ("prometheus", "coordinator", "agent-amd64", "agent-arm64"):
+    if compose["services"][svc].get("network_mode") != "service:registry":
+        fail(f"service {svc} must use network_mode service:registry")
+PY
+# Prometheus's files laid out as the compose file mounts them.
+mkdir -p "$tmp/prometheus"
+cp "$ops/prometheus/prometheus.yml" "$ops/prometheus/alerts.yml" "$tmp/prometheus/"
+cp -r "$ops/prometheus/compose-targets" "$tmp/prometheus/targets"
+promtool check config "$tmp/prometheus/prometheus.yml"
+
+step "ops/grafana/provisioning"
+python3 - "$ops/grafana/provisioning" <<'PY'
+import sys, yaml
+root = sys.argv[1]
+def fail(msg):
+    sys.exit(f"check-ops-files: ops/grafana/provisioning: {msg}")
+ds = yaml.safe_load(open(f"{root}/datasources/manifold.yml"))
+proms = [d for d in ds.get("datasources", []) if d.get("type") == "prometheus"]
+if ds.get("apiVersion") != 1 or len(proms) != 1 or not proms[0].get("isDefault"):
+    fail("datasources/manifold.yml needs apiVersion 1 and one default prometheus datasource")
+if not proms[0].get("url", "").startswith("http://"):
+    fail("the prometheus datasource needs a url")
+dash = yaml.safe_load(open(f"{root}/dashboards/manifold.yml"))
+providers = dash.get("providers", [])
+if dash.get("apiVersion") != 1 or [p.get("type") for p in providers] != ["file"] \
+        or providers[0].get("options", {}).get("path") != "/var/lib/grafana/dashboards":
+    fail("dashboards/manifold.yml needs apiVersion 1 and one file provider reading "
+         "/var/lib/grafana/dashboards (where docker-compose.yml mounts the dashboard)")
+PY
 
 echo "==> ops files OK"

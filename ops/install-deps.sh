@@ -17,6 +17,7 @@ packages=(
   # tools used by scripts
   curl jq ca-certificates util-linux
   prometheus  # promtool checks ops/prometheus and the dashboard's queries (ops/check-ops-files.sh)
+  docker-compose  # `docker-compose config` checks docker-compose.yml (ops/check-ops-files.sh)
 )
 
 missing=()

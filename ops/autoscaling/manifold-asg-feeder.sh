@@ -7,7 +7,8 @@
 # Scale-in never lowers the desired capacity, which would let the group pick any
 # instance, busy or not. Once the desired count has stayed below the group's size for
 # MANIFOLD_SCALE_IN_DELAY seconds, it picks agents the coordinator reports idle
-# (GET /v1/agents: online, busy 0) and terminates exactly those instances with
+# (GET /v1/agents?platform=P&idle=true: no running job, not draining) and terminates
+# exactly those instances with
 # --should-decrement-desired-capacity; the lifecycle hook still drains each one, so an
 # agent that took a job in the meantime finishes it first. Agent ids must be the EC2
 # instance ids (MANIFOLD_AGENT_ID in the instances' user data).
@@ -65,9 +66,8 @@ if ((now - since < scale_in_delay)); then
 fi
 
 surplus=$((current - target))
-idle="$(curl -sf --max-time 10 "$server/v1/agents" | jq -r --arg p "$platform" \
-  '.agents[] | select(.state == "online" and .busy == 0 and any(.platforms[]; .platform == $p))
-   | .id')"
+idle="$(curl -sf --max-time 10 -G "$server/v1/agents" --data-urlencode "platform=$platform" \
+  --data-urlencode idle=true | jq -r '.agents[].id')"
 members="$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names "$group" \
   --query 'AutoScalingGroups[0].Instances[?LifecycleState==`InService`].InstanceId' \
   --output text | tr '\t' '\n')"

@@ -352,7 +352,7 @@ TEST_F(BuildCommandTest, LocalMistakesFailBeforeAnyRequest) {
        "manifold: cannot read Dockerfile " + (dir_ / "ctx" / "src").string() +
            ": it is a directory (use -f to name another)"},
       {[](BuildOptions* o) { o->build_args = {"=V"}; }, "manifold: invalid --build-arg \"=V\""},
-      {[](BuildOptions* o) { o->progress = "tty"; }, "manifold: invalid --progress \"tty\""},
+      {[](BuildOptions* o) { o->progress = "fancy"; }, "manifold: invalid --progress \"fancy\""},
   };
   for (const Case& c : cases) {
     BuildOptions options = base;

@@ -69,20 +69,44 @@ TEST(FormatBuildStatus, SucceededBuildShowsItsIndex) {
   EXPECT_EQ(text.find("Jobs:"), std::string::npos);
 }
 
-TEST(FormatBuildList, AlignedColumnsNewestFirst) {
-  BuildInfo older = FailedBuild();
+TEST(FormatBuildList, AlignedColumnsNewestFirstWithDurationAndAge) {
+  BuildInfo older = FailedBuild();  // created 03:00:00, failed 03:02:05
+  older.updated_at = "2026-11-29T03:02:05Z";
   BuildInfo newer = older;
   newer.id = 113;
   newer.state = "running";
   newer.platforms = {"linux/amd64"};
   newer.tags = {"a:1", "a:2"};
-  EXPECT_EQ(FormatBuildList({newer, older}),
-            "ID   STATE    PLATFORMS                TAGS                         CREATED\n"
-            "113  running  linux/amd64              a:1,a:2                      "
-            "2026-11-29T03:00:00Z\n"
-            "12   failed   linux/amd64,linux/arm64  127.0.0.1:5000/hello:latest  "
-            "2026-11-29T03:00:00Z\n");
-  EXPECT_EQ(FormatBuildList({}), "no builds yet\n");
+  newer.created_at = "2026-11-29T04:59:20Z";
+  newer.updated_at = "2026-11-29T04:59:30Z";
+  auto now = *ParseTimestamp("2026-11-29T05:00:00Z");
+  // A running build's duration runs to now; a final one's stops at its last change.
+  EXPECT_EQ(FormatBuildList({newer, older}, now),
+            "ID   STATE    PLATFORMS                TAGS                         DURATION  AGE\n"
+            "113  running  linux/amd64              a:1,a:2                      40s       40s\n"
+            "12   failed   linux/amd64,linux/arm64  127.0.0.1:5000/hello:latest  2m05s     2h\n");
+  EXPECT_EQ(FormatBuildList({}, now), "no builds yet\n");
+  BuildInfo undated = newer;
+  undated.created_at = "yesterday";
+  EXPECT_NE(FormatBuildList({undated}, now).find("a:1,a:2  -         -\n"), std::string::npos)
+      << FormatBuildList({undated}, now);
+}
+
+TEST(FormatDuration, SecondsMinutesHours) {
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(0)), "0s");
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(59)), "59s");
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(185)), "3m05s");
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(7620)), "2h07m");
+  EXPECT_EQ(FormatDuration(std::chrono::seconds(-3)), "0s");
+}
+
+TEST(ParseTimestamp, OnlyTheCoordinatorsUtcFormat) {
+  auto t = ParseTimestamp("1970-01-01T00:01:40Z");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 100);
+  EXPECT_FALSE(ParseTimestamp("1970-01-01T00:01:40+02:00").has_value());
+  EXPECT_FALSE(ParseTimestamp("1970-01-01T00:01:40Zjunk").has_value());
+  EXPECT_FALSE(ParseTimestamp("").has_value());
 }
 
 }  // namespace
