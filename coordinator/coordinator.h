@@ -43,7 +43,13 @@ struct CoordinatorOptions {
   uint32_t max_attempts = 3;
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
-  WireLimits limits;
+  WireLimits limits;  // max_frame_bytes is also the socket's ZMQ_MAXMSGSIZE
+  // Build output per job: a chunk larger than log_chunk_max_bytes, or output beyond a burst
+  // of log_burst_bytes refilled at log_bytes_per_second, is dropped and counted, and the
+  // job's log says so.
+  uint64_t log_bytes_per_second = 1u << 20;
+  uint64_t log_burst_bytes = 16u << 20;
+  uint64_t log_chunk_max_bytes = 1u << 20;
 };
 
 // What the API shows about a connected agent.
@@ -107,6 +113,12 @@ class Coordinator {
     LogChunkMsg chunk;
     std::string agent_id;
   };
+  // A job's token bucket for build output (bytes).
+  struct LogBudget {
+    double bytes = 0;
+    std::chrono::steady_clock::time_point refilled;
+    bool dropping = false;  // the job's log has been told that output is dropped
+  };
 
   void Loop();
   void HandleFrame(const std::string& routing_id, const std::string& frame);
@@ -124,6 +136,8 @@ class Coordinator {
   void CheckDeadlines();
   void CheckQueueTimeouts();
   void StoreLogs();
+  // Queues a log chunk for the store, or drops it when it breaks the job's log limits.
+  void AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk);
   void AddPending(QueuedJob job);
   void ReleaseJob(uint64_t job_id);
   // Retries or fails the jobs an agent was running when it went away.
@@ -162,7 +176,8 @@ class Coordinator {
   std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;
   std::map<std::string, Unintroduced> unintroduced_;  // by routing id
   std::map<Platform, std::chrono::steady_clock::time_point> platform_seen_;
-  std::deque<PendingLog> pending_logs_;  // chunks the store could not take yet
+  std::deque<PendingLog> pending_logs_;        // chunks the store could not take yet
+  std::map<uint64_t, LogBudget> log_budgets_;  // by job id; idle ones are forgotten
   // Results held while the store is away, recorded (and acknowledged) once it is back.
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.
