@@ -4,16 +4,18 @@
 // its own, an agent flooding build output, hostile build contexts, and oversize or invalid
 // API requests. After each, the coordinator is still up and the real agent still builds.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <regex>
 #include <zmq.hpp>
 
 #include "common/digest.h"
 #include "common/http_client.h"
+#include "common/oci.h"
 #include "common/tar.h"
 #include "common/wire.h"
 #include "tests/support/farm.h"
@@ -101,7 +103,7 @@ class HostileInputTest : public ::testing::Test {
   static void SetUpTestSuite() {
     FarmOptions options;
     options.agents = {"amd64-1:linux/amd64"};
-    options.env = {{"MANIFOLD_MAX_FRAME_BYTES", "65536"},
+    options.env = {{"MANIFOLD_MAX_FRAME_BYTES", std::to_string(4 << 20)},
                    {"MANIFOLD_LOG_BYTES_PER_SECOND", "4096"},
                    {"MANIFOLD_LOG_BURST_BYTES", "65536"},
                    {"MANIFOLD_MAX_REQUEST_BYTES", "65536"},
@@ -237,7 +239,7 @@ TEST_F(HostileInputTest, RogueFramesAreDroppedAndCountedAndTheRealAgentStillBuil
   rogue.Raw("part one", true);  // a multi-part message is not a protocol message
   rogue.Raw("part two");
   // A frame over ZMQ_MAXMSGSIZE makes libzmq drop the connection; the DEALER reconnects.
-  rogue.Raw(std::string(100000, 'x'));
+  rogue.Raw(std::string(5 << 20, 'x'));
   ASSERT_TRUE(WaitFor([&] { return Metric(kMalformed) - malformed_before >= kRandom; },
                       milliseconds(20000)))
       << "malformed frames counted: " << Metric(kMalformed) - malformed_before;
