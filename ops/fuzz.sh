@@ -51,8 +51,10 @@ for target in "${targets[@]}"; do
     exit 2
   fi
   mkdir -p "$out/$target/corpus"
-  # -timeout: one input taking longer is a hang, reported like a crash.
-  if "$binary" "$out/$target/corpus" "$seeds" -max_total_time="$seconds" -timeout=10 \
+  # -timeout: one input taking longer is a hang, reported like a crash. TMPDIR: the tar
+  # target extracts under a temporary dir, which libFuzzer's exit would leave in /tmp.
+  mkdir -p "$out/$target/tmp"
+  if TMPDIR="$out/$target/tmp" "$binary" "$out/$target/corpus" "$seeds" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/$target/" >"$log" 2>&1; then
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
     rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
