@@ -488,6 +488,24 @@ Status EntryError(std::string_view name, const Status& reason) {
   return reason.WithContext("tar entry " + Quote(name));
 }
 
+// The compression an archive that is not a tar is wrapped in, judged by its magic bytes,
+// or nullptr. The extractor never decompresses, so no small upload can expand into a tar
+// bomb; naming the format makes the refusal clearer than a checksum mismatch.
+const char* CompressionOf(std::string_view archive) {
+  static const struct {
+    std::string_view magic;
+    const char* name;
+  } kFormats[] = {{"\x1f\x8b", "gzip"},
+                  {"\xfd"
+                   "7zXZ",
+                   "xz"},
+                  {"\x28\xb5\x2f\xfd", "zstd"}};
+  for (const auto& format : kFormats) {
+    if (archive.starts_with(format.magic)) return format.name;
+  }
+  return nullptr;
+}
+
 // Parses every header, applying extended headers, into `entries`; checks structure,
 // entry types, paths and limits, but not how entries relate to each other.
 Status ParseArchive(std::string_view archive, const ExtractLimits& limits,
@@ -523,6 +541,12 @@ Status ParseArchive(std::string_view archive, const ExtractLimits& limits,
     std::optional<int64_t> checksum = ParseNumericField(header, kChecksum);
     auto [unsigned_sum, signed_sum] = HeaderChecksums(header);
     if (!checksum || (*checksum != unsigned_sum && *checksum != signed_sum)) {
+      const char* compression = offset == 0 ? CompressionOf(archive) : nullptr;
+      if (compression != nullptr) {
+        return Status::InvalidArgument(std::string("the archive is ") + compression +
+                                       "-compressed; a build context must be an uncompressed "
+                                       "tar archive (as manifold build sends it)");
+      }
       return Status::InvalidArgument("tar " + where +
                                      ": checksum mismatch; the archive is corrupt or not a "
                                      "tar archive");

@@ -42,9 +42,11 @@ struct ExtractLimits {
 // symlinks that are absolute or lead outside dest_dir (following the archive's own
 // symlinks), entries beneath a symlink, hard links to anything but an earlier regular
 // file, devices and fifos, duplicate paths, bad checksums, truncation, and exceeded
-// limits are all InvalidArgument with the entry and the reason. Understands ustar, PAX
-// ('x' path/linkpath/size/mtime; 'g' ignored) and GNU long names ('L', 'K'). Modes are
-// restored masked with 0777, and mtimes. Writes never follow a symlink already present
+// limits are all InvalidArgument with the entry and the reason; so is a compressed
+// archive (gzip, xz, zstd, named as such): nothing is ever decompressed, so file data is
+// bounded by the archive's own size. Understands ustar, PAX ('x' path/linkpath/size/mtime;
+// 'g' ignored) and GNU long names ('L', 'K'). Modes are restored masked with 0777, and
+// mtimes. Writes never follow a symlink already present
 // in dest_dir. An I/O failure while writing can leave a partial tree behind.
 Status ExtractTar(std::string_view archive, const std::string& dest_dir,
                   const ExtractLimits& limits);

@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -13,7 +14,41 @@
 namespace manifold {
 namespace {
 
-std::string ToString(capnp::Text::Reader text) { return std::string(text.cStr(), text.size()); }
+// Values from the network (texts, platforms, digests) are validated while decoding, once,
+// so nothing past the boundary sees a malformed one.
+class DecodeError : public std::exception {
+ public:
+  explicit DecodeError(std::string message) : message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Text never carries a NUL byte: C strings, argv and PostgreSQL text all end at one, so a
+// string with a NUL would mean different things to different parts.
+std::string ToString(capnp::Text::Reader text) {
+  if (std::memchr(text.cStr(), '\0', text.size()) != nullptr) {
+    throw DecodeError("a text field holds a NUL byte");
+  }
+  return std::string(text.cStr(), text.size());
+}
+
+// What the encoder writes for a string. Cap'n Proto converts a std::string through
+// c_str(), which would silently cut it at a NUL; instead each NUL becomes U+FFFD, so an
+// encoder never emits a frame its peer must refuse and nothing after a NUL is lost.
+std::string AsText(const std::string& value) {
+  if (value.find('\0') == std::string::npos) return value;
+  std::string text;
+  for (char c : value) {
+    if (c == '\0') {
+      text += "\xEF\xBF\xBD";
+    } else {
+      text += c;
+    }
+  }
+  return text;
+}
 
 std::string ToString(capnp::Data::Reader data) {
   return std::string(reinterpret_cast<const char*>(data.begin()), data.size());
@@ -29,17 +64,6 @@ std::string Flatten(capnp::MessageBuilder& builder) {
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
 }
 
-// Platforms and digests from the network are validated here, once, so nothing past the
-// boundary sees a malformed one.
-class DecodeError : public std::exception {
- public:
-  explicit DecodeError(std::string message) : message_(std::move(message)) {}
-  const char* what() const noexcept override { return message_.c_str(); }
-
- private:
-  std::string message_;
-};
-
 Platform ReadPlatform(proto::Platform::Reader reader) {
   std::string text = ToString(reader.getOs()) + "/" + ToString(reader.getArchitecture());
   if (reader.getVariant().size() > 0) text += "/" + ToString(reader.getVariant());
@@ -49,9 +73,9 @@ Platform ReadPlatform(proto::Platform::Reader reader) {
 }
 
 void WritePlatform(const Platform& platform, proto::Platform::Builder builder) {
-  builder.setOs(platform.os);
-  builder.setArchitecture(platform.architecture);
-  builder.setVariant(platform.variant);
+  builder.setOs(AsText(platform.os));
+  builder.setArchitecture(AsText(platform.architecture));
+  builder.setVariant(AsText(platform.variant));
 }
 
 JobRef ReadJob(proto::JobRef::Reader reader) {
@@ -84,11 +108,14 @@ void WriteKeyValues(const std::map<std::string, std::string>& map,
                     capnp::List<proto::KeyValue>::Builder list) {
   size_t i = 0;
   for (const auto& [key, value] : map) {
-    list[i].setKey(key);
-    list[i].setValue(value);
+    list[i].setKey(AsText(key));
+    list[i].setValue(AsText(value));
     ++i;
   }
 }
+
+constexpr uint64_t kTraversalWordsPerFrameWord = 4;
+constexpr uint64_t kTraversalSlackWords = 256;
 
 // Runs `read` over a verified message root, turning every way a frame can be malformed
 // (short, unaligned length, limits exceeded, bad pointers, bad values) into one Status.
@@ -115,7 +142,13 @@ Result<T> DecodeFrame(std::string_view frame, const WireLimits& limits, const ch
     words = aligned.asPtr();
   }
   capnp::ReaderOptions options;
-  options.traversalLimitInWords = limits.traversal_limit_words;
+  // Cap'n Proto charges a list of zero-size elements one word per element, so a frame of
+  // a few words can claim millions of them (a 200-byte heartbeat listing 2 million running
+  // jobs, found by tests/fuzz). Our messages are trees read about once, so the walk is
+  // bounded by a multiple of the frame's own size as well as by the configured limit.
+  options.traversalLimitInWords = std::min<uint64_t>(
+      limits.traversal_limit_words,
+      kTraversalWordsPerFrameWord * (frame.size() / sizeof(capnp::word)) + kTraversalSlackWords);
   options.nestingLimit = limits.nesting_limit;
   try {
     capnp::FlatArrayMessageReader reader(words, options);
@@ -149,9 +182,9 @@ std::string EncodeAgentMessage(const AgentMessage& message) {
     void operator()(const HelloMsg& m) {
       auto hello = root.initHello();
       hello.setProtocolVersion(m.protocol_version);
-      hello.setAgentId(m.agent_id);
-      hello.setVersion(m.version);
-      hello.setHostname(m.hostname);
+      hello.setAgentId(AsText(m.agent_id));
+      hello.setVersion(AsText(m.version));
+      hello.setHostname(AsText(m.hostname));
       auto offers = hello.initPlatforms(static_cast<unsigned>(m.platforms.size()));
       for (size_t i = 0; i < m.platforms.size(); ++i) {
         WritePlatform(m.platforms[i].platform, offers[i].initPlatform());
@@ -193,12 +226,12 @@ std::string EncodeAgentMessage(const AgentMessage& message) {
       WriteJob(m.job, result.initJob());
       if (m.succeeded) {
         auto image = result.initImage();
-        image.setMediaType(m.image.media_type);
-        image.setDigest(m.image.digest);
+        image.setMediaType(AsText(m.image.media_type));
+        image.setDigest(AsText(m.image.digest));
         image.setSize(m.image.size);
       } else {
         auto failure = result.initFailure();
-        failure.setMessage(m.error);
+        failure.setMessage(AsText(m.error));
         failure.setRetryable(m.retryable);
       }
     }
@@ -292,7 +325,7 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
     proto::CoordinatorMessage::Builder root;
     void operator()(const WelcomeMsg& m) {
       auto welcome = root.initWelcome();
-      welcome.setSessionId(m.session_id);
+      welcome.setSessionId(AsText(m.session_id));
       welcome.setHeartbeatIntervalMs(m.heartbeat_interval_ms);
     }
     void operator()(const AssignMsg& m) {
@@ -300,21 +333,22 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       WriteJob(m.job, assign.initJob());
       assign.setBuildId(m.build_id);
       WritePlatform(m.platform, assign.initPlatform());
-      assign.setContextDigest(m.context_digest);
-      assign.setContextUrl(m.context_url);
-      assign.setDockerfile(m.dockerfile);
-      assign.setDockerfilePath(m.dockerfile_path);
+      assign.setContextDigest(AsText(m.context_digest));
+      assign.setContextUrl(AsText(m.context_url));
+      assign.setDockerfile(AsText(m.dockerfile));
+      assign.setDockerfilePath(AsText(m.dockerfile_path));
       WriteKeyValues(m.build_args,
                      assign.initBuildArgs(static_cast<unsigned>(m.build_args.size())));
-      assign.setTarget(m.target);
+      assign.setTarget(AsText(m.target));
       auto repositories = assign.initRepositories(static_cast<unsigned>(m.repositories.size()));
-      for (size_t i = 0; i < m.repositories.size(); ++i) repositories.set(i, m.repositories[i]);
+      for (size_t i = 0; i < m.repositories.size(); ++i)
+        repositories.set(i, AsText(m.repositories[i]));
     }
     void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
     void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
     void operator()(const RejectMsg& m) {
       auto reject = root.initReject();
-      reject.setReason(m.reason);
+      reject.setReason(AsText(m.reason));
       reject.setFatal(m.fatal);
     }
     void operator()(const DrainMsg&) { root.setDrain(); }

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/reference.h"
+#include "common/validate.h"
 
 namespace manifold {
 namespace {
@@ -97,10 +98,12 @@ json BuildJson(const BuildRecord& build) {
           {"jobs", jobs}};
 }
 
-bool IsBuildArgName(const std::string& name) {
-  static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
-  return name.size() <= 255 && std::regex_match(name, kName);
-}
+// Bounds on the free-text fields of a build request.
+constexpr size_t kMaxDockerfileBytes = 1 << 20;
+constexpr size_t kMaxPathBytes = 4096;
+constexpr size_t kMaxBuildArgValueBytes = 64 << 10;
+constexpr size_t kMaxBuildArgs = 1000;
+constexpr size_t kMaxTags = 64;
 
 // Turns a request body into a BuildSpec, or says which field is wrong and why.
 Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore& contexts) {
@@ -117,6 +120,11 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
     }
     *out = it->get<std::string>();
     return Status::Ok();
+  };
+  auto text_field = [&](const char* name, bool required, size_t max_bytes,
+                        std::string* out) -> Status {
+    if (Status s = string_field(name, required, out); !s.ok()) return s;
+    return ValidateText(name, *out, max_bytes);
   };
   auto string_list = [&](const char* name, std::vector<std::string>* out) -> Status {
     auto it = request.find(name);
@@ -150,6 +158,10 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
   }
   std::vector<std::string> tags;
   if (Status s = string_list("tags", &tags); !s.ok()) return s;
+  if (tags.size() > kMaxTags) {
+    return Status::InvalidArgument("field \"tags\" lists more than " + std::to_string(kMaxTags) +
+                                   " tags");
+  }
   for (const std::string& text : tags) {
     Result<Reference> ref = ParseReference(text);
     if (!ref.ok()) return ref.status().WithContext("field \"tags\"");
@@ -163,24 +175,37 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
   if (!IsValidDigest(spec.context_digest)) {
     return Status::InvalidArgument("field \"context\" must be a sha256 digest");
   }
-  if (Status s = string_field("dockerfile", true, &spec.dockerfile); !s.ok()) return s;
+  if (Status s = text_field("dockerfile", true, kMaxDockerfileBytes, &spec.dockerfile); !s.ok()) {
+    return s;
+  }
   if (spec.dockerfile.empty()) return Status::InvalidArgument("field \"dockerfile\" is empty");
-  if (Status s = string_field("dockerfile_path", false, &spec.dockerfile_path); !s.ok()) return s;
+  if (Status s = text_field("dockerfile_path", false, kMaxPathBytes, &spec.dockerfile_path);
+      !s.ok()) {
+    return s;
+  }
   if (Status s = string_field("target", false, &spec.target); !s.ok()) return s;
+  if (!spec.target.empty()) {
+    if (Status s = ValidateStageName("target", spec.target); !s.ok()) return s;
+  }
   if (auto it = request.find("build_args"); it != request.end() && !it->is_null()) {
     if (!it->is_object()) {
       return Status::InvalidArgument("field \"build_args\" must be an object of strings");
     }
+    if (it->size() > kMaxBuildArgs) {
+      return Status::InvalidArgument("field \"build_args\" has more than " +
+                                     std::to_string(kMaxBuildArgs) + " arguments");
+    }
     for (const auto& [name, value] : it->items()) {
-      if (!IsBuildArgName(name)) {
-        return Status::InvalidArgument("field \"build_args\": \"" + name +
-                                       "\" is not a valid argument name");
-      }
+      if (Status s = ValidateBuildArgName("build_args", name); !s.ok()) return s;
       if (!value.is_string()) {
         return Status::InvalidArgument("field \"build_args\": the value of \"" + name +
                                        "\" must be a string");
       }
-      spec.build_args[name] = value.get<std::string>();
+      std::string text = value.get<std::string>();
+      if (Status s = ValidateText("build_args", text, kMaxBuildArgValueBytes); !s.ok()) {
+        return s.WithContext("argument " + name);
+      }
+      spec.build_args[name] = std::move(text);
     }
   }
   if (auto it = request.find("job_timeout_seconds"); it != request.end() && !it->is_null()) {
@@ -260,6 +285,20 @@ void Api::Stop() {
 void Api::Routes() {
   httplib::Server& s = *server_;
   s.set_payload_max_length(options_.max_context_bytes);
+  // Runs before the body is read: a declared body over the limit of its route is refused
+  // without reading it. Only context uploads may be large.
+  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    bool upload = req.method == "PUT" && req.path.rfind("/v1/contexts/", 0) == 0;
+    uint64_t limit = upload ? options_.max_context_bytes : options_.max_request_bytes;
+    uint64_t declared = req.get_header_value<uint64_t>("Content-Length");
+    if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
+    Reply(res, 413,
+          json{{"error", std::string(upload ? "the build context" : "the request body") + " is " +
+                             std::to_string(declared) +
+                             " bytes; this coordinator accepts at most " + std::to_string(limit) +
+                             (upload ? " (--max-context-bytes)" : " (--max-request-bytes)")}});
+    return httplib::Server::HandlerResponse::Handled;
+  });
   s.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown error";

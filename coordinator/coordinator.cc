@@ -295,6 +295,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
                 std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count());
           }
           if (current.ok() && !*current) {
+            metrics_.CountDroppedMessage("not_assigned");
             spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
                          LogIds{.job = message.job.job_id,
                                 .attempt = message.job.attempt,
@@ -303,16 +304,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
             Send(session.routing_id, CancelMsg{message.job});
           }
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
-          if (pending_logs_.size() >= 100000) {
-            spdlog::warn("{}dropped a log chunk of job {}: {} chunks wait for the database",
-                         LogIds{.job = message.job.job_id,
-                                .attempt = message.job.attempt,
-                                .agent = session.agent_id},
-                         message.job.job_id, pending_logs_.size());
-            return;
-          }
-          pending_logs_.push_back({message, session.agent_id});
-          StoreLogs();
+          AcceptLog(session.agent_id, message);
         } else if constexpr (std::is_same_v<T, JobResultMsg>) {
           HandleResult(session.agent_id, message);
         } else if constexpr (std::is_same_v<T, DrainingMsg>) {
@@ -435,6 +427,7 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
     return !outcome.status().retryable();
   }
   if (!outcome->current) {
+    metrics_.CountDroppedMessage("not_assigned");
     spdlog::warn("{}ignored a stale result for job {} attempt {} from agent {}",
                  LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
                  result.job.job_id, result.job.attempt, agent_id);
@@ -535,6 +528,13 @@ void Coordinator::CheckLiveness() {
   for (auto it = unintroduced_.begin(); it != unintroduced_.end();) {
     it = now - it->second.first > limit * 10 ? unintroduced_.erase(it) : std::next(it);
   }
+  // An idle budget is full again anyway once the burst has refilled.
+  auto refill_time = std::chrono::duration<double>(
+      static_cast<double>(options_.log_burst_bytes) /
+      static_cast<double>(std::max<uint64_t>(options_.log_bytes_per_second, 1)));
+  for (auto it = log_budgets_.begin(); it != log_budgets_.end();) {
+    it = now - it->second.refilled > refill_time ? log_budgets_.erase(it) : std::next(it);
+  }
   for (auto it = awaited_agents_.begin(); it != awaited_agents_.end();) {
     if (now > it->second) {
       lost.push_back(it->first);
@@ -567,6 +567,51 @@ void Coordinator::DrainInbox() {
   for (auto& task : tasks) task();
 }
 
+void Coordinator::AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk) {
+  if (pending_logs_.size() >= 100000) {
+    spdlog::warn("{}dropped a log chunk of job {}: {} chunks wait for the database",
+                 LogIds{.job = chunk.job.job_id, .attempt = chunk.job.attempt, .agent = agent_id},
+                 chunk.job.job_id, pending_logs_.size());
+    return;
+  }
+  Clock::time_point now = Clock::now();
+  auto [it, created] = log_budgets_.try_emplace(chunk.job.job_id);
+  LogBudget& budget = it->second;
+  if (created) {
+    budget.bytes = static_cast<double>(options_.log_burst_bytes);
+  } else {
+    double refill = std::chrono::duration<double>(now - budget.refilled).count() *
+                    static_cast<double>(options_.log_bytes_per_second);
+    budget.bytes = std::min(budget.bytes + refill, static_cast<double>(options_.log_burst_bytes));
+  }
+  budget.refilled = now;
+  double size = static_cast<double>(chunk.data.size());
+  if (chunk.data.size() <= options_.log_chunk_max_bytes && size <= budget.bytes) {
+    budget.bytes -= size;
+    budget.dropping = false;
+    pending_logs_.push_back({chunk, agent_id});
+    StoreLogs();
+    return;
+  }
+  metrics_.CountDroppedMessage("log_limit");
+  if (budget.dropping) return;
+  // The first chunk dropped in a run is replaced by a notice, so whoever reads the log
+  // knows that output is missing and why.
+  budget.dropping = true;
+  std::string why = "more than " + std::to_string(options_.log_bytes_per_second) +
+                    " bytes/s (bursts up to " + std::to_string(options_.log_burst_bytes) +
+                    " bytes, chunks up to " + std::to_string(options_.log_chunk_max_bytes) +
+                    " bytes)";
+  spdlog::warn("{}job {} attempt {} on agent {}: dropping build output: {}",
+               LogIds{.job = chunk.job.job_id, .attempt = chunk.job.attempt, .agent = agent_id},
+               chunk.job.job_id, chunk.job.attempt, agent_id, why);
+  LogChunkMsg notice = chunk;
+  notice.data = "\nmanifold: build output dropped here: the job sent " + why +
+                "; see the coordinator's --log-bytes-per-second\n";
+  pending_logs_.push_back({std::move(notice), agent_id});
+  StoreLogs();
+}
+
 void Coordinator::StoreLogs() {
   while (!pending_logs_.empty()) {
     const PendingLog& log = pending_logs_.front();
@@ -577,6 +622,11 @@ void Coordinator::StoreLogs() {
       return;
     }
     if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
+    if (stored.ok() && !*stored) {
+      metrics_.CountDroppedMessage("not_assigned");
+      spdlog::warn("dropped a log chunk from agent {} for job {} attempt {}, not assigned to it",
+                   log.agent_id, log.chunk.job.job_id, log.chunk.job.attempt);
+    }
     pending_logs_.pop_front();
   }
 }

@@ -51,7 +51,13 @@ struct CoordinatorOptions {
   std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
   // A finished build's log is deleted this long after it ended; zero keeps logs forever.
   std::chrono::seconds log_retention{std::chrono::hours(24 * 30)};
-  WireLimits limits;
+  WireLimits limits;  // max_frame_bytes is also the socket's ZMQ_MAXMSGSIZE
+  // Build output per job: a chunk larger than log_chunk_max_bytes, or output beyond a burst
+  // of log_burst_bytes refilled at log_bytes_per_second, is dropped and counted, and the
+  // job's log says so.
+  uint64_t log_bytes_per_second = 1u << 20;
+  uint64_t log_burst_bytes = 16u << 20;
+  uint64_t log_chunk_max_bytes = 1u << 20;
 };
 
 // What the API shows about a connected agent.
@@ -121,6 +127,12 @@ class Coordinator {
     LogChunkMsg chunk;
     std::string agent_id;
   };
+  // A job's token bucket for build output (bytes).
+  struct LogBudget {
+    double bytes = 0;
+    std::chrono::steady_clock::time_point refilled;
+    bool dropping = false;  // the job's log has been told that output is dropped
+  };
 
   void Loop();
   void HandleFrame(const std::string& routing_id, const std::string& frame);
@@ -138,6 +150,8 @@ class Coordinator {
   void CheckDeadlines();
   void CheckQueueTimeouts();
   void StoreLogs();
+  // Queues a log chunk for the store, or drops it when it breaks the job's log limits.
+  void AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk);
   void AddPending(QueuedJob job);
   void ReleaseJob(uint64_t job_id);
   // Retries or fails the jobs an agent was running when it went away.
@@ -183,6 +197,7 @@ class Coordinator {
   std::map<Platform, std::chrono::steady_clock::time_point> native_seen_;
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   std::deque<PendingLog> pending_logs_;           // chunks the store could not take yet
+  std::map<uint64_t, LogBudget> log_budgets_;     // by job id; idle ones are forgotten
   // Results held while the store is away, recorded (and acknowledged) once it is back.
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7082";
   double target_utilisation = 1.0;
+  CoordinatorOptions options;
+  ApiOptions api_options;
   app.add_option("--database-url", database_url, "PostgreSQL URL")
       ->envname("MANIFOLD_DATABASE_URL")
       ->capture_default_str();
@@ -102,6 +104,31 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_TARGET_UTILISATION")
       ->check(CLI::Range(0.1, 1.0))
       ->capture_default_str();
+  app.add_option("--max-frame-bytes", options.limits.max_frame_bytes,
+                 "largest message an agent may send (ZMQ_MAXMSGSIZE on the agent socket)")
+      ->envname("MANIFOLD_MAX_FRAME_BYTES")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 31))
+      ->capture_default_str();
+  app.add_option("--log-bytes-per-second", options.log_bytes_per_second,
+                 "build output kept per job and second; more is dropped and counted")
+      ->envname("MANIFOLD_LOG_BYTES_PER_SECOND")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--log-burst-bytes", options.log_burst_bytes,
+                 "build output a job may send at once above --log-bytes-per-second")
+      ->envname("MANIFOLD_LOG_BURST_BYTES")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-context-bytes", api_options.max_context_bytes,
+                 "largest build context the API accepts")
+      ->envname("MANIFOLD_MAX_CONTEXT_BYTES")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--max-request-bytes", api_options.max_request_bytes,
+                 "largest request body the API accepts, context uploads aside")
+      ->envname("MANIFOLD_MAX_REQUEST_BYTES")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
       ->capture_default_str();
@@ -115,7 +142,6 @@ int main(int argc, char** argv) {
 
   auto colon = api_listen.rfind(':');
   if (colon == std::string::npos) return Fail("--api-listen must be HOST:PORT, got " + api_listen);
-  ApiOptions api_options;
   api_options.listen_host = api_listen.substr(0, colon);
   try {
     api_options.listen_port = std::stoi(api_listen.substr(colon + 1));
@@ -151,7 +177,6 @@ int main(int argc, char** argv) {
   Result<ContextStore> contexts = ContextStore::Open(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());
 
-  CoordinatorOptions options;
   options.agent_endpoint = agent_listen;
   options.public_url = public_url;
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);

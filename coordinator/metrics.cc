@@ -84,7 +84,13 @@ struct Metrics::Families {
         malformed_total(BuildCounter()
                             .Name("manifold_agent_frames_malformed_total")
                             .Help("Frames from agents dropped because they did not decode")
-                            .Register(r)) {}
+                            .Register(r)),
+        dropped_total(BuildCounter()
+                          .Name("manifold_agent_messages_dropped_total")
+                          .Help("Well-formed agent messages dropped, per reason: not_assigned "
+                                "(for a job attempt not assigned to that agent), log_limit "
+                                "(build output over the per-job rate or chunk size)")
+                          .Register(r)) {}
 
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& running;
@@ -101,6 +107,7 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>& retries_total;
   prometheus::Family<prometheus::Counter>& agents_lost_total;
   prometheus::Family<prometheus::Counter>& malformed_total;
+  prometheus::Family<prometheus::Counter>& dropped_total;
 };
 
 Metrics::Metrics(double target_utilisation)
@@ -108,6 +115,9 @@ Metrics::Metrics(double target_utilisation)
       families_(std::make_unique<Families>(*registry_)),
       target_utilisation_(target_utilisation) {
   families_->malformed_total.Add({});
+  for (const char* reason : {"not_assigned", "log_limit"}) {
+    families_->dropped_total.Add({{"reason", reason}});
+  }
   families_->build_duration.Add({}, kDurationBuckets);
   // Series exist from the start at 0, so rates and alerts see them before the first event.
   for (const char* result : {"succeeded", "failed", "canceled"}) {
@@ -211,5 +221,9 @@ void Metrics::CountAgentLost(const Platform& platform) {
 }
 
 void Metrics::CountMalformedFrame() { families_->malformed_total.Add({}).Increment(); }
+
+void Metrics::CountDroppedMessage(const std::string& reason) {
+  families_->dropped_total.Add({{"reason", reason}}).Increment();
+}
 
 }  // namespace manifold

@@ -60,6 +60,8 @@ class Metrics {
   void CountRetry(const std::string& reason);
   void CountAgentLost(const Platform& platform);
   void CountMalformedFrame();
+  // A well-formed agent message that was not acted on; reason "not_assigned" or "log_limit".
+  void CountDroppedMessage(const std::string& reason);
 
   // The autoscaling formula above, exposed for tests.
   static int DesiredAgents(const PlatformLoad& load, double target_utilisation);

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang-format
+  clang libclang-rt-14-dev  # libFuzzer and the sanitizers for ops/fuzz.sh
   # libraries
   libzmq3-dev cppzmq-dev libcapnp-dev capnproto libpqxx-dev libpq-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libcpp-httplib-dev

@@ -30,6 +30,9 @@ step "Caching the busybox packages for the base image"
 
 ./ops/check-ops-files.sh # promtool and jq on ops/prometheus, ops/grafana, ops/autoscaling
 
+step "Fuzzing each libFuzzer target briefly"
+./ops/fuzz.sh # clang build in build-fuzz/, MANIFOLD_FUZZ_SECONDS per target
+
 step "Running the tests"
 # -j1: integration tests start farms on real ports and share two CPUs; each test is
 # bounded so a hung one fails instead of stalling CI.

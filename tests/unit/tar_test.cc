@@ -363,6 +363,18 @@ TEST(TarTest, HostileArchivesRejectedWithNothingWritten) {
   }
 }
 
+TEST(TarTest, CompressedArchiveIsRefusedByName) {
+  TempDir base;
+  std::string gzip = std::string("\x1f\x8b\x08\x00", 4) + std::string(2044, '\x01');
+  Status status = ExtractTar(gzip, Sub(base, "d"), ExtractLimits());
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("gzip-compressed"), std::string::npos) << status.message();
+  EXPECT_FALSE(fs::exists(Sub(base, "d")));
+  // A tar whose first name happens to start with those bytes is still a tar.
+  ASSERT_TRUE(
+      ExtractTar(Entry("\x1f\x8b-name", '0', "x") + kEnd, Sub(base, "t"), ExtractLimits()).ok());
+}
+
 TEST(TarTest, SameArchivesWithoutTheHostilePartExtract) {
   // Guards the hostile cases above: the benign prefix they share is itself valid.
   TempDir base;

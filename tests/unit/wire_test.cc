@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 namespace manifold {
 namespace {
 
@@ -111,6 +114,66 @@ TEST(WireTest, InvalidValuesAreRejected) {
   assign.platform = P("linux/amd64");
   assign.context_digest = "sha256:short";
   EXPECT_FALSE(DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign)).ok());
+}
+
+TEST(WireTest, TraversalAndNestingLimitsRefuseMessagesThatExceedThem) {
+  HelloMsg hello;
+  hello.agent_id = "a";
+  hello.platforms = {{P("linux/amd64"), false}};
+  for (int i = 0; i < 100; ++i) hello.labels["label" + std::to_string(i)] = "value";
+  std::string frame = EncodeAgentMessage(hello);
+  ASSERT_TRUE(DecodeAgentMessage(frame).ok());
+  WireLimits few_words;
+  few_words.traversal_limit_words = 64;
+  Result<AgentMessage> walked = DecodeAgentMessage(frame, few_words);
+  ASSERT_FALSE(walked.ok());
+  EXPECT_NE(walked.status().message().find("malformed agent message"), std::string::npos)
+      << walked.status().message();
+  // root -> hello -> platforms -> offer -> platform is deeper than two levels.
+  WireLimits shallow;
+  shallow.nesting_limit = 2;
+  EXPECT_FALSE(DecodeAgentMessage(frame, shallow).ok());
+}
+
+std::string FuzzInput(const std::string& name) {
+  std::ifstream in(MANIFOLD_SOURCE_DIR "/tests/fuzz/wire/" + name, std::ios::binary);
+  EXPECT_TRUE(in) << name << " is missing";
+  std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return input.empty() ? input : input.substr(1);  // the first byte picks an alignment
+}
+
+// Found by tests/fuzz (wire): a 200-byte heartbeat whose list of running jobs claimed two
+// million zero-size elements decoded into 32 MB of job references.
+TEST(WireTest, SmallFrameCannotClaimAHugeList) {
+  std::string frame = FuzzInput("regression_empty_list_amplification");
+  ASSERT_LT(frame.size(), 512u);
+  Result<AgentMessage> decoded = DecodeAgentMessage(frame);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("traversal limit"), std::string::npos)
+      << decoded.status().message();
+}
+
+// Found by tests/fuzz (wire): a text field with a NUL byte decoded, and encoding it again
+// cut the string at the NUL, so a peer and the coordinator disagreed about the value.
+TEST(WireTest, TextWithNulIsRefusedAndNeverCutByTheEncoder) {
+  Result<CoordinatorMessage> decoded =
+      DecodeCoordinatorMessage(FuzzInput("regression_nul_in_repository"));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("NUL"), std::string::npos)
+      << decoded.status().message();
+
+  AssignMsg assign;
+  assign.platform = P("linux/amd64");
+  assign.context_digest = "sha256:" + std::string(64, 'a');
+  assign.repositories = {std::string("127.0\0.1/app", 12)};
+  assign.dockerfile = std::string("FROM a\0b", 8);
+  Result<CoordinatorMessage> round = DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign));
+  ASSERT_TRUE(round.ok()) << round.status().message();
+  const AssignMsg& got = std::get<AssignMsg>(*round);
+  EXPECT_EQ(got.repositories, std::vector<std::string>{"127.0\xEF\xBF\xBD.1/app"});
+  EXPECT_EQ(got.dockerfile,
+            "FROM a\xEF\xBF\xBD"
+            "b");
 }
 
 }  // namespace

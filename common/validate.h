@@ -1,0 +1,35 @@
+// Validate: checks on the names and free text that arrive in build requests (build-arg
+// names, label and annotation keys and values, build stage names), shared by the API and
+// the CLI so that both refuse the same things with the same words.
+//
+// Each check returns Ok or an InvalidArgument whose message starts with the field
+// (`field "labels": ...`), quotes the offending value (cut to a readable length) and says
+// what is allowed, so an HTTP 400 built from it tells a person what to change. Image
+// references and platforms have grammars of their own (reference.h, platform.h).
+// Plain functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace manifold {
+
+// A Dockerfile ARG name: a letter or '_', then letters, digits and '_'; 1 to 255 bytes.
+Status ValidateBuildArgName(std::string_view field, std::string_view name);
+
+// A label or annotation key as OCI recommends them (reverse-DNS, "org.opencontainers.
+// image.source"): 1 to 255 bytes of letters, digits, '.', '-', '_' and '/', starting and
+// ending with a letter or digit.
+Status ValidateLabelKey(std::string_view field, std::string_view key);
+
+// A build stage name (--target): a letter, then letters, digits, '.', '-' and '_'; at most
+// 128 bytes, as BuildKit accepts them.
+Status ValidateStageName(std::string_view field, std::string_view name);
+
+// Free text (label and annotation values, build-arg values, paths): valid UTF-8, no NUL
+// (argv, C strings and PostgreSQL text all end at one), at most max_bytes.
+Status ValidateText(std::string_view field, std::string_view value, size_t max_bytes);
+
+}  // namespace manifold
