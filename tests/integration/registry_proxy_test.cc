@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "cli/login.h"
@@ -344,6 +345,24 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
   EXPECT_TRUE(Contains(failed.status().message(), "HTTP 404")) << failed.status().message();
   EXPECT_FALSE(Tagged("team/app", "v2"));
   EXPECT_FALSE(Tagged("mirror/app", "v2"));
+}
+
+// One client sends its requests one after another over one connection (HttpClient keeps
+// it open), rather than connecting for each.
+TEST_F(RegistryProxyTest, SuccessiveRequestsShareOneConnection) {
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, "over one connection\n");
+  const std::string dir = tmp_.path() + "/layout";
+  ASSERT_TRUE(test::WriteTestLayout(dir, {{&image, "latest"}}).ok());
+  Result<OciLayoutImage> layout = OpenLayoutImage(dir, "latest");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  RegistryClient client(proxy_.host(), Options());
+  ASSERT_TRUE(client.PushLayout(*layout, "team/app").ok());
+  ASSERT_TRUE(client.GetManifest("team/app", image.manifest.digest).ok());
+  std::vector<ProxiedRequest> requests = proxy_.requests();
+  ASSERT_GE(requests.size(), 8u);  // 2 HEADs, 2 x (POST, PUT), the manifest PUT and GET
+  std::set<int> connections;
+  for (const ProxiedRequest& r : requests) connections.insert(r.client_port);
+  EXPECT_EQ(connections.size(), 1u);
 }
 
 }  // namespace

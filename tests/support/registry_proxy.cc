@@ -43,7 +43,8 @@ struct RegistryProxy::Handler {
   }
 
   static void Serve(RegistryProxy* proxy, const httplib::Request& req, httplib::Response& res) {
-    ProxiedRequest record{req.method, req.target, std::chrono::steady_clock::now(), 0, false};
+    ProxiedRequest record{req.method, req.target, std::chrono::steady_clock::now(),
+                          0,          false,      req.remote_port};
     if (std::optional<CannedAnswer> answer = Take(proxy, req); answer.has_value()) {
       res.status = answer->status;
       for (const auto& [name, value] : answer->headers) res.set_header(name, value);
@@ -106,6 +107,8 @@ Status RegistryProxy::Start(const std::string& upstream) {
   server_->Put(".*", serve);
   server_->Patch(".*", serve);
   server_->Delete(".*", serve);
+  // Connections stay open as long as clients keep them, so tests can count them.
+  server_->set_keep_alive_max_count(1 << 20);
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) {
     server_.reset();

@@ -43,6 +43,7 @@ struct ProxiedRequest {
   std::chrono::steady_clock::time_point received;
   int status = 0;       // what the client was answered
   bool canned = false;  // answered by the proxy, not the registry
+  int client_port = 0;  // the client's end of the connection it came on
 };
 
 class RegistryProxy {
