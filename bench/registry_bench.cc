@@ -26,6 +26,7 @@
 
 #include "common/layout.h"
 #include "common/registry.h"
+#include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -69,15 +70,6 @@ double MedianSeconds(int runs, const std::function<void(const test::RegistryServ
     seconds.push_back(std::chrono::duration<double>(Clock::now() - begin).count());
   }
   return Median(seconds);
-}
-
-void PushTestImage(const RegistryClient& client, const std::string& repo, const std::string& tag,
-                   const test::TestImage& image) {
-  Check(client.PushBlob(repo, image.config.digest, image.config_bytes), "push config");
-  Check(client.PushBlob(repo, image.layers[0].digest, image.layer_bytes[0]), "push layer");
-  Result<std::string> d =
-      client.PutManifest(repo, tag, image.manifest.media_type, image.manifest_bytes);
-  Check(d.status(), "push manifest");
 }
 
 RegistryOptions Hermetic(const test::TempDir& dir) {
@@ -138,8 +130,8 @@ int main(int argc, char** argv) {
   test::TestImage arm64 = test::MakeTestImage({"linux", "arm64", ""}, "arm64\n");
   auto two_images = [&](const test::RegistryServer& r) {
     RegistryClient client(r.host(), Hermetic(dir));
-    PushTestImage(client, "bench/app", "amd64", amd64);
-    PushTestImage(client, "bench/app", "arm64", arm64);
+    Check(test::PushTestImage(client, "bench/app", "amd64", amd64), "push amd64 image");
+    Check(test::PushTestImage(client, "bench/app", "arm64", arm64), "push arm64 image");
   };
   const std::string manifold_bin = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
   const double manifold_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {

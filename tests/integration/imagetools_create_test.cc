@@ -8,6 +8,7 @@
 #include "common/oci.h"
 #include "common/registry.h"
 #include "tests/support/ports.h"
+#include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -42,11 +43,8 @@ class ImagetoolsCreateTest : public ::testing::Test {
   TestImage Push(const std::string& repo, const std::string& tag, const char* arch,
                  bool docker = false) {
     TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " " + repo, docker);
-    EXPECT_TRUE(client_->PushBlob(repo, image.config.digest, image.config_bytes).ok());
-    EXPECT_TRUE(client_->PushBlob(repo, image.layers[0].digest, image.layer_bytes[0]).ok());
-    Result<std::string> d =
-        client_->PutManifest(repo, tag, image.manifest.media_type, image.manifest_bytes);
-    EXPECT_TRUE(d.ok()) << d.status().message();
+    Status s = test::PushTestImage(*client_, repo, tag, image);
+    EXPECT_TRUE(s.ok()) << s.message();
     return image;
   }
 

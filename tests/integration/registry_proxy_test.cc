@@ -17,6 +17,7 @@
 #include "common/oci.h"
 #include "common/registry.h"
 #include "coordinator/merger.h"
+#include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -82,17 +83,22 @@ class RegistryProxyTest : public ::testing::Test {
   // Pushes a one-platform image to REPO:TAG straight to the registry.
   TestImage Push(const std::string& repo, const std::string& tag, const char* arch) {
     TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " " + repo);
-    EXPECT_TRUE(direct_->PushBlob(repo, image.config.digest, image.config_bytes).ok());
-    EXPECT_TRUE(direct_->PushBlob(repo, image.layers[0].digest, image.layer_bytes[0]).ok());
-    Result<std::string> d =
-        direct_->PutManifest(repo, tag, image.manifest.media_type, image.manifest_bytes);
-    EXPECT_TRUE(d.ok()) << d.status().message();
+    Status s = test::PushTestImage(*direct_, repo, tag, image);
+    EXPECT_TRUE(s.ok()) << s.message();
     return image;
   }
 
   CommandResult Manifold(std::vector<std::string> args) {
     args.insert(args.begin(), std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold");
     return RunCommand(args, kTimeout, {{"DOCKER_CONFIG", tmp_.path()}});
+  }
+
+  // Writes the image as an OCI layout in the test's directory and opens it.
+  Result<OciLayoutImage> WriteLayout(const TestImage& image) {
+    const std::string dir = tmp_.path() + "/layout-" + image.manifest.digest.substr(7, 12);
+    Status s = test::WriteTestLayout(dir, {{&image, "latest"}});
+    if (!s.ok()) return s;
+    return OpenLayoutImage(dir, "latest");
   }
 
   // REPO:TAG through the proxy.
@@ -130,9 +136,7 @@ TEST_F(RegistryProxyTest, AnHtmlPageInsteadOfTheApiIsAClearErrorAndTagsNothing) 
 
   // The agent's push path: a HEAD answered by a web page is not "the blob is there".
   TestImage image = MakeTestImage({"linux", "amd64", ""}, "never pushed\n");
-  const std::string dir = tmp_.path() + "/layout";
-  ASSERT_TRUE(test::WriteTestLayout(dir, {{&image, "latest"}}).ok());
-  Result<OciLayoutImage> layout = OpenLayoutImage(dir, "latest");
+  Result<OciLayoutImage> layout = WriteLayout(image);
   ASSERT_TRUE(layout.ok()) << layout.status().message();
   RegistryClient client(proxy_.host(), Options());
   Result<Descriptor> pushed = client.PushLayout(*layout, "team/new");
@@ -226,9 +230,7 @@ TEST_F(RegistryProxyTest, A429WaitsForRetryAfterThenSucceeds) {
 // from a repository that lacks them the registry declines (202) and they are uploaded.
 TEST_F(RegistryProxyTest, PushLayoutMountsFromAnotherRepositoryOrFallsBackToUpload) {
   TestImage image = MakeTestImage({"linux", "arm64", ""}, "pushed to three repositories\n");
-  const std::string dir = tmp_.path() + "/layout";
-  ASSERT_TRUE(test::WriteTestLayout(dir, {{&image, "latest"}}).ok());
-  Result<OciLayoutImage> layout = OpenLayoutImage(dir, "latest");
+  Result<OciLayoutImage> layout = WriteLayout(image);
   ASSERT_TRUE(layout.ok()) << layout.status().message();
   RegistryClient client(proxy_.host(), Options());
   const int64_t blob_bytes = image.config.size + image.layers[0].size;
@@ -351,9 +353,7 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
 // it open), rather than connecting for each.
 TEST_F(RegistryProxyTest, SuccessiveRequestsShareOneConnection) {
   TestImage image = MakeTestImage({"linux", "amd64", ""}, "over one connection\n");
-  const std::string dir = tmp_.path() + "/layout";
-  ASSERT_TRUE(test::WriteTestLayout(dir, {{&image, "latest"}}).ok());
-  Result<OciLayoutImage> layout = OpenLayoutImage(dir, "latest");
+  Result<OciLayoutImage> layout = WriteLayout(image);
   ASSERT_TRUE(layout.ok()) << layout.status().message();
   RegistryClient client(proxy_.host(), Options());
   ASSERT_TRUE(client.PushLayout(*layout, "team/app").ok());
