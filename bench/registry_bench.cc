@@ -57,19 +57,26 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-// Times `body` once per run, each on a fresh registry prepared by `setup`.
-double MedianSeconds(int runs, const std::function<void(const test::RegistryServer&)>& setup,
-                     const std::function<void(const test::RegistryServer&)>& body) {
-  std::vector<double> seconds;
+using Body = std::function<void(const test::RegistryServer&)>;
+
+// Times each of `bodies` once per round, each time on a fresh registry prepared by
+// `setup`, and returns their medians. The tools take turns within every round, so a
+// change in the machine's load during the benchmark weighs on all of them alike.
+std::vector<double> MedianSeconds(int runs, const Body& setup, const std::vector<Body>& bodies) {
+  std::vector<std::vector<double>> seconds(bodies.size());
   for (int i = 0; i < runs; ++i) {
-    test::RegistryServer registry;
-    Check(registry.Start(), "start docker-registry");
-    setup(registry);
-    const auto begin = Clock::now();
-    body(registry);
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - begin).count());
+    for (size_t b = 0; b < bodies.size(); ++b) {
+      test::RegistryServer registry;
+      Check(registry.Start(), "start docker-registry");
+      setup(registry);
+      const auto begin = Clock::now();
+      bodies[b](registry);
+      seconds[b].push_back(std::chrono::duration<double>(Clock::now() - begin).count());
+    }
   }
-  return Median(seconds);
+  std::vector<double> medians;
+  for (auto& s : seconds) medians.push_back(Median(s));
+  return medians;
 }
 
 RegistryOptions Hermetic(const test::TempDir& dir) {
@@ -86,17 +93,19 @@ int main(int argc, char** argv) {
   using namespace manifold;
   int runs = 5;
   int layer_mib = 256;
+  bool merge_only = false;  // skip the (long) push comparison
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--runs=", 0) == 0) runs = std::max(1, std::atoi(arg.c_str() + 7));
     if (arg.rfind("--layer-mib=", 0) == 0) layer_mib = std::max(1, std::atoi(arg.c_str() + 12));
+    if (arg == "--merge-only") merge_only = true;
   }
   test::TempDir dir("manifold-bench");
   const std::map<std::string, std::string> env = {{"DOCKER_CONFIG", dir.path()}};
 
   // 1. A layout with one big layer (pseudo-random bytes: compressible data would flatter
   // nobody, since no tool here recompresses).
-  std::string content(static_cast<size_t>(layer_mib) << 20, '\0');
+  std::string content(merge_only ? 0 : static_cast<size_t>(layer_mib) << 20, '\0');
   uint64_t x = 88172645463325252ull;
   for (size_t i = 0; i + 8 <= content.size(); i += 8) {
     x ^= x << 13;
@@ -115,15 +124,22 @@ int main(int argc, char** argv) {
   Check(layout.status(), "open layout");
 
   auto none = [](const test::RegistryServer&) {};
-  const double manifold_push = MedianSeconds(runs, none, [&](const test::RegistryServer& r) {
-    RegistryClient client(r.host(), Hermetic(dir));
-    Check(client.PushLayout(*layout, "bench/big").status(), "manifold push");
-  });
-  const double skopeo_push = MedianSeconds(runs, none, [&](const test::RegistryServer& r) {
-    Run({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout_dir + ":big",
-         "docker://" + r.host() + "/bench/big:latest"},
-        env);
-  });
+  std::vector<double> push = {0, 0};
+  if (!merge_only) {
+    push = MedianSeconds(
+        runs, none,
+        {[&](const test::RegistryServer& r) {
+           RegistryClient client(r.host(), Hermetic(dir));
+           Check(client.PushLayout(*layout, "bench/big").status(), "manifold push");
+         },
+         [&](const test::RegistryServer& r) {
+           Run({"skopeo", "copy", "-q", "--dest-tls-verify=false", "oci:" + layout_dir + ":big",
+                "docker://" + r.host() + "/bench/big:latest"},
+               env);
+         }});
+  }
+  const double manifold_push = push[0];
+  const double skopeo_push = push[1];
 
   // 2. Two single-platform images in one repository, merged into an index by each tool.
   test::TestImage amd64 = test::MakeTestImage({"linux", "amd64", ""}, "amd64\n");
@@ -134,50 +150,57 @@ int main(int argc, char** argv) {
     Check(test::PushTestImage(client, "bench/app", "arm64", arm64), "push arm64 image");
   };
   const std::string manifold_bin = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
-  const double manifold_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
-    const std::string repo = r.host() + "/bench/app";
-    Run({manifold_bin, "imagetools", "create", "-t", repo + ":multi", repo + ":amd64",
-         repo + ":arm64"},
-        env);
-  });
-  const double docker_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
-    const std::string repo = r.host() + "/bench/app";
-    Run({"docker", "manifest", "create", "--insecure", "--amend", repo + ":multi", repo + ":amd64",
-         repo + ":arm64"},
-        env);
-    Run({"docker", "manifest", "push", "--insecure", "--purge", repo + ":multi"}, env);
-  });
   int list_number = 0;
-  const double buildah_merge = MedianSeconds(runs, two_images, [&](const test::RegistryServer& r) {
-    const std::string repo = r.host() + "/bench/app";
-    const std::string list =
-        "manifold-bench-list-" + std::to_string(++list_number) + "-" + std::to_string(getpid());
-    Run({"buildah", "manifest", "create", list});
-    Run({"buildah", "manifest", "add", "--tls-verify=false", list, "docker://" + repo + ":amd64"});
-    Run({"buildah", "manifest", "add", "--tls-verify=false", list, "docker://" + repo + ":arm64"});
-    Run({"buildah", "manifest", "push", "-q", "--tls-verify=false", "--all", list,
-         "docker://" + repo + ":multi"});
-    test::RunCommand({"buildah", "manifest", "rm", list}, kCommandTimeout);
-  });
+  const std::vector<double> merge = MedianSeconds(
+      runs, two_images,
+      {[&](const test::RegistryServer& r) {
+         const std::string repo = r.host() + "/bench/app";
+         Run({manifold_bin, "imagetools", "create", "-t", repo + ":multi", repo + ":amd64",
+              repo + ":arm64"},
+             env);
+       },
+       [&](const test::RegistryServer& r) {
+         const std::string repo = r.host() + "/bench/app";
+         Run({"docker", "manifest", "create", "--insecure", "--amend", repo + ":multi",
+              repo + ":amd64", repo + ":arm64"},
+             env);
+         Run({"docker", "manifest", "push", "--insecure", "--purge", repo + ":multi"}, env);
+       },
+       [&](const test::RegistryServer& r) {
+         const std::string repo = r.host() + "/bench/app";
+         const std::string list = "manifold-bench-list-" + std::to_string(++list_number) + "-" +
+                                  std::to_string(getpid());
+         Run({"buildah", "manifest", "create", list});
+         Run({"buildah", "manifest", "add", "--tls-verify=false", list,
+              "docker://" + repo + ":amd64"});
+         Run({"buildah", "manifest", "add", "--tls-verify=false", list,
+              "docker://" + repo + ":arm64"});
+         Run({"buildah", "manifest", "push", "-q", "--tls-verify=false", "--all", list,
+              "docker://" + repo + ":multi"});
+         test::RunCommand({"buildah", "manifest", "rm", list}, kCommandTimeout);
+       }});
+  const double manifold_merge = merge[0];
+  const double docker_merge = merge[1];
+  const double buildah_merge = merge[2];
 
   // What starting each program costs before it sends a request.
-  auto start_only = [&](const std::vector<std::string>& argv) {
-    std::vector<double> seconds;
-    for (int i = 0; i < std::max(runs, 5); ++i) {
-      const auto begin = Clock::now();
-      Run(argv, env);
-      seconds.push_back(std::chrono::duration<double>(Clock::now() - begin).count());
-    }
-    return Median(seconds);
-  };
-  const double manifold_start = start_only({manifold_bin, "--help"});
-  const double docker_start = start_only({"docker", "manifest", "--help"});
+  const std::vector<double> start = MedianSeconds(std::max(runs, 5), none,
+                                                  {[&](const test::RegistryServer&) {
+                                                     Run({manifold_bin, "--help"}, env);
+                                                   },
+                                                   [&](const test::RegistryServer&) {
+                                                     Run({"docker", "manifest", "--help"}, env);
+                                                   }});
+  const double manifold_start = start[0];
+  const double docker_start = start[1];
 
   std::printf("runs per figure: %d (median)\n", runs);
-  std::printf("push OCI layout, %d MiB layer:\n", layer_mib);
-  std::printf("  manifold PushLayout     %8.3f s\n", manifold_push);
-  std::printf("  skopeo copy             %8.3f s\n", skopeo_push);
-  std::printf("  skopeo / manifold       %8.2fx\n", skopeo_push / manifold_push);
+  if (!merge_only) {
+    std::printf("push OCI layout, %d MiB layer:\n", layer_mib);
+    std::printf("  manifold PushLayout     %8.3f s\n", manifold_push);
+    std::printf("  skopeo copy             %8.3f s\n", skopeo_push);
+    std::printf("  skopeo / manifold       %8.2fx\n", skopeo_push / manifold_push);
+  }
   std::printf("create + push a two-platform index:\n");
   std::printf("  manifold imagetools     %8.3f s\n", manifold_merge);
   std::printf("  docker manifest         %8.3f s\n", docker_merge);
