@@ -9,9 +9,11 @@
 //
 // Every run uses a fresh registry (so no tool finds blobs it pushed before, and skopeo's
 // blob-location cache cannot turn uploads into mounts) and the figures are medians of
-// --runs runs (default 5). Prints one line per measurement and the ratios, and, to read
-// the merge figures by, what starting each program costs on its own. The registry keeps
-// its storage under $TMPDIR (default /tmp). Single-threaded.
+// --runs runs (default 5), the tools taking turns in each round. Prints one line per
+// measurement (for the merge also the CPU time the tool's processes used) and the ratios,
+// and, to read the merge figures by, what starting each program costs on its own. The registry
+// keeps its storage under $TMPDIR (default /tmp). Single-threaded.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -59,23 +61,49 @@ double Median(std::vector<double> v) {
 
 using Body = std::function<void(const test::RegistryServer&)>;
 
+// CPU seconds (user + system) used so far by this process and the children it has
+// waited for: the tools run as children (reaped by RunCommand) or in this process, while
+// the registry, reaped only when stopped, stays out of the count.
+double CpuSeconds() {
+  double total = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    struct rusage usage;
+    getrusage(who, &usage);
+    total += static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+             static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  }
+  return total;
+}
+
+// Medians of one tool's runs: elapsed time, and the CPU time its processes used (which the
+// load of a shared machine disturbs far less).
+struct Figure {
+  double seconds = 0;
+  double cpu_seconds = 0;
+};
+
 // Times each of `bodies` once per round, each time on a fresh registry prepared by
 // `setup`, and returns their medians. The tools take turns within every round, so a
 // change in the machine's load during the benchmark weighs on all of them alike.
-std::vector<double> MedianSeconds(int runs, const Body& setup, const std::vector<Body>& bodies) {
+std::vector<Figure> MedianSeconds(int runs, const Body& setup, const std::vector<Body>& bodies) {
   std::vector<std::vector<double>> seconds(bodies.size());
+  std::vector<std::vector<double>> cpu(bodies.size());
   for (int i = 0; i < runs; ++i) {
     for (size_t b = 0; b < bodies.size(); ++b) {
       test::RegistryServer registry;
       Check(registry.Start(), "start docker-registry");
       setup(registry);
+      const double cpu_before = CpuSeconds();
       const auto begin = Clock::now();
       bodies[b](registry);
       seconds[b].push_back(std::chrono::duration<double>(Clock::now() - begin).count());
+      cpu[b].push_back(CpuSeconds() - cpu_before);
     }
   }
-  std::vector<double> medians;
-  for (auto& s : seconds) medians.push_back(Median(s));
+  std::vector<Figure> medians;
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    medians.push_back({Median(seconds[b]), Median(cpu[b])});
+  }
   return medians;
 }
 
@@ -124,7 +152,7 @@ int main(int argc, char** argv) {
   Check(layout.status(), "open layout");
 
   auto none = [](const test::RegistryServer&) {};
-  std::vector<double> push = {0, 0};
+  std::vector<Figure> push = {{}, {}};
   if (!merge_only) {
     push = MedianSeconds(
         runs, none,
@@ -138,8 +166,8 @@ int main(int argc, char** argv) {
                env);
          }});
   }
-  const double manifold_push = push[0];
-  const double skopeo_push = push[1];
+  const double manifold_push = push[0].seconds;
+  const double skopeo_push = push[1].seconds;
 
   // 2. Two single-platform images in one repository, merged into an index by each tool.
   test::TestImage amd64 = test::MakeTestImage({"linux", "amd64", ""}, "amd64\n");
@@ -151,7 +179,7 @@ int main(int argc, char** argv) {
   };
   const std::string manifold_bin = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
   int list_number = 0;
-  const std::vector<double> merge = MedianSeconds(
+  const std::vector<Figure> merge = MedianSeconds(
       runs, two_images,
       {[&](const test::RegistryServer& r) {
          const std::string repo = r.host() + "/bench/app";
@@ -179,20 +207,20 @@ int main(int argc, char** argv) {
               "docker://" + repo + ":multi"});
          test::RunCommand({"buildah", "manifest", "rm", list}, kCommandTimeout);
        }});
-  const double manifold_merge = merge[0];
-  const double docker_merge = merge[1];
-  const double buildah_merge = merge[2];
+  const double manifold_merge = merge[0].seconds;
+  const double docker_merge = merge[1].seconds;
+  const double buildah_merge = merge[2].seconds;
 
   // What starting each program costs before it sends a request.
-  const std::vector<double> start = MedianSeconds(std::max(runs, 5), none,
+  const std::vector<Figure> start = MedianSeconds(std::max(runs, 5), none,
                                                   {[&](const test::RegistryServer&) {
                                                      Run({manifold_bin, "--help"}, env);
                                                    },
                                                    [&](const test::RegistryServer&) {
                                                      Run({"docker", "manifest", "--help"}, env);
                                                    }});
-  const double manifold_start = start[0];
-  const double docker_start = start[1];
+  const double manifold_start = start[0].seconds;
+  const double docker_start = start[1].seconds;
 
   std::printf("runs per figure: %d (median)\n", runs);
   if (!merge_only) {
@@ -202,13 +230,20 @@ int main(int argc, char** argv) {
     std::printf("  skopeo / manifold       %8.2fx\n", skopeo_push / manifold_push);
   }
   std::printf("create + push a two-platform index:\n");
-  std::printf("  manifold imagetools     %8.3f s\n", manifold_merge);
-  std::printf("  docker manifest         %8.3f s\n", docker_merge);
-  std::printf("  buildah manifest        %8.3f s\n", buildah_merge);
-  std::printf("  docker / manifold       %8.2fx\n", docker_merge / manifold_merge);
-  std::printf("  buildah / manifold      %8.2fx\n", buildah_merge / manifold_merge);
+  std::printf("  manifold imagetools     %8.3f s   (CPU %.3f s)\n", manifold_merge,
+              merge[0].cpu_seconds);
+  std::printf("  docker manifest         %8.3f s   (CPU %.3f s)\n", docker_merge,
+              merge[1].cpu_seconds);
+  std::printf("  buildah manifest        %8.3f s   (CPU %.3f s)\n", buildah_merge,
+              merge[2].cpu_seconds);
+  std::printf("  docker / manifold       %8.2fx  (CPU %.2fx)\n", docker_merge / manifold_merge,
+              merge[1].cpu_seconds / merge[0].cpu_seconds);
+  std::printf("  buildah / manifold      %8.2fx  (CPU %.2fx)\n", buildah_merge / manifold_merge,
+              merge[2].cpu_seconds / merge[0].cpu_seconds);
   std::printf("process start alone:\n");
-  std::printf("  manifold --help         %8.3f s\n", manifold_start);
-  std::printf("  docker manifest --help  %8.3f s\n", docker_start);
+  std::printf("  manifold --help         %8.3f s   (CPU %.3f s)\n", manifold_start,
+              start[0].cpu_seconds);
+  std::printf("  docker manifest --help  %8.3f s   (CPU %.3f s)\n", docker_start,
+              start[1].cpu_seconds);
   return 0;
 }
