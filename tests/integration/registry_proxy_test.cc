@@ -13,6 +13,7 @@
 
 #include "cli/login.h"
 #include "common/digest.h"
+#include "common/http_client.h"
 #include "common/layout.h"
 #include "common/oci.h"
 #include "common/registry.h"
@@ -363,6 +364,50 @@ TEST_F(RegistryProxyTest, SuccessiveRequestsShareOneConnection) {
   std::set<int> connections;
   for (const ProxiedRequest& r : requests) connections.insert(r.client_port);
   EXPECT_EQ(connections.size(), 1u);
+}
+
+// Registries that send Location as a path (query included) and ask for chunks of at least
+// OCI-Chunk-Min-Length bytes: a chunked upload follows both and completes.
+TEST_F(RegistryProxyTest, ChunkedUploadFollowsRelativeLocationsAndTheChunkMinimum) {
+  proxy_.MakeLocationsRelative();
+  CannedAnswer minimum;
+  minimum.method = "POST";
+  minimum.target_contains = "/blobs/uploads/";
+  minimum.times = -1;
+  minimum.forward = true;
+  minimum.headers = {{"OCI-Chunk-Min-Length", std::to_string(1 << 20)}};
+  proxy_.Answer(minimum);
+  // What a client is told when it opens an upload session.
+  HttpRequest open;
+  open.method = "POST";
+  open.url = "http://" + proxy_.host() + "/v2/team/chunks/blobs/uploads/";
+  Result<HttpResponse> opened = HttpClient().Send(open);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  EXPECT_EQ(opened->Header("location").rfind("/v2/team/chunks/blobs/uploads/", 0), 0u)
+      << opened->Header("location");
+  EXPECT_TRUE(Contains(opened->Header("location"), "?_state=")) << opened->Header("location");
+  EXPECT_EQ(opened->Header("oci-chunk-min-length"), std::to_string(1 << 20));
+
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, std::string(3 << 20, 'x'));
+  Result<OciLayoutImage> layout = WriteLayout(image);
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  RegistryOptions options = Options();
+  options.chunked_threshold_bytes = 1 << 20;
+  options.chunk_bytes = 256 << 10;  // smaller than the registry's minimum, so raised to it
+  RegistryClient client(proxy_.host(), options);
+  Result<Descriptor> pushed = client.PushLayout(*layout, "team/chunks");
+  ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+
+  std::vector<size_t> chunks;
+  for (const ProxiedRequest& r : proxy_.requests()) {
+    if (r.method == "PATCH") chunks.push_back(r.body_bytes);
+  }
+  const int64_t layer = image.layers[0].size;
+  ASSERT_EQ(chunks.size(), static_cast<size_t>((layer + (1 << 20) - 1) / (1 << 20)));
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) EXPECT_EQ(chunks[i], size_t{1} << 20);
+  Result<std::string> stored = direct_->GetBlob("team/chunks", image.layers[0].digest);
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(*stored, image.layer_bytes[0]);
 }
 
 }  // namespace

@@ -43,9 +43,14 @@ struct RegistryProxy::Handler {
   }
 
   static void Serve(RegistryProxy* proxy, const httplib::Request& req, httplib::Response& res) {
-    ProxiedRequest record{req.method, req.target, std::chrono::steady_clock::now(),
-                          0,          false,      req.remote_port};
-    if (std::optional<CannedAnswer> answer = Take(proxy, req); answer.has_value()) {
+    ProxiedRequest record{
+        req.method,      req.target,     std::chrono::steady_clock::now(), 0, false,
+        req.remote_port, req.body.size()};
+    std::optional<CannedAnswer> answer = Take(proxy, req);
+    if (answer.has_value() && answer->forward) {
+      Forward(proxy->upstream_, req, res);
+      for (const auto& [name, value] : answer->headers) res.set_header(name, value);
+    } else if (answer.has_value()) {
       res.status = answer->status;
       for (const auto& [name, value] : answer->headers) res.set_header(name, value);
       if (!answer->content_type.empty()) res.set_header("Content-Type", answer->content_type);
@@ -53,6 +58,15 @@ struct RegistryProxy::Handler {
       record.canned = true;
     } else {
       Forward(proxy->upstream_, req, res);
+    }
+    if (proxy->relative_locations_ && res.has_header("Location")) {
+      std::string location = res.get_header_value("Location");
+      const size_t scheme = location.find("://");
+      if (scheme != std::string::npos) {
+        const size_t path = location.find('/', scheme + 3);
+        res.headers.erase("Location");
+        res.set_header("Location", path == std::string::npos ? "/" : location.substr(path));
+      }
     }
     record.status = res.status;
     std::lock_guard<std::mutex> lock(proxy->mu_);

@@ -11,6 +11,7 @@
 // them. Start and Stop from one thread; the other methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -35,15 +36,18 @@ struct CannedAnswer {
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Instead of answering, forward the request and add `headers` to the registry's answer.
+  bool forward = false;
 };
 
 struct ProxiedRequest {
   std::string method;
   std::string target;  // path and query
   std::chrono::steady_clock::time_point received;
-  int status = 0;       // what the client was answered
-  bool canned = false;  // answered by the proxy, not the registry
-  int client_port = 0;  // the client's end of the connection it came on
+  int status = 0;         // what the client was answered
+  bool canned = false;    // answered by the proxy, not the registry
+  int client_port = 0;    // the client's end of the connection it came on
+  size_t body_bytes = 0;  // the request's body
 };
 
 class RegistryProxy {
@@ -63,6 +67,9 @@ class RegistryProxy {
   // Answers matching requests with `answer` (checked in the order added; a used-up answer
   // no longer matches).
   void Answer(CannedAnswer answer);
+  // Rewrites the registry's absolute Location headers to their path and query, as some
+  // registries send them.
+  void MakeLocationsRelative() { relative_locations_ = true; }
   std::vector<ProxiedRequest> requests() const;
 
  private:
@@ -71,6 +78,7 @@ class RegistryProxy {
   std::unique_ptr<httplib::Server> server_;
   std::string upstream_;
   int port_ = -1;
+  std::atomic<bool> relative_locations_{false};
   std::thread thread_;
   mutable std::mutex mu_;
   std::vector<CannedAnswer> answers_;     // guarded by mu_
