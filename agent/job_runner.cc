@@ -3,6 +3,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
 
 #include "common/digest.h"
 #include "common/http_client.h"
@@ -119,14 +121,25 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   if (!image.ok())
     return image.status().WithContext("reading the image " + builder_.Name() + " wrote");
   std::optional<ImageDescriptor> pushed;
+  // Per registry: one client (its token and connections serve every push there) and the
+  // repository pushed to first, from which later repositories mount the blobs rather than
+  // receive them again.
+  struct RegistryTarget {
+    std::unique_ptr<RegistryClient> client;
+    std::string first_repository;
+  };
+  std::map<std::string, RegistryTarget> registries;
   for (const std::string& name : assign.repositories) {
     if (cancel != nullptr && *cancel) return Status::Canceled("canceled during push");
     Result<Reference> target = ParseReference(name);
     if (!target.ok()) return target.status().WithContext("target repository");
-    RegistryClient registry(target->registry);
+    RegistryTarget& to = registries[target->registry];
+    if (!to.client) to.client = std::make_unique<RegistryClient>(target->registry);
+    const std::string mount_from = to.first_repository;
     PushStats stats;
     auto push_start = std::chrono::steady_clock::now();
-    Result<Descriptor> manifest = registry.PushLayout(*image, target->repository, &stats);
+    Result<Descriptor> manifest =
+        to.client->PushLayout(*image, target->repository, &stats, nullptr, mount_from);
     if (options_.metrics != nullptr) {
       options_.metrics->ObservePush(assign.platform, manifest.ok() ? "succeeded" : "failed",
                                     SecondsSince(push_start), stats);
@@ -137,7 +150,12 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     say("pushed " + platform + " image to " + name + "@" + manifest->digest + ": " +
         std::to_string(stats.blobs_pushed) + " blob(s) uploaded (" +
         std::to_string(stats.bytes_pushed) + " bytes), " + std::to_string(stats.blobs_skipped) +
-        " already present (" + std::to_string(stats.bytes_skipped) + " bytes)");
+        " already present (" + std::to_string(stats.bytes_skipped) + " bytes)" +
+        (stats.blobs_mounted > 0
+             ? ", " + std::to_string(stats.blobs_mounted) + " mounted from " + mount_from + " (" +
+                   std::to_string(stats.bytes_mounted) + " bytes)"
+             : ""));
+    if (to.first_repository.empty()) to.first_repository = target->repository;
     pushed = ImageDescriptor{manifest->media_type, manifest->digest,
                              static_cast<uint64_t>(manifest->size)};
   }

@@ -1,8 +1,10 @@
 #include "cli/imagetools.h"
 
-#include <memory>
+#include <functional>
+#include <future>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "common/oci.h"
 
@@ -86,38 +88,71 @@ Result<std::map<std::string, std::string>> ParseIndexAnnotations(
 
 namespace {
 
-// One child of the index to be, and where its manifest was read.
+// One child of the index to be, and the repository it was found in.
 struct SourceChild {
   IndexChild child;
-  Reference source;   // registry and repository it was found in
-  std::string bytes;  // the manifest's exact bytes
+  Reference source;
 };
 
-// Copies (by mount when the registry allows, else by download and upload) the blobs a
-// manifest refers to from `from` into `to`, then the manifest itself by digest.
-Status CopyChild(const RegistryClient& registry, const SourceChild& source, const std::string& to) {
-  const std::string& from = source.source.repository;
-  Result<Manifest> manifest = ParseManifest(source.bytes);
-  if (!manifest.ok()) return manifest.status();
-  std::vector<Descriptor> blobs = {manifest->config};
-  blobs.insert(blobs.end(), manifest->layers.begin(), manifest->layers.end());
-  std::set<std::string> seen;
-  for (const Descriptor& blob : blobs) {
-    if (!seen.insert(blob.digest).second) continue;
-    Result<bool> exists = registry.BlobExists(to, blob.digest);
-    if (!exists.ok()) return exists.status();
-    if (*exists) continue;
-    Result<bool> mounted = registry.MountBlob(to, blob.digest, from);
-    if (!mounted.ok()) return mounted.status();
-    if (*mounted) continue;
-    Result<std::string> bytes = registry.GetBlob(from, blob.digest);
-    if (!bytes.ok()) return bytes.status();
-    Status s = registry.PushBlob(to, blob.digest, *bytes);
-    if (!s.ok()) return s;
+// Runs work(i) for every i in [0, n) at once, each on a thread of its own, and returns
+// the results in order: the requests of independent sources then overlap instead of
+// queueing behind each other.
+template <typename T>
+std::vector<T> InParallel(size_t n, const std::function<T(size_t)>& work) {
+  std::vector<std::future<T>> running;
+  for (size_t i = 0; i < n; ++i) running.push_back(std::async(std::launch::async, work, i));
+  std::vector<T> results;
+  for (auto& r : running) results.push_back(r.get());
+  return results;
+}
+
+// Reads one source: an image gives one child, whose platform comes from its config; an
+// index gives its children as they are (they exist in its repository: the registry
+// checked them when the index was pushed).
+Result<std::vector<SourceChild>> ReadSource(const RegistryClient& registry,
+                                            const std::string& text) {
+  Result<Reference> ref = ParseReference(text);
+  if (!ref.ok()) return ref.status().WithContext("source " + text);
+  if (ref->registry != registry.host()) {
+    return Status::InvalidArgument(
+        "source " + text + " is on registry " + ref->registry + " but the target is on " +
+        registry.host() + "; copying between registries is not supported, so push the image to " +
+        registry.host() + " first");
   }
-  Result<std::string> put = registry.PutManifest(to, source.child.manifest.digest,
-                                                 source.child.manifest.media_type, source.bytes);
-  return put.ok() ? Status::Ok() : put.status();
+  const std::string wanted = ref->digest.empty() ? ref->tag : ref->digest;
+  Result<FetchedManifest> fetched = registry.GetManifest(ref->repository, wanted);
+  if (!fetched.ok()) return fetched.status().WithContext("source " + text);
+  std::vector<SourceChild> children;
+  if (IsIndexMediaType(fetched->media_type)) {
+    Result<Index> index = ParseIndex(fetched->bytes);
+    if (!index.ok()) return index.status().WithContext("source " + text);
+    for (const Descriptor& d : index->manifests) {
+      if (!d.platform.has_value()) {
+        return Status::InvalidArgument("source " + text + ": its child " + d.digest +
+                                       " declares no platform");
+      }
+      Descriptor manifest{d.media_type, d.digest, d.size, std::nullopt, d.annotations};
+      children.push_back({{manifest, *d.platform}, *ref});
+    }
+    return children;
+  }
+  if (!IsManifestMediaType(fetched->media_type)) {
+    return Status::InvalidArgument("source " + text + " has media type " + fetched->media_type +
+                                   ", neither an image manifest nor an index");
+  }
+  Result<Manifest> manifest = ParseManifest(fetched->bytes);
+  if (!manifest.ok()) return manifest.status().WithContext("source " + text);
+  Result<std::string> config = registry.GetBlob(ref->repository, manifest->config.digest);
+  if (!config.ok()) return config.status().WithContext("source " + text);
+  Result<Platform> platform = ParseImageConfigPlatform(*config);
+  if (!platform.ok()) return platform.status().WithContext("source " + text);
+  Descriptor descriptor{fetched->media_type,
+                        fetched->digest,
+                        static_cast<int64_t>(fetched->bytes.size()),
+                        std::nullopt,
+                        {}};
+  children.push_back({{descriptor, *platform}, *ref});
+  return children;
 }
 
 }  // namespace
@@ -145,55 +180,23 @@ int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* ou
     }
     targets.push_back(*ref);
   }
-  const std::string registry_host = targets.front().registry;
-  RegistryClient registry(registry_host, options.registry_options);
-
-  // Read every source: images give one child, indexes all of theirs.
-  std::vector<SourceChild> children;
-  for (const std::string& text : options.sources) {
-    Result<Reference> ref = ParseReference(text);
-    if (!ref.ok()) return fail(ref.status().WithContext("source " + text));
-    if (ref->registry != registry_host) {
+  for (const Reference& target : targets) {
+    if (target.registry != targets.front().registry) {
       return fail(Status::InvalidArgument(
-          "source " + text + " is on registry " + ref->registry + " but the target is on " +
-          registry_host + "; copying between registries is not supported, so push the image to " +
-          registry_host + " first"));
+          "-t " + target.ToString() + " is on another registry than " + targets.front().ToString() +
+          "; push to one registry per command"));
     }
-    const std::string wanted = ref->digest.empty() ? ref->tag : ref->digest;
-    Result<FetchedManifest> fetched = registry.GetManifest(ref->repository, wanted);
-    if (!fetched.ok()) return fail(fetched.status().WithContext("source " + text));
-    if (IsIndexMediaType(fetched->media_type)) {
-      Result<Index> index = ParseIndex(fetched->bytes);
-      if (!index.ok()) return fail(index.status().WithContext("source " + text));
-      for (const Descriptor& d : index->manifests) {
-        if (!d.platform.has_value()) {
-          return fail(Status::InvalidArgument("source " + text + ": its child " + d.digest +
-                                              " declares no platform"));
-        }
-        Result<FetchedManifest> child = registry.GetManifest(ref->repository, d.digest);
-        if (!child.ok()) return fail(child.status().WithContext("source " + text));
-        Descriptor manifest{d.media_type, d.digest, d.size, std::nullopt, d.annotations};
-        children.push_back({{manifest, *d.platform}, *ref, child->bytes});
-      }
-      continue;
-    }
-    if (!IsManifestMediaType(fetched->media_type)) {
-      return fail(Status::InvalidArgument("source " + text + " has media type " +
-                                          fetched->media_type +
-                                          ", neither an image manifest nor an index"));
-    }
-    Result<Manifest> manifest = ParseManifest(fetched->bytes);
-    if (!manifest.ok()) return fail(manifest.status().WithContext("source " + text));
-    Result<std::string> config = registry.GetBlob(ref->repository, manifest->config.digest);
-    if (!config.ok()) return fail(config.status().WithContext("source " + text));
-    Result<Platform> platform = ParseImageConfigPlatform(*config);
-    if (!platform.ok()) return fail(platform.status().WithContext("source " + text));
-    Descriptor descriptor{fetched->media_type,
-                          fetched->digest,
-                          static_cast<int64_t>(fetched->bytes.size()),
-                          std::nullopt,
-                          {}};
-    children.push_back({{descriptor, *platform}, *ref, fetched->bytes});
+  }
+  // One client for the whole command: its token cache and open connections serve every
+  // request that follows.
+  RegistryClient registry(targets.front().registry, options.registry_options);
+
+  std::vector<Result<std::vector<SourceChild>>> read = InParallel<Result<std::vector<SourceChild>>>(
+      options.sources.size(), [&](size_t i) { return ReadSource(registry, options.sources[i]); });
+  std::vector<SourceChild> children;
+  for (const auto& source : read) {
+    if (!source.ok()) return fail(source.status());
+    children.insert(children.end(), source->begin(), source->end());
   }
 
   std::vector<IndexChild> index_children;
@@ -202,22 +205,24 @@ int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* ou
   Result<std::string> index = BuildIndex(index_children, *annotations, &media_type);
   if (!index.ok()) return fail(index.status());
 
-  // Every child must exist in each target repository before any tag points at the index.
+  // Every child must exist in each target repository before any tag points at the index:
+  // a HEAD finds it there, or it is copied from its source repository (blobs mounted).
+  std::vector<std::pair<const Reference*, const SourceChild*>> copies;
+  std::set<std::string> planned;  // "repository@digest": two tags may share a repository
   for (const Reference& target : targets) {
-    if (target.registry != registry_host) {
-      return fail(Status::InvalidArgument("-t " + target.ToString() +
-                                          " is on another registry "
-                                          "than " +
-                                          targets.front().ToString() +
-                                          "; push to one registry per command"));
-    }
     for (const SourceChild& c : children) {
-      if (c.source.repository == target.repository) continue;
-      Status s = CopyChild(registry, c, target.repository);
-      if (!s.ok()) {
-        return fail(s.WithContext("copy " + c.child.manifest.digest + " into " + target.Name()));
+      if (c.source.repository != target.repository &&
+          planned.insert(target.repository + "@" + c.child.manifest.digest).second) {
+        copies.push_back({&target, &c});
       }
     }
+  }
+  std::vector<Status> copied = InParallel<Status>(copies.size(), [&](size_t i) {
+    const auto& [target, c] = copies[i];
+    return registry.CopyImage(c->source.repository, target->repository, c->child.manifest.digest);
+  });
+  for (const Status& s : copied) {
+    if (!s.ok()) return fail(s);
   }
   std::string digest;
   for (const Reference& target : targets) {

@@ -40,12 +40,13 @@ struct ImagetoolsCreateOptions {
 Result<std::map<std::string, std::string>> ParseIndexAnnotations(
     const std::vector<std::string>& annotations);
 
-// Reads every source (a single-platform image, whose platform comes from its config, or an
-// index, whose children are taken as they are), builds one index (OCI for OCI children,
-// Docker manifest list for Docker ones, never mixed), makes sure each child exists in each
-// target repository (mounting or copying it from its source repository on the same
-// registry), and only then PUTs the index under every tag. Prints the index digest on
-// *out; returns the exit code (1 with a one-line error on *err, nothing tagged).
+// Reads every source, all at once (a single-platform image, whose platform comes from its
+// config, or an index, whose children are taken as they are), builds one index (OCI for
+// OCI children, Docker manifest list for Docker ones, never mixed), makes sure each child
+// exists in each target repository (a HEAD finds it, or it is copied from its source
+// repository on the same registry with its blobs mounted), and only then PUTs the index
+// under every tag. Prints the index digest on *out; returns the exit code (1 with a
+// one-line error on *err, nothing tagged).
 int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* out,
                         std::ostream* err);
 

@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 namespace manifold {
 namespace {
@@ -193,11 +195,74 @@ Status CurlError(CURLcode code, const HttpRequest& request, const char* detail) 
 struct SlistDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
-struct EasyDeleter {
-  void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
-};
 
 }  // namespace
+
+// Idle easy handles keep their connections open (curl_easy_reset leaves them), so taking
+// one from here is what makes a request reuse the previous one's connection. The share
+// object adds DNS answers and TLS sessions across handles; libcurl documents sharing the
+// connection cache itself between threads as unsafe, hence one handle per request in
+// flight rather than one shared cache.
+struct HttpClient::Pool {
+  static constexpr size_t kMaxIdle = 8;
+
+  Pool() : share(curl_share_init()) {
+    if (share == nullptr) return;  // only without memory; handles then work unshared
+    curl_share_setopt(share, CURLSHOPT_LOCKFUNC, &Lock);
+    curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, &Unlock);
+    curl_share_setopt(share, CURLSHOPT_USERDATA, this);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  }
+  ~Pool() {
+    for (CURL* h : idle) curl_easy_cleanup(h);  // before the share they use
+    if (share != nullptr) curl_share_cleanup(share);
+  }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // An idle handle with its options reset, or a new one; nullptr when curl cannot make one.
+  CURL* Take() {
+    CURL* h = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!idle.empty()) {
+        h = idle.back();
+        idle.pop_back();
+      }
+    }
+    if (h != nullptr) {
+      curl_easy_reset(h);
+    } else {
+      h = curl_easy_init();
+      if (h == nullptr) return nullptr;
+    }
+    if (share != nullptr) curl_easy_setopt(h, CURLOPT_SHARE, share);
+    return h;
+  }
+  void Give(CURL* h) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (idle.size() < kMaxIdle) {
+        idle.push_back(h);
+        return;
+      }
+    }
+    curl_easy_cleanup(h);
+  }
+
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+    static_cast<Pool*>(user)->share_mu[data].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* user) {
+    static_cast<Pool*>(user)->share_mu[data].unlock();
+  }
+
+  CURLSH* share;
+  std::mutex share_mu[CURL_LOCK_DATA_LAST];
+  std::mutex mu;
+  std::vector<CURL*> idle;  // guarded by mu
+};
 
 std::string HttpResponse::Header(std::string_view name) const {
   const std::string wanted = ToLower(name);
@@ -211,11 +276,16 @@ std::string DescribeRequest(const HttpRequest& request) {
   return request.method + " " + request.url;
 }
 
-HttpClient::HttpClient() { EnsureCurlInitialised(); }
+HttpClient::HttpClient() {
+  EnsureCurlInitialised();
+  pool_ = std::make_shared<Pool>();
+}
 
 Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
-  EnsureCurlInitialised();
-  std::unique_ptr<CURL, EasyDeleter> curl(curl_easy_init());
+  // Back to the pool when done, connection and all, whatever the outcome: libcurl itself
+  // closes connections that a failure left unusable.
+  auto give_back = [pool = pool_.get()](CURL* h) { pool->Give(h); };
+  std::unique_ptr<CURL, decltype(give_back)> curl(pool_->Take(), give_back);
   if (!curl) return Status::Internal(DescribeRequest(request) + ": curl_easy_init failed");
   CURL* h = curl.get();
 
@@ -312,7 +382,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
     curl_blob blob;
     blob.data = ca_bundle.data();
     blob.len = ca_bundle.size();
-    blob.flags = CURL_BLOB_NOCOPY;  // ca_bundle outlives the transfer
+    // Copied: the handle outlives this call in the pool, and connections kept open
+    // compare their TLS settings with the next request's.
+    blob.flags = CURL_BLOB_COPY;
     curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
   }
   if (!request.client_cert_file.empty()) {

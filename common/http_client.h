@@ -7,12 +7,19 @@
 // Status::Unavailable naming the URL and curl's reason; any HTTP status, 4xx and 5xx
 // included, is a successful Send whose caller decides what the status means.
 //
-// Thread-safety: HttpClient holds no state; Send may be called from any number of threads
-// at once (each call uses its own curl handle; libcurl is initialised once).
+// Successive requests through one HttpClient (or its copies) reuse connections: idle curl
+// handles are kept with their open connections, so a run of requests to one registry
+// pays for one TCP (and TLS) handshake, not one per request. DNS answers and TLS
+// sessions are shared between the handles too.
+//
+// Thread-safety: Send may be called from any number of threads at once. Each call takes
+// an idle handle for itself (or makes one), so concurrent requests use separate
+// connections; the pool and the shared caches are guarded by mutexes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +74,10 @@ class HttpClient {
   HttpClient();
 
   Result<HttpResponse> Send(const HttpRequest& request) const;
+
+ private:
+  struct Pool;  // idle curl handles and the caches they share
+  std::shared_ptr<Pool> pool_;
 };
 
 // "GET https://host/path": for error messages.

@@ -17,6 +17,10 @@ namespace {
 
 constexpr size_t kMaxManifestBytes = size_t{8} << 20;  // registries cap manifests at 4 MiB
 constexpr size_t kMaxErrorBodyShown = 512;
+// Every manifest type manifold reads, for Accept headers.
+const std::string kManifestAccept = std::string(kOciIndex) + ", " + std::string(kOciManifest) +
+                                    ", " + std::string(kDockerManifestList) + ", " +
+                                    std::string(kDockerManifest);
 
 bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
@@ -49,10 +53,46 @@ bool IsValidTag(std::string_view tag) {
   return true;
 }
 
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+bool IsHtmlContentType(const std::string& content_type) {
+  const std::string type = Lowercase(content_type);
+  return type.rfind("text/html", 0) == 0 || type.rfind("application/xhtml", 0) == 0;
+}
+
+// An HTML page's <title>, or "" when the body is not HTML or has none.
+std::optional<std::string> HtmlTitle(const std::string& body) {
+  const std::string head = Lowercase(body.substr(0, 4096));
+  const size_t start = head.find_first_not_of(" \t\r\n");
+  if (start == std::string::npos || head[start] != '<' ||
+      (head.find("<html") == std::string::npos &&
+       head.find("<!doctype html") == std::string::npos)) {
+    return std::nullopt;
+  }
+  const size_t open = head.find("<title>");
+  const size_t close = head.find("</title>", open);
+  if (open == std::string::npos || close == std::string::npos) return "";
+  std::string title = body.substr(open + 7, std::min<size_t>(close - open - 7, 200));
+  for (char& c : title) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return title;
+}
+
 // A readable excerpt of what the registry said: the Distribution error list when the body
-// is one ({"errors":[{"code","message","detail"}]}), else the raw body, shortened.
+// is one ({"errors":[{"code","message","detail"}]}), a note when it is an HTML page (which
+// no registry API sends: something else answered), else the raw body, shortened.
 std::string DescribeBody(const std::string& body) {
   if (body.empty()) return "empty body";
+  if (std::optional<std::string> title = HtmlTitle(body); title.has_value()) {
+    return "an HTML page" + (title->empty() ? "" : " titled \"" + *title + "\"");
+  }
   nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!j.is_discarded() && j.is_object() && j.contains("errors") && j["errors"].is_array()) {
     std::string out;
@@ -511,6 +551,20 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
       }
       return s.WithContext(context);
     }
+    if (response.ok() && response->status >= 200 && response->status < 300 &&
+        IsHtmlContentType(response->Header("content-type")) &&
+        (response->effective_url.empty() || response->effective_url.rfind(base_url_, 0) == 0)) {
+      // A web page where the API should answer (a login portal, a proxy, the wrong
+      // port): taking its 200 as the registry's consent would skip blobs or report a
+      // push that never happened. Bytes from a blob store a registry redirects to are
+      // not judged by their type; their digest is checked instead.
+      return Status::FailedPrecondition(
+          context + ": HTTP " + std::to_string(response->status) + " with Content-Type " +
+          response->Header("content-type") + ", not a registry API answer (" +
+          (response->body.empty() ? "no body" : DescribeBody(response->body)) + "); check that " +
+          host_ +
+          " is the registry's address and not a web site, login page or proxy in front of it");
+    }
     const bool transient = !response.ok() || IsTransientStatus(response->status);
     if (!transient) return response;
     const auto wait = Backoff(attempt, response.ok() ? &*response : nullptr);
@@ -547,24 +601,43 @@ Status RegistryClient::CheckAccess() const {
   return Status::Ok();
 }
 
-Result<bool> RegistryClient::BlobExists(std::string_view repository,
-                                        std::string_view digest) const {
-  const std::string operation =
-      "check blob " + std::string(digest) + " in " + std::string(repository);
-  if (!IsValidRepository(repository) || !IsValidDigest(digest)) {
-    return Status::InvalidArgument("registry " + host_ + ": " + operation +
-                                   ": invalid repository name or digest");
-  }
+Result<bool> RegistryClient::Exists(const std::string& url, const std::string& scope,
+                                    const std::string& operation) const {
   HttpRequest request;
   request.method = "HEAD";
-  request.url = base_url_ + "/v2/" + std::string(repository) + "/blobs/" + std::string(digest);
+  request.url = url;
+  // Registries answer 404 for a manifest of a type the client did not say it accepts.
+  request.headers = {{"Accept", kManifestAccept}};
   request.follow_redirects = true;
-  Result<HttpResponse> response =
-      Send(request, {PullScope(std::string(repository))}, operation, /*retry=*/true);
+  Result<HttpResponse> response = Send(request, {scope}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status == 200) return true;
   if (response->status == 404) return false;
   return HttpError(host_, operation, *response);
+}
+
+Result<bool> RegistryClient::BlobExists(std::string_view repository,
+                                        std::string_view digest) const {
+  const std::string repo(repository);
+  const std::string operation = "check blob " + std::string(digest) + " in " + repo;
+  if (!IsValidRepository(repository) || !IsValidDigest(digest)) {
+    return Status::InvalidArgument("registry " + host_ + ": " + operation +
+                                   ": invalid repository name or digest");
+  }
+  return Exists(base_url_ + "/v2/" + repo + "/blobs/" + std::string(digest), PullScope(repo),
+                operation);
+}
+
+Result<bool> RegistryClient::ManifestExists(std::string_view repository,
+                                            std::string_view digest) const {
+  const std::string repo(repository);
+  const std::string operation = "check manifest " + repo + "@" + std::string(digest);
+  if (!IsValidRepository(repository) || !IsValidDigest(digest)) {
+    return Status::InvalidArgument("registry " + host_ + ": " + operation +
+                                   ": invalid repository name or digest");
+  }
+  return Exists(base_url_ + "/v2/" + repo + "/manifests/" + std::string(digest), PullScope(repo),
+                operation);
 }
 
 Status RegistryClient::PushBlob(std::string_view repository, std::string_view digest,
@@ -843,9 +916,7 @@ Result<FetchedManifest> RegistryClient::GetManifest(std::string_view repository,
   }
   HttpRequest request;
   request.url = base_url_ + "/v2/" + repo + "/manifests/" + ref;
-  request.headers = {{"Accept", std::string(kOciIndex) + ", " + std::string(kOciManifest) + ", " +
-                                    std::string(kDockerManifestList) + ", " +
-                                    std::string(kDockerManifest)}};
+  request.headers = {{"Accept", kManifestAccept}};
   request.max_body_bytes = kMaxManifestBytes;
   Result<HttpResponse> response = Send(request, {PullScope(repo)}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
@@ -888,9 +959,37 @@ Result<std::string> RegistryClient::GetBlob(std::string_view repository,
   return std::move(response->body);
 }
 
+Result<bool> RegistryClient::EnsureBlob(std::string_view repository, const Descriptor& blob,
+                                        std::string_view mount_from,
+                                        const std::function<Status()>& upload,
+                                        PushStats* stats) const {
+  Result<bool> exists = BlobExists(repository, blob.digest);
+  if (!exists.ok()) return exists.status();
+  if (*exists) {
+    ++stats->blobs_skipped;
+    stats->bytes_skipped += blob.size;
+    return false;
+  }
+  if (!mount_from.empty() && mount_from != repository) {
+    Result<bool> mounted = MountBlob(repository, blob.digest, mount_from);
+    if (!mounted.ok()) return mounted.status();
+    if (*mounted) {
+      ++stats->blobs_mounted;
+      stats->bytes_mounted += blob.size;
+      return false;
+    }
+  }
+  Status s = upload();
+  if (!s.ok()) return s;
+  ++stats->blobs_pushed;
+  stats->bytes_pushed += blob.size;
+  return true;
+}
+
 Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
                                               std::string_view repository, PushStats* stats,
-                                              const BlobPushedCallback& on_blob) const {
+                                              const BlobPushedCallback& on_blob,
+                                              std::string_view mount_from) const {
   const std::string context = "push " + image.descriptor.digest + " from " + image.dir + " to " +
                               host_ + "/" + std::string(repository);
   PushStats local;
@@ -899,21 +998,17 @@ Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
   std::set<std::string> seen;  // an image may list one (e.g. empty) layer several times
   for (const Descriptor* blob : blobs) {
     if (!seen.insert(blob->digest).second) continue;
-    Result<bool> exists = BlobExists(repository, blob->digest);
-    if (!exists.ok()) return exists.status().WithContext(context);
-    if (*exists) {
-      ++local.blobs_skipped;
-      local.bytes_skipped += blob->size;
-    } else {
-      Result<std::string> path = LayoutBlobPath(image.dir, blob->digest);
-      if (!path.ok()) return path.status().WithContext(context);
-      Status s = PushBlobFromFile(repository, blob->digest, blob->size, *path, &local);
-      if (!s.ok()) return s.WithContext(context);
-      ++local.blobs_pushed;
-      local.bytes_pushed += blob->size;
-    }
+    Result<bool> uploaded = EnsureBlob(
+        repository, *blob, mount_from,
+        [&]() -> Status {
+          Result<std::string> path = LayoutBlobPath(image.dir, blob->digest);
+          if (!path.ok()) return path.status();
+          return PushBlobFromFile(repository, blob->digest, blob->size, *path, &local);
+        },
+        &local);
+    if (!uploaded.ok()) return uploaded.status().WithContext(context);
     if (stats != nullptr) *stats = local;
-    if (on_blob) on_blob(*blob, *exists);
+    if (on_blob) on_blob(*blob, !*uploaded);
   }
 
   Result<std::string> digest = PutManifest(repository, image.descriptor.digest,
@@ -934,6 +1029,44 @@ Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
   }
   if (stats != nullptr) *stats = local;
   return out;
+}
+
+Status RegistryClient::CopyImage(std::string_view from, std::string_view to,
+                                 std::string_view digest, PushStats* stats) const {
+  const std::string context = "registry " + host_ + ": copy " + std::string(from) + "@" +
+                              std::string(digest) + " into " + std::string(to);
+  Result<bool> present = ManifestExists(to, digest);
+  if (!present.ok()) return present.status().WithContext(context);
+  if (*present) return Status::Ok();
+  Result<FetchedManifest> fetched = GetManifest(from, digest);
+  if (!fetched.ok()) return fetched.status().WithContext(context);
+  if (!IsManifestMediaType(fetched->media_type)) {
+    return Status::InvalidArgument(context + ": it is a " + fetched->media_type +
+                                   ", not a single-platform image manifest");
+  }
+  Result<Manifest> manifest = ParseManifest(fetched->bytes);
+  if (!manifest.ok()) return manifest.status().WithContext(context);
+  PushStats local;
+  std::vector<Descriptor> blobs = {manifest->config};
+  blobs.insert(blobs.end(), manifest->layers.begin(), manifest->layers.end());
+  std::set<std::string> seen;
+  for (const Descriptor& blob : blobs) {
+    if (!seen.insert(blob.digest).second) continue;
+    // A registry that declines mounts gets the blob through memory: copies are of images
+    // already pushed, which the index merge handles as a fallback, not the bulk path.
+    Result<bool> uploaded = EnsureBlob(
+        to, blob, from,
+        [&]() -> Status {
+          Result<std::string> bytes = GetBlob(from, blob.digest);
+          if (!bytes.ok()) return bytes.status();
+          return PushBlob(to, blob.digest, *bytes, &local);
+        },
+        &local);
+    if (!uploaded.ok()) return uploaded.status().WithContext(context);
+  }
+  Result<std::string> put = PutManifest(to, digest, fetched->media_type, fetched->bytes);
+  if (stats != nullptr) *stats = local;
+  return put.ok() ? Status::Ok() : put.status().WithContext(context);
 }
 
 }  // namespace manifold

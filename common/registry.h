@@ -14,7 +14,14 @@
 // TLS is verified; a registry's own CA and client certificate come from
 // CERTS_DIR/HOST[:PORT]/ (*.crt, *.cert + *.key) as docker's certs.d. Plain HTTP is used
 // only for registries listed insecure, and for loopback hosts without a certs.d entry.
-// Secrets never appear in a Status or a log.
+// Secrets never appear in a Status or a log. An answer that is an HTML page (a login
+// portal, a proxy's error page, a web server at the wrong address) is an error naming
+// what was asked, never taken for the registry's consent.
+//
+// Blobs cross repositories of one registry by mount (POST ?mount=&from=), so an image
+// pushed to several repositories, or merged into an index in another repository, is
+// uploaded once. One client reuses its connections (see http_client.h): keep one per
+// registry for a run of operations.
 //
 // Thread-safety: all methods may be called from several threads at once; the token cache
 // is guarded by a mutex.
@@ -88,13 +95,15 @@ struct PushStats {
   int64_t bytes_pushed = 0;
   int blobs_skipped = 0;  // already in the repository
   int64_t bytes_skipped = 0;
-  int blobs_mounted = 0;      // mounted from another repository of the registry
+  int blobs_mounted = 0;  // mounted from another repository of the registry
+  int64_t bytes_mounted = 0;
   int uploads_resumed = 0;    // chunked uploads continued from the registry's Range
   int uploads_restarted = 0;  // uploads begun again in a new session
   int requests_retried = 0;   // requests sent again after a transient failure
 };
 
-// Called once per blob of a PushLayout, after it was uploaded or found present.
+// Called once per blob of a PushLayout, after it was uploaded (skipped false) or found
+// present or mounted (skipped true: no bytes sent).
 using BlobPushedCallback = std::function<void(const Descriptor& blob, bool skipped)>;
 
 class RegistryClient {
@@ -112,6 +121,8 @@ class RegistryClient {
 
   // HEAD on the blob: true for 200, false for 404, an error otherwise.
   Result<bool> BlobExists(std::string_view repository, std::string_view digest) const;
+  // HEAD on the manifest (or index) by digest: true for 200, false for 404.
+  Result<bool> ManifestExists(std::string_view repository, std::string_view digest) const;
 
   // Uploads a blob: POST an upload session, then one PUT with ?digest= (small blobs) or
   // PATCH chunks and a closing PUT (large ones, file bodies only), resuming from the
@@ -142,12 +153,21 @@ class RegistryClient {
   Result<std::string> GetBlob(std::string_view repository, std::string_view digest) const;
 
   // Pushes an image from an OCI layout: config and layers (each skipped when the repository
-  // already has it), then the manifest by digest. Returns the manifest's descriptor (media
-  // type, digest, size, and the platform from its config when the config declares one).
-  // `stats` and `on_blob` may be null.
+  // already has it, else mounted from `mount_from` when that is set and the registry
+  // agrees, else uploaded), then the manifest by digest. Returns the manifest's descriptor
+  // (media type, digest, size, and the platform from its config when the config declares
+  // one). `stats` and `on_blob` may be null.
   Result<Descriptor> PushLayout(const OciLayoutImage& image, std::string_view repository,
                                 PushStats* stats = nullptr,
-                                const BlobPushedCallback& on_blob = nullptr) const;
+                                const BlobPushedCallback& on_blob = nullptr,
+                                std::string_view mount_from = {}) const;
+
+  // Makes the single-platform image `digest` of repository `from` exist in repository `to`
+  // of this registry: nothing when a HEAD finds it there; otherwise each blob is skipped,
+  // mounted from `from`, or (when the registry declines mounts) downloaded and uploaded,
+  // and then the manifest's exact bytes are PUT by digest. `stats` may be null.
+  Status CopyImage(std::string_view from, std::string_view to, std::string_view digest,
+                   PushStats* stats = nullptr) const;
 
  private:
   struct Token {
@@ -179,6 +199,16 @@ class RegistryClient {
 
   Status PushBlobBody(std::string_view repository, std::string_view digest, const BlobBody& body,
                       PushStats* stats) const;
+  // Makes `blob` present in `repository`: nothing when a HEAD finds it, a mount from
+  // `mount_from` (when set) when the registry agrees, else `upload()`. Counts in *stats.
+  // Returns true when bytes were uploaded.
+  Result<bool> EnsureBlob(std::string_view repository, const Descriptor& blob,
+                          std::string_view mount_from, const std::function<Status()>& upload,
+                          PushStats* stats) const;
+  // HEAD on a blob or manifest URL (accepting every manifest type): true for 200, false
+  // for 404.
+  Result<bool> Exists(const std::string& url, const std::string& scope,
+                      const std::string& operation) const;
   // One upload session from POST to the closing PUT. Sets *restart when a new session may
   // succeed where this one failed.
   Status UploadOnce(const std::string& repo, std::string_view digest, const BlobBody& body,

@@ -1,6 +1,7 @@
 #include "coordinator/merger.h"
 
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "common/oci.h"
@@ -54,13 +55,27 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
     }
   }
 
-  // Verify the children in every repository named by a tag (agents push to each), and
-  // build the index once from the first: the bytes are identical for all tags.
+  // Verify the children in the first repository of each registry named by a tag, and
+  // build the index once: the bytes are identical for all tags. In the registry's other
+  // repositories a HEAD finds each child (agents push to each), or it is copied there from
+  // the verified one, blobs mounted, so no tag ever names an index with a missing child.
   std::string index_bytes;
   PushedIndex pushed;
-  std::map<std::string, bool> verified;  // "registry/repository"
+  std::map<std::string, std::unique_ptr<RegistryClient>> clients;  // by registry host
+  std::map<std::string, std::string> verified_in;                  // registry host -> repository
+  std::map<std::string, bool> verified;                            // "registry/repository"
   for (const Reference& tag : tags) {
-    RegistryClient registry(tag.registry);
+    std::unique_ptr<RegistryClient>& client = clients[tag.registry];
+    if (!client) client = std::make_unique<RegistryClient>(tag.registry);
+    const RegistryClient& registry = *client;
+    auto first = verified_in.find(tag.registry);
+    if (!verified[tag.Name()] && first != verified_in.end()) {
+      for (const JobRecord& job : build.jobs) {
+        Status s = registry.CopyImage(first->second, tag.repository, job.manifest.digest);
+        if (!s.ok()) return s.WithContext("the " + job.platform.ToString() + " image");
+      }
+      verified[tag.Name()] = true;
+    }
     if (!verified[tag.Name()]) {
       std::vector<IndexChild> children;
       for (const JobRecord& job : build.jobs) {
@@ -74,6 +89,7 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
         index_bytes = *bytes;
       }
       verified[tag.Name()] = true;
+      verified_in[tag.registry] = tag.repository;
     }
     Result<std::string> digest =
         registry.PutManifest(tag.repository, tag.tag, pushed.media_type, index_bytes);

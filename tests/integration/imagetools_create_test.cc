@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
+#include "common/docker_config.h"
 #include "common/oci.h"
 #include "common/registry.h"
 #include "tests/support/ports.h"
+#include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -42,11 +44,8 @@ class ImagetoolsCreateTest : public ::testing::Test {
   TestImage Push(const std::string& repo, const std::string& tag, const char* arch,
                  bool docker = false) {
     TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " " + repo, docker);
-    EXPECT_TRUE(client_->PushBlob(repo, image.config.digest, image.config_bytes).ok());
-    EXPECT_TRUE(client_->PushBlob(repo, image.layers[0].digest, image.layer_bytes[0]).ok());
-    Result<std::string> d =
-        client_->PutManifest(repo, tag, image.manifest.media_type, image.manifest_bytes);
-    EXPECT_TRUE(d.ok()) << d.status().message();
+    Status s = test::PushTestImage(*client_, repo, tag, image);
+    EXPECT_TRUE(s.ok()) << s.message();
     return image;
   }
 
@@ -172,6 +171,38 @@ TEST_F(ImagetoolsCreateTest, BadInputFailsClearlyAndTagsNothing) {
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_TRUE(Contains(r.output, "index:KEY=VALUE")) << r.output;
   EXPECT_FALSE(Tagged("team/m", "multi"));
+}
+
+// Credentials in config.json that the registry refuses: the command fails saying whose
+// and what to do, never shows the password, and writes no tag.
+TEST(ImagetoolsCreateAuthTest, AWrongPasswordFailsClearlyAndTagsNothing) {
+  // bcrypt of "s3cret" for user "ci".
+  test::RegistryServerOptions options;
+  options.htpasswd = "ci:$2b$04$WYwNiYtOGMLdzSYyQEeFMuNU5x5XMn5zDH2A7xKy.JtiZRwWPE93C\n";
+  test::RegistryServer registry;
+  Status s = registry.Start(options);
+  ASSERT_TRUE(s.ok()) << s.message();
+  test::TempDir tmp;
+  RegistryOptions right;
+  right.credentials = RegistryCredentials{"ci", "s3cret", ""};
+  right.certs_dir = tmp.path() + "/certs.d";
+  RegistryClient client(registry.host(), right);
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, "behind a password\n");
+  s = test::PushTestImage(client, "team/app", "amd64", image);
+  ASSERT_TRUE(s.ok()) << s.message();
+
+  ASSERT_TRUE(StoreRegistryCredentials(tmp.path(), registry.host(), "ci", "not-it").ok());
+  const std::string repo = registry.host() + "/team/app";
+  CommandResult r = RunCommand({std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold", "imagetools",
+                                "create", "-t", repo + ":multi", repo + ":amd64"},
+                               kTimeout, {{"DOCKER_CONFIG", tmp.path()}});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(Contains(r.output, "registry " + registry.host())) << r.output;
+  EXPECT_TRUE(Contains(r.output, "get manifest team/app:amd64")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "refused the credentials of the user \"ci\"")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "manifold login " + registry.host())) << r.output;
+  EXPECT_FALSE(Contains(r.output, "not-it")) << r.output;
+  EXPECT_FALSE(client.GetManifest("team/app", "multi").ok());
 }
 
 }  // namespace

@@ -231,6 +231,32 @@ TEST_F(RegistryTokenAuthTest, ATokenWithoutPushScopeIsAClearError) {
   EXPECT_TRUE(Contains(s.message(), "\"reader\"")) << s.message();
 }
 
+// A mount needs push on the target and pull on the source: one token grants both.
+TEST_F(RegistryTokenAuthTest, MountsIntoAnotherRepositoryWithOneToken) {
+  RegistryClient client(registry_.host(), As("pusher", "push-pw"));
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, "mounted with a token\n");
+  for (const std::string* bytes : {&image.config_bytes, &image.layer_bytes[0]}) {
+    Status s = client.PushBlob("team/source", Sha256Digest(*bytes), *bytes);
+    ASSERT_TRUE(s.ok()) << s.message();
+  }
+  Result<std::string> put =
+      client.PutManifest("team/source", "v1", image.manifest.media_type, image.manifest_bytes);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  const int tokens_before = tokens_.tokens_issued();
+  PushStats stats;
+  Status copied = client.CopyImage("team/source", "team/target", image.manifest.digest, &stats);
+  ASSERT_TRUE(copied.ok()) << copied.message();
+  EXPECT_EQ(stats.blobs_mounted, 2);
+  EXPECT_EQ(stats.blobs_pushed, 0);
+  // Pull on team/target (HEADs), pull on team/source (GET the manifest), and one token for
+  // the mounts and the manifest PUT, reused for both blobs.
+  EXPECT_LE(tokens_.tokens_issued() - tokens_before, 4);
+  RegistryClient reader(registry_.host(), As("reader", "read-pw"));
+  Result<FetchedManifest> got = reader.GetManifest("team/target", image.manifest.digest);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(got->bytes, image.manifest_bytes);
+}
+
 TEST_F(RegistryTokenAuthTest, AWrongPasswordIsAClearError) {
   RegistryClient client(registry_.host(), As("pusher", "wrong-pw"));
   Result<FetchedManifest> got = client.GetManifest("team/token", "v1");
