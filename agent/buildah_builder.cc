@@ -122,6 +122,19 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
     argv.push_back("--target");
     argv.push_back(request.target);
   }
+  for (const auto& [key, value] : request.labels) {
+    argv.push_back("--label");
+    argv.push_back(key + "=" + value);
+  }
+  // buildah writes these into the manifest it pushes to the OCI layout, which is the
+  // manifest manifold pushes, so they reach the registry unchanged.
+  for (const auto& [key, value] : request.annotations) {
+    argv.push_back("--annotation");
+    argv.push_back(key + "=" + value);
+  }
+  if (request.no_cache) argv.push_back("--no-cache");
+  // buildx's --pull means "always"; buildah's bare --pull only pulls what is missing.
+  if (request.pull) argv.push_back("--pull=always");
   argv.push_back("-t");
   argv.push_back(request.image_name);
   argv.push_back(request.context_dir);

@@ -109,6 +109,10 @@ struct AssignMsg {
   std::map<std::string, std::string> build_args;
   std::string target;
   std::vector<std::string> repositories;  // "registry/repository" names to push to
+  std::map<std::string, std::string> labels;       // image config labels (--label)
+  std::map<std::string, std::string> annotations;  // on the platform's manifest (--annotation)
+  bool no_cache = false;                           // build every step afresh (--no-cache)
+  bool pull = false;  // pull base images even when a local copy exists (--pull)
   bool operator==(const AssignMsg&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -82,6 +83,13 @@ json BuildJson(const BuildRecord& build) {
           {"dockerfile_path", build.spec.dockerfile_path},
           {"build_args", build.spec.build_args},
           {"target", build.spec.target},
+          {"labels", build.spec.labels},
+          {"no_cache", build.spec.no_cache},
+          {"pull", build.spec.pull},
+          {"manifest_annotations", build.spec.manifest_annotations},
+          {"index_annotations", build.spec.index_annotations},
+          {"source", build.spec.source},
+          {"revision", build.spec.revision},
           {"job_timeout_seconds", build.spec.job_timeout_s},
           {"index_digest", build.index_digest},
           {"index_media_type", build.index_media_type},
@@ -94,6 +102,14 @@ json BuildJson(const BuildRecord& build) {
 bool IsBuildArgName(const std::string& name) {
   static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
   return name.size() <= 255 && std::regex_match(name, kName);
+}
+
+// Label and annotation keys: non-empty, at most 255 bytes, printable ASCII without spaces
+// or '=' (a key with '=' could not be given back as KEY=VALUE to a builder).
+bool IsMetadataKey(const std::string& key) {
+  return !key.empty() && key.size() <= 255 && std::all_of(key.begin(), key.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '=';
+  });
 }
 
 // Turns a request body into a BuildSpec, or says which field is wrong and why.
@@ -161,21 +177,51 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
   if (spec.dockerfile.empty()) return Status::InvalidArgument("field \"dockerfile\" is empty");
   if (Status s = string_field("dockerfile_path", false, &spec.dockerfile_path); !s.ok()) return s;
   if (Status s = string_field("target", false, &spec.target); !s.ok()) return s;
-  if (auto it = request.find("build_args"); it != request.end() && !it->is_null()) {
+  // An object of strings whose keys `valid_key` accepts (`what_key` says what they must be).
+  auto string_map = [&](const char* name, bool (*valid_key)(const std::string&),
+                        const char* what_key, std::map<std::string, std::string>* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || it->is_null()) return Status::Ok();
     if (!it->is_object()) {
-      return Status::InvalidArgument("field \"build_args\" must be an object of strings");
+      return Status::InvalidArgument(std::string("field \"") + name +
+                                     "\" must be an object of strings");
     }
-    for (const auto& [name, value] : it->items()) {
-      if (!IsBuildArgName(name)) {
-        return Status::InvalidArgument("field \"build_args\": \"" + name +
-                                       "\" is not a valid argument name");
+    for (const auto& [key, value] : it->items()) {
+      if (!valid_key(key)) {
+        return Status::InvalidArgument(std::string("field \"") + name + "\": \"" + key +
+                                       "\" is not " + what_key);
       }
       if (!value.is_string()) {
-        return Status::InvalidArgument("field \"build_args\": the value of \"" + name +
-                                       "\" must be a string");
+        return Status::InvalidArgument(std::string("field \"") + name + "\": the value of \"" +
+                                       key + "\" must be a string");
       }
-      spec.build_args[name] = value.get<std::string>();
+      (*out)[key] = value.get<std::string>();
     }
+    return Status::Ok();
+  };
+  auto bool_field = [&](const char* name, bool* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || it->is_null()) return Status::Ok();
+    if (!it->is_boolean()) {
+      return Status::InvalidArgument(std::string("field \"") + name + "\" must be true or false");
+    }
+    *out = it->get<bool>();
+    return Status::Ok();
+  };
+  Status fields[] = {
+      string_map("build_args", IsBuildArgName, "a valid argument name", &spec.build_args),
+      string_map("labels", IsMetadataKey, "a valid label key", &spec.labels),
+      string_map("manifest_annotations", IsMetadataKey, "a valid annotation key",
+                 &spec.manifest_annotations),
+      string_map("index_annotations", IsMetadataKey, "a valid annotation key",
+                 &spec.index_annotations),
+      bool_field("no_cache", &spec.no_cache),
+      bool_field("pull", &spec.pull),
+      string_field("source", false, &spec.source),
+      string_field("revision", false, &spec.revision),
+  };
+  for (const Status& s : fields) {
+    if (!s.ok()) return s;
   }
   if (auto it = request.find("job_timeout_seconds"); it != request.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 7 * 86400) {
