@@ -4,10 +4,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <iterator>
-#include <map>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 
 #include "cli/follow.h"
@@ -265,9 +265,13 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
         ": add what the build does not need to " + dockerignore +
         " (one pattern a line, e.g. the name of a directory)"));
   }
+  // Asked before anything is printed, so an unreachable coordinator is one line of output.
+  ApiClient api(*server);
+  Result<bool> present = api.HasContext(request.context);
+  if (!present.ok()) return fail(present.status());
   if (!quiet) {
-    *out << "context: " << archive.size() << " bytes (" << HumanSize(archive.size())
-         << "), digest " << request.context << "\n";
+    *out << "context: " << archive.size() << " bytes (" << HumanSize(archive.size()) << "), digest "
+         << request.context << "\n";
     out->flush();
   }
   if (archive.size() > options.context_warn_bytes) {
@@ -279,9 +283,6 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
     err->flush();
   }
 
-  ApiClient api(*server);
-  Result<bool> present = api.HasContext(request.context);
-  if (!present.ok()) return fail(present.status());
   if (!*present) {
     status = api.UploadContext(request.context, archive);
     if (!status.ok()) return fail(status);

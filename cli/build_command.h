@@ -34,14 +34,16 @@ struct BuildOptions {
   std::string dockerfile;               // -f/--file; "" means CONTEXT_DIR/Dockerfile
   std::vector<std::string> build_args;  // --build-arg K=V or K
   std::string target;                   // --target
-  std::vector<std::string> labels;      // --label K=V
-  std::vector<std::string> annotations; // --annotation [manifest:|index:]K=V
-  bool no_cache = false;                // --no-cache
-  bool pull = false;                    // --pull: always pull base images
   std::string metadata_file;            // --metadata-file; "" writes none
   std::string progress = "auto";        // auto|plain|quiet
   std::string idempotency_key;          // --idempotency-key; "" sends none
   std::string context_dir;              // the positional DIR
+  // --label K=V; --annotation K=V, manifest:K=V or index:K=V.
+  std::vector<std::string> labels;
+  std::vector<std::string> annotations;
+  // --no-cache; --pull (always pull base images).
+  bool no_cache = false;
+  bool pull = false;
   // Where `-f -` reads the Dockerfile from (std::cin in the program).
   std::istream* dockerfile_stdin = nullptr;
   // A packed context above warn_bytes is reported with its largest entries; one above

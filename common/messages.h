@@ -109,10 +109,12 @@ struct AssignMsg {
   std::map<std::string, std::string> build_args;
   std::string target;
   std::vector<std::string> repositories;  // "registry/repository" names to push to
-  std::map<std::string, std::string> labels;       // image config labels (--label)
-  std::map<std::string, std::string> annotations;  // on the platform's manifest (--annotation)
-  bool no_cache = false;                           // build every step afresh (--no-cache)
-  bool pull = false;  // pull base images even when a local copy exists (--pull)
+  // --label (image config) and --annotation (the platform's image manifest).
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  // --no-cache: use no cached layer; --pull: pull base images even when present.
+  bool no_cache = false;
+  bool pull = false;
   bool operator==(const AssignMsg&) const = default;
 };
 

@@ -108,8 +108,7 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
         children.push_back(*child);
       }
       if (index_bytes.empty()) {
-        Result<std::map<std::string, std::string>> annotations =
-            IndexAnnotations(build, children);
+        Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, children);
         if (!annotations.ok()) return annotations.status();
         Result<std::string> bytes = BuildIndex(children, *annotations, &pushed.media_type);
         if (!bytes.ok()) return bytes.status();

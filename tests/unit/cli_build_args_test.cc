@@ -78,8 +78,8 @@ TEST(BuildArgs, ProcessEnvironment) {
 TEST(Labels, KeyValueOrKeyAlone) {
   auto labels = ParseLabels({"a=1", "b=x=y", "c", "a=2", "d="});
   ASSERT_TRUE(labels.ok()) << labels.status().message();
-  EXPECT_EQ(*labels, (std::map<std::string, std::string>{
-                         {"a", "2"}, {"b", "x=y"}, {"c", ""}, {"d", ""}}));
+  EXPECT_EQ(*labels,
+            (std::map<std::string, std::string>{{"a", "2"}, {"b", "x=y"}, {"c", ""}, {"d", ""}}));
   for (const char* bad : {"=v", "", "a b=c", "tab\t=1"}) {
     auto rejected = ParseLabels({bad});
     ASSERT_FALSE(rejected.ok()) << bad;
@@ -99,9 +99,8 @@ TEST(Annotations, BuildxForms) {
                                                 {"both", "b"},
                                                 {"empty", ""},
                                                 {"url", "a=b:c"}}));
-  EXPECT_EQ(parsed->index,
-            (std::map<std::string, std::string>{
-                {"org.opencontainers.image.source", "https://x/y"}, {"both", "b"}}));
+  EXPECT_EQ(parsed->index, (std::map<std::string, std::string>{
+                               {"org.opencontainers.image.source", "https://x/y"}, {"both", "b"}}));
 }
 
 TEST(Annotations, UnsupportedOrMalformedFormsAreRefused) {
@@ -121,8 +120,8 @@ TEST(Annotations, UnsupportedOrMalformedFormsAreRefused) {
     auto parsed = ParseAnnotations({c.arg});
     ASSERT_FALSE(parsed.ok()) << c.arg;
     EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
-    EXPECT_EQ(parsed.status().message().rfind("invalid --annotation \"" + c.arg + "\": " + c.why, 0),
-              0u)
+    EXPECT_EQ(
+        parsed.status().message().rfind("invalid --annotation \"" + c.arg + "\": " + c.why, 0), 0u)
         << parsed.status().message();
   }
 }

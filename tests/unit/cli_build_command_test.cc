@@ -403,9 +403,9 @@ TEST_F(BuildCommandTest, SendsLabelsAnnotationsCacheAndPullOptions) {
   ASSERT_EQ(Run(options), 0) << err_.str();
   json submitted = coordinator.submitted();
   EXPECT_EQ(submitted["labels"], json({{"org.example.team", "builds"}, {"empty", ""}}));
-  EXPECT_EQ(submitted["manifest_annotations"], json({{"org.example.a", "on manifests"},
-                                                     {"org.example.b", "2"},
-                                                     {"org.example.d", "both"}}));
+  EXPECT_EQ(
+      submitted["manifest_annotations"],
+      json({{"org.example.a", "on manifests"}, {"org.example.b", "2"}, {"org.example.d", "both"}}));
   EXPECT_EQ(submitted["index_annotations"],
             json({{"org.example.c", "3"}, {"org.example.d", "both"}}));
   EXPECT_EQ(submitted["no_cache"], true);
@@ -440,7 +440,10 @@ TEST_F(BuildCommandTest, WarnsAboutALargeContextAndRefusesOneAboveTheLimit) {
   BuildOptions options = Options(coordinator.url());
   options.context_warn_bytes = 200 * 1024;
   ASSERT_EQ(Run(options), 0) << err_.str();
-  EXPECT_EQ(err_.str().rfind("manifold: warning: the build context is 405.0 KiB, more than 200.0 KiB", 0), 0u) << err_.str();
+  EXPECT_EQ(
+      err_.str().rfind("manifold: warning: the build context is 405.0 KiB, more than 200.0 KiB", 0),
+      0u)
+      << err_.str();
   EXPECT_NE(err_.str().find("Largest entries: data/ (300.0 KiB), model.bin (100.0 KiB), "),
             std::string::npos)
       << err_.str();
