@@ -5,6 +5,7 @@
 // --no-cache, --pull, a git source, `-f -`) are checked per platform the same way.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -373,6 +374,66 @@ TEST_F(FarmBuildTest, DockerfileFromStdinAndExplicitSourceAnnotations) {
   Result<json> record = farm_.GetBuild(1);
   ASSERT_TRUE(record.ok()) << record.status().message();
   EXPECT_EQ((*record)["dockerfile_path"], "-");
+}
+
+// buildx's platform list forms reach buildah as it expects them: linux/arm64/v8 becomes
+// linux/arm64, linux/arm/v7 keeps its variant, and the automatic TARGET* args of each
+// job carry exactly its platform. The Dockerfile has no RUN step, so the arm/v7 image is
+// made without needing an arm base image.
+TEST(FarmPlatformVariants, AutomaticArgsCarryEachPlatformWithItsVariant) {
+  if (!std::filesystem::exists("/proc/sys/fs/binfmt_misc/qemu-arm")) {
+    GTEST_SKIP() << "no QEMU binfmt handler for arm (qemu-user-static, update-binfmts --enable "
+                    "qemu-arm): an agent cannot offer linux/arm/v7";
+  }
+  Farm farm(FarmOptions{{"amd64-1:linux/amd64", "arm-1:linux/arm64,linux/arm/v7"}, {}});
+  Status up = farm.Up();
+  ASSERT_TRUE(up.ok()) << up.message();
+  TempDir context("manifold-variants");
+  std::ofstream(context.path() + "/Dockerfile")
+      << "FROM scratch\nARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\nARG TARGETVARIANT\n"
+         "ARG BUILDPLATFORM\nARG BUILDARCH\n"
+         "LABEL tp=$TARGETPLATFORM tos=$TARGETOS ta=$TARGETARCH tv=\"$TARGETVARIANT\" "
+         "bp=$BUILDPLATFORM ba=$BUILDARCH\nCOPY Dockerfile /\n";
+  std::string tag = farm.registry() + "/variants:latest";
+  CommandResult build = farm.Manifold({"build", "--platform", "linux/amd64,linux/arm64/v8",
+                                       "--platform", "linux/arm/v7", "-t", tag, context.path()});
+  ASSERT_EQ(build.exit_code, 0) << build.output << "\n" << farm.LogTail("coordinator");
+
+  auto inspect = [&](const std::string& ref, bool config) {
+    std::vector<std::string> argv = {"skopeo", "inspect", "--raw", "--tls-verify=false",
+                                     "docker://" + farm.registry() + "/" + ref};
+    if (config) argv.insert(argv.begin() + 2, "--config");
+    CommandResult result = RunCommand(argv, seconds(60));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return json::parse(result.output, nullptr, false);
+  };
+  json index = inspect("variants:latest", false);
+  ASSERT_EQ(index["manifests"].size(), 3u) << index.dump();
+  std::map<std::string, json> labels_by_platform;
+  for (const auto& child : index["manifests"]) {
+    std::string platform = child["platform"].value("os", "") + "/" +
+                           child["platform"].value("architecture", "") +
+                           (child["platform"].contains("variant")
+                                ? "/" + child["platform"]["variant"].get<std::string>()
+                                : "");
+    labels_by_platform[platform] =
+        inspect("variants@" + child["digest"].get<std::string>(), true)["config"]["Labels"];
+  }
+  const std::map<std::string, std::pair<std::string, std::string>> expected = {
+      {"linux/amd64", {"amd64", ""}},
+      {"linux/arm64", {"arm64", ""}},
+      {"linux/arm/v7", {"arm", "v7"}}};
+  for (const auto& [platform, arch_variant] : expected) {
+    SCOPED_TRACE(platform);
+    ASSERT_TRUE(labels_by_platform.count(platform)) << index.dump();
+    const json& labels = labels_by_platform[platform];
+    EXPECT_EQ(labels.value("tp", ""), platform) << labels.dump();
+    EXPECT_EQ(labels.value("tos", ""), "linux");
+    EXPECT_EQ(labels.value("ta", ""), arch_variant.first);
+    EXPECT_EQ(labels.value("tv", "missing"), arch_variant.second);
+    EXPECT_EQ(labels.value("bp", ""), "linux/amd64");  // every agent here runs on x86-64
+    EXPECT_EQ(labels.value("ba", ""), "amd64");
+  }
 }
 
 }  // namespace
