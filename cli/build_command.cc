@@ -186,15 +186,18 @@ std::string LargestEntries(const std::string& context_dir,
                                       error);
   for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
     fs::path relative = it->path().lexically_relative(context_dir);
-    bool is_dir = it->is_directory(error) && !it->is_symlink(error);
+    std::error_code entry_error;  // an unreadable entry counts as empty, the walk goes on
+    bool is_dir = it->is_directory(entry_error) && !it->is_symlink(entry_error);
     if (exclude && exclude(relative.generic_string(), is_dir)) {
       if (is_dir) it.disable_recursion_pending();
       continue;
     }
     std::string top = relative.begin()->string();
     if (is_dir || relative.begin() != std::prev(relative.end())) top += "/";
-    uint64_t size = it->is_regular_file(error) && !it->is_symlink(error) ? it->file_size(error) : 0;
-    sizes[top] += error ? 0 : size;
+    uint64_t size = it->is_regular_file(entry_error) && !it->is_symlink(entry_error)
+                        ? it->file_size(entry_error)
+                        : 0;
+    sizes[top] += entry_error ? 0 : size;
   }
   std::vector<std::pair<std::string, uint64_t>> largest(sizes.begin(), sizes.end());
   std::stable_sort(largest.begin(), largest.end(),

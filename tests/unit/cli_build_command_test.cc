@@ -415,6 +415,16 @@ TEST_F(BuildCommandTest, SendsLabelsAnnotationsCacheAndPullOptions) {
   EXPECT_FALSE(submitted.contains("revision")) << submitted.dump();
 }
 
+TEST_F(BuildCommandTest, PlatformListsWithVariantsAreNormalisedAsBuildx) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.platforms = {"linux/arm64/v8,linux/arm/v7", "linux/arm", "linux/amd64"};
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  // arm64/v8 is arm64; a bare linux/arm is arm/v7, the same platform as the one before.
+  EXPECT_EQ(coordinator.submitted()["platforms"],
+            json({"linux/arm64", "linux/arm/v7", "linux/amd64"}));
+}
+
 TEST_F(BuildCommandTest, ReadsTheDockerfileFromStdinWithDashF) {
   ScriptedCoordinator coordinator(SucceedingScript());
   BuildOptions options = Options(coordinator.url());
