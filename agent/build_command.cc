@@ -108,6 +108,11 @@ void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* a
     argv->push_back("--target");
     argv->push_back(request.target);
   }
+  for (const auto& [key, value] : request.labels) {
+    argv->push_back("--label");
+    argv->push_back(key + "=" + value);
+  }
+  if (request.no_cache) argv->push_back("--no-cache");
 }
 
 Status RunBuildCommand(CommandRunner& runner, const CommandSpec& spec, const std::string& what,

@@ -43,7 +43,8 @@ std::string ShellCommandLine(const std::vector<std::string>& argv);
 Status CheckBuildRequest(const BuildRequest& request);
 
 // Appends the options that `buildah bud` and `docker build` spell alike: each build arg
-// as --build-arg KEY=VALUE, then --target when the request names a stage.
+// as --build-arg KEY=VALUE, --target when the request names a stage, each label as
+// --label KEY=VALUE, and --no-cache.
 void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* argv);
 
 // Runs spec as one step of a build: logs its command line to on_output (which may be

@@ -18,6 +18,14 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
                                    // on this agent (cache affinity) skips unchanged steps.
                                    "--layers"};
   AppendBuildOptions(request, &argv);
+  // buildah writes these into the manifest it pushes to the OCI layout, which is the
+  // manifest manifold pushes, so they reach the registry unchanged.
+  for (const auto& [key, value] : request.annotations) {
+    argv.push_back("--annotation");
+    argv.push_back(key + "=" + value);
+  }
+  // buildx's --pull means "always"; buildah's bare --pull only pulls what is missing.
+  if (request.pull) argv.push_back("--pull=always");
   argv.push_back("-t");
   argv.push_back(request.image_name);
   argv.push_back(request.context_dir);

@@ -29,6 +29,12 @@ struct BuildRequest {
   std::map<std::string, std::string> build_args;
   // The Dockerfile stage to build; empty builds the last one.
   std::string target;
+  // Labels for the image config, and annotations for the image manifest.
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  // Use no cached layer; pull every base image even when a local copy exists.
+  bool no_cache = false;
+  bool pull = false;
   // A local image name unique per job attempt, so parallel builds never share a name.
   std::string image_name;
   // Where the OCI image layout is written; must not exist yet or be empty.

@@ -63,6 +63,7 @@ std::vector<std::string> DockerBuilder::BuildArgv(const BuildRequest& request) c
                                    request.dockerfile_path};
   if (!options_.network.empty()) argv.push_back("--network=" + options_.network);
   AppendBuildOptions(request, &argv);
+  if (request.pull) argv.push_back("--pull");  // docker's --pull always pulls, as buildx's
   argv.push_back("-t");
   argv.push_back(LocalReference(request));
   argv.push_back(request.context_dir);
@@ -75,6 +76,13 @@ Status DockerBuilder::Build(const BuildRequest& request,
   if (Status s = CheckBuildRequest(request); !s.ok()) return s;
   const std::string platform = request.platform.ToString();
   const std::string reference = LocalReference(request);
+  if (!request.annotations.empty()) {
+    // `docker build` has no way to annotate the manifest; dropping them silently would
+    // push an image other than the one asked for.
+    return Status::InvalidArgument(
+        "the docker backend cannot put manifest annotations on the " + platform +
+        " image; build without --annotation manifest:... or on a buildah agent");
+  }
 
   std::vector<std::string> build_argv = BuildArgv(request);
   Status built = RunBuildCommand(

@@ -97,6 +97,10 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.dockerfile_path = dockerfile;
   request.build_args = assign.build_args;
   request.target = assign.target;
+  request.labels = assign.labels;
+  request.annotations = assign.annotations;
+  request.no_cache = assign.no_cache;
+  request.pull = assign.pull;
   request.image_name = "manifold-job-" + std::to_string(assign.job.job_id) + "-" +
                        std::to_string(assign.job.attempt);
   request.layout_dir = dir + "/layout";

@@ -172,6 +172,17 @@ std::string BuildRequestToJson(const BuildRequest& request) {
   };
   for (const auto& [key, value] : request.build_args) body["build_args"][key] = value;
   if (!request.emulation.empty()) body["emulation"] = request.emulation;
+  // The newer options are sent only when used, so that a plain build stays readable by a
+  // coordinator that predates them.
+  for (const auto& [key, value] : request.labels) body["labels"][key] = value;
+  for (const auto& [key, value] : request.manifest_annotations) {
+    body["manifest_annotations"][key] = value;
+  }
+  for (const auto& [key, value] : request.index_annotations) body["index_annotations"][key] = value;
+  if (request.no_cache) body["no_cache"] = true;
+  if (request.pull) body["pull"] = true;
+  if (!request.source.empty()) body["source"] = request.source;
+  if (!request.revision.empty()) body["revision"] = request.revision;
   // Replacing invalid UTF-8 keeps a Dockerfile or build arg in another encoding from
   // making dump() throw; the coordinator then sees U+FFFD where the odd bytes were.
   return body.dump(-1, ' ', false, json::error_handler_t::replace);

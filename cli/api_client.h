@@ -90,6 +90,13 @@ struct BuildRequest {
   std::map<std::string, std::string> build_args;
   std::string target;
   std::string emulation;  // "" leaves the coordinator's default (fallback)
+  std::map<std::string, std::string> labels;
+  bool no_cache = false;
+  bool pull = false;
+  std::map<std::string, std::string> manifest_annotations;
+  std::map<std::string, std::string> index_annotations;
+  std::string source;    // org.opencontainers.image.source of the index; "" sends none
+  std::string revision;  // org.opencontainers.image.revision of the index; "" sends none
 };
 
 std::string BuildRequestToJson(const BuildRequest& request);

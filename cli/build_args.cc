@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <regex>
+#include <sstream>
 
 namespace manifold {
 
@@ -45,6 +47,70 @@ Result<std::map<std::string, std::string>> ParseBuildArgs(const std::vector<std:
     if (value.has_value()) result[name] = *value;
   }
   return result;
+}
+
+bool IsMetadataKey(const std::string& key) {
+  return !key.empty() && key.size() <= 255 && std::all_of(key.begin(), key.end(), [](char c) {
+    return c > ' ' && c < 0x7f && c != '=';
+  });
+}
+
+Result<std::map<std::string, std::string>> ParseLabels(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> labels;
+  for (const std::string& arg : args) {
+    size_t equals = arg.find('=');
+    std::string key = arg.substr(0, equals);
+    if (!IsMetadataKey(key)) {
+      return Status::InvalidArgument("invalid --label \"" + arg +
+                                     "\": use KEY=VALUE with a KEY of printable characters, "
+                                     "without spaces");
+    }
+    labels[key] = equals == std::string::npos ? "" : arg.substr(equals + 1);
+  }
+  return labels;
+}
+
+Result<Annotations> ParseAnnotations(const std::vector<std::string>& args) {
+  // buildx's grammar for the part before '=': an optional "TYPES[PLATFORM]:" prefix of
+  // lower-case type names, then the key.
+  static const std::regex kKey(R"(^(?:([a-z,-]+)(\[[^\]]*\])?:)?(\S+)$)");
+  Annotations annotations;
+  for (const std::string& arg : args) {
+    auto invalid = [&arg](const std::string& why) {
+      return Status::InvalidArgument("invalid --annotation \"" + arg + "\": " + why);
+    };
+    size_t equals = arg.find('=');
+    if (equals == std::string::npos) {
+      return invalid("use KEY=VALUE, manifest:KEY=VALUE or index:KEY=VALUE");
+    }
+    std::string value = arg.substr(equals + 1);
+    std::smatch match;
+    std::string left = arg.substr(0, equals);
+    if (!std::regex_match(left, match, kKey) || !IsMetadataKey(match[3].str())) {
+      return invalid("the key must be printable characters without spaces");
+    }
+    if (match[2].matched) {
+      return invalid(
+          "per-platform annotations are not supported; manifest:KEY=VALUE annotates the "
+          "manifest of every platform");
+    }
+    bool to_manifest = !match[1].matched, to_index = false;
+    std::stringstream types(match[1].str());
+    for (std::string type; std::getline(types, type, ',');) {
+      if (type == "manifest") {
+        to_manifest = true;
+      } else if (type == "index") {
+        to_index = true;
+      } else if (type == "manifest-descriptor" || type == "index-descriptor") {
+        return invalid(type + " annotations are not supported; use manifest: or index:");
+      } else {
+        return invalid("unknown type \"" + type + "\"; use manifest: or index:");
+      }
+    }
+    if (to_manifest) annotations.manifest[match[3].str()] = value;
+    if (to_index) annotations.index[match[3].str()] = value;
+  }
+  return annotations;
 }
 
 }  // namespace manifold

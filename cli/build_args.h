@@ -31,4 +31,25 @@ bool IsBuildArgName(const std::string& name);
 Result<std::map<std::string, std::string>> ParseBuildArgs(const std::vector<std::string>& args,
                                                           const EnvLookup& lookup);
 
+// Whether `key` may name a label or an annotation: 1 to 255 printable ASCII characters,
+// no space and no '=' (the coordinator applies the same rule).
+bool IsMetadataKey(const std::string& key);
+
+// Parses every `--label` value: KEY=VALUE, or KEY alone for an empty value (as docker
+// build). A later KEY overrides an earlier one; a bad key is an InvalidArgument.
+Result<std::map<std::string, std::string>> ParseLabels(const std::vector<std::string>& args);
+
+// Annotations by where buildx puts them.
+struct Annotations {
+  std::map<std::string, std::string> manifest;  // each platform's image manifest
+  std::map<std::string, std::string> index;     // the image index under the tags
+};
+
+// Parses every `--annotation` value in buildx's forms: KEY=VALUE and manifest:KEY=VALUE
+// go on each platform's manifest, index:KEY=VALUE on the index, and "manifest,index:"
+// on both. buildx's other types (manifest-descriptor, index-descriptor) and per-platform
+// forms (manifest[linux/amd64]:KEY=VALUE) are refused with a message saying so, as is a
+// value without '=' or a bad key.
+Result<Annotations> ParseAnnotations(const std::vector<std::string>& args);
+
 }  // namespace manifold

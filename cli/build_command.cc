@@ -2,14 +2,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <sstream>
 
 #include "cli/follow.h"
+#include "cli/git_source.h"
 #include "cli/log_printer.h"
 #include "cli/metadata.h"
 #include "cli/progress_view.h"
@@ -83,6 +88,19 @@ std::string DockerfilePathForRequest(const std::string& context_dir, const std::
   return fs::path(path).filename().generic_string();
 }
 
+Result<std::string> ReadDockerfileFromStdin(std::istream* in) {
+  if (in == nullptr) return Status::InvalidArgument("-f - needs the Dockerfile on stdin");
+  std::ostringstream contents;
+  contents << in->rdbuf();
+  std::string text = contents.str();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return Status::InvalidArgument(
+        "the Dockerfile read from stdin (-f -) is empty; pipe one in, e.g. "
+        "`manifold build -f - DIR < Dockerfile`");
+  }
+  return text;
+}
+
 Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& env) {
   LocalBuild build;
   Result<std::vector<Platform>> platforms = ParsePlatformList(Join(options.platforms, ","));
@@ -120,17 +138,81 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
 
   std::string dockerfile = options.dockerfile;
   if (dockerfile.empty()) dockerfile = (fs::path(options.context_dir) / "Dockerfile").string();
-  Result<std::string> text = ReadDockerfile(dockerfile);
+  bool from_stdin = dockerfile == "-";
+  Result<std::string> text =
+      from_stdin ? ReadDockerfileFromStdin(options.dockerfile_stdin) : ReadDockerfile(dockerfile);
   if (!text.ok()) return text.status();
   build.request.dockerfile = std::move(text).value();
-  build.request.dockerfile_path = DockerfilePathForRequest(options.context_dir, dockerfile);
+  build.request.dockerfile_path =
+      from_stdin ? "-" : DockerfilePathForRequest(options.context_dir, dockerfile);
 
   Result<std::map<std::string, std::string>> args = ParseBuildArgs(options.build_args, env);
   if (!args.ok()) return args.status();
   build.request.build_args = std::move(args).value();
   build.request.target = options.target;
   build.request.emulation = options.emulation;
+  Result<std::map<std::string, std::string>> labels = ParseLabels(options.labels);
+  if (!labels.ok()) return labels.status();
+  build.request.labels = std::move(labels).value();
+  Result<Annotations> annotations = ParseAnnotations(options.annotations);
+  if (!annotations.ok()) return annotations.status();
+  build.request.manifest_annotations = std::move(annotations->manifest);
+  build.request.index_annotations = std::move(annotations->index);
+  build.request.no_cache = options.no_cache;
+  build.request.pull = options.pull;
+  // index:org.opencontainers.image.source=... (or .revision) overrides these on the
+  // coordinator, which applies index_annotations last.
+  GitSource git = DetectGitSource(options.context_dir);
+  build.request.source = git.url;
+  build.request.revision = git.revision;
   return build;
+}
+
+std::string HumanSize(uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double size = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (size >= 1024 && unit + 1 < std::size(units)) {
+    size /= 1024;
+    ++unit;
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", size, units[unit]);
+  return text;
+}
+
+// "data/ (2.9 GiB), model.bin (300.0 MiB), ...": the context's top-level entries that
+// are packed (what `exclude` leaves in), largest first, at most five.
+std::string LargestEntries(const std::string& context_dir,
+                           const std::function<bool(const std::string&, bool)>& exclude) {
+  std::map<std::string, uint64_t> sizes;
+  std::error_code error;
+  fs::recursive_directory_iterator it(context_dir, fs::directory_options::skip_permission_denied,
+                                      error);
+  for (; !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+    fs::path relative = it->path().lexically_relative(context_dir);
+    std::error_code entry_error;  // an unreadable entry counts as empty, the walk goes on
+    bool is_dir = it->is_directory(entry_error) && !it->is_symlink(entry_error);
+    if (exclude && exclude(relative.generic_string(), is_dir)) {
+      if (is_dir) it.disable_recursion_pending();
+      continue;
+    }
+    std::string top = relative.begin()->string();
+    if (is_dir || relative.begin() != std::prev(relative.end())) top += "/";
+    uint64_t size = it->is_regular_file(entry_error) && !it->is_symlink(entry_error)
+                        ? it->file_size(entry_error)
+                        : 0;
+    sizes[top] += entry_error ? 0 : size;
+  }
+  std::vector<std::pair<std::string, uint64_t>> largest(sizes.begin(), sizes.end());
+  std::stable_sort(largest.begin(), largest.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::string text;
+  for (size_t i = 0; i < largest.size() && i < 5; ++i) {
+    if (!text.empty()) text += ", ";
+    text += largest[i].first + " (" + HumanSize(largest[i].second) + ")";
+  }
+  return text;
 }
 
 }  // namespace
@@ -176,24 +258,46 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   auto exclude = [&](const std::string& path, bool is_dir) {
     return ignore->Excluded(path) && !(is_dir && ignore->MayReincludeUnder(path));
   };
-  Status status = WriteTarFromDirectory(
-      local->context_dir,
-      ignore->empty() ? std::function<bool(const std::string&, bool)>() : exclude, &archive);
+  std::function<bool(const std::string&, bool)> exclude_function;
+  if (!ignore->empty()) exclude_function = exclude;
+  Status status = WriteTarFromDirectory(local->context_dir, exclude_function, &archive);
   if (!status.ok()) {
     return fail(status.WithContext("cannot pack the build context " + local->context_dir));
   }
   request.context = Sha256Digest(archive);
-
+  std::string dockerignore = (fs::path(local->context_dir) / ".dockerignore").string();
+  if (archive.size() > options.context_limit_bytes) {
+    return fail(Status::InvalidArgument(
+        "the build context " + local->context_dir + " packs to " + HumanSize(archive.size()) +
+        ", above the limit of " + HumanSize(options.context_limit_bytes) +
+        "; its largest entries are " + LargestEntries(local->context_dir, exclude_function) +
+        ": add what the build does not need to " + dockerignore +
+        " (one pattern a line, e.g. the name of a directory)"));
+  }
+  // Asked before anything is printed, so an unreachable coordinator is one line of output.
   ApiClient api(*server);
   Result<bool> present = api.HasContext(request.context);
   if (!present.ok()) return fail(present.status());
+  if (!quiet) {
+    *out << "context: " << archive.size() << " bytes (" << HumanSize(archive.size()) << "), digest "
+         << request.context << "\n";
+    out->flush();
+  }
+  if (archive.size() > options.context_warn_bytes) {
+    *err << "manifold: warning: the build context is " << HumanSize(archive.size())
+         << ", more than " << HumanSize(options.context_warn_bytes)
+         << "; every build uploads and unpacks it. Largest entries: "
+         << LargestEntries(local->context_dir, exclude_function)
+         << "; add what the build does not need to " << dockerignore << "\n";
+    err->flush();
+  }
+
   if (!*present) {
     status = api.UploadContext(request.context, archive);
     if (!status.ok()) return fail(status);
   }
   if (!quiet) {
-    *out << "context: " << archive.size() << " bytes, digest " << request.context << " ("
-         << (*present ? "already on the coordinator" : "uploaded") << ")\n";
+    *out << "context " << (*present ? "already on the coordinator" : "uploaded") << "\n";
   }
   archive.clear();
   archive.shrink_to_fit();  // the build may run for an hour; do not hold the tar meanwhile

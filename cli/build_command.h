@@ -4,7 +4,11 @@
 // Everything the user can get wrong locally (platforms, tags, the context directory, the
 // Dockerfile, build args) is checked before anything is sent, so a typo costs no upload.
 // The context travels as a deterministic tar named by its sha256, and is uploaded only
-// when the coordinator does not already hold it. Progress goes to `out`, errors to `err`;
+// when the coordinator does not already hold it; its size is shown first, a large one is
+// warned about and a too large one refused, each naming its largest entries so the user
+// knows what to add to .dockerignore. When the context lies in a git work tree, the
+// origin URL (without credentials) and HEAD's commit go with the build as the index's
+// source and revision annotations. Progress goes to `out`, errors to `err`;
 // the last line of `out` on success is the image index digest, which CI can capture.
 //
 // Thread-safety: RunBuild runs on the caller's thread and touches only its arguments.
@@ -12,6 +16,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <istream>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -33,6 +39,18 @@ struct BuildOptions {
   std::string progress = "auto";        // auto (= plain here)|plain|tty|quiet
   std::string idempotency_key;          // --idempotency-key; "" sends none
   std::string context_dir;              // the positional DIR
+  // --label K=V; --annotation K=V, manifest:K=V or index:K=V.
+  std::vector<std::string> labels;
+  std::vector<std::string> annotations;
+  // --no-cache; --pull (always pull base images).
+  bool no_cache = false;
+  bool pull = false;
+  // Where `-f -` reads the Dockerfile from (std::cin in the program).
+  std::istream* dockerfile_stdin = nullptr;
+  // A packed context above warn_bytes is reported with its largest entries; one above
+  // limit_bytes is refused before upload (the coordinator's default is 2 GiB).
+  uint64_t context_warn_bytes = 100ull << 20;
+  uint64_t context_limit_bytes = 2ull << 30;
   std::chrono::milliseconds poll_interval{250};
   std::chrono::milliseconds unavailable_grace{60000};
   // Ctrl-C: set by the signal handler. It cancels the build, or with `detach` only stops

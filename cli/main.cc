@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
   build_cmd->add_option("-t,--tag", build.tags, "Image reference to push the index to (repeatable)")
       ->required()
       ->allow_extra_args(false);
-  build_cmd->add_option("-f,--file", build.dockerfile, "Dockerfile (default: DIR/Dockerfile)");
+  build_cmd->add_option("-f,--file", build.dockerfile,
+                        "Dockerfile (default: DIR/Dockerfile; - reads it from stdin)");
   build_cmd
       ->add_option("--build-arg", build.build_args,
                    "Build-time variable K=V, or K from the environment")
@@ -75,6 +76,26 @@ int main(int argc, char** argv) {
                    "Emulated (QEMU) agents: never, fallback (after waiting for a native "
                    "agent; the default) or allow")
       ->check(CLI::IsMember({"never", "fallback", "allow"}));
+  build_cmd->add_option("--label", build.labels, "Image label KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  build_cmd
+      ->add_option("--annotation", build.annotations,
+                   "Annotation KEY=VALUE or manifest:KEY=VALUE (each platform's manifest), "
+                   "index:KEY=VALUE (the index; OCI only) (repeatable)")
+      ->allow_extra_args(false);
+  build_cmd->add_flag("--no-cache", build.no_cache, "Do not use cached layers");
+  build_cmd->add_flag("--pull", build.pull, "Always pull base images, even ones present");
+  uint64_t context_warn_mib = build.context_warn_bytes >> 20;
+  uint64_t context_limit_mib = build.context_limit_bytes >> 20;
+  build_cmd
+      ->add_option("--context-warn-mib", context_warn_mib,
+                   "Warn when the packed context is larger (default 100)")
+      ->envname("MANIFOLD_CONTEXT_WARN_MIB");
+  build_cmd
+      ->add_option("--context-limit-mib", context_limit_mib,
+                   "Refuse a packed context larger than this (default 2048)")
+      ->envname("MANIFOLD_CONTEXT_LIMIT_MIB")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   build_cmd->add_option("--metadata-file", build.metadata_file,
                         "Write the result's digest and names as JSON to this file");
   build_cmd
@@ -158,6 +179,9 @@ int main(int argc, char** argv) {
     build.interrupted = &g_interrupted;
     if (quiet) build.progress = "quiet";
     if (build.progress == "auto") build.progress = isatty(STDOUT_FILENO) ? "tty" : "plain";
+    build.dockerfile_stdin = &std::cin;
+    build.context_warn_bytes = context_warn_mib << 20;
+    build.context_limit_bytes = context_limit_mib << 20;
     return manifold::RunBuild(build, manifold::LookupProcessEnv, &std::cout, &std::cerr);
   }
   if (status_cmd->parsed()) return manifold::RunStatus(server, status_id, &std::cout, &std::cerr);

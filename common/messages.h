@@ -109,6 +109,12 @@ struct AssignMsg {
   std::map<std::string, std::string> build_args;
   std::string target;
   std::vector<std::string> repositories;  // "registry/repository" names to push to
+  // --label (image config) and --annotation (the platform's image manifest).
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  // --no-cache: use no cached layer; --pull: pull base images even when present.
+  bool no_cache = false;
+  bool pull = false;
   bool operator==(const AssignMsg&) const = default;
 };
 

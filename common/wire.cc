@@ -343,6 +343,11 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       auto repositories = assign.initRepositories(static_cast<unsigned>(m.repositories.size()));
       for (size_t i = 0; i < m.repositories.size(); ++i)
         repositories.set(i, AsText(m.repositories[i]));
+      WriteKeyValues(m.labels, assign.initLabels(static_cast<unsigned>(m.labels.size())));
+      WriteKeyValues(m.annotations,
+                     assign.initAnnotations(static_cast<unsigned>(m.annotations.size())));
+      assign.setNoCache(m.no_cache);
+      assign.setPull(m.pull);
     }
     void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
     void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
@@ -385,6 +390,10 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             for (auto repository : assign.getRepositories()) {
               m.repositories.push_back(ToString(repository));
             }
+            m.labels = ReadKeyValues(assign.getLabels());
+            m.annotations = ReadKeyValues(assign.getAnnotations());
+            m.no_cache = assign.getNoCache();
+            m.pull = assign.getPull();
             return m;
           }
           case proto::CoordinatorMessage::CANCEL:

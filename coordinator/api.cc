@@ -88,6 +88,13 @@ json BuildJson(const BuildRecord& build) {
           {"dockerfile_path", build.spec.dockerfile_path},
           {"build_args", build.spec.build_args},
           {"target", build.spec.target},
+          {"labels", build.spec.labels},
+          {"no_cache", build.spec.no_cache},
+          {"pull", build.spec.pull},
+          {"manifest_annotations", build.spec.manifest_annotations},
+          {"index_annotations", build.spec.index_annotations},
+          {"source", build.spec.source},
+          {"revision", build.spec.revision},
           {"job_timeout_seconds", build.spec.job_timeout_s},
           {"emulation", EmulationPolicyName(build.spec.emulation)},
           {"index_digest", build.index_digest},
@@ -101,8 +108,8 @@ json BuildJson(const BuildRecord& build) {
 // Bounds on the free-text fields of a build request.
 constexpr size_t kMaxDockerfileBytes = 1 << 20;
 constexpr size_t kMaxPathBytes = 4096;
-constexpr size_t kMaxBuildArgValueBytes = 64 << 10;
-constexpr size_t kMaxBuildArgs = 1000;
+constexpr size_t kMaxMapValueBytes = 64 << 10;  // a build arg, label or annotation value
+constexpr size_t kMaxMapEntries = 1000;         // build args, labels or annotations
 constexpr size_t kMaxTags = 64;
 
 // Turns a request body into a BuildSpec, or says which field is wrong and why.
@@ -187,26 +194,55 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
   if (!spec.target.empty()) {
     if (Status s = ValidateStageName("target", spec.target); !s.ok()) return s;
   }
-  if (auto it = request.find("build_args"); it != request.end() && !it->is_null()) {
+  // An object of strings whose keys `validate_key` accepts; the values are free text.
+  auto string_map = [&](const char* name,
+                        Status (*validate_key)(std::string_view, std::string_view),
+                        std::map<std::string, std::string>* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || it->is_null()) return Status::Ok();
     if (!it->is_object()) {
-      return Status::InvalidArgument("field \"build_args\" must be an object of strings");
+      return Status::InvalidArgument(std::string("field \"") + name +
+                                     "\" must be an object of strings");
     }
-    if (it->size() > kMaxBuildArgs) {
-      return Status::InvalidArgument("field \"build_args\" has more than " +
-                                     std::to_string(kMaxBuildArgs) + " arguments");
+    if (it->size() > kMaxMapEntries) {
+      return Status::InvalidArgument(std::string("field \"") + name + "\" has more than " +
+                                     std::to_string(kMaxMapEntries) + " entries");
     }
-    for (const auto& [name, value] : it->items()) {
-      if (Status s = ValidateBuildArgName("build_args", name); !s.ok()) return s;
+    for (const auto& [key, value] : it->items()) {
+      if (Status s = validate_key(name, key); !s.ok()) return s;
       if (!value.is_string()) {
-        return Status::InvalidArgument("field \"build_args\": the value of \"" + name +
-                                       "\" must be a string");
+        return Status::InvalidArgument(std::string("field \"") + name + "\": the value of \"" +
+                                       key + "\" must be a string");
       }
       std::string text = value.get<std::string>();
-      if (Status s = ValidateText("build_args", text, kMaxBuildArgValueBytes); !s.ok()) {
-        return s.WithContext("argument " + name);
+      if (Status s = ValidateText(name, text, kMaxMapValueBytes); !s.ok()) {
+        return s.WithContext("the value of " + key);
       }
-      spec.build_args[name] = std::move(text);
+      (*out)[key] = std::move(text);
     }
+    return Status::Ok();
+  };
+  auto bool_field = [&](const char* name, bool* out) -> Status {
+    auto it = request.find(name);
+    if (it == request.end() || it->is_null()) return Status::Ok();
+    if (!it->is_boolean()) {
+      return Status::InvalidArgument(std::string("field \"") + name + "\" must be true or false");
+    }
+    *out = it->get<bool>();
+    return Status::Ok();
+  };
+  Status fields[] = {
+      string_map("build_args", ValidateBuildArgName, &spec.build_args),
+      string_map("labels", ValidateLabelKey, &spec.labels),
+      string_map("manifest_annotations", ValidateLabelKey, &spec.manifest_annotations),
+      string_map("index_annotations", ValidateLabelKey, &spec.index_annotations),
+      bool_field("no_cache", &spec.no_cache),
+      bool_field("pull", &spec.pull),
+      text_field("source", false, kMaxPathBytes, &spec.source),
+      text_field("revision", false, kMaxPathBytes, &spec.revision),
+  };
+  for (const Status& s : fields) {
+    if (!s.ok()) return s;
   }
   if (auto it = request.find("job_timeout_seconds"); it != request.end() && !it->is_null()) {
     if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 7 * 86400) {

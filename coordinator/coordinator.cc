@@ -773,6 +773,10 @@ void Coordinator::ScheduleJobs() {
     assign.build_args = job.spec->build_args;
     assign.target = job.spec->target;
     assign.repositories = Repositories(*job.spec);
+    assign.labels = job.spec->labels;
+    assign.annotations = job.spec->manifest_annotations;
+    assign.no_cache = job.spec->no_cache;
+    assign.pull = job.spec->pull;
     spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
                  LogIds{.build = job.build_id,
                         .job = job.job_id,

@@ -11,6 +11,11 @@
 namespace manifold {
 namespace {
 
+// Pre-defined annotations of the image spec that the merger sets on an OCI index.
+constexpr std::string_view kCreatedAnnotation = "org.opencontainers.image.created";
+constexpr std::string_view kSourceAnnotation = "org.opencontainers.image.source";
+constexpr std::string_view kRevisionAnnotation = "org.opencontainers.image.revision";
+
 // Fetches one child manifest and its config from `repository`, and checks that the image
 // really is for the platform the job was built for.
 Result<IndexChild> VerifyChild(const RegistryClient& registry, const std::string& repository,
@@ -37,6 +42,40 @@ Result<IndexChild> VerifyChild(const RegistryClient& registry, const std::string
   child.manifest.size = static_cast<int64_t>(fetched->bytes.size());
   child.platform = *platform;
   return child;
+}
+
+// The index annotations the build asked for: its source and revision, then the custom
+// ones, which win (as a buildx --annotation overrides the automatic values).
+std::map<std::string, std::string> RequestedIndexAnnotations(const BuildSpec& spec) {
+  std::map<std::string, std::string> annotations;
+  if (!spec.source.empty()) annotations[std::string(kSourceAnnotation)] = spec.source;
+  if (!spec.revision.empty()) annotations[std::string(kRevisionAnnotation)] = spec.revision;
+  for (const auto& [key, value] : spec.index_annotations) annotations[key] = value;
+  return annotations;
+}
+
+// The annotations of the index over `children`. A Docker manifest list has no place for
+// annotations: the coordinator's own created time is then left out, but annotations the
+// build asked for fail the merge rather than vanish.
+Result<std::map<std::string, std::string>> IndexAnnotations(
+    const BuildRecord& build, const std::vector<IndexChild>& children) {
+  std::map<std::string, std::string> requested = RequestedIndexAnnotations(build.spec);
+  bool docker_list = !children.empty() && children[0].manifest.media_type == kDockerManifest;
+  if (docker_list) {
+    if (requested.empty()) return requested;
+    std::string keys;
+    for (const auto& [key, value] : requested) keys += (keys.empty() ? "" : ", ") + key;
+    return Status::FailedPrecondition(
+        "the images were built as Docker schema2 manifests, so their index is a Docker "
+        "manifest list, which cannot carry annotations; the build asked for index "
+        "annotations (" +
+        keys + "): build OCI images or leave out the index annotations");
+  }
+  std::map<std::string, std::string> annotations = {
+      {std::string(kCreatedAnnotation), build.merge_started_at}};
+  if (build.merge_started_at.empty()) annotations.clear();
+  for (const auto& [key, value] : requested) annotations[key] = value;
+  return annotations;
 }
 
 }  // namespace
@@ -84,7 +123,9 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
         children.push_back(*child);
       }
       if (index_bytes.empty()) {
-        Result<std::string> bytes = BuildIndex(children, {}, &pushed.media_type);
+        Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, children);
+        if (!annotations.ok()) return annotations.status();
+        Result<std::string> bytes = BuildIndex(children, *annotations, &pushed.media_type);
         if (!bytes.ok()) return bytes.status();
         index_bytes = *bytes;
       }

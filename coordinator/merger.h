@@ -20,7 +20,11 @@ struct PushedIndex {
 
 // Builds the index (OCI index for OCI children, Docker manifest list for Docker children)
 // from the build's succeeded jobs, checks every child exists in each tag's repository,
-// and PUTs the index under every tag. Pushing the same build twice pushes identical bytes.
+// and PUTs the index under every tag. An OCI index is annotated with
+// org.opencontainers.image.created (when merging began), .source and .revision from the
+// build, then the build's own index annotations, which override those. A Docker manifest
+// list carries no annotations, so a build that asked for some fails with a message saying
+// so. Pushing the same build twice pushes identical bytes.
 Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build);
 
 }  // namespace manifold

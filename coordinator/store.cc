@@ -61,12 +61,18 @@ const std::string kBuildColumns =
     "id, platforms::text, tags::text, context_digest, dockerfile, dockerfile_path, "
     "build_args::text, target, state, index_digest, index_media_type, error, " +
     Rfc3339("created_at") + ", " + Rfc3339("updated_at") +
-    ", job_timeout_s, emulation, logs_pruned_at IS NOT NULL";
+    ", job_timeout_s, emulation, logs_pruned_at IS NOT NULL, labels::text, no_cache, pull, "
+    "manifest_annotations::text, annotations::text, source, revision, coalesce(" +
+    Rfc3339("merge_started_at") + ", '')";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
     "manifest_media_type, manifest_size, error, "
     "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0), placement";
+
+std::map<std::string, std::string> ParseStringMap(const std::string& text) {
+  return json::parse(text).get<std::map<std::string, std::string>>();
+}
 
 BuildRecord ReadBuild(const pqxx::row& row) {
   BuildRecord b;
@@ -76,8 +82,7 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.context_digest = row[3].as<std::string>();
   b.spec.dockerfile = row[4].as<std::string>();
   b.spec.dockerfile_path = row[5].as<std::string>();
-  b.spec.build_args =
-      json::parse(row[6].as<std::string>()).get<std::map<std::string, std::string>>();
+  b.spec.build_args = ParseStringMap(row[6].as<std::string>());
   b.spec.target = row[7].as<std::string>();
   b.state = row[8].as<std::string>();
   b.index_digest = row[9].as<std::string>();
@@ -89,6 +94,14 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.emulation =
       ParseEmulationPolicy(row[15].as<std::string>()).value_or(EmulationPolicy::kFallback);
   b.logs_pruned = row[16].as<bool>();
+  b.spec.labels = ParseStringMap(row[17].as<std::string>());
+  b.spec.no_cache = row[18].as<bool>();
+  b.spec.pull = row[19].as<bool>();
+  b.spec.manifest_annotations = ParseStringMap(row[20].as<std::string>());
+  b.spec.index_annotations = ParseStringMap(row[21].as<std::string>());
+  b.spec.source = row[22].as<std::string>();
+  b.spec.revision = row[23].as<std::string>();
+  b.merge_started_at = row[24].as<std::string>();
   return b;
 }
 
@@ -344,14 +357,20 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     pqxx::work tx(c);
     json tags = spec.tags;
     json build_args = spec.build_args;
+    json labels = spec.labels;
+    json manifest_annotations = spec.manifest_annotations;
+    json index_annotations = spec.index_annotations;
     pqxx::result inserted = tx.exec_params(
         "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
-        "dockerfile_path, build_args, target, job_timeout_s, emulation) "
-        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10) "
+        "dockerfile_path, build_args, target, job_timeout_s, emulation, labels, no_cache, pull, "
+        "manifest_annotations, annotations, source, revision) "
+        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
+        "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
         spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s,
-        std::string(EmulationPolicyName(spec.emulation)));
+        std::string(EmulationPolicyName(spec.emulation)), labels.dump(), spec.no_cache, spec.pull,
+        manifest_annotations.dump(), index_annotations.dump(), spec.source, spec.revision);
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");
@@ -499,7 +518,8 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
           job.id, result.image.digest, result.image.media_type, result.image.size);
       RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
       pqxx::result merging = tx.exec_params(
-          "UPDATE builds SET state = 'merging', updated_at = now() WHERE id = $1 "
+          "UPDATE builds SET state = 'merging', updated_at = now(), merge_started_at = now() "
+          "WHERE id = $1 "
           "AND state IN ('queued', 'running') AND NOT EXISTS "
           "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
           job.build_id);

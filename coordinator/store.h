@@ -33,6 +33,16 @@ struct BuildSpec {
   std::string dockerfile_path = "Dockerfile";
   std::map<std::string, std::string> build_args;
   std::string target;
+  std::map<std::string, std::string> labels;
+  bool no_cache = false;
+  bool pull = false;  // pull base images always, as buildx --pull
+  // Annotations for each platform's manifest, and for the index the merger pushes.
+  std::map<std::string, std::string> manifest_annotations;
+  std::map<std::string, std::string> index_annotations;
+  // Where the sources come from and at which commit; the index's
+  // org.opencontainers.image.source and .revision unless index_annotations name them.
+  std::string source;
+  std::string revision;
   uint32_t job_timeout_s = 3600;  // an attempt running longer ends as timed_out
   EmulationPolicy emulation = EmulationPolicy::kFallback;
 };
@@ -71,6 +81,9 @@ struct BuildRecord {
   std::string created_at;  // RFC 3339, UTC
   std::string updated_at;
   bool logs_pruned = false;  // the log was deleted under the log retention
+  // When every job had succeeded and merging began; the index's created annotation, so a
+  // merge repeated after a restart pushes the same bytes. "" before then.
+  std::string merge_started_at;
   std::vector<JobRecord> jobs;
 };
 

@@ -127,6 +127,10 @@ struct Assign {
   buildArgs @7 :List(KeyValue);
   target @8 :Text;
   repositories @9 :List(Text);  # "registry/repository" names to push the image to
+  labels @10 :List(KeyValue);      # image config labels
+  annotations @11 :List(KeyValue); # annotations of the platform's image manifest
+  noCache @12 :Bool;               # build every step afresh, using no cached layer
+  pull @13 :Bool;                  # pull base images even when a local copy exists
 }
 
 struct Reject {

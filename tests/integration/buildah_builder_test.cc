@@ -339,6 +339,65 @@ TEST_F(BuildahBuilderTest, BuildsArm64ImageUnderEmulation) {
   EXPECT_EQ(image.config.value("os", ""), "linux");
 }
 
+// buildah sets buildx's automatic platform args itself, per --platform and with the
+// variant; a Dockerfile without RUN steps shows them for foreign platforms without QEMU.
+// Labels land in the config and annotations in the manifest of the layout that is pushed.
+TEST_F(BuildahBuilderTest, SetsPlatformArgsLabelsAndAnnotationsForEachPlatform) {
+  const std::string dockerfile =
+      "FROM scratch\n"
+      "ARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\nARG TARGETVARIANT\n"
+      "ARG BUILDPLATFORM\nARG BUILDOS\nARG BUILDARCH\nARG BUILDVARIANT\n"
+      "LABEL tp=$TARGETPLATFORM tos=$TARGETOS ta=$TARGETARCH tv=\"$TARGETVARIANT\" "
+      "bp=$BUILDPLATFORM bos=$BUILDOS ba=$BUILDARCH bv=\"$BUILDVARIANT\"\n"
+      "LABEL origin=dockerfile\n"
+      "COPY busybox /payload\n";
+  struct Case {
+    std::string given;  // as on the command line; ParsePlatform normalises it as buildx
+    std::string target_platform, arch, variant;
+  };
+  const std::vector<Case> cases = {{"linux/amd64", "linux/amd64", "amd64", ""},
+                                   {"linux/arm64/v8", "linux/arm64", "arm64", ""},
+                                   {"linux/arm/v7", "linux/arm/v7", "arm", "v7"},
+                                   {"linux/arm", "linux/arm/v7", "arm", "v7"}};
+  WriteFile(root_ / "payload", "not a binary: nothing runs");
+  BuildahBuilder builder(runner_);
+  int n = 0;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.given);
+    Result<Platform> platform = ParsePlatform(c.given);
+    ASSERT_TRUE(platform.ok()) << platform.status().message();
+    BuildRequest request =
+        MakeRequest(*platform, root_ / "payload", dockerfile, "args" + std::to_string(n++));
+    request.labels = {{"org.example.team", "builds"}, {"origin", "command line"}};
+    request.annotations = {{"org.example.manifest", "per platform"}};
+    request.no_cache = true;
+    request.pull = true;
+    std::atomic<bool> cancel{false};
+    BuildOutcome outcome = BuildWithWatchdog(builder, request, seconds(120), cancel);
+    ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
+    EXPECT_NE(outcome.log.find(" --no-cache "), std::string::npos) << outcome.log;
+    EXPECT_NE(outcome.log.find(" --pull=always "), std::string::npos) << outcome.log;
+
+    LayoutImage image = ReadSingleImageLayout(request.layout_dir);
+    const nlohmann::json& labels = image.config["config"]["Labels"];
+    EXPECT_EQ(labels.value("tp", ""), c.target_platform) << labels.dump();
+    EXPECT_EQ(labels.value("tos", ""), "linux");
+    EXPECT_EQ(labels.value("ta", ""), c.arch);
+    EXPECT_EQ(labels.value("tv", "missing"), c.variant);
+    EXPECT_EQ(labels.value("bp", ""), "linux/amd64");  // this host builds, natively
+    EXPECT_EQ(labels.value("bos", ""), "linux");
+    EXPECT_EQ(labels.value("ba", ""), "amd64");
+    EXPECT_EQ(labels.value("bv", "missing"), "");
+    EXPECT_EQ(labels.value("org.example.team", ""), "builds");
+    EXPECT_EQ(image.config.value("architecture", ""), c.arch);
+    EXPECT_EQ(image.config.value("variant", ""), c.variant);
+    // A --label wins over the Dockerfile's own LABEL, as in docker build.
+    EXPECT_EQ(labels.value("origin", ""), "command line");
+    EXPECT_EQ(image.manifest["annotations"].value("org.example.manifest", ""), "per platform")
+        << image.manifest.dump();
+  }
+}
+
 TEST_F(BuildahBuilderTest, RefusesANonEmptyLayoutDir) {
   BuildahBuilder builder(runner_);
   WriteFile(root_ / "not-a-binary", "a file, not a context directory");

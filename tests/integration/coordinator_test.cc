@@ -475,6 +475,24 @@ TEST_F(CoordinatorTest, ApiRejectsBadRequestsNamingTheField) {
   bad = ok;
   bad["build_args"] = {{"1BAD", "x"}};
   EXPECT_NE(error_of(bad).find("build_args"), std::string::npos);
+  bad = ok;
+  bad["labels"] = {{"has space", "x"}};
+  EXPECT_EQ(
+      error_of(bad),
+      "field \"labels\": the key \"has space\" must be letters, digits, '.', '-', '_' and "
+      "'/', starting and ending with a letter or digit (e.g. org.opencontainers.image.source)");
+  bad = ok;
+  bad["manifest_annotations"] = {{"k", 1}};
+  EXPECT_EQ(error_of(bad), "field \"manifest_annotations\": the value of \"k\" must be a string");
+  bad = ok;
+  bad["index_annotations"] = json::array();
+  EXPECT_EQ(error_of(bad), "field \"index_annotations\" must be an object of strings");
+  bad = ok;
+  bad["no_cache"] = "yes";
+  EXPECT_EQ(error_of(bad), "field \"no_cache\" must be true or false");
+  bad = ok;
+  bad["revision"] = 42;
+  EXPECT_EQ(error_of(bad), "field \"revision\" must be a string");
   EXPECT_EQ(Request("POST", "/v1/builds", "{not json").status, 400);
   EXPECT_EQ(Request("PUT", "/v1/contexts/" + context, "other bytes").status, 400);
   EXPECT_EQ(Get("/v1/builds/12345").status, 404);

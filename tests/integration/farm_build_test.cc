@@ -1,8 +1,11 @@
 // End to end on a real local farm (ops/farm.sh): PostgreSQL, docker-registry, the
 // coordinator and two agents building with buildah, one of them under QEMU. Every check
-// of what was pushed is made with skopeo, an independent reader.
+// of what was pushed is made with skopeo, an independent reader. Build options (a
+// multi-stage Dockerfile with --target, args, labels, manifest and index annotations,
+// --no-cache, --pull, a git source, `-f -`) are checked per platform the same way.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +20,34 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
+
+// The build stage records what the automatic and given args were and where it ran; the
+// final stage takes only that record (COPY --from); "broken" after it must not be built.
+constexpr const char* kOptionsDockerfile = R"(FROM busybox AS build
+ARG TARGETARCH
+ARG TARGETPLATFORM
+ARG GREETING=unset
+RUN mkdir /out && echo "$TARGETARCH" > /out/targetarch \
+ && echo "$TARGETPLATFORM" > /out/targetplatform \
+ && echo "$GREETING" > /out/greeting && uname -m > /out/machine
+
+FROM busybox AS final
+ARG TARGETARCH
+COPY --from=build /out /etc/manifold-out
+LABEL stage=final arch=$TARGETARCH
+
+FROM final AS broken
+RUN exit 7
+)";
+
+// An index's children by architecture: {"amd64": "sha256:..."}.
+std::map<std::string, std::string> ChildrenByArch(const json& index) {
+  std::map<std::string, std::string> by_arch;
+  for (const auto& child : index["manifests"]) {
+    by_arch[child["platform"]["architecture"]] = child["digest"];
+  }
+  return by_arch;
+}
 
 class FarmBuildTest : public ::testing::Test {
  protected:
@@ -210,6 +241,199 @@ TEST_F(FarmBuildTest, CliErrorsAreOneLineAndNonZero) {
   for (const CommandResult* r : {&bad_platform, &no_dockerfile, &unknown, &unreachable}) {
     // One line each: what is wrong and what to do.
     EXPECT_EQ(std::count(r->output.begin(), r->output.end(), '\n'), 1) << r->output;
+  }
+}
+
+TEST_F(FarmBuildTest, StagesArgsLabelsAndAnnotationsTakeEffectOnEveryPlatform) {
+  TempDir context("manifold-options");
+  std::ofstream(context.path() + "/Dockerfile") << kOptionsDockerfile;
+  auto git = [&](const std::string& args) {
+    CommandResult r =
+        RunCommand({"sh", "-c", "git -C \"$0\" " + args, context.path()}, seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << args << ": " << r.output;
+  };
+  git("init -q");
+  git("add Dockerfile");
+  git("-c user.name=t -c user.email=t@example.com commit -q -m initial");
+  git("remote add origin https://ci:secret-token@git.example.com/team/app.git");
+  CommandResult head = RunCommand({"git", "-C", context.path(), "rev-parse", "HEAD"}, seconds(30));
+  ASSERT_EQ(head.exit_code, 0) << head.output;
+  std::string revision = head.output.substr(0, 40);
+
+  std::string tag = farm_.registry() + "/options:latest";
+  CommandResult build = farm_.Manifold({"build",
+                                        "--platform",
+                                        "linux/amd64,linux/arm64",
+                                        "-t",
+                                        tag,
+                                        "--progress",
+                                        "plain",
+                                        "--target",
+                                        "final",
+                                        "--build-arg",
+                                        "GREETING=hello options",
+                                        "--label",
+                                        "org.example.team=builds",
+                                        "--annotation",
+                                        "org.example.default=on every manifest",
+                                        "--annotation",
+                                        "manifest:org.example.manifest=explicit",
+                                        "--annotation",
+                                        "index:org.example.index=on the index",
+                                        "--annotation",
+                                        "index,manifest:org.example.both=everywhere",
+                                        "--no-cache",
+                                        "--pull",
+                                        context.path()});
+  ASSERT_EQ(build.exit_code, 0) << build.output;
+  // The agents ran buildah with the options (the arm64 one under QEMU).
+  for (const char* platform : {"linux/amd64", "linux/arm64"}) {
+    EXPECT_NE(
+        build.output.find(std::string("[") + platform +
+                          "] manifold: buildah bud --isolation chroot --platform " + platform),
+        std::string::npos)
+        << build.output;
+  }
+  EXPECT_NE(build.output.find(" --no-cache "), std::string::npos) << build.output;
+  EXPECT_NE(build.output.find(" --pull=always "), std::string::npos) << build.output;
+
+  json index = RawManifest("options:latest");
+  EXPECT_EQ(index.value("mediaType", ""), std::string(kOciIndex));
+  const json& annotations = index["annotations"];
+  EXPECT_EQ(annotations.value("org.opencontainers.image.source", ""),
+            "https://git.example.com/team/app.git")
+      << index.dump();
+  EXPECT_EQ(annotations.value("org.opencontainers.image.revision", ""), revision);
+  std::string created = annotations.value("org.opencontainers.image.created", "");
+  EXPECT_EQ(created.size(), 20u) << index.dump();  // 2026-11-29T06:00:00Z
+  EXPECT_EQ(annotations.value("org.example.index", ""), "on the index");
+  EXPECT_EQ(annotations.value("org.example.both", ""), "everywhere");
+  EXPECT_FALSE(annotations.contains("org.example.default")) << index.dump();
+
+  std::map<std::string, std::string> children = ChildrenByArch(index);
+  ASSERT_EQ(children.size(), 2u) << index.dump();
+  const std::map<std::string, std::string> machine = {{"amd64", "x86_64"}, {"arm64", "aarch64"}};
+  for (const auto& [arch, digest] : children) {
+    SCOPED_TRACE(arch);
+    std::string ref = "options@" + digest;
+    json manifest = RawManifest(ref);
+    const json& manifest_annotations = manifest["annotations"];
+    EXPECT_EQ(manifest_annotations.value("org.example.default", ""), "on every manifest")
+        << manifest.dump();
+    EXPECT_EQ(manifest_annotations.value("org.example.manifest", ""), "explicit");
+    EXPECT_EQ(manifest_annotations.value("org.example.both", ""), "everywhere");
+    EXPECT_FALSE(manifest_annotations.contains("org.example.index")) << manifest.dump();
+
+    json config = Config(ref);
+    EXPECT_EQ(config.value("architecture", ""), arch);
+    const json& labels = config["config"]["Labels"];
+    EXPECT_EQ(labels.value("org.example.team", ""), "builds") << config.dump();
+    EXPECT_EQ(labels.value("stage", ""), "final");  // --target: not "broken", which exits 7
+    EXPECT_EQ(labels.value("arch", ""), arch);      // ARG TARGETARCH in the final stage
+
+    // COPY --from brought the build stage's record, made on (or emulating) the platform.
+    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/targetarch"), arch + "\n");
+    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/targetplatform"), "linux/" + arch + "\n");
+    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/greeting"), "hello options\n");
+    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/machine"), machine.at(arch) + "\n");
+  }
+
+  // The build record keeps the options.
+  Result<json> record = farm_.GetBuild(1);
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ((*record)["labels"], json({{"org.example.team", "builds"}}));
+  EXPECT_EQ((*record)["no_cache"], true);
+  EXPECT_EQ((*record)["pull"], true);
+  EXPECT_EQ((*record)["revision"], revision);
+}
+
+TEST_F(FarmBuildTest, DockerfileFromStdinAndExplicitSourceAnnotations) {
+  TempDir context("manifold-stdin");
+  std::ofstream(context.path() + "/payload.txt") << "from the context\n";
+  TempDir elsewhere("manifold-stdin-dockerfile");
+  std::string dockerfile = elsewhere.path() + "/Dockerfile";
+  std::ofstream(dockerfile) << "FROM busybox\nCOPY payload.txt /payload.txt\n"
+                               "ARG TARGETARCH\nRUN echo \"$TARGETARCH\" > /arch\n";
+  std::string tag = farm_.registry() + "/stdin:latest";
+  // The shell feeds the Dockerfile on stdin, as in `manifold build -f - DIR < Dockerfile`.
+  CommandResult build = RunCommand(
+      {"sh", "-c", "exec \"$0\" \"$@\" < \"$DOCKERFILE\"", BinaryDir() + "/cli/manifold", "build",
+       "--platform", "linux/amd64,linux/arm64", "-t", tag, "-f", "-", "--annotation",
+       "index:org.opencontainers.image.source=https://example.com/src", "--annotation",
+       "index:org.opencontainers.image.revision=v9", context.path()},
+      seconds(300), {{"MANIFOLD_SERVER", farm_.server_url()}, {"DOCKERFILE", dockerfile}});
+  ASSERT_EQ(build.exit_code, 0) << build.output;
+
+  json index = RawManifest("stdin:latest");
+  EXPECT_EQ(index["annotations"].value("org.opencontainers.image.source", ""),
+            "https://example.com/src");
+  EXPECT_EQ(index["annotations"].value("org.opencontainers.image.revision", ""), "v9");
+  for (const auto& [arch, digest] : ChildrenByArch(index)) {
+    EXPECT_EQ(FileInImage("stdin@" + digest, "payload.txt"), "from the context\n");
+    EXPECT_EQ(FileInImage("stdin@" + digest, "arch"), arch + "\n");
+  }
+  Result<json> record = farm_.GetBuild(1);
+  ASSERT_TRUE(record.ok()) << record.status().message();
+  EXPECT_EQ((*record)["dockerfile_path"], "-");
+}
+
+// buildx's platform list forms reach buildah as it expects them: linux/arm64/v8 becomes
+// linux/arm64, linux/arm/v7 keeps its variant, and the automatic TARGET* args of each
+// job carry exactly its platform. The Dockerfile has no RUN step, so the arm/v7 image is
+// made without needing an arm base image.
+TEST(FarmPlatformVariants, AutomaticArgsCarryEachPlatformWithItsVariant) {
+  if (!std::filesystem::exists("/proc/sys/fs/binfmt_misc/qemu-arm")) {
+    GTEST_SKIP() << "no QEMU binfmt handler for arm (qemu-user-static, update-binfmts --enable "
+                    "qemu-arm): an agent cannot offer linux/arm/v7";
+  }
+  Farm farm(FarmOptions{{"amd64-1:linux/amd64", "arm-1:linux/arm64,linux/arm/v7"}, {}});
+  Status up = farm.Up();
+  ASSERT_TRUE(up.ok()) << up.message();
+  TempDir context("manifold-variants");
+  std::ofstream(context.path() + "/Dockerfile")
+      << "FROM scratch\nARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\nARG TARGETVARIANT\n"
+         "ARG BUILDPLATFORM\nARG BUILDARCH\n"
+         "LABEL tp=$TARGETPLATFORM tos=$TARGETOS ta=$TARGETARCH tv=\"$TARGETVARIANT\" "
+         "bp=$BUILDPLATFORM ba=$BUILDARCH\nCOPY Dockerfile /\n";
+  std::string tag = farm.registry() + "/variants:latest";
+  CommandResult build = farm.Manifold({"build", "--platform", "linux/amd64,linux/arm64/v8",
+                                       "--platform", "linux/arm/v7", "-t", tag, context.path()});
+  ASSERT_EQ(build.exit_code, 0) << build.output << "\n" << farm.LogTail("coordinator");
+
+  auto inspect = [&](const std::string& ref, bool config) {
+    std::vector<std::string> argv = {"skopeo", "inspect", "--raw", "--tls-verify=false",
+                                     "docker://" + farm.registry() + "/" + ref};
+    if (config) argv.insert(argv.begin() + 2, "--config");
+    CommandResult result = RunCommand(argv, seconds(60));
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return json::parse(result.output, nullptr, false);
+  };
+  json index = inspect("variants:latest", false);
+  ASSERT_EQ(index["manifests"].size(), 3u) << index.dump();
+  std::map<std::string, json> labels_by_platform;
+  for (const auto& child : index["manifests"]) {
+    std::string platform = child["platform"].value("os", "") + "/" +
+                           child["platform"].value("architecture", "") +
+                           (child["platform"].contains("variant")
+                                ? "/" + child["platform"]["variant"].get<std::string>()
+                                : "");
+    labels_by_platform[platform] =
+        inspect("variants@" + child["digest"].get<std::string>(), true)["config"]["Labels"];
+  }
+  const std::map<std::string, std::pair<std::string, std::string>> expected = {
+      {"linux/amd64", {"amd64", ""}},
+      {"linux/arm64", {"arm64", ""}},
+      {"linux/arm/v7", {"arm", "v7"}}};
+  for (const auto& [platform, arch_variant] : expected) {
+    SCOPED_TRACE(platform);
+    ASSERT_TRUE(labels_by_platform.count(platform)) << index.dump();
+    const json& labels = labels_by_platform[platform];
+    EXPECT_EQ(labels.value("tp", ""), platform) << labels.dump();
+    EXPECT_EQ(labels.value("tos", ""), "linux");
+    EXPECT_EQ(labels.value("ta", ""), arch_variant.first);
+    EXPECT_EQ(labels.value("tv", "missing"), arch_variant.second);
+    EXPECT_EQ(labels.value("bp", ""), "linux/amd64");  // every agent here runs on x86-64
+    EXPECT_EQ(labels.value("ba", ""), "amd64");
   }
 }
 

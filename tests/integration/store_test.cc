@@ -88,6 +88,45 @@ TEST_F(StoreTest, EmulationPolicyAndPlacementAreKept) {
   EXPECT_EQ(stored->jobs[1].placement, "");
 }
 
+TEST_F(StoreTest, BuildOptionsRoundTripAndMergeStartIsRecorded) {
+  BuildSpec spec;
+  spec.platforms = {P("linux/amd64")};
+  spec.tags = {"127.0.0.1:5000/app:latest"};
+  spec.context_digest = Sha256Digest("context");
+  spec.dockerfile = "FROM busybox\n";
+  spec.labels = {{"org.example.team", "builds"}};
+  spec.no_cache = true;
+  spec.pull = true;
+  spec.manifest_annotations = {{"org.example.m", "1"}};
+  spec.index_annotations = {{"org.example.i", "2"}};
+  spec.source = "https://git.example.com/app.git";
+  spec.revision = std::string(40, 'e');
+  auto created = store_->CreateBuild(spec, "");
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  BuildRecord build = *store_->GetBuild(created->first.id);
+  EXPECT_EQ(build.spec.labels, spec.labels);
+  EXPECT_TRUE(build.spec.no_cache);
+  EXPECT_TRUE(build.spec.pull);
+  EXPECT_EQ(build.spec.manifest_annotations, spec.manifest_annotations);
+  EXPECT_EQ(build.spec.index_annotations, spec.index_annotations);
+  EXPECT_EQ(build.spec.source, spec.source);
+  EXPECT_EQ(build.spec.revision, spec.revision);
+  EXPECT_EQ(build.merge_started_at, "");
+  // The scheduler's view carries the same options to the agents.
+  auto pending = store_->PendingJobs();
+  ASSERT_TRUE(pending.ok() && pending->size() == 1u);
+  EXPECT_EQ((*pending)[0].spec->labels, spec.labels);
+  EXPECT_TRUE((*pending)[0].spec->pull);
+
+  uint64_t job = build.jobs[0].id;
+  ASSERT_EQ(*store_->AssignJob(job, "x86", false, "test placement"), 1u);
+  ASSERT_TRUE(store_->RecordJobResult("x86", Success({job, 1}, 'a'), 3)->ready_to_merge);
+  BuildRecord merging = *store_->GetBuild(build.id);
+  EXPECT_EQ(merging.merge_started_at.size(), std::string("2026-01-01T00:00:00Z").size())
+      << merging.merge_started_at;
+  EXPECT_TRUE(merging.merge_started_at.ends_with("Z")) << merging.merge_started_at;
+}
+
 TEST_F(StoreTest, SameIdempotencyKeyReturnsSameBuild) {
   BuildRecord first = Submit("ci-run-17");
   BuildSpec spec = first.spec;

@@ -75,5 +75,56 @@ TEST(BuildArgs, ProcessEnvironment) {
   EXPECT_EQ(*args, (std::map<std::string, std::string>{{"MANIFOLD_CLI_TEST_ARG", "from env"}}));
 }
 
+TEST(Labels, KeyValueOrKeyAlone) {
+  auto labels = ParseLabels({"a=1", "b=x=y", "c", "a=2", "d="});
+  ASSERT_TRUE(labels.ok()) << labels.status().message();
+  EXPECT_EQ(*labels,
+            (std::map<std::string, std::string>{{"a", "2"}, {"b", "x=y"}, {"c", ""}, {"d", ""}}));
+  for (const char* bad : {"=v", "", "a b=c", "tab\t=1"}) {
+    auto rejected = ParseLabels({bad});
+    ASSERT_FALSE(rejected.ok()) << bad;
+    EXPECT_EQ(rejected.status().message().rfind(std::string("invalid --label \"") + bad, 0), 0u)
+        << rejected.status().message();
+  }
+}
+
+TEST(Annotations, BuildxForms) {
+  auto parsed = ParseAnnotations({"org.opencontainers.image.title=app", "manifest:m=1",
+                                  "index:org.opencontainers.image.source=https://x/y",
+                                  "index,manifest:both=b", "empty=", "url=a=b:c"});
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(parsed->manifest,
+            (std::map<std::string, std::string>{{"org.opencontainers.image.title", "app"},
+                                                {"m", "1"},
+                                                {"both", "b"},
+                                                {"empty", ""},
+                                                {"url", "a=b:c"}}));
+  EXPECT_EQ(parsed->index, (std::map<std::string, std::string>{
+                               {"org.opencontainers.image.source", "https://x/y"}, {"both", "b"}}));
+}
+
+TEST(Annotations, UnsupportedOrMalformedFormsAreRefused) {
+  struct Case {
+    std::string arg;
+    std::string why;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"novalue", "use KEY=VALUE, manifest:KEY=VALUE or index:KEY=VALUE"},
+           {"=v", "the key must be"},
+           {"manifest[linux/amd64]:k=v", "per-platform annotations are not supported"},
+           {"manifest-descriptor:k=v", "manifest-descriptor annotations are not supported"},
+           {"index-descriptor:k=v", "index-descriptor annotations are not supported"},
+           {"image:k=v", "unknown type \"image\"; use manifest: or index:"},
+           {"a b=c", "the key must be"},
+       }) {
+    auto parsed = ParseAnnotations({c.arg});
+    ASSERT_FALSE(parsed.ok()) << c.arg;
+    EXPECT_EQ(parsed.status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(
+        parsed.status().message().rfind("invalid --annotation \"" + c.arg + "\": " + c.why, 0), 0u)
+        << parsed.status().message();
+  }
+}
+
 }  // namespace
 }  // namespace manifold

@@ -15,6 +15,7 @@
 
 #include "cli/build_command.h"
 #include "cli/follow.h"
+#include "cli/git_source.h"
 #include "cli/status_command.h"
 #include "common/digest.h"
 
@@ -234,8 +235,9 @@ TEST_F(BuildCommandTest, SucceedsAndPrintsProgressThenTheDigest) {
   std::vector<std::string> lines = Lines(out_.str());
   ASSERT_GE(lines.size(), 3u) << out_.str();
   EXPECT_TRUE(lines[0].starts_with("context: ")) << lines[0];
-  EXPECT_TRUE(lines[0].ends_with(" (uploaded)")) << lines[0];
-  EXPECT_EQ(lines[1], "build 7 submitted");
+  EXPECT_NE(lines[0].find(" bytes ("), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[1], "context uploaded");
+  EXPECT_EQ(lines[2], "build 7 submitted");
   EXPECT_EQ(lines.back(), kIndexDigest);
   EXPECT_EQ(
       lines[lines.size() - 2],
@@ -289,7 +291,7 @@ TEST_F(BuildCommandTest, SkipsTheUploadOfAContextTheCoordinatorHas) {
   ASSERT_EQ(Run(Options(coordinator.url())), 0) << err_.str();
   EXPECT_EQ(coordinator.uploads(), 1);
   EXPECT_EQ(coordinator.submitted()["context"], first_context);  // the tar is deterministic
-  EXPECT_TRUE(Lines(out_.str())[0].ends_with(" (already on the coordinator)")) << out_.str();
+  EXPECT_EQ(Lines(out_.str())[1], "context already on the coordinator") << out_.str();
 }
 
 TEST_F(BuildCommandTest, QuietPrintsOnlyTheDigest) {
@@ -353,6 +355,12 @@ TEST_F(BuildCommandTest, LocalMistakesFailBeforeAnyRequest) {
            ": it is a directory (use -f to name another)"},
       {[](BuildOptions* o) { o->build_args = {"=V"}; }, "manifold: invalid --build-arg \"=V\""},
       {[](BuildOptions* o) { o->progress = "fancy"; }, "manifold: invalid --progress \"fancy\""},
+      {[](BuildOptions* o) { o->labels = {"=x"}; }, "manifold: invalid --label \"=x\""},
+      {[](BuildOptions* o) { o->annotations = {"index-descriptor:k=v"}; },
+       "manifold: invalid --annotation \"index-descriptor:k=v\": index-descriptor annotations "
+       "are not supported"},
+      {[](BuildOptions* o) { o->dockerfile = "-"; },
+       "manifold: -f - needs the Dockerfile on stdin"},
   };
   for (const Case& c : cases) {
     BuildOptions options = base;
@@ -382,6 +390,138 @@ TEST_F(BuildCommandTest, DockerfileOutsideTheContext) {
   options.dockerfile = (dir_ / "ctx" / "src" / ".." / "src" / "main.c").string();
   ASSERT_EQ(Run(options), 0) << err_.str();
   EXPECT_EQ(coordinator.submitted()["dockerfile_path"], "src/main.c");
+}
+
+TEST_F(BuildCommandTest, SendsLabelsAnnotationsCacheAndPullOptions) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.labels = {"org.example.team=builds", "empty"};
+  options.annotations = {"org.example.a=on manifests", "manifest:org.example.b=2",
+                         "index:org.example.c=3", "manifest,index:org.example.d=both"};
+  options.no_cache = true;
+  options.pull = true;
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  json submitted = coordinator.submitted();
+  EXPECT_EQ(submitted["labels"], json({{"org.example.team", "builds"}, {"empty", ""}}));
+  EXPECT_EQ(
+      submitted["manifest_annotations"],
+      json({{"org.example.a", "on manifests"}, {"org.example.b", "2"}, {"org.example.d", "both"}}));
+  EXPECT_EQ(submitted["index_annotations"],
+            json({{"org.example.c", "3"}, {"org.example.d", "both"}}));
+  EXPECT_EQ(submitted["no_cache"], true);
+  EXPECT_EQ(submitted["pull"], true);
+  // Not a git work tree: no source or revision is claimed.
+  EXPECT_FALSE(submitted.contains("source")) << submitted.dump();
+  EXPECT_FALSE(submitted.contains("revision")) << submitted.dump();
+}
+
+TEST_F(BuildCommandTest, PlatformListsWithVariantsAreNormalisedAsBuildx) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.platforms = {"linux/arm64/v8,linux/arm/v7", "linux/arm", "linux/amd64"};
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  // arm64/v8 is arm64; a bare linux/arm is arm/v7, the same platform as the one before.
+  EXPECT_EQ(coordinator.submitted()["platforms"],
+            json({"linux/arm64", "linux/arm/v7", "linux/amd64"}));
+}
+
+TEST_F(BuildCommandTest, ReadsTheDockerfileFromStdinWithDashF) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.dockerfile = "-";
+  std::istringstream in("FROM scratch\nLABEL from=stdin\n");
+  options.dockerfile_stdin = &in;
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["dockerfile"], "FROM scratch\nLABEL from=stdin\n");
+  EXPECT_EQ(coordinator.submitted()["dockerfile_path"], "-");
+
+  std::istringstream empty("\n  \n");
+  options.dockerfile_stdin = &empty;
+  EXPECT_EQ(Run(options), 1);
+  EXPECT_EQ(err_.str().rfind("manifold: the Dockerfile read from stdin (-f -) is empty", 0), 0u)
+      << err_.str();
+}
+
+TEST_F(BuildCommandTest, WarnsAboutALargeContextAndRefusesOneAboveTheLimit) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  fs::create_directories(dir_ / "ctx" / "data");
+  std::ofstream(dir_ / "ctx" / "data" / "big.bin") << std::string(300 * 1024, 'x');
+  std::ofstream(dir_ / "ctx" / "model.bin") << std::string(100 * 1024, 'y');
+  BuildOptions options = Options(coordinator.url());
+  options.context_warn_bytes = 200 * 1024;
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(
+      err_.str().rfind("manifold: warning: the build context is 405.0 KiB, more than 200.0 KiB", 0),
+      0u)
+      << err_.str();
+  EXPECT_NE(err_.str().find("Largest entries: data/ (300.0 KiB), model.bin (100.0 KiB), "),
+            std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find((dir_ / "ctx" / ".dockerignore").string()), std::string::npos);
+  EXPECT_EQ(coordinator.uploads(), 1);
+  // The size is shown before the upload.
+  EXPECT_TRUE(Lines(out_.str())[0].starts_with("context: ")) << out_.str();
+
+  // Above the limit nothing is sent; what .dockerignore leaves out does not count.
+  options.context_limit_bytes = 350 * 1024;
+  EXPECT_EQ(Run(options), 1);
+  EXPECT_EQ(err_.str().rfind("manifold: the build context " + (dir_ / "ctx").string() +
+                                 " packs to 405.0 KiB, above the limit of 350.0 KiB",
+                             0),
+            0u)
+      << err_.str();
+  EXPECT_NE(err_.str().find("its largest entries are data/ (300.0 KiB)"), std::string::npos)
+      << err_.str();
+  EXPECT_NE(err_.str().find(": add what the build does not need to " +
+                            (dir_ / "ctx" / ".dockerignore").string()),
+            std::string::npos)
+      << err_.str();
+  std::string refusal = err_.str();
+  EXPECT_EQ(std::count(refusal.begin(), refusal.end(), '\n'), 1) << refusal;
+  EXPECT_EQ(coordinator.uploads(), 1);
+  std::ofstream(dir_ / "ctx" / ".dockerignore") << "data\n";
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(BuildCommandTest, SendsTheGitOriginAndCommitAsSourceAndRevision) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  std::string ctx = (dir_ / "ctx").string();
+  auto git = [&](const std::string& args) {
+    std::string command = "git -C '" + ctx + "' " + args + " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  };
+  git("init -q");
+  git("-c user.name=t -c user.email=t@example.com add -A");
+  git("-c user.name=t -c user.email=t@example.com commit -q -m initial");
+  git("remote add origin https://ci:s3cret@git.example.com/team/app.git");
+  FILE* head = popen(("git -C '" + ctx + "' rev-parse HEAD").c_str(), "r");
+  ASSERT_NE(head, nullptr);
+  char commit[64] = {};
+  ASSERT_NE(fgets(commit, sizeof commit, head), nullptr);
+  pclose(head);
+  std::string revision(commit, 40);
+
+  BuildOptions options = Options(coordinator.url());
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["source"], "https://git.example.com/team/app.git");
+  EXPECT_EQ(coordinator.submitted()["revision"], revision);
+
+  // A changed work tree is not that commit; a subdirectory of the tree is in it too.
+  std::ofstream(dir_ / "ctx" / "src" / "main.c") << "int main() { return 1; }\n";
+  options.context_dir = (dir_ / "ctx" / "src").string();
+  options.dockerfile = (dir_ / "ctx" / "Dockerfile").string();
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["revision"], revision + "-dirty");
+}
+
+TEST(GitSource, StripsCredentialsFromRemoteUrls) {
+  EXPECT_EQ(StripUrlCredentials("https://user:token@github.com/org/repo.git"),
+            "https://github.com/org/repo.git");
+  EXPECT_EQ(StripUrlCredentials("https://x-access-token@host:8443/a@b"), "https://host:8443/a@b");
+  EXPECT_EQ(StripUrlCredentials("ssh://git@host/repo"), "ssh://host/repo");
+  EXPECT_EQ(StripUrlCredentials("https://github.com/org/repo"), "https://github.com/org/repo");
+  EXPECT_EQ(StripUrlCredentials("git@github.com:org/repo.git"), "git@github.com:org/repo.git");
 }
 
 TEST(LogsCommand, FollowPrintsEveryLineOnceThenStops) {

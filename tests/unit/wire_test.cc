@@ -56,6 +56,10 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.build_args = {{"VERSION", "1.2"}};
   assign.target = "runtime";
   assign.repositories = {"127.0.0.1:5000/hello", "127.0.0.1:5000/team/hello"};
+  assign.labels = {{"org.example.team", "builds"}};
+  assign.annotations = {{"org.opencontainers.image.title", "hello"}};
+  assign.no_cache = true;
+  assign.pull = true;
   std::vector<CoordinatorMessage> messages = {
       WelcomeMsg{"abc", 2000},
       assign,
