@@ -27,6 +27,7 @@
 #include "common/wire.h"
 #include "coordinator/metrics.h"
 #include "coordinator/store.h"
+#include "coordinator/zap_handler.h"
 
 namespace zmq {
 class context_t;
@@ -44,6 +45,13 @@ struct CoordinatorOptions {
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
   WireLimits limits;
+  // CURVE: the coordinator's Z85 secret key and the file of agent public keys allowed in.
+  // Both empty: plaintext, which Start() allows only on a loopback endpoint.
+  std::string curve_secret_key;
+  std::string agent_keys_file;
+  // Appended to context URLs in assignments, so agents may fetch contexts from an API that
+  // requires tokens (coordinator/api_auth.h); empty: plain URLs.
+  std::function<std::string(const std::string& digest)> context_url_query;
 };
 
 // What the API shows about a connected agent.
@@ -81,6 +89,9 @@ class Coordinator {
   std::vector<AgentView> Agents() const;
   // Frames from agents that did not decode, since start.
   uint64_t malformed_frames() const { return malformed_frames_.load(); }
+  // Thread-safe: reads the agent key list again (on SIGHUP); connected agents whose key is
+  // no longer listed are refused and cut off. Without CURVE there is no list: a no-op.
+  void ReloadAgentKeys();
 
  private:
   struct Session;
@@ -135,6 +146,8 @@ class Coordinator {
   void ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason);
   void UpdateGauges();
   void RemoveSession(const std::string& agent_id);
+  // Refuses and disconnects connected agents whose key the reloaded list no longer holds.
+  void CutOffRevokedAgents();
   void PublishAgents();
 
   void MergeLoop();
@@ -146,6 +159,7 @@ class Coordinator {
   std::chrono::steady_clock::time_point builds_counted_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<ZapHandler> zap_;  // null in plaintext mode
   std::unique_ptr<zmq::socket_t> wake_receiver_;
   std::unique_ptr<zmq::socket_t> wake_sender_;  // guarded by inbox_mutex_
   std::string bound_endpoint_;
@@ -154,6 +168,7 @@ class Coordinator {
   std::atomic<uint64_t> malformed_frames_{0};
 
   // Loop-thread state.
+  std::string peer_key_;  // CURVE public key of the frame being handled ("" in plaintext)
   std::map<std::string, std::unique_ptr<Session>> sessions_;  // by agent id
   std::map<std::string, std::string> agent_by_routing_id_;
   std::map<uint64_t, WaitingJob> pending_;  // by job id: oldest first
