@@ -57,6 +57,13 @@ Status Agent::SecureSocket() {
   return Status::Ok();
 }
 
+void Agent::Reconnect() {
+  // libzmq gives up on a connection whose handshake failed; this agent tries again, so
+  // it joins once an operator lists its key.
+  handshake_failed_ = true;
+  reconnect_at_ = Clock::now() + std::chrono::seconds(2);
+}
+
 void Agent::HandleLinkEvents() {
   while (true) {
     zmq::message_t event, address;
@@ -82,24 +89,27 @@ std::string Agent::LinkProblem(uint16_t event, uint32_t value) {
   switch (event) {
     case ZMQ_EVENT_CONNECTED:
       handshake_done_ = false;
+      handshake_failed_ = false;
       return "";
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
       handshake_done_ = true;
       link_errors_logged_.clear();
       return "";
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      Reconnect();
       return "the coordinator refused this agent's key " + CurveKeyFingerprint(public_key_) +
              " (ZAP status " + std::to_string(value) +
              "): add this agent's .pub line to the coordinator's --agent-keys file and send "
              "the coordinator SIGHUP; retrying";
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      Reconnect();
       return public_key_.empty()
                  ? "the coordinator requires CURVE: give this agent --curve-secret-key and "
                    "--coordinator-public-key; retrying"
                  : "the coordinator does not speak CURVE (or speaks it differently); check "
                    "--coordinator-public-key; retrying";
     case ZMQ_EVENT_DISCONNECTED:
-      if (handshake_done_ || public_key_.empty()) return "";
+      if (handshake_done_ || handshake_failed_ || public_key_.empty()) return "";
       return "the coordinator closed the connection during the CURVE handshake: "
              "--coordinator-public-key is probably not the coordinator's key; retrying";
     default:
@@ -326,6 +336,16 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       continue;
     }
     if (items[1].revents & ZMQ_POLLIN) HandleLinkEvents();
+    if (reconnect_at_ != Clock::time_point{} && Clock::now() >= reconnect_at_) {
+      reconnect_at_ = {};
+      try {
+        socket_->disconnect(options_.coordinator);
+      } catch (const zmq::error_t&) {
+        // already gone with the failed session
+      }
+      socket_->connect(options_.coordinator);
+      SendHello();
+    }
     for (int i = 0; i < 100 && (items[0].revents & ZMQ_POLLIN); ++i) {
       zmq::message_t frame;
       if (!socket_->recv(frame, zmq::recv_flags::dontwait)) break;

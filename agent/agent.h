@@ -83,6 +83,8 @@ class Agent : public JobEvents {
   void HandleLinkEvents();
   // The problem a monitor event reports, "" for none; tracks handshake state.
   std::string LinkProblem(uint16_t event, uint32_t value);
+  // Plans a new connection after a failed handshake.
+  void Reconnect();
   void SendHello();
   void Send(const AgentMessage& message);
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
@@ -97,8 +99,10 @@ class Agent : public JobEvents {
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;
-  std::string public_key_;       // this agent's CURVE key, "" in plaintext
-  bool handshake_done_ = false;  // on the current connection
+  std::string public_key_;                              // this agent's CURVE key, "" in plaintext
+  bool handshake_done_ = false;                         // on the current connection
+  bool handshake_failed_ = false;                       // on the current connection
+  std::chrono::steady_clock::time_point reconnect_at_;  // zero: no reconnect planned
   std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};
   bool welcomed_ = false;
