@@ -290,6 +290,57 @@ TEST_F(CoordinatorSecurityTest, PlaintextAgentsAndOpenApiAreRefusedOffLoopback) 
   EXPECT_NE(ReadFile(coordinator_.log_file()).find("PLAINTEXT AGENT LINK"), std::string::npos);
 }
 
+TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
+  std::string keys = dir_.path() + "/keys";
+  std::filesystem::create_directories(keys);
+  for (const char* name : {"coordinator", "agent", "impostor"}) {
+    CommandResult keygen = RunCommand({Cli(), "keygen", keys + "/" + name}, seconds(30));
+    ASSERT_EQ(keygen.exit_code, 0) << keygen.output;
+  }
+  WriteFile(keys + "/agent-keys", ReadFile(keys + "/agent.pub"));
+  StartCoordinator(
+      {"--curve-secret-key", keys + "/coordinator.key", "--agent-keys", keys + "/agent-keys"});
+
+  // Each agent runs until its log says how it fared; only the listed one gets in.
+  auto expect_explained = [&](const std::string& name, std::vector<std::string> flags,
+                              const std::string& explanation, bool admitted = false) {
+    std::vector<std::string> argv = {BinaryDir() + "/agent/manifold-agent",
+                                     "--coordinator",
+                                     agent_endpoint_,
+                                     "--id",
+                                     name,
+                                     "--metrics-listen",
+                                     "127.0.0.1:0",
+                                     "--work-dir",
+                                     dir_.path() + "/" + name};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    Subprocess agent;
+    ASSERT_TRUE(agent.Start(argv, {}, dir_.path() + "/" + name + ".log").ok());
+    EXPECT_TRUE(
+        WaitFor([&] { return ReadFile(agent.log_file()).find(explanation) != std::string::npos; },
+                milliseconds(20000)))
+        << name << ":\n"
+        << agent.LogTail();
+    EXPECT_TRUE(agent.Running()) << name << " should keep retrying";
+    bool listed = Request("GET", "/v1/agents").body.find("\"" + name + "\"") != std::string::npos;
+    EXPECT_EQ(listed, admitted) << name;
+  };
+  expect_explained("plain", {}, "the coordinator requires CURVE");
+  expect_explained("wrong-server-key",
+                   {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
+                    keys + "/impostor.pub"},
+                   "--coordinator-public-key is probably not the coordinator's key");
+  expect_explained("unlisted",
+                   {"--curve-secret-key", keys + "/impostor.key", "--coordinator-public-key",
+                    keys + "/coordinator.pub"},
+                   "the coordinator refused this agent's key");
+  // The listed key gets in.
+  expect_explained("listed",
+                   {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
+                    keys + "/coordinator.pub"},
+                   "connected to " + agent_endpoint_, /*admitted=*/true);
+}
+
 TEST_F(CoordinatorSecurityTest, ApiAnswers401WithoutAValidTokenAndWorksWithOne) {
   std::string ci = CreateToken("ci");
   std::string old = CreateToken("old");
