@@ -13,11 +13,13 @@
 #include "common/curve_keys.h"
 #include "common/digest.h"
 #include "common/http_client.h"
+#include "common/platform.h"
 #include "common/tar.h"
 #include "common/wire.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tls_certs.h"
@@ -42,6 +44,12 @@ void WriteFile(const std::string& path, const std::string& text) {
 }
 
 std::string Cli() { return BinaryDir() + "/cli/manifold"; }
+
+// "linux/amd64" or "linux/arm64": what an agent here serves natively.
+std::string HostPlatformText() {
+  Result<Platform> host = HostPlatform();
+  return host.ok() ? host->ToString() : "linux/amd64";
+}
 std::string CoordinatorBinary() { return BinaryDir() + "/coordinator/manifold-coordinator"; }
 
 // ---- the agent link ----
@@ -234,6 +242,40 @@ class CoordinatorSecurityTest : public ::testing::Test {
     return response.ok() ? *response : HttpResponse{};
   }
 
+  // A real agent serving this host's platform, with its own work dir and container storage.
+  Status StartAgent(Subprocess* agent, const std::string& name,
+                    const std::vector<std::string>& flags) {
+    std::string dir = dir_.path() + "/" + name;
+    std::filesystem::create_directories(dir);
+    WriteFile(dir + "/storage.conf", "[storage]\ndriver = \"vfs\"\nrunroot = \"" + dir +
+                                         "/run\"\ngraphroot = \"" + dir + "/graph\"\n");
+    std::vector<std::string> argv = {BinaryDir() + "/agent/manifold-agent",
+                                     "--coordinator",
+                                     agent_endpoint_,
+                                     "--id",
+                                     name,
+                                     "--metrics-listen",
+                                     "127.0.0.1:0",
+                                     "--work-dir",
+                                     dir + "/work"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return agent->Start(
+        argv, {{"CONTAINERS_STORAGE_CONF", dir + "/storage.conf"}, {"BUILDAH_ISOLATION", "chroot"}},
+        dir_.path() + "/" + name + ".log");
+  }
+
+  // coordinator.key/.pub and agent.key/.pub in DIR/keys, agent.pub the only allowed key.
+  std::string MakeKeys() {
+    std::string keys = dir_.path() + "/keys";
+    std::filesystem::create_directories(keys);
+    for (const char* name : {"coordinator", "agent", "impostor"}) {
+      CommandResult keygen = RunCommand({Cli(), "keygen", keys + "/" + name}, seconds(30));
+      EXPECT_EQ(keygen.exit_code, 0) << keygen.output;
+    }
+    WriteFile(keys + "/agent-keys", ReadFile(keys + "/agent.pub"));
+    return keys;
+  }
+
   CommandResult Token(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {CoordinatorBinary(), "--database-url", postgres_.url(),
                                      "token"};
@@ -291,31 +333,15 @@ TEST_F(CoordinatorSecurityTest, PlaintextAgentsAndOpenApiAreRefusedOffLoopback) 
 }
 
 TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
-  std::string keys = dir_.path() + "/keys";
-  std::filesystem::create_directories(keys);
-  for (const char* name : {"coordinator", "agent", "impostor"}) {
-    CommandResult keygen = RunCommand({Cli(), "keygen", keys + "/" + name}, seconds(30));
-    ASSERT_EQ(keygen.exit_code, 0) << keygen.output;
-  }
-  WriteFile(keys + "/agent-keys", ReadFile(keys + "/agent.pub"));
+  std::string keys = MakeKeys();
   StartCoordinator(
       {"--curve-secret-key", keys + "/coordinator.key", "--agent-keys", keys + "/agent-keys"});
 
   // Each agent runs until its log says how it fared; only the listed one gets in.
   auto expect_explained = [&](const std::string& name, std::vector<std::string> flags,
                               const std::string& explanation, bool admitted = false) {
-    std::vector<std::string> argv = {BinaryDir() + "/agent/manifold-agent",
-                                     "--coordinator",
-                                     agent_endpoint_,
-                                     "--id",
-                                     name,
-                                     "--metrics-listen",
-                                     "127.0.0.1:0",
-                                     "--work-dir",
-                                     dir_.path() + "/" + name};
-    argv.insert(argv.end(), flags.begin(), flags.end());
     Subprocess agent;
-    ASSERT_TRUE(agent.Start(argv, {}, dir_.path() + "/" + name + ".log").ok());
+    ASSERT_TRUE(StartAgent(&agent, name, flags).ok());
     EXPECT_TRUE(
         WaitFor([&] { return ReadFile(agent.log_file()).find(explanation) != std::string::npos; },
                 milliseconds(20000)))
@@ -339,6 +365,34 @@ TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
                    {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
                     keys + "/coordinator.pub"},
                    "connected to " + agent_endpoint_, /*admitted=*/true);
+}
+
+TEST_F(CoordinatorSecurityTest, CurveAgentBuildsThroughAnApiThatRequiresTokens) {
+  RegistryServer registry;
+  Status registry_started = registry.Start();
+  ASSERT_TRUE(registry_started.ok()) << registry_started.message();
+  std::string keys = MakeKeys();
+  std::string token = CreateToken("ci");
+  StartCoordinator({"--api-auth", "on", "--curve-secret-key", keys + "/coordinator.key",
+                    "--agent-keys", keys + "/agent-keys"});
+  Subprocess agent;
+  ASSERT_TRUE(StartAgent(&agent, "builder",
+                         {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
+                          keys + "/coordinator.pub"})
+                  .ok());
+
+  // No base image is needed: the build copies a file into an empty image.
+  std::string context = dir_.path() + "/context";
+  std::filesystem::create_directories(context);
+  WriteFile(context + "/Dockerfile", "FROM scratch\nCOPY greeting.txt /\n");
+  WriteFile(context + "/greeting.txt", "hello over CURVE\n");
+  CommandResult build = Manifold({"build", "--progress", "plain", "--platform", HostPlatformText(),
+                                  "-t", registry.host() + "/secure/greeting:1", context},
+                                 {{"MANIFOLD_TOKEN", token}});
+  EXPECT_EQ(build.exit_code, 0) << build.output << "\n---- agent log ----\n" << agent.LogTail();
+  // The agent fetched the context with the grant from its assignment, not with a token.
+  EXPECT_NE(build.output.find("fetched build context"), std::string::npos) << build.output;
+  EXPECT_NE(ReadFile(coordinator_.log_file()).find("key agent ("), std::string::npos);
 }
 
 TEST_F(CoordinatorSecurityTest, ApiAnswers401WithoutAValidTokenAndWorksWithOne) {
