@@ -357,6 +357,13 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   }
   if (hello.platforms.empty()) return reject("agent offers no platform; set --platform");
   if (hello.slots == 0 || hello.slots > 1024) return reject("agent slots must be 1 to 1024");
+  auto existing = sessions_.find(hello.agent_id);
+  if (existing != sessions_.end() && existing->second->public_key != peer_key_) {
+    // Results are fenced on the agent id: one key must not take over another's session.
+    return reject("agent id " + hello.agent_id + " is connected with another key (" +
+                  CurveKeyFingerprint(existing->second->public_key) +
+                  "); give each agent its own --id");
+  }
   Status stored = store_.UpsertAgent(hello);
   if (!stored.ok()) {
     // Not fatal for the agent: it says hello again when its session stays unknown.
@@ -364,7 +371,6 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
     return;
   }
 
-  auto existing = sessions_.find(hello.agent_id);
   if (existing != sessions_.end()) agent_by_routing_id_.erase(existing->second->routing_id);
   auto session = std::make_unique<Session>();
   session->agent_id = hello.agent_id;

@@ -264,15 +264,15 @@ class CoordinatorSecurityTest : public ::testing::Test {
         dir_.path() + "/" + name + ".log");
   }
 
-  // coordinator.key/.pub and agent.key/.pub in DIR/keys, agent.pub the only allowed key.
+  // Key pairs in DIR/keys: coordinator, agent and twin (both allowed), impostor (not).
   std::string MakeKeys() {
     std::string keys = dir_.path() + "/keys";
     std::filesystem::create_directories(keys);
-    for (const char* name : {"coordinator", "agent", "impostor"}) {
+    for (const char* name : {"coordinator", "agent", "impostor", "twin"}) {
       CommandResult keygen = RunCommand({Cli(), "keygen", keys + "/" + name}, seconds(30));
       EXPECT_EQ(keygen.exit_code, 0) << keygen.output;
     }
-    WriteFile(keys + "/agent-keys", ReadFile(keys + "/agent.pub"));
+    WriteFile(keys + "/agent-keys", ReadFile(keys + "/agent.pub") + ReadFile(keys + "/twin.pub"));
     return keys;
   }
 
@@ -365,6 +365,26 @@ TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
                    {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
                     keys + "/coordinator.pub"},
                    "connected to " + agent_endpoint_, /*admitted=*/true);
+
+  // Another allowed key cannot take over a connected agent's id (results are fenced on it).
+  Subprocess first, second;
+  ASSERT_TRUE(StartAgent(&first, "shared",
+                         {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
+                          keys + "/coordinator.pub"})
+                  .ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadFile(first.log_file()).find("connected to ") != std::string::npos; },
+              milliseconds(20000)));
+  ASSERT_TRUE(StartAgent(&second, "shared",
+                         {"--curve-secret-key", keys + "/twin.key", "--coordinator-public-key",
+                          keys + "/coordinator.pub"})
+                  .ok());
+  EXPECT_NE(second.Wait(milliseconds(20000)), 0) << second.LogTail();
+  EXPECT_NE(second.LogTail().find("agent id shared is connected with another key"),
+            std::string::npos)
+      << second.LogTail();
+  EXPECT_TRUE(first.Running());
+  EXPECT_NE(Request("GET", "/v1/agents").body.find("\"shared\""), std::string::npos);
 }
 
 TEST_F(CoordinatorSecurityTest, CurveAgentBuildsThroughAnApiThatRequiresTokens) {
