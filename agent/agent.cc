@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <zmq.hpp>
 
+#include "common/curve_keys.h"
 #include "common/log.h"
 #include "common/wire.h"
 
@@ -22,6 +24,97 @@ Agent::~Agent() {
   for (auto& [id, job] : active_) {
     job->cancel = true;
     if (job->thread.joinable()) job->thread.join();
+  }
+}
+
+Status Agent::SecureSocket() {
+  if (!options_.curve_secret_key.empty()) {
+    if (!CurveAvailable()) {
+      return Status::FailedPrecondition(
+          "this libzmq has no CURVE support; install one built with libsodium");
+    }
+    Result<std::string> public_key = CurvePublicKeyOf(options_.curve_secret_key);
+    if (!public_key.ok()) return public_key.status();
+    public_key_ = *public_key;
+    socket_->set(zmq::sockopt::curve_serverkey, options_.coordinator_public_key);
+    socket_->set(zmq::sockopt::curve_publickey, public_key_);
+    socket_->set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
+    spdlog::info("agent link encrypted with CURVE; this agent's key is {}",
+                 CurveKeyFingerprint(public_key_));
+  } else {
+    spdlog::warn("plaintext agent link: for development on one host only");
+  }
+  std::string endpoint = "inproc://agent-monitor";
+  if (zmq_socket_monitor(socket_->handle(), endpoint.c_str(),
+                         ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED |
+                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+    return Status::Internal(std::string("cannot monitor the agent socket: ") +
+                            zmq_strerror(zmq_errno()));
+  }
+  monitor_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::pair);
+  monitor_->set(zmq::sockopt::linger, 0);
+  monitor_->connect(endpoint);
+  return Status::Ok();
+}
+
+void Agent::Reconnect() {
+  // libzmq gives up on a connection whose handshake failed; this agent tries again, so
+  // it joins once an operator lists its key.
+  handshake_failed_ = true;
+  reconnect_at_ = Clock::now() + std::chrono::seconds(2);
+}
+
+void Agent::HandleLinkEvents() {
+  while (true) {
+    zmq::message_t event, address;
+    if (!monitor_->recv(event, zmq::recv_flags::dontwait)) return;
+    if (event.more()) (void)monitor_->recv(address, zmq::recv_flags::dontwait);
+    if (event.size() < 6) continue;
+    uint16_t id;
+    uint32_t value;
+    memcpy(&id, event.data(), sizeof(id));
+    memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof(value));
+    std::string problem = LinkProblem(id, value);
+    if (problem.empty()) continue;
+    // ZeroMQ retries every few seconds; one line a minute per problem says enough.
+    auto now = Clock::now();
+    auto& logged = link_errors_logged_[problem];
+    if (logged != Clock::time_point{} && now - logged < std::chrono::minutes(1)) continue;
+    logged = now;
+    spdlog::error("cannot connect to {}: {}", options_.coordinator, problem);
+  }
+}
+
+std::string Agent::LinkProblem(uint16_t event, uint32_t value) {
+  switch (event) {
+    case ZMQ_EVENT_CONNECTED:
+      handshake_done_ = false;
+      handshake_failed_ = false;
+      return "";
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+      handshake_done_ = true;
+      link_errors_logged_.clear();
+      return "";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      Reconnect();
+      return "the coordinator refused this agent's key " + CurveKeyFingerprint(public_key_) +
+             " (ZAP status " + std::to_string(value) +
+             "): add this agent's .pub line to the coordinator's --agent-keys file and send "
+             "the coordinator SIGHUP; retrying";
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      Reconnect();
+      return public_key_.empty()
+                 ? "the coordinator requires CURVE: give this agent --curve-secret-key and "
+                   "--coordinator-public-key; retrying"
+                 : "the coordinator does not speak CURVE (or speaks it differently); check "
+                   "--coordinator-public-key; retrying";
+    case ZMQ_EVENT_DISCONNECTED:
+      if (handshake_done_ || handshake_failed_ || public_key_.empty()) return "";
+      return "the coordinator closed the connection during the CURVE handshake: "
+             "--coordinator-public-key is probably not the coordinator's key; retrying";
+    default:
+      return "";
   }
 }
 
@@ -218,6 +311,7 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   // agents (and their running jobs) well within its wait for them.
   socket_->set(zmq::sockopt::reconnect_ivl_max, 2000);
   socket_->set(zmq::sockopt::maxmsgsize, int64_t{64} << 20);
+  if (Status secured = SecureSocket(); !secured.ok()) return secured;
   try {
     socket_->connect(options_.coordinator);
   } catch (const zmq::error_t& e) {
@@ -240,13 +334,25 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     if (draining_ && Clock::now() > drain_deadline) {
       for (auto& [id, job] : active_) job->cancel = true;
     }
-    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                               {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 1, std::chrono::milliseconds(50));
+      zmq::poll(items, 2, std::chrono::milliseconds(50));
     } catch (const zmq::error_t& e) {
       // SIGTERM (drain) interrupts the poll; the loop notices `stop` at its top.
       if (e.num() != EINTR) throw;
       continue;
+    }
+    if (items[1].revents & ZMQ_POLLIN) HandleLinkEvents();
+    if (reconnect_at_ != Clock::time_point{} && Clock::now() >= reconnect_at_) {
+      reconnect_at_ = {};
+      try {
+        socket_->disconnect(options_.coordinator);
+      } catch (const zmq::error_t&) {
+        // already gone with the failed session
+      }
+      socket_->connect(options_.coordinator);
+      SendHello();
     }
     for (int i = 0; i < 100 && (items[0].revents & ZMQ_POLLIN); ++i) {
       zmq::message_t frame;
@@ -293,6 +399,8 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     Send(GoodbyeMsg{});
     spdlog::info("said goodbye to the coordinator");
   }
+  zmq_socket_monitor(socket_->handle(), nullptr, 0);
+  monitor_.reset();
   socket_.reset();
   context_.reset();
   return fatal;

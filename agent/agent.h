@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,10 @@ struct AgentOptions {
   std::chrono::milliseconds drain_grace{600000};  // running jobs may finish within this
   std::chrono::milliseconds result_resend{5000};  // unacknowledged results are sent again
   AgentMetrics* metrics = nullptr;                // not owned; null: nothing is recorded
+  // CURVE: this agent's Z85 secret key and the coordinator's Z85 public key. Both empty:
+  // plaintext (a coordinator accepts that only on loopback).
+  std::string curve_secret_key;
+  std::string coordinator_public_key;
 };
 
 class Agent : public JobEvents {
@@ -71,6 +76,15 @@ class Agent : public JobEvents {
     uint64_t next_seq = 1;
   };
 
+  // Sets up encryption and the socket monitor that tells why a handshake failed.
+  Status SecureSocket();
+  // Logs what the socket monitor reports about failed handshakes, in words an operator
+  // can act on, each problem at most once a minute.
+  void HandleLinkEvents();
+  // The problem a monitor event reports, "" for none; tracks handshake state.
+  std::string LinkProblem(uint16_t event, uint32_t value);
+  // Plans a new connection after a failed handshake.
+  void Reconnect();
   void SendHello();
   void Send(const AgentMessage& message);
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
@@ -84,6 +98,12 @@ class Agent : public JobEvents {
   Builder& builder_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<zmq::socket_t> monitor_;
+  std::string public_key_;                              // this agent's CURVE key, "" in plaintext
+  bool handshake_done_ = false;                         // on the current connection
+  bool handshake_failed_ = false;                       // on the current connection
+  std::chrono::steady_clock::time_point reconnect_at_;  // zero: no reconnect planned
+  std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};
   bool welcomed_ = false;
   bool drain_requested_ = false;  // by the coordinator (an autoscaler's scale-in)

@@ -15,6 +15,7 @@
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
+#include "common/curve_keys.h"
 #include "common/log.h"
 #include "common/platform.h"
 
@@ -54,6 +55,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7083";
+  std::string curve_secret_key_file;
+  std::string coordinator_public_key_file;
   app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
       ->envname("MANIFOLD_COORDINATOR")
       ->capture_default_str();
@@ -104,6 +107,12 @@ int main(int argc, char** argv) {
                  "HOST:PORT serving this agent's /metrics (Prometheus)")
       ->envname("MANIFOLD_AGENT_METRICS_LISTEN")
       ->capture_default_str();
+  app.add_option("--curve-secret-key", curve_secret_key_file,
+                 "this agent's CURVE secret key file (`manifold keygen`); encrypts the link")
+      ->envname("MANIFOLD_CURVE_SECRET_KEY");
+  app.add_option("--coordinator-public-key", coordinator_public_key_file,
+                 "the coordinator's CURVE public key file (its .pub)")
+      ->envname("MANIFOLD_COORDINATOR_PUBLIC_KEY");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
       ->capture_default_str();
@@ -139,6 +148,21 @@ int main(int argc, char** argv) {
     auto eq = label.find('=');
     if (eq == std::string::npos || eq == 0) return Fail("--label must be KEY=VALUE, got " + label);
     options.labels[label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  if (curve_secret_key_file.empty() != coordinator_public_key_file.empty()) {
+    return Fail(
+        "--curve-secret-key and --coordinator-public-key go together: give both for an "
+        "encrypted link, or neither for plaintext on one host");
+  }
+  if (!curve_secret_key_file.empty()) {
+    Result<std::string> secret = ReadCurveSecretKey(curve_secret_key_file);
+    if (!secret.ok()) return Fail("--curve-secret-key: " + secret.status().message());
+    Result<std::string> coordinator_key = ReadCurvePublicKey(coordinator_public_key_file);
+    if (!coordinator_key.ok()) {
+      return Fail("--coordinator-public-key: " + coordinator_key.status().message());
+    }
+    options.curve_secret_key = *secret;
+    options.coordinator_public_key = *coordinator_key;
   }
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);

@@ -1,6 +1,9 @@
 #include "cli/api_client.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <utility>
 
 namespace manifold {
@@ -275,10 +278,38 @@ Result<std::string> NormalizeServerUrl(std::string_view url) {
   return scheme + "://" + rest;
 }
 
-ApiClient::ApiClient(std::string server) : server_(std::move(server)) {}
+ApiAccess ApiAccessFromEnvironment() {
+  ApiAccess access;
+  if (const char* token = std::getenv("MANIFOLD_TOKEN")) access.token = token;
+  if (const char* ca_file = std::getenv("MANIFOLD_CA_FILE")) access.ca_file = ca_file;
+  return access;
+}
+
+ApiClient::ApiClient(std::string server, ApiAccess access)
+    : server_(std::move(server)), access_(std::move(access)) {}
 
 Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
+  if (!access_.token.empty()) {
+    request.headers.emplace_back("Authorization", "Bearer " + access_.token);
+  }
+  if (!access_.ca_file.empty()) {
+    std::ifstream in(access_.ca_file);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::InvalidArgument("cannot read a PEM CA certificate from " + access_.ca_file +
+                                     " (--ca-file or MANIFOLD_CA_FILE)");
+    }
+    request.extra_ca_pem = pem.str();
+  }
   Result<HttpResponse> response = http_.Send(request);
+  if (!response.ok() && server_.starts_with("https://") &&
+      response.status().message().find("certificate") != std::string::npos) {
+    return Status::Unavailable("cannot verify the TLS certificate of the coordinator at " +
+                               server_ + ": " + response.status().message() +
+                               ". If its certificate comes from your own CA, pass that CA with "
+                               "--ca-file or MANIFOLD_CA_FILE.");
+  }
   if (!response.ok()) {
     // The transport error repeats the URL ("GET http://... failed: reason"); the message
     // below names the server already, so keep only the reason when it has that shape.
@@ -302,6 +333,9 @@ Status ApiClient::ErrorFor(const HttpRequest& request, const HttpResponse& respo
     case 413:
     case 422:
       return Status::InvalidArgument(message);
+    case 401:
+      return Status::FailedPrecondition("the coordinator at " + server_ +
+                                        " refused the request (HTTP 401): " + message);
     case 404:
       return Status::NotFound(message);
     case 409:

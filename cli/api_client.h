@@ -6,8 +6,8 @@
 // message. The JSON parsers are free functions so that malformed answers are tested
 // without a server; they never throw.
 //
-// Thread-safety: an ApiClient holds only its immutable base URL and a stateless
-// HttpClient, so one instance may be used from several threads.
+// Thread-safety: an ApiClient holds only its immutable base URL and credentials and a
+// stateless HttpClient, so one instance may be used from several threads.
 #pragma once
 
 #include <cstdint>
@@ -113,10 +113,19 @@ Result<std::vector<AgentInfo>> ParseAgentList(std::string_view json);
 // trailing slash so that paths can be appended.
 Result<std::string> NormalizeServerUrl(std::string_view url);
 
+// How the CLI proves who it is to the coordinator and whom it trusts.
+struct ApiAccess {
+  std::string token;    // sent as "Authorization: Bearer TOKEN" when set
+  std::string ca_file;  // PEM CA certificate(s) trusted for an https:// coordinator
+};
+
+// MANIFOLD_TOKEN and MANIFOLD_CA_FILE (the CLI's --token and --ca-file set them).
+ApiAccess ApiAccessFromEnvironment();
+
 class ApiClient {
  public:
   // `server` must have passed NormalizeServerUrl.
-  explicit ApiClient(std::string server);
+  explicit ApiClient(std::string server, ApiAccess access = ApiAccessFromEnvironment());
 
   const std::string& server() const { return server_; }
 
@@ -148,6 +157,7 @@ class ApiClient {
                   Result<T> (*parse)(std::string_view)) const;
 
   std::string server_;
+  ApiAccess access_;
   HttpClient http_;
 };
 

@@ -11,12 +11,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "cli/build_command.h"
 #include "cli/imagetools.h"
+#include "cli/keygen.h"
 #include "cli/login.h"
 #include "cli/status_command.h"
 
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
   std::string server = "http://127.0.0.1:7080";
   app.add_option("--server", server, "Coordinator URL (default http://127.0.0.1:7080)")
       ->envname("MANIFOLD_SERVER");
+  std::string token, ca_file;
+  app.add_option("--token", token, "API token for a coordinator that requires one")
+      ->envname("MANIFOLD_TOKEN");
+  app.add_option("--ca-file", ca_file, "PEM CA certificate to trust for an https:// coordinator")
+      ->envname("MANIFOLD_CA_FILE");
 
   BuildOptions build;
   bool quiet = false;
@@ -162,6 +169,13 @@ int main(int argc, char** argv) {
   login_cmd->add_flag("--password-stdin", password_stdin, "Read the password from stdin")
       ->required();
 
+  std::string keygen_prefix, keygen_name;
+  CLI::App* keygen_cmd = app.add_subcommand(
+      "keygen", "Make a CURVE key pair for the agent link (PREFIX.key and PREFIX.pub)");
+  keygen_cmd->add_option("PREFIX", keygen_prefix, "Path without extension, e.g. agent-x86-01")
+      ->required();
+  keygen_cmd->add_option("--name", keygen_name, "Name in the .pub line (default: PREFIX's name)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -169,6 +183,12 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;  // --help is a success; every other parse error is usage
   }
 
+  // ApiClient reads its credentials from the environment, flags included.
+  if (!token.empty()) setenv("MANIFOLD_TOKEN", token.c_str(), 1);
+  if (!ca_file.empty()) setenv("MANIFOLD_CA_FILE", ca_file.c_str(), 1);
+  if (keygen_cmd->parsed()) {
+    return manifold::RunKeygen(keygen_prefix, keygen_name, &std::cout, &std::cerr);
+  }
   if (build_cmd->parsed()) {
     build.server = server;
     // Ctrl-C (and SIGTERM from a CI runner) ends following; RunBuild then cancels.

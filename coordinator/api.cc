@@ -289,15 +289,26 @@ Result<int64_t> QueryNumber(const httplib::Request& req, const char* name, int64
 }  // namespace
 
 Api::Api(Store& store, ContextStore& contexts, Coordinator& coordinator, ApiOptions options)
-    : store_(store),
-      contexts_(contexts),
-      coordinator_(coordinator),
-      options_(std::move(options)),
-      server_(std::make_unique<httplib::Server>()) {}
+    : store_(store), contexts_(contexts), coordinator_(coordinator), options_(std::move(options)) {}
 
 Api::~Api() { Stop(); }
 
 Status Api::Start() {
+  if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+    return Status::InvalidArgument("--tls-cert and --tls-key go together");
+  }
+  if (options_.tls_cert_file.empty()) {
+    server_ = std::make_unique<httplib::Server>();
+  } else {
+    auto tls = std::make_unique<httplib::SSLServer>(options_.tls_cert_file.c_str(),
+                                                    options_.tls_key_file.c_str());
+    if (!tls->is_valid()) {
+      return Status::InvalidArgument("cannot load the API's TLS certificate " +
+                                     options_.tls_cert_file + " and key " + options_.tls_key_file +
+                                     " (PEM files that belong together)");
+    }
+    server_ = std::move(tls);
+  }
   Routes();
   port_ = options_.listen_port == 0
               ? server_->bind_to_any_port(options_.listen_host)
@@ -347,6 +358,17 @@ void Api::Routes() {
         spdlog::error("{} {} failed: {}", req.method, req.path, what);
         Reply(res, 500, json{{"error", "internal error: " + what}});
       });
+  if (options_.auth != nullptr && options_.auth->required()) {
+    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      ApiAuth::Decision decision =
+          options_.auth->Check(req.method, req.path, req.get_header_value("Authorization"),
+                               req.get_param_value("grant"));
+      if (decision.http_status == 0) return httplib::Server::HandlerResponse::Unhandled;
+      if (decision.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
+      Reply(res, decision.http_status, json{{"error", decision.error}});
+      return httplib::Server::HandlerResponse::Handled;
+    });
+  }
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");

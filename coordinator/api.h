@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/status.h"
+#include "coordinator/api_auth.h"
 #include "coordinator/context_store.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/store.h"
@@ -27,6 +28,11 @@ struct ApiOptions {
   int listen_port = 7080;  // 0 picks a free port
   uint64_t max_context_bytes = 2ull << 30;
   uint64_t max_request_bytes = 4u << 20;  // everything but context uploads
+  // Who may call (not owned); null: everyone.
+  const ApiAuth* auth = nullptr;
+  // Both set: HTTPS with this PEM certificate (chain) and key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Api {

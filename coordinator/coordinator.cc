@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/reference.h"
+#include "coordinator/listen_address.h"
 #include "coordinator/merger.h"
 #include "coordinator/scheduler.h"
 
@@ -19,6 +20,7 @@ using Clock = std::chrono::steady_clock;
 struct Coordinator::Session {
   std::string agent_id;
   std::string routing_id;
+  std::string public_key;  // CURVE key it connected with; "" in plaintext mode
   std::string hostname;
   std::string version;
   std::vector<PlatformOffer> platforms;
@@ -61,6 +63,27 @@ Status Coordinator::Start() {
   router_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::router);
   router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.limits.max_frame_bytes));
   router_->set(zmq::sockopt::linger, 0);
+  if (!options_.curve_secret_key.empty()) {
+    if (!CurveAvailable()) {
+      return Status::FailedPrecondition(
+          "this libzmq has no CURVE support; install one built with libsodium");
+    }
+    zap_ = std::make_unique<ZapHandler>(options_.agent_keys_file);
+    if (Status started = zap_->Start(*context_); !started.ok()) return started;
+    router_->set(zmq::sockopt::curve_server, true);
+    router_->set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
+    router_->set(zmq::sockopt::zap_domain, "manifold");
+  } else if (!IsLoopbackEndpoint(options_.agent_endpoint)) {
+    return Status::FailedPrecondition(
+        "refusing plaintext agent connections on " + options_.agent_endpoint +
+        ": give agents CURVE keys (--curve-secret-key and --agent-keys; make keys with "
+        "`manifold keygen`), or listen on 127.0.0.1 for development");
+  } else {
+    spdlog::warn(
+        "*** PLAINTEXT AGENT LINK on {}: no encryption, any local process may act as an "
+        "agent. For development only; set --curve-secret-key and --agent-keys. ***",
+        options_.agent_endpoint);
+  }
   try {
     router_->bind(options_.agent_endpoint);
   } catch (const zmq::error_t& e) {
@@ -192,14 +215,16 @@ void Coordinator::Loop() {
   Clock::time_point last_liveness = Clock::now();
   while (!stopping_) {
     zmq::pollitem_t items[] = {{router_->handle(), 0, ZMQ_POLLIN, 0},
-                               {wake_receiver_->handle(), 0, ZMQ_POLLIN, 0}};
+                               {wake_receiver_->handle(), 0, ZMQ_POLLIN, 0},
+                               {zap_ ? zap_->socket().handle() : nullptr, 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 2, std::chrono::milliseconds(200));
+      zmq::poll(items, zap_ ? 3 : 2, std::chrono::milliseconds(200));
     } catch (const zmq::error_t& e) {
       if (e.num() == EINTR) continue;
       spdlog::critical("agent socket poll failed: {}", e.what());
       std::abort();  // the socket is ours; a failure here is a bug, not input
     }
+    if (zap_ && (items[2].revents & ZMQ_POLLIN)) zap_->HandleRequests();
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t ignored;
       while (wake_receiver_->recv(ignored, zmq::recv_flags::dontwait)) {
@@ -220,6 +245,17 @@ void Coordinator::Loop() {
         metrics_.CountMalformedFrame();
         spdlog::warn("dropped a message of {} frames from an agent (expected 1)", parts.size());
         continue;
+      }
+      if (zap_) {
+        // The ZAP handler made the key the connection's User-Id. A connection whose key
+        // was removed from the list since its handshake is heard no more.
+        const char* key = nullptr;
+        try {
+          key = parts[0].gets("User-Id");
+        } catch (const zmq::error_t&) {
+        }
+        peer_key_ = key != nullptr ? key : "";
+        if (!zap_->Allowed(peer_key_)) continue;
       }
       HandleFrame(routing_id.to_string(), parts[0].to_string());
     }
@@ -337,6 +373,13 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   }
   if (hello.platforms.empty()) return reject("agent offers no platform; set --platform");
   if (hello.slots == 0 || hello.slots > 1024) return reject("agent slots must be 1 to 1024");
+  auto existing = sessions_.find(hello.agent_id);
+  if (existing != sessions_.end() && existing->second->public_key != peer_key_) {
+    // Results are fenced on the agent id: one key must not take over another's session.
+    return reject("agent id " + hello.agent_id + " is connected with another key (" +
+                  CurveKeyFingerprint(existing->second->public_key) +
+                  "); give each agent its own --id");
+  }
   Status stored = store_.UpsertAgent(hello);
   if (!stored.ok()) {
     // Not fatal for the agent: it says hello again when its session stays unknown.
@@ -344,11 +387,11 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
     return;
   }
 
-  auto existing = sessions_.find(hello.agent_id);
   if (existing != sessions_.end()) agent_by_routing_id_.erase(existing->second->routing_id);
   auto session = std::make_unique<Session>();
   session->agent_id = hello.agent_id;
   session->routing_id = routing_id;
+  session->public_key = peer_key_;
   session->hostname = hello.hostname;
   session->version = hello.version;
   session->platforms = hello.platforms;
@@ -379,8 +422,8 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
     offers += (offers.empty() ? "" : ", ") + offer.platform.ToString() +
               (offer.emulated ? " (emulated)" : "");
   }
-  spdlog::info("agent {} ({}) online: {}, {} slot(s)", hello.agent_id, hello.hostname, offers,
-               hello.slots);
+  spdlog::info("agent {} ({}) online: {}, {} slot(s){}", hello.agent_id, hello.hostname, offers,
+               hello.slots, zap_ ? ", key " + zap_->Describe(peer_key_) : "");
   Send(routing_id,
        WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count())});
   schedule_needed_ = true;
@@ -508,6 +551,35 @@ void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string
     if (running.agent_id == agent_id) jobs.push_back(running.job);
   }
   for (const JobRef& job : jobs) RetryAttempt(job, agent_id, error, reason);
+}
+
+void Coordinator::ReloadAgentKeys() {
+  Post([this] {
+    if (!zap_) {
+      spdlog::info("no agent key list to reload: the agent link is plaintext");
+      return;
+    }
+    if (zap_->Reload().ok()) CutOffRevokedAgents();
+  });
+}
+
+void Coordinator::CutOffRevokedAgents() {
+  std::vector<std::string> revoked;
+  for (const auto& [agent_id, session] : sessions_) {
+    if (!zap_->Allowed(session->public_key)) revoked.push_back(agent_id);
+  }
+  for (const std::string& agent_id : revoked) {
+    Session& session = *sessions_.at(agent_id);
+    std::string key = CurveKeyFingerprint(session.public_key);
+    spdlog::warn("agent {}: its key {} is no longer in {}; cutting it off", agent_id, key,
+                 zap_->file());
+    Send(session.routing_id,
+         RejectMsg{"this agent's key " + key + " was removed from the coordinator's agent key list",
+                   true});
+    FailJobsOfAgent(agent_id, "agent " + agent_id + "'s key was revoked", "agent_revoked");
+    store_.SetAgentState(agent_id, "lost");
+    RemoveSession(agent_id);
+  }
 }
 
 void Coordinator::RemoveSession(const std::string& agent_id) {
@@ -768,6 +840,9 @@ void Coordinator::ScheduleJobs() {
     assign.platform = job.platform;
     assign.context_digest = job.spec->context_digest;
     assign.context_url = options_.public_url + "/v1/contexts/" + job.spec->context_digest;
+    if (options_.context_url_query) {
+      assign.context_url += options_.context_url_query(job.spec->context_digest);
+    }
     assign.dockerfile = job.spec->dockerfile;
     assign.dockerfile_path = job.spec->dockerfile_path;
     assign.build_args = job.spec->build_args;

@@ -27,6 +27,7 @@
 #include "common/wire.h"
 #include "coordinator/metrics.h"
 #include "coordinator/store.h"
+#include "coordinator/zap_handler.h"
 
 namespace zmq {
 class context_t;
@@ -58,6 +59,13 @@ struct CoordinatorOptions {
   uint64_t log_bytes_per_second = 1u << 20;
   uint64_t log_burst_bytes = 16u << 20;
   uint64_t log_chunk_max_bytes = 1u << 20;
+  // CURVE: the coordinator's Z85 secret key and the file of agent public keys allowed in.
+  // Both empty: plaintext, which Start() allows only on a loopback endpoint.
+  std::string curve_secret_key;
+  std::string agent_keys_file;
+  // Appended to context URLs in assignments, so agents may fetch contexts from an API that
+  // requires tokens (coordinator/api_auth.h); empty: plain URLs.
+  std::function<std::string(const std::string& digest)> context_url_query;
 };
 
 // What the API shows about a connected agent.
@@ -95,6 +103,9 @@ class Coordinator {
   std::vector<AgentView> Agents() const;
   // Frames from agents that did not decode, since start.
   uint64_t malformed_frames() const { return malformed_frames_.load(); }
+  // Thread-safe: reads the agent key list again (on SIGHUP); connected agents whose key is
+  // no longer listed are refused and cut off. Without CURVE there is no list: a no-op.
+  void ReloadAgentKeys();
 
  private:
   struct Session;
@@ -166,6 +177,8 @@ class Coordinator {
   // Remembers that the agent built the job's repository for its platform.
   void NoteWarmCache(const std::string& agent_id, const RunningJob& job);
   void RemoveSession(const std::string& agent_id);
+  // Refuses and disconnects connected agents whose key the reloaded list no longer holds.
+  void CutOffRevokedAgents();
   void PublishAgents();
 
   void MergeLoop();
@@ -177,6 +190,7 @@ class Coordinator {
   std::chrono::steady_clock::time_point builds_counted_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> router_;
+  std::unique_ptr<ZapHandler> zap_;  // null in plaintext mode
   std::unique_ptr<zmq::socket_t> wake_receiver_;
   std::unique_ptr<zmq::socket_t> wake_sender_;  // guarded by inbox_mutex_
   std::string bound_endpoint_;
@@ -185,6 +199,7 @@ class Coordinator {
   std::atomic<uint64_t> malformed_frames_{0};
 
   // Loop-thread state.
+  std::string peer_key_;  // CURVE public key of the frame being handled ("" in plaintext)
   std::map<std::string, std::unique_ptr<Session>> sessions_;  // by agent id
   std::map<std::string, std::string> agent_by_routing_id_;
   std::map<uint64_t, WaitingJob> pending_;  // by job id: oldest first

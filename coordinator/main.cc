@@ -5,13 +5,18 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <iostream>
 #include <thread>
 
+#include "common/curve_keys.h"
 #include "common/log.h"
 #include "coordinator/api.h"
+#include "coordinator/api_auth.h"
 #include "coordinator/context_store.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/listen_address.h"
 #include "coordinator/store.h"
+#include "coordinator/token_command.h"
 
 namespace {
 
@@ -44,6 +49,12 @@ int main(int argc, char** argv) {
   double target_utilisation = 1.0;
   CoordinatorOptions options;
   ApiOptions api_options;
+  std::string curve_secret_key_file;
+  std::string agent_keys_file;
+  std::string api_auth = "auto";
+  bool api_open_probes = true;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   app.add_option("--database-url", database_url, "PostgreSQL URL")
       ->envname("MANIFOLD_DATABASE_URL")
       ->capture_default_str();
@@ -136,6 +147,41 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
+  app.add_option("--curve-secret-key", curve_secret_key_file,
+                 "the coordinator's CURVE secret key file (`manifold keygen`); encrypts the "
+                 "agent link")
+      ->envname("MANIFOLD_CURVE_SECRET_KEY");
+  app.add_option("--agent-keys", agent_keys_file,
+                 "file of agent CURVE public keys allowed to connect, one per line with an "
+                 "optional name; reloaded on SIGHUP")
+      ->envname("MANIFOLD_AGENT_KEYS");
+  app.add_option("--api-auth", api_auth,
+                 "require API tokens: on, off (loopback only) or auto (on unless the API "
+                 "listens on loopback)")
+      ->envname("MANIFOLD_API_AUTH")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
+  app.add_option("--api-open-probes", api_open_probes,
+                 "let /healthz and /readyz answer without a token")
+      ->envname("MANIFOLD_API_OPEN_PROBES")
+      ->capture_default_str();
+  app.add_option("--tls-cert", tls_cert_file, "PEM certificate (chain) for HTTPS on the API")
+      ->envname("MANIFOLD_TLS_CERT");
+  app.add_option("--tls-key", tls_key_file, "PEM private key of --tls-cert")
+      ->envname("MANIFOLD_TLS_KEY");
+  TokenCommand token_command;
+  CLI::App* token_cmd = app.add_subcommand("token", "manage API tokens (in the database)");
+  token_cmd->require_subcommand(1);
+  token_cmd->add_subcommand("create", "make a token and print it once")
+      ->fallthrough()
+      ->add_option("--name", token_command.name, "what the token is for, e.g. ci")
+      ->required();
+  token_cmd->add_subcommand("list", "list tokens (names and ids, never the tokens)")->fallthrough();
+  token_cmd->add_subcommand("revoke", "revoke a token at once")
+      ->fallthrough()
+      ->add_option("NAME", token_command.name, "the token's name")
+      ->required();
+  token_cmd->fallthrough();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   SetUpLogging(*ParseLogFormat(log_format));
@@ -148,13 +194,36 @@ int main(int argc, char** argv) {
   } catch (const std::exception&) {
     return Fail("--api-listen must be HOST:PORT, got " + api_listen);
   }
-  if (public_url.empty()) public_url = "http://" + api_listen;
+  bool tls = !tls_cert_file.empty();
+  if (public_url.empty()) public_url = (tls ? "https://" : "http://") + api_listen;
+  bool api_on_loopback = IsLoopbackHost(api_options.listen_host);
+  if (api_auth == "off" && !api_on_loopback) {
+    return Fail("--api-auth off is allowed only when the API listens on loopback, not " +
+                api_listen + "; create tokens with `manifold-coordinator token create`");
+  }
+  ApiAuthOptions auth_options;
+  auth_options.required = api_auth == "on" || (api_auth == "auto" && !api_on_loopback);
+  auth_options.open_probes = api_open_probes;
+  api_options.tls_cert_file = tls_cert_file;
+  api_options.tls_key_file = tls_key_file;
+  std::string curve_secret_key;
+  if (curve_secret_key_file.empty() != agent_keys_file.empty()) {
+    return Fail(
+        "--curve-secret-key and --agent-keys go together: give both for encrypted, "
+        "authenticated agents, or neither for plaintext on loopback");
+  }
+  if (!curve_secret_key_file.empty()) {
+    Result<std::string> secret = ReadCurveSecretKey(curve_secret_key_file);
+    if (!secret.ok()) return Fail("--curve-secret-key: " + secret.status().message());
+    curve_secret_key = *secret;
+  }
 
   // Block the stop signals in every thread; main waits for them below.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reloads the agent key list
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(database_wait_s);
@@ -173,6 +242,10 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(backoff);
   }
   if (Status migrated = store->Migrate(); !migrated.ok()) return Fail(migrated.message());
+  for (CLI::App* action : token_cmd->get_subcommands()) {
+    token_command.action = action->get_name();
+    return RunTokenCommand(*store, token_command, &std::cout, &std::cerr);
+  }
 
   Result<ContextStore> contexts = ContextStore::Open(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());
@@ -186,6 +259,20 @@ int main(int argc, char** argv) {
   options.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
   options.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
   options.log_retention = std::chrono::seconds(log_retention_s);
+  options.curve_secret_key = curve_secret_key;
+  options.agent_keys_file = agent_keys_file;
+  ApiAuth auth(*store, auth_options);
+  if (auth.required()) {
+    options.context_url_query = [&auth](const std::string& digest) {
+      return auth.ContextUrlQuery(digest);
+    };
+    api_options.auth = &auth;
+  } else {
+    spdlog::warn(
+        "API authentication is off (the API listens on loopback {}); set --api-auth on "
+        "to require tokens",
+        api_listen);
+  }
   Metrics metrics(target_utilisation);
   int metrics_port = metrics.Serve(metrics_listen);
   if (metrics_port < 0) {
@@ -198,12 +285,12 @@ int main(int argc, char** argv) {
   Api api(*store, *contexts, coordinator, api_options);
   if (Status started = api.Start(); !started.ok()) return Fail(started.message());
   spdlog::info(
-      "manifold-coordinator ready: API on http://{}:{}, agents on {}, metrics on {}",
-      api_options.listen_host, api.port(), coordinator.agent_endpoint(),
+      "manifold-coordinator ready: API on {}://{}:{}, agents on {}, metrics on {}",
+      tls ? "https" : "http", api_options.listen_host, api.port(), coordinator.agent_endpoint(),
       metrics_listen.substr(0, metrics_listen.rfind(':') + 1) + std::to_string(metrics_port));
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) coordinator.ReloadAgentKeys();
   spdlog::info("stopping on signal {}", signal);
   api.Stop();
   coordinator.Stop();

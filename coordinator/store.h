@@ -112,6 +112,13 @@ struct ResultOutcome {
   std::optional<QueuedJob> requeued;  // a retryable failure put the job back in the queue
 };
 
+struct ApiTokenRecord {
+  std::string id;
+  std::string name;
+  std::string created_at;
+  std::string revoked_at;  // "" while in force
+};
+
 class Store {
  public:
   // Connects (one connection up front, more on demand up to pool_size).
@@ -173,6 +180,15 @@ class Store {
 
   Status UpsertAgent(const HelloMsg& hello);
   Status SetAgentState(const std::string& agent_id, const std::string& state);
+
+  // API tokens (coordinator/api_auth.h): only hashes are stored.
+  // AlreadyExists if a token in force has this name.
+  Status CreateApiToken(const std::string& name, const std::string& id, const std::string& hash);
+  Result<std::vector<ApiTokenRecord>> ListApiTokens();
+  // NotFound if no token in force has this name.
+  Status RevokeApiToken(const std::string& name);
+  // The hash of the token in force with this id, nullopt if none.
+  Result<std::optional<std::string>> ApiTokenHash(const std::string& id);
 
  private:
   class Pool;

@@ -32,7 +32,12 @@
 #        when it has no bridge network; its registry mirror must serve `FROM busybox`),
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),
 #      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug),
-#      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20).
+#      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20),
+#      MANIFOLD_FARM_PLAINTEXT=1 (agent link without CURVE, as in development).
+# The agent link runs with CURVE, as in production: `up` makes fresh key pairs with
+# `manifold keygen` in FARM_DIR/keys (coordinator.key/.pub, NAME.key/.pub per agent) and
+# lists every agent's public key in FARM_DIR/keys/agent-keys, the coordinator's allow-list
+# (edit it and send the coordinator SIGHUP to reload it).
 # The programs read their own settings from the environment, which they inherit from
 # this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
 # MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE for agents). `up` saves
@@ -57,6 +62,7 @@ keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
 agents_spec="${MANIFOLD_FARM_AGENTS:-amd64-1:linux/amd64 arm64-1:linux/arm64}"
 backend="${MANIFOLD_FARM_BACKEND:-buildah}"
 stop_timeout="${MANIFOLD_FARM_STOP_TIMEOUT:-20}" # seconds after SIGTERM before SIGKILL
+plaintext="${MANIFOLD_FARM_PLAINTEXT:-0}"
 
 readonly database=manifold
 readonly log_tail_lines=40
@@ -493,12 +499,39 @@ start_base_image() {
   say "base image 127.0.0.1:$registry_port/library/busybox:latest ready ($(elapsed_since "$t0"))"
 }
 
+# make_keys: fresh CURVE key pairs for the coordinator and every agent, and the
+# coordinator's allow-list holding every agent's public key.
+make_keys() {
+  local keys="$farm_dir/keys" name
+  rm -rf "$keys"
+  mkdir -m 700 "$keys"
+  "$build_dir/cli/manifold" keygen "$keys/coordinator" >/dev/null || die "manifold keygen failed"
+  for name in "${agent_list[@]}"; do
+    "$build_dir/cli/manifold" keygen "$keys/$name" >/dev/null || die "manifold keygen failed"
+    cat "$keys/$name.pub" >>"$keys/agent-keys"
+  done
+}
+
+# set_curve_flags NAME: curve_flags becomes what puts the coordinator or agent NAME on CURVE.
+set_curve_flags() {
+  local keys="$farm_dir/keys"
+  curve_flags=()
+  if [ "$plaintext" = 1 ]; then
+    return 0
+  elif [ "$1" = coordinator ]; then
+    curve_flags=(--curve-secret-key "$keys/coordinator.key" --agent-keys "$keys/agent-keys")
+  else
+    curve_flags=(--curve-secret-key "$keys/$1.key" --coordinator-public-key "$keys/coordinator.pub")
+  fi
+}
+
 start_coordinator() {
   local t0
   t0="$(date +%s%N)"
   open_log coordinator
   mkdir -p "$farm_dir/coordinator"
-  spawn coordinator "$build_dir/coordinator/manifold-coordinator" \
+  set_curve_flags coordinator
+  spawn coordinator "$build_dir/coordinator/manifold-coordinator" "${curve_flags[@]}" \
     --database-url "$database_url" \
     --api-listen "127.0.0.1:$api_port" \
     --agent-listen "tcp://127.0.0.1:$agent_port" \
@@ -522,11 +555,12 @@ runroot = "$dir/storage/run"
 graphroot = "$dir/storage/graph"
 EOF
   open_log "$name"
+  set_curve_flags "$name"
   spawn "$name" env \
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$farm_dir/registries.conf" \
     BUILDAH_ISOLATION=chroot \
-    "$build_dir/agent/manifold-agent" \
+    "$build_dir/agent/manifold-agent" "${curve_flags[@]}" \
     --coordinator "tcp://127.0.0.1:$agent_port" \
     --id "$name" \
     --platform "$platform" \
@@ -611,8 +645,8 @@ write_conf() {
     echo "# Written by ops/farm.sh up; ops/farm.sh start restores it."
     printf 'pg_port=%q\nregistry_port=%q\napi_port=%q\nagent_port=%q\nmetrics_port=%q\n' \
       "$pg_port" "$registry_port" "$api_port" "$agent_port" "$metrics_port"
-    printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\nbackend=%q\n' \
-      "$slots" "$build_dir" "$agents_spec" "$only_services" "$backend"
+    printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\nbackend=%q\nplaintext=%q\n' \
+      "$slots" "$build_dir" "$agents_spec" "$only_services" "$backend" "$plaintext"
     while IFS= read -r var; do
       case "$var" in
         MANIFOLD_FARM_*) ;;
@@ -632,7 +666,7 @@ load_conf() {
 
 check_binaries() {
   local binary
-  for binary in coordinator/manifold-coordinator agent/manifold-agent; do
+  for binary in coordinator/manifold-coordinator agent/manifold-agent cli/manifold; do
     [ -x "$build_dir/$binary" ] || die "$build_dir/$binary not found: build first (ops/build.sh) or set MANIFOLD_BUILD_DIR"
   done
 }
@@ -684,6 +718,7 @@ cmd_up() {
   start_base_image
 
   if [ "$only_services" != 1 ]; then
+    [ "$plaintext" = 1 ] || make_keys
     start_coordinator
     local name
     for name in "${agent_list[@]}"; do

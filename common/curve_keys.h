@@ -1,0 +1,54 @@
+// CURVE keys for the agent link: generating, reading and writing ZeroMQ key pairs, the
+// coordinator's allow-list of agent public keys, and short fingerprints for logs.
+//
+// Keys are the 40-character Z85 text ZeroMQ uses. A secret-key file holds one secret key
+// and must not be readable by group or others (as ssh insists for its keys); a public-key
+// file holds one public key, optionally followed by a name. The allow-list has one public
+// key per line with an optional name or comment after it; '#' starts a comment line.
+// Free functions, thread-safe.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace manifold {
+
+struct CurveKeyPair {
+  std::string public_key;  // Z85, 40 characters
+  std::string secret_key;  // Z85, 40 characters
+};
+
+// True if libzmq was built with CURVE support (libsodium or its own tweetnacl).
+bool CurveAvailable();
+
+Result<CurveKeyPair> GenerateCurveKeyPair();
+
+// True for 40 Z85 characters that decode to a 32-byte key.
+bool IsCurveKey(std::string_view z85);
+
+// The public key that belongs to a Z85 secret key.
+Result<std::string> CurvePublicKeyOf(const std::string& secret_key);
+
+// "SHA256:" and the first 16 hex digits of the sha256 of the raw 32-byte key: short enough
+// for a log line, long enough to tell keys apart.
+std::string CurveKeyFingerprint(std::string_view public_key);
+
+// Writes SECRET_PATH (mode 0600) and PUBLIC_PATH ("KEY NAME\n", ready to append to an
+// allow-list). Refuses to overwrite either file, so a key in use is never lost.
+Status WriteCurveKeyPair(const CurveKeyPair& pair, const std::string& secret_path,
+                         const std::string& public_path, const std::string& name);
+
+// Reads a secret-key file; refuses one that group or others may read.
+Result<std::string> ReadCurveSecretKey(const std::string& path);
+// Reads a public-key file (the first word of its first line that is not a comment).
+Result<std::string> ReadCurvePublicKey(const std::string& path);
+
+// Public key -> name ("" when the line gave none). An invalid line fails the whole read,
+// naming the file and line, so a typo never silently locks agents out or lets one in.
+using CurveAllowList = std::map<std::string, std::string>;
+Result<CurveAllowList> ReadCurveAllowList(const std::string& path);
+
+}  // namespace manifold

@@ -1,0 +1,61 @@
+// API authentication: bearer tokens for clients and context grants for agents.
+//
+// A token is "mf_<id>_<secret>": the id (16 hex digits) finds the token's row, and the
+// sha256 of the whole token is compared with the stored one in constant time; the token
+// itself is never stored. Agents fetch build contexts with a grant instead, an HMAC of
+// the context digest under a key that lives only in the coordinator's memory and travels
+// inside assignments over the (CURVE-encrypted) agent link. ApiAuth::Check decides one
+// request. Thread-safe: the key is fixed after construction and the Store is thread-safe.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+#include "coordinator/store.h"
+
+namespace manifold {
+
+struct NewApiToken {
+  std::string id;
+  std::string token;  // shown to the user once
+  std::string hash;   // what the store keeps: hex sha256 of `token`
+};
+
+// A fresh random token.
+Result<NewApiToken> MakeApiToken();
+
+struct ApiAuthOptions {
+  bool required = true;
+  bool open_probes = true;  // /healthz and /readyz answer without a token
+};
+
+class ApiAuth {
+ public:
+  // Draws a fresh random grant key.
+  ApiAuth(Store& store, ApiAuthOptions options);
+
+  bool required() const { return options_.required; }
+
+  // Whether a request may proceed: http_status 0 if so, else 401 (no valid token) or 503
+  // (the store is away), with the message for the JSON error body. `query_grant` is the
+  // request's ?grant= parameter, "" if none.
+  struct Decision {
+    int http_status = 0;
+    std::string error;
+  };
+  Decision Check(const std::string& method, const std::string& path,
+                 const std::string& authorization_header, const std::string& query_grant) const;
+
+  // "?grant=<hex HMAC>" for a context URL, so an agent may fetch that context.
+  std::string ContextUrlQuery(const std::string& digest) const;
+
+ private:
+  std::string Grant(const std::string& digest) const;
+  Decision CheckToken(const std::string& token) const;
+
+  Store& store_;
+  const ApiAuthOptions options_;
+  std::string grant_key_;
+};
+
+}  // namespace manifold
