@@ -163,7 +163,7 @@ bool BuildInfo::IsFinal() const {
   return state == "succeeded" || state == "failed" || state == "canceled";
 }
 
-std::string BuildRequestToJson(const BuildRequest& request) {
+std::string BuildSubmissionToJson(const BuildSubmission& request) {
   json body = {
       {"platforms", request.platforms},
       {"tags", request.tags},
@@ -392,14 +392,14 @@ Status ApiClient::UploadContext(const std::string& digest, const std::string& ar
   return ErrorFor(request, *response).WithContext("uploading the build context");
 }
 
-Result<BuildInfo> ApiClient::SubmitBuild(const BuildRequest& build,
+Result<BuildInfo> ApiClient::SubmitBuild(const BuildSubmission& build,
                                          const std::string& idempotency_key) const {
   HttpRequest request;
   request.method = "POST";
   request.url = server_ + "/v1/builds";
   request.headers = {{"Content-Type", "application/json"}};
   if (!idempotency_key.empty()) request.headers.emplace_back("Idempotency-Key", idempotency_key);
-  request.body = BuildRequestToJson(build);
+  request.body = BuildSubmissionToJson(build);
   request.timeout_ms = 60000;
   return Fetch<BuildInfo>(request, std::nullopt, ParseBuildInfo);
 }

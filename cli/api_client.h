@@ -81,7 +81,7 @@ struct LogPage {
 };
 
 // The body of POST /v1/builds.
-struct BuildRequest {
+struct BuildSubmission {
   std::vector<std::string> platforms;
   std::vector<std::string> tags;
   std::string context;  // digest of an uploaded context tar
@@ -99,7 +99,7 @@ struct BuildRequest {
   std::string revision;  // org.opencontainers.image.revision of the index; "" sends none
 };
 
-std::string BuildRequestToJson(const BuildRequest& request);
+std::string BuildSubmissionToJson(const BuildSubmission& request);
 
 // Parsers for the coordinator's answers. Missing optional fields take their defaults;
 // a field of the wrong type or a body that is not JSON is an Internal error naming it.
@@ -133,7 +133,7 @@ class ApiClient {
   Result<bool> HasContext(const std::string& digest) const;
   Status UploadContext(const std::string& digest, const std::string& archive) const;
   // An empty idempotency key sends no Idempotency-Key header.
-  Result<BuildInfo> SubmitBuild(const BuildRequest& request,
+  Result<BuildInfo> SubmitBuild(const BuildSubmission& request,
                                 const std::string& idempotency_key) const;
   Result<BuildInfo> GetBuild(int64_t id) const;
   // POST /v1/builds/ID/cancel; FailedPrecondition (with the coordinator's reason) when the

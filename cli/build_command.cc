@@ -40,7 +40,7 @@ std::string Join(const std::vector<std::string>& items, const std::string& separ
 
 // Everything RunBuild checks before talking to the coordinator.
 struct LocalBuild {
-  BuildRequest request;
+  BuildSubmission request;
   std::string context_dir;
 };
 
@@ -249,7 +249,7 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
 
   Result<LocalBuild> local = PrepareBuild(options, env);
   if (!local.ok()) return fail(local.status());
-  BuildRequest& request = local->request;
+  BuildSubmission& request = local->request;
 
   std::string archive;
   // .dockerignore is applied here, so what it leaves out is never uploaded.

@@ -33,6 +33,7 @@ class FakeAgent {
   FakeAgent(zmq::context_t& context, const std::string& endpoint)
       : socket_(context, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::sndtimeo, 5000);  // a send with no live connection would block
     socket_.connect(endpoint);
   }
 

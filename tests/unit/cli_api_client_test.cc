@@ -83,7 +83,7 @@ TEST(ApiClient, BadRequestCarriesTheServersMessage) {
     res.set_content(R"({"error": "invalid tag \"A:b\": repository names must be lowercase"})",
                     "application/json");
   });
-  BuildRequest request;
+  BuildSubmission request;
   request.platforms = {"linux/amd64"};
   Result<BuildInfo> build = ApiClient(fake.url()).SubmitBuild(request, "");
   ASSERT_FALSE(build.ok());
@@ -185,7 +185,7 @@ TEST(ApiClient, SubmitSendsBodyAndIdempotencyKey) {
     res.status = 201;
     res.set_content(kBuildJson, "application/json");
   });
-  BuildRequest request;
+  BuildSubmission request;
   request.platforms = {"linux/amd64", "linux/arm64"};
   request.tags = {"127.0.0.1:5000/hello:latest"};
   request.context = "sha256:abc";
