@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "agent/agent.h"
@@ -14,6 +15,7 @@
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
+#include "agent/synthetic_builder.h"
 #include "common/platform.h"
 
 namespace {
@@ -48,6 +50,10 @@ int main(int argc, char** argv) {
   int drain_grace_s = 600;
   std::string log_level = "info";
   std::string metrics_listen = "127.0.0.1:7083";
+  std::string backend = "buildah";
+  SyntheticBuildOptions synthetic;
+  int64_t synthetic_build_ms = 0;
+  bool synthetic_uncompressed = false;
   app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
       ->envname("MANIFOLD_COORDINATOR")
       ->capture_default_str();
@@ -68,6 +74,23 @@ int main(int argc, char** argv) {
   app.add_option("--buildah", buildah, "buildah binary")
       ->envname("MANIFOLD_BUILDAH")
       ->capture_default_str();
+  app.add_option("--backend", backend,
+                 "builder: buildah, or synthetic (a benchmark tool: no real build, a random "
+                 "image of the job's platform after --synthetic-build-ms)")
+      ->envname("MANIFOLD_AGENT_BACKEND")
+      ->check(CLI::IsMember({"buildah", "synthetic"}))
+      ->capture_default_str();
+  app.add_option("--synthetic-layer-bytes", synthetic.layer_bytes,
+                 "synthetic backend: random bytes in the image's one layer")
+      ->envname("MANIFOLD_SYNTHETIC_LAYER_BYTES")
+      ->capture_default_str();
+  app.add_option("--synthetic-build-ms", synthetic_build_ms,
+                 "synthetic backend: how long each build takes (0: none)")
+      ->envname("MANIFOLD_SYNTHETIC_BUILD_MS")
+      ->capture_default_str();
+  app.add_flag("--synthetic-uncompressed", synthetic_uncompressed,
+               "synthetic backend: an uncompressed tar layer instead of tar+gzip")
+      ->envname("MANIFOLD_SYNTHETIC_UNCOMPRESSED");
   app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
       ->envname("MANIFOLD_DRAIN_GRACE")
       ->capture_default_str();
@@ -111,10 +134,19 @@ int main(int argc, char** argv) {
   if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
 
   SubprocessRunner runner;
-  if (Status ok = BuildahBuilder::CheckAvailable(runner, buildah); !ok.ok()) {
-    return Fail(ok.message());
+  std::unique_ptr<Builder> builder;
+  if (backend == "synthetic") {
+    synthetic.build_time = std::chrono::milliseconds(synthetic_build_ms);
+    synthetic.gzip = !synthetic_uncompressed;
+    if (Status ok = SyntheticBuilder::Validate(synthetic); !ok.ok()) return Fail(ok.message());
+    spdlog::warn("synthetic backend: images are random benchmark data, not builds");
+    builder = std::make_unique<SyntheticBuilder>(synthetic);
+  } else {
+    if (Status ok = BuildahBuilder::CheckAvailable(runner, buildah); !ok.ok()) {
+      return Fail(ok.message());
+    }
+    builder = std::make_unique<BuildahBuilder>(runner, buildah);
   }
-  BuildahBuilder builder(runner, buildah);
 
   // Bound before the agent says hello, so an agent Prometheus cannot see never takes jobs.
   AgentMetrics metrics(options.platforms, options.slots, options.version);
@@ -136,7 +168,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("metrics on {}:{}", metrics_listen.substr(0, metrics_listen.rfind(':')),
                metrics_port);
-  Agent agent(options, builder);
+  Agent agent(options, *builder);
   Status status = agent.Run(g_stop);
   if (!status.ok()) return Fail(status.message());
   return 0;
