@@ -80,15 +80,19 @@ int main(int argc, char** argv) {
            assigned_all > 0 ? all / static_cast<double>(assigned_all) : 0.0);
     if (assigned_one != 1)
       fprintf(stderr, "schedule_bench: expected 1 assignment, got %zu\n", assigned_one);
+    // Per assignment: with 100 pending only 100 of the 1,000 free slots can be filled.
+    double per_job = assigned_all > 0 ? all / static_cast<double>(assigned_all) : 0.0;
     if (depth == 100) {
       first_one = one;
-      first_all = all;
+      first_all = per_job;
     } else {
       worst_one = std::max(worst_one, one / first_one);
-      worst_all = std::max(worst_all, all / first_all);
+      worst_all = std::max(worst_all, per_job / first_all);
     }
   }
-  printf("growth 100 -> 100,000 pending: one free slot %.1fx, all free %.1fx (goal: within 2x)\n",
-         worst_one, worst_all);
+  printf(
+      "growth 100 -> 100,000 pending: one free slot %.1fx, all free per job %.1fx (goal: within "
+      "2x)\n",
+      worst_one, worst_all);
   return 0;
 }
