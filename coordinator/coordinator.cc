@@ -212,6 +212,11 @@ void Coordinator::Loop() {
       StoreResults();
     }
     if (schedule_needed_) ScheduleJobs();
+    // Busy slot counts change with every job; copying the whole fleet's view for each one
+    // would cost O(agents) per job, so they are published at most every 100 ms.
+    if (busy_counts_changed_ && Clock::now() - agents_published_ > std::chrono::milliseconds(100)) {
+      PublishAgents();
+    }
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
       CheckDeadlines();
@@ -472,7 +477,7 @@ void Coordinator::ReleaseJob(uint64_t job_id) {
   if (session != sessions_.end()) session->second->jobs.erase(job_id);
   running_.erase(it);
   schedule_needed_ = true;
-  PublishAgents();
+  busy_counts_changed_ = true;
 }
 
 void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& error,
@@ -618,30 +623,37 @@ void Coordinator::CheckQueueTimeouts() {
 void Coordinator::ScheduleJobs() {
   schedule_needed_ = false;
   if (pending_.empty()) return;
-  std::vector<PendingJob> pending;
-  pending.reserve(pending_.size());
-  for (const auto& [job_id, waiting] : pending_) pending.push_back({job_id, waiting.job.platform});
   std::vector<SchedulerAgent> agents;
   for (const auto& [agent_id, session] : sessions_) {
     if (session->draining || session->jobs.size() >= session->slots) continue;
     agents.push_back({agent_id, session->platforms,
                       session->slots - static_cast<uint32_t>(session->jobs.size())});
   }
-  for (const Assignment& assignment : Schedule(pending, std::move(agents))) {
-    const QueuedJob& job = pending_.at(assignment.job_id).job;
-    Result<uint32_t> attempt =
-        store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated);
-    if (!attempt.ok()) {
-      if (attempt.status().code() == Status::Code::kFailedPrecondition) {
-        pending_.erase(assignment.job_id);  // canceled or failed meanwhile
-        continue;
-      }
-      spdlog::error("cannot assign job {}: {}", assignment.job_id, attempt.status().message());
-      schedule_needed_ = true;  // try again on the next turn of the loop
-      return;
+  if (agents.empty()) return;  // every slot is busy: nothing to decide
+  std::vector<PendingJob> pending;
+  pending.reserve(pending_.size());
+  for (const auto& [job_id, waiting] : pending_) pending.push_back({job_id, waiting.job.platform});
+  std::vector<Assignment> assignments = Schedule(pending, std::move(agents));
+  if (assignments.empty()) return;
+  // One transaction for the whole pass: one commit however many slots freed up meanwhile.
+  std::vector<JobAssignment> batch;
+  for (const Assignment& a : assignments) batch.push_back({a.job_id, a.agent_id, a.emulated});
+  Result<std::vector<uint32_t>> attempts = store_.AssignJobs(batch);
+  if (!attempts.ok()) {
+    spdlog::error("cannot assign {} job(s): {}", batch.size(), attempts.status().message());
+    schedule_needed_ = true;  // try again on the next turn of the loop
+    return;
+  }
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    const Assignment& assignment = assignments[i];
+    const uint32_t attempt = (*attempts)[i];
+    if (attempt == 0) {
+      pending_.erase(assignment.job_id);  // canceled or failed meanwhile
+      continue;
     }
+    const QueuedJob& job = pending_.at(assignment.job_id).job;
     AssignMsg assign;
-    assign.job = {job.job_id, *attempt};
+    assign.job = {job.job_id, attempt};
     assign.build_id = job.build_id;
     assign.platform = job.platform;
     assign.context_digest = job.spec->context_digest;
@@ -652,7 +664,7 @@ void Coordinator::ScheduleJobs() {
     assign.target = job.spec->target;
     assign.repositories = Repositories(*job.spec);
     spdlog::info("job {} ({} of build {}) attempt {} -> agent {}{}", job.job_id,
-                 job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
+                 job.platform.ToString(), job.build_id, attempt, assignment.agent_id,
                  assignment.emulated ? " (emulated)" : "");
     Clock::time_point now = Clock::now();
     metrics_.ObserveQueueWait(
@@ -668,7 +680,7 @@ void Coordinator::ScheduleJobs() {
     SendToAgent(assignment.agent_id, assign);
     pending_.erase(assignment.job_id);
   }
-  PublishAgents();
+  busy_counts_changed_ = true;
 }
 
 void Coordinator::UpdateGauges() {
@@ -707,6 +719,8 @@ void Coordinator::PublishAgents() {
          static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
          std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen).count()});
   }
+  busy_counts_changed_ = false;
+  agents_published_ = now;
   std::lock_guard lock(agents_mutex_);
   agents_snapshot_ = std::move(views);
 }

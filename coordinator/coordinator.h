@@ -168,6 +168,9 @@ class Coordinator {
   // While the store is away, held writes are tried again at most this often.
   std::chrono::steady_clock::time_point store_retry_at_;
   bool schedule_needed_ = true;
+  // Jobs started or ended since the agents' view was last published (PublishAgents).
+  bool busy_counts_changed_ = false;
+  std::chrono::steady_clock::time_point agents_published_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex inbox_mutex_;

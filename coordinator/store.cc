@@ -194,6 +194,16 @@ void EndJobInTx(pqxx::transaction_base& tx, const JobRecord& job, const std::str
   }
 }
 
+// For writes that a later durable write supersedes (job phases, log chunks, agent
+// registrations): the commit does not wait for the WAL flush. PostgreSQL keeps it atomic
+// and in order, and any later ordinary commit (a job's result, an assignment) flushes it
+// too, so all a database crash can lose is the last fraction of a second of such progress,
+// which the next message restores; the loop thread no longer waits a disk flush for each.
+void CommitWithoutFlushWait(pqxx::work& tx) {
+  tx.exec("SET LOCAL synchronous_commit = off");
+  tx.commit();
+}
+
 }  // namespace
 
 // A bounded set of connections. Run() lends one to a function and turns libpqxx's
@@ -430,25 +440,41 @@ Result<std::vector<uint64_t>> Store::BuildsToMerge() {
 }
 
 Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated) {
-  return pool_->Run<uint32_t>("assign job", [&](pqxx::connection& c) -> Result<uint32_t> {
+  Result<std::vector<uint32_t>> attempts = AssignJobs({{job_id, agent_id, emulated}});
+  if (!attempts.ok()) return attempts.status();
+  if ((*attempts)[0] == 0) {
+    return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
+  }
+  return (*attempts)[0];
+}
+
+Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>& assignments) {
+  using Attempts = std::vector<uint32_t>;
+  return pool_->Run<Attempts>("assign jobs", [&](pqxx::connection& c) -> Result<Attempts> {
     pqxx::work tx(c);
-    pqxx::result updated = tx.exec_params(
-        "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
-        "emulated = $3, error = '', updated_at = now(), deadline = now() + "
-        "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
-        "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
-        job_id, agent_id, emulated);
-    if (updated.empty()) {
-      return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
+    Attempts attempts;
+    for (const JobAssignment& assignment : assignments) {
+      pqxx::result updated = tx.exec_params(
+          "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
+          "emulated = $3, error = '', updated_at = now(), deadline = now() + "
+          "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
+          "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
+          assignment.job_id, assignment.agent_id, assignment.emulated);
+      if (updated.empty()) {
+        attempts.push_back(0);
+        continue;
+      }
+      uint32_t attempt = updated[0][0].as<uint32_t>();
+      tx.exec_params(
+          "UPDATE builds SET state = 'running', updated_at = now() "
+          "WHERE id = $1 AND state = 'queued'",
+          updated[0][1].as<uint64_t>());
+      RecordEvent(tx, assignment.job_id, attempt, "assigned", assignment.agent_id,
+                  assignment.emulated ? "emulated" : "native");
+      attempts.push_back(attempt);
     }
-    uint32_t attempt = updated[0][0].as<uint32_t>();
-    tx.exec_params(
-        "UPDATE builds SET state = 'running', updated_at = now() "
-        "WHERE id = $1 AND state = 'queued'",
-        updated[0][1].as<uint64_t>());
-    RecordEvent(tx, job_id, attempt, "assigned", agent_id, emulated ? "emulated" : "native");
     tx.commit();
-    return attempt;
+    return attempts;
   });
 }
 
@@ -463,7 +489,7 @@ Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, 
         job.job_id, job.attempt, agent_id, state);
     if (updated.empty()) return false;
     if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
-    tx.commit();
+    CommitWithoutFlushWait(tx);
     return true;
   });
 }
@@ -586,7 +612,7 @@ Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, ui
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
         owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
         pqxx::binarystring(data.data(), data.size()));
-    tx.commit();
+    CommitWithoutFlushWait(tx);
     return true;
   });
 }
@@ -669,7 +695,7 @@ Status Store::UpsertAgent(const HelloMsg& hello) {
                         "last_seen = now()",
                         hello.agent_id, hello.hostname, platforms.dump(), hello.slots,
                         labels.dump(), hello.version);
-                    tx.commit();
+                    CommitWithoutFlushWait(tx);
                     return true;
                   })
       .status();
@@ -682,7 +708,7 @@ Status Store::SetAgentState(const std::string& agent_id, const std::string& stat
                     pqxx::work tx(c);
                     tx.exec_params("UPDATE agents SET state = $2, last_seen = now() WHERE id = $1",
                                    agent_id, state);
-                    tx.commit();
+                    CommitWithoutFlushWait(tx);
                     return true;
                   })
       .status();

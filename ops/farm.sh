@@ -32,7 +32,8 @@
 #      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20).
 # The programs read their own settings from the environment, which they inherit from
 # this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
-# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE for agents). `up` saves
+# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE for agents, and
+# MANIFOLD_AGENT_BACKEND=synthetic for agents that fake builds, a benchmark tool). `up` saves
 # the MANIFOLD_* variables (except MANIFOLD_FARM_*) in farm.conf with the ports, agents
 # and build dir, and `start` restores them, so a restarted process is configured as before.
 # Every process runs in its own session with its output in FARM_DIR/logs/NAME.log (`start`
