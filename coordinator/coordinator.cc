@@ -154,8 +154,8 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
     spdlog::info("draining agent {} on request", agent_id);
     it->second->draining = true;
     store_.SetAgentState(agent_id, "draining");
+    PublishAgents();  // before the agent hears it, so the API never shows it otherwise
     Send(it->second->routing_id, DrainMsg{});
-    PublishAgents();
   });
   return Status::Ok();
 }
@@ -302,6 +302,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
           PublishAgents();
         } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
           spdlog::info("agent {} said goodbye", session.agent_id);
+          FlushResults();
           std::string agent_id = session.agent_id;
           FailJobsOfAgent(agent_id, "agent " + agent_id + " left while building", "agent_left");
           store_.SetAgentState(agent_id, "lost");
@@ -312,6 +313,9 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
 }
 
 void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hello) {
+  // Results that came before this hello are recorded first: otherwise a job this agent
+  // finished and no longer holds would look lost with its previous process.
+  FlushResults();
   auto reject = [&](const std::string& reason) {
     spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
     Send(routing_id, RejectMsg{reason, true});
@@ -385,21 +389,54 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
 }
 
 void Coordinator::HandleResult(const std::string& agent_id, const JobResultMsg& result) {
-  // A job's output is stored before its end, and results in the order they came.
-  if (pending_logs_.empty() && pending_results_.empty() && RecordResult(agent_id, result)) return;
-  spdlog::warn("result of job {} attempt {} held until the database answers", result.job.job_id,
-               result.job.attempt);
+  // Recorded after this turn's frames, together with the other results that came with it
+  // (StoreResults): one commit for all. A job's output is stored before its end, and
+  // results in the order they came.
+  if (!pending_logs_.empty() || Clock::now() < store_retry_at_) {
+    spdlog::warn("result of job {} attempt {} held until the database answers", result.job.job_id,
+                 result.job.attempt);
+  }
   if (pending_results_.size() < 100000) pending_results_.emplace_back(agent_id, result);
+}
+
+void Coordinator::FlushResults() {
+  if (Clock::now() < store_retry_at_) return;  // the database is away; they stay queued
+  StoreLogs();
+  StoreResults();
 }
 
 void Coordinator::StoreResults() {
   while (!pending_results_.empty() && pending_logs_.empty()) {
-    const auto& [agent_id, result] = pending_results_.front();
-    if (!RecordResult(agent_id, result)) {
+    size_t count = std::min<size_t>(pending_results_.size(), 1000);
+    std::vector<std::pair<std::string, JobResultMsg>> batch(pending_results_.begin(),
+                                                            pending_results_.begin() + count);
+    Result<std::vector<ResultOutcome>> outcomes =
+        store_.RecordJobResults(batch, options_.max_attempts);
+    if (!outcomes.ok() && outcomes.status().retryable()) {
+      // Not acknowledged: the agents keep their results and send them again, and they are
+      // retried here as soon as the database answers.
+      spdlog::warn("result of job {} attempt {} (and {} more) held until the database answers: {}",
+                   batch[0].second.job.job_id, batch[0].second.job.attempt,
+                   pending_results_.size() - 1, outcomes.status().message());
       store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
       return;
     }
-    pending_results_.pop_front();
+    if (!outcomes.ok()) {
+      // One result the database refuses must not hold back the others: one at a time.
+      while (!pending_results_.empty()) {
+        const auto& [agent_id, result] = pending_results_.front();
+        if (!RecordResult(agent_id, result)) {
+          store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
+          return;
+        }
+        pending_results_.pop_front();
+      }
+      return;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      ApplyRecordedResult(batch[i].first, batch[i].second, (*outcomes)[i]);
+      pending_results_.pop_front();
+    }
   }
 }
 
@@ -412,7 +449,13 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
                   outcome.status().message());
     return !outcome.status().retryable();
   }
-  if (!outcome->current) {
+  ApplyRecordedResult(agent_id, result, *outcome);
+  return true;
+}
+
+void Coordinator::ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
+                                      const ResultOutcome& outcome) {
+  if (!outcome.current) {
     spdlog::warn("ignored a stale result for job {} attempt {} from agent {}", result.job.job_id,
                  result.job.attempt, agent_id);
   } else if (result.succeeded) {
@@ -422,10 +465,10 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
     spdlog::info("job {} attempt {} failed on {}: {}", result.job.job_id, result.job.attempt,
                  agent_id, result.error);
   }
-  if (outcome->current) {
+  if (outcome.current) {
     auto running = running_.find(result.job.job_id);
     if (running != running_.end()) {
-      const char* ended = result.succeeded ? "succeeded" : outcome->requeued ? "retried" : "failed";
+      const char* ended = result.succeeded ? "succeeded" : outcome.requeued ? "retried" : "failed";
       double seconds =
           std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count();
       metrics_.ObserveJobDuration(running->second.platform, ended, seconds);
@@ -433,9 +476,8 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
     }
     ReleaseJob(result.job.job_id);
   }
-  ApplyOutcome(*outcome, "job_failed_retryable");
+  ApplyOutcome(outcome, "job_failed_retryable");
   SendToAgent(agent_id, AckMsg{result.job});
-  return true;
 }
 
 void Coordinator::RetryAttempt(const JobRef& job, const std::string& agent_id,

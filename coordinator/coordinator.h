@@ -114,7 +114,13 @@ class Coordinator {
   void HandleResult(const std::string& agent_id, const JobResultMsg& result);
   // Records a result and acknowledges it; false if the store was unavailable.
   bool RecordResult(const std::string& agent_id, const JobResultMsg& result);
+  // Carries out what a recorded result did (release, requeue, merge) and acknowledges it.
+  void ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
+                           const ResultOutcome& outcome);
+  // Records the queued results, up to 1,000 per transaction.
   void StoreResults();
+  // Stores queued logs and results now, unless the database is known to be away.
+  void FlushResults();
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
   void SendToAgent(const std::string& agent_id, const CoordinatorMessage& message);
   void Post(std::function<void()> task);

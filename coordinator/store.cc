@@ -204,6 +204,53 @@ void CommitWithoutFlushWait(pqxx::work& tx) {
   tx.commit();
 }
 
+// One job result inside the caller's transaction; the caller commits.
+ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
+                               const JobResultMsg& result, uint32_t max_attempts) {
+  ResultOutcome outcome;
+  pqxx::result rows = tx.exec_params(
+      "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
+  if (rows.empty()) return outcome;
+  JobRecord job = ReadJob(rows[0]);
+  outcome.build_id = job.build_id;
+  if (job.attempt != result.job.attempt || job.agent_id != agent_id || IsFinalJobState(job.state) ||
+      job.state == "pending") {
+    return outcome;  // stale: a retry or a cancel has superseded this attempt
+  }
+  outcome.current = true;
+
+  if (result.succeeded) {
+    tx.exec_params(
+        "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
+        "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
+        job.id, result.image.digest, result.image.media_type, result.image.size);
+    RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
+    pqxx::result merging = tx.exec_params(
+        "UPDATE builds SET state = 'merging', updated_at = now() WHERE id = $1 "
+        "AND state IN ('queued', 'running') AND NOT EXISTS "
+        "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
+        job.build_id);
+    outcome.ready_to_merge = !merging.empty();
+    return outcome;
+  }
+
+  if (result.retryable && job.attempt < max_attempts) {
+    tx.exec_params(
+        "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
+        "WHERE id = $1",
+        job.id, result.error);
+    RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
+    outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
+    return outcome;
+  }
+
+  std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
+                      std::to_string(job.attempt) +
+                      (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
+  EndJobInTx(tx, job, "failed", result.error, error, outcome);
+  return outcome;
+}
+
 }  // namespace
 
 // A bounded set of connections. Run() lends one to a function and turns libpqxx's
@@ -496,54 +543,23 @@ Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, 
 
 Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
                                              const JobResultMsg& result, uint32_t max_attempts) {
-  return pool_->Run<
-      ResultOutcome>("record job result", [&](pqxx::connection& c) -> Result<ResultOutcome> {
+  Result<std::vector<ResultOutcome>> outcomes =
+      RecordJobResults({{agent_id, result}}, max_attempts);
+  if (!outcomes.ok()) return outcomes.status();
+  return std::move((*outcomes)[0]);
+}
+
+Result<std::vector<ResultOutcome>> Store::RecordJobResults(
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts) {
+  using Outcomes = std::vector<ResultOutcome>;
+  return pool_->Run<Outcomes>("record job results", [&](pqxx::connection& c) -> Result<Outcomes> {
     pqxx::work tx(c);
-    ResultOutcome outcome;
-    pqxx::result rows = tx.exec_params(
-        "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
-    if (rows.empty()) return outcome;
-    JobRecord job = ReadJob(rows[0]);
-    outcome.build_id = job.build_id;
-    if (job.attempt != result.job.attempt || job.agent_id != agent_id ||
-        IsFinalJobState(job.state) || job.state == "pending") {
-      return outcome;  // stale: a retry or a cancel has superseded this attempt
+    Outcomes outcomes;
+    for (const auto& [agent_id, result] : results) {
+      outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_attempts));
     }
-    outcome.current = true;
-
-    if (result.succeeded) {
-      tx.exec_params(
-          "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
-          "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
-          job.id, result.image.digest, result.image.media_type, result.image.size);
-      RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
-      pqxx::result merging = tx.exec_params(
-          "UPDATE builds SET state = 'merging', updated_at = now() WHERE id = $1 "
-          "AND state IN ('queued', 'running') AND NOT EXISTS "
-          "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
-          job.build_id);
-      outcome.ready_to_merge = !merging.empty();
-      tx.commit();
-      return outcome;
-    }
-
-    if (result.retryable && job.attempt < max_attempts) {
-      tx.exec_params(
-          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
-          "WHERE id = $1",
-          job.id, result.error);
-      RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
-      outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
-      tx.commit();
-      return outcome;
-    }
-
-    std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
-                        std::to_string(job.attempt) +
-                        (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
-    EndJobInTx(tx, job, "failed", result.error, error, outcome);
     tx.commit();
-    return outcome;
+    return outcomes;
   });
 }
 

@@ -140,6 +140,10 @@ class Store {
   // pending; any other failure fails the job and its build, canceling the rest.
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
                                         uint32_t max_attempts);
+  // RecordJobResult for results (agent id, result) that arrived together, in order, in one
+  // transaction: one commit for all of them, and all or nothing.
+  Result<std::vector<ResultOutcome>> RecordJobResults(
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts);
   // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
   // its build with `build_error` and canceling the build's other jobs. With an attempt,
   // only while the job is still at that attempt; a job already ended is left alone.
