@@ -310,6 +310,8 @@ int Fleet(Settings settings) {
     }
     SimFleet fleet(FleetOptions(farm, settings, agents, "f" + std::to_string(round)));
     if (Status s = Connect(fleet, settings); !s.ok()) return Fail(s.message());
+    fprintf(stderr, "fleet_sim: %d agents connected to coordinator pid %d\n", agents,
+            static_cast<int>(farm.coordinator_pid()));
     // Let the hello burst pass and heartbeats settle into their rhythm.
     std::this_thread::sleep_for(milliseconds(2 * settings.heartbeat_ms));
     Result<Usage> idle = Measure(farm.coordinator_pid(), seconds(settings.sample_s));
@@ -328,6 +330,10 @@ int Fleet(Settings settings) {
     load.Stop();
     if (!loaded.ok()) return Fail(loaded.status().message());
     WaitRecorded(fleet, load, acked_before, seconds(120));
+    // The next size starts on a fresh coordinator, which would otherwise merge this
+    // round's backlog while it is measured.
+    size_t unmerged = WaitIndexes(farm, load.BuildTags(), seconds(settings.timeout_s));
+    if (unmerged > 0) fprintf(stderr, "fleet_sim: %zu builds still unmerged\n", unmerged);
     printf("%8d %12.3f %12.1f %12.3f %12.1f %10.1f\n", agents, idle->cores, idle->peak_rss / 1e6,
            loaded->cores, loaded->peak_rss / 1e6, jobs_per_s);
     fflush(stdout);
