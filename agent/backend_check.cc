@@ -92,8 +92,16 @@ Result<OpenedBackend> OpenBackend(const BackendOptions& options, CommandRunner& 
     opened.builder = std::make_unique<DockerBuilder>(runner, std::move(docker));
     return opened;
   }
+  if (options.name == "synthetic") {
+    if (Status ok = SyntheticBuilder::Validate(options.synthetic); !ok.ok()) return refuse(ok);
+    opened.builder = std::make_unique<SyntheticBuilder>(options.synthetic);
+    opened.description =
+        "synthetic (a benchmark tool: random images of the job's platform, "
+        "no real build)";
+    return opened;
+  }
   return Status::InvalidArgument("unknown backend '" + options.name +
-                                 "': the agent builds with buildah or docker");
+                                 "': the agent builds with buildah, docker or synthetic");
 }
 
 }  // namespace manifold

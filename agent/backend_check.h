@@ -20,15 +20,17 @@
 #include "agent/builder.h"
 #include "agent/command_runner.h"
 #include "agent/docker_builder.h"
+#include "agent/synthetic_builder.h"
 #include "common/status.h"
 
 namespace manifold {
 
 struct BackendOptions {
-  // "buildah" or "docker".
+  // "buildah", "docker", or "synthetic" (a benchmark tool: random images, no build).
   std::string name = "buildah";
   std::string buildah = "buildah";
   DockerBuilderOptions docker;
+  SyntheticBuildOptions synthetic;
 };
 
 struct OpenedBackend {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "agent/agent.h"
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
   std::string metrics_listen = "127.0.0.1:7083";
   std::string curve_secret_key_file;
   std::string coordinator_public_key_file;
+  int64_t synthetic_build_ms = 0;
+  bool synthetic_uncompressed = false;
   app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
       ->envname("MANIFOLD_COORDINATOR")
       ->capture_default_str();
@@ -74,9 +77,11 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_WORK_DIR")
       ->capture_default_str();
   app.add_option("--label", labels, "KEY=VALUE label, repeatable");
-  app.add_option("--backend", backend.name, "what builds: buildah or docker (a Docker engine)")
+  app.add_option("--backend", backend.name,
+                 "what builds: buildah, docker (a Docker engine), or synthetic (a benchmark "
+                 "tool: a random image of the job's platform after --synthetic-build-ms)")
       ->envname("MANIFOLD_BACKEND")
-      ->check(CLI::IsMember({"buildah", "docker"}))
+      ->check(CLI::IsMember({"buildah", "docker", "synthetic"}))
       ->capture_default_str();
   app.add_option("--buildah", backend.buildah, "buildah binary")
       ->envname("MANIFOLD_BUILDAH")
@@ -100,6 +105,17 @@ int main(int argc, char** argv) {
                  "skopeo binary (the docker backend exports images with it)")
       ->envname("MANIFOLD_SKOPEO")
       ->capture_default_str();
+  app.add_option("--synthetic-layer-bytes", backend.synthetic.layer_bytes,
+                 "synthetic backend: random bytes in the image's one layer")
+      ->envname("MANIFOLD_SYNTHETIC_LAYER_BYTES")
+      ->capture_default_str();
+  app.add_option("--synthetic-build-ms", synthetic_build_ms,
+                 "synthetic backend: how long each build takes (0: none)")
+      ->envname("MANIFOLD_SYNTHETIC_BUILD_MS")
+      ->capture_default_str();
+  app.add_flag("--synthetic-uncompressed", synthetic_uncompressed,
+               "synthetic backend: an uncompressed tar layer instead of tar+gzip")
+      ->envname("MANIFOLD_SYNTHETIC_UNCOMPRESSED");
   app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
       ->envname("MANIFOLD_DRAIN_GRACE")
       ->capture_default_str();
@@ -169,6 +185,8 @@ int main(int argc, char** argv) {
   if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
 
   SubprocessRunner runner;
+  backend.synthetic.build_time = std::chrono::milliseconds(synthetic_build_ms);
+  backend.synthetic.gzip = !synthetic_uncompressed;
   Result<OpenedBackend> backend_ready = OpenBackend(backend, runner);
   if (!backend_ready.ok()) return Fail(backend_ready.status().message());
   spdlog::info("building with {}", backend_ready->description);

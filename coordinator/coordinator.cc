@@ -183,8 +183,8 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
     spdlog::info("draining agent {} on request", agent_id);
     it->second->draining = true;
     store_.SetAgentState(agent_id, "draining");
+    PublishAgents();  // before the agent hears it, so the API never shows it otherwise
     Send(it->second->routing_id, DrainMsg{});
-    PublishAgents();
   });
   return Status::Ok();
 }
@@ -265,6 +265,11 @@ void Coordinator::Loop() {
       StoreResults();
     }
     if (schedule_needed_) ScheduleJobs();
+    // Busy slot counts change with every job; copying the whole fleet's view for each one
+    // would cost O(agents) per job, so they are published at most every 100 ms.
+    if (busy_counts_changed_ && Clock::now() - agents_published_ > std::chrono::milliseconds(100)) {
+      PublishAgents();
+    }
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
       CheckDeadlines();
@@ -349,6 +354,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
           PublishAgents();
         } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
           spdlog::info("agent {} said goodbye", session.agent_id);
+          FlushResults();
           std::string agent_id = session.agent_id;
           FailJobsOfAgent(agent_id, "agent " + agent_id + " left while building", "agent_left");
           store_.SetAgentState(agent_id, "lost");
@@ -359,6 +365,9 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
 }
 
 void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hello) {
+  // Results that came before this hello are recorded first: otherwise a job this agent
+  // finished and no longer holds would look lost with its previous process.
+  FlushResults();
   auto reject = [&](const std::string& reason) {
     spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
     Send(routing_id, RejectMsg{reason, true});
@@ -439,22 +448,55 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
 }
 
 void Coordinator::HandleResult(const std::string& agent_id, const JobResultMsg& result) {
-  // A job's output is stored before its end, and results in the order they came.
-  if (pending_logs_.empty() && pending_results_.empty() && RecordResult(agent_id, result)) return;
-  spdlog::warn("{}result of job {} attempt {} held until the database answers",
-               LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
-               result.job.job_id, result.job.attempt);
+  // Recorded after this turn's frames, together with the other results that came with it
+  // (StoreResults): one commit for all. A job's output is stored before its end, and
+  // results in the order they came.
+  if (!pending_logs_.empty() || Clock::now() < store_retry_at_) {
+    spdlog::warn("{}result of job {} attempt {} held until the database answers",
+                 LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
+                 result.job.job_id, result.job.attempt);
+  }
   if (pending_results_.size() < 100000) pending_results_.emplace_back(agent_id, result);
+}
+
+void Coordinator::FlushResults() {
+  if (Clock::now() < store_retry_at_) return;  // the database is away; they stay queued
+  StoreLogs();
+  StoreResults();
 }
 
 void Coordinator::StoreResults() {
   while (!pending_results_.empty() && pending_logs_.empty()) {
-    const auto& [agent_id, result] = pending_results_.front();
-    if (!RecordResult(agent_id, result)) {
+    size_t count = std::min<size_t>(pending_results_.size(), 1000);
+    std::vector<std::pair<std::string, JobResultMsg>> batch(pending_results_.begin(),
+                                                            pending_results_.begin() + count);
+    Result<std::vector<ResultOutcome>> outcomes =
+        store_.RecordJobResults(batch, options_.max_attempts);
+    if (!outcomes.ok() && outcomes.status().retryable()) {
+      // Not acknowledged: the agents keep their results and send them again, and they are
+      // retried here as soon as the database answers.
+      spdlog::warn("result of job {} attempt {} (and {} more) held until the database answers: {}",
+                   batch[0].second.job.job_id, batch[0].second.job.attempt,
+                   pending_results_.size() - 1, outcomes.status().message());
       store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
       return;
     }
-    pending_results_.pop_front();
+    if (!outcomes.ok()) {
+      // One result the database refuses must not hold back the others: one at a time.
+      while (!pending_results_.empty()) {
+        const auto& [agent_id, result] = pending_results_.front();
+        if (!RecordResult(agent_id, result)) {
+          store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
+          return;
+        }
+        pending_results_.pop_front();
+      }
+      return;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      ApplyRecordedResult(batch[i].first, batch[i].second, (*outcomes)[i]);
+      pending_results_.pop_front();
+    }
   }
 }
 
@@ -469,7 +511,13 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
         result.job.job_id, outcome.status().message());
     return !outcome.status().retryable();
   }
-  if (!outcome->current) {
+  ApplyRecordedResult(agent_id, result, *outcome);
+  return true;
+}
+
+void Coordinator::ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
+                                      const ResultOutcome& outcome) {
+  if (!outcome.current) {
     metrics_.CountDroppedMessage("not_assigned");
     spdlog::warn("{}ignored a stale result for job {} attempt {} from agent {}",
                  LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
@@ -483,10 +531,10 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
                  LogIds{.job = result.job.job_id, .attempt = result.job.attempt, .agent = agent_id},
                  result.job.job_id, result.job.attempt, agent_id, result.error);
   }
-  if (outcome->current) {
+  if (outcome.current) {
     auto running = running_.find(result.job.job_id);
     if (running != running_.end()) {
-      const char* ended = result.succeeded ? "succeeded" : outcome->requeued ? "retried" : "failed";
+      const char* ended = result.succeeded ? "succeeded" : outcome.requeued ? "retried" : "failed";
       double seconds =
           std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count();
       metrics_.ObserveJobDuration(running->second.platform, ended, seconds);
@@ -495,9 +543,8 @@ bool Coordinator::RecordResult(const std::string& agent_id, const JobResultMsg& 
     }
     ReleaseJob(result.job.job_id);
   }
-  ApplyOutcome(*outcome, "job_failed_retryable");
+  ApplyOutcome(outcome, "job_failed_retryable");
   SendToAgent(agent_id, AckMsg{result.job});
-  return true;
 }
 
 void Coordinator::RetryAttempt(const JobRef& job, const std::string& agent_id,
@@ -541,7 +588,7 @@ void Coordinator::ReleaseJob(uint64_t job_id) {
   if (session != sessions_.end()) session->second->jobs.erase(job_id);
   running_.erase(it);
   schedule_needed_ = true;
-  PublishAgents();
+  busy_counts_changed_ = true;
 }
 
 void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& error,
@@ -800,12 +847,6 @@ void Coordinator::CheckQueueTimeouts() {
 void Coordinator::ScheduleJobs() {
   schedule_needed_ = false;
   if (pending_.empty()) return;
-  std::vector<PendingJob> pending;
-  pending.reserve(pending_.size());
-  for (const auto& [job_id, waiting] : pending_) {
-    pending.push_back({job_id, waiting.job.platform, waiting.job.spec->emulation,
-                       waiting.native_wait_over, waiting.repository});
-  }
   std::vector<SchedulerAgent> agents;
   Clock::time_point now = Clock::now();
   for (const auto& [agent_id, session] : sessions_) {
@@ -819,23 +860,39 @@ void Coordinator::ScheduleJobs() {
     }
     agents.push_back(std::move(agent));
   }
-  for (const Assignment& assignment : Schedule(pending, std::move(agents))) {
+  if (agents.empty()) return;  // every slot is busy: nothing to decide
+  std::vector<PendingJob> pending;
+  pending.reserve(pending_.size());
+  for (const auto& [job_id, waiting] : pending_) {
+    pending.push_back({job_id, waiting.job.platform, waiting.job.spec->emulation,
+                       waiting.native_wait_over, waiting.repository});
+  }
+  std::vector<Assignment> assignments = Schedule(pending, std::move(agents));
+  if (assignments.empty()) return;
+  // One transaction for the whole pass: one commit however many slots freed up meanwhile.
+  std::vector<JobAssignment> batch;
+  for (const Assignment& a : assignments) {
+    const WaitingJob& waiting = pending_.at(a.job_id);
+    batch.push_back({a.job_id, a.agent_id, a.emulated,
+                     DescribePlacement(a, waiting.job.spec->emulation, waiting.repository)});
+  }
+  Result<std::vector<uint32_t>> attempts = store_.AssignJobs(batch);
+  if (!attempts.ok()) {
+    spdlog::error("cannot assign {} job(s): {}", batch.size(), attempts.status().message());
+    schedule_needed_ = true;  // try again on the next turn of the loop
+    return;
+  }
+  for (size_t i = 0; i < assignments.size(); ++i) {
+    const Assignment& assignment = assignments[i];
+    const uint32_t attempt = (*attempts)[i];
+    if (attempt == 0) {
+      pending_.erase(assignment.job_id);  // canceled or failed meanwhile
+      continue;
+    }
     const WaitingJob& waiting = pending_.at(assignment.job_id);
     const QueuedJob& job = waiting.job;
-    std::string placement = DescribePlacement(assignment, job.spec->emulation, waiting.repository);
-    Result<uint32_t> attempt =
-        store_.AssignJob(assignment.job_id, assignment.agent_id, assignment.emulated, placement);
-    if (!attempt.ok()) {
-      if (attempt.status().code() == Status::Code::kFailedPrecondition) {
-        pending_.erase(assignment.job_id);  // canceled or failed meanwhile
-        continue;
-      }
-      spdlog::error("cannot assign job {}: {}", assignment.job_id, attempt.status().message());
-      schedule_needed_ = true;  // try again on the next turn of the loop
-      return;
-    }
     AssignMsg assign;
-    assign.job = {job.job_id, *attempt};
+    assign.job = {job.job_id, attempt};
     assign.build_id = job.build_id;
     assign.platform = job.platform;
     assign.context_digest = job.spec->context_digest;
@@ -855,10 +912,10 @@ void Coordinator::ScheduleJobs() {
     spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
                  LogIds{.build = job.build_id,
                         .job = job.job_id,
-                        .attempt = *attempt,
+                        .attempt = attempt,
                         .agent = assignment.agent_id},
-                 job.job_id, job.platform.ToString(), job.build_id, *attempt, assignment.agent_id,
-                 placement);
+                 job.job_id, job.platform.ToString(), job.build_id, attempt, assignment.agent_id,
+                 batch[i].placement);
     metrics_.ObserveQueueWait(job.platform,
                               std::chrono::duration<double>(now - waiting.since).count());
     running_[job.job_id] = {assign.job,
@@ -872,7 +929,7 @@ void Coordinator::ScheduleJobs() {
     SendToAgent(assignment.agent_id, assign);
     pending_.erase(assignment.job_id);
   }
-  PublishAgents();
+  busy_counts_changed_ = true;
 }
 
 void Coordinator::PruneLogs() {
@@ -928,6 +985,8 @@ void Coordinator::PublishAgents() {
          static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
          std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen).count()});
   }
+  busy_counts_changed_ = false;
+  agents_published_ = now;
   std::lock_guard lock(agents_mutex_);
   agents_snapshot_ = std::move(views);
 }

@@ -116,7 +116,7 @@ class Coordinator {
     std::chrono::steady_clock::time_point deadline;
     uint32_t timeout_s = 0;
     std::chrono::steady_clock::time_point assigned_at;
-    std::string repository;  // cache affinity key
+    std::string repository{};  // cache affinity key
   };
   struct WaitingJob {
     QueuedJob job;
@@ -151,7 +151,13 @@ class Coordinator {
   void HandleResult(const std::string& agent_id, const JobResultMsg& result);
   // Records a result and acknowledges it; false if the store was unavailable.
   bool RecordResult(const std::string& agent_id, const JobResultMsg& result);
+  // Carries out what a recorded result did (release, requeue, merge) and acknowledges it.
+  void ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
+                           const ResultOutcome& outcome);
+  // Records the queued results, up to 1,000 per transaction.
   void StoreResults();
+  // Stores queued logs and results now, unless the database is known to be away.
+  void FlushResults();
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
   void SendToAgent(const std::string& agent_id, const CoordinatorMessage& message);
   void Post(std::function<void()> task);
@@ -219,6 +225,9 @@ class Coordinator {
   std::chrono::steady_clock::time_point store_retry_at_;
   std::chrono::steady_clock::time_point logs_pruned_at_;
   bool schedule_needed_ = true;
+  // Jobs started or ended since the agents' view was last published (PublishAgents).
+  bool busy_counts_changed_ = false;
+  std::chrono::steady_clock::time_point agents_published_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex inbox_mutex_;

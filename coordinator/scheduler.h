@@ -36,7 +36,7 @@ struct SchedulerAgent {
   std::vector<PlatformOffer> platforms;
   uint32_t free_slots = 0;
   // (repository, platform) pairs this agent built recently: its layer cache is warm for them.
-  std::set<std::pair<std::string, Platform>> warm;
+  std::set<std::pair<std::string, Platform>> warm{};
 };
 
 struct PendingJob {
@@ -46,7 +46,7 @@ struct PendingJob {
   // For kFallback: the job has waited the configured time for a native agent.
   bool native_wait_over = false;
   // The repository the job pushes to, the key of cache affinity; empty for none.
-  std::string repository;
+  std::string repository{};
 };
 
 // Why an agent was chosen, recorded with the assignment for people to read.

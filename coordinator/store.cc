@@ -212,6 +212,63 @@ void EndJobInTx(pqxx::transaction_base& tx, const JobRecord& job, const std::str
   }
 }
 
+// For writes that a later durable write supersedes (job phases, log chunks, agent
+// registrations): the commit does not wait for the WAL flush. PostgreSQL keeps it atomic
+// and in order, and any later ordinary commit (a job's result, an assignment) flushes it
+// too, so all a database crash can lose is the last fraction of a second of such progress,
+// which the next message restores; the loop thread no longer waits a disk flush for each.
+void CommitWithoutFlushWait(pqxx::work& tx) {
+  tx.exec("SET LOCAL synchronous_commit = off");
+  tx.commit();
+}
+
+// One job result inside the caller's transaction; the caller commits.
+ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
+                               const JobResultMsg& result, uint32_t max_attempts) {
+  ResultOutcome outcome;
+  pqxx::result rows = tx.exec_params(
+      "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
+  if (rows.empty()) return outcome;
+  JobRecord job = ReadJob(rows[0]);
+  outcome.build_id = job.build_id;
+  if (job.attempt != result.job.attempt || job.agent_id != agent_id || IsFinalJobState(job.state) ||
+      job.state == "pending") {
+    return outcome;  // stale: a retry or a cancel has superseded this attempt
+  }
+  outcome.current = true;
+
+  if (result.succeeded) {
+    tx.exec_params(
+        "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
+        "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
+        job.id, result.image.digest, result.image.media_type, result.image.size);
+    RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
+    pqxx::result merging = tx.exec_params(
+        "UPDATE builds SET state = 'merging', updated_at = now(), merge_started_at = now() "
+        "WHERE id = $1 AND state IN ('queued', 'running') AND NOT EXISTS "
+        "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
+        job.build_id);
+    outcome.ready_to_merge = !merging.empty();
+    return outcome;
+  }
+
+  if (result.retryable && job.attempt < max_attempts) {
+    tx.exec_params(
+        "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
+        "WHERE id = $1",
+        job.id, result.error);
+    RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
+    outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
+    return outcome;
+  }
+
+  std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
+                      std::to_string(job.attempt) +
+                      (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
+  EndJobInTx(tx, job, "failed", result.error, error, outcome);
+  return outcome;
+}
+
 }  // namespace
 
 // A bounded set of connections. Run() lends one to a function and turns libpqxx's
@@ -456,25 +513,41 @@ Result<std::vector<uint64_t>> Store::BuildsToMerge() {
 
 Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated,
                                   const std::string& placement) {
-  return pool_->Run<uint32_t>("assign job", [&](pqxx::connection& c) -> Result<uint32_t> {
+  Result<std::vector<uint32_t>> attempts = AssignJobs({{job_id, agent_id, emulated, placement}});
+  if (!attempts.ok()) return attempts.status();
+  if ((*attempts)[0] == 0) {
+    return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
+  }
+  return (*attempts)[0];
+}
+
+Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>& assignments) {
+  using Attempts = std::vector<uint32_t>;
+  return pool_->Run<Attempts>("assign jobs", [&](pqxx::connection& c) -> Result<Attempts> {
     pqxx::work tx(c);
-    pqxx::result updated = tx.exec_params(
-        "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
-        "emulated = $3, placement = $4, error = '', updated_at = now(), deadline = now() + "
-        "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
-        "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
-        job_id, agent_id, emulated, placement);
-    if (updated.empty()) {
-      return Status::FailedPrecondition("job " + std::to_string(job_id) + " is not pending");
+    Attempts attempts;
+    for (const JobAssignment& assignment : assignments) {
+      pqxx::result updated = tx.exec_params(
+          "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
+          "emulated = $3, placement = $4, error = '', updated_at = now(), deadline = now() + "
+          "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
+          "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
+          assignment.job_id, assignment.agent_id, assignment.emulated, assignment.placement);
+      if (updated.empty()) {
+        attempts.push_back(0);
+        continue;
+      }
+      uint32_t attempt = updated[0][0].as<uint32_t>();
+      tx.exec_params(
+          "UPDATE builds SET state = 'running', updated_at = now() "
+          "WHERE id = $1 AND state = 'queued'",
+          updated[0][1].as<uint64_t>());
+      RecordEvent(tx, assignment.job_id, attempt, "assigned", assignment.agent_id,
+                  assignment.placement);
+      attempts.push_back(attempt);
     }
-    uint32_t attempt = updated[0][0].as<uint32_t>();
-    tx.exec_params(
-        "UPDATE builds SET state = 'running', updated_at = now() "
-        "WHERE id = $1 AND state = 'queued'",
-        updated[0][1].as<uint64_t>());
-    RecordEvent(tx, job_id, attempt, "assigned", agent_id, placement);
     tx.commit();
-    return attempt;
+    return attempts;
   });
 }
 
@@ -489,62 +562,30 @@ Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, 
         job.job_id, job.attempt, agent_id, state);
     if (updated.empty()) return false;
     if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
-    tx.commit();
+    CommitWithoutFlushWait(tx);
     return true;
   });
 }
 
 Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
                                              const JobResultMsg& result, uint32_t max_attempts) {
-  return pool_->Run<
-      ResultOutcome>("record job result", [&](pqxx::connection& c) -> Result<ResultOutcome> {
+  Result<std::vector<ResultOutcome>> outcomes =
+      RecordJobResults({{agent_id, result}}, max_attempts);
+  if (!outcomes.ok()) return outcomes.status();
+  return std::move((*outcomes)[0]);
+}
+
+Result<std::vector<ResultOutcome>> Store::RecordJobResults(
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts) {
+  using Outcomes = std::vector<ResultOutcome>;
+  return pool_->Run<Outcomes>("record job results", [&](pqxx::connection& c) -> Result<Outcomes> {
     pqxx::work tx(c);
-    ResultOutcome outcome;
-    pqxx::result rows = tx.exec_params(
-        "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
-    if (rows.empty()) return outcome;
-    JobRecord job = ReadJob(rows[0]);
-    outcome.build_id = job.build_id;
-    if (job.attempt != result.job.attempt || job.agent_id != agent_id ||
-        IsFinalJobState(job.state) || job.state == "pending") {
-      return outcome;  // stale: a retry or a cancel has superseded this attempt
+    Outcomes outcomes;
+    for (const auto& [agent_id, result] : results) {
+      outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_attempts));
     }
-    outcome.current = true;
-
-    if (result.succeeded) {
-      tx.exec_params(
-          "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
-          "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
-          job.id, result.image.digest, result.image.media_type, result.image.size);
-      RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
-      pqxx::result merging = tx.exec_params(
-          "UPDATE builds SET state = 'merging', updated_at = now(), merge_started_at = now() "
-          "WHERE id = $1 "
-          "AND state IN ('queued', 'running') AND NOT EXISTS "
-          "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
-          job.build_id);
-      outcome.ready_to_merge = !merging.empty();
-      tx.commit();
-      return outcome;
-    }
-
-    if (result.retryable && job.attempt < max_attempts) {
-      tx.exec_params(
-          "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
-          "WHERE id = $1",
-          job.id, result.error);
-      RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
-      outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
-      tx.commit();
-      return outcome;
-    }
-
-    std::string error = job.platform.ToString() + " failed on agent " + agent_id + " after " +
-                        std::to_string(job.attempt) +
-                        (job.attempt == 1 ? " attempt: " : " attempts: ") + result.error;
-    EndJobInTx(tx, job, "failed", result.error, error, outcome);
     tx.commit();
-    return outcome;
+    return outcomes;
   });
 }
 
@@ -613,7 +654,7 @@ Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, ui
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
         owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
         pqxx::binarystring(data.data(), data.size()));
-    tx.commit();
+    CommitWithoutFlushWait(tx);
     return true;
   });
 }
@@ -713,7 +754,7 @@ Status Store::UpsertAgent(const HelloMsg& hello) {
                         "last_seen = now()",
                         hello.agent_id, hello.hostname, platforms.dump(), hello.slots,
                         labels.dump(), hello.version);
-                    tx.commit();
+                    CommitWithoutFlushWait(tx);
                     return true;
                   })
       .status();
@@ -726,7 +767,7 @@ Status Store::SetAgentState(const std::string& agent_id, const std::string& stat
                     pqxx::work tx(c);
                     tx.exec_params("UPDATE agents SET state = $2, last_seen = now() WHERE id = $1",
                                    agent_id, state);
-                    tx.commit();
+                    CommitWithoutFlushWait(tx);
                     return true;
                   })
       .status();

@@ -1,11 +1,14 @@
 // Store: all durable state of the coordinator, in PostgreSQL (libpqxx 6).
 //
 // The store is the truth; the coordinator's in-memory view is rebuilt from it at start.
-// Every job transition is one transaction, and every message about a job is fenced on
-// (job, attempt, agent): a write for an attempt that is no longer current changes
-// nothing and says so. Thread-safe: a small pool of connections serves callers from any
-// thread; a broken connection is dropped and replaced on next use, and database errors
-// come back as Status::Unavailable so callers can retry or report not-ready.
+// Every job transition is one transaction (AssignJobs: one for a whole scheduling pass),
+// and every message about a job is fenced on (job, attempt, agent): a write for an
+// attempt that is no longer current changes nothing and says so. Progress that a later
+// write supersedes (job phases, log chunks, agent registrations and states) commits
+// without waiting for the WAL flush; results, assignments and build transitions wait for
+// it as usual. Thread-safe: a small pool of connections serves callers from any thread; a
+// broken connection is dropped and replaced on next use, and database errors come back as
+// Status::Unavailable so callers can retry or report not-ready.
 #pragma once
 
 #include <chrono>
@@ -102,6 +105,14 @@ struct LogChunkRecord {
   std::string data;
 };
 
+// One scheduling decision for AssignJobs.
+struct JobAssignment {
+  uint64_t job_id = 0;
+  std::string agent_id;
+  bool emulated = false;
+  std::string placement;  // why the scheduler chose the agent
+};
+
 // What a job result did to its build.
 struct ResultOutcome {
   bool current = false;  // false: the (job, attempt, agent) was stale; nothing changed
@@ -147,12 +158,19 @@ class Store {
   // the job is no longer pending (canceled meanwhile).
   Result<uint32_t> AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated,
                              const std::string& placement);
+  // AssignJob for several jobs in one transaction, so a scheduling pass waits for one
+  // commit: each entry's new attempt, or 0 for a job that was no longer pending.
+  Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments);
   // assigned/building -> building/pushing; false if fenced.
   Result<bool> SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase);
   // Records a job's result. A retryable failure below max_attempts returns the job to
   // pending; any other failure fails the job and its build, canceling the rest.
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
                                         uint32_t max_attempts);
+  // RecordJobResult for results (agent id, result) that arrived together, in order, in one
+  // transaction: one commit for all of them, and all or nothing.
+  Result<std::vector<ResultOutcome>> RecordJobResults(
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts);
   // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
   // its build with `build_error` and canceling the build's other jobs. With an attempt,
   // only while the job is still at that attempt; a job already ended is left alone.

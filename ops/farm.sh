@@ -29,7 +29,8 @@
 #        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
 #      MANIFOLD_FARM_BACKEND (what agents build with: buildah, the default, or docker, which
 #        needs a Docker engine: give it with MANIFOLD_DOCKER_HOST, and MANIFOLD_DOCKER_NETWORK=host
-#        when it has no bridge network; its registry mirror must serve `FROM busybox`),
+#        when it has no bridge network; its registry mirror must serve `FROM busybox`; or
+#        synthetic, a benchmark tool whose agents fake builds),
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),
 #      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug),
 #      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20),
@@ -40,7 +41,8 @@
 # (edit it and send the coordinator SIGHUP to reload it).
 # The programs read their own settings from the environment, which they inherit from
 # this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
-# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE for agents). `up` saves
+# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE and
+# MANIFOLD_SYNTHETIC_BUILD_MS for agents). `up` saves
 # the MANIFOLD_* variables (except MANIFOLD_FARM_*) in farm.conf with the ports, agents
 # and build dir, and `start` restores them, so a restarted process is configured as before.
 # Every process runs in its own session with its output in FARM_DIR/logs/NAME.log (`start`

@@ -10,7 +10,7 @@ packages=(
   # libraries
   libzmq3-dev cppzmq-dev libcapnp-dev capnproto libpqxx-dev libpq-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libcpp-httplib-dev
-  nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev zlib1g-dev
   # real services used by the farm and its tests
   postgresql-15 postgresql-client-15 docker-registry buildah skopeo
   qemu-user-static binfmt-support busybox-static

@@ -144,6 +144,32 @@ TEST(SchedulerTest, OldestJobsFirst) {
   EXPECT_EQ(assignments, (std::vector<Assignment>{{7, "a", false}}));
 }
 
+TEST(SchedulerTest, AgentOfSeveralPlatformsCountsItsSlotsOnce) {
+  // "multi" serves both platforms with 2 slots; once amd64 jobs took one, it ranks below
+  // "arm" (2 free) for the arm64 job, and after its last slot it takes nothing more.
+  std::vector<PendingJob> pending = {{1, P("linux/amd64")},
+                                     {2, P("linux/arm64")},
+                                     {3, P("linux/amd64")},
+                                     {4, P("linux/arm64")},
+                                     {5, P("linux/amd64")}};
+  auto assignments =
+      Schedule(pending, {Agent("multi", {{P("linux/amd64"), false}, {P("linux/arm64"), false}}, 2),
+                         Agent("arm", {{P("linux/arm64"), false}}, 2)});
+  EXPECT_EQ(assignments,
+            (std::vector<Assignment>{
+                {1, "multi", false}, {2, "arm", false}, {3, "multi", false}, {4, "arm", false}}));
+}
+
+TEST(SchedulerTest, DeepQueueWithOneFreeSlotPlacesTheOldestJobOfItsPlatform) {
+  std::vector<PendingJob> pending;
+  for (uint64_t id = 1; id <= 100000; ++id) {
+    pending.push_back({id, P(id % 3 == 0 ? "linux/amd64" : "linux/arm64")});
+  }
+  auto assignments = Schedule(pending, {Agent("x86", {{P("linux/amd64"), false}}, 1),
+                                        Agent("busy", {{P("linux/arm64"), false}}, 0)});
+  EXPECT_EQ(assignments, (std::vector<Assignment>{{3, "x86", false}}));
+}
+
 TEST(SchedulerTest, NothingPendingOrNoAgents) {
   EXPECT_TRUE(Schedule({}, {Agent("a", {{P("linux/amd64"), false}}, 1)}).empty());
   EXPECT_TRUE(Schedule({{1, P("linux/amd64")}}, {}).empty());
