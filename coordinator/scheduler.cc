@@ -80,7 +80,9 @@ std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
                                  std::vector<SchedulerAgent> agents) {
   // Index agents by platform once, so each decision scans only agents that could take it.
   std::map<Platform, PlatformPool> by_platform;
+  uint64_t free_anywhere = 0;
   for (SchedulerAgent& agent : agents) {
+    free_anywhere += agent.free_slots;
     for (const PlatformOffer& offer : agent.platforms) {
       PlatformPool& pool = by_platform[offer.platform];
       pool.candidates.push_back({&agent, offer.emulated});
@@ -89,6 +91,7 @@ std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
   }
   std::vector<Assignment> assignments;
   for (const PendingJob& job : pending) {
+    if (free_anywhere == 0) break;  // the rest of the queue waits, however long it is
     auto it = by_platform.find(job.platform);
     if (it == by_platform.end() || it->second.free_slots == 0) continue;
     const bool emulation_allowed = EmulationAllowed(job);
@@ -106,6 +109,7 @@ std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
     }
     if (best.agent == nullptr) continue;
     --best.agent->free_slots;
+    --free_anywhere;
     // The agent's slot is gone from every platform it offers.
     for (const PlatformOffer& offer : best.agent->platforms)
       --by_platform[offer.platform].free_slots;

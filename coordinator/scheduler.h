@@ -73,7 +73,8 @@ std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emul
 // rank: native before emulated; then a warm cache for the job's repository and platform;
 // then the most free slots (spreading load); then the smallest id (deterministic). A job
 // no agent can take now stays pending and does not block later jobs. Once a platform has
-// no free slot left, its remaining jobs cost O(1) each, so a deep queue stays cheap.
+// no free slot left, its remaining jobs cost O(1) each, and once no agent has one the
+// pass ends, so a deep queue stays cheap.
 std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
                                  std::vector<SchedulerAgent> agents);
 
