@@ -64,6 +64,9 @@ keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
 agents_spec="${MANIFOLD_FARM_AGENTS:-amd64-1:linux/amd64 arm64-1:linux/arm64}"
 backend="${MANIFOLD_FARM_BACKEND:-buildah}"
 stop_timeout="${MANIFOLD_FARM_STOP_TIMEOUT:-20}" # seconds after SIGTERM before SIGKILL
+# A farm on one host emulates its foreign platform: waiting for a native agent that never
+# comes would only delay every build by the coordinator's default wait (60 s).
+export MANIFOLD_EMULATION_FALLBACK_WAIT="${MANIFOLD_EMULATION_FALLBACK_WAIT:-0}"
 plaintext="${MANIFOLD_FARM_PLAINTEXT:-0}"
 
 readonly database=manifold
