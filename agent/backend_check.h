@@ -29,6 +29,8 @@ struct BackendOptions {
   // "buildah", "docker", or "synthetic" (a benchmark tool: random images, no build).
   std::string name = "buildah";
   std::string buildah = "buildah";
+  // buildah's layer cache; the agent turns it off when it serves several platforms.
+  bool buildah_layers = true;
   DockerBuilderOptions docker;
   SyntheticBuildOptions synthetic;
 };

@@ -6,17 +6,19 @@
 
 namespace manifold {
 
-BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path)
-    : runner_(runner), buildah_path_(std::move(buildah_path)) {}
+BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path, bool layers)
+    : runner_(runner), buildah_path_(std::move(buildah_path)), layers_(layers) {}
 
 std::string BuildahBuilder::Name() const { return "buildah"; }
 
 std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) const {
-  std::vector<std::string> argv = {buildah_path_, "bud", "--isolation", "chroot", "--platform",
-                                   request.platform.ToString(), "-f", request.dockerfile_path,
-                                   // Keeps each step's result as a cache image, so a rebuild
-                                   // on this agent (cache affinity) skips unchanged steps.
-                                   "--layers"};
+  std::vector<std::string> argv = {buildah_path_, "bud",
+                                   "--isolation", "chroot",
+                                   "--platform",  request.platform.ToString(),
+                                   "-f",          request.dockerfile_path};
+  // Keeps each step's result as a cache image, so a rebuild on this agent (cache
+  // affinity) skips unchanged steps.
+  if (layers_) argv.push_back("--layers");
   AppendBuildOptions(request, &argv);
   // buildah writes these into the manifest it pushes to the OCI layout, which is the
   // manifest manifold pushes, so they reach the registry unchanged.

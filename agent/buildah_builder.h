@@ -25,7 +25,11 @@ namespace manifold {
 
 class BuildahBuilder : public Builder {
  public:
-  explicit BuildahBuilder(CommandRunner& runner, std::string buildah_path = "buildah");
+  // `layers`: keep each step as a cache image (buildah --layers) for later builds. Only
+  // for an agent of one platform: buildah 1.28 may take a step cached for one platform
+  // (FROM scratch) as the same step of another.
+  explicit BuildahBuilder(CommandRunner& runner, std::string buildah_path = "buildah",
+                          bool layers = true);
 
   std::string Name() const override;
 
@@ -44,6 +48,7 @@ class BuildahBuilder : public Builder {
  private:
   CommandRunner& runner_;
   std::string buildah_path_;
+  bool layers_;
 };
 
 }  // namespace manifold

@@ -187,6 +187,7 @@ int main(int argc, char** argv) {
   SubprocessRunner runner;
   backend.synthetic.build_time = std::chrono::milliseconds(synthetic_build_ms);
   backend.synthetic.gzip = !synthetic_uncompressed;
+  backend.buildah_layers = options.platforms.size() == 1;
   Result<OpenedBackend> backend_ready = OpenBackend(backend, runner);
   if (!backend_ready.ok()) return Fail(backend_ready.status().message());
   spdlog::info("building with {}", backend_ready->description);
