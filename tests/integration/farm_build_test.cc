@@ -9,9 +9,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "common/layout.h"
 #include "common/oci.h"
 #include "tests/support/farm.h"
+#include "tests/support/options_image.h"
+#include "tests/support/read_image.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 
@@ -20,34 +21,6 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::seconds;
-
-// The build stage records what the automatic and given args were and where it ran; the
-// final stage takes only that record (COPY --from); "broken" after it must not be built.
-constexpr const char* kOptionsDockerfile = R"(FROM busybox AS build
-ARG TARGETARCH
-ARG TARGETPLATFORM
-ARG GREETING=unset
-RUN mkdir /out && echo "$TARGETARCH" > /out/targetarch \
- && echo "$TARGETPLATFORM" > /out/targetplatform \
- && echo "$GREETING" > /out/greeting && uname -m > /out/machine
-
-FROM busybox AS final
-ARG TARGETARCH
-COPY --from=build /out /etc/manifold-out
-LABEL stage=final arch=$TARGETARCH
-
-FROM final AS broken
-RUN exit 7
-)";
-
-// An index's children by architecture: {"amd64": "sha256:..."}.
-std::map<std::string, std::string> ChildrenByArch(const json& index) {
-  std::map<std::string, std::string> by_arch;
-  for (const auto& child : index["manifests"]) {
-    by_arch[child["platform"]["architecture"]] = child["digest"];
-  }
-  return by_arch;
-}
 
 class FarmBuildTest : public ::testing::Test {
  protected:
@@ -70,40 +43,15 @@ class FarmBuildTest : public ::testing::Test {
     return RunCommand(argv, std::chrono::seconds(60));
   }
 
-  // The raw manifest or index at `reference` ("repo:tag" or "repo@digest").
+  // Readers of this farm's registry; `reference` is "repo:tag" or "repo@digest".
   json RawManifest(const std::string& reference) {
-    CommandResult result = Skopeo({"inspect", "--raw", "--tls-verify=false",
-                                   "docker://" + farm_.registry() + "/" + reference});
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    return json::parse(result.output, nullptr, false);
+    return test::RawManifest(farm_.registry() + "/" + reference);
   }
-
   json Config(const std::string& reference) {
-    CommandResult result = Skopeo({"inspect", "--config", "--raw", "--tls-verify=false",
-                                   "docker://" + farm_.registry() + "/" + reference});
-    EXPECT_EQ(result.exit_code, 0) << result.output;
-    return json::parse(result.output, nullptr, false);
+    return ImageConfig(farm_.registry() + "/" + reference);
   }
-
-  // Reads `path` from the image's filesystem, searching layers from the top.
   std::string FileInImage(const std::string& reference, const std::string& path) {
-    TempDir dir("manifold-image");
-    std::string layout = dir.path() + "/layout";
-    CommandResult copied =
-        Skopeo({"copy", "--src-tls-verify=false", "docker://" + farm_.registry() + "/" + reference,
-                "oci:" + layout + ":image"});
-    EXPECT_EQ(copied.exit_code, 0) << copied.output;
-    Result<OciLayoutImage> image = OpenLayoutImage(layout);
-    EXPECT_TRUE(image.ok()) << image.status().message();
-    if (!image.ok()) return "";
-    const auto& layers = image->manifest.layers;
-    for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
-      Result<std::string> blob = LayoutBlobPath(layout, it->digest);
-      if (!blob.ok()) continue;
-      CommandResult file = RunCommand({"tar", "-xzOf", *blob, path}, seconds(30));
-      if (file.exit_code == 0) return file.output;
-    }
-    return "";
+    return test::FileInImage(farm_.registry() + "/" + reference, path);
   }
 
   Farm farm_;
@@ -312,7 +260,6 @@ TEST_F(FarmBuildTest, StagesArgsLabelsAndAnnotationsTakeEffectOnEveryPlatform) {
 
   std::map<std::string, std::string> children = ChildrenByArch(index);
   ASSERT_EQ(children.size(), 2u) << index.dump();
-  const std::map<std::string, std::string> machine = {{"amd64", "x86_64"}, {"arm64", "aarch64"}};
   for (const auto& [arch, digest] : children) {
     SCOPED_TRACE(arch);
     std::string ref = "options@" + digest;
@@ -324,18 +271,8 @@ TEST_F(FarmBuildTest, StagesArgsLabelsAndAnnotationsTakeEffectOnEveryPlatform) {
     EXPECT_EQ(manifest_annotations.value("org.example.both", ""), "everywhere");
     EXPECT_FALSE(manifest_annotations.contains("org.example.index")) << manifest.dump();
 
-    json config = Config(ref);
-    EXPECT_EQ(config.value("architecture", ""), arch);
-    const json& labels = config["config"]["Labels"];
-    EXPECT_EQ(labels.value("org.example.team", ""), "builds") << config.dump();
-    EXPECT_EQ(labels.value("stage", ""), "final");  // --target: not "broken", which exits 7
-    EXPECT_EQ(labels.value("arch", ""), arch);      // ARG TARGETARCH in the final stage
-
-    // COPY --from brought the build stage's record, made on (or emulating) the platform.
-    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/targetarch"), arch + "\n");
-    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/targetplatform"), "linux/" + arch + "\n");
-    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/greeting"), "hello options\n");
-    EXPECT_EQ(FileInImage(ref, "etc/manifold-out/machine"), machine.at(arch) + "\n");
+    ExpectOptionsImage(farm_.registry() + "/" + ref, arch, "hello options",
+                       {{"org.example.team", "builds"}});
   }
 
   // The build record keeps the options.
