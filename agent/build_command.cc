@@ -113,6 +113,10 @@ void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* a
     argv->push_back(key + "=" + value);
   }
   if (request.no_cache) argv->push_back("--no-cache");
+  for (const auto& [id, file] : request.secret_files) {
+    argv->push_back("--secret");
+    argv->push_back("id=" + id + ",src=" + file);
+  }
 }
 
 Status RunBuildCommand(CommandRunner& runner, const CommandSpec& spec, const std::string& what,

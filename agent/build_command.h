@@ -44,7 +44,7 @@ Status CheckBuildRequest(const BuildRequest& request);
 
 // Appends the options that `buildah bud` and `docker build` spell alike: each build arg
 // as --build-arg KEY=VALUE, --target when the request names a stage, each label as
-// --label KEY=VALUE, and --no-cache.
+// --label KEY=VALUE, --no-cache, and each secret as --secret id=ID,src=FILE.
 void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* argv);
 
 // Runs spec as one step of a build: logs its command line to on_output (which may be

@@ -35,6 +35,9 @@ struct BuildRequest {
   // Use no cached layer; pull every base image even when a local copy exists.
   bool no_cache = false;
   bool pull = false;
+  // Build secrets: id -> a file holding the bytes, mounted for RUN --mount=type=secret,id=ID
+  // and never written into the image.
+  std::map<std::string, std::string> secret_files;
   // A local image name unique per job attempt, so parallel builds never share a name.
   std::string image_name;
   // Where the OCI image layout is written; must not exist yet or be empty.

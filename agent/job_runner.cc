@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "agent/secret_files.h"
 #include "common/digest.h"
 #include "common/http_client.h"
 #include "common/layout.h"
@@ -101,6 +102,10 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.annotations = assign.annotations;
   request.no_cache = assign.no_cache;
   request.pull = assign.pull;
+  // Removed (overwritten first) when this function returns, however the build ends.
+  Result<SecretFiles> secrets = SecretFiles::Write(assign.secrets, options_.secrets_dir, dir);
+  if (!secrets.ok()) return secrets.status();
+  request.secret_files = secrets->files();
   request.image_name = "manifold-job-" + std::to_string(assign.job.job_id) + "-" +
                        std::to_string(assign.job.attempt);
   request.layout_dir = dir + "/layout";
@@ -114,6 +119,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   auto build_start = std::chrono::steady_clock::now();
   Status built = builder_.Build(
       request, [&](std::string_view output) { events.Output(assign.job, output); }, cancel);
+  *secrets = SecretFiles();  // erased as soon as no build step can read them
   if (options_.metrics != nullptr) {
     options_.metrics->ObserveBuild(assign.platform, built.ok() ? "succeeded" : "failed",
                                    SecondsSince(build_start));

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <utility>
 
+#include "common/docker_config.h"
+
 namespace manifold {
 namespace {
 
@@ -186,6 +188,7 @@ std::string BuildSubmissionToJson(const BuildSubmission& request) {
   if (request.pull) body["pull"] = true;
   if (!request.source.empty()) body["source"] = request.source;
   if (!request.revision.empty()) body["revision"] = request.revision;
+  for (const auto& [id, bytes] : request.secrets) body["secrets"][id] = Base64Encode(bytes);
   // Replacing invalid UTF-8 keeps a Dockerfile or build arg in another encoding from
   // making dump() throw; the coordinator then sees U+FFFD where the odd bytes were.
   return body.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -97,6 +97,7 @@ struct BuildSubmission {
   std::map<std::string, std::string> index_annotations;
   std::string source;    // org.opencontainers.image.source of the index; "" sends none
   std::string revision;  // org.opencontainers.image.revision of the index; "" sends none
+  std::map<std::string, std::string> secrets;  // --secret: id -> bytes, sent in base64
 };
 
 std::string BuildSubmissionToJson(const BuildSubmission& request);

@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
+
+#include "common/validate.h"
 
 namespace manifold {
 
@@ -111,6 +117,67 @@ Result<Annotations> ParseAnnotations(const std::vector<std::string>& args) {
     if (to_index) annotations.index[match[3].str()] = value;
   }
   return annotations;
+}
+
+Result<std::map<std::string, std::string>> ParseSecrets(const std::vector<std::string>& args,
+                                                        const EnvLookup& lookup) {
+  std::map<std::string, std::string> secrets;
+  for (const std::string& arg : args) {
+    auto invalid = [&arg](const std::string& why) {
+      return Status::InvalidArgument("invalid --secret \"" + arg + "\": " + why +
+                                     "; use id=NAME,src=FILE or id=NAME,env=VARIABLE");
+    };
+    std::map<std::string, std::string> fields;
+    std::istringstream parts(arg);
+    for (std::string part; std::getline(parts, part, ',');) {
+      size_t equals = part.find('=');
+      if (equals == std::string::npos || equals == 0)
+        return invalid("\"" + part + "\" is not KEY=VALUE");
+      std::string key = part.substr(0, equals);
+      if (key == "source") key = "src";
+      if (key != "id" && key != "src" && key != "env" && key != "type") {
+        return invalid("unknown key \"" + key + "\"");
+      }
+      fields[key] = part.substr(equals + 1);
+    }
+    const std::string id = fields["id"];
+    if (id.empty()) return invalid("the id is missing");
+    if (Status s = ValidateSecretId("--secret", id); !s.ok()) return invalid(s.message());
+    if (secrets.count(id)) return invalid("the id \"" + id + "\" is given twice");
+    std::string type = fields.count("type") ? fields["type"] : fields.count("env") ? "env" : "file";
+    if (type != "file" && type != "env") return invalid("type must be file or env");
+    if (fields.count("src") && fields.count("env")) return invalid("give src or env, not both");
+    std::string bytes;
+    if (type == "env") {
+      std::string variable = fields.count("env") ? fields["env"] : id;
+      std::optional<std::string> value = lookup(variable);
+      if (!value) {
+        return Status::InvalidArgument("--secret id=" + id + ": the environment variable " +
+                                       variable + " is not set");
+      }
+      bytes = std::move(*value);
+    } else {
+      std::string file = fields.count("src") ? fields["src"] : id;
+      std::ifstream in(file, std::ios::binary);
+      if (!in) {
+        return Status::InvalidArgument("--secret id=" + id + ": cannot read " + file + ": " +
+                                       std::strerror(errno));
+      }
+      bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      if (in.bad()) return Status::InvalidArgument("--secret id=" + id + ": cannot read " + file);
+    }
+    if (bytes.size() > kMaxSecretBytes) {
+      return Status::InvalidArgument("--secret id=" + id + " is " + std::to_string(bytes.size()) +
+                                     " bytes; a build secret may be at most " +
+                                     std::to_string(kMaxSecretBytes) + " bytes");
+    }
+    secrets[id] = std::move(bytes);
+  }
+  if (secrets.size() > kMaxSecrets) {
+    return Status::InvalidArgument("at most " + std::to_string(kMaxSecrets) +
+                                   " --secret options are allowed");
+  }
+  return secrets;
 }
 
 }  // namespace manifold

@@ -52,4 +52,12 @@ struct Annotations {
 // value without '=' or a bad key.
 Result<Annotations> ParseAnnotations(const std::vector<std::string>& args);
 
+// Parses every `--secret` value in buildx's form, comma-separated KEY=VALUE: id=ID (required),
+// then either src=FILE (or source=FILE; type=file, the default) or env=VAR (type=env). With
+// neither, the id names the file (type=file) or the variable (type=env), as in buildx. Reads
+// each secret's bytes now, so a missing file fails before anything is uploaded. Errors
+// name the id and the file or variable, never the bytes. Returns id -> bytes.
+Result<std::map<std::string, std::string>> ParseSecrets(const std::vector<std::string>& args,
+                                                        const EnvLookup& lookup);
+
 }  // namespace manifold

@@ -39,6 +39,15 @@ std::string Join(const std::vector<std::string>& items, const std::string& separ
 }
 
 // Everything RunBuild checks before talking to the coordinator.
+// Build secrets go to a coordinator over TLS, or over plain HTTP only when it is on this
+// host (the loopback network), where no one on the wire can read them.
+bool SecretsMayTravelTo(const std::string& server) {
+  const std::string plain = "http://";
+  if (server.rfind(plain, 0) != 0) return true;
+  std::string host = server.substr(plain.size());
+  return IsLoopbackRegistry(host.substr(0, host.find('/')));
+}
+
 struct LocalBuild {
   BuildSubmission request;
   std::string context_dir;
@@ -160,6 +169,9 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
   build.request.index_annotations = std::move(annotations->index);
   build.request.no_cache = options.no_cache;
   build.request.pull = options.pull;
+  Result<std::map<std::string, std::string>> secrets = ParseSecrets(options.secrets, env);
+  if (!secrets.ok()) return secrets.status();
+  build.request.secrets = std::move(secrets).value();
   // index:org.opencontainers.image.source=... (or .revision) overrides these on the
   // coordinator, which applies index_annotations last.
   GitSource git = DetectGitSource(options.context_dir);
@@ -250,6 +262,11 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   Result<LocalBuild> local = PrepareBuild(options, env);
   if (!local.ok()) return fail(local.status());
   BuildSubmission& request = local->request;
+  if (!request.secrets.empty() && !SecretsMayTravelTo(*server)) {
+    return fail(Status::InvalidArgument(
+        "refusing to send build secrets over plain HTTP to " + *server +
+        ", which is not on this host; use the coordinator's https:// address"));
+  }
 
   std::string archive;
   // .dockerignore is applied here, so what it leaves out is never uploaded.

@@ -45,6 +45,8 @@ struct BuildOptions {
   // --no-cache; --pull (always pull base images).
   bool no_cache = false;
   bool pull = false;
+  // --secret id=ID,src=FILE or id=ID,env=VAR (buildx's form).
+  std::vector<std::string> secrets;
   // Where `-f -` reads the Dockerfile from (std::cin in the program).
   std::istream* dockerfile_stdin = nullptr;
   // A packed context above warn_bytes is reported with its largest entries; one above

@@ -92,6 +92,11 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   build_cmd->add_flag("--no-cache", build.no_cache, "Do not use cached layers");
   build_cmd->add_flag("--pull", build.pull, "Always pull base images, even ones present");
+  build_cmd
+      ->add_option("--secret", build.secrets,
+                   "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR "
+                   "(repeatable)")
+      ->allow_extra_args(false);
   uint64_t context_warn_mib = build.context_warn_bytes >> 20;
   uint64_t context_limit_mib = build.context_limit_bytes >> 20;
   build_cmd

@@ -115,6 +115,8 @@ struct AssignMsg {
   // --no-cache: use no cached layer; --pull: pull base images even when present.
   bool no_cache = false;
   bool pull = false;
+  // --secret: id -> bytes. Only ever in memory: never logged, stored or written to the image.
+  std::map<std::string, std::string> secrets;
   bool operator==(const AssignMsg&) const = default;
 };
 

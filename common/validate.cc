@@ -114,6 +114,18 @@ Status ValidateStageName(std::string_view field, std::string_view name) {
   return Status::Ok();
 }
 
+Status ValidateSecretId(std::string_view field, std::string_view id) {
+  size_t bad = FirstRefused(id, [](char c, size_t i) {
+    return IsLetter(c) || IsDigit(c) || (i > 0 && (c == '.' || c == '-' || c == '_'));
+  });
+  if (id.empty() || id.size() > 128 || bad != std::string_view::npos) {
+    return Invalid(field, "the secret id " + Quoted(id) +
+                              " must be 1 to 128 letters, digits, '.', '-' and '_', starting "
+                              "with a letter or digit (it names /run/secrets/ID in the build)");
+  }
+  return Status::Ok();
+}
+
 Status ValidateText(std::string_view field, std::string_view value, size_t max_bytes) {
   if (value.size() > max_bytes) {
     return Invalid(field, "the value " + Quoted(value) + " is " + std::to_string(value.size()) +

@@ -28,6 +28,15 @@ Status ValidateLabelKey(std::string_view field, std::string_view key);
 // 128 bytes, as BuildKit accepts them.
 Status ValidateStageName(std::string_view field, std::string_view name);
 
+// A build secret's id (--secret id=NAME): 1 to 128 bytes of letters, digits, '.', '-' and
+// '_', starting with a letter or digit, so that it is a plain file name under /run/secrets.
+Status ValidateSecretId(std::string_view field, std::string_view id);
+
+// Build secrets are small (tokens, keys, credential files): at most this many bytes each, as
+// BuildKit allows, and at most kMaxSecrets per build.
+inline constexpr size_t kMaxSecretBytes = 500 * 1024;
+inline constexpr size_t kMaxSecrets = 64;
+
 // Free text (label and annotation values, build-arg values, paths): valid UTF-8, no NUL
 // (argv, C strings and PostgreSQL text all end at one), at most max_bytes.
 Status ValidateText(std::string_view field, std::string_view value, size_t max_bytes);

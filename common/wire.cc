@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "common/digest.h"
+#include "common/validate.h"
 #include "schema/protocol.capnp.h"
 
 namespace manifold {
@@ -348,6 +349,13 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
                      assign.initAnnotations(static_cast<unsigned>(m.annotations.size())));
       assign.setNoCache(m.no_cache);
       assign.setPull(m.pull);
+      auto secrets = assign.initSecrets(static_cast<unsigned>(m.secrets.size()));
+      unsigned i = 0;
+      for (const auto& [id, value] : m.secrets) {
+        secrets[i].setId(AsText(id));
+        secrets[i].setValue(AsData(value));
+        ++i;
+      }
     }
     void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
     void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
@@ -394,6 +402,15 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             m.annotations = ReadKeyValues(assign.getAnnotations());
             m.no_cache = assign.getNoCache();
             m.pull = assign.getPull();
+            for (auto secret : assign.getSecrets()) {
+              std::string id = ToString(secret.getId());
+              // The agent names files after nothing it is sent, but a bad id is a bad frame.
+              if (!ValidateSecretId("secrets", id).ok() ||
+                  secret.getValue().size() > kMaxSecretBytes) {
+                throw DecodeError("secret \"" + id.substr(0, 64) + "\" is invalid");
+              }
+              m.secrets[std::move(id)] = ToString(secret.getValue());
+            }
             return m;
           }
           case proto::CoordinatorMessage::CANCEL:

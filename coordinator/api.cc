@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/digest.h"
+#include "common/docker_config.h"
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/reference.h"
@@ -97,6 +98,7 @@ json BuildJson(const BuildRecord& build) {
           {"revision", build.spec.revision},
           {"job_timeout_seconds", build.spec.job_timeout_s},
           {"emulation", EmulationPolicyName(build.spec.emulation)},
+          {"secrets", build.spec.secret_ids},
           {"index_digest", build.index_digest},
           {"index_media_type", build.index_media_type},
           {"error", build.error},
@@ -112,8 +114,10 @@ constexpr size_t kMaxMapValueBytes = 64 << 10;  // a build arg, label or annotat
 constexpr size_t kMaxMapEntries = 1000;         // build args, labels or annotations
 constexpr size_t kMaxTags = 64;
 
-// Turns a request body into a BuildSpec, or says which field is wrong and why.
-Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore& contexts) {
+// Turns a request body into a BuildSpec and the build's secrets (id -> bytes, kept out of
+// the spec so that they are never stored), or says which field is wrong and why.
+Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore& contexts,
+                                    std::map<std::string, std::string>* secrets) {
   json request = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (!request.is_object()) return Status::InvalidArgument("the request body is not a JSON object");
   auto string_field = [&](const char* name, bool required, std::string* out) -> Status {
@@ -250,6 +254,30 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body, const ContextStore&
           "field \"job_timeout_seconds\" must be a whole number of seconds from 1 to 604800");
     }
     spec.job_timeout_s = it->get<uint32_t>();
+  }
+  if (auto it = request.find("secrets"); it != request.end() && !it->is_null()) {
+    // {"ID": "<base64 of the bytes>"}; errors name the id, never the value.
+    if (!it->is_object() || it->size() > kMaxSecrets) {
+      return Status::InvalidArgument("field \"secrets\" must be an object of at most " +
+                                     std::to_string(kMaxSecrets) +
+                                     " ids, each with its bytes in base64");
+    }
+    for (const auto& [id, value] : it->items()) {
+      if (Status s = ValidateSecretId("secrets", id); !s.ok()) return s;
+      std::optional<std::string> bytes =
+          value.is_string() ? Base64Decode(value.get<std::string>()) : std::nullopt;
+      if (!bytes) {
+        return Status::InvalidArgument("field \"secrets\": the value of \"" + id +
+                                       "\" must be its bytes in base64");
+      }
+      if (bytes->size() > kMaxSecretBytes) {
+        return Status::InvalidArgument("field \"secrets\": secret \"" + id + "\" is " +
+                                       std::to_string(bytes->size()) + " bytes; at most " +
+                                       std::to_string(kMaxSecretBytes) + " are allowed");
+      }
+      spec.secret_ids.push_back(id);
+      (*secrets)[id] = std::move(*bytes);
+    }
   }
   std::string emulation;
   if (Status s = string_field("emulation", false, &emulation); !s.ok()) return s;
@@ -416,8 +444,16 @@ void Api::Routes() {
     if (key.size() > 255) {
       return ReplyError(res, Status::InvalidArgument("Idempotency-Key is longer than 255"));
     }
-    Result<BuildSpec> spec = ParseBuildRequest(req.body, contexts_);
+    std::map<std::string, std::string> secrets;
+    Result<BuildSpec> spec = ParseBuildRequest(req.body, contexts_, &secrets);
     if (!spec.ok()) return ReplyError(res, spec.status());
+    if (!secrets.empty() && !coordinator_.agent_link_encrypted()) {
+      return ReplyError(
+          res, Status::InvalidArgument(
+                   "field \"secrets\": this coordinator's agent link is plaintext (development "
+                   "mode), and build secrets travel to agents only encrypted; start it with "
+                   "--curve-secret-key and --agent-keys (see manifold keygen)"));
+    }
     auto created = store_.CreateBuild(*spec, key);
     if (!created.ok()) return ReplyError(res, created.status());
     const auto& [build, is_new] = *created;
@@ -427,7 +463,7 @@ void Api::Routes() {
       for (const JobRecord& job : build.jobs) {
         jobs.push_back({job.id, build.id, job.platform, shared});
       }
-      coordinator_.Enqueue(std::move(jobs));
+      coordinator_.Enqueue(std::move(jobs), std::move(secrets));
       spdlog::info("{}build {} submitted: {} for {}", LogIds{.build = build.id}, build.id,
                    build.spec.tags.front(), build.spec.platforms.size());
     }

@@ -139,6 +139,9 @@ void Coordinator::Stop() {
   wake_sender_.reset();
   wake_receiver_.reset();
   router_.reset();
+  // Every socket must be closed before the context, or its destructor waits for ever: the
+  // ZAP handler's too (a CURVE coordinator once hung on SIGTERM until it was killed).
+  zap_.reset();
   context_.reset();
 }
 
@@ -148,8 +151,10 @@ void Coordinator::Post(std::function<void()> task) {
   if (wake_sender_) wake_sender_->send(zmq::str_buffer("w"), zmq::send_flags::dontwait);
 }
 
-void Coordinator::Enqueue(std::vector<QueuedJob> jobs) {
-  Post([this, jobs = std::move(jobs)]() mutable {
+void Coordinator::Enqueue(std::vector<QueuedJob> jobs, std::map<std::string, std::string> secrets) {
+  auto held = std::make_shared<const std::map<std::string, std::string>>(std::move(secrets));
+  Post([this, jobs = std::move(jobs), held = std::move(held)]() mutable {
+    if (!held->empty() && !jobs.empty()) secrets_[jobs.front().build_id] = std::move(held);
     for (QueuedJob& job : jobs) AddPending(std::move(job));
   });
 }
@@ -158,6 +163,7 @@ void Coordinator::BuildCanceled(std::vector<JobRecord> jobs) {
   metrics_.CountBuild("canceled");
   Post([this, jobs = std::move(jobs)] {
     for (const JobRecord& job : jobs) {
+      ForgetSecrets(job.build_id);
       pending_.erase(job.id);
       if (!running_.count(job.id)) continue;
       spdlog::info(
@@ -190,12 +196,34 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
 }
 
 void Coordinator::AddPending(QueuedJob job) {
+  if (!job.spec->secret_ids.empty() && !secrets_.count(job.build_id)) {
+    return FailJobWithoutSecrets(job);
+  }
   uint64_t id = job.job_id;
   std::vector<std::string> repositories = Repositories(*job.spec);
   std::string repository = repositories.empty() ? "" : repositories.front();
   pending_[id] = {std::move(job), Clock::now(), std::move(repository)};
   schedule_needed_ = true;
 }
+
+void Coordinator::FailJobWithoutSecrets(const QueuedJob& job) {
+  const std::string error =
+      job.platform.ToString() +
+      ": the build's secrets (--secret) are kept only in the coordinator's memory, and the "
+      "coordinator restarted before this job could run; submit the build again";
+  Result<ResultOutcome> outcome =
+      store_.EndJob(job.job_id, std::nullopt, "failed", "secrets lost in a restart", error);
+  if (!outcome.ok()) {
+    spdlog::error("{}cannot fail job {}: {}", LogIds{.build = job.build_id, .job = job.job_id},
+                  job.job_id, outcome.status().message());
+    return;
+  }
+  spdlog::warn("{}job {}: {}", LogIds{.build = job.build_id, .job = job.job_id}, job.job_id, error);
+  metrics_.CountJob(job.platform, "failed");
+  ApplyOutcome(*outcome, "secrets_lost");
+}
+
+void Coordinator::ForgetSecrets(uint64_t build_id) { secrets_.erase(build_id); }
 
 void Coordinator::NoteWarmCache(const std::string& agent_id, const RunningJob& job) {
   if (job.repository.empty()) return;
@@ -571,6 +599,7 @@ void Coordinator::ApplyOutcome(const ResultOutcome& outcome, const char* retry_r
     AddPending(*outcome.requeued);
   }
   if (outcome.build_failed) metrics_.CountBuild("failed");
+  if (outcome.build_failed || outcome.ready_to_merge) ForgetSecrets(outcome.build_id);
   for (const JobRecord& job : outcome.to_cancel) {
     pending_.erase(job.id);
     if (running_.count(job.id)) {
@@ -909,6 +938,9 @@ void Coordinator::ScheduleJobs() {
     assign.annotations = job.spec->manifest_annotations;
     assign.no_cache = job.spec->no_cache;
     assign.pull = job.spec->pull;
+    if (auto secrets = secrets_.find(job.build_id); secrets != secrets_.end()) {
+      assign.secrets = *secrets->second;
+    }
     spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
                  LogIds{.build = job.build_id,
                         .job = job.job_id,

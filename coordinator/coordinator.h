@@ -93,8 +93,11 @@ class Coordinator {
   // The endpoint actually bound (resolves a port of 0 / '*').
   std::string agent_endpoint() const { return bound_endpoint_; }
 
-  // Thread-safe: hands the jobs of a newly submitted build to the loop.
-  void Enqueue(std::vector<QueuedJob> jobs);
+  // Thread-safe: hands the jobs of a newly submitted build to the loop, with the build's
+  // secrets (id -> bytes), which the coordinator keeps in memory only, until the build ends.
+  void Enqueue(std::vector<QueuedJob> jobs, std::map<std::string, std::string> secrets = {});
+  // Whether the agent link is encrypted (CURVE); build secrets are sent over no other.
+  bool agent_link_encrypted() const { return !options_.curve_secret_key.empty(); }
   // Thread-safe: the store has canceled a build; stop the jobs agents hold.
   void BuildCanceled(std::vector<JobRecord> held_jobs);
   // Thread-safe: asks a connected agent to drain. NotFound if it is not connected.
@@ -170,6 +173,10 @@ class Coordinator {
   // Queues a log chunk for the store, or drops it when it breaks the job's log limits.
   void AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk);
   void AddPending(QueuedJob job);
+  // Fails a job whose build has secrets the coordinator no longer holds (it restarted).
+  void FailJobWithoutSecrets(const QueuedJob& job);
+  // Forgets a build's secrets once it can run no job again.
+  void ForgetSecrets(uint64_t build_id);
   void ReleaseJob(uint64_t job_id);
   // Retries or fails the jobs an agent was running when it went away.
   void FailJobsOfAgent(const std::string& agent_id, const std::string& error, const char* reason);
@@ -210,6 +217,9 @@ class Coordinator {
   std::map<std::string, std::string> agent_by_routing_id_;
   std::map<uint64_t, WaitingJob> pending_;  // by job id: oldest first
   std::map<uint64_t, RunningJob> running_;  // by job id
+  // Build secrets by build id, from submit until the build can run no job again: never
+  // written anywhere, so a restart loses them (FailJobWithoutSecrets).
+  std::map<uint64_t, std::shared_ptr<const std::map<std::string, std::string>>> secrets_;
   // Agents that held jobs when the coordinator started; lost unless they say hello in time.
   std::map<std::string, std::chrono::steady_clock::time_point> awaited_agents_;
   std::map<std::string, Unintroduced> unintroduced_;  // by routing id

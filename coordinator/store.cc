@@ -63,7 +63,7 @@ const std::string kBuildColumns =
     Rfc3339("created_at") + ", " + Rfc3339("updated_at") +
     ", job_timeout_s, emulation, logs_pruned_at IS NOT NULL, labels::text, no_cache, pull, "
     "manifest_annotations::text, annotations::text, source, revision, coalesce(" +
-    Rfc3339("merge_started_at") + ", '')";
+    Rfc3339("merge_started_at") + ", ''), secret_ids::text";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
@@ -102,6 +102,7 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.source = row[22].as<std::string>();
   b.spec.revision = row[23].as<std::string>();
   b.merge_started_at = row[24].as<std::string>();
+  b.spec.secret_ids = json::parse(row[25].as<std::string>()).get<std::vector<std::string>>();
   return b;
 }
 
@@ -417,17 +418,19 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     json labels = spec.labels;
     json manifest_annotations = spec.manifest_annotations;
     json index_annotations = spec.index_annotations;
+    json secret_ids = spec.secret_ids;
     pqxx::result inserted = tx.exec_params(
         "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
         "dockerfile_path, build_args, target, job_timeout_s, emulation, labels, no_cache, pull, "
-        "manifest_annotations, annotations, source, revision) "
+        "manifest_annotations, annotations, source, revision, secret_ids) "
         "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
-        "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17) "
+        "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb) "
         "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
         spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s,
         std::string(EmulationPolicyName(spec.emulation)), labels.dump(), spec.no_cache, spec.pull,
-        manifest_annotations.dump(), index_annotations.dump(), spec.source, spec.revision);
+        manifest_annotations.dump(), index_annotations.dump(), spec.source, spec.revision,
+        secret_ids.dump());
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");

@@ -48,6 +48,9 @@ struct BuildSpec {
   std::string revision;
   uint32_t job_timeout_s = 3600;  // an attempt running longer ends as timed_out
   EmulationPolicy emulation = EmulationPolicy::kFallback;
+  // The ids of the build's secrets (--secret). Their bytes are never part of the spec: the
+  // coordinator holds them in memory only (Coordinator::Enqueue).
+  std::vector<std::string> secret_ids;
 };
 
 // One state change of a job, from job_events: the job's history across attempts.

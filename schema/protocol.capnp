@@ -131,6 +131,14 @@ struct Assign {
   annotations @11 :List(KeyValue); # annotations of the platform's image manifest
   noCache @12 :Bool;               # build every step afresh, using no cached layer
   pull @13 :Bool;                  # pull base images even when a local copy exists
+  secrets @14 :List(Secret);       # the build's secrets, for this attempt only
+}
+
+# A build secret (--secret): bytes a RUN step reads from a secret mount. It travels only in
+# Assign, over the CURVE-encrypted link, and is never stored by either side.
+struct Secret {
+  id @0 :Text;
+  value @1 :Data;
 }
 
 struct Reject {

@@ -424,6 +424,13 @@ TEST_F(HostileInputTest, ApiRefusesOversizeBodiesAndNamesTheInvalidField) {
   EXPECT_NE(refusal("platforms", {"linux/amd64", "plan9/vax"}).find("field \"platforms\""),
             std::string::npos);
   EXPECT_NE(refusal("tags", {"UPPER/case:1"}).find("field \"tags\""), std::string::npos);
+  EXPECT_NE(refusal("secrets", {{"../id", "eA=="}}).find("the secret id \"../id\""),
+            std::string::npos);
+  EXPECT_NE(refusal("secrets", {{"id", "not base64!"}}).find("must be its bytes in base64"),
+            std::string::npos);
+  // This farm's agent link is plaintext: secrets would cross it readable.
+  EXPECT_NE(refusal("secrets", {{"id", "eA=="}}).find("this coordinator's agent link is plaintext"),
+            std::string::npos);
   EXPECT_NE(refusal("tags", std::vector<std::string>(65, farm_->registry() + "/a:1"))
                 .find("more than 64"),
             std::string::npos);

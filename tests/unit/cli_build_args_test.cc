@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
 
 #include "cli/build_args.h"
+#include "common/validate.h"
+#include "tests/support/temp_dir.h"
 
 namespace manifold {
 namespace {
@@ -124,6 +127,52 @@ TEST(Annotations, UnsupportedOrMalformedFormsAreRefused) {
         parsed.status().message().rfind("invalid --annotation \"" + c.arg + "\": " + c.why, 0), 0u)
         << parsed.status().message();
   }
+}
+
+TEST(Secrets, FromFilesAndTheEnvironmentAsBuildx) {
+  test::TempDir dir("manifold-secrets");
+  std::ofstream(dir.path() + "/npmrc") << "//registry/:_authToken=abc";
+  std::ofstream(dir.path() + "/key") << std::string("\0binary\xff", 8);
+  auto parsed = ParseSecrets(
+      {"id=npmrc,src=" + dir.path() + "/npmrc", "type=file,id=key,source=" + dir.path() + "/key",
+       "id=token,env=CI_TOKEN", "type=env,id=GITHUB_TOKEN"},
+      FakeEnv({{"CI_TOKEN", "t0k"}, {"GITHUB_TOKEN", "ghp"}}));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  EXPECT_EQ(*parsed, (std::map<std::string, std::string>{{"npmrc", "//registry/:_authToken=abc"},
+                                                         {"key", std::string("\0binary\xff", 8)},
+                                                         {"token", "t0k"},
+                                                         {"GITHUB_TOKEN", "ghp"}}));
+}
+
+TEST(Secrets, MistakesAreNamedWithoutTheBytes) {
+  test::TempDir dir("manifold-secrets");
+  const std::string file = dir.path() + "/s";
+  std::ofstream(file) << "hunter2";
+  std::ofstream(dir.path() + "/big") << std::string(kMaxSecretBytes + 1, 'x');
+  struct Case {
+    std::string arg;
+    std::string why;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"src=" + file, "the id is missing"},
+           {"id=../x,src=" + file, "the secret id \"../x\" must be"},
+           {"id=s,src=" + dir.path() + "/absent", "cannot read " + dir.path() + "/absent"},
+           {"id=s,env=NOT_SET", "the environment variable NOT_SET is not set"},
+           {"id=s,src=" + file + ",env=X", "give src or env, not both"},
+           {"id=s,type=ssh", "type must be file or env"},
+           {"id=s,required=true", "unknown key \"required\""},
+           {"id=s", "cannot read s"},
+           {"id=big,src=" + dir.path() + "/big", "a build secret may be at most"},
+       }) {
+    auto parsed = ParseSecrets({c.arg}, FakeEnv({}));
+    ASSERT_FALSE(parsed.ok()) << c.arg;
+    EXPECT_NE(parsed.status().message().find(c.why), std::string::npos)
+        << c.arg << ": " << parsed.status().message();
+  }
+  auto twice = ParseSecrets({"id=s,src=" + file, "id=s,src=" + file}, FakeEnv({}));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("is given twice"), std::string::npos);
+  EXPECT_EQ(twice.status().message().find("hunter2"), std::string::npos);
 }
 
 }  // namespace

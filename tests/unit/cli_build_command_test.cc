@@ -361,6 +361,8 @@ TEST_F(BuildCommandTest, LocalMistakesFailBeforeAnyRequest) {
        "are not supported"},
       {[](BuildOptions* o) { o->dockerfile = "-"; },
        "manifold: -f - needs the Dockerfile on stdin"},
+      {[](BuildOptions* o) { o->secrets = {"id=npmrc,env=UNSET"}; },
+       "manifold: --secret id=npmrc: the environment variable UNSET is not set"},
   };
   for (const Case& c : cases) {
     BuildOptions options = base;
@@ -413,6 +415,23 @@ TEST_F(BuildCommandTest, SendsLabelsAnnotationsCacheAndPullOptions) {
   // Not a git work tree: no source or revision is claimed.
   EXPECT_FALSE(submitted.contains("source")) << submitted.dump();
   EXPECT_FALSE(submitted.contains("revision")) << submitted.dump();
+}
+
+TEST_F(BuildCommandTest, SendsSecretsInBase64OnlyToATlsOrLocalCoordinator) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  options.secrets = {"id=from_env,env=FROM_ENV"};
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["secrets"], json({{"from_env", "ZW52IHZhbHVl"}}));
+  EXPECT_EQ(out_.str().find("env value"), std::string::npos);
+
+  // Off this host, plain HTTP would show the secret to the network: refused before any
+  // request (nothing listens there).
+  options.server = "http://192.0.2.1:7080";
+  EXPECT_EQ(Run(options), 1);
+  EXPECT_EQ(err_.str(),
+            "manifold: refusing to send build secrets over plain HTTP to http://192.0.2.1:7080, "
+            "which is not on this host; use the coordinator's https:// address\n");
 }
 
 TEST_F(BuildCommandTest, PlatformListsWithVariantsAreNormalisedAsBuildx) {

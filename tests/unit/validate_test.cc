@@ -48,6 +48,17 @@ TEST(ValidateTest, StageNames) {
   }
 }
 
+TEST(ValidateTest, SecretIds) {
+  for (std::string id : {"npmrc", "aws_credentials", "GITHUB.TOKEN-2", "0"}) {
+    EXPECT_TRUE(ValidateSecretId("secrets", id).ok()) << id;
+  }
+  for (std::string id : std::vector<std::string>{"", ".hidden", "-x", "a/b", "..", "a b", "id=x",
+                                                 std::string(129, 'a')}) {
+    std::string why = Refusal(ValidateSecretId("secrets", id));
+    EXPECT_NE(why.find("field \"secrets\""), std::string::npos) << why;
+  }
+}
+
 TEST(ValidateTest, TextIsUtf8WithoutNulAndBounded) {
   EXPECT_TRUE(ValidateText("labels", "plain ascii", 100).ok());
   EXPECT_TRUE(ValidateText("labels",

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/validate.h"
+
 namespace manifold {
 namespace {
 
@@ -60,6 +62,7 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.annotations = {{"org.opencontainers.image.title", "hello"}};
   assign.no_cache = true;
   assign.pull = true;
+  assign.secrets = {{"npmrc", std::string("//registry/:_authToken=t\0k", 27)}, {"empty", ""}};
   std::vector<CoordinatorMessage> messages = {
       WelcomeMsg{"abc", 2000},
       assign,
@@ -178,6 +181,25 @@ TEST(WireTest, TextWithNulIsRefusedAndNeverCutByTheEncoder) {
   EXPECT_EQ(got.dockerfile,
             "FROM a\xEF\xBF\xBD"
             "b");
+}
+
+// A secret's id names a file under /run/secrets in the build: one that could be a path, or
+// bytes over BuildKit's limit, make the whole frame malformed, and the message never quotes
+// the secret's bytes.
+TEST(WireTest, AssignWithABadSecretIsRefusedWithoutQuotingIt) {
+  AssignMsg assign;
+  assign.platform = P("linux/amd64");
+  assign.context_digest = "sha256:" + std::string(64, 'a');
+  for (const auto& [id, bytes] : std::vector<std::pair<std::string, std::string>>{
+           {"../etc/passwd", "hunter2"},
+           {"", "hunter2"},
+           {"big", std::string(kMaxSecretBytes + 1, 'h') + "hunter2"}}) {
+    assign.secrets = {{id, bytes}};
+    Result<CoordinatorMessage> decoded = DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign));
+    ASSERT_FALSE(decoded.ok()) << id;
+    EXPECT_EQ(decoded.status().message().find("hunter2"), std::string::npos)
+        << decoded.status().message();
+  }
 }
 
 }  // namespace
