@@ -20,6 +20,7 @@
 
 #include "agent/backend_check.h"
 #include "agent/command_runner.h"
+#include "common/digest.h"
 #include "common/layout.h"
 #include "common/platform.h"
 #include "common/registry.h"
@@ -61,6 +62,7 @@ std::string ReadFile(const fs::path& path) {
 // from the context, and a last stage that fails, so success proves --target was honoured.
 // The RUN output names the architecture it ran on; BuildKit's step headers show the
 // command with $(uname -m) unexpanded, so "built for x86_64" can only come from the run.
+// A build secret's digest, not the secret, is recorded from its mount.
 constexpr const char* kMultiStageDockerfile =
     "FROM busybox AS build\n"
     "ARG GREETING=unset\n"
@@ -70,6 +72,8 @@ constexpr const char* kMultiStageDockerfile =
     "COPY --from=build /result /result\n"
     "COPY note.txt /note.txt\n"
     "RUN echo \"final stage sees: $(cat /result)\"\n"
+    "RUN --mount=type=secret,id=token sha256sum /run/secrets/token | cut -d' ' -f1 > "
+    "/token.sha256\n"
     "\n"
     "FROM final AS broken\n"
     "RUN exit 9\n";
@@ -156,6 +160,9 @@ class DockerBuilderTest : public ::testing::Test {
     BuildRequest request = MakeRequest(platform, kMultiStageDockerfile, name);
     request.build_args = {{"GREETING", "hello-docker"}};
     request.target = "final";
+    const std::string secret = "docker-build-secret-" + name + "-5f1e0c";
+    WriteFile(fs::path(dir_.path()) / "token", secret);
+    request.secret_files = {{"token", dir_.path() + "/token"}};
     std::atomic<bool> cancel{false};
     test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
     ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
@@ -198,6 +205,10 @@ class DockerBuilderTest : public ::testing::Test {
     EXPECT_EQ(ReadFile(root / "result"), ran + "\n");
     EXPECT_EQ(ReadFile(root / "note.txt"), "a file from the context\n");
     EXPECT_TRUE(fs::exists(root / "bin" / "busybox")) << "the busybox base is missing";
+    EXPECT_EQ(ReadFile(root / "token.sha256"), DigestHex(Sha256Digest(secret)) + "\n");
+    EXPECT_EQ(outcome.log.find(secret), std::string::npos);
+    CommandResult leaked = RunCommand({"grep", "-rlF", secret, root.string()}, seconds(60));
+    EXPECT_EQ(leaked.exit_code, 1) << "the image holds the secret: " << leaked.output;
   }
 
   test::TempDir dir_{"manifold-docker-test"};
