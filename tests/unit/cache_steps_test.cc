@@ -83,8 +83,45 @@ TEST(CacheStepCounterTest, BuildahFailedStepIsAMiss) {
   EXPECT_EQ(steps.misses, 1);
 }
 
-// docker build --progress=plain (BuildKit): vertices may be printed more than once, and
-// FROM, internal vertices and the export are no steps.
+// What `docker build --progress=plain` (the engine's BuildKit) printed here for a rebuild
+// (tests/integration/docker_builder_test.cc builds it twice).
+const char kBuildkitWarm[] =
+    "#1 [internal] load build definition from cache-warm.Dockerfile\n"
+    "#1 sha256:f82a8562cfe452f7d0a8fbce2e70d093cde09af9dc21910bc672c3b895634ae3\n"
+    "#1 transferring dockerfile: 117B done\n"
+    "#1 DONE 0.0s\n"
+    "\n"
+    "#3 [internal] load metadata for docker.io/library/busybox:latest\n"
+    "#3 sha256:da853382a7535e068feae4d80bdd0ad2567df3d5cd484fd68f919294d091b053\n"
+    "#3 DONE 0.0s\n"
+    "\n"
+    "#4 [1/3] FROM "
+    "docker.io/library/"
+    "busybox@sha256:4991c18d9be0a581f60bce4a3218cf810cab8a195e64af1321a2f933866ffd5f\n"
+    "#4 sha256:cb1547377b1c648e359266d63171d2adfd09bb84bb1699ae3b26d56b98f34acb\n"
+    "#4 DONE 0.0s\n"
+    "\n"
+    "#6 [2/3] COPY note.txt /note.txt\n"
+    "#6 sha256:6a809b61b2ddd537a5078fb411d20313d600751954bd7aec14c725ed10aefd27\n"
+    "#6 CACHED\n"
+    "\n"
+    "#7 [3/3] RUN cat /note.txt > /copied.txt\n"
+    "#7 sha256:cda0680137fff57424218fe021fbe4d6b9d65d545be9807bbfcac0581450a11c\n"
+    "#7 CACHED\n"
+    "\n"
+    "#8 exporting to image\n"
+    "#8 sha256:e8c613e07b0b7ff33893b694f7759a10d42e180f2b4dc349fb57dc6b71dcab00\n"
+    "#8 exporting layers done\n"
+    "#8 DONE 0.0s\n";
+
+TEST(CacheStepCounterTest, BuildkitRebuildHitsEveryStep) {
+  CacheSteps steps = CountAll(kBuildkitWarm);
+  EXPECT_EQ(steps.hits, 2);
+  EXPECT_EQ(steps.misses, 0);
+}
+
+// Multi-stage headers name the stage ("[build 2/2]"); a vertex may be printed again when
+// output interleaves; FROM, internal vertices and the export are no steps.
 const char kBuildkit[] =
     "#0 building with \"default\" instance using docker driver\n"
     "\n"
@@ -128,7 +165,8 @@ TEST(CacheStepCounterTest, BuildkitCountsCachedVerticesOnce) {
 }
 
 TEST(CacheStepCounterTest, ChunksSplitAnywhereCountTheSame) {
-  for (const std::string output : {std::string(kBuildahWarm), std::string(kBuildkit)}) {
+  for (const std::string output :
+       {std::string(kBuildahWarm), std::string(kBuildkitWarm), std::string(kBuildkit)}) {
     CacheSteps whole = CountAll(output);
     for (size_t size : {1u, 2u, 7u, 64u}) {
       CacheStepCounter counter;
