@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "agent/cache_steps.h"
 #include "agent/secret_files.h"
 #include "common/digest.h"
 #include "common/http_client.h"
@@ -117,12 +118,20 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
             .substr(0, 24);
   }
   auto build_start = std::chrono::steady_clock::now();
+  CacheStepCounter cache_steps;
   Status built = builder_.Build(
-      request, [&](std::string_view output) { events.Output(assign.job, output); }, cancel);
+      request,
+      [&](std::string_view output) {
+        cache_steps.Add(output);
+        events.Output(assign.job, output);
+      },
+      cancel);
   *secrets = SecretFiles();  // erased as soon as no build step can read them
   if (options_.metrics != nullptr) {
     options_.metrics->ObserveBuild(assign.platform, built.ok() ? "succeeded" : "failed",
                                    SecondsSince(build_start));
+    CacheSteps steps = cache_steps.Count();
+    options_.metrics->CountCacheSteps(assign.platform, steps.hits, steps.misses);
   }
   if (!built.ok()) return built;
 
@@ -144,7 +153,16 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     Result<Reference> target = ParseReference(name);
     if (!target.ok()) return target.status().WithContext("target repository");
     RegistryTarget& to = registries[target->registry];
-    if (!to.client) to.client = std::make_unique<RegistryClient>(target->registry);
+    if (!to.client) {
+      RegistryOptions registry_options;
+      if (options_.metrics != nullptr) {
+        registry_options.on_request = [metrics = options_.metrics, platform = assign.platform](
+                                          RegistryOperation operation, long status) {
+          metrics->CountRegistryRequest(platform, operation, status);
+        };
+      }
+      to.client = std::make_unique<RegistryClient>(target->registry, registry_options);
+    }
     const std::string mount_from = to.first_repository;
     PushStats stats;
     auto push_start = std::chrono::steady_clock::now();

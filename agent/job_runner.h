@@ -30,7 +30,8 @@ class JobEvents {
 struct JobRunnerOptions {
   std::string work_dir;  // a per-job directory is made (and removed) under it
   uint64_t max_context_bytes = 2ull << 30;
-  AgentMetrics* metrics = nullptr;  // build and push timings and bytes; not owned, may be null
+  // Build and push timings, bytes, registry requests and cache steps; not owned, may be null.
+  AgentMetrics* metrics = nullptr;
   // Where build secrets are written while a build runs: a memory file system, so that they
   // never reach a disk; the job's own directory when it does not exist.
   std::string secrets_dir = "/dev/shm";

@@ -81,7 +81,19 @@ struct AgentMetrics::Families {
         retried(BuildCounter()
                     .Name("manifold_agent_registry_requests_retried_total")
                     .Help("Registry requests sent again after a transient failure, per platform")
-                    .Register(r)) {}
+                    .Register(r)),
+        registry_requests(BuildCounter()
+                              .Name("manifold_agent_registry_requests_total")
+                              .Help("HTTP requests sent to registries while pushing, per "
+                                    "platform, operation and status (the HTTP status, or error "
+                                    "when none came)")
+                              .Register(r)),
+        cache_steps(BuildCounter()
+                        .Name("manifold_agent_cache_steps_total")
+                        .Help("Build steps (Dockerfile instructions after FROM) per platform "
+                              "and result: hit when the builder's layer cache served the step, "
+                              "miss when it ran")
+                        .Register(r)) {}
 
   Family<Gauge>& info;
   Family<Gauge>& emulated;
@@ -95,6 +107,8 @@ struct AgentMetrics::Families {
   Family<Counter>& skipped_bytes;
   Family<Counter>& blobs;
   Family<Counter>& retried;
+  Family<Counter>& registry_requests;
+  Family<Counter>& cache_steps;
 };
 
 AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
@@ -121,6 +135,9 @@ AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t
       families_->blobs.Add({{"platform", p}, {"outcome", outcome}});
     }
     families_->retried.Add({{"platform", p}});
+    for (const char* result : {"hit", "miss"}) {
+      families_->cache_steps.Add({{"platform", p}, {"result", result}});
+    }
   }
 }
 
@@ -161,6 +178,21 @@ void AgentMetrics::ObservePush(const Platform& platform, const std::string& resu
   families_->blobs.Add({{"platform", p}, {"outcome", "skipped"}}).Increment(stats.blobs_skipped);
   families_->blobs.Add({{"platform", p}, {"outcome", "mounted"}}).Increment(stats.blobs_mounted);
   families_->retried.Add({{"platform", p}}).Increment(stats.requests_retried);
+}
+
+void AgentMetrics::CountRegistryRequest(const Platform& platform, RegistryOperation operation,
+                                        long status) {
+  families_->registry_requests
+      .Add({{"platform", platform.ToString()},
+            {"operation", std::string(RegistryOperationName(operation))},
+            {"status", RegistryStatusName(status)}})
+      .Increment();
+}
+
+void AgentMetrics::CountCacheSteps(const Platform& platform, int hits, int misses) {
+  std::string p = platform.ToString();
+  families_->cache_steps.Add({{"platform", p}, {"result", "hit"}}).Increment(hits);
+  families_->cache_steps.Add({{"platform", p}, {"result", "miss"}}).Increment(misses);
 }
 
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }

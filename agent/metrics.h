@@ -3,7 +3,9 @@
 // The coordinator's series (coordinator/metrics.h) describe the fleet as the coordinator
 // sees it; these describe what happens on this host: how long builds and pushes take, how
 // many bytes reach the registry and how many are skipped because the blob was already
-// there, how busy the slots are and which platforms run under QEMU. Names carry the
+// there, which requests went to registries and how they were answered, how many build
+// steps the layer cache served, how busy the slots are and which platforms run under
+// QEMU. Names carry the
 // manifold_agent_ prefix, base units (seconds, bytes) and _total for counters. Series for
 // every served platform exist at 0 from the start, so rates and alerts see them before the
 // first job. Thread-safe: prometheus-cpp metrics are atomic, and job threads report here.
@@ -47,6 +49,10 @@ class AgentMetrics {
   // counts even when a later blob failed: those bytes did cross the network.
   void ObservePush(const Platform& platform, const std::string& result, double seconds,
                    const PushStats& stats);
+  // One HTTP request of a push to a registry (RegistryOptions::on_request).
+  void CountRegistryRequest(const Platform& platform, RegistryOperation operation, long status);
+  // Steps of one build that the layer cache served (hits) and that ran (misses).
+  void CountCacheSteps(const Platform& platform, int hits, int misses);
   void SetSlotsBusy(uint32_t busy);
   void SetDraining(bool draining);
 

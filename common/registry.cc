@@ -282,6 +282,42 @@ std::string PercentEncodeColon(std::string_view digest) {
 
 }  // namespace
 
+std::string_view RegistryOperationName(RegistryOperation operation) {
+  switch (operation) {
+    case RegistryOperation::kPing:
+      return "ping";
+    case RegistryOperation::kToken:
+      return "token";
+    case RegistryOperation::kBlobHead:
+      return "blob_head";
+    case RegistryOperation::kBlobGet:
+      return "blob_get";
+    case RegistryOperation::kBlobMount:
+      return "blob_mount";
+    case RegistryOperation::kBlobUploadStart:
+      return "blob_upload_start";
+    case RegistryOperation::kBlobUploadChunk:
+      return "blob_upload_chunk";
+    case RegistryOperation::kBlobUploadStatus:
+      return "blob_upload_status";
+    case RegistryOperation::kBlobUpload:
+      return "blob_upload";
+    case RegistryOperation::kBlobUploadCancel:
+      return "blob_upload_cancel";
+    case RegistryOperation::kManifestHead:
+      return "manifest_head";
+    case RegistryOperation::kManifestGet:
+      return "manifest_get";
+    case RegistryOperation::kManifestPut:
+      return "manifest_put";
+  }
+  return "unknown";
+}
+
+std::string RegistryStatusName(long status) {
+  return status == 0 ? "error" : std::to_string(status);
+}
+
 RegistryClient::RegistryClient(std::string host, RegistryOptions options)
     : host_(std::move(host)), options_(std::move(options)) {
   // docker's certs.d: every *.crt is a CA to trust, every *.cert with its *.key a client
@@ -429,7 +465,7 @@ Status RegistryClient::Authenticate(const std::string& challenge_text,
   request.max_body_bytes = size_t{1} << 20;
   const std::string token_op =
       context + ": get a token from " + realm->second + " for " + Join(wanted, " ");
-  Result<HttpResponse> response = http_.Send(request);
+  Result<HttpResponse> response = SendOnce(RegistryOperation::kToken, request);
   if (!response.ok()) return response.status().WithContext(token_op);
   if (response->status == 401 || response->status == 403) {
     return Status::FailedPrecondition(
@@ -489,7 +525,14 @@ std::chrono::milliseconds RegistryClient::Backoff(int attempt, const HttpRespons
   return std::chrono::milliseconds(base - base / 2 + jitter(rng));
 }
 
-Result<HttpResponse> RegistryClient::Send(HttpRequest request,
+Result<HttpResponse> RegistryClient::SendOnce(RegistryOperation kind,
+                                              const HttpRequest& request) const {
+  Result<HttpResponse> response = http_.Send(request);
+  if (options_.on_request) options_.on_request(kind, response.ok() ? response->status : 0);
+  return response;
+}
+
+Result<HttpResponse> RegistryClient::Send(RegistryOperation kind, HttpRequest request,
                                           const std::vector<std::string>& scopes,
                                           const std::string& operation, bool retry,
                                           PushStats* stats) const {
@@ -505,7 +548,7 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
     request.headers = headers;
     std::optional<std::string> auth = CachedAuthorization(scope_key);
     if (auth.has_value()) request.headers.emplace_back("Authorization", *auth);
-    Result<HttpResponse> response = http_.Send(request);
+    Result<HttpResponse> response = SendOnce(kind, request);
     if (response.ok() && response->status == 401 && !authenticated) {
       Status s = Authenticate(response->Header("www-authenticate"), scopes, operation);
       if (!s.ok()) return s;
@@ -595,21 +638,22 @@ std::string RegistryClient::ResolveLocation(const std::string& request_url,
 Status RegistryClient::CheckAccess() const {
   HttpRequest request;
   request.url = base_url_ + "/v2/";
-  Result<HttpResponse> response = Send(request, {}, "check access (GET /v2/)", /*retry=*/true);
+  Result<HttpResponse> response =
+      Send(RegistryOperation::kPing, request, {}, "check access (GET /v2/)", /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 200) return HttpError(host_, "check access (GET /v2/)", *response);
   return Status::Ok();
 }
 
-Result<bool> RegistryClient::Exists(const std::string& url, const std::string& scope,
-                                    const std::string& operation) const {
+Result<bool> RegistryClient::Exists(RegistryOperation kind, const std::string& url,
+                                    const std::string& scope, const std::string& operation) const {
   HttpRequest request;
   request.method = "HEAD";
   request.url = url;
   // Registries answer 404 for a manifest of a type the client did not say it accepts.
   request.headers = {{"Accept", kManifestAccept}};
   request.follow_redirects = true;
-  Result<HttpResponse> response = Send(request, {scope}, operation, /*retry=*/true);
+  Result<HttpResponse> response = Send(kind, request, {scope}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status == 200) return true;
   if (response->status == 404) return false;
@@ -624,7 +668,8 @@ Result<bool> RegistryClient::BlobExists(std::string_view repository,
     return Status::InvalidArgument("registry " + host_ + ": " + operation +
                                    ": invalid repository name or digest");
   }
-  return Exists(base_url_ + "/v2/" + repo + "/blobs/" + std::string(digest), PullScope(repo),
+  return Exists(RegistryOperation::kBlobHead,
+                base_url_ + "/v2/" + repo + "/blobs/" + std::string(digest), PullScope(repo),
                 operation);
 }
 
@@ -636,7 +681,8 @@ Result<bool> RegistryClient::ManifestExists(std::string_view repository,
     return Status::InvalidArgument("registry " + host_ + ": " + operation +
                                    ": invalid repository name or digest");
   }
-  return Exists(base_url_ + "/v2/" + repo + "/manifests/" + std::string(digest), PullScope(repo),
+  return Exists(RegistryOperation::kManifestHead,
+                base_url_ + "/v2/" + repo + "/manifests/" + std::string(digest), PullScope(repo),
                 operation);
 }
 
@@ -686,7 +732,8 @@ Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_
                 "&from=" + UrlEncode(from);
   // Pull on the source and push on the target, in one token.
   Result<HttpResponse> response =
-      Send(request, {PushScope(repo), PullScope(from)}, operation, /*retry=*/true);
+      Send(RegistryOperation::kBlobMount, request, {PushScope(repo), PullScope(from)}, operation,
+           /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status == 201) return true;
   if (response->status != 202) return HttpError(host_, operation, *response);
@@ -696,7 +743,8 @@ Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_
     HttpRequest cancel;
     cancel.method = "DELETE";
     cancel.url = ResolveLocation(request.url, location);
-    Send(cancel, {PushScope(repo)}, "cancel upload in " + repo, /*retry=*/false);
+    Send(RegistryOperation::kBlobUploadCancel, cancel, {PushScope(repo)},
+         "cancel upload in " + repo, /*retry=*/false);
   }
   return false;
 }
@@ -739,7 +787,8 @@ Status RegistryClient::UploadOnce(const std::string& repo, std::string_view dige
   start.method = "POST";
   start.url = base_url_ + "/v2/" + repo + "/blobs/uploads/";
   Result<HttpResponse> started =
-      Send(start, scopes, operation + " (start upload)", /*retry=*/true, stats);
+      Send(RegistryOperation::kBlobUploadStart, start, scopes, operation + " (start upload)",
+           /*retry=*/true, stats);
   if (!started.ok()) {
     *restart = started.status().retryable();
     return started.status();
@@ -795,7 +844,8 @@ Status RegistryClient::UploadOnce(const std::string& repo, std::string_view dige
       // Not retried as is: after a dropped connection only the registry knows how much of
       // the chunk it kept, so ask it (below) and continue from there.
       Result<HttpResponse> sent =
-          Send(patch, scopes, operation + " (upload chunk at " + std::to_string(offset) + ")",
+          Send(RegistryOperation::kBlobUploadChunk, patch, scopes,
+               operation + " (upload chunk at " + std::to_string(offset) + ")",
                /*retry=*/false, stats);
       if (sent.ok() && sent->status == 202) {
         std::string next = sent->Header("location");
@@ -816,8 +866,8 @@ Status RegistryClient::UploadOnce(const std::string& repo, std::string_view dige
       // Where does the registry's copy end? GET on the session answers 204 with a Range.
       HttpRequest status;
       status.url = location;
-      Result<HttpResponse> state =
-          Send(status, scopes, operation + " (upload status)", /*retry=*/true, stats);
+      Result<HttpResponse> state = Send(RegistryOperation::kBlobUploadStatus, status, scopes,
+                                        operation + " (upload status)", /*retry=*/true, stats);
       if (!state.ok() || state->status != 204) {
         // The session is gone (the registry restarted without it, or expired it):
         // begin again in a new one.
@@ -853,7 +903,8 @@ Status RegistryClient::UploadOnce(const std::string& repo, std::string_view dige
   }
   // Not retried as is: a replayed PUT to a session the registry may have closed; a new
   // session is the safe retry.
-  Result<HttpResponse> done = Send(put, scopes, operation, /*retry=*/false, stats);
+  Result<HttpResponse> done =
+      Send(RegistryOperation::kBlobUpload, put, scopes, operation, /*retry=*/false, stats);
   if (!done.ok() || done->status != 201) return failed(done, "complete upload");
   report(body.size);
   std::string stored = done->Header("docker-content-digest");
@@ -888,7 +939,8 @@ Result<std::string> RegistryClient::PutManifest(std::string_view repository,
   request.headers = {{"Content-Type", std::string(media_type)}};
   request.body = std::string(bytes);
   // PUT of the same bytes is idempotent, so it is safe to retry.
-  Result<HttpResponse> response = Send(request, {PushScope(repo)}, operation, /*retry=*/true);
+  Result<HttpResponse> response =
+      Send(RegistryOperation::kManifestPut, request, {PushScope(repo)}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 201 && response->status != 200) {
     return HttpError(host_, operation, *response);
@@ -918,7 +970,8 @@ Result<FetchedManifest> RegistryClient::GetManifest(std::string_view repository,
   request.url = base_url_ + "/v2/" + repo + "/manifests/" + ref;
   request.headers = {{"Accept", kManifestAccept}};
   request.max_body_bytes = kMaxManifestBytes;
-  Result<HttpResponse> response = Send(request, {PullScope(repo)}, operation, /*retry=*/true);
+  Result<HttpResponse> response =
+      Send(RegistryOperation::kManifestGet, request, {PullScope(repo)}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 200) return HttpError(host_, operation, *response);
 
@@ -949,7 +1002,8 @@ Result<std::string> RegistryClient::GetBlob(std::string_view repository,
   request.url = base_url_ + "/v2/" + std::string(repository) + "/blobs/" + std::string(digest);
   request.follow_redirects = true;  // registries may send blob reads to their storage
   Result<HttpResponse> response =
-      Send(request, {PullScope(std::string(repository))}, operation, /*retry=*/true);
+      Send(RegistryOperation::kBlobGet, request, {PullScope(std::string(repository))}, operation,
+           /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 200) return HttpError(host_, operation, *response);
   std::string actual = Sha256Digest(response->body);

@@ -50,6 +50,38 @@ namespace manifold {
 using UploadProgressCallback =
     std::function<void(std::string_view digest, int64_t done, int64_t total)>;
 
+// The requests the client sends, by what they do: a small fixed set, so that a metric
+// labelled with RegistryOperationName has a bounded number of series whatever the
+// repositories, digests and tags.
+enum class RegistryOperation {
+  kPing,              // GET /v2/ (CheckAccess)
+  kToken,             // GET or POST to a token server's realm
+  kBlobHead,          // HEAD on a blob: does the repository have it?
+  kBlobGet,           // GET a blob
+  kBlobMount,         // POST ?mount=&from=: link a blob from another repository
+  kBlobUploadStart,   // POST: open an upload session
+  kBlobUploadChunk,   // PATCH: one chunk of a chunked upload
+  kBlobUploadStatus,  // GET on an upload session: where to resume
+  kBlobUpload,        // PUT ?digest=: the body, or the closing PUT after chunks
+  kBlobUploadCancel,  // DELETE on an upload session a declined mount opened
+  kManifestHead,      // HEAD on a manifest or index by digest
+  kManifestGet,       // GET a manifest or index
+  kManifestPut,       // PUT a manifest or index
+};
+
+// "blob_head", "manifest_put", ...: the label value for an operation.
+std::string_view RegistryOperationName(RegistryOperation operation);
+
+// The label value for a request's outcome: the HTTP status ("200", "404", ...), or
+// "error" for status 0, which RegistryRequestObserver uses for "no answer".
+std::string RegistryStatusName(long status);
+
+// Called once per HTTP request the client sent, each try of a retried request and each
+// answered authentication challenge included: what the request did, and the HTTP status
+// of the answer or 0 when none came (connection refused or reset, timeout, TLS failure).
+// Called on the thread that sent the request; it must be thread-safe and quick.
+using RegistryRequestObserver = std::function<void(RegistryOperation operation, long status)>;
+
 struct RegistryOptions {
   // http:// instead of https://. Unset: plain HTTP when the host is in insecure_registries,
   // or when it is a loopback host (as docker treats them) without a certs.d directory.
@@ -80,6 +112,7 @@ struct RegistryOptions {
   int64_t chunk_bytes = int64_t{16} << 20;
 
   UploadProgressCallback on_upload_progress;  // may be empty
+  RegistryRequestObserver on_request;         // may be empty; for metrics
 };
 
 // A manifest or index as the registry holds it.
@@ -185,9 +218,11 @@ class RegistryClient {
   // ("repository:NAME:ACTIONS"), answering a 401 challenge once, and retrying transient
   // failures when `retry` is set. A 401 after authenticating becomes an error naming the
   // registry, `operation` and what the registry said.
-  Result<HttpResponse> Send(HttpRequest request, const std::vector<std::string>& scopes,
-                            const std::string& operation, bool retry,
-                            PushStats* stats = nullptr) const;
+  Result<HttpResponse> Send(RegistryOperation kind, HttpRequest request,
+                            const std::vector<std::string>& scopes, const std::string& operation,
+                            bool retry, PushStats* stats = nullptr) const;
+  // One HTTP exchange, reported to options_.on_request.
+  Result<HttpResponse> SendOnce(RegistryOperation kind, const HttpRequest& request) const;
   // Obtains credentials for a challenge and caches the Authorization header for `scopes`.
   Status Authenticate(const std::string& challenge, const std::vector<std::string>& scopes,
                       const std::string& operation) const;
@@ -207,7 +242,7 @@ class RegistryClient {
                           PushStats* stats) const;
   // HEAD on a blob or manifest URL (accepting every manifest type): true for 200, false
   // for 404.
-  Result<bool> Exists(const std::string& url, const std::string& scope,
+  Result<bool> Exists(RegistryOperation kind, const std::string& url, const std::string& scope,
                       const std::string& operation) const;
   // One upload session from POST to the closing PUT. Sets *restart when a new session may
   // succeed where this one failed.

@@ -1047,7 +1047,11 @@ void Coordinator::MergeLoop() {
       if (!build.ok()) {
         status = build.status();
       } else {
-        Result<PushedIndex> pushed = MergeAndPushIndex(*build);
+        RegistryOptions registry_options;
+        registry_options.on_request = [this](RegistryOperation operation, long http_status) {
+          metrics_.CountRegistryRequest(operation, http_status);
+        };
+        Result<PushedIndex> pushed = MergeAndPushIndex(*build, registry_options);
         if (pushed.ok()) {
           spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
                        build_id, pushed->digest, build->spec.tags.size());

@@ -90,7 +90,13 @@ struct Metrics::Families {
                           .Help("Well-formed agent messages dropped, per reason: not_assigned "
                                 "(for a job attempt not assigned to that agent), log_limit "
                                 "(build output over the per-job rate or chunk size)")
-                          .Register(r)) {}
+                          .Register(r)),
+        registry_requests_total(BuildCounter()
+                                    .Name("manifold_registry_requests_total")
+                                    .Help("HTTP requests the coordinator sent to registries "
+                                          "(merging image indexes), per operation and status "
+                                          "(the HTTP status, or error when none came)")
+                                    .Register(r)) {}
 
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& running;
@@ -108,6 +114,7 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>& agents_lost_total;
   prometheus::Family<prometheus::Counter>& malformed_total;
   prometheus::Family<prometheus::Counter>& dropped_total;
+  prometheus::Family<prometheus::Counter>& registry_requests_total;
 };
 
 Metrics::Metrics(double target_utilisation)
@@ -224,6 +231,13 @@ void Metrics::CountMalformedFrame() { families_->malformed_total.Add({}).Increme
 
 void Metrics::CountDroppedMessage(const std::string& reason) {
   families_->dropped_total.Add({{"reason", reason}}).Increment();
+}
+
+void Metrics::CountRegistryRequest(RegistryOperation operation, long status) {
+  families_->registry_requests_total
+      .Add({{"operation", std::string(RegistryOperationName(operation))},
+            {"status", RegistryStatusName(status)}})
+      .Increment();
 }
 
 }  // namespace manifold

@@ -6,7 +6,8 @@
 // where slots per agent is the mean over connected agents of that platform (1 when none
 // is connected) and the target utilisation (default 1.0: every slot busy; lower it for
 // headroom) comes from --target-utilisation.
-// Thread-safe: prometheus-cpp metrics are atomic; Update* calls come from the loop thread.
+// Thread-safe: prometheus-cpp metrics are atomic and their families lock when adding a
+// series; calls come from the loop thread and the merge thread.
 #pragma once
 
 #include <map>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "common/platform.h"
+#include "common/registry.h"
 
 namespace prometheus {
 class Registry;
@@ -62,6 +64,8 @@ class Metrics {
   void CountMalformedFrame();
   // A well-formed agent message that was not acted on; reason "not_assigned" or "log_limit".
   void CountDroppedMessage(const std::string& reason);
+  // One HTTP request of an index merge to a registry (RegistryOptions::on_request).
+  void CountRegistryRequest(RegistryOperation operation, long status);
 
   // The autoscaling formula above, exposed for tests.
   static int DesiredAgents(const PlatformLoad& load, double target_utilisation);

@@ -3,7 +3,8 @@
 // images come from a real local registry, filled by ops/base-image.sh and given to the
 // engine as its Docker Hub mirror; what the builder writes is pushed with manifold's own
 // registry client and read back with skopeo. The agent's start-up check runs the real
-// manifold-agent binary.
+// manifold-agent binary. A rebuild's output shows the cache step counter what BuildKit
+// really prints.
 #include "agent/docker_builder.h"
 
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "agent/backend_check.h"
+#include "agent/cache_steps.h"
 #include "agent/command_runner.h"
 #include "common/digest.h"
 #include "common/layout.h"
@@ -231,6 +233,31 @@ TEST_F(DockerBuilderTest, BuildsArm64ImageUnderEmulation) {
                  << " is not enabled (run ops/binfmt.sh as root)";
   }
   BuildPushAndReadBack(kArm64, "aarch64");
+}
+
+// The agent's cache step counter reads BuildKit's real plain progress: a first build
+// runs both steps after FROM, a second one of the same Dockerfile takes both from the
+// engine's build cache ("#N CACHED").
+TEST_F(DockerBuilderTest, RebuildShowsCachedStepsThatTheCounterCounts) {
+  DockerBuilder builder(runner_, options_);
+  const std::string dockerfile =
+      "FROM busybox\nCOPY note.txt /note.txt\nRUN cat /note.txt > /copied.txt\n";
+  std::vector<CacheSteps> counted;
+  for (const char* name : {"cache-cold", "cache-warm"}) {
+    BuildRequest request = MakeRequest(kAmd64, dockerfile, name);
+    std::atomic<bool> cancel{false};
+    test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
+    ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
+    CacheStepCounter counter;
+    counter.Add(outcome.log);
+    counted.push_back(counter.Count());
+    if (counted.size() == 2)
+      EXPECT_NE(outcome.log.find(" CACHED\n"), std::string::npos) << outcome.log;
+  }
+  EXPECT_EQ(counted[0].hits, 0);
+  EXPECT_EQ(counted[0].misses, 2);
+  EXPECT_EQ(counted[1].hits, 2);
+  EXPECT_EQ(counted[1].misses, 0);
 }
 
 TEST_F(DockerBuilderTest, FailingRunStepIsNotRetryableAndNamesThePlatform) {

@@ -12,7 +12,9 @@
 // PostgreSQL, the coordinator and a manifold-agent are real processes on free ports. One
 // build that fails inside buildah (FROM scratch has no shell for RUN) makes the
 // coordinator observe its per-job histograms, which exist only after a first observation,
-// without needing a registry.
+// without needing a registry; one that succeeds and is pushed to a real registry makes
+// both programs count their registry requests, whose series exist only after a first
+// request.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -34,6 +36,7 @@
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
@@ -279,14 +282,21 @@ class OpsFilesFarmTest : public ::testing::Test {
   // Submits a build of `platform` that fails in buildah (FROM scratch has no shell for
   // RUN) and waits until it ends; `state` gets its final state. Returns the build's id.
   uint64_t RunFailingBuild(const std::string& platform, std::string* state) {
+    return RunBuild(platform, "127.0.0.1:1/unused:latest", "FROM scratch\nRUN false\n", state);
+  }
+
+  // Submits a build of `platform` from examples/hello with this Dockerfile, pushed to
+  // `tag`, and waits until it ends; `state` gets its final state. Returns the build's id.
+  uint64_t RunBuild(const std::string& platform, const std::string& tag,
+                    const std::string& dockerfile, std::string* state) {
     std::string context;
     EXPECT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
     std::string digest = Sha256Digest(context);
     EXPECT_EQ(Request("PUT", "/v1/contexts/" + digest, context, "application/x-tar").status, 201);
     json submit = {{"platforms", {platform}},
-                   {"tags", {"127.0.0.1:1/unused:latest"}},
+                   {"tags", {tag}},
                    {"context", digest},
-                   {"dockerfile", "FROM scratch\nRUN false\n"}};
+                   {"dockerfile", dockerfile}};
     HttpResponse submitted = Request("POST", "/v1/builds", submit.dump());
     EXPECT_EQ(submitted.status, 201) << submitted.body;
     uint64_t id = json::parse(submitted.body, nullptr, false).value("id", uint64_t{0});
@@ -367,6 +377,38 @@ TEST_F(OpsFilesFarmTest, DashboardAlertsAndKedaUseOnlyExportedMetrics) {
       milliseconds(10000)))
       << coordinator_text;
 
+  // One build that succeeds and is pushed to a real registry, so that the series which
+  // exist only once a request was made (registry requests per operation and status) do.
+  RegistryServer registry;
+  Status registry_started = registry.Start();
+  ASSERT_TRUE(registry_started.ok()) << registry_started.message();
+  RunBuild(platform, registry.host() + "/ops:latest", "FROM scratch\nCOPY hello.sh /hello.sh\n",
+           &state);
+  EXPECT_EQ(state, "succeeded") << registry.LogTail();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        agent_text = Scrape(agent_metrics_port_);
+        coordinator_text = Scrape(coordinator_metrics_port_);
+        return agent_text.find(
+                   "manifold_agent_registry_requests_total{operation=\"manifest_put\"," + p +
+                   ",status=\"201\"} 1") != std::string::npos &&
+               coordinator_text.find(
+                   "manifold_registry_requests_total{operation=\"manifest_put\",status=\"201\"} "
+                   "1") != std::string::npos;
+      },
+      milliseconds(10000)))
+      << agent_text << coordinator_text;
+  // Two steps after FROM: the failed RUN ran, the COPY ran or (this agent uses the host's
+  // container storage) came from an earlier run's cache.
+  auto cache_steps = [&](const std::string& result) {
+    const std::string series =
+        "\nmanifold_agent_cache_steps_total{" + p + ",result=\"" + result + "\"} ";
+    size_t at = agent_text.find(series);
+    return at == std::string::npos ? -1 : std::stod(agent_text.substr(at + series.size()));
+  };
+  EXPECT_GE(cache_steps("miss"), 1) << agent_text;
+  EXPECT_EQ(cache_steps("hit") + cache_steps("miss"), 2) << agent_text;
+
   // Every name the ops files query, against what the two processes export.
   std::string queries;
   json dashboard =
@@ -377,8 +419,10 @@ TEST_F(OpsFilesFarmTest, DashboardAlertsAndKedaUseOnlyExportedMetrics) {
   queries += YamlValues(ReadFile(SourceDir() + "/ops/autoscaling/keda-scaledobject.yaml"), "query");
   std::set<std::string> used = MetricNames(queries);
   // The extraction itself works: names from each file are there.
-  for (const char* name : {"manifold_jobs_pending", "manifold_agent_registry_uploaded_bytes_total",
-                           "manifold_agents_lost_total", "manifold_desired_agents"}) {
+  for (const char* name :
+       {"manifold_jobs_pending", "manifold_agent_registry_uploaded_bytes_total",
+        "manifold_agents_lost_total", "manifold_desired_agents", "manifold_registry_requests_total",
+        "manifold_agent_registry_requests_total", "manifold_agent_cache_steps_total"}) {
     EXPECT_TRUE(used.count(name)) << name << " not found in the ops files' queries";
   }
   std::vector<Exposition> exports = {ParseExposition(coordinator_text),

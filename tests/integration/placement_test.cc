@@ -34,6 +34,20 @@ json JobOfBuildTagged(const Farm& farm, const std::string& tag) {
   return json();
 }
 
+// The value of one series in a /metrics text (labels as prometheus-cpp writes them,
+// sorted by name), or -1 when it is absent.
+double Sample(const std::string& text, const std::string& series) {
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+std::string Scrape(const Farm& farm, const std::string& name) {
+  Result<std::string> text = farm.Metrics(name);
+  EXPECT_TRUE(text.ok()) << name << ": " << text.status().message();
+  return text.ok() ? *text : std::string();
+}
+
 void DumpLogs(const Farm& farm, std::initializer_list<const char*> names) {
   for (const char* name : names) {
     std::cerr << "---- " << name << " log ----\n" << farm.LogTail(name) << "\n";
@@ -74,7 +88,8 @@ TEST(PlacementFarmTest, EmulatedArm64AgentServesFallbackBuildsButNeverNeverBuild
 }
 
 // Two builds of the same repository in a row: the second goes to the agent that built the
-// first, whose buildah layer cache skips the slow step. The times are printed, not asserted.
+// first, whose buildah layer cache skips the slow step. The times are printed, not asserted;
+// the agents' cache step counters and both programs' registry request counters are.
 TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   Farm farm({{"amd64-1:linux/amd64", "amd64-2:linux/amd64"}, {}});
   Status up = farm.Up();
@@ -105,6 +120,17 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   std::string agent_b = JobOfBuildTagged(farm, second).value("agent", "");
   ASSERT_NE(agent_a, agent_b) << "both cold builds ran on " << agent_a;
 
+  // Each agent ran both steps after FROM (RUN, ENV): two misses, no hit yet.
+  const std::string hit =
+      "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"hit\"}";
+  const std::string miss =
+      "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"miss\"}";
+  for (const std::string& agent : {agent_a, agent_b}) {
+    std::string text = Scrape(farm, agent);
+    EXPECT_EQ(Sample(text, hit), 0) << agent << "\n" << text;
+    EXPECT_EQ(Sample(text, miss), 2) << agent << "\n" << text;
+  }
+
   // Rebuilds, one at a time with both agents idle: each goes back to its warm agent, so
   // one of them goes against the scheduler's tie-break by agent id.
   double warm_a = build(farm.registry() + "/affinity-a:2");
@@ -117,6 +143,36 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
             "native, warm cache for " + farm.registry() + "/affinity-a");
   EXPECT_EQ(job_b.value("placement", ""),
             "native, warm cache for " + farm.registry() + "/affinity-b");
+  // The warm agents' metrics show the cache at work: both steps of each rebuild were hits.
+  for (const std::string& agent : {agent_a, agent_b}) {
+    std::string text = Scrape(farm, agent);
+    EXPECT_EQ(Sample(text, hit), 2) << agent << "\n" << text;
+    EXPECT_EQ(Sample(text, miss), 2) << agent << "\n" << text;
+  }
+
+  // Registry requests as the registry answered them. The agent's first push to its
+  // repository found no blob (HEAD 404), uploaded each (POST 202, PUT 201) and put the
+  // manifest (201); the rebuild's image, from the cache, found its blobs (HEAD 200).
+  std::string agent_text = Scrape(farm, agent_a);
+  auto agent_requests = [&](const std::string& operation, const std::string& status) {
+    return Sample(agent_text, "manifold_agent_registry_requests_total{operation=\"" + operation +
+                                  "\",platform=\"linux/amd64\",status=\"" + status + "\"}");
+  };
+  EXPECT_GE(agent_requests("blob_head", "404"), 2) << agent_text;
+  EXPECT_EQ(agent_requests("blob_upload_start", "202"), agent_requests("blob_head", "404"))
+      << agent_text;
+  EXPECT_EQ(agent_requests("blob_upload", "201"), agent_requests("blob_head", "404")) << agent_text;
+  EXPECT_GE(agent_requests("blob_head", "200"), 1) << agent_text;
+  EXPECT_EQ(agent_requests("manifest_put", "201"), 2) << agent_text;
+  // The coordinator read each child back (manifest and config) and put four indexes.
+  std::string coordinator_text = Scrape(farm, "coordinator");
+  auto coordinator_requests = [&](const std::string& operation, const std::string& status) {
+    return Sample(coordinator_text, "manifold_registry_requests_total{operation=\"" + operation +
+                                        "\",status=\"" + status + "\"}");
+  };
+  EXPECT_EQ(coordinator_requests("manifest_get", "200"), 4) << coordinator_text;
+  EXPECT_EQ(coordinator_requests("blob_get", "200"), 4) << coordinator_text;
+  EXPECT_EQ(coordinator_requests("manifest_put", "201"), 4) << coordinator_text;
   std::printf(
       "cache affinity: cold builds %.2f s and %.2f s, rebuilds on the warm agent %.2f s and %.2f "
       "s\n",

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "common/digest.h"
 #include "common/http_client.h"
@@ -244,6 +247,64 @@ TEST_F(RegistryTest, PushLayoutSkipsBlobsTheRepositoryHas) {
   EXPECT_EQ(copied->manifest_bytes, image.manifest_bytes);
 }
 
+// What a RegistryRequestObserver saw, as "operation status" lines.
+struct ObservedRequests {
+  std::mutex mu;
+  std::vector<std::string> seen;
+
+  RegistryRequestObserver Observer() {
+    return [this](RegistryOperation operation, long status) {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(std::string(RegistryOperationName(operation)) + " " +
+                     RegistryStatusName(status));
+    };
+  }
+  std::vector<std::string> Take() {
+    std::lock_guard<std::mutex> lock(mu);
+    return std::exchange(seen, {});
+  }
+};
+
+// The observer the programs' metrics hang on: one call per HTTP request with what it did
+// and the registry's status, for a first push, a second one that finds every blob, and
+// a push to another repository that mounts them.
+TEST_F(RegistryTest, ObserverSeesEveryRequestWithItsOperationAndStatus) {
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, "observed\n");
+  const std::string dir = tmp_.path() + "/layout";
+  ASSERT_TRUE(test::WriteTestLayout(dir, {{&image, "latest"}}).ok());
+  Result<OciLayoutImage> layout = OpenLayoutImage(dir, "latest");
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  ObservedRequests observed;
+  RegistryOptions options;
+  options.on_request = observed.Observer();
+  RegistryClient client(registry_.host(), options);
+
+  ASSERT_TRUE(client.CheckAccess().ok());
+  EXPECT_EQ(observed.Take(), (std::vector<std::string>{"ping 200"}));
+
+  ASSERT_TRUE(client.PushLayout(*layout, "team/observed").ok());
+  EXPECT_EQ(observed.Take(),
+            (std::vector<std::string>{"blob_head 404", "blob_upload_start 202", "blob_upload 201",
+                                      "blob_head 404", "blob_upload_start 202", "blob_upload 201",
+                                      "manifest_put 201"}));
+
+  ASSERT_TRUE(client.PushLayout(*layout, "team/observed").ok());
+  EXPECT_EQ(observed.Take(),
+            (std::vector<std::string>{"blob_head 200", "blob_head 200", "manifest_put 201"}));
+
+  ASSERT_TRUE(client.PushLayout(*layout, "team/mounted", nullptr, nullptr, "team/observed").ok());
+  EXPECT_EQ(observed.Take(),
+            (std::vector<std::string>{"blob_head 404", "blob_mount 201", "blob_head 404",
+                                      "blob_mount 201", "manifest_put 201"}));
+
+  Result<FetchedManifest> got = client.GetManifest("team/mounted", image.manifest.digest);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  ASSERT_TRUE(client.GetBlob("team/mounted", image.config.digest).ok());
+  EXPECT_FALSE(*client.ManifestExists("team/other", image.manifest.digest));
+  EXPECT_EQ(observed.Take(),
+            (std::vector<std::string>{"manifest_get 200", "blob_get 200", "manifest_head 404"}));
+}
+
 // HttpClient's file streaming, which the agent uses for build contexts, against the
 // registry as a real HTTP server.
 TEST_F(RegistryTest, HttpClientStreamsSuccessfulBodiesToFiles) {
@@ -390,6 +451,13 @@ TEST(RegistryUnreachableTest, ConnectionFailuresAreUnavailable) {
   }
   EXPECT_TRUE(Contains(failures[0].message(), "after 3 tries")) << failures[0].message();
   EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(10));
+
+  // An observer sees each try, with "error" for the answer that never came.
+  ObservedRequests observed;
+  options.on_request = observed.Observer();
+  RegistryClient observed_client(host, options);
+  EXPECT_FALSE(observed_client.BlobExists("team/app", digest).ok());
+  EXPECT_EQ(observed.Take(), (std::vector<std::string>(3, "blob_head error")));
 }
 
 TEST(RegistryAuthTest, UnauthenticatedAccessIsExplained) {

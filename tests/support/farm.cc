@@ -154,6 +154,35 @@ Result<nlohmann::json> Farm::GetBuild(uint64_t id) const {
   return build;
 }
 
+Result<std::string> Farm::Metrics(const std::string& name) const {
+  std::string address;
+  if (name == "coordinator") {
+    auto port = ports_.find("MANIFOLD_FARM_METRICS_PORT");
+    if (port != ports_.end()) address = "127.0.0.1:" + port->second;
+  } else {
+    // The agent's start-up line: "metrics on 127.0.0.1:PORT".
+    const std::string log = Log(name);
+    const std::string marker = "metrics on ";
+    size_t at = log.rfind(marker);
+    if (at != std::string::npos) {
+      at += marker.size();
+      address = log.substr(at, log.find_first_of(" \n\"", at) - at);
+    }
+  }
+  if (address.empty()) return Status::NotFound("no metrics address known for " + name);
+  HttpRequest request;
+  request.url = "http://" + address + "/metrics";
+  request.timeout_ms = 10000;
+  request.connect_timeout_ms = 2000;
+  Result<HttpResponse> response = HttpClient().Send(request);
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return Status::Unavailable("GET " + request.url + " answered " +
+                               std::to_string(response->status));
+  }
+  return response->body;
+}
+
 CommandResult Farm::Manifold(const std::vector<std::string>& args,
                              std::chrono::seconds timeout) const {
   std::vector<std::string> argv = {BinaryDir() + "/cli/manifold"};

@@ -68,6 +68,10 @@ class Farm {
                            const std::string& body = "") const;
   // GET /v1/builds/ID as JSON; an error unless the coordinator answered 200 with JSON.
   Result<nlohmann::json> GetBuild(uint64_t id) const;
+  // GET /metrics of the coordinator (name "coordinator") or of an agent by name, at the
+  // address its log announced last (agents pick free ports); an error unless it answered
+  // 200.
+  Result<std::string> Metrics(const std::string& name) const;
 
   // Runs the `manifold` CLI against this farm.
   CommandResult Manifold(const std::vector<std::string>& args,

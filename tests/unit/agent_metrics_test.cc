@@ -33,6 +33,10 @@ TEST(AgentMetricsTest, SeriesExistAtZeroBeforeTheFirstJob) {
                          "result=\"succeeded\"} 0",
                          "manifold_agent_push_duration_seconds_count{platform=\"linux/arm64\","
                          "result=\"failed\"} 0",
+                         "manifold_agent_cache_steps_total{platform=\"linux/amd64\","
+                         "result=\"hit\"} 0",
+                         "manifold_agent_cache_steps_total{platform=\"linux/arm64\","
+                         "result=\"miss\"} 0",
                      });
   // Every family says what it measures.
   for (const char* family :
@@ -88,6 +92,29 @@ TEST(AgentMetricsTest, JobsBuildsAndPushesAreCounted) {
                    "manifold_agent_registry_requests_retried_total{platform=\"linux/arm64\"} 2",
                    "manifold_agent_job_slots_busy 2",
                    "manifold_agent_draining 1",
+               });
+}
+
+TEST(AgentMetricsTest, RegistryRequestsAndCacheStepsAreCounted) {
+  AgentMetrics metrics(Offers(), 1, "1.2.3");
+  Platform amd = *ParsePlatform("linux/amd64");
+  metrics.CountRegistryRequest(amd, RegistryOperation::kBlobHead, 404);
+  metrics.CountRegistryRequest(amd, RegistryOperation::kBlobHead, 404);
+  metrics.CountRegistryRequest(amd, RegistryOperation::kManifestPut, 201);
+  metrics.CountRegistryRequest(amd, RegistryOperation::kBlobUploadStart, 0);
+  metrics.CountCacheSteps(amd, 3, 1);
+  metrics.CountCacheSteps(amd, 0, 2);
+  ExpectSeries(metrics.Text(),
+               {
+                   "manifold_agent_registry_requests_total{operation=\"blob_head\",platform=\""
+                   "linux/amd64\",status=\"404\"} 2",
+                   "manifold_agent_registry_requests_total{operation=\"manifest_put\","
+                   "platform=\"linux/amd64\",status=\"201\"} 1",
+                   "manifold_agent_registry_requests_total{operation=\"blob_upload_start\","
+                   "platform=\"linux/amd64\",status=\"error\"} 1",
+                   "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"hit\"} 3",
+                   "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"miss\"} 3",
+                   "manifold_agent_cache_steps_total{platform=\"linux/arm64\",result=\"hit\"} 0",
                });
 }
 
