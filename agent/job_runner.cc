@@ -138,7 +138,9 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     Result<Reference> target = ParseReference(name);
     if (!target.ok()) return target.status().WithContext("target repository");
     RegistryTarget& to = registries[target->registry];
-    if (!to.client) to.client = std::make_unique<RegistryClient>(target->registry);
+    if (!to.client) {
+      to.client = std::make_unique<RegistryClient>(target->registry, options_.registry_options);
+    }
     const std::string mount_from = to.first_repository;
     PushStats stats;
     auto push_start = std::chrono::steady_clock::now();

@@ -16,6 +16,7 @@
 #include "agent/builder.h"
 #include "agent/metrics.h"
 #include "common/messages.h"
+#include "common/registry.h"
 #include "common/status.h"
 
 namespace manifold {
@@ -30,7 +31,8 @@ class JobEvents {
 struct JobRunnerOptions {
   std::string work_dir;  // a per-job directory is made (and removed) under it
   uint64_t max_context_bytes = 2ull << 30;
-  AgentMetrics* metrics = nullptr;  // build and push timings and bytes; not owned, may be null
+  AgentMetrics* metrics = nullptr;   // build and push timings and bytes; not owned, may be null
+  RegistryOptions registry_options;  // for every push (insecure registries, ...)
 };
 
 class JobRunner {

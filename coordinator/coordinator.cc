@@ -1015,7 +1015,9 @@ void Coordinator::MergeLoop() {
       if (!build.ok()) {
         status = build.status();
       } else {
-        Result<PushedIndex> pushed = MergeAndPushIndex(*build);
+        RegistryOptions registry_options;
+        registry_options.insecure_registries = options_.insecure_registries;
+        Result<PushedIndex> pushed = MergeAndPushIndex(*build, registry_options);
         if (pushed.ok()) {
           spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
                        build_id, pushed->digest, build->spec.tags.size());

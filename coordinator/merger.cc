@@ -80,7 +80,7 @@ Result<std::map<std::string, std::string>> IndexAnnotations(
 
 }  // namespace
 
-Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
+Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build, const RegistryOptions& options) {
   std::vector<Reference> tags;
   for (const std::string& tag : build.spec.tags) {
     Result<Reference> ref = ParseReference(tag);
@@ -105,7 +105,7 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build) {
   std::map<std::string, bool> verified;                            // "registry/repository"
   for (const Reference& tag : tags) {
     std::unique_ptr<RegistryClient>& client = clients[tag.registry];
-    if (!client) client = std::make_unique<RegistryClient>(tag.registry);
+    if (!client) client = std::make_unique<RegistryClient>(tag.registry, options);
     const RegistryClient& registry = *client;
     auto first = verified_in.find(tag.registry);
     if (!verified[tag.Name()] && first != verified_in.end()) {

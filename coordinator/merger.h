@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "common/registry.h"
 #include "common/status.h"
 #include "coordinator/store.h"
 
@@ -24,7 +25,9 @@ struct PushedIndex {
 // org.opencontainers.image.created (when merging began), .source and .revision from the
 // build, then the build's own index annotations, which override those. A Docker manifest
 // list carries no annotations, so a build that asked for some fails with a message saying
-// so. Pushing the same build twice pushes identical bytes.
-Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build);
+// so. Pushing the same build twice pushes identical bytes. `options` apply to every
+// registry (insecure registries, ...).
+Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
+                                      const RegistryOptions& options = {});
 
 }  // namespace manifold

@@ -15,6 +15,7 @@
 
 #include "common/digest.h"
 #include "common/registry.h"
+#include "coordinator/merger.h"
 #include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
@@ -219,6 +220,29 @@ TEST(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
       Manifold({"imagetools", "inspect", "--insecure-registry", registry.host(), ref}, tmp.path());
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_TRUE(Contains(listed.output, image.manifest.digest)) << listed.output;
+
+  // The coordinator's merge (what its --insecure-registry sets): refused, then pushed.
+  BuildRecord build;
+  build.id = 1;
+  build.state = "merging";
+  build.spec.tags = {registry.host() + "/team/plain:multi"};
+  JobRecord job;
+  job.id = 1;
+  job.build_id = build.id;
+  job.platform = image.platform;
+  job.state = "succeeded";
+  job.manifest = {image.manifest.media_type, image.manifest.digest,
+                  static_cast<uint64_t>(image.manifest.size)};
+  build.jobs.push_back(job);
+  Result<PushedIndex> unlisted = MergeAndPushIndex(build);
+  ASSERT_FALSE(unlisted.ok());
+  EXPECT_TRUE(Contains(unlisted.status().message(), "--insecure-registry " + registry.host()))
+      << unlisted.status().message();
+  Result<PushedIndex> merged = MergeAndPushIndex(build, options);
+  ASSERT_TRUE(merged.ok()) << merged.status().message();
+  Result<FetchedManifest> index = client.GetManifest("team/plain", "multi");
+  ASSERT_TRUE(index.ok()) << index.status().message();
+  EXPECT_EQ(index->digest, merged->digest);
 }
 
 // A registry that requires mutual TLS, its CA and the client certificate in certs.d.
