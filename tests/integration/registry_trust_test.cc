@@ -13,8 +13,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "agent/job_runner.h"
+#include "agent/synthetic_builder.h"
 #include "common/digest.h"
 #include "common/registry.h"
+#include "common/tar.h"
 #include "coordinator/merger.h"
 #include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
@@ -170,54 +173,62 @@ std::string NonLoopbackAddress() {
 
 // A plain-HTTP registry on an address that is not loopback: what docker, and manifold,
 // reach over HTTPS unless it is listed insecure.
-TEST(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
-  const std::string address = NonLoopbackAddress();
-  if (address.empty()) GTEST_SKIP() << "this machine has no non-loopback IPv4 address to bind";
-  TempDir tmp;
-  test::RegistryServerOptions server_options;
-  server_options.bind_address = address;
-  RegistryServer registry;
-  Status started = registry.Start(server_options);
-  ASSERT_TRUE(started.ok()) << started.message();
-  RegistryOptions options;
-  options.docker_config_dir = tmp.path();
-  options.certs_dir = tmp.path() + "/certs.d";
+class RegistryInsecureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string address = NonLoopbackAddress();
+    if (address.empty()) GTEST_SKIP() << "this machine has no non-loopback IPv4 address to bind";
+    test::RegistryServerOptions server_options;
+    server_options.bind_address = address;
+    Status started = registry_.Start(server_options);
+    ASSERT_TRUE(started.ok()) << started.message();
+    options_.docker_config_dir = tmp_.path();
+    options_.certs_dir = tmp_.path() + "/certs.d";
+  }
+
+  TempDir tmp_;
+  RegistryServer registry_;
+  RegistryOptions options_;  // the registry not listed insecure
+};
+
+TEST_F(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
   TestImage image = MakeTestImage({"linux", "amd64", ""}, "over plain HTTP\n");
 
   // Not listed: HTTPS, and the error says what answered and what to do; not retried.
   {
-    RegistryClient client(registry.host(), options);
-    EXPECT_EQ(client.base_url(), "https://" + registry.host());
+    RegistryClient client(registry_.host(), options_);
+    EXPECT_EQ(client.base_url(), "https://" + registry_.host());
     PushStats stats;
     Status s = client.PushBlob("team/plain", image.config.digest, image.config_bytes, &stats);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.message();
     EXPECT_EQ(stats.requests_retried, 0) << s.message();
     EXPECT_EQ(stats.uploads_restarted, 0);
-    EXPECT_TRUE(Contains(s.message(), "registry " + registry.host())) << s.message();
+    EXPECT_TRUE(Contains(s.message(), "registry " + registry_.host())) << s.message();
     EXPECT_TRUE(Contains(s.message(), "answered without TLS (plain HTTP?)")) << s.message();
-    EXPECT_TRUE(Contains(s.message(), "--insecure-registry " + registry.host())) << s.message();
+    EXPECT_TRUE(Contains(s.message(), "--insecure-registry " + registry_.host())) << s.message();
   }
 
   // Listed: plain HTTP, and the push works.
-  options.insecure_registries = {"other.example:5000", registry.host()};
-  RegistryClient client(registry.host(), options);
-  EXPECT_EQ(client.base_url(), "http://" + registry.host());
+  options_.insecure_registries = {"other.example:5000", registry_.host()};
+  RegistryClient client(registry_.host(), options_);
+  EXPECT_EQ(client.base_url(), "http://" + registry_.host());
   Status pushed = test::PushTestImage(client, "team/plain", "v1", image);
   ASSERT_TRUE(pushed.ok()) << pushed.message();
   CommandResult raw = RunCommand({"skopeo", "inspect", "--raw", "--tls-verify=false",
-                                  "docker://" + registry.host() + "/team/plain:v1"},
+                                  "docker://" + registry_.host() + "/team/plain:v1"},
                                  kTimeout);
   ASSERT_EQ(raw.exit_code, 0) << raw.output;
   EXPECT_EQ(Sha256Digest(raw.output), image.manifest.digest);
 
   // The CLI: refused without the flag, works with it.
-  const std::string ref = registry.host() + "/team/plain:v1";
-  CommandResult refused = Manifold({"imagetools", "inspect", ref}, tmp.path());
+  const std::string ref = registry_.host() + "/team/plain:v1";
+  CommandResult refused = Manifold({"imagetools", "inspect", ref}, tmp_.path());
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
-  EXPECT_TRUE(Contains(refused.output, "--insecure-registry " + registry.host())) << refused.output;
-  CommandResult listed =
-      Manifold({"imagetools", "inspect", "--insecure-registry", registry.host(), ref}, tmp.path());
+  EXPECT_TRUE(Contains(refused.output, "--insecure-registry " + registry_.host()))
+      << refused.output;
+  CommandResult listed = Manifold(
+      {"imagetools", "inspect", "--insecure-registry", registry_.host(), ref}, tmp_.path());
   ASSERT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_TRUE(Contains(listed.output, image.manifest.digest)) << listed.output;
 
@@ -225,7 +236,7 @@ TEST(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
   BuildRecord build;
   build.id = 1;
   build.state = "merging";
-  build.spec.tags = {registry.host() + "/team/plain:multi"};
+  build.spec.tags = {registry_.host() + "/team/plain:multi"};
   JobRecord job;
   job.id = 1;
   job.build_id = build.id;
@@ -236,9 +247,9 @@ TEST(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
   build.jobs.push_back(job);
   Result<PushedIndex> unlisted = MergeAndPushIndex(build);
   ASSERT_FALSE(unlisted.ok());
-  EXPECT_TRUE(Contains(unlisted.status().message(), "--insecure-registry " + registry.host()))
+  EXPECT_TRUE(Contains(unlisted.status().message(), "--insecure-registry " + registry_.host()))
       << unlisted.status().message();
-  Result<PushedIndex> merged = MergeAndPushIndex(build, options);
+  Result<PushedIndex> merged = MergeAndPushIndex(build, options_);
   ASSERT_TRUE(merged.ok()) << merged.status().message();
   Result<FetchedManifest> index = client.GetManifest("team/plain", "multi");
   ASSERT_TRUE(index.ok()) << index.status().message();
@@ -349,6 +360,59 @@ TEST_F(RegistryClientCertificateTest, ACertificateWithoutItsKeyIsAClearError) {
                                         "/client.cert has no key " + host_certs_ +
                                         "/client.key beside it"))
       << s.message();
+}
+
+}  // namespace
+}  // namespace manifold
+
+namespace manifold {
+namespace {
+
+// Collects what a job says.
+struct RecordedEvents : JobEvents {
+  void Phase(const JobRef&, JobPhase) override {}
+  void Output(const JobRef&, std::string_view text) override { output += text; }
+  std::string output;
+};
+
+// The agent's push (what its --insecure-registry sets): a synthetic build pushed by the
+// job runner, its context served by the same registry as a blob.
+TEST_F(RegistryInsecureTest, AnAgentPushesToARegistryOnlyWhenListedInsecure) {
+  RegistryOptions listed = options_;
+  listed.insecure_registries = {registry_.host()};
+  RegistryClient client(registry_.host(), listed);
+  std::filesystem::create_directories(tmp_.path() + "/context");
+  std::ofstream(tmp_.path() + "/context/hello.txt") << "hello\n";
+  std::string context;
+  ASSERT_TRUE(WriteTarFromDirectory(tmp_.path() + "/context", nullptr, &context).ok());
+  const std::string context_digest = Sha256Digest(context);
+  ASSERT_TRUE(client.PushBlob("team/context", context_digest, context).ok());
+
+  AssignMsg assign;
+  assign.job = {1, 1};
+  assign.build_id = 1;
+  assign.platform = {"linux", "amd64", ""};
+  assign.context_digest = context_digest;
+  assign.context_url = client.base_url() + "/v2/team/context/blobs/" + context_digest;
+  assign.dockerfile = "FROM scratch\n";
+  assign.repositories = {registry_.host() + "/team/agent"};
+  SyntheticBuilder builder(SyntheticBuildOptions{});
+  JobRunnerOptions runner_options;
+  runner_options.work_dir = tmp_.path() + "/work";
+  runner_options.registry_options = options_;
+
+  RecordedEvents events;
+  Result<ImageDescriptor> refused = JobRunner(builder, runner_options).Run(assign, events, nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(Contains(refused.status().message(), "--insecure-registry " + registry_.host()))
+      << refused.status().message();
+
+  runner_options.registry_options = listed;
+  Result<ImageDescriptor> pushed = JobRunner(builder, runner_options).Run(assign, events, nullptr);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().message() << "\n" << events.output;
+  Result<FetchedManifest> manifest = client.GetManifest("team/agent", pushed->digest);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().message();
+  EXPECT_EQ(manifest->digest, pushed->digest);
 }
 
 }  // namespace
