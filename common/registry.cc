@@ -268,6 +268,17 @@ std::string InferMediaType(const std::string& bytes, const std::string& content_
   return content_type;
 }
 
+// A connection that broke during the TLS handshake or right after it (curl's "SSL connect
+// error", "Failed sending data to the peer", "Failure when receiving data from the peer"),
+// rather than a refused connection, a DNS failure or a timeout.
+bool IsTlsSessionFailure(const Status& failure) {
+  for (const char* what : {"SSL connect error", "Failed sending data to the peer",
+                           "Failure when receiving data from the peer"}) {
+    if (failure.message().find(what) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::string PercentEncodeColon(std::string_view digest) {
   std::string out;
   for (char c : digest) {
@@ -601,13 +612,14 @@ Result<HttpResponse> RegistryClient::Send(HttpRequest request,
                                         DescribeBody(response->body) + "; " + why);
     }
     if (!response.ok() && response.status().retryable() && attempt == 1 &&
-        base_url_.rfind("https://", 0) == 0) {
+        base_url_.rfind("https://", 0) == 0 && IsTlsSessionFailure(response.status())) {
       // A registry that refuses the client certificate (or its absence) under TLS 1.3
       // often shows only as a reset; a TLS 1.2 handshake makes it say why.
       HttpRequest probe;
       ApplyTls(&probe);
       probe.url = base_url_ + "/v2/";
       probe.tls_max_1_2 = true;
+      probe.timeout_ms = options_.connect_timeout_ms;
       Result<HttpResponse> probed = http_.Send(probe);
       if (!probed.ok() && !probed.status().retryable()) response = probed.status();
     }
