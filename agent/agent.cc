@@ -205,6 +205,7 @@ void Agent::StartJob(const AssignMsg& assign) {
     JobRunnerOptions runner_options;
     runner_options.work_dir = options_.work_dir;
     runner_options.metrics = options_.metrics;
+    runner_options.registry_options.insecure_registries = options_.insecure_registries;
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (result.ok()) {

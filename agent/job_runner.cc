@@ -154,7 +154,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     if (!target.ok()) return target.status().WithContext("target repository");
     RegistryTarget& to = registries[target->registry];
     if (!to.client) {
-      RegistryOptions registry_options;
+      RegistryOptions registry_options = options_.registry_options;
       if (options_.metrics != nullptr) {
         registry_options.on_request = [metrics = options_.metrics, platform = assign.platform](
                                           RegistryOperation operation, long status) {

@@ -16,6 +16,7 @@
 #include "agent/builder.h"
 #include "agent/metrics.h"
 #include "common/messages.h"
+#include "common/registry.h"
 #include "common/status.h"
 
 namespace manifold {
@@ -35,6 +36,7 @@ struct JobRunnerOptions {
   // Where build secrets are written while a build runs: a memory file system, so that they
   // never reach a disk; the job's own directory when it does not exist.
   std::string secrets_dir = "/dev/shm";
+  RegistryOptions registry_options;  // for every push (insecure registries, ...)
 };
 
 class JobRunner {

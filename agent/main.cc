@@ -77,6 +77,11 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_WORK_DIR")
       ->capture_default_str();
   app.add_option("--label", labels, "KEY=VALUE label, repeatable");
+  std::vector<std::string> insecure_registries;
+  app.add_option("--insecure-registry", insecure_registries,
+                 "push to this registry HOST[:PORT] over plain HTTP, unencrypted (repeatable)")
+      ->envname("MANIFOLD_INSECURE_REGISTRIES")
+      ->delimiter(',');
   app.add_option("--backend", backend.name,
                  "what builds: buildah, docker (a Docker engine), or synthetic (a benchmark "
                  "tool: a random image of the job's platform after --synthetic-build-ms)")
@@ -159,6 +164,7 @@ int main(int argc, char** argv) {
   options.platforms = *offers;
   options.slots = slots;
   options.work_dir = work_dir;
+  options.insecure_registries = insecure_registries;
   options.drain_grace = std::chrono::seconds(drain_grace_s);
   for (const std::string& label : labels) {
     auto eq = label.find('=');

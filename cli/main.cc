@@ -173,6 +173,13 @@ int main(int argc, char** argv) {
   login_cmd->add_option("-u,--username", login.username, "User name")->required();
   login_cmd->add_flag("--password-stdin", password_stdin, "Read the password from stdin")
       ->required();
+  // Registries spoken to over plain HTTP (loopback ones without a certs.d entry always are).
+  std::vector<std::string> insecure_registries;
+  for (CLI::App* cmd : {inspect_cmd, create_cmd, login_cmd}) {
+    cmd->add_option("--insecure-registry", insecure_registries,
+                    "Use plain HTTP, unencrypted, for this registry HOST[:PORT] (repeatable)")
+        ->allow_extra_args(false);
+  }
 
   std::string keygen_prefix, keygen_name;
   CLI::App* keygen_cmd = app.add_subcommand(
@@ -217,10 +224,15 @@ int main(int argc, char** argv) {
     return manifold::RunLogs(server, logs_id, follow, std::chrono::milliseconds(250), &std::cout,
                              &std::cerr);
   }
+  create.registry_options.insecure_registries = insecure_registries;
+  login.registry_options.insecure_registries = insecure_registries;
   if (create_cmd->parsed()) return manifold::RunImagetoolsCreate(create, &std::cout, &std::cerr);
   if (login_cmd->parsed()) return manifold::RunLogin(login, &std::cin, &std::cout, &std::cerr);
   if (inspect_cmd->parsed()) {
-    return manifold::RunImagetoolsInspect(inspect_ref, raw, &std::cout, &std::cerr);
+    manifold::RegistryOptions inspect_options;
+    inspect_options.insecure_registries = insecure_registries;
+    return manifold::RunImagetoolsInspect(inspect_ref, raw, &std::cout, &std::cerr,
+                                          inspect_options);
   }
   return 2;
 }

@@ -169,12 +169,32 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
-// Maps a curl failure to a Status code: problems with the request itself are not worth
-// retrying; everything that went wrong on the way (connect, DNS, TLS handshake, timeouts,
-// resets) is transient.
+// TLS handshakes that fail the same way every time: the server does not speak TLS at all
+// (OpenSSL reads its plain HTTP answer as a record of an unknown version), or it sent an
+// alert refusing the client's certificate or the lack of one. Under TLS 1.3 such an
+// alert arrives only at the first read, so it can surface as a receive error.
+bool IsPermanentTlsFailure(CURLcode code, std::string_view detail) {
+  if (code != CURLE_SSL_CONNECT_ERROR && code != CURLE_RECV_ERROR && code != CURLE_SEND_ERROR) {
+    return false;
+  }
+  for (std::string_view reason :
+       {"wrong version number", "alert bad certificate", "alert certificate required",
+        "alert unknown ca", "alert certificate unknown", "alert certificate expired",
+        "alert certificate revoked", "alert unsupported certificate"}) {
+    if (detail.find(reason) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// Maps a curl failure to a Status code: problems with the request itself, certificates
+// and permanent TLS refusals are not worth retrying; everything else that went wrong on
+// the way (connect, DNS, TLS handshake, timeouts, resets) is transient.
 Status CurlError(CURLcode code, const HttpRequest& request, const char* detail) {
   std::string message = DescribeRequest(request) + " failed: " + curl_easy_strerror(code);
   if (detail != nullptr && detail[0] != '\0') message += " (" + std::string(detail) + ")";
+  if (detail != nullptr && IsPermanentTlsFailure(code, detail)) {
+    return Status::FailedPrecondition(message);
+  }
   switch (code) {
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL:
@@ -386,6 +406,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
     // compare their TLS settings with the next request's.
     blob.flags = CURL_BLOB_COPY;
     curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  if (request.tls_max_1_2) {
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
   }
   if (!request.client_cert_file.empty()) {
     curl_easy_setopt(h, CURLOPT_SSLCERT, request.client_cert_file.c_str());

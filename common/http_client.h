@@ -4,7 +4,9 @@
 // coordinator's JSON API, context uploads) all speak HTTP through this one wrapper, so the
 // libcurl traps (100-continue stalls, chunked uploads, signals in threads) are handled
 // once. A transport failure (refused connection, DNS, timeout, reset) is a
-// Status::Unavailable naming the URL and curl's reason; any HTTP status, 4xx and 5xx
+// Status::Unavailable naming the URL and curl's reason; TLS failures a retry cannot fix
+// (an untrusted or refused certificate, a server that answers without TLS) are
+// FailedPrecondition with OpenSSL's reason; any HTTP status, 4xx and 5xx
 // included, is a successful Send whose caller decides what the status means.
 //
 // Successive requests through one HttpClient (or its copies) reuse connections: idle curl
@@ -56,6 +58,10 @@ struct HttpRequest {
   std::string extra_ca_pem;
   std::string client_cert_file;  // PEM certificate presented to the server
   std::string client_key_file;   // its PEM private key
+  // Negotiate TLS 1.2 at most. For diagnosis only: a server refusing the client's
+  // certificate says so during a TLS 1.2 handshake, whereas under TLS 1.3 its alert races
+  // the request and often arrives as a bare reset.
+  bool tls_max_1_2 = false;
 };
 
 struct HttpResponse {

@@ -268,6 +268,17 @@ std::string InferMediaType(const std::string& bytes, const std::string& content_
   return content_type;
 }
 
+// A connection that broke during the TLS handshake or right after it (curl's "SSL connect
+// error", "Failed sending data to the peer", "Failure when receiving data from the peer"),
+// rather than a refused connection, a DNS failure or a timeout.
+bool IsTlsSessionFailure(const Status& failure) {
+  for (const char* what : {"SSL connect error", "Failed sending data to the peer",
+                           "Failure when receiving data from the peer"}) {
+    if (failure.message().find(what) != std::string::npos) return true;
+  }
+  return false;
+}
+
 std::string PercentEncodeColon(std::string_view digest) {
   std::string out;
   for (char c : digest) {
@@ -346,7 +357,8 @@ RegistryClient::RegistryClient(std::string host, RegistryOptions options)
         if (!std::filesystem::exists(key, ec)) {
           tls_status_ = Status::FailedPrecondition(
               "the client certificate " + file.string() + " has no key " + key.string() +
-              " beside it; docker's certs.d layout needs both");
+              " beside it; docker's certs.d layout needs both: put the certificate's private "
+              "key (PEM) there, or remove the certificate");
         } else {
           client_cert_ = file.string();
           client_key_ = key.string();
@@ -366,8 +378,10 @@ RegistryClient::RegistryClient(std::string host, RegistryOptions options)
 
   if (options_.credentials.has_value()) {
     credentials_ = options_.credentials;
+    credentials_source_ = "the credentials given to manifold";
   } else {
     const std::string dir = options_.docker_config_dir.value_or(DockerConfigDir());
+    credentials_source_ = dir + "/config.json";
     Result<std::optional<RegistryCredentials>> loaded = LoadRegistryCredentials(dir, host_);
     if (loaded.ok()) {
       credentials_ = *loaded;
@@ -383,6 +397,45 @@ void RegistryClient::ApplyTls(HttpRequest* request) const {
   request->client_key_file = client_key_;
   request->timeout_ms = options_.timeout_ms;
   request->connect_timeout_ms = options_.connect_timeout_ms;
+}
+
+Status RegistryClient::ExplainTlsFailure(const Status& failure) const {
+  const std::string& message = failure.message();
+  auto has = [&message](const char* text) { return message.find(text) != std::string::npos; };
+  const std::string dir = options_.certs_dir + "/" + host_;
+  if (has("wrong version number")) {
+    return Status::FailedPrecondition(
+        message + "; " + host_ +
+        " answered without TLS (plain HTTP?). If it is meant to be used over plain HTTP, "
+        "list it as an insecure registry (--insecure-registry " +
+        host_ +
+        "), knowing that everything sent to it, credentials included, then travels "
+        "unencrypted; otherwise check the port");
+  }
+  if (has("alert") && (has("certificate") || has("unknown ca"))) {
+    if (client_cert_.empty()) {
+      return Status::FailedPrecondition(
+          message +
+          "; the registry requires a client certificate (mutual TLS) and none is "
+          "configured: put the certificate and its private key (PEM) in " +
+          dir + "/ as client.cert and client.key");
+    }
+    return Status::FailedPrecondition(message + "; the registry refused the client certificate " +
+                                      client_cert_ +
+                                      " (is it signed by a CA the registry trusts for clients, "
+                                      "and still valid?)");
+  }
+  if (has("local SSL certificate") || has("private key")) {
+    return Status::FailedPrecondition(message + "; cannot use the client certificate " +
+                                      client_cert_ + " with the key " + client_key_ +
+                                      ": both must be PEM and the key must match the "
+                                      "certificate");
+  }
+  if (has("SSL") || has("certificate")) {
+    return Status::FailedPrecondition(
+        message + "; if the registry uses its own CA, put its certificate in " + dir + "/ca.crt");
+  }
+  return failure;
 }
 
 std::optional<std::string> RegistryClient::CachedAuthorization(const std::string& scope_key) const {
@@ -407,12 +460,16 @@ Status RegistryClient::Authenticate(const std::string& challenge_text,
                              credentials_->identity_token.empty();
   const std::string login_hint =
       "log in with `manifold login " + host_ + " -u USER --password-stdin` (or docker login)";
+  const bool have_identity_token =
+      credentials_.has_value() && !credentials_->identity_token.empty();
   if (challenge.scheme == "basic") {
     if (!have_password) {
-      return Status::FailedPrecondition(context +
-                                        ": the registry requires a user name and password "
-                                        "(HTTP 401, Basic) and none is configured; " +
-                                        login_hint);
+      return Status::FailedPrecondition(
+          context + ": the registry requires a user name and password (HTTP 401, Basic) and " +
+          (have_identity_token
+               ? "only an identity token (usable with token auth only) is in " + credentials_source_
+               : std::string("none is configured")) +
+          "; " + login_hint);
     }
     std::lock_guard<std::mutex> lock(mu_);
     basic_ = true;
@@ -441,19 +498,24 @@ Status RegistryClient::Authenticate(const std::string& challenge_text,
   }
   HttpRequest request;
   ApplyTls(&request);
-  std::string query;
   auto service = challenge.params.find("service");
-  if (service != challenge.params.end()) query += "service=" + UrlEncode(service->second);
-  for (const std::string& s : wanted)
-    query += std::string(query.empty() ? "" : "&") + "scope=" + UrlEncode(s);
-  if (credentials_.has_value() && !credentials_->identity_token.empty()) {
-    // An identity token is an OAuth2 refresh token: exchange it by POST (docker's flow).
+  const std::string service_param =
+      service != challenge.params.end() ? "service=" + UrlEncode(service->second) : "";
+  if (have_identity_token) {
+    // An identity token is an OAuth2 refresh token, exchanged by a form POST for an
+    // access token (the spec's OAuth2 flow, as docker does): scopes space-separated in
+    // one field there, where the GET flow repeats the parameter.
     request.method = "POST";
     request.url = realm->second;
     request.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
     request.body = "grant_type=refresh_token&client_id=manifold&refresh_token=" +
-                   UrlEncode(credentials_->identity_token) + (query.empty() ? "" : "&" + query);
+                   UrlEncode(credentials_->identity_token) +
+                   (service_param.empty() ? "" : "&" + service_param) +
+                   (wanted.empty() ? "" : "&scope=" + UrlEncode(Join(wanted, " ")));
   } else {
+    std::string query = service_param;
+    for (const std::string& s : wanted)
+      query += std::string(query.empty() ? "" : "&") + "scope=" + UrlEncode(s);
     request.url =
         realm->second + (realm->second.find('?') == std::string::npos ? "?" : "&") + query;
     if (have_password) {
@@ -468,15 +530,20 @@ Status RegistryClient::Authenticate(const std::string& challenge_text,
   Result<HttpResponse> response = SendOnce(RegistryOperation::kToken, request);
   if (!response.ok()) return response.status().WithContext(token_op);
   if (response->status == 401 || response->status == 403) {
-    return Status::FailedPrecondition(
-        token_op + ": HTTP " + std::to_string(response->status) + ": " +
-        DescribeBody(response->body) +
-        (credentials_.has_value()
-             ? "; the credentials configured for " + host_ +
-                   " were refused (wrong user name "
-                   "or password?); " +
-                   login_hint
-             : "; no credentials are configured for " + host_ + "; " + login_hint));
+    std::string why;
+    if (have_identity_token) {
+      why = "the identity token for " + host_ + " in " + credentials_source_ +
+            " was refused (expired or revoked?); log in again with `docker login " + host_ +
+            "`, or replace it with a password: `manifold login " + host_ +
+            " -u USER --password-stdin`";
+    } else if (credentials_.has_value()) {
+      why = "the credentials configured for " + host_ +
+            " were refused (wrong user name or password?); " + login_hint;
+    } else {
+      why = "no credentials are configured for " + host_ + "; " + login_hint;
+    }
+    return Status::FailedPrecondition(token_op + ": HTTP " + std::to_string(response->status) +
+                                      ": " + DescribeBody(response->body) + "; " + why);
   }
   if (response->status != 200) {
     Status s = HttpError(host_, "get a token from " + realm->second, *response);
@@ -562,9 +629,12 @@ Result<HttpResponse> RegistryClient::Send(RegistryOperation kind, HttpRequest re
       const std::string challenge = response->Header("www-authenticate");
       const Challenge parsed = ParseChallenge(challenge);
       auto error = parsed.params.find("error");
-      const std::string who = credentials_.has_value() && !credentials_->username.empty()
-                                  ? "the user \"" + credentials_->username + "\""
-                                  : "anonymous access";
+      std::string who = "anonymous access";
+      if (credentials_.has_value() && !credentials_->identity_token.empty()) {
+        who = "the identity token in " + credentials_source_;
+      } else if (credentials_.has_value() && !credentials_->username.empty()) {
+        who = "the user \"" + credentials_->username + "\"";
+      }
       bool basic;
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -584,15 +654,20 @@ Result<HttpResponse> RegistryClient::Send(RegistryOperation kind, HttpRequest re
       return Status::FailedPrecondition(context + ": HTTP 401 after authenticating: " +
                                         DescribeBody(response->body) + "; " + why);
     }
+    if (!response.ok() && response.status().retryable() && attempt == 1 &&
+        base_url_.rfind("https://", 0) == 0 && IsTlsSessionFailure(response.status())) {
+      // A registry that refuses the client certificate (or its absence) under TLS 1.3
+      // often shows only as a reset; a TLS 1.2 handshake makes it say why.
+      HttpRequest probe;
+      ApplyTls(&probe);
+      probe.url = base_url_ + "/v2/";
+      probe.tls_max_1_2 = true;
+      probe.timeout_ms = options_.connect_timeout_ms;
+      Result<HttpResponse> probed = http_.Send(probe);
+      if (!probed.ok() && !probed.status().retryable()) response = probed.status();
+    }
     if (!response.ok() && !response.status().retryable()) {
-      Status s = response.status();
-      if (s.message().find("SSL") != std::string::npos ||
-          s.message().find("certificate") != std::string::npos) {
-        s = Status::FailedPrecondition(
-            s.message() + "; if the registry uses its own CA, put its certificate in " +
-            options_.certs_dir + "/" + host_ + "/ca.crt");
-      }
-      return s.WithContext(context);
+      return ExplainTlsFailure(response.status()).WithContext(context);
     }
     if (response.ok() && response->status >= 200 && response->status < 300 &&
         IsHtmlContentType(response->Header("content-type")) &&

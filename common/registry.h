@@ -230,6 +230,9 @@ class RegistryClient {
   // The back-off before try number `attempt` (1-based) after `response` (may be null).
   std::chrono::milliseconds Backoff(int attempt, const HttpResponse* response) const;
   void ApplyTls(HttpRequest* request) const;
+  // A non-retryable transport failure with what to do about it when TLS caused it: the
+  // CA to trust, the client certificate to present, or the insecure-registry setting.
+  Status ExplainTlsFailure(const Status& failure) const;
   std::string ResolveLocation(const std::string& request_url, const std::string& location) const;
 
   Status PushBlobBody(std::string_view repository, std::string_view digest, const BlobBody& body,
@@ -253,7 +256,8 @@ class RegistryClient {
   RegistryOptions options_;
   std::string base_url_;
   HttpClient http_;
-  Status credentials_status_;  // why config.json could not be used, if it could not
+  Status credentials_status_;       // why config.json could not be used, if it could not
+  std::string credentials_source_;  // where credentials_ came from, for error messages
   std::optional<RegistryCredentials> credentials_;
   std::string extra_ca_pem_;
   std::string client_cert_;

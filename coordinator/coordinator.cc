@@ -1048,6 +1048,7 @@ void Coordinator::MergeLoop() {
         status = build.status();
       } else {
         RegistryOptions registry_options;
+        registry_options.insecure_registries = options_.insecure_registries;
         registry_options.on_request = [this](RegistryOperation operation, long http_status) {
           metrics_.CountRegistryRequest(operation, http_status);
         };

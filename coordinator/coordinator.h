@@ -66,6 +66,8 @@ struct CoordinatorOptions {
   // Appended to context URLs in assignments, so agents may fetch contexts from an API that
   // requires tokens (coordinator/api_auth.h); empty: plain URLs.
   std::function<std::string(const std::string& digest)> context_url_query;
+  // Registries the index is pushed to over plain HTTP.
+  std::vector<std::string> insecure_registries;
 };
 
 // What the API shows about a connected agent.

@@ -151,6 +151,12 @@ int main(int argc, char** argv) {
                  "the coordinator's CURVE secret key file (`manifold keygen`); encrypts the "
                  "agent link")
       ->envname("MANIFOLD_CURVE_SECRET_KEY");
+  std::vector<std::string> insecure_registries;
+  app.add_option("--insecure-registry", insecure_registries,
+                 "push indexes to this registry HOST[:PORT] over plain HTTP, unencrypted "
+                 "(repeatable)")
+      ->envname("MANIFOLD_INSECURE_REGISTRIES")
+      ->delimiter(',');
   app.add_option("--agent-keys", agent_keys_file,
                  "file of agent CURVE public keys allowed to connect, one per line with an "
                  "optional name; reloaded on SIGHUP")
@@ -261,6 +267,7 @@ int main(int argc, char** argv) {
   options.log_retention = std::chrono::seconds(log_retention_s);
   options.curve_secret_key = curve_secret_key;
   options.agent_keys_file = agent_keys_file;
+  options.insecure_registries = insecure_registries;
   ApiAuth auth(*store, auth_options);
   if (auth.required()) {
     options.context_url_query = [&auth](const std::string& digest) {

@@ -23,8 +23,9 @@ Result<IndexChild> VerifyChild(const RegistryClient& registry, const std::string
   std::string where = registry.host() + "/" + repository + "@" + job.manifest.digest;
   Result<FetchedManifest> fetched = registry.GetManifest(repository, job.manifest.digest);
   if (!fetched.ok()) {
-    return fetched.status().WithContext("the " + job.platform.ToString() + " image " + where +
-                                        " is not in the registry");
+    // Not only "missing": a refused connection or TLS setting fails here too.
+    return fetched.status().WithContext("cannot read the " + job.platform.ToString() + " image " +
+                                        where + " from the registry");
   }
   Result<Manifest> manifest = ParseManifest(fetched->bytes);
   if (!manifest.ok()) return manifest.status().WithContext(where);

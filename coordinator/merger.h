@@ -25,8 +25,8 @@ struct PushedIndex {
 // org.opencontainers.image.created (when merging began), .source and .revision from the
 // build, then the build's own index annotations, which override those. A Docker manifest
 // list carries no annotations, so a build that asked for some fails with a message saying
-// so. Pushing the same build twice pushes identical bytes. `registry_options` configure
-// the registry clients (the coordinator's metrics observe their requests there).
+// so. Pushing the same build twice pushes identical bytes. `registry_options` apply to every
+// registry (insecure registries; the coordinator's metrics observe the requests there).
 Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
                                       const RegistryOptions& registry_options = {});
 

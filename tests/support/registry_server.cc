@@ -33,8 +33,8 @@ std::string Config(const std::string& dir, int port, const RegistryServerOptions
       "    uploadpurging:\n"
       "      enabled: false\n"
       "http:\n"
-      "  addr: 127.0.0.1:" +
-      std::to_string(port) +
+      "  addr: " +
+      options.bind_address + ":" + std::to_string(port) +
       "\n"
       // Fixed, so that upload sessions (whose state the registry signs) survive a restart.
       "  secret: manifold-test-upload-state-secret\n"
@@ -43,6 +43,9 @@ std::string Config(const std::string& dir, int port, const RegistryServerOptions
   if (!options.tls_cert_file.empty()) {
     config += "  tls:\n    certificate: " + options.tls_cert_file +
               "\n    key: " + options.tls_key_file + "\n";
+    if (!options.tls_client_ca_file.empty()) {
+      config += "    clientcas:\n      - " + options.tls_client_ca_file + "\n";
+    }
   }
   if (!options.token_realm.empty()) {
     config += "auth:\n  token:\n    realm: " + options.token_realm +
@@ -117,7 +120,9 @@ Status RegistryServer::Launch() {
 
 void RegistryServer::Stop() { process_.Stop(); }
 
-std::string RegistryServer::host() const { return "127.0.0.1:" + std::to_string(port_); }
+std::string RegistryServer::host() const {
+  return options_.bind_address + ":" + std::to_string(port_);
+}
 
 std::string RegistryServer::storage_dir() const { return dir_ ? dir_->path() + "/storage" : ""; }
 

@@ -1,9 +1,9 @@
 // RegistryServer: a real distribution registry (`docker-registry serve`) for one test.
 //
-// It listens on 127.0.0.1 at a free port, keeps its storage and log in its own temporary
-// directory, and is stopped (and its files removed) when the object goes away. It can
-// serve HTTPS and require htpasswd (Basic) or token (Bearer) authentication. Tests push
-// to it with manifold's client and read back with independent tools (skopeo). Used from
+// It listens on 127.0.0.1 (or another address of this machine) at a free port, keeps its storage
+// and log in its own temporary directory, and is stopped (and its files removed) when the object
+// goes away. It can serve HTTPS and require htpasswd (Basic) or token (Bearer) authentication.
+// Tests push to it with manifold's client and read back with independent tools (skopeo). Used from
 // one thread.
 #pragma once
 
@@ -23,6 +23,12 @@ struct RegistryServerOptions {
   // PEM certificate and key: when set, the registry serves HTTPS with them.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // PEM CA certificate: when set (with TLS), the registry requires every client to present
+  // a certificate signed by it (mutual TLS, `http.tls.clientcas`).
+  std::string tls_client_ca_file;
+  // The address to listen on. Another address of this machine (not loopback) lets a test
+  // reach the registry under a name clients do not treat as insecure by default.
+  std::string bind_address = "127.0.0.1";
   // When token_realm is set, the registry requires Bearer tokens from that realm, signed
   // by a key whose certificate chains to token_root_cert_file (Docker token auth).
   std::string token_realm;
@@ -47,7 +53,7 @@ class RegistryServer {
   // the same upload-state secret, so upload sessions survive), waiting as Start does.
   Status Restart();
 
-  // "127.0.0.1:PORT".
+  // "BIND_ADDRESS:PORT", e.g. "127.0.0.1:5000".
   std::string host() const;
   int port() const { return port_; }
   // Where the registry keeps its blobs and repositories.

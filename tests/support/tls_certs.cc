@@ -20,6 +20,23 @@ Status Openssl(const std::vector<std::string>& args) {
   return Status::Ok();
 }
 
+// A new RSA key and a certificate for it signed by `ca`, with the extensions in `ext`.
+Result<TestCertificate> MakeSignedCertificate(const TestCertificate& ca, const std::string& dir,
+                                              const std::string& name, const std::string& cert_file,
+                                              const std::string& subject, const std::string& ext) {
+  TestCertificate out{cert_file, dir + "/" + name + ".key"};
+  const std::string csr = dir + "/" + name + ".csr";
+  const std::string ext_file = dir + "/" + name + ".ext";
+  std::ofstream(ext_file) << ext;
+  Status s = Openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout",
+                      out.key_file, "-out", csr});
+  if (!s.ok()) return s;
+  s = Openssl({"x509", "-req", "-in", csr, "-CA", ca.cert_file, "-CAkey", ca.key_file,
+               "-CAcreateserial", "-days", "1", "-extfile", ext_file, "-out", out.cert_file});
+  if (!s.ok()) return s;
+  return out;
+}
+
 }  // namespace
 
 Result<TestCertificate> MakeTestCa(const std::string& dir) {
@@ -34,19 +51,17 @@ Result<TestCertificate> MakeTestCa(const std::string& dir) {
 
 Result<TestCertificate> MakeServerCertificate(const TestCertificate& ca, const std::string& dir,
                                               const std::string& name) {
-  TestCertificate out{dir + "/" + name + ".crt", dir + "/" + name + ".key"};
-  const std::string csr = dir + "/" + name + ".csr";
-  const std::string ext = dir + "/" + name + ".ext";
-  std::ofstream(ext) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                        "extendedKeyUsage=serverAuth\n"
-                        "basicConstraints=CA:FALSE\n";
-  Status s = Openssl({"req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout",
-                      out.key_file, "-out", csr});
-  if (!s.ok()) return s;
-  s = Openssl({"x509", "-req", "-in", csr, "-CA", ca.cert_file, "-CAkey", ca.key_file,
-               "-CAcreateserial", "-days", "1", "-extfile", ext, "-out", out.cert_file});
-  if (!s.ok()) return s;
-  return out;
+  return MakeSignedCertificate(ca, dir, name, dir + "/" + name + ".crt", "/CN=127.0.0.1",
+                               "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                               "extendedKeyUsage=serverAuth\n"
+                               "basicConstraints=CA:FALSE\n");
+}
+
+Result<TestCertificate> MakeClientCertificate(const TestCertificate& ca, const std::string& dir,
+                                              const std::string& name) {
+  return MakeSignedCertificate(ca, dir, name, dir + "/" + name + ".cert", "/CN=" + name,
+                               "extendedKeyUsage=clientAuth\n"
+                               "basicConstraints=CA:FALSE\n");
 }
 
 Result<TestCertificate> MakeSelfSignedCertificate(const std::string& dir, const std::string& name) {

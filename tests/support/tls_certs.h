@@ -24,6 +24,11 @@ Result<TestCertificate> MakeTestCa(const std::string& dir);
 Result<TestCertificate> MakeServerCertificate(const TestCertificate& ca, const std::string& dir,
                                               const std::string& name);
 
+// Creates DIR/NAME.cert and DIR/NAME.key: a client certificate (extendedKeyUsage
+// clientAuth, subject CN=NAME) signed by `ca`, named as docker's certs.d names them.
+Result<TestCertificate> MakeClientCertificate(const TestCertificate& ca, const std::string& dir,
+                                              const std::string& name);
+
 // Creates DIR/NAME.crt and DIR/NAME.key: a self-signed RSA-2048 certificate, the kind a
 // token server signs JWTs with and a registry trusts through its rootcertbundle.
 Result<TestCertificate> MakeSelfSignedCertificate(const std::string& dir, const std::string& name);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -148,9 +149,41 @@ void TokenServer::Handle(int fd) {
     request.append(buffer, static_cast<size_t>(n));
   }
   const size_t line_end = request.find("\r\n");
+  const size_t headers_end = request.find("\r\n\r\n");
+  if (headers_end == std::string::npos) return;
   const std::string line = request.substr(0, line_end);
+  std::map<std::string, std::string> headers;  // names lowercased
+  {
+    std::istringstream lines(request.substr(line_end + 2, headers_end - line_end - 2));
+    std::string header;
+    while (std::getline(lines, header)) {
+      if (!header.empty() && header.back() == '\r') header.pop_back();
+      const size_t colon = header.find(':');
+      if (colon == std::string::npos) continue;
+      std::string name = header.substr(0, colon);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const size_t value = header.find_first_not_of(' ', colon + 1);
+      headers[name] = value == std::string::npos ? "" : header.substr(value);
+    }
+  }
+  if (line.rfind("POST /token ", 0) == 0) {
+    const size_t length = std::strtoul(headers["content-length"].c_str(), nullptr, 10);
+    std::string body = request.substr(headers_end + 4);
+    while (body.size() < length && body.size() < 65536) {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) return;
+      body.append(buffer, static_cast<size_t>(n));
+    }
+    if (headers["content-type"].rfind("application/x-www-form-urlencoded", 0) != 0) {
+      Respond(fd, 400, R"({"error":"invalid_request","error_description":"not a form"})");
+      return;
+    }
+    auto [status, answer] = RefreshGrant(body.substr(0, length));
+    Respond(fd, status, answer);
+    return;
+  }
   if (line.rfind("GET /token", 0) != 0) {
-    Respond(fd, 400, R"({"errors":[{"code":"UNSUPPORTED","message":"GET /token only"}]})");
+    Respond(fd, 400, R"({"errors":[{"code":"UNSUPPORTED","message":"GET or POST /token only"}]})");
     return;
   }
   const size_t target_end = line.find(' ', 4);
@@ -166,15 +199,10 @@ void TokenServer::Handle(int fd) {
   }
   std::string user;
   std::string password;
-  std::istringstream headers(request.substr(line_end + 2));
-  std::string header;
-  while (std::getline(headers, header)) {
-    if (!header.empty() && header.back() == '\r') header.pop_back();
-    const std::string prefix = "authorization: basic ";
-    std::string lower = header.substr(0, prefix.size());
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower != prefix) continue;
-    std::optional<std::string> decoded = Base64Decode(header.substr(prefix.size()));
+  const std::string& authorization = headers["authorization"];
+  if (authorization.size() > 6 &&
+      (authorization.rfind("Basic ", 0) == 0 || authorization.rfind("basic ", 0) == 0)) {
+    std::optional<std::string> decoded = Base64Decode(authorization.substr(6));
     if (decoded && decoded->find(':') != std::string::npos) {
       user = decoded->substr(0, decoded->find(':'));
       password = decoded->substr(decoded->find(':') + 1);
@@ -194,6 +222,48 @@ void TokenServer::Handle(int fd) {
   ++tokens_issued_;
   nlohmann::json body = {{"token", token}, {"access_token", token}, {"expires_in", 300}};
   Respond(fd, 200, body.dump());
+}
+
+std::pair<int, std::string> TokenServer::RefreshGrant(const std::string& form) {
+  std::map<std::string, std::string> fields;
+  std::vector<std::string> scopes;
+  std::istringstream params(form);
+  std::string param;
+  while (std::getline(params, param, '&')) {
+    const size_t eq = param.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string name = UrlDecode(param.substr(0, eq));
+    const std::string value = UrlDecode(param.substr(eq + 1));
+    if (name != "scope") {
+      fields[name] = value;
+      continue;
+    }
+    // One field of space-separated scopes, as the spec has it (repeated fields also work).
+    std::istringstream split(value);
+    std::string scope;
+    while (split >> scope) scopes.push_back(scope);
+  }
+  auto oauth_error = [](const std::string& error, const std::string& description) {
+    return nlohmann::json{{"error", error}, {"error_description", description}}.dump();
+  };
+  if (fields["grant_type"] != "refresh_token") {
+    return {400, oauth_error("unsupported_grant_type", "only refresh_token is supported")};
+  }
+  if (fields["client_id"].empty()) return {400, oauth_error("invalid_request", "no client_id")};
+  if (fields["service"] != service_) {
+    return {400, oauth_error("invalid_request", "unknown service \"" + fields["service"] + "\"")};
+  }
+  const std::string& refresh_token = fields["refresh_token"];
+  auto user = std::find_if(users_.begin(), users_.end(), [&](const auto& entry) {
+    return !refresh_token.empty() && entry.second.identity_token == refresh_token;
+  });
+  if (user == users_.end()) return {401, oauth_error("invalid_grant", "unknown refresh token")};
+  const std::string token = IssueToken(user->first, scopes);
+  if (token.empty()) return {400, oauth_error("server_error", "signing failed")};
+  ++tokens_issued_;
+  ++refresh_grants_;
+  // The OAuth2 answer has only access_token (no "token"), so a client must read that.
+  return {200, nlohmann::json{{"access_token", token}, {"expires_in", 300}}.dump()};
 }
 
 std::string TokenServer::IssueToken(const std::string& user,
