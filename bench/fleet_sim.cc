@@ -230,7 +230,10 @@ int Overhead(const Settings& settings) {
   SimFleet fleet(FleetOptions(farm, settings, settings.agents, "oh"));
   if (Status s = Connect(fleet, settings); !s.ok()) return Fail(s.message());
   const int warmup = 5;
-  std::vector<double> to_index, to_recorded;
+  // Milliseconds from submit to each milestone of a build, in the order they happen.
+  const std::vector<std::string> milestones = {"submit answered", "both jobs assigned",
+                                               "both results recorded", "index pushed"};
+  std::vector<std::vector<double>> at(milestones.size());
   int failed = 0;
   for (int i = 0; i < warmup + settings.builds; ++i) {
     std::string tag = "oh-" + std::to_string(i);
@@ -238,6 +241,7 @@ int Overhead(const Settings& settings) {
     Clock::time_point start = Clock::now();
     Result<SubmittedBuild> build = farm.SubmitBuild(kTwoPlatforms, tag);
     if (!build.ok()) return Fail(build.status().message());
+    Clock::time_point answered = Clock::now();
     // The registry is asked until the tag appears: about 1 ms resolution.
     auto deadline = start + seconds(30);
     bool pushed = false;
@@ -249,23 +253,42 @@ int Overhead(const Settings& settings) {
       ++failed;
       continue;
     }
-    Clock::time_point last_recorded = start;
-    for (const RecordedJob& job : fleet.TakeAcks()) last_recorded = std::max(last_recorded, job.at);
+    Clock::time_point last_assigned = start, last_recorded = start;
+    for (const RecordedJob& job : fleet.TakeAcks()) {
+      last_assigned = std::max(last_assigned, job.assigned_at);
+      last_recorded = std::max(last_recorded, job.at);
+    }
     if (i < warmup) continue;
-    to_index.push_back(Seconds(end - start) * 1000);
-    to_recorded.push_back(Seconds(last_recorded - start) * 1000);
+    Clock::time_point times[] = {answered, last_assigned, last_recorded, end};
+    for (size_t m = 0; m < milestones.size(); ++m) {
+      at[m].push_back(Seconds(times[m] - start) * 1000);
+    }
   }
   printf(
       "overhead: %d two-platform builds one at a time, %d agents, zero-time builds, %d "
       "without an index after 30 s\n",
       settings.builds, settings.agents, failed);
-  printf("submit -> both results recorded: p50 %.1f ms, p99 %.1f ms\n",
-         Percentile(to_recorded, 0.5), Percentile(to_recorded, 0.99));
+  for (size_t m = 0; m + 1 < milestones.size(); ++m) {
+    printf("submit -> %s: p50 %.1f ms, p99 %.1f ms\n", milestones[m].c_str(),
+           Percentile(at[m], 0.5), Percentile(at[m], 0.99));
+  }
+  const std::vector<double>& to_index = at.back();
   double p50 = Percentile(to_index, 0.5), p99 = Percentile(to_index, 0.99);
   printf(
       "submit -> index pushed: p50 %.1f ms (goal 15: %.2fx), p99 %.1f ms (goal 50: %.2fx), "
       "max %.1f ms\n",
       p50, p50 / 15, p99, p99 / 50, Percentile(to_index, 1.0));
+  // Where the time goes: the median of each step between milestones.
+  std::string steps;
+  for (size_t m = 0; m < milestones.size(); ++m) {
+    std::vector<double> step;
+    for (size_t b = 0; b < to_index.size(); ++b) step.push_back(at[m][b] - (m ? at[m - 1][b] : 0));
+    char part[96];
+    snprintf(part, sizeof(part), "%s%s %.1f ms", m ? ", " : "", milestones[m].c_str(),
+             Percentile(step, 0.5));
+    steps += part;
+  }
+  printf("steps, medians: %s\n", steps.c_str());
   fleet.Stop();
   return failed > 0 ? 1 : 0;
 }

@@ -22,6 +22,7 @@ struct SimFleet::Agent {
   struct Job {
     JobRef ref;
     uint64_t build_id = 0;
+    Clock::time_point assigned_at;
     Clock::time_point done_at;  // when the simulated build ends
     bool reported = false;
   };
@@ -166,6 +167,7 @@ void SimFleet::Handle(Agent& agent, std::string_view frame, Clock::time_point no
           Agent::Job& job = agent.jobs[message.job.job_id];
           job.ref = message.job;
           job.build_id = message.build_id;
+          job.assigned_at = now;
           job.done_at = now + options_.build_time;
           agent.Send(JobUpdateMsg{message.job, JobPhase::kAccepted});
           agent.Send(JobUpdateMsg{message.job, JobPhase::kBuilding});
@@ -176,7 +178,7 @@ void SimFleet::Handle(Agent& agent, std::string_view frame, Clock::time_point no
           ++acked_;
           {
             std::lock_guard lock(acks_mutex_);
-            acks_.push_back({message.job.job_id, it->second.build_id, now});
+            acks_.push_back({message.job.job_id, it->second.build_id, it->second.assigned_at, now});
           }
           agent.jobs.erase(it);
         } else if constexpr (std::is_same_v<T, CancelMsg>) {

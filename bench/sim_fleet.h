@@ -57,7 +57,8 @@ struct SimFleetOptions {
 struct RecordedJob {
   uint64_t job_id = 0;
   uint64_t build_id = 0;
-  Clock::time_point at;
+  Clock::time_point assigned_at;  // when the agent received the assignment
+  Clock::time_point at;           // when it received the acknowledgement
 };
 
 // Raises this process's open-file limit to `wanted` (as far as the hard limit, or beyond
