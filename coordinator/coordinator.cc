@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/reference.h"
 #include "coordinator/listen_address.h"
-#include "coordinator/merger.h"
 #include "coordinator/scheduler.h"
 
 namespace manifold {
@@ -116,13 +115,13 @@ Status Coordinator::Start() {
                         Clock::now()};
     awaited_agents_[job.agent_id] = hello_deadline;
   }
-  Result<std::vector<uint64_t>> merging = store_.BuildsToMerge();
+  Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
   if (!merging.ok()) return merging.status();
   spdlog::info("agent socket on {}; {} pending, {} running jobs, {} builds to merge",
                bound_endpoint_, pending_.size(), running_.size(), merging->size());
 
   merge_thread_ = std::thread([this] { MergeLoop(); });
-  for (uint64_t build_id : *merging) RequestMerge(build_id);
+  for (BuildRecord& build : *merging) RequestMerge(std::move(build));
   loop_thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -327,22 +326,10 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
           // Liveness is all a heartbeat carries today; last_seen is updated above.
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
-          Result<bool> current = store_.SetJobPhase(message.job, session.agent_id, message.phase);
-          auto running = running_.find(message.job.job_id);
-          if (current.ok() && *current && message.phase == JobPhase::kAccepted &&
-              running != running_.end()) {
-            metrics_.ObserveDispatchLatency(
-                running->second.platform,
-                std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count());
-          }
-          if (current.ok() && !*current) {
-            metrics_.CountDroppedMessage("not_assigned");
-            spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
-                         LogIds{.job = message.job.job_id,
-                                .attempt = message.job.attempt,
-                                .agent = session.agent_id},
-                         session.agent_id, message.job.job_id, message.job.attempt);
-            Send(session.routing_id, CancelMsg{message.job});
+          // Recorded after this turn's frames, with the other phases and results that came
+          // with it (StoreResults): one transaction for all.
+          if (pending_phases_.size() < 100000) {
+            pending_phases_.push_back({session.agent_id, message, Clock::now()});
           }
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
           AcceptLog(session.agent_id, message);
@@ -465,19 +452,52 @@ void Coordinator::FlushResults() {
   StoreResults();
 }
 
+void Coordinator::ApplyPhase(const PendingPhase& phase, bool current) {
+  const JobRef& job = phase.update.job;
+  auto running = running_.find(job.job_id);
+  if (current && phase.update.phase == JobPhase::kAccepted && running != running_.end()) {
+    metrics_.ObserveDispatchLatency(
+        running->second.platform,
+        std::chrono::duration<double>(phase.at - running->second.assigned_at).count());
+  }
+  if (!current) {
+    metrics_.CountDroppedMessage("not_assigned");
+    spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
+                 LogIds{.job = job.job_id, .attempt = job.attempt, .agent = phase.agent_id},
+                 phase.agent_id, job.job_id, job.attempt);
+    SendToAgent(phase.agent_id, CancelMsg{job});
+  }
+}
+
 void Coordinator::StoreResults() {
-  while (!pending_results_.empty() && pending_logs_.empty()) {
+  while ((!pending_results_.empty() || !pending_phases_.empty()) && pending_logs_.empty()) {
     size_t count = std::min<size_t>(pending_results_.size(), 1000);
     std::vector<std::pair<std::string, JobResultMsg>> batch(pending_results_.begin(),
                                                             pending_results_.begin() + count);
+    // Phases are progress that the next phase or the result supersedes: a phase whose
+    // transaction fails is not tried again.
+    std::vector<PendingPhase> phases;
+    phases.swap(pending_phases_);
+    std::vector<std::pair<std::string, JobUpdateMsg>> updates;
+    for (const PendingPhase& phase : phases) updates.emplace_back(phase.agent_id, phase.update);
+    std::vector<bool> current;
     Result<std::vector<ResultOutcome>> outcomes =
-        store_.RecordJobResults(batch, options_.max_attempts);
+        store_.RecordJobReports(updates, batch, options_.max_attempts, &current);
+    if (outcomes.ok()) {
+      for (size_t i = 0; i < phases.size(); ++i) ApplyPhase(phases[i], current[i]);
+    } else if (!phases.empty()) {
+      spdlog::warn("{} job phase update(s) not recorded: {}", phases.size(),
+                   outcomes.status().message());
+    }
     if (!outcomes.ok() && outcomes.status().retryable()) {
       // Not acknowledged: the agents keep their results and send them again, and they are
       // retried here as soon as the database answers.
-      spdlog::warn("result of job {} attempt {} (and {} more) held until the database answers: {}",
-                   batch[0].second.job.job_id, batch[0].second.job.attempt,
-                   pending_results_.size() - 1, outcomes.status().message());
+      if (!batch.empty()) {
+        spdlog::warn(
+            "result of job {} attempt {} (and {} more) held until the database answers: {}",
+            batch[0].second.job.job_id, batch[0].second.job.attempt, pending_results_.size() - 1,
+            outcomes.status().message());
+      }
       store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
       return;
     }
@@ -578,7 +598,7 @@ void Coordinator::ApplyOutcome(const ResultOutcome& outcome, const char* retry_r
       ReleaseJob(job.id);
     }
   }
-  if (outcome.ready_to_merge) RequestMerge(outcome.build_id);
+  if (outcome.to_merge) RequestMerge(*outcome.to_merge);
 }
 
 void Coordinator::ReleaseJob(uint64_t job_id) {
@@ -991,44 +1011,40 @@ void Coordinator::PublishAgents() {
   agents_snapshot_ = std::move(views);
 }
 
-void Coordinator::RequestMerge(uint64_t build_id) {
+void Coordinator::RequestMerge(BuildRecord build) {
   std::lock_guard lock(merge_mutex_);
-  merge_queue_.push_back(build_id);
+  merge_queue_.push_back(std::move(build));
   merge_wakeup_.notify_one();
 }
 
 void Coordinator::MergeLoop() {
   while (true) {
-    uint64_t build_id;
+    BuildRecord build;
     {
       std::unique_lock lock(merge_mutex_);
       merge_wakeup_.wait(lock, [&] { return stopping_ || !merge_queue_.empty(); });
       if (stopping_) return;
-      build_id = merge_queue_.front();
+      build = std::move(merge_queue_.front());
       merge_queue_.pop_front();
     }
+    const uint64_t build_id = build.id;
     // Transient registry or database trouble is retried with back-off; the build stays
     // in state merging meanwhile, and a restarted coordinator picks it up again.
     Status status;
     for (int attempt = 1; attempt <= 5 && !stopping_; ++attempt) {
-      Result<BuildRecord> build = store_.GetBuild(build_id);
-      if (!build.ok()) {
-        status = build.status();
-      } else {
-        Result<PushedIndex> pushed = MergeAndPushIndex(*build);
-        if (pushed.ok()) {
-          spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
-                       build_id, pushed->digest, build->spec.tags.size());
-          Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
-          status = took.status();
-          if (took.ok()) {
-            metrics_.CountBuild("succeeded");
-            metrics_.ObserveBuildDuration(*took);
-          }
-        } else {
-          status = pushed.status();
-          if (!status.retryable()) break;
+      Result<PushedIndex> pushed = merger_.MergeAndPushIndex(build);
+      if (pushed.ok()) {
+        spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
+                     build_id, pushed->digest, build.spec.tags.size());
+        Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+        status = took.status();
+        if (took.ok()) {
+          metrics_.CountBuild("succeeded");
+          metrics_.ObserveBuildDuration(*took);
         }
+      } else {
+        status = pushed.status();
+        if (!status.retryable()) break;
       }
       if (status.ok()) break;
       spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,

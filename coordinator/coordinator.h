@@ -25,6 +25,7 @@
 #include "common/messages.h"
 #include "common/status.h"
 #include "common/wire.h"
+#include "coordinator/merger.h"
 #include "coordinator/metrics.h"
 #include "coordinator/store.h"
 #include "coordinator/zap_handler.h"
@@ -134,6 +135,11 @@ class Coordinator {
     size_t bytes = 0;
     std::chrono::steady_clock::time_point first;
   };
+  struct PendingPhase {
+    std::string agent_id;
+    JobUpdateMsg update;
+    std::chrono::steady_clock::time_point at;  // when it arrived
+  };
   struct PendingLog {
     LogChunkMsg chunk;
     std::string agent_id;
@@ -154,8 +160,10 @@ class Coordinator {
   // Carries out what a recorded result did (release, requeue, merge) and acknowledges it.
   void ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
                            const ResultOutcome& outcome);
-  // Records the queued results, up to 1,000 per transaction.
+  // Records the queued phases and results, results up to 1,000 per transaction.
   void StoreResults();
+  // Carries out what a recorded phase update did: a metric, or a cancel when not current.
+  void ApplyPhase(const PendingPhase& phase, bool current);
   // Stores queued logs and results now, unless the database is known to be away.
   void FlushResults();
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
@@ -188,7 +196,7 @@ class Coordinator {
   void PublishAgents();
 
   void MergeLoop();
-  void RequestMerge(uint64_t build_id);
+  void RequestMerge(BuildRecord build);
 
   Store& store_;
   Metrics& metrics_;
@@ -219,6 +227,8 @@ class Coordinator {
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   std::deque<PendingLog> pending_logs_;           // chunks the store could not take yet
   std::map<uint64_t, LogBudget> log_budgets_;     // by job id; idle ones are forgotten
+  // Phase updates of this loop turn, recorded with its results (StoreResults).
+  std::vector<PendingPhase> pending_phases_;
   // Results held while the store is away, recorded (and acknowledged) once it is back.
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.
@@ -238,8 +248,9 @@ class Coordinator {
 
   std::mutex merge_mutex_;
   std::condition_variable merge_wakeup_;
-  std::deque<uint64_t> merge_queue_;
+  std::deque<BuildRecord> merge_queue_;  // merging builds with their jobs
   std::thread merge_thread_;
+  Merger merger_;  // merge thread only
 };
 
 }  // namespace manifold
