@@ -38,7 +38,12 @@ struct Settings {
   int heartbeat_ms = 0;  // 0: the coordinator's default for throughput/overhead runs
   std::vector<int> sizes = {1000, 5000, 10000};
   int timeout_s = 300;
+  int processes = 0;  // 0: one per kAgentsPerProcess agents
 };
+
+// Agents one simulator process holds by default: half of what the 20,000 open files of
+// a common hard limit allow (two per agent), so each process also has CPU to spare.
+constexpr int kAgentsPerProcess = 5000;
 
 const std::vector<Platform> kTwoPlatforms = {{"linux", "amd64", ""}, {"linux", "arm64", ""}};
 constexpr char kRepository[] = "bench";
@@ -65,6 +70,9 @@ SimFleetOptions FleetOptions(const BenchFarm& farm, const Settings& settings, in
   options.images = farm.images();
   options.threads = settings.threads;
   options.id_prefix = prefix;
+  options.processes = settings.processes > 0 ? settings.processes
+                                             : (agents + kAgentsPerProcess - 1) / kAgentsPerProcess;
+  options.child_command = {"/proc/self/exe", "agents", "--spec"};
   return options;
 }
 
@@ -422,7 +430,12 @@ int main(int argc, char** argv) {
   s.builds = -1;
   auto common = [&](CLI::App* sub) {
     sub->add_option("--agents", s.agents, "simulated agents (half linux/amd64, half linux/arm64)");
-    sub->add_option("--threads", s.threads, "simulator threads")->capture_default_str();
+    sub->add_option("--threads", s.threads, "simulator threads (per process)")
+        ->capture_default_str();
+    sub->add_option("--processes", s.processes,
+                    "simulator processes holding the agents, each with its own open-file limit "
+                    "(0: one per 5,000 agents)")
+        ->capture_default_str();
     sub->add_option("--submitters", s.submitters, "threads submitting builds")
         ->capture_default_str();
     sub->add_option("--inflight", s.inflight, "jobs submitted but not yet recorded, at most")
@@ -460,7 +473,12 @@ int main(int argc, char** argv) {
   CLI::App* dbwork = app.add_subcommand("dbwork", "transactions and statements per job");
   common(dbwork);
   dbwork->add_option("--builds", s.builds, "two-platform builds (default 500)");
+  // One process of a fleet run in several (SimFleetOptions::processes); not for people.
+  std::string child_spec;
+  CLI::App* agents = app.add_subcommand("agents", "")->group("");
+  agents->add_option("--spec", child_spec)->required();
   CLI11_PARSE(app, argc, argv);
+  if (agents->parsed()) return SimFleet::RunChild(child_spec);
   auto defaults = [&](int agents, int builds) {
     if (s.agents < 0) s.agents = agents;
     if (s.builds < 0) s.builds = builds;
