@@ -182,7 +182,7 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
     spdlog::info("draining agent {} on request", agent_id);
     it->second->draining = true;
     store_.SetAgentState(agent_id, "draining");
-    PublishAgents();  // before the agent hears it, so the API never shows it otherwise
+    PublishAgent(agent_id);  // before the agent hears it, so the API never shows it otherwise
     Send(it->second->routing_id, DrainMsg{});
   });
   return Status::Ok();
@@ -206,8 +206,16 @@ void Coordinator::NoteWarmCache(const std::string& agent_id, const RunningJob& j
 }
 
 std::vector<AgentView> Coordinator::Agents() const {
+  Clock::time_point now = Clock::now();
   std::lock_guard lock(agents_mutex_);
-  return agents_snapshot_;
+  std::vector<AgentView> views;
+  views.reserve(published_agents_.size());
+  for (const auto& [agent_id, published] : published_agents_) {
+    views.push_back(published.view);
+    views.back().last_seen_ms_ago =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - published.last_seen).count();
+  }
+  return views;
 }
 
 void Coordinator::Loop() {
@@ -264,11 +272,6 @@ void Coordinator::Loop() {
       StoreResults();
     }
     if (schedule_needed_) ScheduleJobs();
-    // Busy slot counts change with every job; copying the whole fleet's view for each one
-    // would cost O(agents) per job, so they are published at most every 100 ms.
-    if (busy_counts_changed_ && Clock::now() - agents_published_ > std::chrono::milliseconds(100)) {
-      PublishAgents();
-    }
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
       CheckDeadlines();
@@ -320,6 +323,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
   }
   Session& session = *sessions_.at(known->second);
   session.last_seen = Clock::now();
+  PublishAgent(session.agent_id);
   std::visit(
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
@@ -338,7 +342,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
         } else if constexpr (std::is_same_v<T, DrainingMsg>) {
           session.draining = true;
           store_.SetAgentState(session.agent_id, "draining");
-          PublishAgents();
+          PublishAgent(session.agent_id);
         } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
           spdlog::info("agent {} said goodbye", session.agent_id);
           FlushResults();
@@ -423,7 +427,7 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   Send(routing_id,
        WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count())});
   schedule_needed_ = true;
-  PublishAgents();
+  PublishAgent(hello.agent_id);
   auto waiting = unintroduced_.find(routing_id);
   if (waiting != unintroduced_.end()) {
     std::vector<std::string> frames = std::move(waiting->second.frames);
@@ -606,9 +610,10 @@ void Coordinator::ReleaseJob(uint64_t job_id) {
   if (it == running_.end()) return;
   auto session = sessions_.find(it->second.agent_id);
   if (session != sessions_.end()) session->second->jobs.erase(job_id);
+  const std::string agent_id = it->second.agent_id;
   running_.erase(it);
   schedule_needed_ = true;
-  busy_counts_changed_ = true;
+  PublishAgent(agent_id);
 }
 
 void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& error,
@@ -654,7 +659,7 @@ void Coordinator::RemoveSession(const std::string& agent_id) {
   if (it == sessions_.end()) return;
   agent_by_routing_id_.erase(it->second->routing_id);
   sessions_.erase(it);
-  PublishAgents();
+  PublishAgent(agent_id);
 }
 
 void Coordinator::CheckLiveness() {
@@ -947,9 +952,9 @@ void Coordinator::ScheduleJobs() {
                             waiting.repository};
     sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
     SendToAgent(assignment.agent_id, assign);
+    PublishAgent(assignment.agent_id);
     pending_.erase(assignment.job_id);
   }
-  busy_counts_changed_ = true;
 }
 
 void Coordinator::PruneLogs() {
@@ -996,19 +1001,23 @@ void Coordinator::UpdateGauges() {
   }
 }
 
-void Coordinator::PublishAgents() {
-  Clock::time_point now = Clock::now();
-  std::vector<AgentView> views;
-  for (const auto& [agent_id, session] : sessions_) {
-    views.push_back(
-        {agent_id, session->hostname, session->version, session->platforms, session->slots,
-         static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
-         std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen).count()});
-  }
-  busy_counts_changed_ = false;
-  agents_published_ = now;
+void Coordinator::PublishAgent(const std::string& agent_id) {
+  auto it = sessions_.find(agent_id);
   std::lock_guard lock(agents_mutex_);
-  agents_snapshot_ = std::move(views);
+  if (it == sessions_.end()) {
+    published_agents_.erase(agent_id);
+    return;
+  }
+  const Session& session = *it->second;
+  PublishedAgent& published = published_agents_[agent_id];
+  published.view.id = agent_id;
+  published.view.hostname = session.hostname;
+  published.view.version = session.version;
+  published.view.platforms = session.platforms;
+  published.view.slots = session.slots;
+  published.view.busy = static_cast<uint32_t>(session.jobs.size());
+  published.view.state = session.draining ? "draining" : "online";
+  published.last_seen = session.last_seen;
 }
 
 void Coordinator::RequestMerge(BuildRecord build) {

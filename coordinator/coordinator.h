@@ -193,7 +193,9 @@ class Coordinator {
   void RemoveSession(const std::string& agent_id);
   // Refuses and disconnects connected agents whose key the reloaded list no longer holds.
   void CutOffRevokedAgents();
-  void PublishAgents();
+  // Brings the agent's entry in the API's view up to date with its session (or removes
+  // it): O(log agents), so a hello storm or a busy farm never copies the whole fleet.
+  void PublishAgent(const std::string& agent_id);
 
   void MergeLoop();
   void RequestMerge(BuildRecord build);
@@ -235,16 +237,17 @@ class Coordinator {
   std::chrono::steady_clock::time_point store_retry_at_;
   std::chrono::steady_clock::time_point logs_pruned_at_;
   bool schedule_needed_ = true;
-  // Jobs started or ended since the agents' view was last published (PublishAgents).
-  bool busy_counts_changed_ = false;
-  std::chrono::steady_clock::time_point agents_published_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex inbox_mutex_;
   std::vector<std::function<void()>> inbox_;
 
   mutable std::mutex agents_mutex_;
-  std::vector<AgentView> agents_snapshot_;
+  struct PublishedAgent {
+    AgentView view;  // last_seen_ms_ago is filled in by Agents()
+    std::chrono::steady_clock::time_point last_seen;
+  };
+  std::map<std::string, PublishedAgent> published_agents_;  // by agent id
 
   std::mutex merge_mutex_;
   std::condition_variable merge_wakeup_;
