@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "common/http_client.h"
 #include "common/layout.h"
+#include "common/oci.h"
 #include "common/reference.h"
 #include "common/registry.h"
 #include "common/tar.h"
@@ -139,6 +140,18 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
   if (!image.ok())
     return image.status().WithContext("reading the image " + builder_.Name() + " wrote");
+  // The coordinator lists the image in the index under the job's platform on this agent's
+  // word, so an image its config says is for another platform fails here, unpushed.
+  Result<std::string> config =
+      ReadLayoutBlob(image->dir, image->manifest.config.digest, image->manifest.config.size);
+  if (!config.ok()) return config.status().WithContext("reading the image config");
+  Result<Platform> built_for = ParseImageConfigPlatform(*config);
+  if (!built_for.ok()) return built_for.status().WithContext("the image config");
+  if (!(*built_for == assign.platform)) {
+    return Status::FailedPrecondition(builder_.Name() + " built an image for " +
+                                      built_for->ToString() + " (so says its config) for a " +
+                                      platform + " job");
+  }
   std::optional<ImageDescriptor> pushed;
   // Per registry: one client (its token and connections serve every push there) and the
   // repository pushed to first, from which later repositories mount the blobs rather than

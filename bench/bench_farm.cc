@@ -125,7 +125,8 @@ Status BenchFarm::Up(const std::vector<Platform>& platforms, const std::string& 
   // One synthetic image per platform, made by the agent's own synthetic backend.
   test::TempDir scratch("manifold-bench");
   SyntheticBuilder builder(SyntheticBuildOptions{1024, true, std::chrono::milliseconds(0)});
-  RegistryClient registry(farm_.registry());
+  tag_client_ = std::make_unique<RegistryClient>(farm_.registry());
+  const RegistryClient& registry = *tag_client_;
   for (const Platform& platform : platforms) {
     manifold::BuildRequest request;
     request.platform = platform;
@@ -196,7 +197,7 @@ Result<std::string> BenchFarm::BuildState(uint64_t build_id) const {
 }
 
 bool BenchFarm::TagExists(const std::string& tag) const {
-  return RegistryClient(registry()).GetManifest(repository_, tag).ok();
+  return tag_client_ != nullptr && tag_client_->GetManifest(repository_, tag).ok();
 }
 
 Result<DbCounters> BenchFarm::ReadDbCounters() const {

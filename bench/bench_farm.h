@@ -21,6 +21,7 @@
 
 #include "common/messages.h"
 #include "common/platform.h"
+#include "common/registry.h"
 #include "common/status.h"
 #include "tests/support/farm.h"
 
@@ -63,7 +64,8 @@ class BenchFarm {
                                      const std::string& tag) const;
   // GET /v1/builds/ID's state.
   Result<std::string> BuildState(uint64_t build_id) const;
-  // Whether repository:tag exists in the registry (the build's index was pushed).
+  // Whether repository:tag exists in the registry (the build's index was pushed). Asked
+  // over one kept-open connection, so polling it often loads the machine little.
   bool TagExists(const std::string& tag) const;
 
   Result<DbCounters> ReadDbCounters() const;
@@ -82,6 +84,7 @@ class BenchFarm {
   std::string repository_;
   std::string context_digest_;
   std::map<Platform, ImageDescriptor> images_;
+  std::unique_ptr<RegistryClient> tag_client_;  // for TagExists; made by Up
 };
 
 }  // namespace manifold::bench

@@ -9,7 +9,11 @@
 // One DEALER socket per agent means one TCP connection and one mailbox descriptor each:
 // 10,000 agents need about 20,000 file descriptors here and 10,000 in the coordinator, so
 // RaiseFileLimit() lifts RLIMIT_NOFILE (the coordinator started afterwards inherits it).
-// Agents are spread over `threads` threads, each polling its own sockets.
+// Agents are spread over `threads` threads, each polling its own sockets. Where one
+// process may not open enough files, `processes` > 1 runs the agents in that many child
+// processes (this program again, with the hidden subcommand that calls RunChild), each
+// with its share of the agents and its own descriptor limit; they report welcomes and
+// acknowledgements back over a pipe, so the counters and TakeAcks below work alike.
 //
 // Thread-safety: Start, WaitWelcomed and Stop are called from one thread; the counters and
 // TakeAcks may be read from any thread while the fleet runs.
@@ -49,15 +53,21 @@ struct SimFleetOptions {
   std::chrono::milliseconds build_time{0};
   // The image each platform's builds report; pushed to every repository builds name.
   std::map<Platform, ImageDescriptor> images;
-  int threads = 2;
+  int threads = 2;                 // per process
   int connects_per_second = 2000;  // ramp, so the coordinator's listen backlog keeps up
+  // Child processes holding the agents; 1: this process's threads hold them.
+  int processes = 1;
+  // What runs a child: this program and the arguments before RunChild's spec.
+  std::vector<std::string> child_command;
+  int first_agent = 0;  // number of the first agent (ids and platforms); set for children
 };
 
 // A job result the coordinator acknowledged, i.e. recorded in its database.
 struct RecordedJob {
   uint64_t job_id = 0;
   uint64_t build_id = 0;
-  Clock::time_point at;
+  Clock::time_point assigned_at;  // when the agent received the assignment
+  Clock::time_point at;           // when it received the acknowledgement
 };
 
 // Raises this process's open-file limit to `wanted` (as far as the hard limit, or beyond
@@ -86,8 +96,17 @@ class SimFleet {
   // Results acknowledged since the last call.
   std::vector<RecordedJob> TakeAcks();
 
+  // A child process's whole life (options in the JSON that Start passes it): runs its
+  // agents and reports on stdout until its stdin closes, then stops them. Returns the
+  // exit status.
+  static int RunChild(const std::string& spec);
+
  private:
   struct Agent;
+  struct Child;
+  Status StartChildren();
+  // Reads one child's reports until it closes its stdout.
+  void ReadChild(Child& child);
   void Run(int thread_index);
   void Handle(Agent& agent, std::string_view frame, Clock::time_point now);
   void SendHello(Agent& agent);
@@ -101,6 +120,7 @@ class SimFleet {
   std::atomic<uint64_t> welcomed_{0}, assigned_{0}, acked_{0}, refused_{0}, malformed_{0};
   std::mutex acks_mutex_;
   std::vector<RecordedJob> acks_;
+  std::vector<std::unique_ptr<Child>> children_;
 };
 
 }  // namespace manifold::bench

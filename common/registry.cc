@@ -720,8 +720,10 @@ Status RegistryClient::CheckAccess() const {
   return Status::Ok();
 }
 
-Result<bool> RegistryClient::Exists(RegistryOperation kind, const std::string& url,
-                                    const std::string& scope, const std::string& operation) const {
+Result<std::optional<HttpResponse>> RegistryClient::Head(RegistryOperation kind,
+                                                         const std::string& url,
+                                                         const std::string& scope,
+                                                         const std::string& operation) const {
   HttpRequest request;
   request.method = "HEAD";
   request.url = url;
@@ -730,8 +732,8 @@ Result<bool> RegistryClient::Exists(RegistryOperation kind, const std::string& u
   request.follow_redirects = true;
   Result<HttpResponse> response = Send(kind, request, {scope}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
-  if (response->status == 200) return true;
-  if (response->status == 404) return false;
+  if (response->status == 200) return std::optional<HttpResponse>(std::move(*response));
+  if (response->status == 404) return std::optional<HttpResponse>();
   return HttpError(host_, operation, *response);
 }
 
@@ -743,22 +745,50 @@ Result<bool> RegistryClient::BlobExists(std::string_view repository,
     return Status::InvalidArgument("registry " + host_ + ": " + operation +
                                    ": invalid repository name or digest");
   }
-  return Exists(RegistryOperation::kBlobHead,
-                base_url_ + "/v2/" + repo + "/blobs/" + std::string(digest), PullScope(repo),
-                operation);
+  Result<std::optional<HttpResponse>> found =
+      Head(RegistryOperation::kBlobHead,
+           base_url_ + "/v2/" + repo + "/blobs/" + std::string(digest), PullScope(repo), operation);
+  if (!found.ok()) return found.status();
+  return found->has_value();
 }
 
 Result<bool> RegistryClient::ManifestExists(std::string_view repository,
                                             std::string_view digest) const {
+  Result<std::optional<Descriptor>> found = StatManifest(repository, digest);
+  if (!found.ok()) return found.status();
+  return found->has_value();
+}
+
+Result<std::optional<Descriptor>> RegistryClient::StatManifest(std::string_view repository,
+                                                               std::string_view digest) const {
   const std::string repo(repository);
   const std::string operation = "check manifest " + repo + "@" + std::string(digest);
   if (!IsValidRepository(repository) || !IsValidDigest(digest)) {
     return Status::InvalidArgument("registry " + host_ + ": " + operation +
                                    ": invalid repository name or digest");
   }
-  return Exists(RegistryOperation::kManifestHead,
-                base_url_ + "/v2/" + repo + "/manifests/" + std::string(digest), PullScope(repo),
-                operation);
+  Result<std::optional<HttpResponse>> response = Head(
+      RegistryOperation::kManifestHead,
+      base_url_ + "/v2/" + repo + "/manifests/" + std::string(digest), PullScope(repo), operation);
+  if (!response.ok()) return response.status();
+  if (!response->has_value()) return std::optional<Descriptor>();
+  const HttpResponse& answer = **response;
+  Descriptor found;
+  found.media_type = answer.Header("content-type");
+  found.digest = answer.Header("docker-content-digest");
+  if (found.digest.empty()) found.digest = std::string(digest);
+  if (found.digest != digest) {
+    return Status::Internal("registry " + host_ + ": " + operation + ": it answered for " +
+                            found.digest);
+  }
+  const std::string length = answer.Header("content-length");
+  char* end = nullptr;
+  found.size = std::strtoll(length.c_str(), &end, 10);
+  if (length.empty() || *end != '\0' || found.size < 0) {
+    return Status::Internal("registry " + host_ + ": " + operation +
+                            ": no valid Content-Length in its answer (" + length + ")");
+  }
+  return std::optional<Descriptor>(std::move(found));
 }
 
 Status RegistryClient::PushBlob(std::string_view repository, std::string_view digest,

@@ -156,6 +156,11 @@ class RegistryClient {
   Result<bool> BlobExists(std::string_view repository, std::string_view digest) const;
   // HEAD on the manifest (or index) by digest: true for 200, false for 404.
   Result<bool> ManifestExists(std::string_view repository, std::string_view digest) const;
+  // HEAD on the manifest (or index) by digest: its descriptor (media type and size from
+  // the registry's headers) for 200, nullopt for 404. An answer naming another digest is
+  // an error.
+  Result<std::optional<Descriptor>> StatManifest(std::string_view repository,
+                                                 std::string_view digest) const;
 
   // Uploads a blob: POST an upload session, then one PUT with ?digest= (small blobs) or
   // PATCH chunks and a closing PUT (large ones, file bodies only), resuming from the
@@ -243,10 +248,11 @@ class RegistryClient {
   Result<bool> EnsureBlob(std::string_view repository, const Descriptor& blob,
                           std::string_view mount_from, const std::function<Status()>& upload,
                           PushStats* stats) const;
-  // HEAD on a blob or manifest URL (accepting every manifest type): true for 200, false
-  // for 404.
-  Result<bool> Exists(RegistryOperation kind, const std::string& url, const std::string& scope,
-                      const std::string& operation) const;
+  // HEAD on a blob or manifest URL (accepting every manifest type): the answer for 200,
+  // nullopt for 404, an error otherwise.
+  Result<std::optional<HttpResponse>> Head(RegistryOperation kind, const std::string& url,
+                                           const std::string& scope,
+                                           const std::string& operation) const;
   // One upload session from POST to the closing PUT. Sets *restart when a new session may
   // succeed where this one failed.
   Status UploadOnce(const std::string& repo, std::string_view digest, const BlobBody& body,

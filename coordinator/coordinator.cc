@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/reference.h"
 #include "coordinator/listen_address.h"
-#include "coordinator/merger.h"
 #include "coordinator/scheduler.h"
 
 namespace manifold {
@@ -54,7 +53,14 @@ std::vector<std::string> Repositories(const BuildSpec& spec) {
 }  // namespace
 
 Coordinator::Coordinator(Store& store, Metrics& metrics, CoordinatorOptions options)
-    : store_(store), metrics_(metrics), options_(std::move(options)) {}
+    : store_(store), metrics_(metrics), options_(std::move(options)), merger_([this] {
+        RegistryOptions registry;
+        registry.insecure_registries = options_.insecure_registries;
+        registry.on_request = [this](RegistryOperation operation, long http_status) {
+          metrics_.CountRegistryRequest(operation, http_status);
+        };
+        return registry;
+      }()) {}
 
 Coordinator::~Coordinator() { Stop(); }
 
@@ -116,13 +122,13 @@ Status Coordinator::Start() {
                         Clock::now()};
     awaited_agents_[job.agent_id] = hello_deadline;
   }
-  Result<std::vector<uint64_t>> merging = store_.BuildsToMerge();
+  Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
   if (!merging.ok()) return merging.status();
   spdlog::info("agent socket on {}; {} pending, {} running jobs, {} builds to merge",
                bound_endpoint_, pending_.size(), running_.size(), merging->size());
 
   merge_thread_ = std::thread([this] { MergeLoop(); });
-  for (uint64_t build_id : *merging) RequestMerge(build_id);
+  for (BuildRecord& build : *merging) RequestMerge(std::move(build));
   loop_thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
 }
@@ -189,7 +195,7 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
     spdlog::info("draining agent {} on request", agent_id);
     it->second->draining = true;
     store_.SetAgentState(agent_id, "draining");
-    PublishAgents();  // before the agent hears it, so the API never shows it otherwise
+    PublishAgent(agent_id);  // before the agent hears it, so the API never shows it otherwise
     Send(it->second->routing_id, DrainMsg{});
   });
   return Status::Ok();
@@ -235,8 +241,16 @@ void Coordinator::NoteWarmCache(const std::string& agent_id, const RunningJob& j
 }
 
 std::vector<AgentView> Coordinator::Agents() const {
+  Clock::time_point now = Clock::now();
   std::lock_guard lock(agents_mutex_);
-  return agents_snapshot_;
+  std::vector<AgentView> views;
+  views.reserve(published_agents_.size());
+  for (const auto& [agent_id, published] : published_agents_) {
+    views.push_back(published.view);
+    views.back().last_seen_ms_ago =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - published.last_seen).count();
+  }
+  return views;
 }
 
 void Coordinator::Loop() {
@@ -293,11 +307,6 @@ void Coordinator::Loop() {
       StoreResults();
     }
     if (schedule_needed_) ScheduleJobs();
-    // Busy slot counts change with every job; copying the whole fleet's view for each one
-    // would cost O(agents) per job, so they are published at most every 100 ms.
-    if (busy_counts_changed_ && Clock::now() - agents_published_ > std::chrono::milliseconds(100)) {
-      PublishAgents();
-    }
     if (Clock::now() - last_liveness > options_.heartbeat_interval / 4) {
       CheckLiveness();
       CheckDeadlines();
@@ -349,28 +358,17 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
   }
   Session& session = *sessions_.at(known->second);
   session.last_seen = Clock::now();
+  PublishAgent(session.agent_id);
   std::visit(
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
           // Liveness is all a heartbeat carries today; last_seen is updated above.
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
-          Result<bool> current = store_.SetJobPhase(message.job, session.agent_id, message.phase);
-          auto running = running_.find(message.job.job_id);
-          if (current.ok() && *current && message.phase == JobPhase::kAccepted &&
-              running != running_.end()) {
-            metrics_.ObserveDispatchLatency(
-                running->second.platform,
-                std::chrono::duration<double>(Clock::now() - running->second.assigned_at).count());
-          }
-          if (current.ok() && !*current) {
-            metrics_.CountDroppedMessage("not_assigned");
-            spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
-                         LogIds{.job = message.job.job_id,
-                                .attempt = message.job.attempt,
-                                .agent = session.agent_id},
-                         session.agent_id, message.job.job_id, message.job.attempt);
-            Send(session.routing_id, CancelMsg{message.job});
+          // Recorded after this turn's frames, with the other phases and results that came
+          // with it (StoreResults): one transaction for all.
+          if (pending_phases_.size() < 100000) {
+            pending_phases_.push_back({session.agent_id, message, Clock::now()});
           }
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
           AcceptLog(session.agent_id, message);
@@ -379,7 +377,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
         } else if constexpr (std::is_same_v<T, DrainingMsg>) {
           session.draining = true;
           store_.SetAgentState(session.agent_id, "draining");
-          PublishAgents();
+          PublishAgent(session.agent_id);
         } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
           spdlog::info("agent {} said goodbye", session.agent_id);
           FlushResults();
@@ -464,7 +462,7 @@ void Coordinator::HandleHello(const std::string& routing_id, const HelloMsg& hel
   Send(routing_id,
        WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count())});
   schedule_needed_ = true;
-  PublishAgents();
+  PublishAgent(hello.agent_id);
   auto waiting = unintroduced_.find(routing_id);
   if (waiting != unintroduced_.end()) {
     std::vector<std::string> frames = std::move(waiting->second.frames);
@@ -493,19 +491,52 @@ void Coordinator::FlushResults() {
   StoreResults();
 }
 
+void Coordinator::ApplyPhase(const PendingPhase& phase, bool current) {
+  const JobRef& job = phase.update.job;
+  auto running = running_.find(job.job_id);
+  if (current && phase.update.phase == JobPhase::kAccepted && running != running_.end()) {
+    metrics_.ObserveDispatchLatency(
+        running->second.platform,
+        std::chrono::duration<double>(phase.at - running->second.assigned_at).count());
+  }
+  if (!current) {
+    metrics_.CountDroppedMessage("not_assigned");
+    spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
+                 LogIds{.job = job.job_id, .attempt = job.attempt, .agent = phase.agent_id},
+                 phase.agent_id, job.job_id, job.attempt);
+    SendToAgent(phase.agent_id, CancelMsg{job});
+  }
+}
+
 void Coordinator::StoreResults() {
-  while (!pending_results_.empty() && pending_logs_.empty()) {
+  while ((!pending_results_.empty() || !pending_phases_.empty()) && pending_logs_.empty()) {
     size_t count = std::min<size_t>(pending_results_.size(), 1000);
     std::vector<std::pair<std::string, JobResultMsg>> batch(pending_results_.begin(),
                                                             pending_results_.begin() + count);
+    // Phases are progress that the next phase or the result supersedes: a phase whose
+    // transaction fails is not tried again.
+    std::vector<PendingPhase> phases;
+    phases.swap(pending_phases_);
+    std::vector<std::pair<std::string, JobUpdateMsg>> updates;
+    for (const PendingPhase& phase : phases) updates.emplace_back(phase.agent_id, phase.update);
+    std::vector<bool> current;
     Result<std::vector<ResultOutcome>> outcomes =
-        store_.RecordJobResults(batch, options_.max_attempts);
+        store_.RecordJobReports(updates, batch, options_.max_attempts, &current);
+    if (outcomes.ok()) {
+      for (size_t i = 0; i < phases.size(); ++i) ApplyPhase(phases[i], current[i]);
+    } else if (!phases.empty()) {
+      spdlog::warn("{} job phase update(s) not recorded: {}", phases.size(),
+                   outcomes.status().message());
+    }
     if (!outcomes.ok() && outcomes.status().retryable()) {
       // Not acknowledged: the agents keep their results and send them again, and they are
       // retried here as soon as the database answers.
-      spdlog::warn("result of job {} attempt {} (and {} more) held until the database answers: {}",
-                   batch[0].second.job.job_id, batch[0].second.job.attempt,
-                   pending_results_.size() - 1, outcomes.status().message());
+      if (!batch.empty()) {
+        spdlog::warn(
+            "result of job {} attempt {} (and {} more) held until the database answers: {}",
+            batch[0].second.job.job_id, batch[0].second.job.attempt, pending_results_.size() - 1,
+            outcomes.status().message());
+      }
       store_retry_at_ = Clock::now() + std::chrono::milliseconds(500);
       return;
     }
@@ -599,7 +630,7 @@ void Coordinator::ApplyOutcome(const ResultOutcome& outcome, const char* retry_r
     AddPending(*outcome.requeued);
   }
   if (outcome.build_failed) metrics_.CountBuild("failed");
-  if (outcome.build_failed || outcome.ready_to_merge) ForgetSecrets(outcome.build_id);
+  if (outcome.build_failed || outcome.to_merge) ForgetSecrets(outcome.build_id);
   for (const JobRecord& job : outcome.to_cancel) {
     pending_.erase(job.id);
     if (running_.count(job.id)) {
@@ -607,7 +638,7 @@ void Coordinator::ApplyOutcome(const ResultOutcome& outcome, const char* retry_r
       ReleaseJob(job.id);
     }
   }
-  if (outcome.ready_to_merge) RequestMerge(outcome.build_id);
+  if (outcome.to_merge) RequestMerge(*outcome.to_merge);
 }
 
 void Coordinator::ReleaseJob(uint64_t job_id) {
@@ -615,9 +646,10 @@ void Coordinator::ReleaseJob(uint64_t job_id) {
   if (it == running_.end()) return;
   auto session = sessions_.find(it->second.agent_id);
   if (session != sessions_.end()) session->second->jobs.erase(job_id);
+  const std::string agent_id = it->second.agent_id;
   running_.erase(it);
   schedule_needed_ = true;
-  busy_counts_changed_ = true;
+  PublishAgent(agent_id);
 }
 
 void Coordinator::FailJobsOfAgent(const std::string& agent_id, const std::string& error,
@@ -663,7 +695,7 @@ void Coordinator::RemoveSession(const std::string& agent_id) {
   if (it == sessions_.end()) return;
   agent_by_routing_id_.erase(it->second->routing_id);
   sessions_.erase(it);
-  PublishAgents();
+  PublishAgent(agent_id);
 }
 
 void Coordinator::CheckLiveness() {
@@ -959,9 +991,9 @@ void Coordinator::ScheduleJobs() {
                             waiting.repository};
     sessions_.at(assignment.agent_id)->jobs.insert(job.job_id);
     SendToAgent(assignment.agent_id, assign);
+    PublishAgent(assignment.agent_id);
     pending_.erase(assignment.job_id);
   }
-  busy_counts_changed_ = true;
 }
 
 void Coordinator::PruneLogs() {
@@ -1008,64 +1040,59 @@ void Coordinator::UpdateGauges() {
   }
 }
 
-void Coordinator::PublishAgents() {
-  Clock::time_point now = Clock::now();
-  std::vector<AgentView> views;
-  for (const auto& [agent_id, session] : sessions_) {
-    views.push_back(
-        {agent_id, session->hostname, session->version, session->platforms, session->slots,
-         static_cast<uint32_t>(session->jobs.size()), session->draining ? "draining" : "online",
-         std::chrono::duration_cast<std::chrono::milliseconds>(now - session->last_seen).count()});
-  }
-  busy_counts_changed_ = false;
-  agents_published_ = now;
+void Coordinator::PublishAgent(const std::string& agent_id) {
+  auto it = sessions_.find(agent_id);
   std::lock_guard lock(agents_mutex_);
-  agents_snapshot_ = std::move(views);
+  if (it == sessions_.end()) {
+    published_agents_.erase(agent_id);
+    return;
+  }
+  const Session& session = *it->second;
+  PublishedAgent& published = published_agents_[agent_id];
+  published.view.id = agent_id;
+  published.view.hostname = session.hostname;
+  published.view.version = session.version;
+  published.view.platforms = session.platforms;
+  published.view.slots = session.slots;
+  published.view.busy = static_cast<uint32_t>(session.jobs.size());
+  published.view.state = session.draining ? "draining" : "online";
+  published.last_seen = session.last_seen;
 }
 
-void Coordinator::RequestMerge(uint64_t build_id) {
+void Coordinator::RequestMerge(BuildRecord build) {
   std::lock_guard lock(merge_mutex_);
-  merge_queue_.push_back(build_id);
+  merge_queue_.push_back(std::move(build));
   merge_wakeup_.notify_one();
 }
 
 void Coordinator::MergeLoop() {
   while (true) {
-    uint64_t build_id;
+    BuildRecord build;
     {
       std::unique_lock lock(merge_mutex_);
       merge_wakeup_.wait(lock, [&] { return stopping_ || !merge_queue_.empty(); });
       if (stopping_) return;
-      build_id = merge_queue_.front();
+      build = std::move(merge_queue_.front());
       merge_queue_.pop_front();
     }
+    const uint64_t build_id = build.id;
     // Transient registry or database trouble is retried with back-off; the build stays
     // in state merging meanwhile, and a restarted coordinator picks it up again.
     Status status;
     for (int attempt = 1; attempt <= 5 && !stopping_; ++attempt) {
-      Result<BuildRecord> build = store_.GetBuild(build_id);
-      if (!build.ok()) {
-        status = build.status();
-      } else {
-        RegistryOptions registry_options;
-        registry_options.insecure_registries = options_.insecure_registries;
-        registry_options.on_request = [this](RegistryOperation operation, long http_status) {
-          metrics_.CountRegistryRequest(operation, http_status);
-        };
-        Result<PushedIndex> pushed = MergeAndPushIndex(*build, registry_options);
-        if (pushed.ok()) {
-          spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
-                       build_id, pushed->digest, build->spec.tags.size());
-          Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
-          status = took.status();
-          if (took.ok()) {
-            metrics_.CountBuild("succeeded");
-            metrics_.ObserveBuildDuration(*took);
-          }
-        } else {
-          status = pushed.status();
-          if (!status.retryable()) break;
+      Result<PushedIndex> pushed = merger_.MergeAndPushIndex(build);
+      if (pushed.ok()) {
+        spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
+                     build_id, pushed->digest, build.spec.tags.size());
+        Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+        status = took.status();
+        if (took.ok()) {
+          metrics_.CountBuild("succeeded");
+          metrics_.ObserveBuildDuration(*took);
         }
+      } else {
+        status = pushed.status();
+        if (!status.retryable()) break;
       }
       if (status.ok()) break;
       spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,

@@ -25,6 +25,7 @@
 #include "common/messages.h"
 #include "common/status.h"
 #include "common/wire.h"
+#include "coordinator/merger.h"
 #include "coordinator/metrics.h"
 #include "coordinator/store.h"
 #include "coordinator/zap_handler.h"
@@ -139,6 +140,11 @@ class Coordinator {
     size_t bytes = 0;
     std::chrono::steady_clock::time_point first;
   };
+  struct PendingPhase {
+    std::string agent_id;
+    JobUpdateMsg update;
+    std::chrono::steady_clock::time_point at;  // when it arrived
+  };
   struct PendingLog {
     LogChunkMsg chunk;
     std::string agent_id;
@@ -159,8 +165,10 @@ class Coordinator {
   // Carries out what a recorded result did (release, requeue, merge) and acknowledges it.
   void ApplyRecordedResult(const std::string& agent_id, const JobResultMsg& result,
                            const ResultOutcome& outcome);
-  // Records the queued results, up to 1,000 per transaction.
+  // Records the queued phases and results, results up to 1,000 per transaction.
   void StoreResults();
+  // Carries out what a recorded phase update did: a metric, or a cancel when not current.
+  void ApplyPhase(const PendingPhase& phase, bool current);
   // Stores queued logs and results now, unless the database is known to be away.
   void FlushResults();
   void Send(const std::string& routing_id, const CoordinatorMessage& message);
@@ -194,10 +202,12 @@ class Coordinator {
   void RemoveSession(const std::string& agent_id);
   // Refuses and disconnects connected agents whose key the reloaded list no longer holds.
   void CutOffRevokedAgents();
-  void PublishAgents();
+  // Brings the agent's entry in the API's view up to date with its session (or removes
+  // it): O(log agents), so a hello storm or a busy farm never copies the whole fleet.
+  void PublishAgent(const std::string& agent_id);
 
   void MergeLoop();
-  void RequestMerge(uint64_t build_id);
+  void RequestMerge(BuildRecord build);
 
   Store& store_;
   Metrics& metrics_;
@@ -231,27 +241,31 @@ class Coordinator {
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   std::deque<PendingLog> pending_logs_;           // chunks the store could not take yet
   std::map<uint64_t, LogBudget> log_budgets_;     // by job id; idle ones are forgotten
+  // Phase updates of this loop turn, recorded with its results (StoreResults).
+  std::vector<PendingPhase> pending_phases_;
   // Results held while the store is away, recorded (and acknowledged) once it is back.
   std::deque<std::pair<std::string, JobResultMsg>> pending_results_;
   // While the store is away, held writes are tried again at most this often.
   std::chrono::steady_clock::time_point store_retry_at_;
   std::chrono::steady_clock::time_point logs_pruned_at_;
   bool schedule_needed_ = true;
-  // Jobs started or ended since the agents' view was last published (PublishAgents).
-  bool busy_counts_changed_ = false;
-  std::chrono::steady_clock::time_point agents_published_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   mutable std::mutex inbox_mutex_;
   std::vector<std::function<void()>> inbox_;
 
   mutable std::mutex agents_mutex_;
-  std::vector<AgentView> agents_snapshot_;
+  struct PublishedAgent {
+    AgentView view;  // last_seen_ms_ago is filled in by Agents()
+    std::chrono::steady_clock::time_point last_seen;
+  };
+  std::map<std::string, PublishedAgent> published_agents_;  // by agent id
 
   std::mutex merge_mutex_;
   std::condition_variable merge_wakeup_;
-  std::deque<uint64_t> merge_queue_;
+  std::deque<BuildRecord> merge_queue_;  // merging builds with their jobs
   std::thread merge_thread_;
+  Merger merger_;  // merge thread only
 };
 
 }  // namespace manifold

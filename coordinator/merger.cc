@@ -1,12 +1,13 @@
 #include "coordinator/merger.h"
 
+#include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/oci.h"
 #include "common/reference.h"
-#include "common/registry.h"
 
 namespace manifold {
 namespace {
@@ -16,33 +17,51 @@ constexpr std::string_view kCreatedAnnotation = "org.opencontainers.image.create
 constexpr std::string_view kSourceAnnotation = "org.opencontainers.image.source";
 constexpr std::string_view kRevisionAnnotation = "org.opencontainers.image.revision";
 
-// Fetches one child manifest and its config from `repository`, and checks that the image
-// really is for the platform the job was built for.
+// Checks with one HEAD that the job's image is in `repository` as its agent reported it;
+// the child's platform is the one the job was built for.
 Result<IndexChild> VerifyChild(const RegistryClient& registry, const std::string& repository,
                                const JobRecord& job) {
-  std::string where = registry.host() + "/" + repository + "@" + job.manifest.digest;
-  Result<FetchedManifest> fetched = registry.GetManifest(repository, job.manifest.digest);
-  if (!fetched.ok()) {
-    // Not only "missing": a refused connection or TLS setting fails here too.
-    return fetched.status().WithContext("cannot read the " + job.platform.ToString() + " image " +
-                                        where + " from the registry");
+  const std::string what = "the " + job.platform.ToString() + " image " + registry.host() + "/" +
+                           repository + "@" + job.manifest.digest;
+  Result<std::optional<Descriptor>> found = registry.StatManifest(repository, job.manifest.digest);
+  if (!found.ok()) return found.status().WithContext(what);
+  if (!found->has_value()) {
+    return Status::NotFound(what + " is not in the registry (HEAD answered HTTP 404)");
   }
-  Result<Manifest> manifest = ParseManifest(fetched->bytes);
-  if (!manifest.ok()) return manifest.status().WithContext(where);
-  Result<std::string> config = registry.GetBlob(repository, manifest->config.digest);
-  if (!config.ok()) return config.status().WithContext("config of " + where);
-  Result<Platform> platform = ParseImageConfigPlatform(*config);
-  if (!platform.ok()) return platform.status().WithContext("config of " + where);
-  if (!(*platform == job.platform)) {
-    return Status::Internal("the image built for " + job.platform.ToString() + " (" + where +
-                            ") is for " + platform->ToString() + " according to its config");
+  const Descriptor& there = **found;
+  if (there.media_type != job.manifest.media_type ||
+      there.size != static_cast<int64_t>(job.manifest.size)) {
+    return Status::FailedPrecondition(what + " is in the registry as " + there.media_type + " of " +
+                                      std::to_string(there.size) +
+                                      " bytes, but its agent reported " + job.manifest.media_type +
+                                      " of " + std::to_string(job.manifest.size) + " bytes");
   }
   IndexChild child;
-  child.manifest.media_type = fetched->media_type;
-  child.manifest.digest = fetched->digest;
-  child.manifest.size = static_cast<int64_t>(fetched->bytes.size());
-  child.platform = *platform;
+  child.manifest.media_type = job.manifest.media_type;
+  child.manifest.digest = job.manifest.digest;
+  child.manifest.size = static_cast<int64_t>(job.manifest.size);
+  child.platform = job.platform;
   return child;
+}
+
+// VerifyChild for every job, the requests all at once (one connection each).
+Result<std::vector<IndexChild>> VerifyChildren(const RegistryClient& registry,
+                                               const std::string& repository,
+                                               const std::vector<JobRecord>& jobs) {
+  std::vector<std::future<Result<IndexChild>>> others;
+  for (size_t i = 1; i < jobs.size(); ++i) {
+    others.push_back(std::async(std::launch::async,
+                                [&, i] { return VerifyChild(registry, repository, jobs[i]); }));
+  }
+  std::vector<Result<IndexChild>> verified;
+  if (!jobs.empty()) verified.push_back(VerifyChild(registry, repository, jobs[0]));
+  for (auto& other : others) verified.push_back(other.get());
+  std::vector<IndexChild> children;
+  for (Result<IndexChild>& child : verified) {
+    if (!child.ok()) return child.status();
+    children.push_back(std::move(*child));
+  }
+  return children;
 }
 
 // The index annotations the build asked for: its source and revision, then the custom
@@ -79,36 +98,21 @@ Result<std::map<std::string, std::string>> IndexAnnotations(
   return annotations;
 }
 
-}  // namespace
+using Clients = std::map<std::string, std::shared_ptr<const RegistryClient>>;  // by host
 
-Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
-                                      const RegistryOptions& registry_options) {
-  std::vector<Reference> tags;
-  for (const std::string& tag : build.spec.tags) {
-    Result<Reference> ref = ParseReference(tag);
-    if (!ref.ok()) return ref.status().WithContext("build " + std::to_string(build.id));
-    tags.push_back(*ref);
-  }
-  if (tags.empty()) return Status::InvalidArgument("build has no tags to push");
-  for (const JobRecord& job : build.jobs) {
-    if (job.state != "succeeded") {
-      return Status::FailedPrecondition(job.platform.ToString() + " has not succeeded");
-    }
-  }
-
+// Verifies the children and pushes the index under every tag, with a client per registry.
+Result<PushedIndex> PushIndex(const BuildRecord& build, const std::vector<Reference>& tags,
+                              const Clients& clients) {
   // Verify the children in the first repository of each registry named by a tag, and
   // build the index once: the bytes are identical for all tags. In the registry's other
   // repositories a HEAD finds each child (agents push to each), or it is copied there from
   // the verified one, blobs mounted, so no tag ever names an index with a missing child.
   std::string index_bytes;
   PushedIndex pushed;
-  std::map<std::string, std::unique_ptr<RegistryClient>> clients;  // by registry host
-  std::map<std::string, std::string> verified_in;                  // registry host -> repository
-  std::map<std::string, bool> verified;                            // "registry/repository"
+  std::map<std::string, std::string> verified_in;  // registry host -> repository
+  std::map<std::string, bool> verified;            // "registry/repository"
   for (const Reference& tag : tags) {
-    std::unique_ptr<RegistryClient>& client = clients[tag.registry];
-    if (!client) client = std::make_unique<RegistryClient>(tag.registry, registry_options);
-    const RegistryClient& registry = *client;
+    const RegistryClient& registry = *clients.at(tag.registry);
     auto first = verified_in.find(tag.registry);
     if (!verified[tag.Name()] && first != verified_in.end()) {
       for (const JobRecord& job : build.jobs) {
@@ -118,16 +122,13 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
       verified[tag.Name()] = true;
     }
     if (!verified[tag.Name()]) {
-      std::vector<IndexChild> children;
-      for (const JobRecord& job : build.jobs) {
-        Result<IndexChild> child = VerifyChild(registry, tag.repository, job);
-        if (!child.ok()) return child.status();
-        children.push_back(*child);
-      }
+      Result<std::vector<IndexChild>> children =
+          VerifyChildren(registry, tag.repository, build.jobs);
+      if (!children.ok()) return children.status();
       if (index_bytes.empty()) {
-        Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, children);
+        Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, *children);
         if (!annotations.ok()) return annotations.status();
-        Result<std::string> bytes = BuildIndex(children, *annotations, &pushed.media_type);
+        Result<std::string> bytes = BuildIndex(*children, *annotations, &pushed.media_type);
         if (!bytes.ok()) return bytes.status();
         index_bytes = *bytes;
       }
@@ -140,6 +141,44 @@ Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
     pushed.digest = *digest;
   }
   return pushed;
+}
+
+}  // namespace
+
+Result<PushedIndex> Merger::MergeAndPushIndex(const BuildRecord& build) {
+  std::vector<Reference> tags;
+  for (const std::string& tag : build.spec.tags) {
+    Result<Reference> ref = ParseReference(tag);
+    if (!ref.ok()) return ref.status().WithContext("build " + std::to_string(build.id));
+    tags.push_back(*ref);
+  }
+  if (tags.empty()) return Status::InvalidArgument("build has no tags to push");
+  for (const JobRecord& job : build.jobs) {
+    if (job.state != "succeeded") {
+      return Status::FailedPrecondition(job.platform.ToString() + " has not succeeded");
+    }
+  }
+  Clients clients;
+  for (const Reference& tag : tags) {
+    if (!clients.count(tag.registry)) clients[tag.registry] = Client(tag.registry);
+  }
+  Result<PushedIndex> pushed = PushIndex(build, tags, clients);
+  if (!pushed.ok()) {
+    for (const auto& [host, client] : clients) Forget(host);
+  }
+  return pushed;
+}
+
+std::shared_ptr<const RegistryClient> Merger::Client(const std::string& host) {
+  std::lock_guard lock(mutex_);
+  std::shared_ptr<const RegistryClient>& client = clients_[host];
+  if (!client) client = std::make_shared<const RegistryClient>(host, registry_options_);
+  return client;
+}
+
+void Merger::Forget(const std::string& host) {
+  std::lock_guard lock(mutex_);
+  clients_.erase(host);
 }
 
 }  // namespace manifold

@@ -1,12 +1,22 @@
 // Merger: turns a build whose every platform succeeded into one pushed image index.
 //
-// The platform of each child is read from the image config in the registry, not taken
-// on the agent's word, so an agent that built the wrong platform fails the build instead
-// of publishing a wrong index. Stateless and thread-safe; it does blocking registry I/O
-// and runs on the coordinator's merge thread, never on its agent loop.
+// The index is made from the descriptors the agents reported (media type, digest, size)
+// and the platform each job was built for; nothing is downloaded. Each child is checked
+// with one HEAD in the repository the index goes to (the requests for all children at
+// once): it must exist there with the reported media type and size, so no tag ever names
+// an index with a missing or misdescribed child. That the image really is for its
+// platform is the agent's check, made on its image config before it pushes
+// (agent/job_runner.cc). A merge runs on the coordinator's merge thread, never on its
+// agent loop; it keeps one registry client (with its open connections and tokens) per
+// registry across merges, and drops a registry's client after a failed merge, so a retry
+// reads docker's config.json and certs.d afresh. Thread-safe.
 #pragma once
 
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "common/registry.h"
 #include "common/status.h"
@@ -25,9 +35,23 @@ struct PushedIndex {
 // org.opencontainers.image.created (when merging began), .source and .revision from the
 // build, then the build's own index annotations, which override those. A Docker manifest
 // list carries no annotations, so a build that asked for some fails with a message saying
-// so. Pushing the same build twice pushes identical bytes. `registry_options` apply to every
-// registry (insecure registries; the coordinator's metrics observe the requests there).
-Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build,
-                                      const RegistryOptions& registry_options = {});
+// so. Pushing the same build twice pushes identical bytes.
+class Merger {
+ public:
+  // `registry_options` apply to every registry client (insecure registries; the
+  // coordinator's metrics observe the requests through on_request).
+  explicit Merger(RegistryOptions registry_options = {})
+      : registry_options_(std::move(registry_options)) {}
+
+  Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build);
+
+ private:
+  std::shared_ptr<const RegistryClient> Client(const std::string& host);
+  void Forget(const std::string& host);
+
+  const RegistryOptions registry_options_;
+  std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<const RegistryClient>> clients_;  // by registry host
+};
 
 }  // namespace manifold

@@ -223,6 +223,19 @@ void CommitWithoutFlushWait(pqxx::work& tx) {
   tx.commit();
 }
 
+// assigned/building -> building/pushing inside the caller's transaction; false if fenced.
+bool SetPhaseInTx(pqxx::work& tx, const std::string& agent_id, const JobRef& job, JobPhase phase) {
+  std::string state = PhaseState(phase);
+  pqxx::result updated = tx.exec_params(
+      "UPDATE jobs SET state = $4, updated_at = now() "
+      "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
+      "AND state IN ('assigned', 'building', 'pushing') RETURNING id",
+      job.job_id, job.attempt, agent_id, state);
+  if (updated.empty()) return false;
+  if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
+  return true;
+}
+
 // One job result inside the caller's transaction; the caller commits.
 ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
                                const JobResultMsg& result, uint32_t max_attempts) {
@@ -247,9 +260,18 @@ ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
     pqxx::result merging = tx.exec_params(
         "UPDATE builds SET state = 'merging', updated_at = now(), merge_started_at = now() "
         "WHERE id = $1 AND state IN ('queued', 'running') AND NOT EXISTS "
-        "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING id",
+        "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING " +
+            kBuildColumns,
         job.build_id);
-    outcome.ready_to_merge = !merging.empty();
+    if (!merging.empty()) {
+      BuildRecord build = ReadBuild(merging[0]);
+      for (const auto& row :
+           tx.exec_params("SELECT " + kJobColumns + " FROM jobs WHERE build_id = $1 ORDER BY id",
+                          job.build_id)) {
+        build.jobs.push_back(ReadJob(row));
+      }
+      outcome.to_merge = std::move(build);
+    }
     return outcome;
   }
 
@@ -502,15 +524,11 @@ Result<std::vector<JobRecord>> Store::ActiveJobs() {
   });
 }
 
-Result<std::vector<uint64_t>> Store::BuildsToMerge() {
-  using Ids = std::vector<uint64_t>;
-  return pool_->Run<Ids>("load merging builds", [&](pqxx::connection& c) -> Result<Ids> {
+Result<std::vector<BuildRecord>> Store::BuildsToMerge() {
+  using Builds = std::vector<BuildRecord>;
+  return pool_->Run<Builds>("load merging builds", [&](pqxx::connection& c) -> Result<Builds> {
     pqxx::read_transaction tx(c);
-    Ids ids;
-    for (const auto& row : tx.exec("SELECT id FROM builds WHERE state = 'merging' ORDER BY id")) {
-      ids.push_back(row[0].as<uint64_t>());
-    }
-    return ids;
+    return LoadBuilds(tx, "WHERE state = 'merging' ORDER BY id");
   });
 }
 
@@ -555,19 +573,11 @@ Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>
 }
 
 Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase) {
-  return pool_->Run<bool>("update job", [&](pqxx::connection& c) -> Result<bool> {
-    pqxx::work tx(c);
-    std::string state = PhaseState(phase);
-    pqxx::result updated = tx.exec_params(
-        "UPDATE jobs SET state = $4, updated_at = now() "
-        "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
-        "AND state IN ('assigned', 'building', 'pushing') RETURNING id",
-        job.job_id, job.attempt, agent_id, state);
-    if (updated.empty()) return false;
-    if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
-    CommitWithoutFlushWait(tx);
-    return true;
-  });
+  std::vector<bool> current;
+  Result<std::vector<ResultOutcome>> recorded =
+      RecordJobReports({{agent_id, JobUpdateMsg{job, phase}}}, {}, 0, &current);
+  if (!recorded.ok()) return recorded.status();
+  return static_cast<bool>(current.at(0));
 }
 
 Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
@@ -580,14 +590,30 @@ Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
 
 Result<std::vector<ResultOutcome>> Store::RecordJobResults(
     const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts) {
+  return RecordJobReports({}, results, max_attempts, nullptr);
+}
+
+Result<std::vector<ResultOutcome>> Store::RecordJobReports(
+    const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+    std::vector<bool>* phases_current) {
   using Outcomes = std::vector<ResultOutcome>;
-  return pool_->Run<Outcomes>("record job results", [&](pqxx::connection& c) -> Result<Outcomes> {
+  return pool_->Run<Outcomes>("record job reports", [&](pqxx::connection& c) -> Result<Outcomes> {
     pqxx::work tx(c);
+    std::vector<bool> current;
+    for (const auto& [agent_id, update] : phases) {
+      current.push_back(SetPhaseInTx(tx, agent_id, update.job, update.phase));
+    }
     Outcomes outcomes;
     for (const auto& [agent_id, result] : results) {
       outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_attempts));
     }
-    tx.commit();
+    if (results.empty()) {
+      CommitWithoutFlushWait(tx);
+    } else {
+      tx.commit();
+    }
+    if (phases_current != nullptr) *phases_current = std::move(current);
     return outcomes;
   });
 }

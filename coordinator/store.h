@@ -120,7 +120,9 @@ struct JobAssignment {
 struct ResultOutcome {
   bool current = false;  // false: the (job, attempt, agent) was stale; nothing changed
   uint64_t build_id = 0;
-  bool ready_to_merge = false;        // every job of the build has succeeded
+  // Every job of the build has succeeded: the build, now merging, with its jobs, read in
+  // the transaction that recorded the result, so the merge starts without another read.
+  std::optional<BuildRecord> to_merge;
   bool build_failed = false;          // this result failed the build
   std::vector<JobRecord> to_cancel;   // running jobs of the failed build, now canceled
   std::optional<QueuedJob> requeued;  // a retryable failure put the job back in the queue
@@ -154,8 +156,8 @@ class Store {
   Result<std::vector<QueuedJob>> PendingJobs();
   // Jobs an agent holds (assigned, building, pushing), for the view at start-up.
   Result<std::vector<JobRecord>> ActiveJobs();
-  // Builds left in state merging (the coordinator stopped while merging).
-  Result<std::vector<uint64_t>> BuildsToMerge();
+  // Builds left in state merging (the coordinator stopped while merging), with their jobs.
+  Result<std::vector<BuildRecord>> BuildsToMerge();
 
   // pending -> assigned with attempt + 1; returns the new attempt. FailedPrecondition if
   // the job is no longer pending (canceled meanwhile).
@@ -174,6 +176,14 @@ class Store {
   // transaction: one commit for all of them, and all or nothing.
   Result<std::vector<ResultOutcome>> RecordJobResults(
       const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts);
+  // Phases (agent id, update) that arrived together, as SetJobPhase does, then results, as
+  // RecordJobResults does, all in one transaction, in that order: a zero-time build's
+  // accepted, building, pushing and result cost one commit, which waits for the WAL flush
+  // only when it holds a result. *phases_current gets SetJobPhase's answer for each phase.
+  Result<std::vector<ResultOutcome>> RecordJobReports(
+      const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+      std::vector<bool>* phases_current);
   // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
   // its build with `build_error` and canceling the build's other jobs. With an attempt,
   // only while the job is still at that attempt; a job already ended is left alone.

@@ -67,7 +67,7 @@ TEST_F(MergerAnnotationsTest, OciIndexCarriesCreatedSourceRevisionAndCustomAnnot
   build.spec.revision = std::string(40, 'a');
   build.spec.index_annotations = {{"org.opencontainers.image.revision", "v1.2.3"},
                                   {"org.example.team", "builds"}};
-  Result<PushedIndex> pushed = MergeAndPushIndex(build);
+  Result<PushedIndex> pushed = Merger().MergeAndPushIndex(build);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
   EXPECT_EQ(pushed->media_type, std::string(kOciIndex));
   Result<Index> index = IndexUnderLatest("oci-app");
@@ -80,7 +80,7 @@ TEST_F(MergerAnnotationsTest, OciIndexCarriesCreatedSourceRevisionAndCustomAnnot
                 {"org.example.team", "builds"}}));
 
   // Merging again (after a coordinator restart) pushes the very same bytes.
-  Result<PushedIndex> again = MergeAndPushIndex(build);
+  Result<PushedIndex> again = Merger().MergeAndPushIndex(build);
   ASSERT_TRUE(again.ok()) << again.status().message();
   EXPECT_EQ(again->digest, pushed->digest);
 }
@@ -89,7 +89,7 @@ TEST_F(MergerAnnotationsTest, DockerListRefusesRequestedAnnotationsAndPushesNoth
   BuildRecord build = PushedBuild("docker-app", /*docker=*/true);
   build.spec.index_annotations = {{"org.example.team", "builds"}};
   build.spec.revision = std::string(40, 'a');
-  Result<PushedIndex> pushed = MergeAndPushIndex(build);
+  Result<PushedIndex> pushed = Merger().MergeAndPushIndex(build);
   ASSERT_FALSE(pushed.ok());
   EXPECT_EQ(pushed.status().code(), Status::Code::kFailedPrecondition);
   EXPECT_NE(pushed.status().message().find(
@@ -103,12 +103,41 @@ TEST_F(MergerAnnotationsTest, DockerListRefusesRequestedAnnotationsAndPushesNoth
   // has no place in it and is left out.
   build.spec.index_annotations.clear();
   build.spec.revision.clear();
-  pushed = MergeAndPushIndex(build);
+  pushed = Merger().MergeAndPushIndex(build);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
   EXPECT_EQ(pushed->media_type, std::string(kDockerManifestList));
   Result<Index> index = IndexUnderLatest("docker-app");
   ASSERT_TRUE(index.ok()) << index.status().message();
   EXPECT_TRUE(index->annotations.empty());
+}
+
+// The index is made from what the agents reported; a child the registry holds with another
+// size or media type than reported fails the merge, and no tag is written.
+TEST_F(MergerAnnotationsTest, ChildHeldOtherwiseThanReportedFailsTheMerge) {
+  BuildRecord build = PushedBuild("misreported", /*docker=*/false);
+  build.jobs[1].manifest.size += 1;
+  Result<PushedIndex> pushed = Merger().MergeAndPushIndex(build);
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_EQ(pushed.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_NE(pushed.status().message().find("but its agent reported"), std::string::npos)
+      << pushed.status().message();
+  EXPECT_FALSE(client_->GetManifest("misreported", "latest").ok()) << "an index was pushed";
+
+  build.jobs[1].manifest.size -= 1;
+  build.jobs[1].manifest.media_type = std::string(kDockerManifest);
+  pushed = Merger().MergeAndPushIndex(build);
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_EQ(pushed.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_FALSE(client_->GetManifest("misreported", "latest").ok()) << "an index was pushed";
+
+  // As reported, and merged twice by one Merger (its clients kept): the same index.
+  build.jobs[1].manifest.media_type = std::string(kOciManifest);
+  Merger merger;
+  Result<PushedIndex> first = merger.MergeAndPushIndex(build);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  Result<PushedIndex> second = merger.MergeAndPushIndex(build);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(first->digest, second->digest);
 }
 
 }  // namespace

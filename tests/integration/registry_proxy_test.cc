@@ -325,12 +325,16 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
                     static_cast<uint64_t>(image->manifest.size)};
     build.jobs.push_back(job);
   }
-  Result<PushedIndex> pushed = MergeAndPushIndex(build);
+  Result<PushedIndex> pushed = Merger().MergeAndPushIndex(build);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
   Result<FetchedManifest> mirrored = direct_->GetManifest("mirror/app", "v1");
   ASSERT_TRUE(mirrored.ok()) << mirrored.status().message();
   EXPECT_EQ(mirrored->digest, pushed->digest);
   std::vector<ProxiedRequest> requests = proxy_.requests();
+  // The children are checked by one HEAD each, from what the jobs reported: no config is
+  // downloaded (the copies into mirror/app mount their blobs).
+  EXPECT_EQ(Count(requests, "HEAD", "/v2/team/app/manifests/sha256:"), 2);
+  EXPECT_EQ(Count(requests, "GET", "/v2/team/app/blobs/"), 0);
   EXPECT_EQ(Count(requests, "POST", "/v2/mirror/app/blobs/uploads/?mount="), 4);
   EXPECT_EQ(Count(requests, "PATCH"), 0);
   // skopeo resolves the arm64 child of the mirrored index down to its config.
@@ -343,7 +347,7 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
   // A job whose image is nowhere: the merge fails and neither tag is written.
   build.spec.tags = {ViaProxy("team/app:v2"), ViaProxy("mirror/app:v2")};
   build.jobs[1].manifest.digest = Sha256Digest("no such manifest");
-  Result<PushedIndex> failed = MergeAndPushIndex(build);
+  Result<PushedIndex> failed = Merger().MergeAndPushIndex(build);
   ASSERT_FALSE(failed.ok());
   EXPECT_TRUE(Contains(failed.status().message(), "HTTP 404")) << failed.status().message();
   EXPECT_FALSE(Tagged("team/app", "v2"));

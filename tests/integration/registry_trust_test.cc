@@ -245,11 +245,11 @@ TEST_F(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
   job.manifest = {image.manifest.media_type, image.manifest.digest,
                   static_cast<uint64_t>(image.manifest.size)};
   build.jobs.push_back(job);
-  Result<PushedIndex> unlisted = MergeAndPushIndex(build);
+  Result<PushedIndex> unlisted = Merger().MergeAndPushIndex(build);
   ASSERT_FALSE(unlisted.ok());
   EXPECT_TRUE(Contains(unlisted.status().message(), "--insecure-registry " + registry_.host()))
       << unlisted.status().message();
-  Result<PushedIndex> merged = MergeAndPushIndex(build, options_);
+  Result<PushedIndex> merged = Merger(options_).MergeAndPushIndex(build);
   ASSERT_TRUE(merged.ok()) << merged.status().message();
   Result<FetchedManifest> index = client.GetManifest("team/plain", "multi");
   ASSERT_TRUE(index.ok()) << index.status().message();

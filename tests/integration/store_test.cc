@@ -120,11 +120,17 @@ TEST_F(StoreTest, BuildOptionsRoundTripAndMergeStartIsRecorded) {
 
   uint64_t job = build.jobs[0].id;
   ASSERT_EQ(*store_->AssignJob(job, "x86", false, "test placement"), 1u);
-  ASSERT_TRUE(store_->RecordJobResult("x86", Success({job, 1}, 'a'), 3)->ready_to_merge);
+  std::optional<BuildRecord> to_merge =
+      store_->RecordJobResult("x86", Success({job, 1}, 'a'), 3)->to_merge;
+  ASSERT_TRUE(to_merge.has_value());
   BuildRecord merging = *store_->GetBuild(build.id);
   EXPECT_EQ(merging.merge_started_at.size(), std::string("2026-01-01T00:00:00Z").size())
       << merging.merge_started_at;
   EXPECT_TRUE(merging.merge_started_at.ends_with("Z")) << merging.merge_started_at;
+  // The merge gets what a read of the build gives, from the result's own transaction.
+  EXPECT_EQ(to_merge->merge_started_at, merging.merge_started_at);
+  EXPECT_EQ(to_merge->spec.index_annotations, spec.index_annotations);
+  EXPECT_EQ(to_merge->spec.source, spec.source);
 }
 
 TEST_F(StoreTest, SameIdempotencyKeyReturnsSameBuild) {
@@ -154,14 +160,21 @@ TEST_F(StoreTest, ResultsAreFencedOnJobAttemptAndAgent) {
   EXPECT_FALSE(store_->RecordJobResult("arm", Success({amd, 1}, 'a'), 3)->current);
   auto first = store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3);
   ASSERT_TRUE(first.ok() && first->current);
-  EXPECT_FALSE(first->ready_to_merge);
+  EXPECT_FALSE(first->to_merge.has_value());
   // A duplicate (resent after a reconnect) changes nothing.
   EXPECT_FALSE(store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3)->current);
   auto second = store_->RecordJobResult("arm", Success({arm, 1}, 'b'), 3);
   ASSERT_TRUE(second.ok() && second->current);
-  EXPECT_TRUE(second->ready_to_merge);
+  ASSERT_TRUE(second->to_merge.has_value());
+  EXPECT_EQ(second->to_merge->state, "merging");
+  ASSERT_EQ(second->to_merge->jobs.size(), 2u);
+  EXPECT_EQ(second->to_merge->jobs[0].state, "succeeded");
+  EXPECT_EQ(second->to_merge->jobs[1].manifest, Success({arm, 1}, 'b').image);
   EXPECT_EQ(store_->GetBuild(build.id)->state, "merging");
-  EXPECT_EQ(*store_->BuildsToMerge(), std::vector<uint64_t>{build.id});
+  Result<std::vector<BuildRecord>> to_merge = store_->BuildsToMerge();
+  ASSERT_TRUE(to_merge.ok() && to_merge->size() == 1u);
+  EXPECT_EQ((*to_merge)[0].id, build.id);
+  EXPECT_EQ((*to_merge)[0].jobs.size(), 2u);
 
   ASSERT_TRUE(store_
                   ->CompleteBuild(build.id, "sha256:" + std::string(64, 'c'),
@@ -220,7 +233,7 @@ TEST_F(StoreTest, BuildFailureFailsBuildAndCancelsTheOtherPlatforms) {
   // The canceled job's late result is ignored; no merge follows.
   auto late = store_->RecordJobResult("x86", Success({amd, 1}, 'a'), 3);
   EXPECT_FALSE(late->current);
-  EXPECT_FALSE(late->ready_to_merge);
+  EXPECT_FALSE(late->to_merge.has_value());
 }
 
 TEST_F(StoreTest, LogsAreOrderedDeduplicatedAndFenced) {

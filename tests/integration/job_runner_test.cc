@@ -1,0 +1,116 @@
+// JobRunner against a real registry: the coordinator lists a job's image in the index
+// under the job's platform on the agent's word, so the agent checks the platform its
+// image config names before it pushes anything.
+#include "agent/job_runner.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/synthetic_builder.h"
+#include "common/digest.h"
+#include "common/http_client.h"
+#include "common/registry.h"
+#include "common/tar.h"
+#include "tests/support/registry_server.h"
+#include "tests/support/temp_dir.h"
+
+namespace manifold {
+namespace {
+
+const Platform kAmd64{"linux", "amd64", ""};
+const Platform kArm64{"linux", "arm64", ""};
+
+// A backend whose image is for another platform than the job's, as a misconfigured
+// builder or a base image that lacks the platform gives: the synthetic backend, asked for
+// `platform` whatever the job says.
+class OtherPlatformBuilder : public Builder {
+ public:
+  explicit OtherPlatformBuilder(Platform platform)
+      : platform_(std::move(platform)), synthetic_(SyntheticBuildOptions{}) {}
+  std::string Name() const override { return "other-platform"; }
+  Status Build(const BuildRequest& request,
+               const std::function<void(std::string_view output)>& on_output,
+               const std::atomic<bool>* cancel) override {
+    BuildRequest other = request;
+    other.platform = platform_;
+    return synthetic_.Build(other, on_output, cancel);
+  }
+
+ private:
+  Platform platform_;
+  SyntheticBuilder synthetic_;
+};
+
+class IgnoredEvents : public JobEvents {
+ public:
+  void Phase(const JobRef&, JobPhase) override {}
+  void Output(const JobRef&, std::string_view) override {}
+};
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status started = registry_.Start();
+    ASSERT_TRUE(started.ok()) << started.message();
+    // The build context, served to the runner by the registry as a blob.
+    std::string context_dir = dir_.path() + "/context";
+    std::filesystem::create_directories(context_dir);
+    std::ofstream(context_dir + "/Dockerfile") << "FROM scratch\n";
+    std::string archive;
+    Status tar = WriteTarFromDirectory(context_dir, nullptr, &archive);
+    ASSERT_TRUE(tar.ok()) << tar.message();
+    assign_.context_digest = Sha256Digest(archive);
+    Status pushed =
+        RegistryClient(registry_.host()).PushBlob("contexts", assign_.context_digest, archive);
+    ASSERT_TRUE(pushed.ok()) << pushed.message();
+    assign_.job = {1, 1};
+    assign_.build_id = 1;
+    assign_.platform = kAmd64;
+    assign_.context_url =
+        "http://" + registry_.host() + "/v2/contexts/blobs/" + assign_.context_digest;
+    assign_.dockerfile = "FROM scratch\n";
+    assign_.repositories = {registry_.host() + "/app"};
+  }
+
+  // Whether the repository holds anything (a blob pushed makes it exist).
+  bool RepositoryExists(const std::string& repository) {
+    HttpRequest request;
+    request.url = "http://" + registry_.host() + "/v2/" + repository + "/tags/list";
+    Result<HttpResponse> response = HttpClient().Send(request);
+    return response.ok() && response->status == 200;
+  }
+
+  test::RegistryServer registry_;
+  test::TempDir dir_{"job-runner"};
+  AssignMsg assign_;
+  IgnoredEvents events_;
+};
+
+TEST_F(JobRunnerTest, AnImageForAnotherPlatformFailsTheJobBeforeAnythingIsPushed) {
+  OtherPlatformBuilder wrong(kArm64);
+  Result<ImageDescriptor> result =
+      JobRunner(wrong, JobRunnerOptions{dir_.path()}).Run(assign_, events_, nullptr);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), Status::Code::kFailedPrecondition);
+  EXPECT_FALSE(result.status().retryable());
+  EXPECT_NE(result.status().message().find(
+                "other-platform built an image for linux/arm64 (so says its config) for a "
+                "linux/amd64 job"),
+            std::string::npos)
+      << result.status().message();
+  EXPECT_FALSE(RepositoryExists("app")) << "something was pushed";
+
+  // The same job with a backend that builds what it is asked is pushed as usual.
+  SyntheticBuilder right(SyntheticBuildOptions{});
+  Result<ImageDescriptor> pushed =
+      JobRunner(right, JobRunnerOptions{dir_.path()}).Run(assign_, events_, nullptr);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+  Result<bool> there = RegistryClient(registry_.host()).ManifestExists("app", pushed->digest);
+  ASSERT_TRUE(there.ok()) << there.status().message();
+  EXPECT_TRUE(*there);
+}
+
+}  // namespace
+}  // namespace manifold
