@@ -2,7 +2,8 @@
 # Builds a two-platform busybox image (linux/amd64 + linux/arm64) from Debian's
 # busybox-static packages, pushes it as REGISTRY_HOST/library/busybox:latest, and writes
 # FARM_DIR/registries.conf, which makes `FROM busybox` in buildah pull from that registry
-# (there is no internet registry to pull the real one from).
+# (there is no internet registry to pull the real one from), and `FROM debian` too, once
+# ops/debian-image.sh has pushed debian images there.
 #
 # Usage: ops/base-image.sh REGISTRY_HOST FARM_DIR
 #          REGISTRY_HOST is host:port of a registry served over plain HTTP (a local farm's).
@@ -162,6 +163,16 @@ location = "docker.io/library/busybox"
 
 [[registry.mirror]]
 location = "$registry/$image_repo"
+insecure = true
+
+# \`FROM debian:12\` and \`debian:12-slim\` (the container images of ops/docker/), once
+# ops/debian-image.sh has pushed them there.
+[[registry]]
+prefix = "docker.io/library/debian"
+location = "docker.io/library/debian"
+
+[[registry.mirror]]
+location = "$registry/library/debian"
 insecure = true
 
 [[registry]]
