@@ -54,10 +54,14 @@ case "${1:-}" in
     if [ "$arch" = "$native" ]; then
       packages+=("${libraries[@]}")
     else
-      triplet="$(dpkg-architecture -a "$arch" -qDEB_HOST_GNU_TYPE 2>/dev/null)" ||
-        die "'$arch' is not a Debian architecture (amd64, arm64, ...)"
-      # Debian names the cross compiler's package after the triplet, "_" spelt "-".
-      packages+=("g++-${triplet//_/-}")
+      # Debian's cross compiler for ARCH (dpkg-architecture, which could say this, is
+      # in dpkg-dev, not yet installed on a bare debian image).
+      case "$arch" in
+        amd64) packages+=(g++-x86-64-linux-gnu) ;;
+        arm64) packages+=(g++-aarch64-linux-gnu) ;;
+        armhf) packages+=(g++-arm-linux-gnueabihf) ;;
+        *) die "no cross build for '$arch' here: amd64, arm64 or armhf (or build on an $arch host)" ;;
+      esac
       for p in "${libraries[@]}"; do packages+=("$p:$arch"); done
     fi
     ;;
