@@ -64,7 +64,7 @@ else
   server="$(sed -n 's/^MANIFOLD_SERVER=//p' "$farm_env")"
   registry="$(sed -n 's/^MANIFOLD_REGISTRY=//p' "$farm_env")"
 fi
-[ -n "$server" ] && [ -n "$registry" ] || die "no coordinator or registry address"
+if [ -z "$server" ] || [ -z "$registry" ]; then die "no coordinator or registry address"; fi
 export MANIFOLD_SERVER="$server"
 
 t0="$(date +%s)"

@@ -27,6 +27,8 @@ readonly archs=(amd64 arm64)
 readonly image_repo=library/debian
 readonly suite=bookworm
 readonly tags=(12 12-slim)
+# shellcheck source=ops/image-lib.sh
+source "$repo/ops/image-lib.sh"
 
 die() {
   echo "debian-image.sh: $*" >&2
@@ -38,24 +40,10 @@ usage() {
   exit 2
 }
 
-# Whether REGISTRY_HOST serves TAG as an index with every platform.
-tag_present() {
-  local body arch
-  body="$(curl -sf --max-time 10 \
-    -H 'Accept: application/vnd.oci.image.index.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-    "http://$registry/v2/$image_repo/manifests/$1")" || return 1
-  for arch in "${archs[@]}"; do
-    jq -e --arg a "$arch" \
-      '[.manifests[]? | select(.platform.os == "linux" and .platform.architecture == $a)] | length > 0' \
-      <<<"$body" >/dev/null || return 1
-  done
-}
-
 all_present() {
   local tag
   for tag in "${tags[@]}"; do
-    tag_present "$tag" || return 1
+    index_has_platforms "$registry" "$image_repo" "$tag" "${archs[@]}" || return 1
   done
 }
 
@@ -78,10 +66,8 @@ rootfs() {
   if [ "$tag" = 12-slim ]; then
     mapfile -t -O "${#options[@]}" options < <(slim_dpkg_options)
   fi
-  # Container images do not ship apt's caches; these are the official images' apt settings.
-  options+=(--customize-hook='printf '\''Acquire::Languages "none";\n'\'' >"$1/etc/apt/apt.conf.d/docker-no-languages"')
-  options+=(--customize-hook='printf '\''APT::AutoRemove::SuggestsImportant "false";\n'\'' >"$1/etc/apt/apt.conf.d/docker-autoremove-suggests"')
-  options+=(--customize-hook='printf '\''DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\nAPT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n'\'' >"$1/etc/apt/apt.conf.d/docker-clean"')
+  # Container images do not ship apt's caches: the official images' apt settings.
+  options+=(--customize-hook="copy-in $(printf '%s ' "$work"/apt.conf.d/*)/etc/apt/apt.conf.d")
   echo "debian-image.sh: mmdebstrap $suite for $arch ($tag)"
   timeout 1800 mmdebstrap "${options[@]}" "$suite" "$out" \
     "deb $mirror $suite main" \
@@ -91,15 +77,14 @@ rootfs() {
 }
 
 build_and_push() {
-  # A private vfs store, so nothing depends on (or changes) the host's container storage.
-  mkdir -p "$work/storage/run" "$work/storage/graph"
-  cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-runroot = "$work/storage/run"
-graphroot = "$work/storage/graph"
-EOF
-  export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+  use_private_storage "$work"
+
+  mkdir -p "$work/apt.conf.d"
+  printf 'Acquire::Languages "none";\n' >"$work/apt.conf.d/docker-no-languages"
+  printf 'APT::AutoRemove::SuggestsImportant "false";\n' >"$work/apt.conf.d/docker-autoremove-suggests"
+  local clean='rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true'
+  printf 'DPkg::Post-Invoke { "%s"; };\nAPT::Update::Post-Invoke { "%s"; };\nDir::Cache::pkgcache "";\nDir::Cache::srcpkgcache "";\n' \
+    "$clean" "$clean" >"$work/apt.conf.d/docker-clean"
 
   local tag arch ctx list
   for tag in "${tags[@]}"; do
@@ -125,7 +110,8 @@ EOF
     timeout 600 buildah manifest push --all --format oci --tls-verify=false \
       "$list" "docker://$registry/$image_repo:$tag" ||
       die "pushing debian:$tag to $registry failed or took over 600 s"
-    tag_present "$tag" || die "pushed $registry/$image_repo:$tag but it does not list ${archs[*]}"
+    index_has_platforms "$registry" "$image_repo" "$tag" "${archs[@]}" ||
+      die "pushed $registry/$image_repo:$tag but it does not list ${archs[*]}"
   done
 }
 
