@@ -60,7 +60,7 @@ case "${1:-}" in
         amd64) packages+=(g++-x86-64-linux-gnu) ;;
         arm64) packages+=(g++-aarch64-linux-gnu) ;;
         armhf) packages+=(g++-arm-linux-gnueabihf) ;;
-        *) die "no cross build for '$arch' here: amd64, arm64 or armhf (or build on an $arch host)" ;;
+        *) die "no cross build for '$arch' here: amd64, arm64 or armhf (or build natively on such a host)" ;;
       esac
       for p in "${libraries[@]}"; do packages+=("$p:$arch"); done
     fi
