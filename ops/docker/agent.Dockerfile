@@ -7,7 +7,9 @@
 # The build stage runs on the build machine's platform and cross-compiles for the target
 # (TARGETARCH, set by BuildKit and buildah for --platform), so an arm64 image compiles at
 # native speed on an x86-64 host; only the runtime stage's apt-get runs under emulation.
-# A builder that sets neither (docker's legacy builder) builds for its own platform.
+# Without --platform it builds for the host. It needs BuildKit (docker build's default
+# since Docker 23; DOCKER_BUILDKIT=1 for Debian 12's docker.io 20.10) or buildah: docker's
+# legacy builder cannot parse the empty --platform it would expand here.
 # buildah 1.28 does not expand its own BUILDPLATFORM in FROM: give it as a build arg there
 # (manifold build --build-arg BUILDPLATFORM=linux/amd64, as ops/build-images.sh does), or
 # the build stage runs for the target platform, under emulation on a foreign host.
