@@ -134,7 +134,7 @@ EOF
 }
 
 # A mirror entry for each image the farm's registry serves under library/: busybox, and
-# debian (\`FROM debian:12\` in ops/docker/) once ops/debian-image.sh has pushed it.
+# debian (`FROM debian:12` in ops/docker/) once ops/debian-image.sh has pushed it.
 mirror_entries() {
   local name
   for name in busybox debian; do
