@@ -20,7 +20,9 @@
 #      MANIFOLD_BUILD_DIR (default <repo>/build): the manifold CLI (and the farm's programs).
 #      MANIFOLD_IMAGES_BUILD_PLATFORM (default: this host's, linux/amd64 or linux/arm64): the
 #        platform of the agents' hosts, where the build stage runs (BUILDPLATFORM).
+#      MANIFOLD_IMAGES_MIN_FREE_GB (default 60): free disk the local farm must have.
 #      MANIFOLD_FARM_* as for ops/farm.sh.
+# The farm's agents keep their layer storage (tens of GB): ops/farm.sh purge deletes it.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -53,12 +55,21 @@ case "$(uname -m)" in
 esac
 build_platform="${MANIFOLD_IMAGES_BUILD_PLATFORM:-$host_platform}"
 
+local_farm=0
 if [ -n "${MANIFOLD_SERVER:-}" ]; then
   [ -n "${MANIFOLD_REGISTRY:-}" ] || die "MANIFOLD_SERVER is set: set MANIFOLD_REGISTRY (host:port) too"
   server="$MANIFOLD_SERVER"
   registry="$MANIFOLD_REGISTRY"
 else
+  # buildah's vfs storage keeps a full copy of the file system for every cached step: one
+  # run left about 50 GB in the two agents' storage (docs/BENCHMARKS.md).
+  farm_parent="$(dirname "${MANIFOLD_FARM_DIR:-$repo/.farm}")"
+  free_gb=$(($(df -Pk "$farm_parent" | awk 'NR == 2 {print $4}') / 1024 / 1024))
+  min_free_gb="${MANIFOLD_IMAGES_MIN_FREE_GB:-60}"
+  [ "$free_gb" -ge "$min_free_gb" ] ||
+    die "only $free_gb GB free under $farm_parent; the agents' layer storage needs about $min_free_gb GB (free space, put the farm elsewhere with MANIFOLD_FARM_DIR, or set MANIFOLD_IMAGES_MIN_FREE_GB)"
   say "starting a local farm (ops/farm.sh up)"
+  local_farm=1
   "$repo/ops/farm.sh" up
   farm_env="${MANIFOLD_FARM_DIR:-$repo/.farm}/farm.env"
   server="$(sed -n 's/^MANIFOLD_SERVER=//p' "$farm_env")"
@@ -152,3 +163,6 @@ for image in "${images[@]}"; do
   check_image "$image"
 done
 say "done: ${images[*]/#/$registry/manifold-} (tag $tag, linux/amd64 and linux/arm64)"
+if [ "$local_farm" = 1 ]; then
+  say "the farm is still up; ops/farm.sh purge stops it and frees its layer storage"
+fi
