@@ -2,7 +2,8 @@
 # Builds a two-platform busybox image (linux/amd64 + linux/arm64) from Debian's
 # busybox-static packages, pushes it as REGISTRY_HOST/library/busybox:latest, and writes
 # FARM_DIR/registries.conf, which makes `FROM busybox` in buildah pull from that registry
-# (there is no internet registry to pull the real one from).
+# (there is no internet registry to pull the real one from), and `FROM debian` too, once
+# ops/debian-image.sh has pushed debian images there.
 #
 # Usage: ops/base-image.sh REGISTRY_HOST FARM_DIR
 #          REGISTRY_HOST is host:port of a registry served over plain HTTP (a local farm's).
@@ -18,6 +19,8 @@ cache_dir="${MANIFOLD_CACHE_DIR:-/var/cache/manifold}"
 readonly archs=(amd64 arm64)
 readonly image_repo=library/busybox
 readonly image_tag=latest
+# shellcheck source=ops/image-lib.sh
+source "$repo/ops/image-lib.sh"
 
 die() {
   echo "base-image.sh: $*" >&2
@@ -87,34 +90,15 @@ fetch_debs() {
 
 # Whether REGISTRY_HOST already serves an index with every platform of the base image.
 image_present() {
-  local body
-  body="$(curl -sf --max-time 10 \
-    -H 'Accept: application/vnd.oci.image.index.v1+json' \
-    -H 'Accept: application/vnd.docker.distribution.manifest.list.v2+json' \
-    "http://$registry/v2/$image_repo/manifests/$image_tag")" || return 1
-  local arch
-  for arch in "${archs[@]}"; do
-    jq -e --arg a "$arch" \
-      '[.manifests[]? | select(.platform.os == "linux" and .platform.architecture == $a)] | length > 0' \
-      <<<"$body" >/dev/null || return 1
-  done
+  index_has_platforms "$registry" "$image_repo" "$image_tag" "${archs[@]}"
 }
 
 build_and_push() {
   work="$farm_dir/base-image"
   rm -rf "$work"
-  mkdir -p "$work/storage/run" "$work/storage/graph"
   # The build storage is thrown away: only the pushed image matters.
   trap 'rm -rf "$work"' EXIT
-
-  # A private vfs store, so nothing depends on (or changes) the host's container storage.
-  cat >"$work/storage.conf" <<EOF
-[storage]
-driver = "vfs"
-runroot = "$work/storage/run"
-graphroot = "$work/storage/graph"
-EOF
-  export CONTAINERS_STORAGE_CONF="$work/storage.conf"
+  use_private_storage "$work"
 
   local arch deb ctx
   for arch in "${archs[@]}"; do
@@ -149,20 +133,24 @@ EOF
   image_present || die "pushed $registry/$image_repo:$image_tag but it does not list ${archs[*]}"
 }
 
+# A mirror entry for each image the farm's registry serves under library/: busybox, and
+# debian (`FROM debian:12` in ops/docker/) once ops/debian-image.sh has pushed it.
+mirror_entries() {
+  local name
+  for name in busybox debian; do
+    printf '[[registry]]\nprefix = "docker.io/library/%s"\nlocation = "docker.io/library/%s"\n\n' "$name" "$name"
+    printf '[[registry.mirror]]\nlocation = "%s/library/%s"\ninsecure = true\n\n' "$registry" "$name"
+  done
+}
+
 write_registries_conf() {
   local conf="$farm_dir/registries.conf"
   # `FROM busybox` is docker.io/library/busybox; the farm's registry stands in for it as a
-  # mirror, and the registry itself is plain HTTP.
+  # mirror (and for debian), and the registry itself is plain HTTP.
   cat >"$conf.tmp" <<EOF
 unqualified-search-registries = ["docker.io"]
 
-[[registry]]
-prefix = "docker.io/library/busybox"
-location = "docker.io/library/busybox"
-
-[[registry.mirror]]
-location = "$registry/$image_repo"
-insecure = true
+$(mirror_entries)
 
 [[registry]]
 location = "$registry"

@@ -3,7 +3,11 @@
 # Quiet on success; on failure prints the full CMake/compiler output and exits non-zero.
 #
 # Usage: ops/build.sh [TARGET...]   (no target: build everything, tests included)
-# Env:   MANIFOLD_BUILD_DIR, MANIFOLD_BUILD_TYPE (default RelWithDebInfo)
+# Env:   MANIFOLD_BUILD_DIR, MANIFOLD_BUILD_TYPE (default RelWithDebInfo),
+#        MANIFOLD_BUILD_TESTS=0 (configure without the tests and GoogleTest),
+#        MANIFOLD_TARGET_ARCH (a Debian architecture such as arm64: cross-compile for it
+#          with ops/cmake/debian-cross.cmake when it is not this machine's; needs
+#          `ops/install-deps.sh --build ARCH` and a build dir of its own)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +24,16 @@ fail() {
 }
 
 configure_args=(-S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type")
+if [ -n "${MANIFOLD_BUILD_TESTS:-}" ]; then
+  configure_args+=(-DMANIFOLD_BUILD_TESTS="$([ "$MANIFOLD_BUILD_TESTS" = 0 ] && echo OFF || echo ON)")
+fi
+target_arch="${MANIFOLD_TARGET_ARCH:-}"
+if [ -n "$target_arch" ] && [ "$target_arch" != "$(dpkg --print-architecture)" ]; then
+  triplet="$(dpkg-architecture -a "$target_arch" -qDEB_HOST_MULTIARCH 2>/dev/null)" ||
+    { echo "build.sh: MANIFOLD_TARGET_ARCH=$target_arch is not a Debian architecture (amd64, arm64, ...)" >&2; exit 1; }
+  configure_args+=(-DCMAKE_TOOLCHAIN_FILE="$repo/ops/cmake/debian-cross.cmake"
+    -DMANIFOLD_CROSS_TRIPLET="$triplet")
+fi
 # The generator can only be chosen when the build dir is first configured; naming it again
 # for a dir made by another generator would make CMake refuse.
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then

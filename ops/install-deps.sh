@@ -1,25 +1,72 @@
 #!/usr/bin/env bash
 # Installs every Debian package manifold needs to build, test and run a local farm.
 # Idempotent: packages already present are skipped, so a second run costs a dpkg query.
+#
+# Usage: ops/install-deps.sh             everything, for development on this machine
+#        ops/install-deps.sh --build [ARCH]
+#          only what compiles the programs (no tests, services or tools) for the Debian
+#          architecture ARCH (default: this machine's). For a foreign ARCH: the cross
+#          compiler and the libraries' ARCH packages through multiarch, for
+#          MANIFOLD_TARGET_ARCH=ARCH ops/build.sh (the container images' build stage).
 set -euo pipefail
 
-packages=(
-  # toolchain
-  build-essential cmake ninja-build pkg-config clang-format
-  clang libclang-rt-14-dev  # libFuzzer and the sanitizers for ops/fuzz.sh
-  # libraries
-  libzmq3-dev cppzmq-dev libcapnp-dev capnproto libpqxx-dev libpq-dev
+# Programs that compile manifold; capnp runs at build time, so it is the build machine's.
+build_tools=(build-essential cmake ninja-build pkg-config capnproto)
+# Libraries the programs link: for a cross build, the target architecture's.
+libraries=(
+  libzmq3-dev cppzmq-dev libcapnp-dev libpqxx-dev libpq-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libcpp-httplib-dev
-  nlohmann-json3-dev libspdlog-dev libcli11-dev libgtest-dev libgmock-dev zlib1g-dev
+  libspdlog-dev zlib1g-dev
+)
+# Header-only and architecture-independent (Architecture: all).
+headers=(nlohmann-json3-dev libcli11-dev)
+development=(
+  clang-format
+  clang libclang-rt-14-dev  # libFuzzer and the sanitizers for ops/fuzz.sh
+  libgtest-dev libgmock-dev
   # real services used by the farm and its tests
   postgresql-15 postgresql-client-15 docker-registry buildah skopeo
   qemu-user-static binfmt-support busybox-static
+  mmdebstrap arch-test  # ops/debian-image.sh: debian:12 base images for amd64 and arm64
   docker.io  # the docker backend; tests start their own dockerd (tests/support/docker_engine.h)
   # tools used by scripts
   curl jq ca-certificates util-linux
+  file  # ops/build-images.sh checks each image's binary is for its architecture
   prometheus  # promtool checks ops/prometheus and the dashboard's queries (ops/check-ops-files.sh)
   docker-compose  # `docker-compose config` checks docker-compose.yml (ops/check-ops-files.sh)
 )
+
+die() {
+  echo "install-deps.sh: $*" >&2
+  exit 1
+}
+
+native="$(dpkg --print-architecture)"
+case "${1:-}" in
+  "")
+    packages=("${build_tools[@]}" "${libraries[@]}" "${headers[@]}" "${development[@]}")
+    ;;
+  --build)
+    [ "$#" -le 2 ] || die "usage: $0 [--build [ARCH]]"
+    arch="${2:-$native}"
+    [[ "$arch" =~ ^[a-z0-9]+$ ]] || die "'$arch' is not a Debian architecture (amd64, arm64, ...)"
+    packages=("${build_tools[@]}" "${headers[@]}")
+    if [ "$arch" = "$native" ]; then
+      packages+=("${libraries[@]}")
+    else
+      # Debian's cross compiler for ARCH (dpkg-architecture, which could say this, is
+      # in dpkg-dev, not yet installed on a bare debian image).
+      case "$arch" in
+        amd64) packages+=(g++-x86-64-linux-gnu) ;;
+        arm64) packages+=(g++-aarch64-linux-gnu) ;;
+        armhf) packages+=(g++-arm-linux-gnueabihf) ;;
+        *) die "no cross build for '$arch' here: amd64, arm64 or armhf (or build natively on such a host)" ;;
+      esac
+      for p in "${libraries[@]}"; do packages+=("$p:$arch"); done
+    fi
+    ;;
+  *) die "usage: $0 [--build [ARCH]]" ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,6 +77,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "manifold: these packages are missing and installing them needs root: ${missing[*]}" >&2
     exit 1
+  fi
+  # apt only knows the packages of a foreign architecture that dpkg was told about.
+  if [ "${arch:-$native}" != "$native" ] &&
+    ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+    dpkg --add-architecture "$arch"
   fi
   echo "manifold: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

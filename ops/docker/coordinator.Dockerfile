@@ -4,13 +4,24 @@
 # it links.
 #   docker build -f ops/docker/coordinator.Dockerfile -t manifold-coordinator .
 
-FROM debian:12 AS build
+# The build stage runs on the build machine's platform and cross-compiles for the target
+# (TARGETARCH, set by BuildKit and buildah for --platform), so an arm64 image compiles at
+# native speed on an x86-64 host; only the runtime stage's apt-get runs under emulation.
+# Without --platform it builds for the host. It needs BuildKit (docker build's default
+# since Docker 23; DOCKER_BUILDKIT=1 for Debian 12's docker.io 20.10) or buildah: docker's
+# legacy builder cannot parse the empty --platform it would expand here.
+# buildah 1.28 does not expand its own BUILDPLATFORM in FROM: give it as a build arg there
+# (manifold build --build-arg BUILDPLATFORM=linux/amd64, as ops/build-images.sh does), or
+# the build stage runs for the target platform, under emulation on a foreign host.
+FROM --platform=$BUILDPLATFORM debian:12 AS build
+ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
 WORKDIR /src
 # Packages first, so that a source change does not reinstall them.
 COPY ops/install-deps.sh ops/install-deps.sh
-RUN ./ops/install-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN ./ops/install-deps.sh --build "${TARGETARCH:-$(dpkg --print-architecture)}" \
+ && rm -rf /var/lib/apt/lists/*
 # Only what CMake reads (no build/ or .farm/ from a developer's checkout).
 COPY CMakeLists.txt ./
 COPY schema schema
@@ -18,20 +29,19 @@ COPY common common
 COPY coordinator coordinator
 COPY agent agent
 COPY cli cli
-COPY tests tests
-COPY ops/build.sh ops/build.sh
-RUN MANIFOLD_BUILD_DIR=/build MANIFOLD_BUILD_TYPE=Release ./ops/build.sh manifold-coordinator
-# The runtime packages are the ones that own the shared libraries the binary links
-# (matched by multiarch directory and file name, which also works with merged /usr).
-RUN ldd /build/coordinator/manifold-coordinator \
-      | awk '$2 == "=>" && $3 ~ /^\// {print $3}' \
-      | while read -r lib; do \
-          dpkg -S "*/$(basename "$(dirname "$lib")")/$(basename "$lib")" | head -n 1 | cut -d: -f1; \
-        done \
-      | sort -u >/build/runtime-packages \
+COPY ops/build.sh ops/runtime-packages.sh ops/
+COPY ops/cmake ops/cmake
+RUN MANIFOLD_BUILD_DIR=/build MANIFOLD_BUILD_TYPE=Release MANIFOLD_BUILD_TESTS=0 \
+    MANIFOLD_TARGET_ARCH="${TARGETARCH:-$(dpkg --print-architecture)}" \
+    ./ops/build.sh manifold-coordinator
+# The runtime stage installs the packages that own the shared libraries the binary links.
+RUN ./ops/runtime-packages.sh /build/coordinator/manifold-coordinator "${TARGETARCH:-$(dpkg --print-architecture)}" \
+      >/build/runtime-packages \
  && cat /build/runtime-packages
 
-FROM debian:12-slim
+# --platform=$TARGETPLATFORM is what BuildKit assumes anyway; buildah 1.28 needs it said,
+# or after a stage of another platform it may take that platform's image for this one.
+FROM --platform=$TARGETPLATFORM debian:12-slim
 ENV DEBIAN_FRONTEND=noninteractive
 COPY --from=build /build/runtime-packages /tmp/runtime-packages
 RUN apt-get update \
