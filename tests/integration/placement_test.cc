@@ -164,14 +164,16 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   EXPECT_EQ(agent_requests("blob_upload", "201"), agent_requests("blob_head", "404")) << agent_text;
   EXPECT_GE(agent_requests("blob_head", "200"), 1) << agent_text;
   EXPECT_EQ(agent_requests("manifest_put", "201"), 2) << agent_text;
-  // The coordinator read each child back (manifest and config) and put four indexes.
+  // The coordinator checked each build's child with one HEAD, downloaded nothing, and put
+  // four indexes.
   std::string coordinator_text = Scrape(farm, "coordinator");
   auto coordinator_requests = [&](const std::string& operation, const std::string& status) {
     return Sample(coordinator_text, "manifold_registry_requests_total{operation=\"" + operation +
                                         "\",status=\"" + status + "\"}");
   };
-  EXPECT_EQ(coordinator_requests("manifest_get", "200"), 4) << coordinator_text;
-  EXPECT_EQ(coordinator_requests("blob_get", "200"), 4) << coordinator_text;
+  EXPECT_EQ(coordinator_requests("manifest_head", "200"), 4) << coordinator_text;
+  EXPECT_EQ(coordinator_requests("manifest_get", "200"), -1) << coordinator_text;  // absent
+  EXPECT_EQ(coordinator_requests("blob_get", "200"), -1) << coordinator_text;
   EXPECT_EQ(coordinator_requests("manifest_put", "201"), 4) << coordinator_text;
   std::printf(
       "cache affinity: cold builds %.2f s and %.2f s, rebuilds on the warm agent %.2f s and %.2f "
