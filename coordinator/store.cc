@@ -70,6 +70,85 @@ const std::string kJobColumns =
     "manifest_media_type, manifest_size, error, "
     "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0), placement";
 
+// The statements of the hot path (a submit, a scheduling pass, a job's reports), prepared
+// once per connection (on first use) so the server parses and plans each once.
+struct Statement {
+  const char* name;
+  std::string sql;
+};
+
+// A build with one pending job per platform, in the build's order, each with its event;
+// nothing when the idempotency key was seen before.
+const Statement kCreateBuild{
+    "create_build",
+    "WITH build AS (INSERT INTO builds (idempotency_key, platforms, tags, context_digest, "
+    "dockerfile, dockerfile_path, build_args, target, job_timeout_s, emulation, labels, "
+    "no_cache, pull, manifest_annotations, annotations, source, revision, secret_ids) "
+    "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
+    "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
+    "job AS (INSERT INTO jobs (build_id, platform) SELECT build.id, platform "
+    "FROM build, jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS p(platform, n) "
+    "ORDER BY n RETURNING id), "
+    "event AS (INSERT INTO job_events (job_id, attempt, state, detail) "
+    "SELECT id, 0, 'pending', 'submitted' FROM job) "
+    "SELECT id FROM build"};
+
+// A scheduling pass, from a JSON list of assignments: the jobs still pending move to their
+// agents, their builds start running, and each gets its event; returns (id, attempt).
+const Statement kAssignJobs{
+    "assign_jobs",
+    "WITH wanted AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+    "w(job_id bigint, agent_id text, emulated boolean, placement text)), "
+    "assigned AS (UPDATE jobs SET state = 'assigned', attempt = jobs.attempt + 1, "
+    "agent_id = wanted.agent_id, emulated = wanted.emulated, placement = wanted.placement, "
+    "error = '', updated_at = now(), deadline = now() + "
+    "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
+    "FROM wanted WHERE jobs.id = wanted.job_id AND jobs.state = 'pending' "
+    "RETURNING jobs.id, jobs.attempt, jobs.build_id, jobs.agent_id, jobs.placement), "
+    "running AS (UPDATE builds SET state = 'running', updated_at = now() "
+    "WHERE id IN (SELECT build_id FROM assigned) AND state = 'queued'), "
+    "events AS (INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
+    "SELECT id, attempt, 'assigned', agent_id, placement FROM assigned) "
+    "SELECT id, attempt FROM assigned"};
+
+// A phase of (job $1, attempt $2, agent $3) as state $4, with its event when $5; returns
+// how many jobs moved (0: fenced).
+const Statement kSetPhase{
+    "set_phase",
+    "WITH moved AS (UPDATE jobs SET state = $4, updated_at = now() "
+    "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
+    "AND state IN ('assigned', 'building', 'pushing') RETURNING id), "
+    "event AS (INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
+    "SELECT id, $2, $4, $3, '' FROM moved WHERE $5) "
+    "SELECT count(*) FROM moved"};
+
+// A succeeded result of (job $1, attempt $2, agent $3) with its image ($4 digest, $5 media
+// type, $6 size): the job and its event, and the build, now merging, if every other job had
+// succeeded. The statement sees the other jobs as they were before it, and this job is the
+// one it changes, hence "id <> $1". Returns nothing when fenced, else the merging build's
+// columns (NULL when it is not merging) and the build's id.
+const Statement kRecordSuccess{
+    "record_success",
+    "WITH done AS (UPDATE jobs SET state = 'succeeded', manifest_digest = $4, "
+    "manifest_media_type = $5, manifest_size = $6, updated_at = now(), deadline = NULL "
+    "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
+    "AND state IN ('assigned', 'building', 'pushing') RETURNING build_id), "
+    "event AS (INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
+    "SELECT $1, $2, 'succeeded', $3, $4 FROM done), "
+    "merging AS (UPDATE builds SET state = 'merging', updated_at = now(), "
+    "merge_started_at = now() WHERE id = (SELECT build_id FROM done) "
+    "AND state IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM jobs "
+    "WHERE build_id = builds.id AND state <> 'succeeded' AND id <> $1) RETURNING " +
+        kBuildColumns + ") SELECT merging.*, done.build_id FROM done LEFT JOIN merging ON true"};
+
+const Statement kJobsOfBuild{
+    "jobs_of_build", "SELECT " + kJobColumns + " FROM jobs WHERE build_id = $1 ORDER BY id"};
+const Statement kBuildById{"build_by_id", "SELECT " + kBuildColumns + " FROM builds WHERE id = $1"};
+
+const Statement* const kPrepared[] = {&kCreateBuild,   &kAssignJobs,  &kSetPhase,
+                                      &kRecordSuccess, &kJobsOfBuild, &kBuildById};
+
 std::map<std::string, std::string> ParseStringMap(const std::string& text) {
   return json::parse(text).get<std::map<std::string, std::string>>();
 }
@@ -149,6 +228,16 @@ std::vector<BuildRecord> LoadBuilds(pqxx::transaction_base& tx, const std::strin
   return builds;
 }
 
+// One build and its jobs, by id, with prepared statements: the hot path's LoadBuilds.
+std::optional<BuildRecord> LoadBuild(pqxx::transaction_base& tx, uint64_t id) {
+  pqxx::result rows = tx.exec_prepared(kBuildById.name, id);
+  if (rows.empty()) return std::nullopt;
+  BuildRecord build = ReadBuild(rows[0]);
+  for (const auto& job : tx.exec_prepared(kJobsOfBuild.name, id))
+    build.jobs.push_back(ReadJob(job));
+  return build;
+}
+
 // Adds each job's history to builds loaded by LoadBuilds.
 void LoadEvents(pqxx::transaction_base& tx, std::vector<BuildRecord>& builds) {
   std::map<uint64_t, JobRecord*> jobs;
@@ -180,9 +269,9 @@ void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
 }
 
 std::shared_ptr<const BuildSpec> LoadSpec(pqxx::transaction_base& tx, uint64_t build_id) {
-  auto builds = LoadBuilds(tx, "WHERE id = $1", build_id);
-  if (builds.empty()) throw std::runtime_error("build " + std::to_string(build_id) + " vanished");
-  return std::make_shared<const BuildSpec>(builds[0].spec);
+  std::optional<BuildRecord> build = LoadBuild(tx, build_id);
+  if (!build) throw std::runtime_error("build " + std::to_string(build_id) + " vanished");
+  return std::make_shared<const BuildSpec>(build->spec);
 }
 
 // Ends `job` as `state`, fails its build and cancels the build's other unfinished jobs.
@@ -225,20 +314,36 @@ void CommitWithoutFlushWait(pqxx::work& tx) {
 
 // assigned/building -> building/pushing inside the caller's transaction; false if fenced.
 bool SetPhaseInTx(pqxx::work& tx, const std::string& agent_id, const JobRef& job, JobPhase phase) {
-  std::string state = PhaseState(phase);
-  pqxx::result updated = tx.exec_params(
-      "UPDATE jobs SET state = $4, updated_at = now() "
-      "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
-      "AND state IN ('assigned', 'building', 'pushing') RETURNING id",
-      job.job_id, job.attempt, agent_id, state);
-  if (updated.empty()) return false;
-  if (phase != JobPhase::kAccepted) RecordEvent(tx, job.job_id, job.attempt, state, agent_id, "");
-  return true;
+  return tx.exec_prepared1(kSetPhase.name, job.job_id, job.attempt, agent_id,
+                           std::string(PhaseState(phase)), phase != JobPhase::kAccepted)[0]
+             .as<int>() > 0;
+}
+
+// A succeeded result inside the caller's transaction (kRecordSuccess), with the build's
+// jobs read for the merge when it was the build's last.
+ResultOutcome RecordSuccessInTx(pqxx::work& tx, const std::string& agent_id,
+                                const JobResultMsg& result) {
+  ResultOutcome outcome;
+  pqxx::result rows =
+      tx.exec_prepared(kRecordSuccess.name, result.job.job_id, result.job.attempt, agent_id,
+                       result.image.digest, result.image.media_type, result.image.size);
+  if (rows.empty()) return outcome;  // stale: a retry or a cancel has superseded this attempt
+  const pqxx::row& row = rows[0];
+  outcome.current = true;
+  outcome.build_id = row[row.size() - 1].as<uint64_t>();
+  if (row[0].is_null()) return outcome;  // another job of the build has not succeeded yet
+  BuildRecord build = ReadBuild(row);
+  for (const auto& job : tx.exec_prepared(kJobsOfBuild.name, build.id)) {
+    build.jobs.push_back(ReadJob(job));
+  }
+  outcome.to_merge = std::move(build);
+  return outcome;
 }
 
 // One job result inside the caller's transaction; the caller commits.
 ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
                                const JobResultMsg& result, uint32_t max_attempts) {
+  if (result.succeeded) return RecordSuccessInTx(tx, agent_id, result);
   ResultOutcome outcome;
   pqxx::result rows = tx.exec_params(
       "SELECT " + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", result.job.job_id);
@@ -250,30 +355,6 @@ ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
     return outcome;  // stale: a retry or a cancel has superseded this attempt
   }
   outcome.current = true;
-
-  if (result.succeeded) {
-    tx.exec_params(
-        "UPDATE jobs SET state = 'succeeded', manifest_digest = $2, manifest_media_type = $3, "
-        "manifest_size = $4, updated_at = now(), deadline = NULL WHERE id = $1",
-        job.id, result.image.digest, result.image.media_type, result.image.size);
-    RecordEvent(tx, job.id, job.attempt, "succeeded", agent_id, result.image.digest);
-    pqxx::result merging = tx.exec_params(
-        "UPDATE builds SET state = 'merging', updated_at = now(), merge_started_at = now() "
-        "WHERE id = $1 AND state IN ('queued', 'running') AND NOT EXISTS "
-        "(SELECT 1 FROM jobs WHERE build_id = $1 AND state <> 'succeeded') RETURNING " +
-            kBuildColumns,
-        job.build_id);
-    if (!merging.empty()) {
-      BuildRecord build = ReadBuild(merging[0]);
-      for (const auto& row :
-           tx.exec_params("SELECT " + kJobColumns + " FROM jobs WHERE build_id = $1 ORDER BY id",
-                          job.build_id)) {
-        build.jobs.push_back(ReadJob(row));
-      }
-      outcome.to_merge = std::move(build);
-    }
-    return outcome;
-  }
 
   if (result.retryable && job.attempt < max_attempts) {
     tx.exec_params(
@@ -348,7 +429,11 @@ class Store::Pool {
       ++open_;
     }
     try {
-      return std::make_unique<pqxx::connection>(url_);
+      auto connection = std::make_unique<pqxx::connection>(url_);
+      for (const Statement* statement : kPrepared) {
+        connection->prepare(statement->name, statement->sql);
+      }
+      return connection;
     } catch (...) {
       Discard();
       throw;
@@ -441,42 +526,31 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     json manifest_annotations = spec.manifest_annotations;
     json index_annotations = spec.index_annotations;
     json secret_ids = spec.secret_ids;
-    pqxx::result inserted = tx.exec_params(
-        "INSERT INTO builds (idempotency_key, platforms, tags, context_digest, dockerfile, "
-        "dockerfile_path, build_args, target, job_timeout_s, emulation, labels, no_cache, pull, "
-        "manifest_annotations, annotations, source, revision, secret_ids) "
-        "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
-        "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb) "
-        "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        idempotency_key, PlatformsJson(spec.platforms), tags.dump(), spec.context_digest,
-        spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target, spec.job_timeout_s,
-        std::string(EmulationPolicyName(spec.emulation)), labels.dump(), spec.no_cache, spec.pull,
-        manifest_annotations.dump(), index_annotations.dump(), spec.source, spec.revision,
-        secret_ids.dump());
+    pqxx::result inserted = tx.exec_prepared(
+        kCreateBuild.name, idempotency_key, PlatformsJson(spec.platforms), tags.dump(),
+        spec.context_digest, spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target,
+        spec.job_timeout_s, std::string(EmulationPolicyName(spec.emulation)), labels.dump(),
+        spec.no_cache, spec.pull, manifest_annotations.dump(), index_annotations.dump(),
+        spec.source, spec.revision, secret_ids.dump());
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");
       return Created{existing[0], false};
     }
     uint64_t id = inserted[0][0].as<uint64_t>();
-    for (const Platform& platform : spec.platforms) {
-      uint64_t job_id =
-          tx.exec_params1("INSERT INTO jobs (build_id, platform) VALUES ($1, $2) RETURNING id", id,
-                          platform.ToString())[0]
-              .as<uint64_t>();
-      RecordEvent(tx, job_id, 0, "pending", "", "submitted");
-    }
-    auto builds = LoadBuilds(tx, "WHERE id = $1", id);
+    std::optional<BuildRecord> build = LoadBuild(tx, id);
+    if (!build) return Status::Internal("build " + std::to_string(id) + " vanished during submit");
     tx.commit();
-    return Created{builds.at(0), true};
+    return Created{*build, true};
   });
 }
 
 Result<BuildRecord> Store::GetBuild(uint64_t id) {
   return pool_->Run<BuildRecord>("get build", [&](pqxx::connection& c) -> Result<BuildRecord> {
     pqxx::read_transaction tx(c);
-    auto builds = LoadBuilds(tx, "WHERE id = $1", id);
-    if (builds.empty()) return Status::NotFound("no build " + std::to_string(id));
+    std::optional<BuildRecord> build = LoadBuild(tx, id);
+    if (!build) return Status::NotFound("no build " + std::to_string(id));
+    std::vector<BuildRecord> builds = {*std::move(build)};
     LoadEvents(tx, builds);
     return builds[0];
   });
@@ -544,30 +618,25 @@ Result<uint32_t> Store::AssignJob(uint64_t job_id, const std::string& agent_id, 
 
 Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>& assignments) {
   using Attempts = std::vector<uint32_t>;
+  json wanted = json::array();
+  for (const JobAssignment& a : assignments) {
+    wanted.push_back({{"job_id", a.job_id},
+                      {"agent_id", a.agent_id},
+                      {"emulated", a.emulated},
+                      {"placement", a.placement}});
+  }
   return pool_->Run<Attempts>("assign jobs", [&](pqxx::connection& c) -> Result<Attempts> {
     pqxx::work tx(c);
-    Attempts attempts;
-    for (const JobAssignment& assignment : assignments) {
-      pqxx::result updated = tx.exec_params(
-          "UPDATE jobs SET state = 'assigned', attempt = attempt + 1, agent_id = $2, "
-          "emulated = $3, placement = $4, error = '', updated_at = now(), deadline = now() + "
-          "make_interval(secs => (SELECT job_timeout_s FROM builds WHERE id = jobs.build_id)) "
-          "WHERE id = $1 AND state = 'pending' RETURNING attempt, build_id",
-          assignment.job_id, assignment.agent_id, assignment.emulated, assignment.placement);
-      if (updated.empty()) {
-        attempts.push_back(0);
-        continue;
-      }
-      uint32_t attempt = updated[0][0].as<uint32_t>();
-      tx.exec_params(
-          "UPDATE builds SET state = 'running', updated_at = now() "
-          "WHERE id = $1 AND state = 'queued'",
-          updated[0][1].as<uint64_t>());
-      RecordEvent(tx, assignment.job_id, attempt, "assigned", assignment.agent_id,
-                  assignment.placement);
-      attempts.push_back(attempt);
+    std::map<uint64_t, uint32_t> assigned;
+    for (const auto& row : tx.exec_prepared(kAssignJobs.name, wanted.dump())) {
+      assigned[row[0].as<uint64_t>()] = row[1].as<uint32_t>();
     }
     tx.commit();
+    Attempts attempts;
+    for (const JobAssignment& a : assignments) {
+      auto it = assigned.find(a.job_id);
+      attempts.push_back(it == assigned.end() ? 0 : it->second);
+    }
     return attempts;
   });
 }

@@ -22,6 +22,7 @@
 #
 # Env: MANIFOLD_FARM_DIR (default <repo>/.farm), MANIFOLD_BUILD_DIR (default <repo>/build),
 #      MANIFOLD_FARM_PG_PORT (55432), MANIFOLD_FARM_REGISTRY_PORT (5000),
+#      MANIFOLD_FARM_REGISTRY_DATA (the registry's storage; default FARM_DIR/registry/data),
 #      MANIFOLD_FARM_API_PORT (7080), MANIFOLD_FARM_AGENT_PORT (7081),
 #      MANIFOLD_FARM_METRICS_PORT (7082, the coordinator's /metrics; agents pick free ports),
 #      MANIFOLD_FARM_SLOTS (build slots per agent, 1),
@@ -55,6 +56,7 @@ farm_dir="${MANIFOLD_FARM_DIR:-$repo/.farm}"
 build_dir="${MANIFOLD_BUILD_DIR:-$repo/build}"
 pg_port="${MANIFOLD_FARM_PG_PORT:-55432}"
 registry_port="${MANIFOLD_FARM_REGISTRY_PORT:-5000}"
+registry_data="${MANIFOLD_FARM_REGISTRY_DATA:-}"  # "": FARM_DIR/registry/data
 api_port="${MANIFOLD_FARM_API_PORT:-7080}"
 agent_port="${MANIFOLD_FARM_AGENT_PORT:-7081}"
 metrics_port="${MANIFOLD_FARM_METRICS_PORT:-7082}"
@@ -473,14 +475,15 @@ start_registry() {
   local t0
   t0="$(date +%s%N)"
   open_log registry
-  mkdir -p "$farm_dir/registry/data"
+  local data="${registry_data:-$farm_dir/registry/data}"
+  mkdir -p "$farm_dir/registry" "$data"
   cat >"$farm_dir/registry/config.yml" <<EOF
 version: 0.1
 log:
   level: info
 storage:
   filesystem:
-    rootdirectory: $farm_dir/registry/data
+    rootdirectory: $data
   delete:
     enabled: true
 http:
@@ -652,6 +655,7 @@ write_conf() {
       "$pg_port" "$registry_port" "$api_port" "$agent_port" "$metrics_port"
     printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\nbackend=%q\nplaintext=%q\n' \
       "$slots" "$build_dir" "$agents_spec" "$only_services" "$backend" "$plaintext"
+    printf 'registry_data=%q\n' "$registry_data"
     while IFS= read -r var; do
       case "$var" in
         MANIFOLD_FARM_*) ;;
