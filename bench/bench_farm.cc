@@ -212,6 +212,14 @@ Result<DbCounters> BenchFarm::ReadDbCounters() const {
   if (sscanf(out->c_str(), "%lu|%lu", &counters.transactions, &counters.statements) != 2) {
     return Status::Internal("cannot read PostgreSQL's counters from: " + *out);
   }
+  Result<std::string> builds = Psql("manifold",
+                                    "SELECT count(*) FILTER (WHERE state = 'succeeded'), "
+                                    "count(*) FILTER (WHERE state = 'merging') FROM builds");
+  if (!builds.ok()) return builds.status();
+  if (sscanf(builds->c_str(), "%lu|%lu", &counters.builds_succeeded, &counters.builds_merging) !=
+      2) {
+    return Status::Internal("cannot read the builds' states from: " + *builds);
+  }
   return counters;
 }
 

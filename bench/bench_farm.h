@@ -34,8 +34,10 @@ struct SubmittedBuild {
 
 // PostgreSQL's own counters for the coordinator's database.
 struct DbCounters {
-  uint64_t transactions = 0;  // xact_commit + xact_rollback
-  uint64_t statements = 0;    // pg_stat_statements calls, BEGIN/COMMIT/ROLLBACK excluded
+  uint64_t transactions = 0;      // xact_commit + xact_rollback
+  uint64_t statements = 0;        // pg_stat_statements calls, BEGIN/COMMIT/ROLLBACK excluded
+  uint64_t builds_succeeded = 0;  // index pushed
+  uint64_t builds_merging = 0;    // every job recorded, index not yet pushed
 };
 
 // CPU time and resident memory of a process, from /proc/PID/stat and /proc/PID/status.

@@ -223,6 +223,13 @@ int Throughput(const Settings& settings) {
         (db_after->transactions - db_before->transactions) / jobs,
         (db_after->statements - db_before->statements) / jobs,
         (db_after->transactions - db_before->transactions) / window);
+    // The merges run beside the measured path; whether they keep up shows here.
+    printf(
+        "indexes pushed in the window: %.1f/s; builds waiting for their merge: %lu at its "
+        "start, %lu at its end\n",
+        (db_after->builds_succeeded - db_before->builds_succeeded) / window,
+        static_cast<unsigned long>(db_before->builds_merging),
+        static_cast<unsigned long>(db_after->builds_merging));
   }
   if (cpu_before.ok() && cpu_after.ok()) {
     printf("coordinator: %.0f%% of one core, RSS %.1f MB\n",

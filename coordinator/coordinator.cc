@@ -127,7 +127,9 @@ Status Coordinator::Start() {
   spdlog::info("agent socket on {}; {} pending, {} running jobs, {} builds to merge",
                bound_endpoint_, pending_.size(), running_.size(), merging->size());
 
-  merge_thread_ = std::thread([this] { MergeLoop(); });
+  for (int i = 0; i < std::max(1, options_.merge_workers); ++i) {
+    merge_threads_.emplace_back([this] { MergeLoop(); });
+  }
   for (BuildRecord& build : *merging) RequestMerge(std::move(build));
   loop_thread_ = std::thread([this] { Loop(); });
   return Status::Ok();
@@ -139,9 +141,14 @@ void Coordinator::Stop() {
     std::lock_guard lock(inbox_mutex_);
     if (wake_sender_) wake_sender_->send(zmq::str_buffer("stop"), zmq::send_flags::dontwait);
   }
+  {
+    std::lock_guard lock(merge_mutex_);  // no merge thread is between its check and its wait
+  }
   merge_wakeup_.notify_all();
+  merge_backoff_.notify_all();
   if (loop_thread_.joinable()) loop_thread_.join();
-  if (merge_thread_.joinable()) merge_thread_.join();
+  for (std::thread& merge_thread : merge_threads_) merge_thread.join();
+  merge_threads_.clear();
   wake_sender_.reset();
   wake_receiver_.reset();
   router_.reset();
@@ -1098,8 +1105,8 @@ void Coordinator::MergeLoop() {
       spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,
                    attempt, status.message());
       std::unique_lock lock(merge_mutex_);
-      merge_wakeup_.wait_for(lock, std::chrono::seconds(1 << attempt),
-                             [&] { return stopping_.load(); });
+      merge_backoff_.wait_for(lock, std::chrono::seconds(1 << attempt),
+                              [&] { return stopping_.load(); });
     }
     if (!status.ok() && !stopping_) {
       spdlog::error("{}build {} failed at merge: {}", LogIds{.build = build_id}, build_id,

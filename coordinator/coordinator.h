@@ -1,5 +1,5 @@
 // Coordinator: the agent loop. It owns the ZeroMQ ROUTER socket that agents connect to,
-// the in-memory view of agents, pending and running jobs, and the merge thread.
+// the in-memory view of agents, pending and running jobs, and the merge threads.
 //
 // One thread (the loop) does all agent I/O and every scheduling decision; the view is
 // rebuilt from the Store at Start(). Other threads (the HTTP API) hand it work through
@@ -43,6 +43,9 @@ struct CoordinatorOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
   uint32_t max_attempts = 3;
+  // Builds merged at once: a merge mostly waits on the registry, and one at a time falls
+  // behind a busy farm's completions.
+  int merge_workers = 4;
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
   // Under --emulation fallback, how long a job waits for a native agent before an
@@ -89,7 +92,7 @@ class Coordinator {
   ~Coordinator();
 
   // Binds the agent socket, loads pending work from the store, starts the loop and the
-  // merge thread. Fails if the endpoint cannot be bound.
+  // merge threads. Fails if the endpoint cannot be bound.
   Status Start();
   void Stop();
 
@@ -262,10 +265,13 @@ class Coordinator {
   std::map<std::string, PublishedAgent> published_agents_;  // by agent id
 
   std::mutex merge_mutex_;
-  std::condition_variable merge_wakeup_;
+  std::condition_variable merge_wakeup_;  // a build to merge (or stopping)
+  // Where a merge thread waits out its back-off: apart, so a wakeup for a new build always
+  // reaches an idle merge thread.
+  std::condition_variable merge_backoff_;
   std::deque<BuildRecord> merge_queue_;  // merging builds with their jobs
-  std::thread merge_thread_;
-  Merger merger_;  // merge thread only
+  std::vector<std::thread> merge_threads_;
+  Merger merger_;  // shared by the merge threads
 };
 
 }  // namespace manifold

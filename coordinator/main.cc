@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   int heartbeat_ms = 2000;
   int missed_heartbeats = 3;
   uint32_t max_attempts = 3;
+  int merge_workers = 4;
   int database_wait_s = 60;
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
@@ -82,6 +83,11 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", max_attempts, "attempts per job for retryable failures")
       ->envname("MANIFOLD_MAX_ATTEMPTS")
       ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--merge-workers", merge_workers,
+                 "builds whose index is merged and pushed at once (each waits on the registry)")
+      ->envname("MANIFOLD_MERGE_WORKERS")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--queue-timeout", queue_timeout_s,
                  "seconds a job may wait while no agent serves its platform")
@@ -261,6 +267,7 @@ int main(int argc, char** argv) {
   options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.missed_heartbeats = missed_heartbeats;
   options.max_attempts = max_attempts;
+  options.merge_workers = merge_workers;
   options.queue_timeout = std::chrono::seconds(queue_timeout_s);
   options.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
   options.cache_affinity_window = std::chrono::seconds(cache_affinity_s);

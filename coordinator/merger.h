@@ -6,7 +6,7 @@
 // once): it must exist there with the reported media type and size, so no tag ever names
 // an index with a missing or misdescribed child. That the image really is for its
 // platform is the agent's check, made on its image config before it pushes
-// (agent/job_runner.cc). A merge runs on the coordinator's merge thread, never on its
+// (agent/job_runner.cc). A merge runs on one of the coordinator's merge threads, never on its
 // agent loop; it keeps one registry client (with its open connections and tokens) per
 // registry across merges, and drops a registry's client after a failed merge, so a retry
 // reads docker's config.json and certs.d afresh. Thread-safe.
