@@ -185,6 +185,67 @@ TEST_F(StoreTest, ResultsAreFencedOnJobAttemptAndAgent) {
   EXPECT_EQ(done.jobs[1].manifest.digest, "sha256:" + std::string(64, 'b'));
 }
 
+// A scheduling pass and a loop turn's reports each in one call, as the coordinator makes
+// them: the statements that write a job's change and its event together leave the same
+// history as one statement each, and both platforms' results in one transaction merge once.
+TEST_F(StoreTest, PassAndReportsOfBothPlatformsInOneCallMergeOnceWithTheFullHistory) {
+  BuildRecord build = Submit();
+  BuildRecord other = Submit();
+  uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
+  ASSERT_TRUE(store_->CancelBuild(other.id).ok());
+  Result<std::vector<uint32_t>> attempts = store_->AssignJobs(
+      {{arm, "arm", false, "native, least loaded"},
+       {other.jobs[0].id, "x86", false, "native"},  // canceled meanwhile: not assigned
+       {amd, "x86", true, "emulated, no native agent"}});
+  ASSERT_TRUE(attempts.ok()) << attempts.status().message();
+  EXPECT_EQ(*attempts, (std::vector<uint32_t>{1, 0, 1}));
+  BuildRecord running = *store_->GetBuild(build.id);
+  EXPECT_EQ(running.state, "running");
+  EXPECT_EQ(running.jobs[0].agent_id, "x86");
+  EXPECT_TRUE(running.jobs[0].emulated);
+  EXPECT_EQ(running.jobs[0].placement, "emulated, no native agent");
+  EXPECT_GT(running.jobs[0].deadline_unix_ms, 0);
+  EXPECT_EQ(store_->GetBuild(other.id)->jobs[0].state, "canceled");
+
+  std::vector<std::pair<std::string, JobUpdateMsg>> phases;
+  for (auto [job, agent] : {std::pair{amd, "x86"}, std::pair{arm, "arm"}}) {
+    for (JobPhase phase : {JobPhase::kAccepted, JobPhase::kBuilding, JobPhase::kPushing}) {
+      phases.push_back({agent, JobUpdateMsg{{job, 1}, phase}});
+    }
+  }
+  phases.push_back({"arm", JobUpdateMsg{{amd, 1}, JobPhase::kPushing}});  // not its job
+  std::vector<bool> current;
+  Result<std::vector<ResultOutcome>> outcomes = store_->RecordJobReports(
+      phases, {{"x86", Success({amd, 1}, 'a')}, {"arm", Success({arm, 1}, 'b')}}, 3, &current);
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status().message();
+  EXPECT_EQ(current, (std::vector<bool>{true, true, true, true, true, true, false}));
+  ASSERT_EQ(outcomes->size(), 2u);
+  EXPECT_TRUE((*outcomes)[0].current);
+  EXPECT_FALSE((*outcomes)[0].to_merge.has_value());
+  EXPECT_EQ((*outcomes)[1].build_id, build.id);
+  ASSERT_TRUE((*outcomes)[1].to_merge.has_value());
+  const BuildRecord& merging = *(*outcomes)[1].to_merge;
+  EXPECT_EQ(merging.state, "merging");
+  EXPECT_FALSE(merging.merge_started_at.empty());
+  ASSERT_EQ(merging.jobs.size(), 2u);
+  EXPECT_EQ(merging.jobs[0].manifest, Success({amd, 1}, 'a').image);
+  EXPECT_EQ(merging.jobs[1].state, "succeeded");
+
+  BuildRecord recorded = *store_->GetBuild(build.id);
+  for (const JobRecord& job : recorded.jobs) {
+    std::vector<std::string> history;
+    for (const JobEvent& event : job.events) history.push_back(event.state);
+    EXPECT_EQ(history, (std::vector<std::string>{"pending", "assigned", "building", "pushing",
+                                                 "succeeded"}))
+        << job.platform.ToString();
+    EXPECT_EQ(job.events[1].detail, job.placement);
+    EXPECT_EQ(job.events[4].detail, job.manifest.digest);
+  }
+  Result<std::vector<BuildRecord>> to_merge = store_->BuildsToMerge();
+  ASSERT_TRUE(to_merge.ok());
+  EXPECT_EQ(to_merge->size(), 1u);
+}
+
 TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
   BuildRecord build = Submit();
   uint64_t arm = build.jobs[1].id;
