@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/reference.h"
 #include "coordinator/listen_address.h"
+#include "coordinator/merge_order.h"
 #include "coordinator/scheduler.h"
 
 namespace manifold {
@@ -1077,47 +1078,60 @@ void Coordinator::MergeLoop() {
     BuildRecord build;
     {
       std::unique_lock lock(merge_mutex_);
-      merge_wakeup_.wait(lock, [&] { return stopping_ || !merge_queue_.empty(); });
+      std::optional<size_t> next;
+      merge_wakeup_.wait(lock, [&] {
+        return stopping_ || (next = NextMerge(merge_queue_, merge_tags_in_flight_)).has_value();
+      });
       if (stopping_) return;
-      build = std::move(merge_queue_.front());
-      merge_queue_.pop_front();
+      build = std::move(merge_queue_[*next]);
+      merge_queue_.erase(merge_queue_.begin() + static_cast<std::ptrdiff_t>(*next));
+      merge_tags_in_flight_.insert(build.spec.tags.begin(), build.spec.tags.end());
     }
-    const uint64_t build_id = build.id;
-    // Transient registry or database trouble is retried with back-off; the build stays
-    // in state merging meanwhile, and a restarted coordinator picks it up again.
-    Status status;
-    for (int attempt = 1; attempt <= 5 && !stopping_; ++attempt) {
-      Result<PushedIndex> pushed = merger_.MergeAndPushIndex(build);
-      if (pushed.ok()) {
-        spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id},
-                     build_id, pushed->digest, build.spec.tags.size());
-        Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
-        status = took.status();
-        if (took.ok()) {
-          metrics_.CountBuild("succeeded");
-          metrics_.ObserveBuildDuration(*took);
-        }
-      } else {
-        status = pushed.status();
-        if (!status.retryable()) break;
+    MergeBuild(build);
+    {
+      std::lock_guard lock(merge_mutex_);
+      for (const std::string& tag : build.spec.tags) merge_tags_in_flight_.erase(tag);
+    }
+    merge_wakeup_.notify_all();  // a build that waited for these tags may go now
+  }
+}
+
+void Coordinator::MergeBuild(const BuildRecord& build) {
+  const uint64_t build_id = build.id;
+  // Transient registry or database trouble is retried with back-off; the build stays
+  // in state merging meanwhile, and a restarted coordinator picks it up again.
+  Status status;
+  for (int attempt = 1; attempt <= 5 && !stopping_; ++attempt) {
+    Result<PushedIndex> pushed = merger_.MergeAndPushIndex(build);
+    if (pushed.ok()) {
+      spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id}, build_id,
+                   pushed->digest, build.spec.tags.size());
+      Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
+      status = took.status();
+      if (took.ok()) {
+        metrics_.CountBuild("succeeded");
+        metrics_.ObserveBuildDuration(*took);
       }
-      if (status.ok()) break;
-      spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,
-                   attempt, status.message());
-      std::unique_lock lock(merge_mutex_);
-      merge_backoff_.wait_for(lock, std::chrono::seconds(1 << attempt),
-                              [&] { return stopping_.load(); });
+    } else {
+      status = pushed.status();
+      if (!status.retryable()) break;
     }
-    if (!status.ok() && !stopping_) {
-      spdlog::error("{}build {} failed at merge: {}", LogIds{.build = build_id}, build_id,
-                    status.message());
-      metrics_.CountBuild("failed");
-      Status failed =
-          store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
-      if (!failed.ok())
-        spdlog::error("{}cannot record failure of build {}: {}", LogIds{.build = build_id},
-                      build_id, failed.message());
-    }
+    if (status.ok()) break;
+    spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,
+                 attempt, status.message());
+    std::unique_lock lock(merge_mutex_);
+    merge_backoff_.wait_for(lock, std::chrono::seconds(1 << attempt),
+                            [&] { return stopping_.load(); });
+  }
+  if (!status.ok() && !stopping_) {
+    spdlog::error("{}build {} failed at merge: {}", LogIds{.build = build_id}, build_id,
+                  status.message());
+    metrics_.CountBuild("failed");
+    Status failed =
+        store_.FailBuild(build_id, "pushing the image index failed: " + status.message());
+    if (!failed.ok())
+      spdlog::error("{}cannot record failure of build {}: {}", LogIds{.build = build_id}, build_id,
+                    failed.message());
   }
 }
 

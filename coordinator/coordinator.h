@@ -44,7 +44,8 @@ struct CoordinatorOptions {
   int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
   uint32_t max_attempts = 3;
   // Builds merged at once: a merge mostly waits on the registry, and one at a time falls
-  // behind a busy farm's completions.
+  // behind a busy farm's completions. They are taken in the order they finished, and a
+  // build waits for an earlier one that pushes to one of its tags (coordinator/merge_order.h).
   int merge_workers = 4;
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
@@ -210,6 +211,8 @@ class Coordinator {
   void PublishAgent(const std::string& agent_id);
 
   void MergeLoop();
+  // Pushes one build's index, retrying with back-off, and records the outcome.
+  void MergeBuild(const BuildRecord& build);
   void RequestMerge(BuildRecord build);
 
   Store& store_;
@@ -269,7 +272,8 @@ class Coordinator {
   // Where a merge thread waits out its back-off: apart, so a wakeup for a new build always
   // reaches an idle merge thread.
   std::condition_variable merge_backoff_;
-  std::deque<BuildRecord> merge_queue_;  // merging builds with their jobs
+  std::deque<BuildRecord> merge_queue_;         // merging builds with their jobs
+  std::set<std::string> merge_tags_in_flight_;  // the tags of the merges running now
   std::vector<std::thread> merge_threads_;
   Merger merger_;  // shared by the merge threads
 };
