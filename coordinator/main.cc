@@ -242,7 +242,9 @@ int main(int argc, char** argv) {
   std::unique_ptr<Store> store;
   for (auto backoff = std::chrono::milliseconds(100);;
        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    Result<std::unique_ptr<Store>> opened = Store::Open(database_url);
+    // A connection for the loop, the API's threads and each merge thread, so none of them
+    // waits for another's to come back.
+    Result<std::unique_ptr<Store>> opened = Store::Open(database_url, 8 + merge_workers);
     if (opened.ok()) {
       store = std::move(*opened);
       break;
