@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
+#include <tuple>
 
 #include "schema/migrations.h"
 
@@ -112,15 +113,17 @@ const Statement kAssignJobs{
     "SELECT id, attempt, 'assigned', agent_id, placement FROM assigned) "
     "SELECT id, attempt FROM assigned"};
 
-// A phase of (job $1, attempt $2, agent $3) as state $4, with its event when $5; returns
-// how many jobs moved (0: fenced).
-const Statement kSetPhase{
-    "set_phase",
+// The phases of (job $1, attempt $2, agent $3) that came together: the job takes the last
+// one's state $4, and each state in $5 (in order) becomes an event; returns how many jobs
+// moved (0: fenced).
+const Statement kSetPhases{
+    "set_phases",
     "WITH moved AS (UPDATE jobs SET state = $4, updated_at = now() "
     "WHERE id = $1 AND attempt = $2 AND agent_id = $3 "
     "AND state IN ('assigned', 'building', 'pushing') RETURNING id), "
     "event AS (INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
-    "SELECT id, $2, $4, $3, '' FROM moved WHERE $5) "
+    "SELECT moved.id, $2, e.state, $3, '' FROM moved, "
+    "unnest($5::text[]) WITH ORDINALITY AS e(state, n) ORDER BY e.n) "
     "SELECT count(*) FROM moved"};
 
 // A succeeded result of (job $1, attempt $2, agent $3) with its image ($4 digest, $5 media
@@ -146,7 +149,7 @@ const Statement kJobsOfBuild{
     "jobs_of_build", "SELECT " + kJobColumns + " FROM jobs WHERE build_id = $1 ORDER BY id"};
 const Statement kBuildById{"build_by_id", "SELECT " + kBuildColumns + " FROM builds WHERE id = $1"};
 
-const Statement* const kPrepared[] = {&kCreateBuild,   &kAssignJobs,  &kSetPhase,
+const Statement* const kPrepared[] = {&kCreateBuild,   &kAssignJobs,  &kSetPhases,
                                       &kRecordSuccess, &kJobsOfBuild, &kBuildById};
 
 std::map<std::string, std::string> ParseStringMap(const std::string& text) {
@@ -312,11 +315,39 @@ void CommitWithoutFlushWait(pqxx::work& tx) {
   tx.commit();
 }
 
-// assigned/building -> building/pushing inside the caller's transaction; false if fenced.
-bool SetPhaseInTx(pqxx::work& tx, const std::string& agent_id, const JobRef& job, JobPhase phase) {
-  return tx.exec_prepared1(kSetPhase.name, job.job_id, job.attempt, agent_id,
-                           std::string(PhaseState(phase)), phase != JobPhase::kAccepted)[0]
-             .as<int>() > 0;
+// Phases (agent id, update), in the order they came, inside the caller's transaction: one
+// statement for each job's run of phases (a zero-time build sends accepted, building and
+// pushing at once), each fenced as SetJobPhase is. The answer for each phase: false if
+// fenced.
+std::vector<bool> SetPhasesInTx(pqxx::work& tx,
+                                const std::vector<std::pair<std::string, JobUpdateMsg>>& phases) {
+  struct Run {
+    std::vector<size_t> members;  // positions in `phases`
+    std::string events;           // the states that become events, as a text[] literal
+  };
+  std::vector<Run> runs;
+  std::map<std::tuple<std::string, uint64_t, uint32_t>, size_t> run_of;
+  for (size_t i = 0; i < phases.size(); ++i) {
+    const auto& [agent_id, update] = phases[i];
+    auto [it, added] =
+        run_of.try_emplace({agent_id, update.job.job_id, update.job.attempt}, runs.size());
+    if (added) runs.emplace_back();
+    Run& run = runs[it->second];
+    run.members.push_back(i);
+    if (update.phase != JobPhase::kAccepted) {
+      run.events += std::string(run.events.empty() ? "" : ",") + PhaseState(update.phase);
+    }
+  }
+  std::vector<bool> current(phases.size());
+  for (const Run& run : runs) {
+    const auto& [agent_id, first] = phases[run.members.front()];
+    JobPhase last = phases[run.members.back()].second.phase;
+    bool moved = tx.exec_prepared1(kSetPhases.name, first.job.job_id, first.job.attempt, agent_id,
+                                   std::string(PhaseState(last)), "{" + run.events + "}")[0]
+                     .as<int>() > 0;
+    for (size_t i : run.members) current[i] = moved;
+  }
+  return current;
 }
 
 // A succeeded result inside the caller's transaction (kRecordSuccess), with the build's
@@ -669,10 +700,7 @@ Result<std::vector<ResultOutcome>> Store::RecordJobReports(
   using Outcomes = std::vector<ResultOutcome>;
   return pool_->Run<Outcomes>("record job reports", [&](pqxx::connection& c) -> Result<Outcomes> {
     pqxx::work tx(c);
-    std::vector<bool> current;
-    for (const auto& [agent_id, update] : phases) {
-      current.push_back(SetPhaseInTx(tx, agent_id, update.job, update.phase));
-    }
+    std::vector<bool> current = SetPhasesInTx(tx, phases);
     Outcomes outcomes;
     for (const auto& [agent_id, result] : results) {
       outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_attempts));
