@@ -10,13 +10,18 @@
 
 #include "common/digest.h"
 #include "common/http_client.h"
+#include "common/registry.h"
 #include "common/tar.h"
 #include "common/wire.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/push_image.h"
+#include "tests/support/registry_proxy.h"
+#include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/test_image.h"
 #include "tests/support/wait.h"
 
 namespace manifold::test {
@@ -248,6 +253,67 @@ TEST_F(CoordinatorTest, JobOfLostAgentIsRetriedElsewhereAndItsLateResultIgnored)
   ASSERT_EQ(logs["chunks"].size(), 1u) << logs.dump();
   EXPECT_EQ(logs["chunks"][0]["attempt"], 1);
   EXPECT_TRUE(logs["done"].get<bool>());
+}
+
+// Two builds tagged app:latest finish one after the other while the registry answers the
+// first index PUT slowly. Merges run on several threads, but the second build's merge waits
+// for the first (same tag), so the tag ends on the second build's index, as it would with
+// one merge thread; without that wait the slow first PUT lands last.
+TEST_F(CoordinatorTest, BuildsOfOneTagLeaveTheLaterIndexUnderItWhenTheFirstPushIsSlow) {
+  RegistryServer registry;
+  ASSERT_TRUE(registry.Start().ok());
+  RegistryProxy proxy;
+  ASSERT_TRUE(proxy.Start(registry.host()).ok());
+  RegistryClient client(registry.host());
+  const TestImage images[] = {MakeTestImage(P("linux/amd64"), "first"),
+                              MakeTestImage(P("linux/amd64"), "second")};
+  for (const TestImage& image : images) {
+    ASSERT_TRUE(PushTestImage(client, "app", image.manifest.digest, image).ok());
+  }
+  CannedAnswer slow_put;
+  slow_put.method = "PUT";
+  slow_put.target_contains = "/v2/app/manifests/latest";
+  slow_put.forward = true;
+  slow_put.delay = milliseconds(2000);
+  proxy.Answer(slow_put);
+  const std::string tag = proxy.host() + "/app:latest";
+
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("x86", "linux/amd64");
+  uint64_t builds[2];
+  for (int i = 0; i < 2; ++i) {
+    builds[i] = SubmitBuild("linux/amd64", json::object(), tag.c_str());
+    std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
+    ASSERT_TRUE(assign.has_value()) << "build " << i;
+    const Descriptor& image = images[i].manifest;
+    agent.Send(JobResultMsg{assign->job,
+                            true,
+                            {image.media_type, image.digest, static_cast<uint64_t>(image.size)},
+                            "",
+                            false});
+    ASSERT_TRUE(agent.Receive<AckMsg>().has_value()) << "build " << i;
+    // The first merge reaches its slow PUT before the second build is even submitted.
+    if (i == 0) std::this_thread::sleep_for(milliseconds(300));
+  }
+  for (uint64_t id : builds) {
+    ASSERT_TRUE(WaitFor([&] { return Build(id)["state"] == "succeeded"; }, milliseconds(30000)))
+        << Build(id).dump();
+  }
+  const std::string first_index = Build(builds[0])["index_digest"];
+  const std::string second_index = Build(builds[1])["index_digest"];
+  ASSERT_NE(first_index, second_index);
+  Result<FetchedManifest> latest = client.GetManifest("app", "latest");
+  ASSERT_TRUE(latest.ok()) << latest.status().message();
+  EXPECT_EQ(latest->digest, second_index) << "the first build's index is " << first_index;
+  // The second build's PUT went out only after the first one's was answered.
+  std::vector<std::chrono::steady_clock::time_point> puts;
+  for (const ProxiedRequest& request : proxy.requests()) {
+    if (request.method == "PUT" && request.target == "/v2/app/manifests/latest") {
+      puts.push_back(request.received);
+    }
+  }
+  ASSERT_EQ(puts.size(), 2u);
+  EXPECT_GE(puts[1] - puts[0], milliseconds(2000));
 }
 
 TEST_F(CoordinatorTest, CancelStopsTheJobOnItsAgentAndEndsTheBuild) {

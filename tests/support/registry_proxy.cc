@@ -47,6 +47,7 @@ struct RegistryProxy::Handler {
         req.method,      req.target,     std::chrono::steady_clock::now(), 0, false,
         req.remote_port, req.body.size()};
     std::optional<CannedAnswer> answer = Take(proxy, req);
+    if (answer.has_value()) std::this_thread::sleep_for(answer->delay);
     if (answer.has_value() && answer->forward) {
       Forward(proxy->upstream_, req, res);
       for (const auto& [name, value] : answer->headers) res.set_header(name, value);

@@ -38,6 +38,8 @@ struct CannedAnswer {
   std::vector<std::pair<std::string, std::string>> headers;
   // Instead of answering, forward the request and add `headers` to the registry's answer.
   bool forward = false;
+  // Wait this long before answering or forwarding: a slow registry.
+  std::chrono::milliseconds delay{0};
 };
 
 struct ProxiedRequest {
