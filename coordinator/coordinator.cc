@@ -366,7 +366,7 @@ void Coordinator::HandleFrame(const std::string& routing_id, const std::string& 
   }
   Session& session = *sessions_.at(known->second);
   session.last_seen = Clock::now();
-  PublishAgent(session.agent_id);
+  PublishLastSeen(session.agent_id, session.last_seen);
   std::visit(
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
@@ -1046,6 +1046,12 @@ void Coordinator::UpdateGauges() {
     Result<std::map<std::string, int>> counts = store_.CountBuildsByState();
     if (counts.ok()) metrics_.SetBuildsByState(*counts);
   }
+}
+
+void Coordinator::PublishLastSeen(const std::string& agent_id, Clock::time_point at) {
+  std::lock_guard lock(agents_mutex_);
+  auto it = published_agents_.find(agent_id);
+  if (it != published_agents_.end()) it->second.last_seen = at;
 }
 
 void Coordinator::PublishAgent(const std::string& agent_id) {

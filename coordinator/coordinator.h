@@ -209,6 +209,9 @@ class Coordinator {
   // Brings the agent's entry in the API's view up to date with its session (or removes
   // it): O(log agents), so a hello storm or a busy farm never copies the whole fleet.
   void PublishAgent(const std::string& agent_id);
+  // Only the agent's last-seen time, for every frame it sends (heartbeats above all): its
+  // session did not change, so nothing else in its entry is copied again.
+  void PublishLastSeen(const std::string& agent_id, std::chrono::steady_clock::time_point at);
 
   void MergeLoop();
   // Pushes one build's index, retrying with back-off, and records the outcome.

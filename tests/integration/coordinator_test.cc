@@ -186,6 +186,12 @@ TEST_F(CoordinatorTest, HostileFramesAreDroppedAndTheCoordinatorKeepsServing) {
   json agents = json::parse(Get("/v1/agents").body);
   ASSERT_EQ(agents["agents"].size(), 1u) << agents.dump();
   EXPECT_EQ(agents["agents"][0]["id"], "good-1");
+  // Its heartbeats (every 100 ms while it waits for a message that never comes) keep its
+  // last-seen time in the API fresh, 700 ms after its hello.
+  EXPECT_FALSE(agent.Receive<CancelMsg>(milliseconds(700)).has_value());
+  agents = json::parse(Get("/v1/agents").body);
+  ASSERT_EQ(agents["agents"].size(), 1u) << agents.dump();
+  EXPECT_LT(agents["agents"][0]["last_seen_ms_ago"].get<int64_t>(), 400) << agents.dump();
 }
 
 TEST_F(CoordinatorTest, UnknownSessionIsAskedToSayHelloAndBadVersionIsRefused) {
