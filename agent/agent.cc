@@ -6,6 +6,7 @@
 #include <zmq.hpp>
 
 #include "common/curve_keys.h"
+#include "common/curve_support.h"
 #include "common/log.h"
 #include "common/wire.h"
 
@@ -29,10 +30,7 @@ Agent::~Agent() {
 
 Status Agent::SecureSocket() {
   if (!options_.curve_secret_key.empty()) {
-    if (!CurveAvailable()) {
-      return Status::FailedPrecondition(
-          "this libzmq has no CURVE support; install one built with libsodium");
-    }
+    if (Status curve = RequireCurveSupport(); !curve.ok()) return curve;
     Result<std::string> public_key = CurvePublicKeyOf(options_.curve_secret_key);
     if (!public_key.ok()) return public_key.status();
     public_key_ = *public_key;

@@ -1,23 +1,31 @@
 #include "common/curve_keys.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zmq.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <vector>
 
 #include "common/digest.h"
+#include "common/z85.h"
 
 namespace manifold {
 namespace {
 
 constexpr size_t kZ85KeyLength = 40;
+constexpr size_t kRawKeyLength = 32;
+
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
 struct KeyLine {
   int number = 0;
@@ -67,42 +75,48 @@ Status WriteNewFile(const std::string& path, const std::string& text, mode_t mod
 
 }  // namespace
 
-bool CurveAvailable() { return zmq_has("curve") == 1; }
-
 Result<CurveKeyPair> GenerateCurveKeyPair() {
-  char public_key[kZ85KeyLength + 1] = {};
-  char secret_key[kZ85KeyLength + 1] = {};
-  if (zmq_curve_keypair(public_key, secret_key) != 0) {
-    return Status::FailedPrecondition(
-        "cannot generate a CURVE key pair: " + std::string(zmq_strerror(zmq_errno())) +
-        " (is libzmq built with CURVE support?)");
+  // CURVE keys are X25519 keys (libsodium's crypto_box): a random 32-byte secret and the
+  // public point derived from it, so OpenSSL makes pairs that libzmq accepts as they are.
+  EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
+  std::string secret(kRawKeyLength, '\0'), pub(kRawKeyLength, '\0');
+  size_t secret_length = secret.size(), public_length = pub.size();
+  if (!key ||
+      EVP_PKEY_get_raw_private_key(key.get(), reinterpret_cast<unsigned char*>(secret.data()),
+                                   &secret_length) != 1 ||
+      EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pub.data()),
+                                  &public_length) != 1) {
+    return Status::Internal("cannot generate a CURVE key pair: OpenSSL has no X25519");
   }
-  return CurveKeyPair{public_key, secret_key};
+  return CurveKeyPair{Z85Encode(pub), Z85Encode(secret)};
 }
 
 bool IsCurveKey(std::string_view z85) {
   if (z85.size() != kZ85KeyLength) return false;
-  std::string text(z85);
-  uint8_t raw[32];
-  return zmq_z85_decode(raw, text.c_str()) != nullptr;
+  return Z85Decode(z85).has_value();
 }
 
 Result<std::string> CurvePublicKeyOf(const std::string& secret_key) {
-  if (!IsCurveKey(secret_key)) return Status::InvalidArgument("not a Z85 CURVE secret key");
-  char public_key[kZ85KeyLength + 1] = {};
-  if (zmq_curve_public(public_key, secret_key.c_str()) != 0) {
-    return Status::FailedPrecondition("cannot derive the CURVE public key: " +
-                                      std::string(zmq_strerror(zmq_errno())));
+  std::optional<std::string> secret =
+      secret_key.size() == kZ85KeyLength ? Z85Decode(secret_key) : std::nullopt;
+  if (!secret) return Status::InvalidArgument("not a Z85 CURVE secret key");
+  EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(
+      EVP_PKEY_X25519, nullptr, reinterpret_cast<const unsigned char*>(secret->data()),
+      secret->size()));
+  std::string pub(kRawKeyLength, '\0');
+  size_t public_length = pub.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pub.data()),
+                                          &public_length) != 1) {
+    return Status::Internal("cannot derive the CURVE public key: OpenSSL has no X25519");
   }
-  return std::string(public_key);
+  return Z85Encode(pub);
 }
 
 std::string CurveKeyFingerprint(std::string_view public_key) {
-  uint8_t raw[32];
-  std::string text(public_key);
-  if (!IsCurveKey(text) || zmq_z85_decode(raw, text.c_str()) == nullptr) return "SHA256:invalid";
-  std::string digest = Sha256Digest(std::string_view(reinterpret_cast<char*>(raw), sizeof(raw)));
-  return "SHA256:" + DigestHex(digest).substr(0, 16);
+  std::optional<std::string> raw =
+      public_key.size() == kZ85KeyLength ? Z85Decode(public_key) : std::nullopt;
+  if (!raw) return "SHA256:invalid";
+  return "SHA256:" + DigestHex(Sha256Digest(*raw)).substr(0, 16);
 }
 
 Status WriteCurveKeyPair(const CurveKeyPair& pair, const std::string& secret_path,

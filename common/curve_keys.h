@@ -1,7 +1,9 @@
 // CURVE keys for the agent link: generating, reading and writing ZeroMQ key pairs, the
 // coordinator's allow-list of agent public keys, and short fingerprints for logs.
 //
-// Keys are the 40-character Z85 text ZeroMQ uses. A secret-key file holds one secret key
+// Keys are the 40-character Z85 text ZeroMQ uses, made and checked with OpenSSL's X25519 (the
+// curve CURVE uses), so this needs no libzmq; common/curve_support.h asks libzmq whether its
+// sockets can use them. A secret-key file holds one secret key
 // and must not be readable by group or others (as ssh insists for its keys); a public-key
 // file holds one public key, optionally followed by a name. The allow-list has one public
 // key per line with an optional name or comment after it; '#' starts a comment line.
@@ -20,9 +22,6 @@ struct CurveKeyPair {
   std::string public_key;  // Z85, 40 characters
   std::string secret_key;  // Z85, 40 characters
 };
-
-// True if libzmq was built with CURVE support (libsodium or its own tweetnacl).
-bool CurveAvailable();
 
 Result<CurveKeyPair> GenerateCurveKeyPair();
 

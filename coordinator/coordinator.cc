@@ -7,6 +7,7 @@
 #include <random>
 #include <zmq.hpp>
 
+#include "common/curve_support.h"
 #include "common/log.h"
 #include "common/reference.h"
 #include "coordinator/listen_address.h"
@@ -71,10 +72,7 @@ Status Coordinator::Start() {
   router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.limits.max_frame_bytes));
   router_->set(zmq::sockopt::linger, 0);
   if (!options_.curve_secret_key.empty()) {
-    if (!CurveAvailable()) {
-      return Status::FailedPrecondition(
-          "this libzmq has no CURVE support; install one built with libsodium");
-    }
+    if (Status curve = RequireCurveSupport(); !curve.ok()) return curve;
     zap_ = std::make_unique<ZapHandler>(options_.agent_keys_file);
     if (Status started = zap_->Start(*context_); !started.ok()) return started;
     router_->set(zmq::sockopt::curve_server, true);

@@ -1,12 +1,14 @@
 // CURVE key files, the agent allow-list and fingerprints: real files in a temporary
-// directory, real libzmq key functions.
+// directory; keys made with OpenSSL checked against libzmq's own key functions.
 #include "common/curve_keys.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <zmq.h>
 
 #include <fstream>
 
+#include "common/curve_support.h"
 #include "tests/support/temp_dir.h"
 
 namespace manifold {
@@ -17,7 +19,7 @@ void WriteFile(const std::string& path, const std::string& text) {
 }
 
 TEST(CurveKeys, KeygenWritesAPairThatReadsBackAndRefusesToOverwrite) {
-  ASSERT_TRUE(CurveAvailable());
+  ASSERT_TRUE(RequireCurveSupport().ok());
   test::TempDir dir;
   Result<CurveKeyPair> pair = GenerateCurveKeyPair();
   ASSERT_TRUE(pair.ok()) << pair.status().message();
@@ -36,6 +38,28 @@ TEST(CurveKeys, KeygenWritesAPairThatReadsBackAndRefusesToOverwrite) {
   Status again = WriteCurveKeyPair(*GenerateCurveKeyPair(), secret, pub, "agent-a");
   EXPECT_EQ(again.code(), Status::Code::kAlreadyExists);
   EXPECT_EQ(*ReadCurveSecretKey(secret), pair->secret_key);  // untouched
+}
+
+// The pairs made with OpenSSL are the pairs libzmq would make: libzmq derives the same public
+// key from the secret, and a pair libzmq made derives its own public key here.
+TEST(CurveKeys, KeysAgreeWithLibzmq) {
+  ASSERT_TRUE(RequireCurveSupport().ok());
+  for (int i = 0; i < 20; ++i) {
+    Result<CurveKeyPair> ours = GenerateCurveKeyPair();
+    ASSERT_TRUE(ours.ok()) << ours.status().message();
+    ASSERT_TRUE(IsCurveKey(ours->secret_key) && IsCurveKey(ours->public_key));
+    char derived[41] = {};
+    ASSERT_EQ(zmq_curve_public(derived, ours->secret_key.c_str()), 0);
+    EXPECT_EQ(std::string(derived), ours->public_key);
+
+    char pub[41] = {}, secret[41] = {};
+    ASSERT_EQ(zmq_curve_keypair(pub, secret), 0);
+    Result<std::string> public_of = CurvePublicKeyOf(secret);
+    ASSERT_TRUE(public_of.ok()) << public_of.status().message();
+    EXPECT_EQ(*public_of, std::string(pub));
+  }
+  EXPECT_FALSE(CurvePublicKeyOf("not a key").ok());
+  EXPECT_FALSE(CurvePublicKeyOf(std::string(40, '#') + "0").ok());
 }
 
 TEST(CurveKeys, SecretKeyReadableByOthersIsRefused) {
