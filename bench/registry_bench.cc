@@ -229,21 +229,23 @@ int main(int argc, char** argv) {
     std::printf("  skopeo copy             %8.3f s\n", skopeo_push);
     std::printf("  skopeo / manifold       %8.2fx\n", skopeo_push / manifold_push);
   }
+  // Milliseconds for the merge and the starts: they are tens of them.
+  auto ms = [](double seconds) { return seconds * 1000; };
   std::printf("create + push a two-platform index:\n");
-  std::printf("  manifold imagetools     %8.3f s   (CPU %.3f s)\n", manifold_merge,
-              merge[0].cpu_seconds);
-  std::printf("  docker manifest         %8.3f s   (CPU %.3f s)\n", docker_merge,
-              merge[1].cpu_seconds);
-  std::printf("  buildah manifest        %8.3f s   (CPU %.3f s)\n", buildah_merge,
-              merge[2].cpu_seconds);
+  std::printf("  manifold imagetools     %8.1f ms  (CPU %.1f ms)\n", ms(manifold_merge),
+              ms(merge[0].cpu_seconds));
+  std::printf("  docker manifest         %8.1f ms  (CPU %.1f ms)\n", ms(docker_merge),
+              ms(merge[1].cpu_seconds));
+  std::printf("  buildah manifest        %8.1f ms  (CPU %.1f ms)\n", ms(buildah_merge),
+              ms(merge[2].cpu_seconds));
   std::printf("  docker / manifold       %8.2fx  (CPU %.2fx)\n", docker_merge / manifold_merge,
               merge[1].cpu_seconds / merge[0].cpu_seconds);
   std::printf("  buildah / manifold      %8.2fx  (CPU %.2fx)\n", buildah_merge / manifold_merge,
               merge[2].cpu_seconds / merge[0].cpu_seconds);
   std::printf("process start alone:\n");
-  std::printf("  manifold --help         %8.3f s   (CPU %.3f s)\n", manifold_start,
-              start[0].cpu_seconds);
-  std::printf("  docker manifest --help  %8.3f s   (CPU %.3f s)\n", docker_start,
-              start[1].cpu_seconds);
+  std::printf("  manifold --help         %8.1f ms  (CPU %.1f ms)\n", ms(manifold_start),
+              ms(start[0].cpu_seconds));
+  std::printf("  docker manifest --help  %8.1f ms  (CPU %.1f ms)\n", ms(docker_start),
+              ms(start[1].cpu_seconds));
   return 0;
 }

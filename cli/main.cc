@@ -175,10 +175,16 @@ int main(int argc, char** argv) {
       ->required();
   // Registries spoken to over plain HTTP (loopback ones without a certs.d entry always are).
   std::vector<std::string> insecure_registries;
+  // docker's place by default; another for runners that may not write /etc.
+  std::string certs_dir = manifold::RegistryOptions().certs_dir;
   for (CLI::App* cmd : {inspect_cmd, create_cmd, login_cmd}) {
     cmd->add_option("--insecure-registry", insecure_registries,
                     "Use plain HTTP, unencrypted, for this registry HOST[:PORT] (repeatable)")
         ->allow_extra_args(false);
+    cmd->add_option("--certs-dir", certs_dir,
+                    "Per-registry certificates: HOST[:PORT]/ca.crt, client.cert, client.key")
+        ->envname("MANIFOLD_CERTS_DIR")
+        ->capture_default_str();
   }
 
   std::string keygen_prefix, keygen_name;
@@ -224,15 +230,16 @@ int main(int argc, char** argv) {
     return manifold::RunLogs(server, logs_id, follow, std::chrono::milliseconds(250), &std::cout,
                              &std::cerr);
   }
-  create.registry_options.insecure_registries = insecure_registries;
-  login.registry_options.insecure_registries = insecure_registries;
+  manifold::RegistryOptions registry_options;
+  registry_options.insecure_registries = insecure_registries;
+  registry_options.certs_dir = certs_dir;
+  create.registry_options = registry_options;
+  login.registry_options = registry_options;
   if (create_cmd->parsed()) return manifold::RunImagetoolsCreate(create, &std::cout, &std::cerr);
   if (login_cmd->parsed()) return manifold::RunLogin(login, &std::cin, &std::cout, &std::cerr);
   if (inspect_cmd->parsed()) {
-    manifold::RegistryOptions inspect_options;
-    inspect_options.insecure_registries = insecure_registries;
     return manifold::RunImagetoolsInspect(inspect_ref, raw, &std::cout, &std::cerr,
-                                          inspect_options);
+                                          registry_options);
   }
   return 2;
 }

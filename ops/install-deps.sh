@@ -8,15 +8,19 @@
 #          architecture ARCH (default: this machine's). For a foreign ARCH: the cross
 #          compiler and the libraries' ARCH packages through multiarch, for
 #          MANIFOLD_TARGET_ARCH=ARCH ops/build.sh (the container images' build stage).
+# Env:   MANIFOLD_CLI_CURL=system as for ops/build.sh: then Debian's source entries, which
+#        ops/curl.sh needs to fetch curl's source package, are not added.
 set -euo pipefail
 
 # Programs that compile manifold; capnp runs at build time, so it is the build machine's.
-build_tools=(build-essential cmake ninja-build pkg-config capnproto)
+build_tools=(build-essential cmake ninja-build pkg-config capnproto
+  dpkg-dev)  # dpkg-source unpacks curl's source package for ops/curl.sh
 # Libraries the programs link: for a cross build, the target architecture's.
 libraries=(
   libzmq3-dev cppzmq-dev libcapnp-dev libpqxx-dev libpq-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libcpp-httplib-dev
   libspdlog-dev zlib1g-dev
+  libnghttp2-dev  # HTTP/2 for the CLI's own libcurl (ops/curl.sh)
 )
 # Header-only and architecture-independent (Architecture: all).
 headers=(nlohmann-json3-dev libcli11-dev)
@@ -87,4 +91,23 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# ops/curl.sh fetches curl's source package, for which apt needs the source indices of the
+# Debian archives this machine already uses: add a deb-src entry beside each deb entry.
+if [ "${MANIFOLD_CLI_CURL:-static}" = static ] &&
+  ! apt-get source --print-uris curl >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] ||
+    die "apt knows no source packages, and adding Debian's source entries needs root"
+  entries=/etc/apt/sources.list.d/manifold-deb-src
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed 's/^Types:[[:space:]]*deb[[:space:]]*$/Types: deb-src/' \
+      /etc/apt/sources.list.d/debian.sources >"$entries.sources"
+  elif [ -f /etc/apt/sources.list ]; then
+    sed -n 's/^deb[[:space:]]/deb-src /p' /etc/apt/sources.list >"$entries.list"
+  fi
+  echo "manifold: adding Debian's source entries for curl's source package"
+  apt-get update -qq
+  apt-get source --print-uris curl >/dev/null 2>&1 ||
+    die "apt still knows no source package for curl: add a deb-src entry for Debian's archive"
 fi

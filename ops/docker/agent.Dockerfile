@@ -17,6 +17,8 @@ FROM --platform=$BUILDPLATFORM debian:12 AS build
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
+# The image has no CLI, so no static libcurl for it (ops/curl.sh) and no source entries.
+ENV MANIFOLD_CLI_CURL=system
 WORKDIR /src
 # Packages first, so that a source change does not reinstall them.
 COPY ops/install-deps.sh ops/install-deps.sh

@@ -15,6 +15,7 @@
 #include "common/docker_config.h"
 #include "common/oci.h"
 #include "common/registry.h"
+#include "tests/support/push_image.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
@@ -171,6 +172,88 @@ TEST(RegistryTlsAuthTest, LoginAndPushOverTlsWithACertsDirAndBasicAuth) {
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.message();
   EXPECT_TRUE(Contains(s.message(), "refused the credentials of the user \"ci\"")) << s.message();
   EXPECT_FALSE(Contains(s.message(), "stale")) << s.message();
+}
+
+// The CLI is linked with its own static libcurl (ops/curl.sh), not the one the library tests
+// above use: the same TLS, certs.d and Basic auth, through the binary people run.
+TEST(RegistryTlsAuthTest, TheCliLogsInMergesAndInspectsOverTlsWithACertsDir) {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path() + "/ca");
+  std::filesystem::create_directories(tmp.path() + "/other-ca");
+  Result<test::TestCertificate> ca = test::MakeTestCa(tmp.path() + "/ca");
+  ASSERT_TRUE(ca.ok()) << ca.status().message();
+  Result<test::TestCertificate> other_ca = test::MakeTestCa(tmp.path() + "/other-ca");
+  ASSERT_TRUE(other_ca.ok()) << other_ca.status().message();
+  Result<test::TestCertificate> server = test::MakeServerCertificate(*ca, tmp.path(), "registry");
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  test::RegistryServerOptions options;
+  options.htpasswd = kHtpasswd;
+  options.tls_cert_file = server->cert_file;
+  options.tls_key_file = server->key_file;
+  RegistryServer registry;
+  Status started = registry.Start(options);
+  ASSERT_TRUE(started.ok()) << started.message();
+
+  const std::string certs_dir = tmp.path() + "/certs.d";
+  const std::string host_certs = certs_dir + "/" + registry.host();
+  const std::string docker_config = tmp.path() + "/docker";
+  const std::string repo = registry.host() + "/team/cli";
+  const std::string cli = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
+  auto manifold = [&](std::vector<std::string> args, const std::string& password = "") {
+    // `manifold login --password-stdin` reads the password from a pipe, as in CI.
+    std::vector<std::string> argv = {"sh", "-c", "printf '%s\\n' \"$0\" | \"$@\"", password, cli};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, kSkopeoTimeout, {{"DOCKER_CONFIG", docker_config}});
+  };
+  std::filesystem::create_directories(host_certs);
+
+  // A CA that did not sign the registry's certificate is not trusted: verification is on.
+  std::filesystem::copy_file(other_ca->cert_file, host_certs + "/ca.crt");
+  test::CommandResult refused =
+      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
+               "s3cret");
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_TRUE(Contains(refused.output, host_certs + "/ca.crt")) << refused.output;
+  EXPECT_FALSE(std::filesystem::exists(docker_config + "/config.json"));
+
+  std::filesystem::copy_file(ca->cert_file, host_certs + "/ca.crt",
+                             std::filesystem::copy_options::overwrite_existing);
+  test::CommandResult wrong =
+      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
+               "not-the-password");
+  EXPECT_NE(wrong.exit_code, 0) << wrong.output;
+  EXPECT_TRUE(Contains(wrong.output, "refused the credentials")) << wrong.output;
+  EXPECT_FALSE(Contains(wrong.output, "not-the-password")) << wrong.output;
+  test::CommandResult login =
+      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
+               "s3cret");
+  ASSERT_EQ(login.exit_code, 0) << login.output;
+  EXPECT_TRUE(Contains(login.output, "Login Succeeded")) << login.output;
+
+  // Two images pushed by the library, merged by the CLI with the stored credentials.
+  RegistryOptions registry_options;
+  registry_options.certs_dir = certs_dir;
+  registry_options.docker_config_dir = docker_config;
+  RegistryClient client(registry.host(), registry_options);
+  for (const char* arch : {"amd64", "arm64"}) {
+    TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " for the CLI\n");
+    Status pushed = test::PushTestImage(client, "team/cli", arch, image);
+    ASSERT_TRUE(pushed.ok()) << pushed.message();
+  }
+  test::CommandResult created = manifold({"imagetools", "create", "--certs-dir", certs_dir, "-t",
+                                          repo + ":multi", repo + ":amd64", repo + ":arm64"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  test::CommandResult inspected =
+      manifold({"imagetools", "inspect", "--certs-dir", certs_dir, repo + ":multi"});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.output;
+  EXPECT_TRUE(Contains(inspected.output, "linux/arm64")) << inspected.output;
+
+  // skopeo, given the same CA and credentials, reads back the index the CLI printed.
+  test::CommandResult raw = RunCommand({"skopeo", "inspect", "--raw", "--cert-dir", host_certs,
+                                        "--creds", "ci:s3cret", "docker://" + repo + ":multi"},
+                                       kSkopeoTimeout);
+  ASSERT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_TRUE(Contains(created.output, Sha256Digest(raw.output))) << created.output;
 }
 
 class RegistryTokenAuthTest : public ::testing::Test {
