@@ -73,59 +73,69 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-TEST(RegistryTlsAuthTest, LoginAndPushOverTlsWithACertsDirAndBasicAuth) {
-  TempDir tmp;
-  Result<test::TestCertificate> ca = test::MakeTestCa(tmp.path());
-  ASSERT_TRUE(ca.ok()) << ca.status().message();
-  Result<test::TestCertificate> server = test::MakeServerCertificate(*ca, tmp.path(), "registry");
-  ASSERT_TRUE(server.ok()) << server.status().message();
-  test::RegistryServerOptions options;
-  options.htpasswd = kHtpasswd;
-  options.tls_cert_file = server->cert_file;
-  options.tls_key_file = server->key_file;
-  RegistryServer registry;
-  Status started = registry.Start(options);
-  ASSERT_TRUE(started.ok()) << started.message();
+// docker-registry over TLS with a certificate from a test CA, and htpasswd Basic auth.
+class RegistryTlsAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Result<test::TestCertificate> ca = test::MakeTestCa(tmp_.path());
+    ASSERT_TRUE(ca.ok()) << ca.status().message();
+    ca_ = *ca;
+    Result<test::TestCertificate> server =
+        test::MakeServerCertificate(ca_, tmp_.path(), "registry");
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    test::RegistryServerOptions options;
+    options.htpasswd = kHtpasswd;
+    options.tls_cert_file = server->cert_file;
+    options.tls_key_file = server->key_file;
+    Status started = registry_.Start(options);
+    ASSERT_TRUE(started.ok()) << started.message();
+  }
 
-  const std::string certs_dir = tmp.path() + "/certs.d";
-  const std::string docker_config = tmp.path() + "/docker";
+  TempDir tmp_;
+  test::TestCertificate ca_;
+  RegistryServer registry_;
+  const std::string certs_dir_ = tmp_.path() + "/certs.d";
+  const std::string docker_config_ = tmp_.path() + "/docker";
+};
+
+TEST_F(RegistryTlsAuthTest, LoginAndPushOverTlsWithACertsDirAndBasicAuth) {
   RegistryOptions registry_options;
-  registry_options.certs_dir = certs_dir;
-  registry_options.docker_config_dir = docker_config;
+  registry_options.certs_dir = certs_dir_;
+  registry_options.docker_config_dir = docker_config_;
 
   // Without the CA the registry's certificate is not trusted, and the error says where
   // the CA goes.
   {
-    RegistryClient untrusted(registry.host(), registry_options);
-    EXPECT_EQ(untrusted.base_url(), "http://" + registry.host());  // loopback, no certs.d
+    RegistryClient untrusted(registry_.host(), registry_options);
+    EXPECT_EQ(untrusted.base_url(), "http://" + registry_.host());  // loopback, no certs.d
     RegistryOptions tls = registry_options;
     tls.plain_http = false;
-    RegistryClient client(registry.host(), tls);
+    RegistryClient client(registry_.host(), tls);
     Status s = client.CheckAccess();
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.message();
-    EXPECT_TRUE(Contains(s.message(), certs_dir + "/" + registry.host() + "/ca.crt"))
+    EXPECT_TRUE(Contains(s.message(), certs_dir_ + "/" + registry_.host() + "/ca.crt"))
         << s.message();
   }
-  const std::string host_certs = certs_dir + "/" + registry.host();
+  const std::string host_certs = certs_dir_ + "/" + registry_.host();
   std::filesystem::create_directories(host_certs);
-  std::filesystem::copy_file(ca->cert_file, host_certs + "/ca.crt");
+  std::filesystem::copy_file(ca_.cert_file, host_certs + "/ca.crt");
 
   // Anonymous: refused, with what to do.
   {
-    RegistryClient client(registry.host(), registry_options);
-    EXPECT_EQ(client.base_url(), "https://" + registry.host());  // certs.d means TLS
+    RegistryClient client(registry_.host(), registry_options);
+    EXPECT_EQ(client.base_url(), "https://" + registry_.host());  // certs.d means TLS
     Result<bool> exists = client.BlobExists("team/app", Sha256Digest("x"));
     ASSERT_FALSE(exists.ok());
-    EXPECT_TRUE(Contains(exists.status().message(), "manifold login " + registry.host()))
+    EXPECT_TRUE(Contains(exists.status().message(), "manifold login " + registry_.host()))
         << exists.status().message();
   }
 
   // A wrong password is refused and stores nothing.
   LoginOptions login;
-  login.registry = registry.host();
+  login.registry = registry_.host();
   login.username = "ci";
-  login.config_dir = docker_config;
+  login.config_dir = docker_config_;
   login.registry_options = registry_options;
   std::istringstream wrong("not-the-password\n");
   std::ostringstream out;
@@ -133,40 +143,40 @@ TEST(RegistryTlsAuthTest, LoginAndPushOverTlsWithACertsDirAndBasicAuth) {
   EXPECT_EQ(RunLogin(login, &wrong, &out, &err), 1);
   EXPECT_TRUE(Contains(err.str(), "refused the credentials")) << err.str();
   EXPECT_FALSE(Contains(err.str(), "not-the-password")) << err.str();
-  EXPECT_FALSE(std::filesystem::exists(docker_config + "/config.json"));
+  EXPECT_FALSE(std::filesystem::exists(docker_config_ + "/config.json"));
 
   // The right one is stored as docker stores it, readable by the owner only.
   std::istringstream right("s3cret\n");
   ASSERT_EQ(RunLogin(login, &right, &out, &err), 0) << err.str();
   EXPECT_TRUE(Contains(out.str(), "Login Succeeded"));
   struct stat st;
-  ASSERT_EQ(stat((docker_config + "/config.json").c_str(), &st), 0);
+  ASSERT_EQ(stat((docker_config_ + "/config.json").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  nlohmann::json config = nlohmann::json::parse(ReadFile(docker_config + "/config.json"));
-  EXPECT_EQ(config["auths"][registry.host()]["auth"], Base64Encode("ci:s3cret"));
+  nlohmann::json config = nlohmann::json::parse(ReadFile(docker_config_ + "/config.json"));
+  EXPECT_EQ(config["auths"][registry_.host()]["auth"], Base64Encode("ci:s3cret"));
 
   // A client that finds both the CA and the credentials on its own pushes an index...
-  RegistryClient client(registry.host(), registry_options);
+  RegistryClient client(registry_.host(), registry_options);
   const std::string index_digest = PushTwoPlatformImage(client, "team/tls", "multi");
   ASSERT_FALSE(index_digest.empty());
 
   // ...that skopeo, given the same CA and credentials, reads back.
   test::CommandResult raw =
       RunCommand({"skopeo", "inspect", "--raw", "--cert-dir", host_certs, "--creds", "ci:s3cret",
-                  "docker://" + registry.host() + "/team/tls:multi"},
+                  "docker://" + registry_.host() + "/team/tls:multi"},
                  kSkopeoTimeout);
   ASSERT_EQ(raw.exit_code, 0) << raw.output;
   EXPECT_EQ(Sha256Digest(raw.output), index_digest);
   test::CommandResult arm =
       RunCommand({"skopeo", "inspect", "--cert-dir", host_certs, "--creds", "ci:s3cret",
-                  "--override-arch", "arm64", "docker://" + registry.host() + "/team/tls:multi"},
+                  "--override-arch", "arm64", "docker://" + registry_.host() + "/team/tls:multi"},
                  kSkopeoTimeout);
   ASSERT_EQ(arm.exit_code, 0) << arm.output;
   EXPECT_TRUE(Contains(arm.output, "\"Architecture\": \"arm64\"")) << arm.output;
 
   // Credentials in config.json that are wrong give a clear error on push too.
-  ASSERT_TRUE(StoreRegistryCredentials(docker_config, registry.host(), "ci", "stale").ok());
-  RegistryClient stale(registry.host(), registry_options);
+  ASSERT_TRUE(StoreRegistryCredentials(docker_config_, registry_.host(), "ci", "stale").ok());
+  RegistryClient stale(registry_.host(), registry_options);
   Status s = stale.PushBlob("team/tls", Sha256Digest("y"), "y");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), Status::Code::kFailedPrecondition) << s.message();
@@ -176,75 +186,59 @@ TEST(RegistryTlsAuthTest, LoginAndPushOverTlsWithACertsDirAndBasicAuth) {
 
 // The CLI is linked with its own static libcurl (ops/curl.sh), not the one the library tests
 // above use: the same TLS, certs.d and Basic auth, through the binary people run.
-TEST(RegistryTlsAuthTest, TheCliLogsInMergesAndInspectsOverTlsWithACertsDir) {
-  TempDir tmp;
-  std::filesystem::create_directories(tmp.path() + "/ca");
-  std::filesystem::create_directories(tmp.path() + "/other-ca");
-  Result<test::TestCertificate> ca = test::MakeTestCa(tmp.path() + "/ca");
-  ASSERT_TRUE(ca.ok()) << ca.status().message();
-  Result<test::TestCertificate> other_ca = test::MakeTestCa(tmp.path() + "/other-ca");
+TEST_F(RegistryTlsAuthTest, TheCliLogsInMergesAndInspectsOverTlsWithACertsDir) {
+  std::filesystem::create_directories(tmp_.path() + "/other-ca");
+  Result<test::TestCertificate> other_ca = test::MakeTestCa(tmp_.path() + "/other-ca");
   ASSERT_TRUE(other_ca.ok()) << other_ca.status().message();
-  Result<test::TestCertificate> server = test::MakeServerCertificate(*ca, tmp.path(), "registry");
-  ASSERT_TRUE(server.ok()) << server.status().message();
-  test::RegistryServerOptions options;
-  options.htpasswd = kHtpasswd;
-  options.tls_cert_file = server->cert_file;
-  options.tls_key_file = server->key_file;
-  RegistryServer registry;
-  Status started = registry.Start(options);
-  ASSERT_TRUE(started.ok()) << started.message();
-
-  const std::string certs_dir = tmp.path() + "/certs.d";
-  const std::string host_certs = certs_dir + "/" + registry.host();
-  const std::string docker_config = tmp.path() + "/docker";
-  const std::string repo = registry.host() + "/team/cli";
+  const std::string host_certs = certs_dir_ + "/" + registry_.host();
+  const std::string repo = registry_.host() + "/team/cli";
   const std::string cli = std::string(MANIFOLD_BINARY_DIR) + "/cli/manifold";
   auto manifold = [&](std::vector<std::string> args, const std::string& password = "") {
     // `manifold login --password-stdin` reads the password from a pipe, as in CI.
     std::vector<std::string> argv = {"sh", "-c", "printf '%s\\n' \"$0\" | \"$@\"", password, cli};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv, kSkopeoTimeout, {{"DOCKER_CONFIG", docker_config}});
+    return RunCommand(argv, kSkopeoTimeout, {{"DOCKER_CONFIG", docker_config_}});
   };
   std::filesystem::create_directories(host_certs);
 
   // A CA that did not sign the registry's certificate is not trusted: verification is on.
   std::filesystem::copy_file(other_ca->cert_file, host_certs + "/ca.crt");
-  test::CommandResult refused =
-      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
-               "s3cret");
+  test::CommandResult refused = manifold(
+      {"login", registry_.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir_},
+      "s3cret");
   EXPECT_NE(refused.exit_code, 0) << refused.output;
   EXPECT_TRUE(Contains(refused.output, host_certs + "/ca.crt")) << refused.output;
-  EXPECT_FALSE(std::filesystem::exists(docker_config + "/config.json"));
+  EXPECT_FALSE(std::filesystem::exists(docker_config_ + "/config.json"));
 
-  std::filesystem::copy_file(ca->cert_file, host_certs + "/ca.crt",
+  std::filesystem::copy_file(ca_.cert_file, host_certs + "/ca.crt",
                              std::filesystem::copy_options::overwrite_existing);
-  test::CommandResult wrong =
-      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
-               "not-the-password");
+  test::CommandResult wrong = manifold(
+      {"login", registry_.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir_},
+      "not-the-password");
   EXPECT_NE(wrong.exit_code, 0) << wrong.output;
   EXPECT_TRUE(Contains(wrong.output, "refused the credentials")) << wrong.output;
   EXPECT_FALSE(Contains(wrong.output, "not-the-password")) << wrong.output;
-  test::CommandResult login =
-      manifold({"login", registry.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir},
-               "s3cret");
+  test::CommandResult login = manifold(
+      {"login", registry_.host(), "-u", "ci", "--password-stdin", "--certs-dir", certs_dir_},
+      "s3cret");
   ASSERT_EQ(login.exit_code, 0) << login.output;
   EXPECT_TRUE(Contains(login.output, "Login Succeeded")) << login.output;
 
   // Two images pushed by the library, merged by the CLI with the stored credentials.
   RegistryOptions registry_options;
-  registry_options.certs_dir = certs_dir;
-  registry_options.docker_config_dir = docker_config;
-  RegistryClient client(registry.host(), registry_options);
+  registry_options.certs_dir = certs_dir_;
+  registry_options.docker_config_dir = docker_config_;
+  RegistryClient client(registry_.host(), registry_options);
   for (const char* arch : {"amd64", "arm64"}) {
     TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " for the CLI\n");
     Status pushed = test::PushTestImage(client, "team/cli", arch, image);
     ASSERT_TRUE(pushed.ok()) << pushed.message();
   }
-  test::CommandResult created = manifold({"imagetools", "create", "--certs-dir", certs_dir, "-t",
+  test::CommandResult created = manifold({"imagetools", "create", "--certs-dir", certs_dir_, "-t",
                                           repo + ":multi", repo + ":amd64", repo + ":arm64"});
   ASSERT_EQ(created.exit_code, 0) << created.output;
   test::CommandResult inspected =
-      manifold({"imagetools", "inspect", "--certs-dir", certs_dir, repo + ":multi"});
+      manifold({"imagetools", "inspect", "--certs-dir", certs_dir_, repo + ":multi"});
   ASSERT_EQ(inspected.exit_code, 0) << inspected.output;
   EXPECT_TRUE(Contains(inspected.output, "linux/arm64")) << inspected.output;
 
