@@ -77,18 +77,11 @@ std::string ReadFile(const std::string& path) {
 class RegistryTlsAuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<test::TestCertificate> ca = test::MakeTestCa(tmp_.path());
-    ASSERT_TRUE(ca.ok()) << ca.status().message();
-    ca_ = *ca;
-    Result<test::TestCertificate> server =
-        test::MakeServerCertificate(ca_, tmp_.path(), "registry");
-    ASSERT_TRUE(server.ok()) << server.status().message();
     test::RegistryServerOptions options;
     options.htpasswd = kHtpasswd;
-    options.tls_cert_file = server->cert_file;
-    options.tls_key_file = server->key_file;
-    Status started = registry_.Start(options);
-    ASSERT_TRUE(started.ok()) << started.message();
+    Result<test::TestCertificate> ca = test::StartTlsRegistry(&registry_, tmp_.path(), options);
+    ASSERT_TRUE(ca.ok()) << ca.status().message();
+    ca_ = *ca;
   }
 
   TempDir tmp_;

@@ -260,18 +260,10 @@ TEST_F(RegistryInsecureTest, APlainHttpRegistryIsRefusedUnlessListedInsecure) {
 class RegistryClientCertificateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    Result<test::TestCertificate> ca = test::MakeTestCa(tmp_.path());
+    Result<test::TestCertificate> ca =
+        test::StartTlsRegistry(&registry_, tmp_.path(), {}, /*require_client_certificate=*/true);
     ASSERT_TRUE(ca.ok()) << ca.status().message();
     ca_ = *ca;
-    Result<test::TestCertificate> server =
-        test::MakeServerCertificate(ca_, tmp_.path(), "registry");
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    test::RegistryServerOptions options;
-    options.tls_cert_file = server->cert_file;
-    options.tls_key_file = server->key_file;
-    options.tls_client_ca_file = ca_.cert_file;
-    Status s = registry_.Start(options);
-    ASSERT_TRUE(s.ok()) << s.message();
     host_certs_ = tmp_.path() + "/certs.d/" + registry_.host();
     std::filesystem::create_directories(host_certs_);
     std::filesystem::copy_file(ca_.cert_file, host_certs_ + "/ca.crt");

@@ -126,4 +126,18 @@ std::string RegistryServer::host() const {
 
 std::string RegistryServer::storage_dir() const { return dir_ ? dir_->path() + "/storage" : ""; }
 
+Result<TestCertificate> StartTlsRegistry(RegistryServer* registry, const std::string& dir,
+                                         RegistryServerOptions options,
+                                         bool require_client_certificate) {
+  Result<TestCertificate> ca = MakeTestCa(dir);
+  if (!ca.ok()) return ca.status();
+  Result<TestCertificate> server = MakeServerCertificate(*ca, dir, "registry");
+  if (!server.ok()) return server.status();
+  options.tls_cert_file = server->cert_file;
+  options.tls_key_file = server->key_file;
+  if (require_client_certificate) options.tls_client_ca_file = ca->cert_file;
+  if (Status started = registry->Start(options); !started.ok()) return started;
+  return ca;
+}
+
 }  // namespace manifold::test

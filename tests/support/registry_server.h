@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/tls_certs.h"
 
 namespace manifold::test {
 
@@ -68,5 +69,13 @@ class RegistryServer {
   Subprocess process_;
   int port_ = -1;
 };
+
+// Makes a test CA and a server certificate signed by it under DIR and starts `registry` over
+// HTTPS with them; `options` adds the rest (htpasswd, tokens). With
+// require_client_certificate the registry also requires client certificates from that CA.
+// Returns the CA, whose certificate goes into a client's certs.d as ca.crt.
+Result<TestCertificate> StartTlsRegistry(RegistryServer* registry, const std::string& dir,
+                                         RegistryServerOptions options,
+                                         bool require_client_certificate = false);
 
 }  // namespace manifold::test
