@@ -34,12 +34,14 @@ if [ -f "$prefix/lib/libcurl.a" ] && [ "$(cat "$prefix/VERSION" 2>/dev/null)" = 
   exit 0
 fi
 
+# Built and installed aside, so that a failure leaves the previous build in place.
 work="$prefix.work"
-rm -rf "$work" "$prefix"
+rm -rf "$work"
 mkdir -p "$work"
 # apt checks the downloaded files against the signed source index; dpkg-source applies
 # Debian's patches.
-(cd "$work" && apt-get source -qq --download-only curl) || die "cannot download curl's source"
+(cd "$work" && apt-get source -qq --download-only curl) ||
+  die "cannot download curl's source $version (offline? MANIFOLD_CLI_CURL=system ops/build.sh links the system's libcurl instead)"
 dpkg-source -x --no-check "$work/$dsc" "$work/src" >/dev/null || die "cannot unpack $dsc"
 
 options=(
@@ -53,11 +55,13 @@ options=(
   -DHTTP_ONLY=ON -DCURL_DISABLE_LDAP=ON -DCURL_DISABLE_LDAPS=ON -DCURL_USE_LIBSSH2=OFF
   -DCURL_USE_LIBSSH=OFF -DCURL_USE_GSSAPI=OFF -DUSE_LIBIDN2=OFF
   -DCURL_USE_LIBPSL=OFF -DCURL_BROTLI=OFF -DCURL_ZSTD=OFF
-  -DCMAKE_INSTALL_PREFIX="$prefix" -DCMAKE_INSTALL_LIBDIR=lib
+  -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_INSTALL_LIBDIR=lib
 )
 cmake -S "$work/src" -B "$work/build" -G Ninja "${options[@]}" "$@" || die "curl's configure failed"
 cmake --build "$work/build" || die "curl's build failed"
 cmake --install "$work/build" >/dev/null || die "curl's install failed"
-[ -f "$prefix/lib/libcurl.a" ] || die "curl's install left no $prefix/lib/libcurl.a"
-echo "$version" >"$prefix/VERSION"
+[ -f "$work/prefix/lib/libcurl.a" ] || die "curl's install left no lib/libcurl.a"
+echo "$version" >"$work/prefix/VERSION"
+rm -rf "$prefix"
+mv "$work/prefix" "$prefix"
 rm -rf "$work"
