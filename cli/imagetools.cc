@@ -1,5 +1,6 @@
 #include "cli/imagetools.h"
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <set>
@@ -198,12 +199,34 @@ int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* ou
     if (!source.ok()) return fail(source.status());
     children.insert(children.end(), source->begin(), source->end());
   }
+  if (options.append) {
+    Result<std::vector<SourceChild>> current = ReadSource(registry, targets.front().ToString());
+    if (!current.ok()) {
+      return fail(current.status().WithContext(
+          "--append reads what -t " + targets.front().ToString() +
+          " holds now (push an image or index there first, or drop --append)"));
+    }
+    // Kept in their order, before the sources, unless a source brings their platform.
+    std::vector<SourceChild> kept;
+    for (const SourceChild& c : *current) {
+      auto replaced = std::find_if(children.begin(), children.end(), [&](const SourceChild& n) {
+        return n.child.platform == c.child.platform;
+      });
+      if (replaced == children.end()) kept.push_back(c);
+    }
+    children.insert(children.begin(), kept.begin(), kept.end());
+  }
 
   std::vector<IndexChild> index_children;
   for (const SourceChild& c : children) index_children.push_back(c.child);
   std::string media_type;
   Result<std::string> index = BuildIndex(index_children, *annotations, &media_type);
   if (!index.ok()) return fail(index.status());
+  if (options.dry_run) {
+    *out << *index << "\n";
+    out->flush();
+    return 0;
+  }
 
   // Every child must exist in each target repository before any tag points at the index:
   // a HEAD finds it there, or it is copied from its source repository (blobs mounted).

@@ -31,6 +31,10 @@ struct ImagetoolsCreateOptions {
   std::vector<std::string> tags;         // -t: where the index is pushed (at least one)
   std::vector<std::string> sources;      // images or indexes to merge (at least one)
   std::vector<std::string> annotations;  // --annotation "index:KEY=VALUE" (or "KEY=VALUE")
+  // --append: start from what the first tag holds now (an index's children, or one image);
+  // a source for a platform it already lists replaces that child.
+  bool append = false;
+  bool dry_run = false;  // --dry-run: print the index instead of pushing anything
   RegistryOptions registry_options;
 };
 
@@ -45,8 +49,9 @@ Result<std::map<std::string, std::string>> ParseIndexAnnotations(
 // OCI children, Docker manifest list for Docker ones, never mixed), makes sure each child
 // exists in each target repository (a HEAD finds it, or it is copied from its source
 // repository on the same registry with its blobs mounted), and only then PUTs the index
-// under every tag. Prints the index digest on *out; returns the exit code (1 with a
-// one-line error on *err, nothing tagged).
+// under every tag. Prints the index digest on *out (with dry_run the index's exact bytes,
+// and nothing is copied or pushed); returns the exit code (1 with a one-line error on
+// *err, nothing tagged).
 int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* out,
                         std::ostream* err);
 

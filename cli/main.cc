@@ -164,6 +164,9 @@ int main(int argc, char** argv) {
                    "Index annotation index:KEY=VALUE (OCI indexes only; repeatable)")
       ->allow_extra_args(false);
   create_cmd->add_option("SRC", create.sources, "Images or indexes to merge")->required();
+  create_cmd->add_flag("--append", create.append,
+                       "Add to what the first tag holds (a source replaces its platform)");
+  create_cmd->add_flag("--dry-run", create.dry_run, "Print the index instead of pushing it");
 
   manifold::LoginOptions login;
   bool password_stdin = false;

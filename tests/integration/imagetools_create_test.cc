@@ -137,6 +137,69 @@ TEST_F(ImagetoolsCreateTest, DockerManifestListsGetNoAnnotationsAndSaySo) {
   EXPECT_TRUE(Contains(docker.output, std::string(kDockerManifestList))) << docker.output;
 }
 
+// --dry-run prints the index that would be pushed and writes nothing: no tag, and no child
+// copied into the target repository.
+TEST_F(ImagetoolsCreateTest, DryRunPrintsTheIndexAndWritesNothing) {
+  TestImage amd64 = Push("src/amd64", "v1", "amd64");
+  TestImage arm64 = Push("src/arm64", "v1", "arm64");
+  CommandResult r =
+      Manifold({"imagetools", "create", "--dry-run", "-t", Ref("team/dry:multi"), "--annotation",
+                "index:org.example.k=v", Ref("src/amd64:v1"), Ref("src/arm64:v1")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Result<Index> index = ParseIndex(r.output.substr(0, r.output.find_last_not_of('\n') + 1));
+  ASSERT_TRUE(index.ok()) << index.status().message() << "\n" << r.output;
+  ASSERT_EQ(index->manifests.size(), 2u);
+  EXPECT_EQ(index->manifests[0].digest, amd64.manifest.digest);
+  EXPECT_EQ(index->manifests[1].digest, arm64.manifest.digest);
+  EXPECT_EQ(index->annotations.at("org.example.k"), "v");
+  EXPECT_FALSE(Tagged("team/dry", "multi"));
+  EXPECT_FALSE(*client_->ManifestExists("team/dry", amd64.manifest.digest));
+  EXPECT_FALSE(*client_->ManifestExists("team/dry", arm64.manifest.digest));
+}
+
+// --append keeps what the tag lists, adds a new platform, and lets a rebuilt platform
+// replace its old image; with nothing under the tag it fails and tags nothing.
+TEST_F(ImagetoolsCreateTest, AppendAddsAPlatformAndReplacesARebuiltOne) {
+  TestImage amd64 = Push("team/app", "amd64", "amd64");
+  ASSERT_EQ(Manifold({"imagetools", "create", "-t", Ref("team/app:latest"), Ref("team/app:amd64")})
+                .exit_code,
+            0);
+  TestImage arm64 = Push("team/app", "arm64", "arm64");
+  CommandResult r = Manifold(
+      {"imagetools", "create", "--append", "-t", Ref("team/app:latest"), Ref("team/app:arm64")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto listed = [&]() {
+    std::vector<std::string> out;
+    Result<FetchedManifest> fetched = client_->GetManifest("team/app", "latest");
+    EXPECT_TRUE(fetched.ok()) << fetched.status().message();
+    if (!fetched.ok()) return out;
+    Result<Index> index = ParseIndex(fetched->bytes);
+    EXPECT_TRUE(index.ok()) << index.status().message();
+    if (!index.ok()) return out;
+    for (const Descriptor& d : index->manifests) {
+      out.push_back(d.platform->ToString() + " " + d.digest);
+    }
+    return out;
+  };
+  EXPECT_EQ(listed(), (std::vector<std::string>{"linux/amd64 " + amd64.manifest.digest,
+                                                "linux/arm64 " + arm64.manifest.digest}));
+
+  TestImage rebuilt = MakeTestImage({"linux", "arm64", ""}, "arm64 rebuilt");
+  ASSERT_TRUE(test::PushTestImage(*client_, "team/app", "arm64-2", rebuilt).ok());
+  ASSERT_NE(rebuilt.manifest.digest, arm64.manifest.digest);
+  r = Manifold(
+      {"imagetools", "create", "--append", "-t", Ref("team/app:latest"), Ref("team/app:arm64-2")});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(listed(), (std::vector<std::string>{"linux/amd64 " + amd64.manifest.digest,
+                                                "linux/arm64 " + rebuilt.manifest.digest}));
+
+  r = Manifold(
+      {"imagetools", "create", "--append", "-t", Ref("team/app:none"), Ref("team/app:arm64")});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_TRUE(Contains(r.output, "--append reads what -t " + Ref("team/app:none"))) << r.output;
+  EXPECT_FALSE(Tagged("team/app", "none"));
+}
+
 TEST_F(ImagetoolsCreateTest, BadInputFailsClearlyAndTagsNothing) {
   Push("team/m", "oci", "amd64");
   Push("team/m", "docker", "arm64", /*docker=*/true);
