@@ -16,6 +16,7 @@
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
+#include "common/config_file.h"
 #include "common/curve_keys.h"
 #include "common/log.h"
 #include "common/platform.h"
@@ -76,7 +77,9 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", work_dir, "scratch space for jobs")
       ->envname("MANIFOLD_WORK_DIR")
       ->capture_default_str();
-  app.add_option("--label", labels, "KEY=VALUE label, repeatable");
+  app.add_option("--label", labels, "KEY=VALUE label, repeatable")
+      ->envname("MANIFOLD_AGENT_LABELS")
+      ->delimiter(',');
   std::vector<std::string> insecure_registries;
   app.add_option("--insecure-registry", insecure_registries,
                  "push to this registry HOST[:PORT] over plain HTTP, unencrypted (repeatable)")
@@ -141,7 +144,7 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit_code = ParseWithConfigFile(app, argc, argv)) return *exit_code;
   spdlog::set_level(spdlog::level::from_str(log_level));
   SetUpLogging(*ParseLogFormat(log_format), {{"agent", agent_id}});
 

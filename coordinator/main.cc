@@ -8,6 +8,7 @@
 #include <iostream>
 #include <thread>
 
+#include "common/config_file.h"
 #include "common/curve_keys.h"
 #include "common/log.h"
 #include "coordinator/api.h"
@@ -194,7 +195,7 @@ int main(int argc, char** argv) {
       ->add_option("NAME", token_command.name, "the token's name")
       ->required();
   token_cmd->fallthrough();
-  CLI11_PARSE(app, argc, argv);
+  if (std::optional<int> exit_code = ParseWithConfigFile(app, argc, argv)) return *exit_code;
   spdlog::set_level(spdlog::level::from_str(log_level));
   SetUpLogging(*ParseLogFormat(log_format));
 
