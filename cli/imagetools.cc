@@ -192,15 +192,18 @@ int RunImagetoolsCreate(const ImagetoolsCreateOptions& options, std::ostream* ou
   // request that follows.
   RegistryClient registry(targets.front().registry, options.registry_options);
 
+  // With --append, what the first tag holds now is read with the sources, as the last one.
+  std::vector<std::string> to_read = options.sources;
+  if (options.append) to_read.push_back(targets.front().ToString());
   std::vector<Result<std::vector<SourceChild>>> read = InParallel<Result<std::vector<SourceChild>>>(
-      options.sources.size(), [&](size_t i) { return ReadSource(registry, options.sources[i]); });
+      to_read.size(), [&](size_t i) { return ReadSource(registry, to_read[i]); });
   std::vector<SourceChild> children;
-  for (const auto& source : read) {
-    if (!source.ok()) return fail(source.status());
-    children.insert(children.end(), source->begin(), source->end());
+  for (size_t i = 0; i < options.sources.size(); ++i) {
+    if (!read[i].ok()) return fail(read[i].status());
+    children.insert(children.end(), read[i]->begin(), read[i]->end());
   }
   if (options.append) {
-    Result<std::vector<SourceChild>> current = ReadSource(registry, targets.front().ToString());
+    const Result<std::vector<SourceChild>>& current = read.back();
     if (!current.ok()) {
       return fail(current.status().WithContext(
           "--append reads what -t " + targets.front().ToString() +

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -26,6 +27,23 @@ struct EvpPkeyFree {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
+
+// The 32 bytes a Z85 key text stands for, or nullopt if it is not one.
+std::optional<std::string> DecodeKey(std::string_view z85) {
+  if (z85.size() != kZ85KeyLength) return std::nullopt;
+  return Z85Decode(z85);
+}
+
+// The Z85 public key of an X25519 key (nullopt if OpenSSL cannot give it).
+std::optional<std::string> PublicKeyOf(EVP_PKEY* key) {
+  std::string pub(kRawKeyLength, '\0');
+  size_t length = pub.size();
+  if (key == nullptr || EVP_PKEY_get_raw_public_key(
+                            key, reinterpret_cast<unsigned char*>(pub.data()), &length) != 1) {
+    return std::nullopt;
+  }
+  return Z85Encode(pub);
+}
 
 struct KeyLine {
   int number = 0;
@@ -79,42 +97,32 @@ Result<CurveKeyPair> GenerateCurveKeyPair() {
   // CURVE keys are X25519 keys (libsodium's crypto_box): a random 32-byte secret and the
   // public point derived from it, so OpenSSL makes pairs that libzmq accepts as they are.
   EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
-  std::string secret(kRawKeyLength, '\0'), pub(kRawKeyLength, '\0');
-  size_t secret_length = secret.size(), public_length = pub.size();
-  if (!key ||
+  std::string secret(kRawKeyLength, '\0');
+  size_t secret_length = secret.size();
+  std::optional<std::string> pub = PublicKeyOf(key.get());
+  if (!pub ||
       EVP_PKEY_get_raw_private_key(key.get(), reinterpret_cast<unsigned char*>(secret.data()),
-                                   &secret_length) != 1 ||
-      EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pub.data()),
-                                  &public_length) != 1) {
+                                   &secret_length) != 1) {
     return Status::Internal("cannot generate a CURVE key pair: OpenSSL has no X25519");
   }
-  return CurveKeyPair{Z85Encode(pub), Z85Encode(secret)};
+  return CurveKeyPair{*pub, Z85Encode(secret)};
 }
 
-bool IsCurveKey(std::string_view z85) {
-  if (z85.size() != kZ85KeyLength) return false;
-  return Z85Decode(z85).has_value();
-}
+bool IsCurveKey(std::string_view z85) { return DecodeKey(z85).has_value(); }
 
 Result<std::string> CurvePublicKeyOf(const std::string& secret_key) {
-  std::optional<std::string> secret =
-      secret_key.size() == kZ85KeyLength ? Z85Decode(secret_key) : std::nullopt;
+  std::optional<std::string> secret = DecodeKey(secret_key);
   if (!secret) return Status::InvalidArgument("not a Z85 CURVE secret key");
   EvpPkeyPtr key(EVP_PKEY_new_raw_private_key(
       EVP_PKEY_X25519, nullptr, reinterpret_cast<const unsigned char*>(secret->data()),
       secret->size()));
-  std::string pub(kRawKeyLength, '\0');
-  size_t public_length = pub.size();
-  if (!key || EVP_PKEY_get_raw_public_key(key.get(), reinterpret_cast<unsigned char*>(pub.data()),
-                                          &public_length) != 1) {
-    return Status::Internal("cannot derive the CURVE public key: OpenSSL has no X25519");
-  }
-  return Z85Encode(pub);
+  std::optional<std::string> pub = PublicKeyOf(key.get());
+  if (!pub) return Status::Internal("cannot derive the CURVE public key: OpenSSL has no X25519");
+  return *pub;
 }
 
 std::string CurveKeyFingerprint(std::string_view public_key) {
-  std::optional<std::string> raw =
-      public_key.size() == kZ85KeyLength ? Z85Decode(public_key) : std::nullopt;
+  std::optional<std::string> raw = DecodeKey(public_key);
   if (!raw) return "SHA256:invalid";
   return "SHA256:" + DigestHex(Sha256Digest(*raw)).substr(0, 16);
 }
