@@ -24,12 +24,6 @@ struct JobRef {
   auto operator<=>(const JobRef&) const = default;
 };
 
-struct PlatformOffer {
-  Platform platform;
-  bool emulated = false;
-  bool operator==(const PlatformOffer&) const = default;
-};
-
 struct ImageDescriptor {
   std::string media_type;
   std::string digest;

@@ -45,4 +45,11 @@ Result<Platform> HostPlatform();
 // e.g. "qemu-aarch64" for linux/arm64, "qemu-arm" for linux/arm/v7, "" if none is known.
 std::string QemuBinfmtName(const Platform& platform);
 
+// A platform an agent builds for, and whether it builds it natively or under emulation.
+struct PlatformOffer {
+  Platform platform;
+  bool emulated = false;
+  bool operator==(const PlatformOffer&) const = default;
+};
+
 }  // namespace manifold

@@ -13,7 +13,7 @@
 #include <set>
 #include <string>
 
-#include "coordinator/store.h"
+#include "coordinator/build.h"
 
 namespace manifold {
 

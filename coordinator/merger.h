@@ -20,7 +20,7 @@
 
 #include "common/registry.h"
 #include "common/status.h"
-#include "coordinator/store.h"
+#include "coordinator/build.h"
 
 namespace manifold {
 

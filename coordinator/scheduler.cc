@@ -42,26 +42,6 @@ bool EmulationAllowed(const PendingJob& job) {
 
 }  // namespace
 
-std::string_view EmulationPolicyName(EmulationPolicy policy) {
-  switch (policy) {
-    case EmulationPolicy::kNever:
-      return "never";
-    case EmulationPolicy::kFallback:
-      return "fallback";
-    case EmulationPolicy::kAllow:
-      return "allow";
-  }
-  return "fallback";
-}
-
-std::optional<EmulationPolicy> ParseEmulationPolicy(std::string_view text) {
-  for (EmulationPolicy policy :
-       {EmulationPolicy::kNever, EmulationPolicy::kFallback, EmulationPolicy::kAllow}) {
-    if (text == EmulationPolicyName(policy)) return policy;
-  }
-  return std::nullopt;
-}
-
 std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emulation,
                               std::string_view repository) {
   switch (assignment.placement) {

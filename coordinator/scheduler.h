@@ -15,21 +15,10 @@
 #include <utility>
 #include <vector>
 
-#include "common/messages.h"
 #include "common/platform.h"
+#include "coordinator/emulation.h"
 
 namespace manifold {
-
-// Per build, whether its jobs may run on an agent that emulates the platform (QEMU).
-enum class EmulationPolicy {
-  kNever,     // native agents only
-  kFallback,  // native first; emulated once the job has waited long enough for a native one
-  kAllow,     // any agent that serves the platform
-};
-
-std::string_view EmulationPolicyName(EmulationPolicy policy);
-// Parses "never" | "fallback" | "allow"; nullopt for anything else.
-std::optional<EmulationPolicy> ParseEmulationPolicy(std::string_view text);
 
 struct SchedulerAgent {
   std::string id;

@@ -1,4 +1,5 @@
-// Store: all durable state of the coordinator, in PostgreSQL (libpqxx 6).
+// Store: all durable state of the coordinator, in PostgreSQL (libpqxx 6): the persistence
+// of the domain in coordinator/build.h, and the loop's LoopStore.
 //
 // The store is the truth; the coordinator's in-memory view is rebuilt from it at start.
 // Every job transition is one transaction (AssignJobs: one for a whole scheduling pass),
@@ -21,112 +22,11 @@
 #include <vector>
 
 #include "common/messages.h"
-#include "common/platform.h"
 #include "common/status.h"
-#include "coordinator/scheduler.h"
+#include "coordinator/build.h"
+#include "coordinator/loop_store.h"
 
 namespace manifold {
-
-// What a client asked to build; fixed once the build is submitted.
-struct BuildSpec {
-  std::vector<Platform> platforms;
-  std::vector<std::string> tags;  // full references, each parsed at the API boundary
-  std::string context_digest;
-  std::string dockerfile;
-  std::string dockerfile_path = "Dockerfile";
-  std::map<std::string, std::string> build_args;
-  std::string target;
-  std::map<std::string, std::string> labels;
-  bool no_cache = false;
-  bool pull = false;  // pull base images always, as buildx --pull
-  // Annotations for each platform's manifest, and for the index the merger pushes.
-  std::map<std::string, std::string> manifest_annotations;
-  std::map<std::string, std::string> index_annotations;
-  // Where the sources come from and at which commit; the index's
-  // org.opencontainers.image.source and .revision unless index_annotations name them.
-  std::string source;
-  std::string revision;
-  uint32_t job_timeout_s = 3600;  // an attempt running longer ends as timed_out
-  EmulationPolicy emulation = EmulationPolicy::kFallback;
-  // The ids of the build's secrets (--secret). Their bytes are never part of the spec: the
-  // coordinator holds them in memory only (Coordinator::Enqueue).
-  std::vector<std::string> secret_ids;
-};
-
-// One state change of a job, from job_events: the job's history across attempts.
-struct JobEvent {
-  uint32_t attempt = 0;
-  std::string state;  // pending|assigned|building|pushing|retry|succeeded|failed|timed_out|canceled
-  std::string agent_id;
-  std::string at;  // RFC 3339, UTC
-  std::string detail;
-};
-
-struct JobRecord {
-  uint64_t id = 0;
-  uint64_t build_id = 0;
-  Platform platform;
-  std::string state;  // pending|assigned|building|pushing|succeeded|failed|timed_out|canceled
-  uint32_t attempt = 0;
-  std::string agent_id;
-  bool emulated = false;
-  std::string placement;  // why the scheduler chose the agent: "native, least loaded"
-  ImageDescriptor manifest;
-  std::string error;
-  int64_t deadline_unix_ms = 0;  // of the current attempt; 0 when not running
-  std::vector<JobEvent> events;  // filled by GetBuild
-};
-
-struct BuildRecord {
-  uint64_t id = 0;
-  BuildSpec spec;
-  std::string state;  // queued|running|merging|succeeded|failed|canceled
-  std::string index_digest;
-  std::string index_media_type;
-  std::string error;
-  std::string created_at;  // RFC 3339, UTC
-  std::string updated_at;
-  bool logs_pruned = false;  // the log was deleted under the log retention
-  // When every job had succeeded and merging began; the index's created annotation, so a
-  // merge repeated after a restart pushes the same bytes. "" before then.
-  std::string merge_started_at;
-  std::vector<JobRecord> jobs;
-};
-
-// A pending job with what an agent needs to build it.
-struct QueuedJob {
-  uint64_t job_id = 0;
-  uint64_t build_id = 0;
-  Platform platform;
-  std::shared_ptr<const BuildSpec> spec;
-};
-
-struct LogChunkRecord {
-  int64_t seq = 0;
-  std::string platform;
-  uint32_t attempt = 0;
-  std::string data;
-};
-
-// One scheduling decision for AssignJobs.
-struct JobAssignment {
-  uint64_t job_id = 0;
-  std::string agent_id;
-  bool emulated = false;
-  std::string placement;  // why the scheduler chose the agent
-};
-
-// What a job result did to its build.
-struct ResultOutcome {
-  bool current = false;  // false: the (job, attempt, agent) was stale; nothing changed
-  uint64_t build_id = 0;
-  // Every job of the build has succeeded: the build, now merging, with its jobs, read in
-  // the transaction that recorded the result, so the merge starts without another read.
-  std::optional<BuildRecord> to_merge;
-  bool build_failed = false;          // this result failed the build
-  std::vector<JobRecord> to_cancel;   // running jobs of the failed build, now canceled
-  std::optional<QueuedJob> requeued;  // a retryable failure put the job back in the queue
-};
 
 struct ApiTokenRecord {
   std::string id;
@@ -135,11 +35,11 @@ struct ApiTokenRecord {
   std::string revoked_at;  // "" while in force
 };
 
-class Store {
+class Store final : public LoopStore {
  public:
   // Connects (one connection up front, more on demand up to pool_size).
   static Result<std::unique_ptr<Store>> Open(const std::string& url, int pool_size = 8);
-  ~Store();
+  ~Store() override;
 
   // Applies the embedded migrations not yet recorded in schema_migrations.
   Status Migrate();
@@ -152,65 +52,46 @@ class Store {
   Result<BuildRecord> GetBuild(uint64_t id);
   Result<std::vector<BuildRecord>> ListBuilds(int limit);
 
-  // Jobs waiting for an agent, oldest first, for the scheduler's view at start-up.
-  Result<std::vector<QueuedJob>> PendingJobs();
-  // Jobs an agent holds (assigned, building, pushing), for the view at start-up.
-  Result<std::vector<JobRecord>> ActiveJobs();
-  // Builds left in state merging (the coordinator stopped while merging), with their jobs.
-  Result<std::vector<BuildRecord>> BuildsToMerge();
-
   // pending -> assigned with attempt + 1; returns the new attempt. FailedPrecondition if
   // the job is no longer pending (canceled meanwhile).
   Result<uint32_t> AssignJob(uint64_t job_id, const std::string& agent_id, bool emulated,
                              const std::string& placement);
-  // AssignJob for several jobs in one transaction, so a scheduling pass waits for one
-  // commit: each entry's new attempt, or 0 for a job that was no longer pending.
-  Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments);
   // assigned/building -> building/pushing; false if fenced.
   Result<bool> SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase);
-  // Records a job's result. A retryable failure below max_attempts returns the job to
-  // pending; any other failure fails the job and its build, canceling the rest.
-  Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
-                                        uint32_t max_attempts);
   // RecordJobResult for results (agent id, result) that arrived together, in order, in one
   // transaction: one commit for all of them, and all or nothing.
   Result<std::vector<ResultOutcome>> RecordJobResults(
       const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts);
-  // Phases (agent id, update) that arrived together, as SetJobPhase does, then results, as
-  // RecordJobResults does, all in one transaction, in that order: a zero-time build's
-  // accepted, building, pushing and result cost one commit, which waits for the WAL flush
-  // only when it holds a result. *phases_current gets SetJobPhase's answer for each phase.
-  Result<std::vector<ResultOutcome>> RecordJobReports(
-      const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
-      std::vector<bool>* phases_current);
-  // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
-  // its build with `build_error` and canceling the build's other jobs. With an attempt,
-  // only while the job is still at that attempt; a job already ended is left alone.
-  Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
-                               const std::string& state, const std::string& job_error,
-                               const std::string& build_error);
   // queued/running -> canceled with every unfinished job; returns the jobs agents hold so
   // they can be told. FailedPrecondition once the build is merging or has ended.
   Result<std::vector<JobRecord>> CancelBuild(uint64_t build_id);
-  // Appends build output; a chunk seen before is ignored. False if fenced.
-  Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
-                         const std::string& data);
   Result<std::vector<LogChunkRecord>> ListLogs(uint64_t build_id, int64_t after, int limit);
-  // Deletes the logs of builds that finished more than `keep` ago, at most `max_builds`
-  // of them per call (oldest first), and marks them pruned; returns how many.
-  Result<int> PruneLogs(std::chrono::seconds keep, int max_builds);
 
-  // merging -> succeeded with the pushed index; returns seconds from submit to now.
+  // LoopStore (coordinator/loop_store.h). A scheduling pass is one statement; a loop
+  // turn's phases and results are one transaction, whose commit waits for the WAL flush
+  // only when it holds a result; PruneLogs marks the builds whose logs it deleted.
+  Result<std::vector<QueuedJob>> PendingJobs() override;
+  Result<std::vector<JobRecord>> ActiveJobs() override;
+  Result<std::vector<BuildRecord>> BuildsToMerge() override;
+  Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;
+  Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
+                                        uint32_t max_attempts) override;
+  Result<std::vector<ResultOutcome>> RecordJobReports(
+      const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+      std::vector<bool>* phases_current) override;
+  Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
+                               const std::string& state, const std::string& job_error,
+                               const std::string& build_error) override;
+  Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                         const std::string& data) override;
+  Result<int> PruneLogs(std::chrono::seconds keep, int max_builds) override;
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
-                               const std::string& index_media_type);
-  // merging/queued/running -> failed.
-  Status FailBuild(uint64_t build_id, const std::string& error);
-
-  Result<std::map<std::string, int>> CountBuildsByState();
-
-  Status UpsertAgent(const HelloMsg& hello);
-  Status SetAgentState(const std::string& agent_id, const std::string& state);
+                               const std::string& index_media_type) override;
+  Status FailBuild(uint64_t build_id, const std::string& error) override;
+  Result<std::map<std::string, int>> CountBuildsByState() override;
+  Status UpsertAgent(const HelloMsg& hello) override;
+  Status SetAgentState(const std::string& agent_id, const std::string& state) override;
 
   // API tokens (coordinator/api_auth.h): only hashes are stored.
   // AlreadyExists if a token in force has this name.
