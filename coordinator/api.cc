@@ -316,8 +316,8 @@ Result<int64_t> QueryNumber(const httplib::Request& req, const char* name, int64
 
 }  // namespace
 
-Api::Api(Store& store, ContextStore& contexts, Coordinator& coordinator, ApiOptions options)
-    : store_(store), contexts_(contexts), coordinator_(coordinator), options_(std::move(options)) {}
+Api::Api(Store& store, ContextStore& contexts, BuildQueue& queue, ApiOptions options)
+    : store_(store), contexts_(contexts), queue_(queue), options_(std::move(options)) {}
 
 Api::~Api() { Stop(); }
 
@@ -447,7 +447,7 @@ void Api::Routes() {
     std::map<std::string, std::string> secrets;
     Result<BuildSpec> spec = ParseBuildRequest(req.body, contexts_, &secrets);
     if (!spec.ok()) return ReplyError(res, spec.status());
-    if (!secrets.empty() && !coordinator_.agent_link_encrypted()) {
+    if (!secrets.empty() && !queue_.agent_link_encrypted()) {
       return ReplyError(
           res, Status::InvalidArgument(
                    "field \"secrets\": this coordinator's agent link is plaintext (development "
@@ -463,7 +463,7 @@ void Api::Routes() {
       for (const JobRecord& job : build.jobs) {
         jobs.push_back({job.id, build.id, job.platform, shared});
       }
-      coordinator_.Enqueue(std::move(jobs), std::move(secrets));
+      queue_.Enqueue(std::move(jobs), std::move(secrets));
       spdlog::info("{}build {} submitted: {} for {}", LogIds{.build = build.id}, build.id,
                    build.spec.tags.front(), build.spec.platforms.size());
     }
@@ -476,7 +476,7 @@ void Api::Routes() {
            if (!id.ok()) return ReplyError(res, id.status());
            Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
            if (!held.ok()) return ReplyError(res, held.status());
-           coordinator_.BuildCanceled(std::move(*held));
+           queue_.BuildCanceled(std::move(*held));
            spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
            auto build = store_.GetBuild(*id);
            if (!build.ok()) return ReplyError(res, build.status());
@@ -486,7 +486,7 @@ void Api::Routes() {
   s.Post(R"(/v1/agents/([^/]+)/drain)",
          [this](const httplib::Request& req, httplib::Response& res) {
            std::string agent_id = req.matches[1].str();
-           Status drained = coordinator_.DrainAgent(agent_id);
+           Status drained = queue_.DrainAgent(agent_id);
            if (!drained.ok()) return ReplyError(res, drained);
            Reply(res, 202, json{{"id", agent_id}, {"state", "draining"}});
          });
@@ -557,7 +557,7 @@ void Api::Routes() {
       idle = text == "true";
     }
     json list = json::array();
-    for (const AgentView& agent : coordinator_.Agents()) {
+    for (const AgentView& agent : queue_.Agents()) {
       bool agent_idle = agent.busy == 0 && agent.state == "online";
       if (idle && *idle != agent_idle) continue;
       if (platform &&

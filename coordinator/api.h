@@ -3,7 +3,7 @@
 // Validates every field of a request at the boundary and answers 400 with a message that
 // names the field, so nothing malformed reaches the store or the agents. Handlers run on
 // cpp-httplib's worker threads and use only thread-safe collaborators (Store,
-// ContextStore, Coordinator::Enqueue/Agents).
+// ContextStore, BuildQueue).
 #pragma once
 
 #include <cstdint>
@@ -13,8 +13,8 @@
 
 #include "common/status.h"
 #include "coordinator/api_auth.h"
+#include "coordinator/build_queue.h"
 #include "coordinator/context_store.h"
-#include "coordinator/coordinator.h"
 #include "coordinator/store.h"
 
 namespace httplib {
@@ -37,7 +37,7 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(Store& store, ContextStore& contexts, Coordinator& coordinator, ApiOptions options);
+  Api(Store& store, ContextStore& contexts, BuildQueue& queue, ApiOptions options);
   ~Api();
 
   // Binds and starts serving on a background thread.
@@ -50,7 +50,7 @@ class Api {
 
   Store& store_;
   ContextStore& contexts_;
-  Coordinator& coordinator_;
+  BuildQueue& queue_;
   ApiOptions options_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -58,8 +58,8 @@ class LoopStore {
                                        const std::string& state, const std::string& job_error,
                                        const std::string& build_error) = 0;
   // Appends build output; a chunk seen before is ignored. False if fenced.
-  virtual Result<bool> AppendLog(const JobRef& job, const std::string& agent_id,
-                                 uint64_t chunk_seq, const std::string& data) = 0;
+  virtual Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                                 const std::string& data) = 0;
   // Deletes the logs of builds that finished more than `keep` ago, at most `max_builds`
   // of them per call (oldest first); returns how many.
   virtual Result<int> PruneLogs(std::chrono::seconds keep, int max_builds) = 0;

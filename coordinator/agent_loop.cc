@@ -1,0 +1,593 @@
+#include "coordinator/agent_loop.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "common/curve_keys.h"
+#include "common/log.h"
+#include "coordinator/scheduler.h"
+
+namespace manifold {
+
+namespace {
+
+std::string RandomSessionId() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buffer[17];
+  snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(rng()));
+  return buffer;
+}
+
+LogIds IdsOf(const JobRef& job, const std::string& agent_id) {
+  return LogIds{.job = job.job_id, .attempt = job.attempt, .agent = agent_id};
+}
+
+}  // namespace
+
+AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
+                     RequestMerge request_merge, LoopOptions options, LoopClock::time_point now)
+    : store_(store),
+      link_(link),
+      metrics_(metrics),
+      request_merge_(std::move(request_merge)),
+      options_(std::move(options)),
+      started_(now),
+      log_budget_(options_.log_limits),
+      reports_(
+          store, metrics, options_.max_attempts,
+          {[this](const JobReports::Phase& phase, bool current) { ApplyPhase(phase, current); },
+           [this](const std::string& agent_id, const JobResultMsg& result,
+                  const ResultOutcome& outcome,
+                  LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); }}),
+      last_checked_(now) {}
+
+Status AgentLoop::Resume(LoopClock::time_point now) {
+  Result<std::vector<QueuedJob>> pending = store_.PendingJobs();
+  if (!pending.ok()) return pending.status();
+  for (QueuedJob& job : *pending) AddPending(std::move(job), now);
+  Result<std::vector<JobRecord>> active = store_.ActiveJobs();
+  if (!active.ok()) return active.status();
+  // Agents reconnect with back-off (at most 2 s apart) and may have queued work to send
+  // first: they get the liveness window plus that much before their jobs are retried.
+  LoopClock::time_point hello_deadline =
+      now + options_.heartbeat_interval * options_.missed_heartbeats + std::chrono::seconds(10);
+  auto system_now = std::chrono::system_clock::now().time_since_epoch();
+  for (const JobRecord& job : *active) {
+    // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
+    auto left = std::chrono::milliseconds(job.deadline_unix_ms) -
+                std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
+    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, now + left, 0, now};
+    sessions_.Await(job.agent_id, hello_deadline);
+  }
+  Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
+  if (!merging.ok()) return merging.status();
+  spdlog::info("{} pending, {} running jobs, {} builds to merge", pending_.size(), running_.size(),
+               merging->size());
+  for (BuildRecord& build : *merging) request_merge_(std::move(build));
+  return Status::Ok();
+}
+
+void AgentLoop::Enqueue(std::vector<QueuedJob> jobs,
+                        std::shared_ptr<const std::map<std::string, std::string>> secrets,
+                        LoopClock::time_point now) {
+  if (secrets && !secrets->empty() && !jobs.empty()) {
+    secrets_[jobs.front().build_id] = std::move(secrets);
+  }
+  for (QueuedJob& job : jobs) AddPending(std::move(job), now);
+}
+
+void AgentLoop::BuildCanceled(const std::vector<JobRecord>& jobs) {
+  for (const JobRecord& job : jobs) {
+    secrets_.erase(job.build_id);
+    pending_.erase(job.id);
+    if (!running_.count(job.id)) continue;
+    spdlog::info(
+        "{}job {} attempt {}: canceling on agent {}",
+        LogIds{.build = job.build_id, .job = job.id, .attempt = job.attempt, .agent = job.agent_id},
+        job.id, job.attempt, job.agent_id);
+    SendToAgent(job.agent_id, CancelMsg{{job.id, job.attempt}});
+    ReleaseJob(job.id);
+  }
+}
+
+void AgentLoop::Drain(const std::string& agent_id) {
+  AgentSession* session = sessions_.Find(agent_id);
+  if (session == nullptr) return;
+  spdlog::info("draining agent {} on request", agent_id);
+  session->draining = true;
+  if (Status stored = store_.SetAgentState(agent_id, "draining"); !stored.ok()) {
+    spdlog::warn("agent {}: draining not recorded: {}", agent_id, stored.message());
+  }
+  sessions_.Publish(agent_id);  // before the agent hears it, so the API never shows otherwise
+  link_.Send(session->routing_id, DrainMsg{});
+}
+
+void AgentLoop::AddPending(QueuedJob job, LoopClock::time_point now) {
+  if (!job.spec->secret_ids.empty() && !secrets_.count(job.build_id)) {
+    return FailJobWithoutSecrets(job, now);
+  }
+  uint64_t id = job.job_id;
+  std::vector<std::string> repositories = Repositories(*job.spec);
+  std::string repository = repositories.empty() ? "" : repositories.front();
+  pending_[id] = {std::move(job), now, std::move(repository)};
+  schedule_needed_ = true;
+}
+
+void AgentLoop::FailJobWithoutSecrets(const QueuedJob& job, LoopClock::time_point now) {
+  const std::string error =
+      job.platform.ToString() +
+      ": the build's secrets (--secret) are kept only in the coordinator's memory, and the "
+      "coordinator restarted before this job could run; submit the build again";
+  Result<ResultOutcome> outcome =
+      store_.EndJob(job.job_id, std::nullopt, "failed", "secrets lost in a restart", error);
+  if (!outcome.ok()) {
+    spdlog::error("{}cannot fail job {}: {}", LogIds{.build = job.build_id, .job = job.job_id},
+                  job.job_id, outcome.status().message());
+    return;
+  }
+  spdlog::warn("{}job {}: {}", LogIds{.build = job.build_id, .job = job.job_id}, job.job_id, error);
+  metrics_.CountJob(job.platform, "failed");
+  ApplyOutcome(*outcome, "secrets_lost", now);
+}
+
+void AgentLoop::SendToAgent(const std::string& agent_id, const CoordinatorMessage& message) {
+  if (AgentSession* session = sessions_.Find(agent_id)) link_.Send(session->routing_id, message);
+}
+
+void AgentLoop::CountMalformed(const std::string& why) {
+  ++malformed_frames_;
+  metrics_.CountMalformedFrame();
+  spdlog::warn("dropped a frame from an agent: {}", why);
+}
+
+void AgentLoop::HandleFrame(const std::string& routing_id, const std::string& peer_key,
+                            const std::string& frame, LoopClock::time_point now) {
+  Result<AgentMessage> decoded = DecodeAgentMessage(frame, options_.limits);
+  if (!decoded.ok()) return CountMalformed(decoded.status().message());
+  if (auto* hello = std::get_if<HelloMsg>(&*decoded)) {
+    return HandleHello(routing_id, peer_key, *hello, now);
+  }
+  AgentSession* known = sessions_.FindByRoute(routing_id);
+  if (known == nullptr) {
+    // Typically the coordinator restarted and the agent's queued messages arrived before
+    // it noticed: keep them (bounded) for after its hello, and ask it to say hello.
+    if (sessions_.HoldUnintroduced(routing_id, frame, now)) {
+      link_.Send(routing_id, RejectMsg{"unknown agent session; say hello again", false});
+    }
+    return;
+  }
+  AgentSession& session = *known;
+  sessions_.Seen(session, now);
+  std::visit(
+      [&](const auto& message) {
+        using T = std::decay_t<decltype(message)>;
+        if constexpr (std::is_same_v<T, HeartbeatMsg>) {
+          // Liveness is all a heartbeat carries today; Seen() noted it above.
+        } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
+          reports_.AddPhase(session.agent_id, message, now);
+        } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
+          AcceptLog(session.agent_id, message, now);
+        } else if constexpr (std::is_same_v<T, JobResultMsg>) {
+          reports_.AddResult(session.agent_id, message, now);
+        } else if constexpr (std::is_same_v<T, DrainingMsg>) {
+          session.draining = true;
+          if (Status stored = store_.SetAgentState(session.agent_id, "draining"); !stored.ok()) {
+            spdlog::warn("agent {}: draining not recorded: {}", session.agent_id, stored.message());
+          }
+          sessions_.Publish(session.agent_id);
+        } else if constexpr (std::is_same_v<T, GoodbyeMsg>) {
+          spdlog::info("agent {} said goodbye", session.agent_id);
+          reports_.Flush(now);
+          std::string agent_id = session.agent_id;
+          EndSession(agent_id, "agent " + agent_id + " left while building", "agent_left", now);
+        } else {
+          static_assert(std::is_same_v<T, HelloMsg>, "every agent message is handled");
+        }
+      },
+      *decoded);
+}
+
+void AgentLoop::HandleHello(const std::string& routing_id, const std::string& peer_key,
+                            const HelloMsg& hello, LoopClock::time_point now) {
+  // Results that came before this hello are recorded first: otherwise a job this agent
+  // finished and no longer holds would look lost with its previous process.
+  reports_.Flush(now);
+  auto reject = [&](const std::string& reason) {
+    spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
+    link_.Send(routing_id, RejectMsg{reason, true});
+  };
+  if (hello.protocol_version != kProtocolVersion) {
+    return reject("agent protocol version " + std::to_string(hello.protocol_version) +
+                  " is not supported (coordinator speaks " + std::to_string(kProtocolVersion) +
+                  "); upgrade the agent or the coordinator so they match");
+  }
+  if (hello.agent_id.empty() || hello.agent_id.size() > 253) {
+    return reject("agent id must be 1 to 253 characters; set --id");
+  }
+  if (hello.platforms.empty()) return reject("agent offers no platform; set --platform");
+  if (hello.slots == 0 || hello.slots > 1024) return reject("agent slots must be 1 to 1024");
+  AgentSession* existing = sessions_.Find(hello.agent_id);
+  if (existing != nullptr && existing->public_key != peer_key) {
+    // Results are fenced on the agent id: one key must not take over another's session.
+    return reject("agent id " + hello.agent_id + " is connected with another key (" +
+                  CurveKeyFingerprint(existing->public_key) + "); give each agent its own --id");
+  }
+  if (Status stored = store_.UpsertAgent(hello); !stored.ok()) {
+    // Not fatal for the agent: it says hello again when its session stays unknown.
+    spdlog::error("cannot register agent {}: {}", hello.agent_id, stored.message());
+    return;
+  }
+  AgentSession& session = sessions_.Open(hello, routing_id, peer_key, now);
+
+  // Jobs the store gave this agent that it no longer holds were lost with its previous
+  // process; the ones it still holds keep running.
+  std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
+  std::vector<JobRef> lost;
+  for (const auto& [job_id, running] : running_) {
+    if (running.agent_id != hello.agent_id) continue;
+    if (held.count(running.job)) {
+      session.jobs.insert(job_id);
+    } else {
+      lost.push_back(running.job);
+    }
+  }
+  for (const JobRef& job : lost) {
+    RetryAttempt(job, hello.agent_id, "agent " + hello.agent_id + " restarted during the job",
+                 "agent_restarted", now);
+  }
+  std::string offers;
+  for (const PlatformOffer& offer : hello.platforms) {
+    offers += (offers.empty() ? "" : ", ") + offer.platform.ToString() +
+              (offer.emulated ? " (emulated)" : "");
+  }
+  std::string key = link_.DescribeKey(peer_key);
+  spdlog::info("agent {} ({}) online: {}, {} slot(s){}", hello.agent_id, hello.hostname, offers,
+               hello.slots, key.empty() ? "" : ", key " + key);
+  link_.Send(routing_id, WelcomeMsg{RandomSessionId(),
+                                    static_cast<uint32_t>(options_.heartbeat_interval.count())});
+  schedule_needed_ = true;
+  sessions_.Publish(hello.agent_id);
+  std::vector<std::string> frames = sessions_.TakeUnintroduced(routing_id);
+  if (!frames.empty()) {
+    spdlog::info("agent {}: replaying {} message(s) sent before its hello", hello.agent_id,
+                 frames.size());
+  }
+  for (const std::string& frame : frames) HandleFrame(routing_id, peer_key, frame, now);
+}
+
+void AgentLoop::AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk,
+                          LoopClock::time_point now) {
+  if (reports_.logs_full()) {
+    spdlog::warn("{}dropped a log chunk of job {}: {} chunks wait for the database",
+                 IdsOf(chunk.job, agent_id), chunk.job.job_id, reports_.logs_queued());
+    return;
+  }
+  switch (log_budget_.Charge(chunk.job.job_id, chunk.data.size(), now)) {
+    case LogBudget::Verdict::kStore:
+      return reports_.AddLog(agent_id, chunk, now);
+    case LogBudget::Verdict::kDrop:
+      metrics_.CountDroppedMessage("log_limit");
+      return;
+    case LogBudget::Verdict::kReplaceByNotice: {
+      metrics_.CountDroppedMessage("log_limit");
+      spdlog::warn("{}job {} attempt {} on agent {}: dropping build output: {}",
+                   IdsOf(chunk.job, agent_id), chunk.job.job_id, chunk.job.attempt, agent_id,
+                   log_budget_.DropReason());
+      LogChunkMsg notice = chunk;
+      notice.data = log_budget_.Notice();
+      return reports_.AddLog(agent_id, std::move(notice), now);
+    }
+  }
+}
+
+void AgentLoop::ApplyPhase(const JobReports::Phase& phase, bool current) {
+  const JobRef& job = phase.update.job;
+  auto running = running_.find(job.job_id);
+  if (current && phase.update.phase == JobPhase::kAccepted && running != running_.end()) {
+    metrics_.ObserveDispatchLatency(
+        running->second.platform,
+        std::chrono::duration<double>(phase.at - running->second.assigned_at).count());
+  }
+  if (!current) {
+    metrics_.CountDroppedMessage("not_assigned");
+    spdlog::warn("{}agent {} reported job {} attempt {} which is not its job; canceling it",
+                 IdsOf(job, phase.agent_id), phase.agent_id, job.job_id, job.attempt);
+    SendToAgent(phase.agent_id, CancelMsg{job});
+  }
+}
+
+void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& result,
+                            const ResultOutcome& outcome, LoopClock::time_point now) {
+  const JobRef& job = result.job;
+  if (!outcome.current) {
+    metrics_.CountDroppedMessage("not_assigned");
+    spdlog::warn("{}ignored a stale result for job {} attempt {} from agent {}",
+                 IdsOf(job, agent_id), job.job_id, job.attempt, agent_id);
+  } else if (result.succeeded) {
+    spdlog::info("{}job {} attempt {} succeeded on {}: {}", IdsOf(job, agent_id), job.job_id,
+                 job.attempt, agent_id, result.image.digest);
+  } else {
+    spdlog::info("{}job {} attempt {} failed on {}: {}", IdsOf(job, agent_id), job.job_id,
+                 job.attempt, agent_id, result.error);
+  }
+  if (outcome.current) {
+    auto running = running_.find(job.job_id);
+    if (running != running_.end()) {
+      const RunningJob& ran = running->second;
+      const char* ended = result.succeeded ? "succeeded" : outcome.requeued ? "retried" : "failed";
+      metrics_.ObserveJobDuration(ran.platform, ended,
+                                  std::chrono::duration<double>(now - ran.assigned_at).count());
+      metrics_.CountJob(ran.platform, ended);
+      if (result.succeeded && !ran.repository.empty()) {
+        // The agent's layer cache is warm for this repository and platform now.
+        WarmCache& warm = warm_caches_[agent_id];
+        warm[{ran.repository, ran.platform}] = now;
+        std::erase_if(warm, [&](const auto& entry) {
+          return now - entry.second > options_.cache_affinity_window;
+        });
+      }
+    }
+    ReleaseJob(job.job_id);
+  }
+  ApplyOutcome(outcome, "job_failed_retryable", now);
+  SendToAgent(agent_id, AckMsg{job});
+}
+
+void AgentLoop::RetryAttempt(const JobRef& job, const std::string& agent_id,
+                             const std::string& error, const char* reason,
+                             LoopClock::time_point now) {
+  Result<ResultOutcome> outcome = store_.RecordJobResult(
+      agent_id, JobResultMsg{job, false, {}, error, true}, options_.max_attempts);
+  if (!outcome.ok()) {
+    spdlog::error("{}cannot retry job {}: {}", IdsOf(job, agent_id), job.job_id,
+                  outcome.status().message());
+    return;
+  }
+  auto running = running_.find(job.job_id);
+  if (outcome->current && running != running_.end()) {
+    metrics_.CountJob(running->second.platform, outcome->requeued ? "retried" : "failed");
+  }
+  ReleaseJob(job.job_id);
+  ApplyOutcome(*outcome, reason, now);
+}
+
+void AgentLoop::ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason,
+                             LoopClock::time_point now) {
+  if (outcome.requeued) {
+    metrics_.CountRetry(retry_reason);
+    AddPending(*outcome.requeued, now);
+  }
+  if (outcome.build_failed) metrics_.CountBuild("failed");
+  // A build that can run no job again needs its secrets no more.
+  if (outcome.build_failed || outcome.to_merge) secrets_.erase(outcome.build_id);
+  for (const JobRecord& job : outcome.to_cancel) {
+    pending_.erase(job.id);
+    if (running_.count(job.id)) {
+      SendToAgent(job.agent_id, CancelMsg{{job.id, job.attempt}});
+      ReleaseJob(job.id);
+    }
+  }
+  if (outcome.to_merge) request_merge_(*outcome.to_merge);
+}
+
+void AgentLoop::ReleaseJob(uint64_t job_id) {
+  auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  const std::string agent_id = it->second.agent_id;
+  if (AgentSession* session = sessions_.Find(agent_id)) session->jobs.erase(job_id);
+  running_.erase(it);
+  schedule_needed_ = true;
+  sessions_.Publish(agent_id);
+}
+
+void AgentLoop::EndSession(const std::string& agent_id, const std::string& error,
+                           const char* reason, LoopClock::time_point now) {
+  std::vector<JobRef> jobs;
+  for (const auto& [job_id, running] : running_) {
+    if (running.agent_id == agent_id) jobs.push_back(running.job);
+  }
+  for (const JobRef& job : jobs) RetryAttempt(job, agent_id, error, reason, now);
+  if (Status stored = store_.SetAgentState(agent_id, "lost"); !stored.ok()) {
+    spdlog::warn("agent {}: its loss not recorded: {}", agent_id, stored.message());
+  }
+  sessions_.Close(agent_id);
+}
+
+void AgentLoop::CutOffAgents(const std::function<bool(const std::string& key)>& allowed,
+                             const std::string& key_list, LoopClock::time_point now) {
+  std::vector<std::string> revoked;
+  for (const auto& [agent_id, session] : sessions_.all()) {
+    if (!allowed(session->public_key)) revoked.push_back(agent_id);
+  }
+  for (const std::string& agent_id : revoked) {
+    AgentSession& session = *sessions_.Find(agent_id);
+    std::string key = CurveKeyFingerprint(session.public_key);
+    spdlog::warn("agent {}: its key {} is no longer in {}; cutting it off", agent_id, key,
+                 key_list);
+    link_.Send(
+        session.routing_id,
+        RejectMsg{"this agent's key " + key + " was removed from the coordinator's agent key list",
+                  true});
+    EndSession(agent_id, "agent " + agent_id + "'s key was revoked", "agent_revoked", now);
+  }
+}
+
+void AgentLoop::Tick(LoopClock::time_point now) {
+  reports_.Flush(now);
+  if (schedule_needed_) ScheduleJobs(now);
+  if (now - last_checked_ > options_.heartbeat_interval / 4) {
+    CheckLiveness(now);
+    CheckDeadlines(now);
+    CheckQueueTimeouts(now);
+    UpdateGauges(now);
+    PruneLogs(now);
+    last_checked_ = now;
+  }
+}
+
+void AgentLoop::CheckLiveness(LoopClock::time_point now) {
+  auto limit = options_.heartbeat_interval * options_.missed_heartbeats;
+  log_budget_.ForgetIdle(now);
+  for (const std::string& agent_id : sessions_.Lost(now, limit)) {
+    spdlog::warn("agent {} is lost (no heartbeat for {} ms); retrying its jobs", agent_id,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(limit).count());
+    if (const AgentSession* session = sessions_.Find(agent_id)) {
+      for (const PlatformOffer& offer : session->platforms) metrics_.CountAgentLost(offer.platform);
+    }
+    EndSession(agent_id, "agent " + agent_id + " was lost (missed heartbeats)", "agent_lost", now);
+  }
+}
+
+void AgentLoop::CheckDeadlines(LoopClock::time_point now) {
+  for (const RunningJob& running : ExpiredAttempts(running_, now)) {
+    const std::string error = AttemptTimeoutError(running);
+    const LogIds ids = IdsOf(running.job, running.agent_id);
+    Result<ResultOutcome> outcome =
+        store_.EndJob(running.job.job_id, running.job.attempt, "timed_out", error,
+                      AttemptTimeoutBuildError(running));
+    if (!outcome.ok()) {
+      spdlog::error("{}cannot time out job {}: {}", ids, running.job.job_id,
+                    outcome.status().message());
+      continue;
+    }
+    spdlog::warn("{}job {} attempt {} on {} {}", ids, running.job.job_id, running.job.attempt,
+                 running.agent_id, error);
+    SendToAgent(running.agent_id, CancelMsg{running.job});
+    metrics_.CountJob(running.platform, "timed_out");
+    ReleaseJob(running.job.job_id);
+    ApplyOutcome(*outcome, "timed_out", now);
+  }
+}
+
+void AgentLoop::CheckQueueTimeouts(LoopClock::time_point now) {
+  sightings_.Reset();
+  for (const auto& [agent_id, session] : sessions_.all()) {
+    if (!session->draining) sightings_.Note(session->platforms, now);
+  }
+  QueueRules rules{options_.queue_timeout, options_.emulation_fallback_wait, started_};
+  QueueCheck check = CheckQueue(pending_, sightings_, rules, now);
+  if (check.fallback_opened) schedule_needed_ = true;  // an emulated agent may take a job now
+  for (const QueueExpiry& expiry : check.expired) {
+    const QueuedJob job = pending_.at(expiry.job_id).job;
+    const LogIds ids{.build = job.build_id, .job = job.job_id};
+    const std::string platform = job.platform.ToString();
+    Result<ResultOutcome> outcome =
+        store_.EndJob(job.job_id, std::nullopt, "failed", "no agent for " + platform, expiry.error);
+    if (!outcome.ok()) {
+      spdlog::error("{}cannot fail job {}: {}", ids, job.job_id, outcome.status().message());
+      continue;
+    }
+    spdlog::warn("{}job {}: {}", ids, job.job_id, expiry.error);
+    pending_.erase(job.job_id);
+    metrics_.CountJob(job.platform, "no_agent");
+    ApplyOutcome(*outcome, "no_agent", now);
+  }
+}
+
+void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
+  schedule_needed_ = false;
+  if (pending_.empty()) return;
+  std::vector<SchedulerAgent> agents;
+  for (const auto& [agent_id, session] : sessions_.all()) {
+    if (session->draining || session->jobs.size() >= session->slots) continue;
+    SchedulerAgent agent{agent_id, session->platforms,
+                         session->slots - static_cast<uint32_t>(session->jobs.size())};
+    if (auto warm = warm_caches_.find(agent_id); warm != warm_caches_.end()) {
+      for (const auto& [key, built_at] : warm->second) {
+        if (now - built_at <= options_.cache_affinity_window) agent.warm.insert(key);
+      }
+    }
+    agents.push_back(std::move(agent));
+  }
+  if (agents.empty()) return;  // every slot is busy: nothing to decide
+  std::vector<JobAssignment> planned = PlanSchedulingPass(pending_, std::move(agents));
+  if (planned.empty()) return;
+  // One transaction for the whole pass: one commit however many slots freed up meanwhile.
+  Result<std::vector<uint32_t>> attempts = store_.AssignJobs(planned);
+  if (!attempts.ok()) {
+    spdlog::error("cannot assign {} job(s): {}", planned.size(), attempts.status().message());
+    schedule_needed_ = true;  // try again on the next turn of the loop
+    return;
+  }
+  for (size_t i = 0; i < planned.size(); ++i) {
+    const JobAssignment& assignment = planned[i];
+    const uint32_t attempt = (*attempts)[i];
+    auto waiting = pending_.find(assignment.job_id);
+    if (attempt == 0) {
+      pending_.erase(waiting);  // canceled or failed meanwhile
+      continue;
+    }
+    const QueuedJob& job = waiting->second.job;
+    auto secrets = secrets_.find(job.build_id);
+    AssignMsg assign = MakeAssignMsg(job, attempt, options_.contexts,
+                                     secrets == secrets_.end() ? nullptr : secrets->second.get());
+    spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
+                 LogIds{.build = job.build_id,
+                        .job = job.job_id,
+                        .attempt = attempt,
+                        .agent = assignment.agent_id},
+                 job.job_id, job.platform.ToString(), job.build_id, attempt, assignment.agent_id,
+                 assignment.placement);
+    metrics_.ObserveQueueWait(job.platform,
+                              std::chrono::duration<double>(now - waiting->second.since).count());
+    running_[job.job_id] = {assign.job,
+                            assignment.agent_id,
+                            job.platform,
+                            now + std::chrono::seconds(job.spec->job_timeout_s),
+                            job.spec->job_timeout_s,
+                            now,
+                            waiting->second.repository};
+    sessions_.Find(assignment.agent_id)->jobs.insert(job.job_id);
+    SendToAgent(assignment.agent_id, assign);
+    sessions_.Publish(assignment.agent_id);
+    pending_.erase(waiting);
+  }
+}
+
+void AgentLoop::PruneLogs(LoopClock::time_point now) {
+  if (options_.log_retention.count() == 0) return;
+  // A quarter of the retention between passes, within a second and a minute: short
+  // retentions (tests) are kept closely, long ones cost one small query a minute.
+  auto every = std::clamp<LoopClock::duration>(options_.log_retention / 4, std::chrono::seconds(1),
+                                               std::chrono::minutes(1));
+  if (now - logs_pruned_at_ < every) return;
+  logs_pruned_at_ = now;
+  Result<int> pruned = store_.PruneLogs(options_.log_retention, 100);
+  if (!pruned.ok()) {
+    spdlog::warn("cannot prune old build logs: {}", pruned.status().message());
+  } else if (*pruned > 0) {
+    spdlog::info("deleted the logs of {} build(s) that ended over {} s ago", *pruned,
+                 options_.log_retention.count());
+  }
+}
+
+void AgentLoop::UpdateGauges(LoopClock::time_point now) {
+  std::map<Platform, PlatformLoad> load;
+  for (const auto& [job_id, waiting] : pending_) ++load[waiting.job.platform].pending;
+  for (const auto& [job_id, running] : running_) ++load[running.platform].running;
+  for (const auto& [agent_id, session] : sessions_.all()) {
+    for (const PlatformOffer& offer : session->platforms) {
+      PlatformLoad& l = load[offer.platform];
+      if (session->draining) {
+        ++l.agents_draining;
+      } else if (offer.emulated) {
+        ++l.agents_emulated;
+      } else {
+        ++l.agents_native;
+      }
+      l.slots_total += static_cast<int>(session->slots);
+      l.slots_busy += static_cast<int>(session->jobs.size());
+    }
+  }
+  metrics_.SetLoad(load);
+  // Builds by state come from the store, which holds them all; a few seconds stale is fine.
+  if (now - builds_counted_ > std::chrono::seconds(5)) {
+    builds_counted_ = now;
+    Result<std::map<std::string, int>> counts = store_.CountBuildsByState();
+    if (counts.ok()) metrics_.SetBuildsByState(*counts);
+  }
+}
+
+}  // namespace manifold

@@ -1,0 +1,61 @@
+#include "coordinator/assignments.h"
+
+#include <algorithm>
+
+#include "common/reference.h"
+
+namespace manifold {
+
+std::vector<std::string> Repositories(const BuildSpec& spec) {
+  std::vector<std::string> names;
+  for (const std::string& tag : spec.tags) {
+    Result<Reference> ref = ParseReference(tag);
+    if (!ref.ok()) continue;  // validated at submit; a bad stored tag fails at merge
+    if (std::find(names.begin(), names.end(), ref->Name()) == names.end()) {
+      names.push_back(ref->Name());
+    }
+  }
+  return names;
+}
+
+std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
+                                              std::vector<SchedulerAgent> agents) {
+  std::vector<PendingJob> jobs;
+  jobs.reserve(pending.size());
+  for (const auto& [job_id, waiting] : pending) {
+    jobs.push_back({job_id, waiting.job.platform, waiting.job.spec->emulation,
+                    waiting.native_wait_over, waiting.repository});
+  }
+  std::vector<JobAssignment> planned;
+  for (const Assignment& a : Schedule(jobs, std::move(agents))) {
+    const WaitingJob& waiting = pending.at(a.job_id);
+    planned.push_back({a.job_id, a.agent_id, a.emulated,
+                       DescribePlacement(a, waiting.job.spec->emulation, waiting.repository)});
+  }
+  return planned;
+}
+
+AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSource& contexts,
+                        const std::map<std::string, std::string>* secrets) {
+  const BuildSpec& spec = *job.spec;
+  AssignMsg assign;
+  assign.job = {job.job_id, attempt};
+  assign.build_id = job.build_id;
+  assign.platform = job.platform;
+  assign.context_digest = spec.context_digest;
+  assign.context_url = contexts.public_url + "/v1/contexts/" + spec.context_digest;
+  if (contexts.url_query) assign.context_url += contexts.url_query(spec.context_digest);
+  assign.dockerfile = spec.dockerfile;
+  assign.dockerfile_path = spec.dockerfile_path;
+  assign.build_args = spec.build_args;
+  assign.target = spec.target;
+  assign.repositories = Repositories(spec);
+  assign.labels = spec.labels;
+  assign.annotations = spec.manifest_annotations;
+  assign.no_cache = spec.no_cache;
+  assign.pull = spec.pull;
+  if (secrets != nullptr) assign.secrets = *secrets;
+  return assign;
+}
+
+}  // namespace manifold

@@ -1,0 +1,40 @@
+// A scheduling pass turned into assignments: what the store records for each placement and
+// what the chosen agent is sent.
+//
+// Pure functions over the loop's view: Schedule (coordinator/scheduler.h) decides, these
+// describe the decisions for the store and build the Assign messages. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/messages.h"
+#include "coordinator/build.h"
+#include "coordinator/job_view.h"
+#include "coordinator/scheduler.h"
+
+namespace manifold {
+
+// The repositories a build pushes to, in the order of its tags, each once.
+std::vector<std::string> Repositories(const BuildSpec& spec);
+
+// Decides a scheduling pass over the waiting jobs (oldest first) and the agents with free
+// slots, and describes each placement for the job's record.
+std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
+                                              std::vector<SchedulerAgent> agents);
+
+// Where agents fetch build contexts from.
+struct ContextSource {
+  std::string public_url;  // the API's URL as agents reach it
+  // Appended to context URLs (an access grant); empty: plain URLs.
+  std::function<std::string(const std::string& digest)> url_query;
+};
+
+// The Assign message for attempt `attempt` of `job`, with the build's secrets (null: none).
+AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSource& contexts,
+                        const std::map<std::string, std::string>* secrets);
+
+}  // namespace manifold

@@ -1,0 +1,44 @@
+// The loop's in-memory view of jobs: those waiting for an agent and those an agent holds.
+//
+// Rebuilt from the store at start and kept by the loop thread alone; the scheduling pass,
+// the timeout rules and the loop read and change it. Plain values; not thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+
+#include "common/messages.h"
+#include "common/platform.h"
+#include "coordinator/build.h"
+
+namespace manifold {
+
+using LoopClock = std::chrono::steady_clock;
+
+struct WaitingJob {
+  QueuedJob job;
+  LoopClock::time_point since;
+  std::string repository;         // cache affinity key: the first repository it pushes to
+  bool native_wait_over = false;  // --emulation fallback: emulated agents may take it now
+};
+
+struct RunningJob {
+  JobRef job;
+  std::string agent_id;
+  Platform platform;
+  LoopClock::time_point deadline;
+  uint32_t timeout_s = 0;  // 0: resumed after a restart, the limit is not known
+  LoopClock::time_point assigned_at;
+  std::string repository{};  // cache affinity key
+};
+
+using WaitingJobs = std::map<uint64_t, WaitingJob>;  // by job id: oldest first
+using RunningJobs = std::map<uint64_t, RunningJob>;  // by job id
+
+// (repository, platform) -> when an agent last built it.
+using WarmCache = std::map<std::pair<std::string, Platform>, LoopClock::time_point>;
+
+}  // namespace manifold

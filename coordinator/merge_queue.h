@@ -1,0 +1,71 @@
+// MergeQueue: the builds whose jobs all succeeded, waiting for their index to be pushed,
+// and the threads that push them.
+//
+// A merge mostly waits on the registry, so several run at once; they are taken in the
+// order their builds finished, and a build never overtakes an earlier one that pushes to
+// one of its tags (NextMerge, coordinator/merge_order.h), so `app:latest` ends on the later
+// build. Transient registry or database trouble is retried with back-off while the build
+// stays merging, which a restarted coordinator resumes; a lasting failure fails the build.
+// Thread-safe: Request() from any thread; the merge threads share the store and the push.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "coordinator/build.h"
+#include "coordinator/loop_store.h"
+#include "coordinator/merger.h"
+#include "coordinator/metrics.h"
+
+namespace manifold {
+
+class MergeQueue {
+ public:
+  using PushIndex = std::function<Result<PushedIndex>(const BuildRecord& build)>;
+
+  struct Options {
+    int workers = 4;
+    int attempts = 5;
+    std::chrono::milliseconds first_backoff{2000};  // doubled after each failed attempt
+  };
+
+  MergeQueue(LoopStore& store, Metrics& metrics, PushIndex push, Options options);
+  ~MergeQueue();
+
+  void Start();
+  // Stops the threads; a merge under way finishes its current push, and builds still
+  // waiting stay merging in the store for the next start.
+  void Stop();
+  // Queues a merging build (with its jobs) for a push.
+  void Request(BuildRecord build);
+
+ private:
+  void Work();
+  // Pushes one build's index, retrying with back-off, and records the outcome.
+  void Merge(const BuildRecord& build);
+
+  LoopStore& store_;
+  Metrics& metrics_;
+  const PushIndex push_;
+  const Options options_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mutex_;
+  std::condition_variable wakeup_;  // a build to merge (or stopping)
+  // Where a thread waits out its back-off: apart, so a wakeup for a new build always
+  // reaches an idle thread.
+  std::condition_variable backoff_;
+  std::deque<BuildRecord> waiting_;       // guarded by mutex_
+  std::set<std::string> tags_in_flight_;  // the tags of the merges running now; mutex_
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace manifold
