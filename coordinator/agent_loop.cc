@@ -41,6 +41,7 @@ AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
            [this](const std::string& agent_id, const JobResultMsg& result,
                   const ResultOutcome& outcome,
                   LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); }}),
+      housekeeping_(store, metrics, options_.log_retention),
       last_checked_(now) {}
 
 Status AgentLoop::Resume(LoopClock::time_point now) {
@@ -198,16 +199,7 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
     spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
     link_.Send(routing_id, RejectMsg{reason, true});
   };
-  if (hello.protocol_version != kProtocolVersion) {
-    return reject("agent protocol version " + std::to_string(hello.protocol_version) +
-                  " is not supported (coordinator speaks " + std::to_string(kProtocolVersion) +
-                  "); upgrade the agent or the coordinator so they match");
-  }
-  if (hello.agent_id.empty() || hello.agent_id.size() > 253) {
-    return reject("agent id must be 1 to 253 characters; set --id");
-  }
-  if (hello.platforms.empty()) return reject("agent offers no platform; set --platform");
-  if (hello.slots == 0 || hello.slots > 1024) return reject("agent slots must be 1 to 1024");
+  if (std::optional<std::string> refusal = RefuseHello(hello)) return reject(*refusal);
   AgentSession* existing = sessions_.Find(hello.agent_id);
   if (existing != nullptr && existing->public_key != peer_key) {
     // Results are fenced on the agent id: one key must not take over another's session.
@@ -321,12 +313,8 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
                                   std::chrono::duration<double>(now - ran.assigned_at).count());
       metrics_.CountJob(ran.platform, ended);
       if (result.succeeded && !ran.repository.empty()) {
-        // The agent's layer cache is warm for this repository and platform now.
-        WarmCache& warm = warm_caches_[agent_id];
-        warm[{ran.repository, ran.platform}] = now;
-        std::erase_if(warm, [&](const auto& entry) {
-          return now - entry.second > options_.cache_affinity_window;
-        });
+        NoteWarm(warm_caches_[agent_id], ran.repository, ran.platform, now,
+                 options_.cache_affinity_window);
       }
     }
     ReleaseJob(job.job_id);
@@ -421,8 +409,8 @@ void AgentLoop::Tick(LoopClock::time_point now) {
     CheckLiveness(now);
     CheckDeadlines(now);
     CheckQueueTimeouts(now);
-    UpdateGauges(now);
-    PruneLogs(now);
+    metrics_.SetLoad(PlatformLoads(pending_, running_, sessions_.all()));
+    housekeeping_.Run(now);
     last_checked_ = now;
   }
 }
@@ -489,18 +477,8 @@ void AgentLoop::CheckQueueTimeouts(LoopClock::time_point now) {
 void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
   schedule_needed_ = false;
   if (pending_.empty()) return;
-  std::vector<SchedulerAgent> agents;
-  for (const auto& [agent_id, session] : sessions_.all()) {
-    if (session->draining || session->jobs.size() >= session->slots) continue;
-    SchedulerAgent agent{agent_id, session->platforms,
-                         session->slots - static_cast<uint32_t>(session->jobs.size())};
-    if (auto warm = warm_caches_.find(agent_id); warm != warm_caches_.end()) {
-      for (const auto& [key, built_at] : warm->second) {
-        if (now - built_at <= options_.cache_affinity_window) agent.warm.insert(key);
-      }
-    }
-    agents.push_back(std::move(agent));
-  }
+  std::vector<SchedulerAgent> agents =
+      FreeAgents(sessions_.all(), warm_caches_, now, options_.cache_affinity_window);
   if (agents.empty()) return;  // every slot is busy: nothing to decide
   std::vector<JobAssignment> planned = PlanSchedulingPass(pending_, std::move(agents));
   if (planned.empty()) return;
@@ -543,50 +521,6 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
     SendToAgent(assignment.agent_id, assign);
     sessions_.Publish(assignment.agent_id);
     pending_.erase(waiting);
-  }
-}
-
-void AgentLoop::PruneLogs(LoopClock::time_point now) {
-  if (options_.log_retention.count() == 0) return;
-  // A quarter of the retention between passes, within a second and a minute: short
-  // retentions (tests) are kept closely, long ones cost one small query a minute.
-  auto every = std::clamp<LoopClock::duration>(options_.log_retention / 4, std::chrono::seconds(1),
-                                               std::chrono::minutes(1));
-  if (now - logs_pruned_at_ < every) return;
-  logs_pruned_at_ = now;
-  Result<int> pruned = store_.PruneLogs(options_.log_retention, 100);
-  if (!pruned.ok()) {
-    spdlog::warn("cannot prune old build logs: {}", pruned.status().message());
-  } else if (*pruned > 0) {
-    spdlog::info("deleted the logs of {} build(s) that ended over {} s ago", *pruned,
-                 options_.log_retention.count());
-  }
-}
-
-void AgentLoop::UpdateGauges(LoopClock::time_point now) {
-  std::map<Platform, PlatformLoad> load;
-  for (const auto& [job_id, waiting] : pending_) ++load[waiting.job.platform].pending;
-  for (const auto& [job_id, running] : running_) ++load[running.platform].running;
-  for (const auto& [agent_id, session] : sessions_.all()) {
-    for (const PlatformOffer& offer : session->platforms) {
-      PlatformLoad& l = load[offer.platform];
-      if (session->draining) {
-        ++l.agents_draining;
-      } else if (offer.emulated) {
-        ++l.agents_emulated;
-      } else {
-        ++l.agents_native;
-      }
-      l.slots_total += static_cast<int>(session->slots);
-      l.slots_busy += static_cast<int>(session->jobs.size());
-    }
-  }
-  metrics_.SetLoad(load);
-  // Builds by state come from the store, which holds them all; a few seconds stale is fine.
-  if (now - builds_counted_ > std::chrono::seconds(5)) {
-    builds_counted_ = now;
-    Result<std::map<std::string, int>> counts = store_.CountBuildsByState();
-    if (counts.ok()) metrics_.SetBuildsByState(*counts);
   }
 }
 

@@ -30,6 +30,7 @@
 #include "coordinator/agent_link.h"
 #include "coordinator/agent_sessions.h"
 #include "coordinator/assignments.h"
+#include "coordinator/housekeeping.h"
 #include "coordinator/job_reports.h"
 #include "coordinator/job_timeouts.h"
 #include "coordinator/job_view.h"
@@ -75,7 +76,7 @@ class AgentLoop {
   // A message that was not one frame; counted like a frame that does not decode.
   void CountMalformed(const std::string& why);
   // Between frames: stores held reports, schedules, and every quarter heartbeat checks
-  // liveness, deadlines, queue timeouts, gauges and log retention.
+  // liveness, deadlines, queue timeouts, gauges and housekeeping.
   void Tick(LoopClock::time_point now);
 
   // The API's requests (BuildQueue), carried out on the loop thread.
@@ -121,8 +122,6 @@ class AgentLoop {
   void CheckLiveness(LoopClock::time_point now);
   void CheckDeadlines(LoopClock::time_point now);
   void CheckQueueTimeouts(LoopClock::time_point now);
-  void UpdateGauges(LoopClock::time_point now);
-  void PruneLogs(LoopClock::time_point now);
 
   LoopStore& store_;
   AgentLink& link_;
@@ -142,9 +141,8 @@ class AgentLoop {
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;
+  Housekeeping housekeeping_;
   LoopClock::time_point last_checked_;
-  LoopClock::time_point logs_pruned_at_;
-  LoopClock::time_point builds_counted_;
   bool schedule_needed_ = true;
 };
 

@@ -8,6 +8,43 @@ constexpr size_t kMaxUnintroducedFrames = 10000;
 constexpr size_t kMaxUnintroducedBytes = 64u << 20;
 }  // namespace
 
+std::optional<std::string> RefuseHello(const HelloMsg& hello) {
+  if (hello.protocol_version != kProtocolVersion) {
+    return "agent protocol version " + std::to_string(hello.protocol_version) +
+           " is not supported (coordinator speaks " + std::to_string(kProtocolVersion) +
+           "); upgrade the agent or the coordinator so they match";
+  }
+  if (hello.agent_id.empty() || hello.agent_id.size() > 253) {
+    return "agent id must be 1 to 253 characters; set --id";
+  }
+  if (hello.platforms.empty()) return "agent offers no platform; set --platform";
+  if (hello.slots == 0 || hello.slots > 1024) return "agent slots must be 1 to 1024";
+  return std::nullopt;
+}
+
+std::map<Platform, PlatformLoad> PlatformLoads(
+    const WaitingJobs& pending, const RunningJobs& running,
+    const std::map<std::string, std::unique_ptr<AgentSession>>& sessions) {
+  std::map<Platform, PlatformLoad> load;
+  for (const auto& [job_id, waiting] : pending) ++load[waiting.job.platform].pending;
+  for (const auto& [job_id, job] : running) ++load[job.platform].running;
+  for (const auto& [agent_id, session] : sessions) {
+    for (const PlatformOffer& offer : session->platforms) {
+      PlatformLoad& l = load[offer.platform];
+      if (session->draining) {
+        ++l.agents_draining;
+      } else if (offer.emulated) {
+        ++l.agents_emulated;
+      } else {
+        ++l.agents_native;
+      }
+      l.slots_total += static_cast<int>(session->slots);
+      l.slots_busy += static_cast<int>(session->jobs.size());
+    }
+  }
+  return load;
+}
+
 AgentSession& AgentSessions::Open(const HelloMsg& hello, const std::string& routing_id,
                                   const std::string& public_key, LoopClock::time_point now) {
   if (auto existing = sessions_.find(hello.agent_id); existing != sessions_.end()) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "common/messages.h"
 #include "coordinator/build_queue.h"
 #include "coordinator/job_view.h"
+#include "coordinator/metrics.h"
 
 namespace manifold {
 
@@ -39,6 +41,16 @@ struct AgentSession {
   LoopClock::time_point last_seen;
   bool draining = false;
 };
+
+// Why a hello is refused (protocol version, id, platforms, slots), in words the agent's
+// operator can act on; nullopt if it is acceptable.
+std::optional<std::string> RefuseHello(const HelloMsg& hello);
+
+// The platforms, agents and slots of the sessions, with the waiting and running jobs, as
+// the farm's gauges show them.
+std::map<Platform, PlatformLoad> PlatformLoads(const WaitingJobs& pending,
+                                               const RunningJobs& running,
+                                               const std::map<std::string, std::unique_ptr<AgentSession>>& sessions);
 
 class AgentSessions {
  public:

@@ -18,6 +18,30 @@ std::vector<std::string> Repositories(const BuildSpec& spec) {
   return names;
 }
 
+std::vector<SchedulerAgent> FreeAgents(const AgentSessions::Map& sessions,
+                                       const std::map<std::string, WarmCache>& warm_caches,
+                                       LoopClock::time_point now, LoopClock::duration window) {
+  std::vector<SchedulerAgent> agents;
+  for (const auto& [agent_id, session] : sessions) {
+    if (session->draining || session->jobs.size() >= session->slots) continue;
+    SchedulerAgent agent{agent_id, session->platforms,
+                         session->slots - static_cast<uint32_t>(session->jobs.size())};
+    if (auto warm = warm_caches.find(agent_id); warm != warm_caches.end()) {
+      for (const auto& [key, built_at] : warm->second) {
+        if (now - built_at <= window) agent.warm.insert(key);
+      }
+    }
+    agents.push_back(std::move(agent));
+  }
+  return agents;
+}
+
+void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& platform,
+              LoopClock::time_point now, LoopClock::duration window) {
+  warm[{repository, platform}] = now;
+  std::erase_if(warm, [&](const auto& entry) { return now - entry.second > window; });
+}
+
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
                                               std::vector<SchedulerAgent> agents) {
   std::vector<PendingJob> jobs;

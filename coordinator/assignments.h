@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/messages.h"
+#include "coordinator/agent_sessions.h"
 #include "coordinator/build.h"
 #include "coordinator/job_view.h"
 #include "coordinator/scheduler.h"
@@ -20,6 +21,16 @@ namespace manifold {
 
 // The repositories a build pushes to, in the order of its tags, each once.
 std::vector<std::string> Repositories(const BuildSpec& spec);
+
+// The agents that can take a job now (connected, not draining, a free slot), with the
+// (repository, platform) pairs each built within `window`: their layer cache is warm.
+std::vector<SchedulerAgent> FreeAgents(const AgentSessions::Map& sessions,
+                                       const std::map<std::string, WarmCache>& warm_caches,
+                                       LoopClock::time_point now, LoopClock::duration window);
+// Notes that an agent built `repository` for `platform` at `now`, forgetting what is older
+// than `window`.
+void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& platform,
+              LoopClock::time_point now, LoopClock::duration window);
 
 // Decides a scheduling pass over the waiting jobs (oldest first) and the agents with free
 // slots, and describes each placement for the job's record.
