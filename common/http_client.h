@@ -89,4 +89,8 @@ class HttpClient {
 // "GET https://host/path": for error messages.
 std::string DescribeRequest(const HttpRequest& request);
 
+// Percent-encodes every byte but RFC 3986's unreserved characters (A-Z a-z 0-9 - _ . ~),
+// for a query parameter or a form field.
+std::string UrlEncode(std::string_view text);
+
 }  // namespace manifold

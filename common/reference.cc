@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/digest.h"
@@ -25,8 +27,10 @@ Status InvalidReference(std::string_view input, const std::string& reason) {
 }
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
-bool IsWordChar(char c) { return IsAlnum(c) || c == '_'; }
+// std::isalnum follows the locale; manifold never sets one, so in its "C" locale this is
+// ASCII letters and digits, which is what the grammar means.
+bool IsLocaleAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+bool IsWordChar(char c) { return IsLocaleAlnum(c) || c == '_'; }
 bool IsDigits(std::string_view text) {
   return !text.empty() &&
          std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -65,17 +69,11 @@ bool IsValidPathComponent(std::string_view component) {
 
 // domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
 bool IsValidDomainComponent(std::string_view component) {
-  if (component.empty() || !IsAlnum(component.front()) || !IsAlnum(component.back())) {
+  if (component.empty() || !IsLocaleAlnum(component.front()) || !IsLocaleAlnum(component.back())) {
     return false;
   }
   return std::all_of(component.begin(), component.end(),
-                     [](char c) { return IsAlnum(c) || c == '-'; });
-}
-
-bool IsValidTag(std::string_view tag) {
-  if (tag.empty() || tag.size() > kMaxTagLength || !IsWordChar(tag.front())) return false;
-  return std::all_of(tag.begin(), tag.end(),
-                     [](char c) { return IsWordChar(c) || c == '.' || c == '-'; });
+                     [](char c) { return IsLocaleAlnum(c) || c == '-'; });
 }
 
 struct HostPort {
@@ -130,25 +128,23 @@ Status ValidateRegistry(std::string_view input, std::string_view registry) {
   return Status::Ok();
 }
 
-Status ValidateRepository(std::string_view input, std::string_view repository) {
+// Why `repository` breaks the path grammar, or nullopt when it follows it.
+std::optional<std::string> RepositoryGrammarError(std::string_view repository) {
   for (std::string_view component : Split(repository, '/')) {
     if (component.empty()) {
-      return InvalidReference(input,
-                              "the repository has an empty path component ('//', or '/' "
-                              "at the start or end)");
+      return "the repository has an empty path component ('//', or '/' at the start or end)";
     }
     if (std::any_of(component.begin(), component.end(),
                     [](char c) { return c >= 'A' && c <= 'Z'; })) {
-      return InvalidReference(
-          input, "repository names must be lowercase, but " + Quote(component) + " is not");
+      return "repository names must be lowercase, but " + Quote(component) + " is not";
     }
     if (!IsValidPathComponent(component)) {
-      return InvalidReference(input, "path component " + Quote(component) +
-                                         " may contain only a-z and 0-9, with single '.', "
-                                         "'_', '__' or runs of '-' between them");
+      return "path component " + Quote(component) +
+             " may contain only a-z and 0-9, with single '.', '_', '__' or runs of '-' "
+             "between them";
     }
   }
-  return Status::Ok();
+  return std::nullopt;
 }
 
 // Docker's rule: the first component names a registry only if it looks like a host.
@@ -211,7 +207,9 @@ Result<Reference> ParseReference(std::string_view text) {
   } else {
     ref.registry = std::string(kDockerHub);
   }
-  if (Status s = ValidateRepository(text, repository); !s.ok()) return s;
+  if (std::optional<std::string> why = RepositoryGrammarError(repository); why.has_value()) {
+    return InvalidReference(text, *why);
+  }
   ref.repository = std::string(repository);
   if (ref.registry == "index.docker.io") ref.registry = std::string(kDockerHub);
   if (ref.registry == kDockerHub && ref.repository.find('/') == std::string::npos) {
@@ -225,6 +223,25 @@ Result<Reference> ParseReference(std::string_view text) {
   }
   if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
   return ref;
+}
+
+Status ValidateRepositoryName(std::string_view repository) {
+  std::optional<std::string> why;
+  if (repository.empty()) {
+    why = "it is empty";
+  } else if (repository.size() > kMaxNameLength) {
+    why = "it is " + std::to_string(repository.size()) + " characters long; the limit is 255";
+  } else {
+    why = RepositoryGrammarError(repository);
+  }
+  if (!why.has_value()) return Status::Ok();
+  return Status::InvalidArgument("invalid repository name " + Quote(repository) + ": " + *why);
+}
+
+bool IsValidTag(std::string_view tag) {
+  if (tag.empty() || tag.size() > kMaxTagLength || !IsWordChar(tag.front())) return false;
+  return std::all_of(tag.begin(), tag.end(),
+                     [](char c) { return IsWordChar(c) || c == '.' || c == '-'; });
 }
 
 bool IsLoopbackRegistry(std::string_view registry) {

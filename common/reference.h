@@ -33,6 +33,14 @@ struct Reference {
 // Errors quote the input and say which part is wrong.
 Result<Reference> ParseReference(std::string_view text);
 
+// A repository name alone ("team/app"), as the registry API takes it in its paths: the
+// path components of ParseReference's grammar, at most 255 characters. The error quotes
+// the name and says what is wrong with it.
+Status ValidateRepositoryName(std::string_view repository);
+
+// A tag alone: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}.
+bool IsValidTag(std::string_view tag);
+
 // Whether requests to this registry host use plain HTTP by default: like docker, hosts on
 // the loopback network (localhost, 127.0.0.0/8, [::1]) are treated as insecure.
 bool IsLoopbackRegistry(std::string_view registry);

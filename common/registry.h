@@ -14,25 +14,28 @@
 // TLS is verified; a registry's own CA and client certificate come from
 // CERTS_DIR/HOST[:PORT]/ (*.crt, *.cert + *.key) as docker's certs.d. Plain HTTP is used
 // only for registries listed insecure, and for loopback hosts without a certs.d entry.
-// Secrets never appear in a Status or a log. An answer that is an HTML page (a login
-// portal, a proxy's error page, a web server at the wrong address) is an error naming
-// what was asked, never taken for the registry's consent.
+// Repository names and tags are checked by reference.h's Distribution grammar before they
+// go into a URL. Secrets never appear in a Status or a log. An answer that is an HTML
+// page (a login portal, a proxy's error page, a web server at the wrong address) is an
+// error naming what was asked, never taken for the registry's consent.
 //
 // Blobs cross repositories of one registry by mount (POST ?mount=&from=), so an image
 // pushed to several repositories, or merged into an index in another repository, is
 // uploaded once. One client reuses its connections (see http_client.h): keep one per
 // registry for a run of operations.
 //
+// The client is the /v2/ verbs; the parts they share live beside it: registry_transport.h
+// (sending, retries), registry_auth.h (challenges, credentials, tokens), registry_tls.h
+// (certs.d), registry_errors.h (answers as Status), blob_upload.h (upload sessions), and
+// image_transfer.cc (PushLayout and CopyImage, built from the verbs).
+//
 // Thread-safety: all methods may be called from several threads at once; the token cache
 // is guarded by a mutex.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -139,14 +142,17 @@ struct PushStats {
 // present or mounted (skipped true: no bytes sent).
 using BlobPushedCallback = std::function<void(const Descriptor& blob, bool skipped)>;
 
+class RegistryTransport;  // registry_transport.h
+
 class RegistryClient {
  public:
   // `host` is "127.0.0.1:5000", "ghcr.io", ... (no scheme).
   explicit RegistryClient(std::string host, RegistryOptions options = {});
+  ~RegistryClient();
 
   const std::string& host() const { return host_; }
   // "http://host" or "https://host".
-  const std::string& base_url() const { return base_url_; }
+  const std::string& base_url() const;
 
   // GET /v2/, authenticating as a client would: Ok when the registry answers and accepts
   // the credentials (what `docker login` checks before it stores them).
@@ -208,71 +214,15 @@ class RegistryClient {
                    PushStats* stats = nullptr) const;
 
  private:
-  struct Token {
-    std::string header;  // "Bearer ..." or "Basic ..."
-    std::chrono::steady_clock::time_point expires;
-  };
-  // What a blob upload sends: bytes in memory or a file of known size.
-  struct BlobBody {
-    std::string_view memory;
-    std::string path;
-    int64_t size = 0;
-  };
-
-  // Sends one request with TLS settings and authorization for `scopes`
-  // ("repository:NAME:ACTIONS"), answering a 401 challenge once, and retrying transient
-  // failures when `retry` is set. A 401 after authenticating becomes an error naming the
-  // registry, `operation` and what the registry said.
-  Result<HttpResponse> Send(RegistryOperation kind, HttpRequest request,
-                            const std::vector<std::string>& scopes, const std::string& operation,
-                            bool retry, PushStats* stats = nullptr) const;
-  // One HTTP exchange, reported to options_.on_request.
-  Result<HttpResponse> SendOnce(RegistryOperation kind, const HttpRequest& request) const;
-  // Obtains credentials for a challenge and caches the Authorization header for `scopes`.
-  Status Authenticate(const std::string& challenge, const std::vector<std::string>& scopes,
-                      const std::string& operation) const;
-  std::optional<std::string> CachedAuthorization(const std::string& scope_key) const;
-  // The back-off before try number `attempt` (1-based) after `response` (may be null).
-  std::chrono::milliseconds Backoff(int attempt, const HttpResponse* response) const;
-  void ApplyTls(HttpRequest* request) const;
-  // A non-retryable transport failure with what to do about it when TLS caused it: the
-  // CA to trust, the client certificate to present, or the insecure-registry setting.
-  Status ExplainTlsFailure(const Status& failure) const;
-  std::string ResolveLocation(const std::string& request_url, const std::string& location) const;
-
-  Status PushBlobBody(std::string_view repository, std::string_view digest, const BlobBody& body,
-                      PushStats* stats) const;
-  // Makes `blob` present in `repository`: nothing when a HEAD finds it, a mount from
-  // `mount_from` (when set) when the registry agrees, else `upload()`. Counts in *stats.
-  // Returns true when bytes were uploaded.
-  Result<bool> EnsureBlob(std::string_view repository, const Descriptor& blob,
-                          std::string_view mount_from, const std::function<Status()>& upload,
-                          PushStats* stats) const;
-  // HEAD on a blob or manifest URL (accepting every manifest type): the answer for 200,
-  // nullopt for 404, an error otherwise.
-  Result<std::optional<HttpResponse>> Head(RegistryOperation kind, const std::string& url,
-                                           const std::string& scope,
+  // HEAD on blob or manifest `digest` of `repository` (`collection` is "blobs" or
+  // "manifests"; every manifest type accepted), after checking both names: the answer
+  // for 200, nullopt for 404, an error otherwise.
+  Result<std::optional<HttpResponse>> Head(RegistryOperation kind, std::string_view repository,
+                                           std::string_view collection, std::string_view digest,
                                            const std::string& operation) const;
-  // One upload session from POST to the closing PUT. Sets *restart when a new session may
-  // succeed where this one failed.
-  Status UploadOnce(const std::string& repo, std::string_view digest, const BlobBody& body,
-                    const std::string& operation, PushStats* stats, bool* restart) const;
 
   std::string host_;
-  RegistryOptions options_;
-  std::string base_url_;
-  HttpClient http_;
-  Status credentials_status_;       // why config.json could not be used, if it could not
-  std::string credentials_source_;  // where credentials_ came from, for error messages
-  std::optional<RegistryCredentials> credentials_;
-  std::string extra_ca_pem_;
-  std::string client_cert_;
-  std::string client_key_;
-  Status tls_status_;  // why the certs.d directory could not be used, if it could not
-
-  mutable std::mutex mu_;
-  mutable std::map<std::string, Token> tokens_;  // by scope key; guarded by mu_
-  mutable bool basic_ = false;  // the registry asked for Basic auth; guarded by mu_
+  std::unique_ptr<const RegistryTransport> transport_;  // shared by every operation
 };
 
 }  // namespace manifold

@@ -7,7 +7,7 @@ namespace {
 
 bool IsLetter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsAlnum(char c) { return IsLetter(c) || IsDigit(c); }
+bool IsAsciiAlnum(char c) { return IsLetter(c) || IsDigit(c); }
 
 // The value as it appears in a message: quoted, cut to 64 bytes, control bytes escaped.
 std::string Quoted(std::string_view value) {
@@ -88,7 +88,7 @@ Status ValidateLabelKey(std::string_view field, std::string_view key) {
   }
   size_t bad = FirstRefused(key, [&](char c, size_t i) {
     bool edge = i == 0 || i + 1 == key.size();
-    return IsAlnum(c) || (!edge && (c == '.' || c == '-' || c == '_' || c == '/'));
+    return IsAsciiAlnum(c) || (!edge && (c == '.' || c == '-' || c == '_' || c == '/'));
   });
   if (bad != std::string_view::npos) {
     return Invalid(field, "the key " + Quoted(key) +

@@ -147,5 +147,15 @@ TEST(IsLoopbackRegistryTest, OtherHosts) {
   }
 }
 
+TEST(RepositoryNameTest, ValidatedAlone) {
+  EXPECT_TRUE(ValidateRepositoryName("team/app").ok());
+  EXPECT_TRUE(ValidateRepositoryName("a__b/c---d").ok());
+  EXPECT_EQ(ValidateRepositoryName("a..b").code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(ValidateRepositoryName(std::string(256, 'a')).code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(IsValidTag("v1.2_rc-3"));
+  EXPECT_FALSE(IsValidTag("-v1"));
+  EXPECT_FALSE(IsValidTag(std::string(129, 'a')));
+}
+
 }  // namespace
 }  // namespace manifold
