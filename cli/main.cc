@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/build_command.h"
+#include "cli/build.h"
 #include "cli/imagetools.h"
 #include "cli/keygen.h"
 #include "cli/login.h"

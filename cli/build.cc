@@ -1,4 +1,4 @@
-#include "cli/build_command.h"
+#include "cli/build.h"
 
 #include <unistd.h>
 
