@@ -14,9 +14,10 @@
 #include <thread>
 
 #include "cli/build.h"
+#include "cli/build_status.h"
 #include "cli/follow.h"
 #include "cli/git_source.h"
-#include "cli/status_command.h"
+#include "cli/logs.h"
 #include "common/digest.h"
 
 namespace manifold {
