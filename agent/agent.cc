@@ -339,8 +339,11 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       zmq::poll(items, 2, std::chrono::milliseconds(50));
     } catch (const zmq::error_t& e) {
       // SIGTERM (drain) interrupts the poll; the loop notices `stop` at its top.
-      if (e.num() != EINTR) throw;
-      continue;
+      if (e.num() == EINTR) continue;
+      // The socket is ours, so this is a bug, not input: the caller logs it and exits
+      // non-zero, and systemd or Kubernetes starts a fresh agent.
+      fatal = Status::Internal(std::string("coordinator socket poll failed: ") + e.what());
+      break;
     }
     if (items[1].revents & ZMQ_POLLIN) HandleLinkEvents();
     if (reconnect_at_ != Clock::time_point{} && Clock::now() >= reconnect_at_) {

@@ -57,8 +57,9 @@ class Agent : public JobEvents {
   Agent(AgentOptions options, Builder& builder);
   ~Agent() override;
 
-  // Runs until `stop` becomes true (then drains and says goodbye) or the coordinator
-  // refuses this agent. Returns OK after a clean goodbye, or the refusal.
+  // Runs until `stop` becomes true (then drains and says goodbye), the coordinator
+  // refuses this agent, or polling its socket fails. Returns OK after a clean goodbye,
+  // else the refusal or Internal for the poll failure (running jobs are canceled first).
   Status Run(const std::atomic<bool>& stop);
 
   // JobEvents, called from job threads.

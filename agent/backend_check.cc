@@ -6,8 +6,8 @@
 #include <utility>
 #include <vector>
 
-#include "agent/build_command.h"
 #include "agent/buildah_builder.h"
+#include "agent/tool_command.h"
 
 namespace manifold {
 

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "agent/build_command.h"
+#include "agent/tool_command.h"
 
 namespace manifold {
 
@@ -40,7 +40,7 @@ Status BuildahBuilder::Build(const BuildRequest& request,
   if (Status s = CheckBuildRequest(request); !s.ok()) return s;
   const std::string platform = request.platform.ToString();
   auto run_step = [&](const std::vector<std::string>& argv, const std::string& what) {
-    return RunBuildCommand(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
+    return RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
   };
 
   Status built = run_step(BudArgv(request), "buildah bud for " + platform);

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include "agent/build_command.h"
+#include "agent/tool_command.h"
 
 namespace manifold {
 
@@ -85,14 +85,14 @@ Status DockerBuilder::Build(const BuildRequest& request,
   }
 
   std::vector<std::string> build_argv = BuildArgv(request);
-  Status built = RunBuildCommand(
-      runner_, DockerCommand({build_argv.begin() + 1, build_argv.end()}),
-      "docker build for " + platform + " on the engine at " + options_.host, on_output, cancel);
+  Status built = RunBuildStep(runner_, DockerCommand({build_argv.begin() + 1, build_argv.end()}),
+                              "docker build for " + platform + " on the engine at " + options_.host,
+                              on_output, cancel);
   if (!built.ok()) return built;
 
   // skopeo reads the image through the engine's API (as `docker save` would) and writes
   // the layout, compressing the layers as a registry push expects.
-  Status exported = RunBuildCommand(
+  Status exported = RunBuildStep(
       runner_,
       CommandSpec{{options_.skopeo, "copy", "--src-daemon-host", options_.host,
                    "docker-daemon:" + reference, "oci:" + request.layout_dir + ":latest"},

@@ -20,6 +20,7 @@
 #include "common/curve_keys.h"
 #include "common/log.h"
 #include "common/platform.h"
+#include "common/version.h"
 
 namespace {
 
@@ -163,7 +164,7 @@ int main(int argc, char** argv) {
   options.coordinator = coordinator;
   options.agent_id = agent_id;
   options.hostname = Hostname();
-  options.version = "0.1.0";
+  options.version = kManifoldVersion;
   options.platforms = *offers;
   options.slots = slots;
   options.work_dir = work_dir;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "cli/format.h"
 #include "common/oci.h"
 
 namespace manifold {
@@ -39,11 +40,7 @@ Result<std::string> FormatInspect(const Reference& reference, const FetchedManif
 
 int RunImagetoolsInspect(const std::string& text, bool raw, std::ostream* out, std::ostream* err,
                          const RegistryOptions& options) {
-  auto fail = [err](const Status& status) {
-    *err << "manifold: " << status.message() << "\n";
-    err->flush();
-    return 1;
-  };
+  auto fail = [err](const Status& status) { return PrintFailure(err, status); };
   Result<Reference> reference = ParseReference(text);
   if (!reference.ok()) return fail(reference.status());
   RegistryClient registry(reference->registry, options);

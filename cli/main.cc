@@ -16,11 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "cli/build_command.h"
+#include "cli/agents.h"
+#include "cli/build.h"
+#include "cli/build_status.h"
 #include "cli/imagetools.h"
 #include "cli/keygen.h"
 #include "cli/login.h"
-#include "cli/status_command.h"
+#include "cli/logs.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "cli/status_command.h"
+#include "cli/format.h"
 
 namespace manifold {
 namespace {

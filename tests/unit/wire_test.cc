@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "common/validate.h"
+#include "common/version.h"
 
 namespace manifold {
 namespace {
@@ -15,7 +16,7 @@ Platform P(const char* text) { return *ParsePlatform(text); }
 TEST(WireTest, AgentMessagesRoundTrip) {
   HelloMsg hello;
   hello.agent_id = "graviton-7";
-  hello.version = "0.1.0";
+  hello.version = kManifoldVersion;
   hello.hostname = "ip-10-0-0-7";
   hello.platforms = {{P("linux/arm64"), false}, {P("linux/arm/v7"), true}};
   hello.slots = 4;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "cli/status_command.h"
+#include "cli/build_status.h"
+#include "cli/format.h"
 
 namespace manifold {
 namespace {
@@ -90,46 +91,6 @@ TEST(FormatBuildList, AlignedColumnsNewestFirstWithDurationAndAge) {
   undated.created_at = "yesterday";
   EXPECT_NE(FormatBuildList({undated}, now).find("a:1,a:2  -         -\n"), std::string::npos)
       << FormatBuildList({undated}, now);
-}
-
-TEST(FormatDuration, SecondsMinutesHours) {
-  EXPECT_EQ(FormatDuration(std::chrono::seconds(0)), "0s");
-  EXPECT_EQ(FormatDuration(std::chrono::seconds(59)), "59s");
-  EXPECT_EQ(FormatDuration(std::chrono::seconds(185)), "3m05s");
-  EXPECT_EQ(FormatDuration(std::chrono::seconds(7620)), "2h07m");
-  EXPECT_EQ(FormatDuration(std::chrono::seconds(-3)), "0s");
-}
-
-TEST(ParseTimestamp, OnlyTheCoordinatorsUtcFormat) {
-  auto t = ParseTimestamp("1970-01-01T00:01:40Z");
-  ASSERT_TRUE(t.has_value());
-  EXPECT_EQ(std::chrono::system_clock::to_time_t(*t), 100);
-  EXPECT_FALSE(ParseTimestamp("1970-01-01T00:01:40+02:00").has_value());
-  EXPECT_FALSE(ParseTimestamp("1970-01-01T00:01:40Zjunk").has_value());
-  EXPECT_FALSE(ParseTimestamp("").has_value());
-}
-
-}  // namespace
-}  // namespace manifold
-
-namespace manifold {
-namespace {
-
-TEST(AgentListTest, ParsesAndFormatsConnectedAgents) {
-  Result<std::vector<AgentInfo>> agents = ParseAgentList(R"({"agents": [
-      {"id": "graviton-1", "hostname": "ip-10-0-0-7", "version": "0.1.0",
-       "platforms": [{"platform": "linux/arm64", "emulated": false},
-                     {"platform": "linux/arm/v7", "emulated": true}],
-       "slots": 4, "busy": 1, "state": "draining", "last_seen_ms_ago": 1500}]})");
-  ASSERT_TRUE(agents.ok()) << agents.status().message();
-  std::string table = FormatAgentList(*agents);
-  EXPECT_NE(table.find("ID"), std::string::npos);
-  EXPECT_NE(table.find("graviton-1  linux/arm64, linux/arm/v7 (emulated)  1/4"), std::string::npos)
-      << table;
-  EXPECT_NE(table.find("draining"), std::string::npos);
-  EXPECT_EQ(FormatAgentList({}), "no agents connected\n");
-  EXPECT_FALSE(ParseAgentList(R"({"agents": [{"id": "x"}]})").ok());
-  EXPECT_FALSE(ParseAgentList("<html>").ok());
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// `manifold status`, `manifold builds` (alias `ls`) and `manifold logs`: reading builds back from
-// the coordinator.
+// `manifold status`, `manifold builds` (alias `ls`) and `manifold cancel`: a build's state
+// read back from the coordinator, one build or the latest few, and a build canceled.
 //
 // The formatters are separate from the commands so the text is tested without a server.
 // Output goes to `out`, one-line errors to `err`; every command returns the process exit
@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -29,21 +28,9 @@ std::string FormatBuildStatus(const BuildInfo& build);
 std::string FormatBuildList(const std::vector<BuildInfo>& builds,
                             std::chrono::system_clock::time_point now);
 
-// A span as people read it: "42s", "3m05s", "2h07m".
-std::string FormatDuration(std::chrono::seconds span);
-// The coordinator's timestamps ("2026-11-29T03:00:00Z"); nullopt if `text` is not one.
-std::optional<std::chrono::system_clock::time_point> ParseTimestamp(const std::string& text);
-
 int RunStatus(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
 int RunList(const std::string& server, int limit, std::ostream* out, std::ostream* err);
-// A table of connected agents: platforms (native or emulated), slots used, state.
-std::string FormatAgentList(const std::vector<AgentInfo>& agents);
-int RunAgents(const std::string& server, std::ostream* out, std::ostream* err);
 // Cancels a queued or running build: its jobs stop on their agents and no index is pushed.
 int RunCancel(const std::string& server, int64_t id, std::ostream* out, std::ostream* err);
-// Prints the logs held now, or with `follow` polls every `interval` until the build is
-// final.
-int RunLogs(const std::string& server, int64_t id, bool follow, std::chrono::milliseconds interval,
-            std::ostream* out, std::ostream* err);
 
 }  // namespace manifold

@@ -1,4 +1,4 @@
-#include "agent/build_command.h"
+#include "agent/tool_command.h"
 
 #include <filesystem>
 #include <system_error>
@@ -119,9 +119,9 @@ void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* a
   }
 }
 
-Status RunBuildCommand(CommandRunner& runner, const CommandSpec& spec, const std::string& what,
-                       const std::function<void(std::string_view output)>& on_output,
-                       const std::atomic<bool>* cancel) {
+Status RunBuildStep(CommandRunner& runner, const CommandSpec& spec, const std::string& what,
+                    const std::function<void(std::string_view output)>& on_output,
+                    const std::atomic<bool>* cancel) {
   auto emit = [&](std::string_view text) {
     if (on_output) on_output(text);
   };

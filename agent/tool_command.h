@@ -1,4 +1,4 @@
-// Build commands: what the builders that drive command-line tools (buildah, docker,
+// Tool commands: what the builders that drive command-line tools (buildah, docker,
 // skopeo) share when they run one of those tools as a step of a build.
 //
 // A step is logged as "manifold: <command line>" before it runs, its output streams to
@@ -51,9 +51,9 @@ void AppendBuildOptions(const BuildRequest& request, std::vector<std::string>* a
 // empty), streams its output there, and turns a non-zero exit into Status::Internal
 // "<what> exited with status N: <last line>". A cancel, before or during the step, gives
 // Status::Canceled; a program that cannot be started is the runner's error under `what`.
-Status RunBuildCommand(CommandRunner& runner, const CommandSpec& spec, const std::string& what,
-                       const std::function<void(std::string_view output)>& on_output,
-                       const std::atomic<bool>* cancel);
+Status RunBuildStep(CommandRunner& runner, const CommandSpec& spec, const std::string& what,
+                    const std::function<void(std::string_view output)>& on_output,
+                    const std::atomic<bool>* cancel);
 
 // Runs a clean-up step (removing a local image once the layout holds it): logged like a
 // build step, but not cancelable and silent about its outcome, because housekeeping must

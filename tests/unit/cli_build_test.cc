@@ -13,10 +13,11 @@
 #include <sstream>
 #include <thread>
 
-#include "cli/build_command.h"
+#include "cli/build.h"
+#include "cli/build_status.h"
 #include "cli/follow.h"
 #include "cli/git_source.h"
-#include "cli/status_command.h"
+#include "cli/logs.h"
 #include "common/digest.h"
 
 namespace manifold {
@@ -181,7 +182,7 @@ class BuildCommandTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
-           ("cli_build_command_test_" + std::to_string(getpid()) + "_" +
+           ("cli_build_test_" + std::to_string(getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "ctx" / "src");
     std::ofstream(dir_ / "ctx" / "Dockerfile") << "FROM busybox\nRUN uname -m\n";

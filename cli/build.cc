@@ -1,4 +1,4 @@
-#include "cli/build_command.h"
+#include "cli/build.h"
 
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cli/follow.h"
+#include "cli/format.h"
 #include "cli/git_source.h"
 #include "cli/log_printer.h"
 #include "cli/metadata.h"
@@ -22,21 +23,13 @@
 #include "common/dockerignore.h"
 #include "common/platform.h"
 #include "common/reference.h"
+#include "common/strings.h"
 #include "common/tar.h"
 
 namespace manifold {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Join(const std::vector<std::string>& items, const std::string& separator) {
-  std::string joined;
-  for (const std::string& item : items) {
-    if (!joined.empty()) joined += separator;
-    joined += item;
-  }
-  return joined;
-}
 
 // Everything RunBuild checks before talking to the coordinator.
 // Build secrets go to a coordinator over TLS, or over plain HTTP only when it is on this
@@ -245,11 +238,7 @@ std::string BuildFailureMessage(const BuildInfo& build) {
 
 int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* out,
              std::ostream* err) {
-  auto fail = [err](const Status& status) {
-    *err << "manifold: " << status.message() << "\n";
-    err->flush();
-    return 1;
-  };
+  auto fail = [err](const Status& status) { return PrintFailure(err, status); };
   if (options.progress != "auto" && options.progress != "plain" && options.progress != "quiet" &&
       options.progress != "tty") {
     return fail(Status::InvalidArgument("invalid --progress \"" + options.progress +
