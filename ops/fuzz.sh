@@ -5,7 +5,8 @@
 # output dir; add that input to a unit test, fix the bug, and consider adding it as a seed.
 # New corpus entries go to the output dir, never into the checked-in seeds.
 #
-# Usage: ops/fuzz.sh [TARGET...]   (wire reference platform oci tar; none: all of them)
+# Usage: ops/fuzz.sh [TARGET...]   (wire reference platform oci tar build_request;
+#                                  none: all of them)
 # Env:   MANIFOLD_FUZZ_SECONDS   time per target (default 10)
 #        MANIFOLD_FUZZ_BUILD_DIR (default <repo>/build-fuzz)
 #        MANIFOLD_FUZZ_OUT       corpus and crash output (default a temporary dir, removed
@@ -16,7 +17,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${MANIFOLD_FUZZ_BUILD_DIR:-$repo/build-fuzz}"
 seconds="${MANIFOLD_FUZZ_SECONDS:-10}"
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(wire reference platform oci tar)
+[ "${#targets[@]}" -gt 0 ] || targets=(wire reference platform oci tar build_request)
 
 out="${MANIFOLD_FUZZ_OUT:-}"
 keep_out=1

@@ -2,7 +2,8 @@
 // every agent-protocol message encoded by the real encoder, references and platforms in
 // the spellings users write, manifests and indexes as builders and BuildIndex produce
 // them, and context archives written by WriteTarFromDirectory (plus the hostile shapes
-// the extractor must refuse). Run it after the protocol or a format changes:
+// the extractor must refuse), and build request bodies, minimal to full (plus a few the API
+// must refuse). Run it after the protocol or a format changes:
 //   make_fuzz_seeds <repo>/tests/fuzz
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,10 +13,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "common/digest.h"
+#include "common/docker_config.h"
 #include "common/oci.h"
 #include "common/tar.h"
 #include "common/wire.h"
@@ -165,6 +168,47 @@ void TarSeeds(const fs::path& dir, const fs::path& scratch) {
   Write(dir, "symlink_escape", ArchiveOf(escape));
 }
 
+void BuildRequestSeeds(const fs::path& dir) {
+  using nlohmann::json;
+  const json minimal = {{"platforms", {"linux/amd64"}},
+                        {"tags", {"127.0.0.1:5000/team/app:1"}},
+                        {"context", Sha256Digest("context")},
+                        {"dockerfile", "FROM busybox\n"}};
+  Write(dir, "minimal", minimal.dump());
+  json full = minimal;
+  full.update({{"platforms", {"linux/amd64", "linux/arm64", "linux/arm/v7"}},
+               {"tags", {"127.0.0.1:5000/team/app:1.2", "ghcr.io/org/app:latest"}},
+               {"dockerfile", "FROM busybox AS final\nARG VERSION\nRUN uname -m\n"},
+               {"dockerfile_path", "docker/Dockerfile"},
+               {"target", "final"},
+               {"build_args", {{"VERSION", "1.2"}}},
+               {"labels", {{"maintainer", "team"}}},
+               {"no_cache", true},
+               {"pull", false},
+               {"source", "https://example.com/team/app"},
+               {"revision", "0123abcd"},
+               {"job_timeout_seconds", 1800},
+               {"emulation", "allow"}});
+  Write(dir, "full", full.dump());
+  json secrets = minimal;
+  secrets["secrets"] = {{"npm_token", Base64Encode("s3cret")}, {"id.rsa", Base64Encode("key")}};
+  Write(dir, "secrets", secrets.dump());
+  json annotations = minimal;
+  annotations["manifest_annotations"] = {{"org.opencontainers.image.title", "app"}};
+  annotations["index_annotations"] = {{"org.opencontainers.image.description", "the app"}};
+  Write(dir, "annotations", annotations.dump());
+  json bad_platform = minimal;
+  bad_platform["platforms"] = {"linux/sparc"};
+  Write(dir, "invalid_platform", bad_platform.dump());
+  json pinned_tag = minimal;
+  pinned_tag["tags"] = {"127.0.0.1:5000/app@" + Sha256Digest("x")};
+  Write(dir, "invalid_tag_digest", pinned_tag.dump());
+  json bad_secret = minimal;
+  bad_secret["secrets"] = {{"../escape", "not base64!"}};
+  Write(dir, "invalid_secret", bad_secret.dump());
+  Write(dir, "invalid_not_object", R"(["linux/amd64"])");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -184,6 +228,7 @@ int main(int argc, char** argv) {
                                "windows/amd64", "linux/386"});
   OciSeeds(out / "oci");
   TarSeeds(out / "tar", scratch);
+  BuildRequestSeeds(out / "build_request");
   fs::remove_all(scratch);
   return 0;
 }
