@@ -1,7 +1,7 @@
 // The job lifecycle rules (coordinator/job_rules.h) as the stores apply them: every case
-// runs against the in-memory store of the loop's tests (JobRulesStoreTest/Memory, no
-// service needed) and against the PostgreSQL Store (JobRulesStoreTest/Postgres, a real
-// server per test), so the two cannot drift apart.
+// runs against the in-memory store of the loop's tests (MemoryHarness, no service needed)
+// and against the PostgreSQL Store (PostgresHarness, a real server per test), so the two
+// cannot drift apart.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,7 +17,6 @@ namespace {
 
 // What the suite needs beyond LoopStore, which the two stores spell differently.
 struct MemoryHarness {
-  static constexpr const char* kName = "Memory";
   Status Start() { return Status::Ok(); }
   LoopStore& store() { return memory; }
   Result<BuildRecord> Create(const BuildSpec& spec) { return memory.CreateBuild(spec); }
@@ -31,7 +30,6 @@ struct MemoryHarness {
 
 // Starts its server only when a test of the Postgres half runs.
 struct PostgresHarness {
-  static constexpr const char* kName = "Postgres";
   Status Start() {
     if (Status started = postgres.Start(); !started.ok()) return started;
     Result<std::unique_ptr<Store>> opened = Store::Open(postgres.url());
@@ -131,15 +129,9 @@ class JobRulesStoreTest : public ::testing::Test {
   Harness harness_;
 };
 
-struct StoreNames {
-  template <typename Harness>
-  static std::string GetName(int) {
-    return Harness::kName;
-  }
-};
-
+// The memory store first: tests/CMakeLists.txt runs JobRulesStoreTest/0 with the unit tests.
 using Stores = ::testing::Types<MemoryHarness, PostgresHarness>;
-TYPED_TEST_SUITE(JobRulesStoreTest, Stores, StoreNames);
+TYPED_TEST_SUITE(JobRulesStoreTest, Stores);
 
 TYPED_TEST(JobRulesStoreTest, ResultOfAnotherAgentOrAttemptChangesNothing) {
   BuildRecord build = this->Submit();
