@@ -1,0 +1,64 @@
+// Build output in the PostgreSQL store: appending an agent's chunks (fenced like every
+// message about a job), reading them back, and pruning them under the log retention.
+#include "coordinator/store.h"
+#include "coordinator/store_pool.h"
+#include "coordinator/store_rows.h"
+
+namespace manifold {
+
+using store_internal::CommitWithoutFlushWait;
+
+Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                              const std::string& data) {
+  return pool_->Run<bool>("append log", [&](pqxx::connection& c) -> Result<bool> {
+    pqxx::work tx(c);
+    pqxx::result owner =
+        tx.exec_params("SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3",
+                       job.job_id, agent_id, job.attempt);
+    if (owner.empty()) return false;
+    tx.exec_params(
+        "INSERT INTO log_chunks (build_id, job_id, attempt, chunk_seq, data) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
+        owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
+        pqxx::binarystring(data.data(), data.size()));
+    CommitWithoutFlushWait(tx);
+    return true;
+  });
+}
+
+Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t after, int limit) {
+  using Chunks = std::vector<LogChunkRecord>;
+  return pool_->Run<Chunks>("list logs", [&](pqxx::connection& c) -> Result<Chunks> {
+    pqxx::read_transaction tx(c);
+    Chunks chunks;
+    for (const auto& row :
+         tx.exec_params("SELECT l.seq, j.platform, l.attempt, l.data FROM log_chunks l "
+                        "JOIN jobs j ON j.id = l.job_id WHERE l.build_id = $1 AND l.seq > $2 "
+                        "ORDER BY l.seq LIMIT $3",
+                        build_id, after, limit)) {
+      pqxx::binarystring data(row[3]);
+      chunks.push_back(
+          {row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(), data.str()});
+    }
+    return chunks;
+  });
+}
+
+Result<int> Store::PruneLogs(std::chrono::seconds keep, int max_builds) {
+  return pool_->Run<int>("prune logs", [&](pqxx::connection& c) -> Result<int> {
+    pqxx::work tx(c);
+    pqxx::result pruned = tx.exec_params(
+        "UPDATE builds SET logs_pruned_at = now() WHERE id IN (SELECT id FROM builds "
+        "WHERE finished_at IS NOT NULL AND logs_pruned_at IS NULL "
+        "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2) "
+        "RETURNING id",
+        static_cast<int64_t>(keep.count()), max_builds);
+    for (const auto& row : pruned) {
+      tx.exec_params("DELETE FROM log_chunks WHERE build_id = $1", row[0].as<uint64_t>());
+    }
+    tx.commit();
+    return static_cast<int>(pruned.size());
+  });
+}
+
+}  // namespace manifold
