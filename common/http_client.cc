@@ -408,7 +408,9 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
     curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
   }
   if (request.tls_max_1_2) {
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION,
+                     static_cast<long>(CURL_SSLVERSION_TLSv1_2) |
+                         static_cast<long>(CURL_SSLVERSION_MAX_TLSv1_2));
   }
   if (!request.client_cert_file.empty()) {
     curl_easy_setopt(h, CURLOPT_SSLCERT, request.client_cert_file.c_str());

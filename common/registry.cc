@@ -249,8 +249,11 @@ Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_
     HttpRequest cancel;
     cancel.method = "DELETE";
     cancel.url = transport_->ResolveLocation(request.url, location);
-    transport_->Send(RegistryOperation::kBlobUploadCancel, cancel, {PushScope(repo)},
-                     "cancel upload in " + repo, /*retry=*/false);
+    // Best effort: a registry expires an upload session nobody cancels, and the mount's
+    // answer is what the caller needs.
+    static_cast<void>(transport_->Send(RegistryOperation::kBlobUploadCancel, cancel,
+                                       {PushScope(repo)}, "cancel upload in " + repo,
+                                       /*retry=*/false));
   }
   return false;
 }

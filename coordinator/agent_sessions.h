@@ -48,9 +48,9 @@ std::optional<std::string> RefuseHello(const HelloMsg& hello);
 
 // The platforms, agents and slots of the sessions, with the waiting and running jobs, as
 // the farm's gauges show them.
-std::map<Platform, PlatformLoad> PlatformLoads(const WaitingJobs& pending,
-                                               const RunningJobs& running,
-                                               const std::map<std::string, std::unique_ptr<AgentSession>>& sessions);
+std::map<Platform, PlatformLoad> PlatformLoads(
+    const WaitingJobs& pending, const RunningJobs& running,
+    const std::map<std::string, std::unique_ptr<AgentSession>>& sessions);
 
 class AgentSessions {
  public:

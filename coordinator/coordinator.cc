@@ -15,22 +15,6 @@ RegistryOptions MergerRegistryOptions(const CoordinatorOptions& options, Metrics
   return registry;
 }
 
-LoopOptions LoopOptionsOf(const CoordinatorOptions& options) {
-  LoopOptions loop;
-  loop.heartbeat_interval = options.heartbeat_interval;
-  loop.missed_heartbeats = options.missed_heartbeats;
-  loop.max_attempts = options.max_attempts;
-  loop.queue_timeout = options.queue_timeout;
-  loop.emulation_fallback_wait = options.emulation_fallback_wait;
-  loop.cache_affinity_window = options.cache_affinity_window;
-  loop.log_retention = options.log_retention;
-  loop.limits = options.limits;
-  loop.log_limits = {options.log_bytes_per_second, options.log_burst_bytes,
-                     options.log_chunk_max_bytes};
-  loop.contexts = {options.public_url, options.context_url_query};
-  return loop;
-}
-
 }  // namespace
 
 Coordinator::Coordinator(LoopStore& store, Metrics& metrics, CoordinatorOptions options)
@@ -40,11 +24,11 @@ Coordinator::Coordinator(LoopStore& store, Metrics& metrics, CoordinatorOptions 
       merges_(store, metrics,
               [this](const BuildRecord& build) { return merger_.MergeAndPushIndex(build); },
               {.workers = options_.merge_workers}),
-      socket_({options_.agent_endpoint, options_.limits.max_frame_bytes, options_.curve_secret_key,
-               options_.agent_keys_file}),
+      socket_({options_.agent_endpoint, options_.loop.limits.max_frame_bytes,
+               options_.curve_secret_key, options_.agent_keys_file}),
       loop_(
           store, socket_, metrics, [this](BuildRecord build) { merges_.Request(std::move(build)); },
-          LoopOptionsOf(options_), LoopClock::now()) {}
+          options_.loop, LoopClock::now()) {}
 
 Coordinator::~Coordinator() { Stop(); }
 

@@ -32,29 +32,14 @@ namespace manifold {
 
 struct CoordinatorOptions {
   std::string agent_endpoint = "tcp://127.0.0.1:7081";
-  std::string public_url = "http://127.0.0.1:7080";  // agents fetch contexts from here
-  std::chrono::milliseconds heartbeat_interval{2000};
-  int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
-  uint32_t max_attempts = 3;
+  LoopOptions loop;  // loop.limits.max_frame_bytes is also the socket's ZMQ_MAXMSGSIZE
   // Builds merged at once: a merge mostly waits on the registry, and one at a time falls
   // behind a busy farm's completions.
   int merge_workers = 4;
-  std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
-  std::chrono::milliseconds emulation_fallback_wait{std::chrono::seconds(60)};
-  std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
-  std::chrono::seconds log_retention{std::chrono::hours(24 * 30)};
-  WireLimits limits;  // max_frame_bytes is also the socket's ZMQ_MAXMSGSIZE
-  // Build output per job (coordinator/log_budget.h).
-  uint64_t log_bytes_per_second = 1u << 20;
-  uint64_t log_burst_bytes = 16u << 20;
-  uint64_t log_chunk_max_bytes = 1u << 20;
   // CURVE: the coordinator's Z85 secret key and the file of agent public keys allowed in.
   // Both empty: plaintext, which Start() allows only on a loopback endpoint.
   std::string curve_secret_key;
   std::string agent_keys_file;
-  // Appended to context URLs in assignments, so agents may fetch contexts from an API that
-  // requires tokens (coordinator/api_auth.h); empty: plain URLs.
-  std::function<std::string(const std::string& digest)> context_url_query;
   // Registries the index is pushed to over plain HTTP.
   std::vector<std::string> insecure_registries;
 };

@@ -122,17 +122,17 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_TARGET_UTILISATION")
       ->check(CLI::Range(0.1, 1.0))
       ->capture_default_str();
-  app.add_option("--max-frame-bytes", options.limits.max_frame_bytes,
+  app.add_option("--max-frame-bytes", options.loop.limits.max_frame_bytes,
                  "largest message an agent may send (ZMQ_MAXMSGSIZE on the agent socket)")
       ->envname("MANIFOLD_MAX_FRAME_BYTES")
       ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 31))
       ->capture_default_str();
-  app.add_option("--log-bytes-per-second", options.log_bytes_per_second,
+  app.add_option("--log-bytes-per-second", options.loop.log_limits.bytes_per_second,
                  "build output kept per job and second; more is dropped and counted")
       ->envname("MANIFOLD_LOG_BYTES_PER_SECOND")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
       ->capture_default_str();
-  app.add_option("--log-burst-bytes", options.log_burst_bytes,
+  app.add_option("--log-burst-bytes", options.loop.log_limits.burst_bytes,
                  "build output a job may send at once above --log-bytes-per-second")
       ->envname("MANIFOLD_LOG_BURST_BYTES")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
@@ -266,21 +266,21 @@ int main(int argc, char** argv) {
   if (!contexts.ok()) return Fail(contexts.status().message());
 
   options.agent_endpoint = agent_listen;
-  options.public_url = public_url;
-  options.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
-  options.missed_heartbeats = missed_heartbeats;
-  options.max_attempts = max_attempts;
+  options.loop.contexts.public_url = public_url;
+  options.loop.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
+  options.loop.missed_heartbeats = missed_heartbeats;
+  options.loop.max_attempts = max_attempts;
   options.merge_workers = merge_workers;
-  options.queue_timeout = std::chrono::seconds(queue_timeout_s);
-  options.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
-  options.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
-  options.log_retention = std::chrono::seconds(log_retention_s);
+  options.loop.queue_timeout = std::chrono::seconds(queue_timeout_s);
+  options.loop.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
+  options.loop.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
+  options.loop.log_retention = std::chrono::seconds(log_retention_s);
   options.curve_secret_key = curve_secret_key;
   options.agent_keys_file = agent_keys_file;
   options.insecure_registries = insecure_registries;
   ApiAuth auth(*store, auth_options);
   if (auth.required()) {
-    options.context_url_query = [&auth](const std::string& digest) {
+    options.loop.contexts.url_query = [&auth](const std::string& digest) {
       return auth.ContextUrlQuery(digest);
     };
     api_options.auth = &auth;

@@ -465,7 +465,9 @@ TEST_F(OpsFilesFarmTest, JsonLogLinesCarryTheIdsOfTheirBuildAndJob) {
       for (const char* key : {"time", "level", "msg"}) {
         ASSERT_TRUE(entry.contains(key) && entry[key].is_string()) << key << " missing: " << line;
       }
-      if (std::string(program) == "agent") EXPECT_EQ(entry.value("agent", ""), "ops-agent") << line;
+      if (std::string(program) == "agent") {
+        EXPECT_EQ(entry.value("agent", ""), "ops-agent") << line;
+      }
       if (entry["msg"].get<std::string>().rfind("job " + std::to_string(job_id) + " ", 0) != 0) {
         continue;
       }

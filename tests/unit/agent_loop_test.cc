@@ -103,7 +103,7 @@ class AgentLoopTest : public ::testing::Test {
   }
 
   LoopClock::time_point now_{std::chrono::hours(1)};
-  MemoryStore store_;
+  test::MemoryStore store_;
   RecordingLink link_;
   Metrics metrics_;
   std::vector<BuildRecord> merges_;

@@ -9,8 +9,7 @@ Platform Of(const char* text) { return ParsePlatform(text).value(); }
 
 std::shared_ptr<BuildSpec> Spec() {
   auto spec = std::make_shared<BuildSpec>();
-  spec->tags = {"registry.test/team/app:1", "registry.test/team/app:latest",
-                "mirror.test/app:1"};
+  spec->tags = {"registry.test/team/app:1", "registry.test/team/app:latest", "mirror.test/app:1"};
   spec->context_digest = "sha256:" + std::string(64, 'c');
   spec->dockerfile = "FROM scratch\n";
   spec->dockerfile_path = "build/Dockerfile";
@@ -37,9 +36,8 @@ TEST(AssignmentsTest, TheAssignMessageCarriesTheJobAndEverythingTheAgentNeeds) {
   EXPECT_EQ(assign.job, (JobRef{42, 3}));
   EXPECT_EQ(assign.build_id, 7u);
   EXPECT_EQ(assign.platform, Of("linux/arm64"));
-  EXPECT_EQ(assign.context_url,
-            "https://coordinator.test:7080/v1/contexts/sha256:" + std::string(64, 'c') +
-                "?grant=cccc");
+  EXPECT_EQ(assign.context_url, "https://coordinator.test:7080/v1/contexts/sha256:" +
+                                    std::string(64, 'c') + "?grant=cccc");
   EXPECT_EQ(assign.dockerfile, "FROM scratch\n");
   EXPECT_EQ(assign.dockerfile_path, "build/Dockerfile");
   EXPECT_EQ(assign.build_args, job.spec->build_args);

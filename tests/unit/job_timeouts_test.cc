@@ -54,8 +54,9 @@ TEST(JobTimeoutsTest, AServedPlatformNeverTimesOutAndARestartGivesAFullWait) {
   pending[1] = Waiting(1, "linux/amd64", EmulationPolicy::kFallback, kStart);
   PlatformSightings sightings;
   sightings.Note({{Of("linux/amd64"), false}}, kStart + seconds(500));
-  EXPECT_TRUE(CheckQueue(pending, sightings, {seconds(60), seconds(5), kStart}, kStart + seconds(500))
-                  .expired.empty());
+  EXPECT_TRUE(
+      CheckQueue(pending, sightings, {seconds(60), seconds(5), kStart}, kStart + seconds(500))
+          .expired.empty());
   sightings = {};
   // A coordinator started at 400 s gives the job until 460 s.
   QueueRules restarted{seconds(60), seconds(5), kStart + seconds(400)};
