@@ -169,16 +169,25 @@ open_farm() {
   mkdir -p "$logs" "$pids"
 }
 
-cmd_stop() {
-  local name="$1" pid
+# open_process NAME: opens the farm for a command on the process NAME and sets
+# process_pid to its pid; when NAME is not running, drops its stale pid file, says so and
+# sets process_pid to "".
+process_pid=""
+open_process() {
+  local name="$1"
   open_farm
   check_name "$name"
-  pid="$(running_pid "$name")"
-  if [ -z "$pid" ]; then
+  process_pid="$(running_pid "$name")"
+  if [ -z "$process_pid" ]; then
     rm -f "$pids/$name.pid"
     say "$name is not running"
-    return 0
   fi
+}
+
+cmd_stop() {
+  local name="$1"
+  open_process "$name"
+  [ -n "$process_pid" ] || return 0
   if [ "$name" = postgres ]; then
     stop_postgres
   else
@@ -189,14 +198,9 @@ cmd_stop() {
 
 cmd_kill() {
   local name="$1" pid deadline
-  open_farm
-  check_name "$name"
-  pid="$(running_pid "$name")"
-  if [ -z "$pid" ]; then
-    rm -f "$pids/$name.pid"
-    say "$name is not running"
-    return 0
-  fi
+  open_process "$name"
+  pid="$process_pid"
+  [ -n "$pid" ] || return 0
   kill_tree "$pid"
   deadline=$((SECONDS + 10))
   while is_ours "$pid" "$(marker_of "$name")"; do
