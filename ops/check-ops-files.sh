@@ -7,7 +7,9 @@
 #       jq: an importable dashboard with a Prometheus datasource variable, every panel on it
 #       with queries; every query parsed by promtool (as a recording rule, with Grafana's
 #       variables replaced), so a typo in PromQL fails here, not on the screen
-#   - ops/autoscaling: JSON with jq, shell scripts with bash -n
+#   - ops/autoscaling: JSON with jq
+#   - shell scripts (ops/*.sh, ops/farm/*.sh which ops/farm.sh sources, ops/autoscaling/*.sh)
+#       bash -n
 #   - docker-compose.yml                docker-compose config -q; every file it mounts exists;
 #       promtool check config on Prometheus's files as the compose file mounts them
 #   - ops/grafana/provisioning          the datasource and dashboard provider Grafana loads
@@ -77,7 +79,9 @@ for json in "$ops"/autoscaling/*.json; do
   [ -e "$json" ] || continue
   jq -e . "$json" >/dev/null || { echo "check-ops-files: $json is not JSON" >&2; exit 1; }
 done
-for script in "$ops"/autoscaling/*.sh; do
+
+step "bash -n ops/*.sh ops/farm/*.sh ops/autoscaling/*.sh"
+for script in "$ops"/*.sh "$ops"/farm/*.sh "$ops"/autoscaling/*.sh; do
   [ -e "$script" ] || continue
   bash -n "$script"
 done

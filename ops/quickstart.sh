@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # From a Debian 12 checkout to a two-platform image in a local registry, in one command:
-# installs the packages, builds manifold, starts a local farm (ops/farm.sh up: PostgreSQL,
-# a registry, the coordinator, a linux/amd64 and a linux/arm64 agent) and builds
-# examples/hello for linux/amd64 and linux/arm64.
+# installs the packages, builds manifold's programs (not the tests), starts a local farm
+# (ops/farm.sh up: PostgreSQL, a registry, the coordinator, a linux/amd64 and a linux/arm64
+# agent) and builds examples/hello for linux/amd64 and linux/arm64.
 #
 # Usage: ops/quickstart.sh        (re)start the farm and build the example
 #        ops/quickstart.sh down   stop the farm
@@ -48,8 +48,11 @@ step() {
 step "Installing Debian packages (ops/install-deps.sh)"
 ./ops/install-deps.sh
 
-step "Building manifold (ops/build.sh)"
-./ops/build.sh
+step "Building the coordinator, the agent and the CLI (ops/build.sh)"
+# Only the programs the farm and the example run: the tests would take most of the build
+# time. The build dir stays configured with the tests, so ops/test.sh later builds them
+# in the same dir without reconfiguring.
+./ops/build.sh manifold-coordinator manifold-agent manifold
 
 step "Starting a local farm (ops/farm.sh up)"
 # The example needs the coordinator and agents, not only the services.

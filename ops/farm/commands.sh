@@ -1,0 +1,286 @@
+# shellcheck shell=bash
+# The commands of ops/farm.sh: up, down, status, purge, and stop, kill and start for one
+# process. Sourced by ops/farm.sh, which calls cmd_NAME.
+
+readonly exit_killed=4 # `stop NAME` had to SIGKILL
+up_finished=0
+
+on_up_exit() {
+  local status="$1"
+  [ "$up_finished" -eq 1 ] && return
+  [ "$status" -ne 0 ] || return
+  print_log_tail
+  if [ "$keep_on_failure" = 1 ]; then
+    echo "farm: up failed; processes left running (MANIFOLD_FARM_KEEP_ON_FAILURE=1); stop them with: $0 down" >&2
+  else
+    echo "farm: up failed; stopping what was started" >&2
+    stop_all >&2 || true
+  fi
+}
+
+cmd_up() {
+  local t0
+  t0="$(date +%s%N)"
+  [ "$(id -u)" -eq 0 ] || die "up needs root (PostgreSQL runs as the postgres user, buildah and binfmt need root)"
+  local tool
+  for tool in curl jq runuser setsid; do
+    command -v "$tool" >/dev/null || die "$tool not found (ops/install-deps.sh)"
+  done
+
+  local native emulated
+  case "$(uname -m)" in
+    x86_64 | amd64) native=amd64 emulated=arm64 ;;
+    aarch64 | arm64) native=arm64 emulated=amd64 ;;
+    *) die "unsupported host architecture $(uname -m)" ;;
+  esac
+  parse_agents
+  if [ "$only_services" != 1 ]; then
+    check_binaries
+  fi
+
+  mkdir -p "$farm_dir"
+  resolve_farm_dir
+  stop_all
+  collect_orphaned_pg_dirs
+  # Checked before anything starts: a port taken by another program would otherwise make
+  # a readiness probe talk to that program.
+  require_free_port "$pg_port" MANIFOLD_FARM_PG_PORT
+  require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
+  if [ "$only_services" != 1 ]; then
+    require_free_port "$api_port" MANIFOLD_FARM_API_PORT
+    require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
+    require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
+  fi
+  mkdir -p "$logs" "$pids"
+  touch "$farm_dir/.manifold-farm"
+  database_url="postgresql://postgres@127.0.0.1:$pg_port/$database"
+  write_conf
+
+  trap 'on_up_exit $?' EXIT
+  start_postgres
+  start_registry
+  current_log=""
+  # The emulated agent and the base image's foreign RUN step need QEMU.
+  "$repo/ops/binfmt.sh" >/dev/null || die "QEMU emulation for linux/$emulated is not available (ops/binfmt.sh)"
+  start_base_image
+
+  if [ "$only_services" != 1 ]; then
+    [ "$plaintext" = 1 ] || make_keys
+    start_coordinator
+    local name
+    for name in "${agent_list[@]}"; do
+      start_agent "$name" "${agent_platform[$name]}"
+    done
+    current_log=""
+    wait_for_agents "${agent_list[@]}"
+    say "agents online (native linux/$native, emulated linux/$emulated):"
+    print_agents "http://127.0.0.1:$api_port"
+  fi
+
+  write_env
+  up_finished=1
+  say "up in $(elapsed_since "$t0"): $farm_dir/farm.env"
+  sed 's/^/  /' "$farm_dir/farm.env"
+}
+
+cmd_down() {
+  if [ ! -d "$farm_dir" ]; then
+    say "no farm in $farm_dir"
+    return 0
+  fi
+  resolve_farm_dir
+  [ "$(id -u)" -eq 0 ] || die "down needs root"
+  mkdir -p "$logs"
+  stop_all
+  collect_orphaned_pg_dirs
+  say "down ($farm_dir)"
+}
+
+cmd_status() {
+  if [ ! -d "$farm_dir" ]; then
+    say "no farm in $farm_dir"
+    return 3
+  fi
+  resolve_farm_dir
+  local name pid all_up=1 any=0
+  local -a names
+  local -A expected=()
+  mapfile -t names < <(agent_names)
+  # While the farm is up, a process stopped or killed by NAME (it has no pid file any more)
+  # is listed as stopped.
+  if [ -f "$farm_dir/farm.env" ] && [ -f "$farm_dir/farm.conf" ]; then
+    load_conf
+    parse_agents
+    expected=([postgres]=1 [registry]=1)
+    if [ "$only_services" != 1 ]; then
+      expected[coordinator]=1
+      local -a ordered=("${agent_list[@]}")
+      for name in "${agent_list[@]}"; do expected[$name]=1; done
+      for name in "${names[@]}"; do
+        [ -n "${expected[$name]:-}" ] || ordered+=("$name")
+      done
+      names=("${ordered[@]}")
+    fi
+  fi
+  for name in postgres registry coordinator "${names[@]}"; do
+    [ -f "$pids/$name.pid" ] || [ -n "${expected[$name]:-}" ] || continue
+    any=1
+    pid="$(pid_of "$name")"
+    if is_ours "$pid" "$(marker_of "$name")"; then
+      printf '%-12s running  pid %s\n' "$name" "$pid"
+    else
+      printf '%-12s stopped  (log: %s)\n' "$name" "$logs/$name.log"
+      all_up=0
+    fi
+  done
+  if [ "$any" -eq 0 ]; then
+    say "nothing running in $farm_dir"
+    return 3
+  fi
+  if [ -f "$farm_dir/farm.env" ]; then
+    sed 's/^/  /' "$farm_dir/farm.env"
+    local server
+    server="$(sed -n 's/^MANIFOLD_SERVER=//p' "$farm_dir/farm.env")"
+    if [ -n "$server" ]; then
+      print_agents "$server" || echo "  (the coordinator at $server does not answer /v1/agents)"
+    fi
+  fi
+  [ "$all_up" -eq 1 ] || return 3
+}
+
+# Fails unless NAME is a process this farm runs: a service, a configured agent, or an agent
+# that has a pid file (started by an older configuration).
+check_name() {
+  local name="$1"
+  [ -n "$name" ] || die "which process? usage: $0 ${command:-start} NAME (postgres, registry, coordinator or an agent)"
+  case " ${services[*]} " in *" $name "*) return 0 ;; esac
+  [ -n "${agent_platform[$name]:-}" ] && return 0
+  [ -f "$pids/$name.pid" ] && return 0
+  die "no process '$name' in this farm: expected postgres, registry, coordinator${agent_list[*]:+ or an agent (${agent_list[*]})}"
+}
+
+# Loads what the farm was started with, for the commands that act on one process.
+open_farm() {
+  [ -d "$farm_dir" ] || die "no farm in $farm_dir"
+  resolve_farm_dir
+  [ "$(id -u)" -eq 0 ] || die "$command needs root"
+  load_conf
+  parse_agents
+  mkdir -p "$logs" "$pids"
+}
+
+# open_process NAME: opens the farm for a command on the process NAME and sets
+# process_pid to its pid; when NAME is not running, drops its stale pid file, says so and
+# sets process_pid to "".
+process_pid=""
+open_process() {
+  local name="$1"
+  open_farm
+  check_name "$name"
+  process_pid="$(running_pid "$name")"
+  if [ -z "$process_pid" ]; then
+    rm -f "$pids/$name.pid"
+    say "$name is not running"
+  fi
+}
+
+cmd_stop() {
+  local name="$1"
+  open_process "$name"
+  [ -n "$process_pid" ] || return 0
+  if [ "$name" = postgres ]; then
+    stop_postgres
+  else
+    stop_processes "$name"
+  fi
+  [ "$killed" -eq 0 ] || exit "$exit_killed"
+}
+
+cmd_kill() {
+  local name="$1" pid deadline
+  open_process "$name"
+  pid="$process_pid"
+  [ -n "$pid" ] || return 0
+  kill_tree "$pid"
+  deadline=$((SECONDS + 10))
+  while is_ours "$pid" "$(marker_of "$name")"; do
+    [ "$SECONDS" -lt "$deadline" ] || die "$name (pid $pid) is still there 10 s after SIGKILL"
+    sleep 0.05
+  done
+  # Until its parent (init) reaps it, the dead process keeps its pid, and PostgreSQL
+  # refuses to start while the pid in its lock file exists.
+  while [ -e "/proc/$pid" ] && [ "$SECONDS" -lt "$deadline" ]; do
+    sleep 0.05
+  done
+  [ ! -e "/proc/$pid" ] || say "$name (pid $pid) is dead but not yet reaped by its parent"
+  rm -f "$pids/$name.pid"
+  say "killed $name (pid $pid) and the processes it started"
+}
+
+start_finished=0
+start_name=""
+on_start_exit() {
+  local status="$1" name="$2"
+  [ "$start_finished" -eq 1 ] && return
+  [ "$status" -ne 0 ] || return
+  print_log_tail
+  if [ "$keep_on_failure" = 1 ]; then
+    echo "farm: start $name failed; left running (MANIFOLD_FARM_KEEP_ON_FAILURE=1)" >&2
+  elif [ -n "$(running_pid "$name")" ]; then
+    echo "farm: start $name failed; stopping it" >&2
+    if [ "$name" = postgres ]; then stop_postgres >&2; else stop_processes "$name" >&2; fi
+  fi
+}
+
+cmd_start() {
+  local name="$1" pid offset t0
+  t0="$(date +%s%N)"
+  open_farm
+  check_name "$name"
+  pid="$(running_pid "$name")"
+  [ -z "$pid" ] || die "$name is already running (pid $pid); stop it first: $0 stop $name"
+  fresh_logs=0
+  start_name="$name" # the trap runs after this function's locals are gone
+  trap 'on_start_exit $? "$start_name"' EXIT
+  case "$name" in
+    postgres)
+      require_free_port "$pg_port" MANIFOLD_FARM_PG_PORT
+      start_postgres
+      ;;
+    registry)
+      require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
+      start_registry
+      ;;
+    coordinator)
+      check_binaries
+      require_free_port "$api_port" MANIFOLD_FARM_API_PORT
+      require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
+      require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
+      start_coordinator
+      ;;
+    *)
+      [ -n "${agent_platform[$name]:-}" ] || die "agent $name is not in this farm's MANIFOLD_FARM_AGENTS ($agents_spec)"
+      check_binaries
+      offset="$(stat -c %s "$logs/$name.log" 2>/dev/null || echo 0)"
+      start_agent "$name" "${agent_platform[$name]}"
+      if [ -n "$(running_pid coordinator)" ]; then
+        wait_for_welcome "$name" "$offset"
+        say "agent $name online ($(elapsed_since "$t0"))"
+      else
+        say "agent $name started; the coordinator is not running, so it is not online yet"
+      fi
+      ;;
+  esac
+  start_finished=1
+}
+
+cmd_purge() {
+  cmd_down
+  [ -d "$farm_dir" ] || return 0
+  [ -f "$farm_dir/.manifold-farm" ] || die "$farm_dir does not look like a farm dir (no .manifold-farm): not deleting it"
+  if [ -L "$farm_dir/postgres" ]; then
+    rm -rf "$(readlink -f "$farm_dir/postgres")"
+  fi
+  rm -rf "$farm_dir"
+  say "purged $farm_dir"
+}
