@@ -458,7 +458,10 @@ void AgentLoop::CheckQueueTimeouts(LoopClock::time_point now) {
   QueueCheck check = CheckQueue(pending_, sightings_, rules, now);
   if (check.fallback_opened) schedule_needed_ = true;  // an emulated agent may take a job now
   for (const QueueExpiry& expiry : check.expired) {
-    const QueuedJob job = pending_.at(expiry.job_id).job;
+    auto waiting = pending_.find(expiry.job_id);
+    // Gone when an earlier expiry failed the same build and canceled this job with it.
+    if (waiting == pending_.end()) continue;
+    const QueuedJob job = waiting->second.job;
     const LogIds ids{.build = job.build_id, .job = job.job_id};
     const std::string platform = job.platform.ToString();
     Result<ResultOutcome> outcome =

@@ -9,7 +9,9 @@
 // (job_rules.h, through the store), liveness (AgentSessions::Lost), deadlines and queue
 // timeouts (job_timeouts.h). It does no I/O of its own: the store, the agent link and the
 // merge queue are handed in, and the time is passed to every call, so its unit tests run
-// it against an in-memory store and a recording link in milliseconds.
+// it against an in-memory store and a recording link in milliseconds. It is one concept,
+// the loop's decisions, in one file of about 500 lines: every part that stands alone
+// (sessions, reports, budgets, time rules, assignments, merges) has a file of its own.
 //
 // Thread-safety: one thread (the coordinator's loop) makes every call, except Agents()
 // and malformed_frames(), which any thread may call.

@@ -218,6 +218,16 @@ TEST_F(AgentLoopTest, AJobNoAgentServesFailsAfterTheQueueTimeoutWithWhatToDo) {
   EXPECT_TRUE(loop_->waiting().empty());
 }
 
+TEST_F(AgentLoopTest, WhenNoPlatformOfABuildIsServedTheBuildFailsOnceAndNothingWaits) {
+  BuildRecord build = Submit({"linux/riscv64", "linux/s390x"});
+  Advance(seconds(61));
+  BuildRecord ended = store_.GetBuild(build.id).value();
+  EXPECT_EQ(ended.state, "failed");
+  EXPECT_NE(ended.error.find("linux/riscv64"), std::string::npos);
+  EXPECT_EQ(ended.jobs[1].state, "canceled");
+  EXPECT_TRUE(loop_->waiting().empty());
+}
+
 TEST_F(AgentLoopTest, AReportFromAnAgentThatDoesNotHoldTheJobIsAnsweredWithACancel) {
   Hello("r1", "a1", "linux/amd64");
   Hello("r2", "a2", "linux/amd64");
