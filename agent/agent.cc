@@ -21,11 +21,18 @@ constexpr size_t kMaxChunkBytes = 64 * 1024;
 Agent::Agent(AgentOptions options, Builder& builder)
     : options_(std::move(options)), builder_(builder) {}
 
-Agent::~Agent() {
-  for (auto& [id, job] : active_) {
-    job->cancel = true;
+Agent::~Agent() { CancelAndJoinJobs(); }
+
+void Agent::CancelAndJoinJobs() {
+  for (auto& [id, job] : active_) job->cancel = true;
+  for (auto& job : superseded_) job->cancel = true;
+  auto join = [](std::unique_ptr<ActiveJob>& job) {
     if (job->thread.joinable()) job->thread.join();
-  }
+  };
+  for (auto& [id, job] : active_) join(job);
+  for (auto& job : superseded_) join(job);
+  active_.clear();
+  superseded_.clear();
 }
 
 Status Agent::SecureSocket() {
@@ -180,8 +187,20 @@ void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageD
 
 void Agent::StartJob(const AssignMsg& assign) {
   auto existing = active_.find(assign.job.job_id);
-  if (existing != active_.end() || outbox_.count(assign.job)) {
+  if ((existing != active_.end() && existing->second->job.attempt >= assign.job.attempt) ||
+      outbox_.count(assign.job)) {
     return;  // a duplicate assign (resent after a reconnect): the job is already ours
+  }
+  if (existing != active_.end()) {
+    // The coordinator lost this agent for a while (a pause, a partition) and retried the
+    // job here: only the newer attempt can be recorded, so the older one gives way.
+    spdlog::warn(
+        "{}job {}: attempt {} replaces attempt {}, which is canceled",
+        LogIds{.build = assign.build_id, .job = assign.job.job_id, .attempt = assign.job.attempt},
+        assign.job.job_id, assign.job.attempt, existing->second->job.attempt);
+    existing->second->cancel = true;
+    superseded_.push_back(std::move(existing->second));
+    active_.erase(existing);
   }
   if (draining_ || active_.size() >= options_.slots) {
     // The coordinator's view was out of date; failing retryably puts the job back.
@@ -291,14 +310,13 @@ void Agent::Flush() {
 }
 
 void Agent::ReapJobs() {
-  for (auto it = active_.begin(); it != active_.end();) {
-    if (it->second->done) {
-      it->second->thread.join();
-      it = active_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  auto reap = [](const std::unique_ptr<ActiveJob>& job) {
+    if (!job->done) return false;
+    job->thread.join();
+    return true;
+  };
+  std::erase_if(active_, [&](const auto& entry) { return reap(entry.second); });
+  std::erase_if(superseded_, reap);
 }
 
 Status Agent::Run(const std::atomic<bool>& stop) {
@@ -394,9 +412,7 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     // only after the grace period, so a drained agent still exits.
     if (draining_ && active_.empty() && now > drain_deadline) break;
   }
-  for (auto& [id, job] : active_) job->cancel = true;
-  for (auto& [id, job] : active_) job->thread.join();
-  active_.clear();
+  CancelAndJoinJobs();
   if (fatal.ok()) {
     Send(GoodbyeMsg{});
     spdlog::info("said goodbye to the coordinator");

@@ -94,6 +94,8 @@ class Agent : public JobEvents {
   void FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result);
   void Flush();
   void ReapJobs();
+  // Cancels every job, superseded ones too, and waits for their threads.
+  void CancelAndJoinJobs();
   std::vector<JobRef> HeldJobs();
 
   AgentOptions options_;
@@ -113,6 +115,9 @@ class Agent : public JobEvents {
 
   // Loop-thread state.
   std::map<uint64_t, std::unique_ptr<ActiveJob>> active_;  // by job id
+  // Older attempts of jobs in active_, canceled when the coordinator assigned a newer one
+  // (it retried the job while this agent was out of reach); joined once they end.
+  std::vector<std::unique_ptr<ActiveJob>> superseded_;
 
   // Shared with job threads.
   std::mutex mutex_;

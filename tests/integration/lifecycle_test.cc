@@ -423,6 +423,44 @@ TEST_F(LifecycleTest, FrozenAgentsLateResultIsIgnored) {
   EXPECT_EQ(ManifestPuts("slow", "frozen"), 1u) << farm_->LogTail("registry");
 }
 
+// The only agent for a platform stops answering past the liveness limit (a pause or a
+// partition) while it builds, then comes back: the coordinator has retried the job, and
+// the attempt it assigns to the returning agent replaces the old one there, so the build
+// succeeds instead of waiting for its job timeout.
+TEST_F(LifecycleTest, PartitionedOnlyAgentRunsTheRetriedAttemptWhenItComesBack) {
+  ASSERT_NO_FATAL_FAILURE(StartFarm({"amd64-1:linux/amd64"}));
+  uint64_t id = Submit("slow", {"linux/amd64"}, "slow:partition", {{"SLEEP", "4"}});
+  ASSERT_NE(id, 0u);
+  ASSERT_TRUE(WaitForLog(id, "start on x86_64", seconds(60))) << LogText(id);
+  const uint64_t job_id = FirstJob(Build(id)).value("id", uint64_t{0});
+
+  pid_t pid = farm_->Pid("amd64-1");
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  struct Thaw {
+    pid_t pid;
+    ~Thaw() { kill(pid, SIGCONT); }  // also on failure, so the farm can be stopped
+  } thaw{pid};
+  json build;
+  ASSERT_TRUE(WaitForBuild(
+      id, [](const json& b) { return HasEvent(FirstJob(b), 1, "retry", "amd64-1", "was lost"); },
+      seconds(30), &build))
+      << build.dump();
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+
+  ASSERT_TRUE(WaitForBuild(id, IsFinal, seconds(120), &build)) << build.dump();
+  EXPECT_EQ(build.value("state", ""), "succeeded") << build.dump();
+  json job = FirstJob(build);
+  EXPECT_EQ(Attempt(job), 2u) << job.dump();
+  EXPECT_TRUE(HasEvent(job, 2, "succeeded", "amd64-1")) << job.dump();
+  EXPECT_EQ(CountEvents(job, "succeeded"), 1u) << job.dump();
+  EXPECT_NE(farm_->Log("amd64-1").find("job " + std::to_string(job_id) +
+                                       ": attempt 2 replaces attempt 1"),
+            std::string::npos)
+      << farm_->LogTail("amd64-1");
+  ExpectIndexIsTheBuilds(build, "slow:partition");
+}
+
 // 3. The coordinator dies (SIGKILL) while both platforms build. The agents finish and keep
 // their results; once it is started again, the build completes and its index is pushed.
 TEST_F(LifecycleTest, CoordinatorKilledMidBuildCompletesTheBuildAfterRestart) {
