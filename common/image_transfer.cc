@@ -2,7 +2,9 @@
 // HEAD first, then a mount, then an upload for each blob, and the manifest last), so
 // that an image pushed twice, or to several repositories of one registry, sends its
 // bytes once.
+#include <chrono>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/registry.h"
@@ -49,25 +51,51 @@ Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
                               host_ + "/" + std::string(repository);
   PushStats local;
   std::vector<const Descriptor*> blobs = {&image.manifest.config};
-  for (const Descriptor& layer : image.manifest.layers) blobs.push_back(&layer);
   std::set<std::string> seen;  // an image may list one (e.g. empty) layer several times
-  for (const Descriptor* blob : blobs) {
-    if (!seen.insert(blob->digest).second) continue;
-    Result<bool> uploaded = EnsureBlob(
-        *this, repository, *blob, mount_from,
-        [&]() -> Status {
-          Result<std::string> path = LayoutBlobPath(image.dir, blob->digest);
-          if (!path.ok()) return path.status();
-          return PushBlobFromFile(repository, blob->digest, blob->size, *path, &local);
-        },
-        &local);
-    if (!uploaded.ok()) return uploaded.status().WithContext(context);
-    if (stats != nullptr) *stats = local;
-    if (on_blob) on_blob(*blob, !*uploaded);
+  for (const Descriptor& layer : image.manifest.layers) blobs.push_back(&layer);
+  std::erase_if(blobs, [&](const Descriptor* blob) { return !seen.insert(blob->digest).second; });
+  // Makes every blob present; `on_blob` hears of each only on the first round.
+  auto ensure_blobs = [&](PushStats* counted, bool report) -> Status {
+    for (const Descriptor* blob : blobs) {
+      Result<bool> uploaded = EnsureBlob(
+          *this, repository, *blob, mount_from,
+          [&]() -> Status {
+            Result<std::string> path = LayoutBlobPath(image.dir, blob->digest);
+            if (!path.ok()) return path.status();
+            return PushBlobFromFile(repository, blob->digest, blob->size, *path, counted);
+          },
+          counted);
+      if (!uploaded.ok()) return uploaded.status();
+      if (!report) continue;
+      if (stats != nullptr) *stats = *counted;
+      if (on_blob) on_blob(*blob, !*uploaded);
+    }
+    return Status::Ok();
+  };
+  if (Status ensured = ensure_blobs(&local, true); !ensured.ok()) {
+    return ensured.WithContext(context);
   }
 
-  Result<std::string> digest = PutManifest(repository, image.descriptor.digest,
-                                           image.manifest.media_type, image.manifest_bytes);
+  // A registry may refuse the manifest for a blob it has just acknowledged, when another
+  // push of the same blob to the same repository ran at that moment (docker-registry
+  // rewrites the repository's link to a blob in place): the blobs are checked, and put
+  // back where missing, before the manifest is put again.
+  constexpr int kManifestTries = 3;
+  bool blob_unknown = false;
+  Result<std::string> digest =
+      PutManifest(repository, image.descriptor.digest, image.manifest.media_type,
+                  image.manifest_bytes, &blob_unknown);
+  for (int tried = 1; !digest.ok() && blob_unknown && tried < kManifestTries; ++tried) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 * tried));
+    PushStats again;  // what this round sent again; blobs it found are counted already
+    if (Status ensured = ensure_blobs(&again, false); !ensured.ok()) {
+      return ensured.WithContext(context);
+    }
+    local.blobs_pushed += again.blobs_pushed;
+    local.bytes_pushed += again.bytes_pushed;
+    digest = PutManifest(repository, image.descriptor.digest, image.manifest.media_type,
+                         image.manifest_bytes, &blob_unknown);
+  }
   if (!digest.ok()) return digest.status().WithContext(context);
 
   Descriptor out;

@@ -260,8 +260,8 @@ Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_
 
 Result<std::string> RegistryClient::PutManifest(std::string_view repository,
                                                 std::string_view reference,
-                                                std::string_view media_type,
-                                                std::string_view bytes) const {
+                                                std::string_view media_type, std::string_view bytes,
+                                                bool* blob_unknown) const {
   const std::string repo(repository);
   const std::string ref(reference);
   const std::string operation = "put manifest " + repo + (IsValidDigest(ref) ? "@" : ":") + ref;
@@ -283,6 +283,10 @@ Result<std::string> RegistryClient::PutManifest(std::string_view repository,
                                                    {PushScope(repo)}, operation, /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 201 && response->status != 200) {
+    if (blob_unknown != nullptr) {
+      *blob_unknown =
+          response->status == 400 && HasRegistryErrorCode(response->body, "MANIFEST_BLOB_UNKNOWN");
+    }
     return RegistryHttpError(host_, operation, *response);
   }
   std::string stored = response->Header("docker-content-digest");

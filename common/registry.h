@@ -186,7 +186,9 @@ class RegistryClient {
   // PUTs exact bytes under a tag or a digest with Content-Type media_type and returns their
   // digest. A digest reference must equal the bytes' digest.
   Result<std::string> PutManifest(std::string_view repository, std::string_view reference,
-                                  std::string_view media_type, std::string_view bytes) const;
+                                  std::string_view media_type, std::string_view bytes) const {
+    return PutManifest(repository, reference, media_type, bytes, nullptr);
+  }
 
   // GETs a manifest or index by tag or digest, accepting OCI and Docker types.
   Result<FetchedManifest> GetManifest(std::string_view repository,
@@ -214,6 +216,11 @@ class RegistryClient {
                    PushStats* stats = nullptr) const;
 
  private:
+  // PutManifest; *blob_unknown (when not null) tells whether the registry refused the
+  // manifest for a blob it does not find in the repository (MANIFEST_BLOB_UNKNOWN).
+  Result<std::string> PutManifest(std::string_view repository, std::string_view reference,
+                                  std::string_view media_type, std::string_view bytes,
+                                  bool* blob_unknown) const;
   // HEAD on blob or manifest `digest` of `repository` (`collection` is "blobs" or
   // "manifests"; every manifest type accepted), after checking both names: the answer
   // for 200, nullopt for 404, an error otherwise.

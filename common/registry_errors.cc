@@ -82,6 +82,17 @@ std::string DescribeRegistryBody(const std::string& body) {
   return "body: " + out;
 }
 
+bool HasRegistryErrorCode(const std::string& body, std::string_view code) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("errors") || !j["errors"].is_array()) {
+    return false;
+  }
+  return std::any_of(j["errors"].begin(), j["errors"].end(), [&](const nlohmann::json& e) {
+    return e.is_object() && e.contains("code") && e["code"].is_string() &&
+           e["code"].get<std::string>() == code;
+  });
+}
+
 Status RegistryHttpError(const std::string& host, const std::string& operation,
                          const HttpResponse& response) {
   const long code = response.status;

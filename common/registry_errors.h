@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/http_client.h"
 #include "common/status.h"
@@ -25,6 +26,9 @@ bool IsHtmlContentType(const std::string& content_type);
 // is one ({"errors":[{"code","message","detail"}]}), a note when it is an HTML page (which
 // no registry API sends: something else answered), else the raw body, shortened.
 std::string DescribeRegistryBody(const std::string& body);
+
+// Whether the registry's error body ({"errors":[{"code":...}]}) lists `code`.
+bool HasRegistryErrorCode(const std::string& body, std::string_view code);
 
 // Turns an unexpected HTTP answer to `operation` on registry `host` into a Status whose
 // code tells callers whether a retry may help: 5xx, 408 and 429 are transient

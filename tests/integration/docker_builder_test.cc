@@ -251,8 +251,9 @@ TEST_F(DockerBuilderTest, RebuildShowsCachedStepsThatTheCounterCounts) {
     CacheStepCounter counter;
     counter.Add(outcome.log);
     counted.push_back(counter.Count());
-    if (counted.size() == 2)
+    if (counted.size() == 2) {
       EXPECT_NE(outcome.log.find(" CACHED\n"), std::string::npos) << outcome.log;
+    }
   }
   EXPECT_EQ(counted[0].hits, 0);
   EXPECT_EQ(counted[0].misses, 2);

@@ -19,6 +19,12 @@
 namespace manifold {
 namespace {
 
+JobRunnerOptions OptionsIn(const std::string& work_dir) {
+  JobRunnerOptions options;
+  options.work_dir = work_dir;
+  return options;
+}
+
 const Platform kAmd64{"linux", "amd64", ""};
 const Platform kArm64{"linux", "arm64", ""};
 
@@ -91,7 +97,7 @@ class JobRunnerTest : public ::testing::Test {
 TEST_F(JobRunnerTest, AnImageForAnotherPlatformFailsTheJobBeforeAnythingIsPushed) {
   OtherPlatformBuilder wrong(kArm64);
   Result<ImageDescriptor> result =
-      JobRunner(wrong, JobRunnerOptions{dir_.path()}).Run(assign_, events_, nullptr);
+      JobRunner(wrong, OptionsIn(dir_.path())).Run(assign_, events_, nullptr);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), Status::Code::kFailedPrecondition);
   EXPECT_FALSE(result.status().retryable());
@@ -105,7 +111,7 @@ TEST_F(JobRunnerTest, AnImageForAnotherPlatformFailsTheJobBeforeAnythingIsPushed
   // The same job with a backend that builds what it is asked is pushed as usual.
   SyntheticBuilder right(SyntheticBuildOptions{});
   Result<ImageDescriptor> pushed =
-      JobRunner(right, JobRunnerOptions{dir_.path()}).Run(assign_, events_, nullptr);
+      JobRunner(right, OptionsIn(dir_.path())).Run(assign_, events_, nullptr);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
   Result<bool> there = RegistryClient(registry_.host()).ManifestExists("app", pushed->digest);
   ASSERT_TRUE(there.ok()) << there.status().message();

@@ -250,7 +250,7 @@ class RegistryTokenAuthTest : public ::testing::Test {
     ASSERT_TRUE(signer.ok()) << signer.status().message();
     Status s = tokens_.Start(
         signer->cert_file, signer->key_file, "manifold-test-issuer", "manifold-test-registry",
-        {{"pusher", {"push-pw", {"pull", "push"}}}, {"reader", {"read-pw", {"pull"}}}});
+        {{"pusher", {"push-pw", {"pull", "push"}, ""}}, {"reader", {"read-pw", {"pull"}, ""}}});
     ASSERT_TRUE(s.ok()) << s.message();
     test::RegistryServerOptions options;
     options.token_realm = tokens_.realm();

@@ -354,6 +354,49 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
   EXPECT_FALSE(Tagged("mirror/app", "v2"));
 }
 
+// A registry may refuse a manifest for a blob it has just acknowledged, when another push
+// of the same blob to the same repository ran at the same moment (docker-registry rewrites
+// the repository's link to the blob in place). The push checks its blobs and puts the
+// manifest again; a registry that keeps refusing ends, after three tries, in the error it
+// gave, which is not retryable (the blob may really be missing).
+TEST_F(RegistryProxyTest, AManifestRefusedForAMissingBlobIsPutAgainAfterTheBlobsAreChecked) {
+  TestImage image = MakeTestImage({"linux", "amd64", ""}, "raced by another push\n");
+  Result<OciLayoutImage> layout = WriteLayout(image);
+  ASSERT_TRUE(layout.ok()) << layout.status().message();
+  CannedAnswer lost;
+  lost.method = "PUT";
+  lost.target_contains = "/v2/team/raced/manifests/";
+  lost.status = 400;
+  lost.content_type = "application/json";
+  lost.body = R"({"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match )"
+              R"(uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown )"
+              R"(to registry","detail":")" +
+              image.layers[0].digest + R"("}]})";
+  proxy_.Answer(lost);
+
+  RegistryClient client(proxy_.host(), Options());
+  PushStats stats;
+  Result<Descriptor> pushed = client.PushLayout(*layout, "team/raced", &stats);
+  ASSERT_TRUE(pushed.ok()) << pushed.status().message();
+  EXPECT_EQ(pushed->digest, image.manifest.digest);
+  EXPECT_TRUE(Tagged("team/raced", image.manifest.digest));
+  EXPECT_EQ(Count(proxy_.requests(), "PUT", "/v2/team/raced/manifests/"), 2);
+  EXPECT_EQ(Count(proxy_.requests(), "HEAD", "/v2/team/raced/blobs/"), 4);  // 2 blobs, twice
+  EXPECT_EQ(stats.blobs_pushed, 2);  // uploaded once, counted once
+  EXPECT_EQ(stats.blobs_skipped, 0);
+
+  lost.target_contains = "/v2/team/never/manifests/";
+  lost.times = -1;
+  proxy_.Answer(lost);
+  Result<Descriptor> refused = client.PushLayout(*layout, "team/never");
+  ASSERT_FALSE(refused.ok());
+  const std::string& message = refused.status().message();
+  EXPECT_FALSE(refused.status().retryable()) << message;
+  EXPECT_TRUE(Contains(message, "HTTP 400")) << message;
+  EXPECT_TRUE(Contains(message, "MANIFEST_BLOB_UNKNOWN")) << message;
+  EXPECT_EQ(Count(proxy_.requests(), "PUT", "/v2/team/never/manifests/"), 3);
+}
+
 // One client sends its requests one after another over one connection (HttpClient keeps
 // it open), rather than connecting for each.
 TEST_F(RegistryProxyTest, SuccessiveRequestsShareOneConnection) {
