@@ -49,6 +49,25 @@ size_t Count(const std::string& text, const std::string& needle) {
   return count;
 }
 
+// An agent process stopped (SIGSTOP) as by a pause or a partition; its buildah, a process
+// group of its own, builds on. Continued by Thaw() or, also when a test fails, on
+// destruction, so the farm can be stopped.
+class FrozenProcess {
+ public:
+  explicit FrozenProcess(pid_t pid) : pid_(pid), frozen_(pid > 0 && kill(pid, SIGSTOP) == 0) {}
+  ~FrozenProcess() { Thaw(); }
+  bool frozen() const { return frozen_; }
+  bool Thaw() {
+    if (!frozen_) return false;
+    frozen_ = false;
+    return kill(pid_, SIGCONT) == 0;
+  }
+
+ private:
+  pid_t pid_;
+  bool frozen_;
+};
+
 bool IsFinal(const json& build) {
   if (!build.is_object()) return false;
   std::string state = build.value("state", "");
@@ -386,21 +405,15 @@ TEST_F(LifecycleTest, FrozenAgentsLateResultIsIgnored) {
   ASSERT_TRUE(first == "amd64-1" || first == "amd64-2") << job.dump();
   const std::string second = first == "amd64-1" ? "amd64-2" : "amd64-1";
 
-  // Only the agent process stops; its buildah (a process group of its own) builds on.
-  pid_t pid = farm_->Pid(first);
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(kill(pid, SIGSTOP), 0);
-  struct Thaw {
-    pid_t pid;
-    ~Thaw() { kill(pid, SIGCONT); }  // also on failure, so the farm can be stopped
-  } thaw{pid};
+  FrozenProcess frozen(farm_->Pid(first));
+  ASSERT_TRUE(frozen.frozen());
 
   json build;
   ASSERT_TRUE(WaitForBuild(
       id, [](const json& b) { return Attempt(FirstJob(b)) >= 2; }, seconds(30), &build))
       << build.dump();
   EXPECT_EQ(FirstJob(build).value("agent", ""), second) << build.dump();
-  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(frozen.Thaw());
 
   const std::string stale =
       "ignored a stale result for job " + std::to_string(job_id) + " attempt 1 from agent " + first;
@@ -434,19 +447,14 @@ TEST_F(LifecycleTest, PartitionedOnlyAgentRunsTheRetriedAttemptWhenItComesBack) 
   ASSERT_TRUE(WaitForLog(id, "start on x86_64", seconds(60))) << LogText(id);
   const uint64_t job_id = FirstJob(Build(id)).value("id", uint64_t{0});
 
-  pid_t pid = farm_->Pid("amd64-1");
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(kill(pid, SIGSTOP), 0);
-  struct Thaw {
-    pid_t pid;
-    ~Thaw() { kill(pid, SIGCONT); }  // also on failure, so the farm can be stopped
-  } thaw{pid};
+  FrozenProcess frozen(farm_->Pid("amd64-1"));
+  ASSERT_TRUE(frozen.frozen());
   json build;
   ASSERT_TRUE(WaitForBuild(
       id, [](const json& b) { return HasEvent(FirstJob(b), 1, "retry", "amd64-1", "was lost"); },
       seconds(30), &build))
       << build.dump();
-  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(frozen.Thaw());
 
   ASSERT_TRUE(WaitForBuild(id, IsFinal, seconds(120), &build)) << build.dump();
   EXPECT_EQ(build.value("state", ""), "succeeded") << build.dump();
