@@ -207,7 +207,7 @@ TEST_F(AgentLoopTest, AnAttemptPastItsDeadlineIsCanceledAndFailsTheBuild) {
   EXPECT_EQ(ended.error, "linux/amd64 timed out on agent a1 after 10 s (attempt 1)");
 }
 
-TEST_F(AgentLoopTest, AJobNoAgentServesFailsAfterTheQueueTimeoutWithWhatToDo) {
+TEST_F(AgentLoopTest, AJobNoAgentServesFailsAfterTheQueueTimeoutNamingTheAgentToStart) {
   BuildRecord build = Submit({"linux/riscv64"});
   Advance(seconds(30));
   EXPECT_EQ(store_.GetBuild(build.id).value().state, "queued");
