@@ -207,7 +207,7 @@ void Agent::StartJob(const AssignMsg& assign) {
     if (options_.metrics != nullptr) options_.metrics->CountJob(assign.platform, "refused");
     std::lock_guard lock(mutex_);
     finished_.push_back(JobResultMsg{
-        assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true});
+        assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true, true});
     return;
   }
   spdlog::info(

@@ -71,6 +71,7 @@ struct JobResultMsg {
   ImageDescriptor image;  // when succeeded
   std::string error;      // when not
   bool retryable = false;
+  bool refused = false;  // no free slot: the job was never started
   bool operator==(const JobResultMsg&) const = default;
 };
 

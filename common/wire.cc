@@ -234,6 +234,7 @@ std::string EncodeAgentMessage(const AgentMessage& message) {
         auto failure = result.initFailure();
         failure.setMessage(AsText(m.error));
         failure.setRetryable(m.retryable);
+        failure.setRefused(m.refused);
       }
     }
     void operator()(const DrainingMsg&) { root.setDraining(); }
@@ -304,6 +305,7 @@ Result<AgentMessage> DecodeAgentMessage(std::string_view frame, const WireLimits
               case proto::JobResult::FAILURE:
                 m.error = ToString(result.getFailure().getMessage());
                 m.retryable = result.getFailure().getRetryable();
+                m.refused = result.getFailure().getRefused();
                 break;
               default:
                 throw DecodeError("unknown job result kind");

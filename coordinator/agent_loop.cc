@@ -7,6 +7,7 @@
 
 #include "common/curve_keys.h"
 #include "common/log.h"
+#include "coordinator/reconcile.h"
 #include "coordinator/scheduler.h"
 
 namespace manifold {
@@ -36,7 +37,7 @@ AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
       started_(now),
       log_budget_(options_.log_limits),
       reports_(
-          store, metrics, options_.max_attempts,
+          store, metrics, options_.max_retries,
           {[this](const JobReports::Phase& phase, bool current) { ApplyPhase(phase, current); },
            [this](const std::string& agent_id, const JobResultMsg& result,
                   const ResultOutcome& outcome,
@@ -165,7 +166,11 @@ void AgentLoop::HandleFrame(const std::string& routing_id, const std::string& pe
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
-          // Liveness is all a heartbeat carries today; Seen() noted it above.
+          LoopClock::time_point previous = session.last_heartbeat;
+          session.last_heartbeat = now;
+          ApplyReconciliation(session.agent_id,
+                              Reconcile(running_, session.agent_id, message.running_jobs, previous),
+                              "does not hold it: its assignment was lost", "assignment_lost", now);
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
           reports_.AddPhase(session.agent_id, message, now);
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
@@ -214,21 +219,18 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
   AgentSession& session = sessions_.Open(hello, routing_id, peer_key, now);
 
   // Jobs the store gave this agent that it no longer holds were lost with its previous
-  // process; the ones it still holds keep running.
+  // process, whenever they were assigned; the ones it still holds keep running.
+  Reconciliation reconciled =
+      Reconcile(running_, hello.agent_id, hello.running_jobs, LoopClock::time_point::max());
   std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
-  std::vector<JobRef> lost;
   for (const auto& [job_id, running] : running_) {
-    if (running.agent_id != hello.agent_id) continue;
-    if (held.count(running.job)) {
+    if (running.agent_id == hello.agent_id && held.count(running.job)) {
       session.jobs.insert(job_id);
-    } else {
-      lost.push_back(running.job);
+      unrecorded_losses_.erase(job_id);
     }
   }
-  for (const JobRef& job : lost) {
-    RetryAttempt(job, hello.agent_id, "agent " + hello.agent_id + " restarted during the job",
-                 "agent_restarted", now);
-  }
+  ApplyReconciliation(hello.agent_id, reconciled, "restarted during the job", "agent_restarted",
+                      now);
   std::string offers;
   for (const PlatformOffer& offer : hello.platforms) {
     offers += (offers.empty() ? "" : ", ") + offer.platform.ToString() +
@@ -318,21 +320,50 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
       }
     }
     ReleaseJob(job.job_id);
+    if (result.refused) {
+      if (AgentSession* session = sessions_.Find(agent_id)) {
+        session->refused_until = now + options_.heartbeat_interval;
+        refusals_end_ = std::max(refusals_end_, session->refused_until);
+      }
+    }
   }
-  ApplyOutcome(outcome, "job_failed_retryable", now);
+  ApplyOutcome(outcome, result.refused ? "refused" : "job_failed_retryable", now);
   SendToAgent(agent_id, AckMsg{job});
+}
+
+void AgentLoop::ApplyReconciliation(const std::string& agent_id, const Reconciliation& reconciled,
+                                    const char* lost_because, const char* reason,
+                                    LoopClock::time_point now) {
+  for (const JobRef& job : reconciled.to_cancel) {
+    spdlog::warn("{}agent {} holds job {} attempt {}, which is not its job; canceling it",
+                 IdsOf(job, agent_id), agent_id, job.job_id, job.attempt);
+    SendToAgent(agent_id, CancelMsg{job});
+  }
+  for (const JobRef& job : reconciled.lost) {
+    spdlog::warn("{}agent {} {}; retrying job {}", IdsOf(job, agent_id), agent_id, lost_because,
+                 job.job_id);
+    RetryAttempt(job, agent_id, "agent " + agent_id + " " + lost_because, reason, now);
+  }
 }
 
 void AgentLoop::RetryAttempt(const JobRef& job, const std::string& agent_id,
                              const std::string& error, const char* reason,
                              LoopClock::time_point now) {
   Result<ResultOutcome> outcome = store_.RecordJobResult(
-      agent_id, JobResultMsg{job, false, {}, error, true}, options_.max_attempts);
+      agent_id, JobResultMsg{job, false, {}, error, true}, options_.max_retries);
   if (!outcome.ok()) {
-    spdlog::error("{}cannot retry job {}: {}", IdsOf(job, agent_id), job.job_id,
+    spdlog::error("{}cannot retry job {}{}: {}", IdsOf(job, agent_id), job.job_id,
+                  outcome.status().retryable() ? " until the database answers" : "",
                   outcome.status().message());
+    // The job stays with the agent in the loop's view, where nothing schedules it, until
+    // the store takes the retry (RecordUnrecordedLosses): dropping it would leave the job
+    // held by a lost agent until its timeout.
+    if (outcome.status().retryable()) {
+      unrecorded_losses_[job.job_id] = {job, agent_id, error, reason};
+    }
     return;
   }
+  unrecorded_losses_.erase(job.job_id);
   auto running = running_.find(job.job_id);
   if (outcome->current && running != running_.end()) {
     metrics_.CountJob(running->second.platform, outcome->requeued ? "retried" : "failed");
@@ -404,14 +435,28 @@ void AgentLoop::CutOffAgents(const std::function<bool(const std::string& key)>& 
 
 void AgentLoop::Tick(LoopClock::time_point now) {
   reports_.Flush(now);
+  if (refusals_end_ != LoopClock::time_point{} && now >= refusals_end_) {
+    refusals_end_ = {};
+    schedule_needed_ = true;  // agents that refused a job may take one again
+  }
   if (schedule_needed_) ScheduleJobs(now);
   if (now - last_checked_ > options_.heartbeat_interval / 4) {
+    RecordUnrecordedLosses(now);
     CheckLiveness(now);
     CheckDeadlines(now);
     CheckQueueTimeouts(now);
     metrics_.SetLoad(PlatformLoads(pending_, running_, sessions_.all()));
     housekeeping_.Run(now);
     last_checked_ = now;
+  }
+}
+
+void AgentLoop::RecordUnrecordedLosses(LoopClock::time_point now) {
+  if (unrecorded_losses_.empty() || reports_.store_away(now)) return;
+  std::map<uint64_t, UnrecordedLoss> losses;
+  losses.swap(unrecorded_losses_);
+  for (const auto& [job_id, loss] : losses) {
+    RetryAttempt(loss.job, loss.agent_id, loss.error, loss.reason, now);
   }
 }
 

@@ -39,13 +39,15 @@
 #include "coordinator/log_budget.h"
 #include "coordinator/loop_store.h"
 #include "coordinator/metrics.h"
+#include "coordinator/reconcile.h"
 
 namespace manifold {
 
 struct LoopOptions {
   std::chrono::milliseconds heartbeat_interval{2000};
   int missed_heartbeats = 3;  // then the agent is lost and its jobs are retried
-  uint32_t max_attempts = 3;
+  // Retries of a job after faults outside its build (job_rules.h, FailureCause).
+  uint32_t max_retries = 10;
   // A pending job whose platform no connected agent has served for this long fails.
   std::chrono::milliseconds queue_timeout{std::chrono::minutes(15)};
   // Under --emulation fallback, how long a job waits for a native agent before an
@@ -110,9 +112,14 @@ class AgentLoop {
   // Ends an agent's session, retrying or failing the jobs it was running.
   void EndSession(const std::string& agent_id, const std::string& error, const char* reason,
                   LoopClock::time_point now);
-  // Ends a running attempt with a retryable failure (retried if attempts are left).
+  // Cancels what the agent holds that is not its job, and retries what it lost.
+  void ApplyReconciliation(const std::string& agent_id, const Reconciliation& reconciled,
+                           const char* lost_because, const char* reason, LoopClock::time_point now);
+  // Ends a running attempt after a fault outside its build (retried while retries are
+  // left); kept in unrecorded_losses_ while the database is away.
   void RetryAttempt(const JobRef& job, const std::string& agent_id, const std::string& error,
                     const char* reason, LoopClock::time_point now);
+  void RecordUnrecordedLosses(LoopClock::time_point now);
   // What recording a report did: a metric, or a cancel when it was not current.
   void ApplyPhase(const JobReports::Phase& phase, bool current);
   void ApplyResult(const std::string& agent_id, const JobResultMsg& result,
@@ -139,12 +146,21 @@ class AgentLoop {
   // Build secrets by build id, from submit until the build can run no job again: never
   // written anywhere, so a restart loses them (FailJobWithoutSecrets).
   std::map<uint64_t, std::shared_ptr<const std::map<std::string, std::string>>> secrets_;
+  // Retries of lost attempts the store could not take (the database was away), by job id.
+  struct UnrecordedLoss {
+    JobRef job;
+    std::string agent_id;
+    std::string error;
+    const char* reason;
+  };
+  std::map<uint64_t, UnrecordedLoss> unrecorded_losses_;
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;
   Housekeeping housekeeping_;
   LoopClock::time_point last_checked_;
+  LoopClock::time_point refusals_end_;  // when the last AgentSession::refused_until passes
   bool schedule_needed_ = true;
 };
 

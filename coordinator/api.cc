@@ -63,6 +63,7 @@ json JobJson(const JobRecord& job) {
           {"platform", job.platform.ToString()},
           {"state", job.state},
           {"attempt", job.attempt},
+          {"retries", job.retries},
           {"agent", job.agent_id},
           {"emulated", job.emulated},
           {"placement", job.placement},

@@ -23,7 +23,10 @@ std::vector<SchedulerAgent> FreeAgents(const AgentSessions::Map& sessions,
                                        LoopClock::time_point now, LoopClock::duration window) {
   std::vector<SchedulerAgent> agents;
   for (const auto& [agent_id, session] : sessions) {
-    if (session->draining || session->jobs.size() >= session->slots) continue;
+    if (session->draining || session->jobs.size() >= session->slots ||
+        now < session->refused_until) {
+      continue;
+    }
     SchedulerAgent agent{agent_id, session->platforms,
                          session->slots - static_cast<uint32_t>(session->jobs.size())};
     if (auto warm = warm_caches.find(agent_id); warm != warm_caches.end()) {

@@ -22,7 +22,8 @@ namespace manifold {
 // The repositories a build pushes to, in the order of its tags, each once.
 std::vector<std::string> Repositories(const BuildSpec& spec);
 
-// The agents that can take a job now (connected, not draining, a free slot), with the
+// The agents that can take a job now (connected, not draining, a free slot, no recent
+// refusal), with the
 // (repository, platform) pairs each built within `window`: their layer cache is warm.
 std::vector<SchedulerAgent> FreeAgents(const AgentSessions::Map& sessions,
                                        const std::map<std::string, WarmCache>& warm_caches,

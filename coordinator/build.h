@@ -60,6 +60,7 @@ struct JobRecord {
   Platform platform;
   std::string state;  // pending|assigned|building|pushing|succeeded|failed|timed_out|canceled
   uint32_t attempt = 0;
+  uint32_t retries = 0;  // requeues after faults outside the build (job_rules.h)
   std::string agent_id;
   bool emulated = false;
   std::string placement;  // why the scheduler chose the agent: "native, least loaded"

@@ -70,7 +70,7 @@ void JobReports::StoreResults(LoopClock::time_point now) {
     for (const Phase& phase : phases) updates.emplace_back(phase.agent_id, phase.update);
     std::vector<bool> current;
     Result<std::vector<ResultOutcome>> outcomes =
-        store_.RecordJobReports(updates, batch, max_attempts_, &current);
+        store_.RecordJobReports(updates, batch, max_retries_, &current);
     if (outcomes.ok()) {
       for (size_t i = 0; i < phases.size(); ++i) handlers_.phase_recorded(phases[i], current[i]);
     } else if (!phases.empty()) {
@@ -110,7 +110,7 @@ void JobReports::StoreResults(LoopClock::time_point now) {
 
 bool JobReports::StoreResult(const std::string& agent_id, const JobResultMsg& result,
                              LoopClock::time_point now) {
-  Result<ResultOutcome> outcome = store_.RecordJobResult(agent_id, result, max_attempts_);
+  Result<ResultOutcome> outcome = store_.RecordJobResult(agent_id, result, max_retries_);
   if (!outcome.ok()) {
     // Not acknowledged: the agent keeps the result and sends it again, and it is retried
     // here as soon as the database answers.

@@ -40,10 +40,10 @@ class JobReports {
         result_recorded;
   };
 
-  JobReports(LoopStore& store, Metrics& metrics, uint32_t max_attempts, Handlers handlers)
+  JobReports(LoopStore& store, Metrics& metrics, uint32_t max_retries, Handlers handlers)
       : store_(store),
         metrics_(metrics),
-        max_attempts_(max_attempts),
+        max_retries_(max_retries),
         handlers_(std::move(handlers)) {}
 
   void AddPhase(const std::string& agent_id, const JobUpdateMsg& update, LoopClock::time_point at);
@@ -73,7 +73,7 @@ class JobReports {
 
   LoopStore& store_;
   Metrics& metrics_;
-  const uint32_t max_attempts_;
+  const uint32_t max_retries_;
   const Handlers handlers_;
   std::deque<Log> logs_;       // chunks the store could not take yet
   std::vector<Phase> phases_;  // this turn's phases, recorded with its results

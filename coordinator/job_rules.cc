@@ -37,16 +37,33 @@ std::string_view PhaseJobState(JobPhase phase) {
   return "assigned";
 }
 
-FailureVerdict JudgeFailure(const JobRecord& job, bool retryable, uint32_t max_attempts) {
-  return retryable && job.attempt < max_attempts ? FailureVerdict::kRetry
-                                                 : FailureVerdict::kFailBuild;
+FailureCause CauseOf(const JobResultMsg& result) {
+  if (result.refused) return FailureCause::kRefused;
+  return result.retryable ? FailureCause::kInfrastructure : FailureCause::kBuild;
 }
 
-std::string BuildFailureMessage(const JobRecord& job, std::string_view agent_id,
+FailureVerdict JudgeFailure(const JobRecord& job, FailureCause cause, uint32_t max_retries) {
+  switch (cause) {
+    case FailureCause::kBuild:
+      return FailureVerdict::kFailBuild;
+    case FailureCause::kRefused:
+      return FailureVerdict::kRequeue;
+    case FailureCause::kInfrastructure:
+      return job.retries < max_retries ? FailureVerdict::kRetry : FailureVerdict::kFailBuild;
+  }
+  return FailureVerdict::kFailBuild;
+}
+
+std::string BuildFailureMessage(const JobRecord& job, FailureCause cause, std::string_view agent_id,
                                 std::string_view error) {
-  return job.platform.ToString() + " failed on agent " + std::string(agent_id) + " after " +
-         std::to_string(job.attempt) + (job.attempt == 1 ? " attempt: " : " attempts: ") +
-         std::string(error);
+  std::string message = job.platform.ToString() + " failed on agent " + std::string(agent_id) +
+                        " after " + std::to_string(job.attempt) +
+                        (job.attempt == 1 ? " attempt" : " attempts");
+  if (cause == FailureCause::kInfrastructure) {
+    message += ", its " + std::to_string(job.retries) + (job.retries == 1 ? " retry" : " retries") +
+               " after faults outside the build used up (--max-retries)";
+  }
+  return message + ": " + std::string(error);
 }
 
 }  // namespace manifold

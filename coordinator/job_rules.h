@@ -42,14 +42,30 @@ bool IsCurrentAttempt(const JobRecord& job, const JobRef& ref, std::string_view 
 // The job state a phase report moves a held job to.
 std::string_view PhaseJobState(JobPhase phase);
 
-// What a failed attempt does: a retryable failure with attempts left puts the job back in
-// the queue; any other ends the job and fails its build.
-enum class FailureVerdict { kRetry, kFailBuild };
-FailureVerdict JudgeFailure(const JobRecord& job, bool retryable, uint32_t max_attempts);
+// Why an attempt ended without an image. The table (docs/ARCHITECTURE.md, "The failure
+// table") is JudgeFailure's:
+//   kBuild           the build itself failed (a step, the Dockerfile, the context): the
+//                    same inputs fail the same way, so the build fails at once.
+//   kRefused         the agent had no free slot (the coordinator's view of it was stale):
+//                    the job goes back to the queue and uses nothing.
+//   kInfrastructure  a fault outside the build: the agent was lost, restarted, drained or
+//                    cut off, or the registry or the network failed. The job goes back to
+//                    the queue for another agent, using one of its --max-retries, which are
+//                    its own: a job that kills every agent it lands on fails with that
+//                    reason instead of circling the fleet until the job timeout.
+// A database outage is not in the table: it ends no attempt (what could not be written is
+// kept and written when the database answers).
+enum class FailureCause { kBuild, kRefused, kInfrastructure };
+FailureCause CauseOf(const JobResultMsg& result);
+
+// What a failed attempt does: kRequeue puts the job back as it was, kRetry puts it back
+// using one of its retries, kFailBuild ends the job and fails its build.
+enum class FailureVerdict { kRequeue, kRetry, kFailBuild };
+FailureVerdict JudgeFailure(const JobRecord& job, FailureCause cause, uint32_t max_retries);
 
 // The build's error when `job`'s failure on `agent_id` fails it: "linux/arm64 failed on
-// agent a1 after 3 attempts: <error>".
-std::string BuildFailureMessage(const JobRecord& job, std::string_view agent_id,
+// agent a1 after 3 attempts: <error>", and for kInfrastructure why it was not retried.
+std::string BuildFailureMessage(const JobRecord& job, FailureCause cause, std::string_view agent_id,
                                 std::string_view error);
 
 }  // namespace manifold

@@ -38,18 +38,18 @@ class LoopStore {
   // entry's new attempt, or 0 for a job that was no longer pending.
   virtual Result<std::vector<uint32_t>> AssignJobs(
       const std::vector<JobAssignment>& assignments) = 0;
-  // Records a job's result, fenced on (job, attempt, agent). A retryable failure below
-  // max_attempts returns the job to pending; any other failure fails the job and its build,
-  // canceling the rest.
+  // Records a job's result, fenced on (job, attempt, agent). A failure does what
+  // JudgeFailure (job_rules.h) says: back to pending (using one of max_retries for a
+  // fault outside the build), or the job and its build fail, canceling the rest.
   virtual Result<ResultOutcome> RecordJobResult(const std::string& agent_id,
                                                 const JobResultMsg& result,
-                                                uint32_t max_attempts) = 0;
+                                                uint32_t max_retries) = 0;
   // Phases (agent id, update) that arrived together, each fenced as a result is, then
   // results as RecordJobResult records them, all in one transaction, in that order.
   // *phases_current gets, for each phase, whether it was current.
   virtual Result<std::vector<ResultOutcome>> RecordJobReports(
       const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
       std::vector<bool>* phases_current) = 0;
   // Ends a job that can no longer succeed, as `state` ("failed" or "timed_out"), failing
   // its build with `build_error` and canceling the build's other jobs. With an attempt,

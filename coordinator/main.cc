@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   std::string state_dir = "/var/lib/manifold";
   int heartbeat_ms = 2000;
   int missed_heartbeats = 3;
-  uint32_t max_attempts = 3;
+  uint32_t max_retries = 10;
   int merge_workers = 4;
   int database_wait_s = 60;
   int queue_timeout_s = 900;
@@ -81,9 +81,11 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_MISSED_HEARTBEATS")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  app.add_option("--max-attempts", max_attempts, "attempts per job for retryable failures")
-      ->envname("MANIFOLD_MAX_ATTEMPTS")
-      ->check(CLI::Range(1, 100))
+  app.add_option("--max-retries", max_retries,
+                 "times a job is retried after faults outside its build (agent lost, drained "
+                 "or restarted; registry or network errors); a failed build step is not retried")
+      ->envname("MANIFOLD_MAX_RETRIES")
+      ->check(CLI::Range(0, 100))
       ->capture_default_str();
   app.add_option("--merge-workers", merge_workers,
                  "builds whose index is merged and pushed at once (each waits on the registry)")
@@ -269,7 +271,7 @@ int main(int argc, char** argv) {
   options.loop.contexts.public_url = public_url;
   options.loop.heartbeat_interval = std::chrono::milliseconds(heartbeat_ms);
   options.loop.missed_heartbeats = missed_heartbeats;
-  options.loop.max_attempts = max_attempts;
+  options.loop.max_retries = max_retries;
   options.merge_workers = merge_workers;
   options.loop.queue_timeout = std::chrono::seconds(queue_timeout_s);
   options.loop.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);

@@ -130,8 +130,8 @@ Metrics::Metrics(double target_utilisation)
   for (const char* result : {"succeeded", "failed", "canceled"}) {
     families_->builds_total.Add({{"result", result}});
   }
-  for (const char* reason :
-       {"agent_lost", "agent_left", "agent_restarted", "job_failed_retryable"}) {
+  for (const char* reason : {"agent_lost", "agent_left", "agent_restarted", "agent_revoked",
+                             "assignment_lost", "job_failed_retryable", "refused"}) {
     families_->retries_total.Add({{"reason", reason}});
   }
 }

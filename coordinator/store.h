@@ -61,7 +61,7 @@ class Store final : public LoopStore {
   // RecordJobResult for results (agent id, result) that arrived together, in order, in one
   // transaction: one commit for all of them, and all or nothing.
   Result<std::vector<ResultOutcome>> RecordJobResults(
-      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts);
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries);
   // queued/running -> canceled with every unfinished job; returns the jobs agents hold so
   // they can be told. FailedPrecondition once the build is merging or has ended.
   Result<std::vector<JobRecord>> CancelBuild(uint64_t build_id);
@@ -75,10 +75,10 @@ class Store final : public LoopStore {
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
   Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
-                                        uint32_t max_attempts) override;
+                                        uint32_t max_retries) override;
   Result<std::vector<ResultOutcome>> RecordJobReports(
       const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
       std::vector<bool>* phases_current) override;
   Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                const std::string& state, const std::string& job_error,

@@ -114,7 +114,7 @@ ResultOutcome RecordSuccessInTx(pqxx::work& tx, const std::string& agent_id,
 
 // One job result inside the caller's transaction; the caller commits.
 ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
-                               const JobResultMsg& result, uint32_t max_attempts) {
+                               const JobResultMsg& result, uint32_t max_retries) {
   if (result.succeeded) return RecordSuccessInTx(tx, agent_id, result);
   ResultOutcome outcome;
   std::optional<JobRecord> locked = LockJob(tx, result.job.job_id);
@@ -126,18 +126,21 @@ ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
   }
   outcome.current = true;
 
-  if (JudgeFailure(job, result.retryable, max_attempts) == FailureVerdict::kRetry) {
+  FailureCause cause = CauseOf(result);
+  FailureVerdict verdict = JudgeFailure(job, cause, max_retries);
+  if (verdict != FailureVerdict::kFailBuild) {
+    bool retry = verdict == FailureVerdict::kRetry;
     tx.exec_params(
-        "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL "
-        "WHERE id = $1",
-        job.id, result.error);
-    RecordEvent(tx, job.id, job.attempt, "retry", agent_id, result.error);
+        "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL, "
+        "retries = retries + $3 WHERE id = $1",
+        job.id, result.error, retry ? 1 : 0);
+    RecordEvent(tx, job.id, job.attempt, retry ? "retry" : "requeued", agent_id, result.error);
     outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
     return outcome;
   }
 
-  EndJobInTx(tx, job, "failed", result.error, BuildFailureMessage(job, agent_id, result.error),
-             outcome);
+  EndJobInTx(tx, job, "failed", result.error,
+             BuildFailureMessage(job, cause, agent_id, result.error), outcome);
   return outcome;
 }
 
@@ -187,21 +190,20 @@ Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, 
 }
 
 Result<ResultOutcome> Store::RecordJobResult(const std::string& agent_id,
-                                             const JobResultMsg& result, uint32_t max_attempts) {
-  Result<std::vector<ResultOutcome>> outcomes =
-      RecordJobResults({{agent_id, result}}, max_attempts);
+                                             const JobResultMsg& result, uint32_t max_retries) {
+  Result<std::vector<ResultOutcome>> outcomes = RecordJobResults({{agent_id, result}}, max_retries);
   if (!outcomes.ok()) return outcomes.status();
   return std::move((*outcomes)[0]);
 }
 
 Result<std::vector<ResultOutcome>> Store::RecordJobResults(
-    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts) {
-  return RecordJobReports({}, results, max_attempts, nullptr);
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries) {
+  return RecordJobReports({}, results, max_retries, nullptr);
 }
 
 Result<std::vector<ResultOutcome>> Store::RecordJobReports(
     const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
     std::vector<bool>* phases_current) {
   using Outcomes = std::vector<ResultOutcome>;
   return pool_->Run<Outcomes>("record job reports", [&](pqxx::connection& c) -> Result<Outcomes> {
@@ -209,7 +211,7 @@ Result<std::vector<ResultOutcome>> Store::RecordJobReports(
     std::vector<bool> current = SetPhasesInTx(tx, phases);
     Outcomes outcomes;
     for (const auto& [agent_id, result] : results) {
-      outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_attempts));
+      outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_retries));
     }
     if (results.empty()) {
       CommitWithoutFlushWait(tx);

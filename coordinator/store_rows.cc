@@ -48,7 +48,7 @@ const std::string kBuildColumns =
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
     "manifest_media_type, manifest_size, error, "
-    "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0), placement";
+    "coalesce((extract(epoch FROM deadline) * 1000)::bigint, 0), placement, retries";
 
 const Statement kCreateBuild{
     "create_build",
@@ -162,6 +162,7 @@ JobRecord ReadJob(const pqxx::row& row) {
   j.error = row[10].as<std::string>();
   j.deadline_unix_ms = row[11].as<int64_t>();
   j.placement = row[12].as<std::string>();
+  j.retries = row[13].as<uint32_t>();
   return j;
 }
 

@@ -42,7 +42,7 @@
 # (edit it and send the coordinator SIGHUP to reload it).
 # The programs read their own settings from the environment, which they inherit from
 # this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
-# MANIFOLD_MAX_ATTEMPTS for the coordinator, MANIFOLD_DRAIN_GRACE and
+# MANIFOLD_MAX_RETRIES for the coordinator, MANIFOLD_DRAIN_GRACE and
 # MANIFOLD_SYNTHETIC_BUILD_MS for agents). `up` saves
 # the MANIFOLD_* variables (except MANIFOLD_FARM_*) in farm.conf with the ports, agents
 # and build dir, and `start` restores them, so a restarted process is configured as before.

@@ -96,6 +96,9 @@ struct JobResult {
 struct Failure {
   message @0 :Text;
   retryable @1 :Bool;  # true for transient causes (registry 5xx, context fetch failed)
+  # The agent had no free slot (the coordinator's view of it was stale): the job goes back
+  # to the queue without using one of its retries.
+  refused @2 :Bool;
 }
 
 # ---- coordinator to agent ----

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <zmq.hpp>
 
 #include "common/digest.h"
@@ -44,6 +45,8 @@ class FakeAgent {
 
   void SendRaw(const std::string& frame) { socket_.send(zmq::buffer(frame)); }
   void Send(const AgentMessage& message) { SendRaw(EncodeAgentMessage(message)); }
+  // As a restarted agent's new connection does for the job it still runs.
+  void Holds(const JobRef& job) { held_.insert(job); }
 
   void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion,
              std::vector<JobRef> running = {}, bool emulated = false) {
@@ -69,27 +72,31 @@ class FakeAgent {
   }
 
   // The next message from the coordinator of type T, skipping others; nullopt on timeout.
-  // Heartbeats while it waits, as a live agent does; an agent not waiting goes silent.
+  // Heartbeats while it waits, as a live agent does, naming the jobs it was assigned and
+  // whose result the coordinator has not acknowledged; an agent not waiting goes silent.
   template <typename T>
   std::optional<T> Receive(milliseconds timeout = milliseconds(10000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      Send(HeartbeatMsg{});
+      Send(HeartbeatMsg{{held_.begin(), held_.end()}});
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 1, milliseconds(100));
       if (!(items[0].revents & ZMQ_POLLIN)) continue;
       zmq::message_t frame;
       if (!socket_.recv(frame, zmq::recv_flags::dontwait)) continue;
       Result<CoordinatorMessage> message = DecodeCoordinatorMessage(frame.to_string_view());
-      if (message.ok()) {
-        if (auto* wanted = std::get_if<T>(&*message)) return *wanted;
-      }
+      if (!message.ok()) continue;
+      if (auto* assign = std::get_if<AssignMsg>(&*message)) held_.insert(assign->job);
+      if (auto* cancel = std::get_if<CancelMsg>(&*message)) held_.erase(cancel->job);
+      if (auto* ack = std::get_if<AckMsg>(&*message)) held_.erase(ack->job);
+      if (auto* wanted = std::get_if<T>(&*message)) return *wanted;
     }
     return std::nullopt;
   }
 
  private:
   zmq::socket_t socket_;
+  std::set<JobRef> held_;
 };
 
 class CoordinatorTest : public ::testing::Test {
@@ -408,6 +415,7 @@ TEST_F(CoordinatorTest, MessagesSentBeforeHelloAreReplayedAfterIt) {
   // As after a coordinator restart: a new connection whose first frames are a log chunk
   // and the result, queued before the agent knew it had to say hello again.
   FakeAgent reconnected(context_, agent_endpoint_);
+  reconnected.Holds(assigned->job);
   reconnected.Send(LogChunkMsg{assigned->job, 1, "written while the coordinator was away\n"});
   reconnected.Send(JobResultMsg{assigned->job, false, {}, "RUN exited with status 2", false});
   ASSERT_TRUE(reconnected.Receive<RejectMsg>().has_value());

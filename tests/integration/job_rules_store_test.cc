@@ -52,7 +52,7 @@ struct PostgresHarness {
   std::unique_ptr<Store> postgres_store;
 };
 
-constexpr uint32_t kMaxAttempts = 3;
+constexpr uint32_t kMaxRetries = 3;
 
 JobResultMsg Succeeded(JobRef job) {
   ImageDescriptor image{"application/vnd.oci.image.manifest.v1+json",
@@ -111,8 +111,8 @@ class JobRulesStoreTest : public ::testing::Test {
   }
 
   ResultOutcome Record(const std::string& agent, const JobResultMsg& result,
-                       uint32_t max_attempts = kMaxAttempts) {
-    Result<ResultOutcome> outcome = store().RecordJobResult(agent, result, max_attempts);
+                       uint32_t max_retries = kMaxRetries) {
+    Result<ResultOutcome> outcome = store().RecordJobResult(agent, result, max_retries);
     EXPECT_TRUE(outcome.ok()) << outcome.status().message();
     return outcome.ok() ? *outcome : ResultOutcome{};
   }
@@ -121,7 +121,7 @@ class JobRulesStoreTest : public ::testing::Test {
   std::vector<bool> Phases(const std::vector<std::pair<std::string, JobUpdateMsg>>& phases) {
     std::vector<bool> current;
     Result<std::vector<ResultOutcome>> recorded =
-        store().RecordJobReports(phases, {}, kMaxAttempts, &current);
+        store().RecordJobReports(phases, {}, kMaxRetries, &current);
     EXPECT_TRUE(recorded.ok()) << recorded.status().message();
     return current;
   }
@@ -216,15 +216,16 @@ TYPED_TEST(JobRulesStoreTest, RetryableFailureWithAttemptsLeftRequeues) {
   EXPECT_EQ(this->Assign(job, "a2"), 2u);
 }
 
-TYPED_TEST(JobRulesStoreTest, RetryableFailureAtMaxAttemptsFailsTheBuild) {
+TYPED_TEST(JobRulesStoreTest, RetryableFailureWithItsRetriesUsedUpFailsTheBuild) {
   BuildRecord build = this->Submit();
   uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
   ASSERT_EQ(this->Assign(amd, "a1"), 1u);
-  ASSERT_TRUE(this->Record("a1", Failed({amd, 1}, "registry 503", true), 2).requeued);
+  ASSERT_TRUE(this->Record("a1", Failed({amd, 1}, "registry 503", true), 1).requeued);
+  EXPECT_EQ(this->Get(build.id).jobs[0].retries, 1u);
   ASSERT_EQ(this->Assign(amd, "a1"), 2u);
   ASSERT_EQ(this->Assign(arm, "a2"), 1u);
 
-  ResultOutcome outcome = this->Record("a1", Failed({amd, 2}, "registry 503", true), 2);
+  ResultOutcome outcome = this->Record("a1", Failed({amd, 2}, "registry 503", true), 1);
   EXPECT_TRUE(outcome.current);
   EXPECT_TRUE(outcome.build_failed);
   EXPECT_FALSE(outcome.requeued.has_value());
@@ -235,11 +236,33 @@ TYPED_TEST(JobRulesStoreTest, RetryableFailureAtMaxAttemptsFailsTheBuild) {
 
   BuildRecord after = this->Get(build.id);
   EXPECT_EQ(after.state, "failed");
-  EXPECT_EQ(after.error, "linux/amd64 failed on agent a1 after 2 attempts: registry 503");
-  EXPECT_EQ(after.error, BuildFailureMessage(after.jobs[0], "a1", "registry 503"));
+  EXPECT_EQ(after.error,
+            "linux/amd64 failed on agent a1 after 2 attempts, its 1 retry after faults outside "
+            "the build used up (--max-retries): registry 503");
+  EXPECT_EQ(after.error, BuildFailureMessage(after.jobs[0], FailureCause::kInfrastructure, "a1",
+                                             "registry 503"));
   EXPECT_EQ(States(after), (std::vector<std::string>{"failed", "canceled"}));
   EXPECT_EQ(after.jobs[0].error, "registry 503");
   EXPECT_EQ(after.jobs[1].error, "canceled: another platform of the build failed");
+}
+
+TYPED_TEST(JobRulesStoreTest, ARefusalRequeuesTheJobWithoutUsingARetry) {
+  BuildRecord build = this->Submit();
+  uint64_t job = build.jobs[0].id;
+  for (uint32_t attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_EQ(this->Assign(job, "a1"), attempt);
+    JobResultMsg refused = Failed({job, attempt}, "agent a1 has no free slot", true);
+    refused.refused = true;
+    ResultOutcome outcome = this->Record("a1", refused, 0);  // no retries at all
+    EXPECT_TRUE(outcome.current);
+    EXPECT_TRUE(outcome.requeued.has_value());
+    EXPECT_FALSE(outcome.build_failed);
+  }
+  BuildRecord after = this->Get(build.id);
+  EXPECT_NE(after.state, "failed");
+  EXPECT_EQ(after.jobs[0].state, "pending");
+  EXPECT_EQ(after.jobs[0].retries, 0u);
+  EXPECT_EQ(after.jobs[0].events.back().state, "requeued");
 }
 
 TYPED_TEST(JobRulesStoreTest, NonRetryableFailureFailsTheBuildAtOnce) {

@@ -235,8 +235,8 @@ TEST_F(StoreTest, PassAndReportsOfBothPlatformsInOneCallMergeOnceWithTheFullHist
   for (const JobRecord& job : recorded.jobs) {
     std::vector<std::string> history;
     for (const JobEvent& event : job.events) history.push_back(event.state);
-    EXPECT_EQ(history, (std::vector<std::string>{"pending", "assigned", "building", "pushing",
-                                                 "succeeded"}))
+    EXPECT_EQ(history,
+              (std::vector<std::string>{"pending", "assigned", "building", "pushing", "succeeded"}))
         << job.platform.ToString();
     EXPECT_EQ(job.events[1].detail, job.placement);
     EXPECT_EQ(job.events[4].detail, job.manifest.digest);
@@ -264,15 +264,16 @@ TEST_F(StoreTest, RetryableFailureRequeuesAndStaleAttemptIsIgnored) {
   EXPECT_FALSE(store_->RecordJobResult("arm", Success({arm, 1}, 'a'), 3)->current);
   EXPECT_EQ(store_->GetBuild(build.id)->jobs[1].state, "assigned");
 
-  // At the last attempt a retryable failure fails the build.
-  ASSERT_TRUE(store_->RecordJobResult("arm", Failure({arm, 2}, "reset", true), 3)->requeued);
+  // With its retries used up a retryable failure fails the build.
+  ASSERT_TRUE(store_->RecordJobResult("arm", Failure({arm, 2}, "reset", true), 2)->requeued);
   ASSERT_EQ(*store_->AssignJob(arm, "arm", false, "test placement"), 3u);
-  auto last = store_->RecordJobResult("arm", Failure({arm, 3}, "connection reset", true), 3);
+  auto last = store_->RecordJobResult("arm", Failure({arm, 3}, "connection reset", true), 2);
   ASSERT_TRUE(last.ok());
   EXPECT_FALSE(last->requeued.has_value());
   EXPECT_TRUE(last->build_failed);
   EXPECT_EQ(store_->GetBuild(build.id)->error,
-            "linux/arm64 failed on agent arm after 3 attempts: connection reset");
+            "linux/arm64 failed on agent arm after 3 attempts, its 2 retries after faults "
+            "outside the build used up (--max-retries): connection reset");
 }
 
 TEST_F(StoreTest, BuildFailureFailsBuildAndCancelsTheOtherPlatforms) {

@@ -159,16 +159,16 @@ Result<std::vector<uint32_t>> MemoryStore::AssignJobs(
 
 Result<ResultOutcome> MemoryStore::RecordJobResult(const std::string& agent_id,
                                                    const JobResultMsg& result,
-                                                   uint32_t max_attempts) {
+                                                   uint32_t max_retries) {
   Result<std::vector<ResultOutcome>> outcomes =
-      RecordJobReports({}, {{agent_id, result}}, max_attempts, nullptr);
+      RecordJobReports({}, {{agent_id, result}}, max_retries, nullptr);
   if (!outcomes.ok()) return outcomes.status();
   return std::move((*outcomes)[0]);
 }
 
 Result<std::vector<ResultOutcome>> MemoryStore::RecordJobReports(
     const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+    const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
     std::vector<bool>* phases_current) {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("record job reports"); !s.ok()) return s;
@@ -176,7 +176,7 @@ Result<std::vector<ResultOutcome>> MemoryStore::RecordJobReports(
   for (const auto& [agent_id, update] : phases) current.push_back(SetPhase(agent_id, update));
   std::vector<ResultOutcome> outcomes;
   for (const auto& [agent_id, result] : results) {
-    outcomes.push_back(RecordResult(agent_id, result, max_attempts));
+    outcomes.push_back(RecordResult(agent_id, result, max_retries));
   }
   if (phases_current != nullptr) *phases_current = std::move(current);
   return outcomes;
@@ -326,7 +326,7 @@ bool MemoryStore::SetPhase(const std::string& agent_id, const JobUpdateMsg& upda
 }
 
 ResultOutcome MemoryStore::RecordResult(const std::string& agent_id, const JobResultMsg& result,
-                                        uint32_t max_attempts) {
+                                        uint32_t max_retries) {
   ResultOutcome outcome;
   auto it = jobs_.find(result.job.job_id);
   if (result.succeeded) {
@@ -338,15 +338,19 @@ ResultOutcome MemoryStore::RecordResult(const std::string& agent_id, const JobRe
   outcome.build_id = job.build_id;
   if (!IsCurrentAttempt(job, result.job, agent_id)) return outcome;
   outcome.current = true;
-  if (JudgeFailure(job, result.retryable, max_attempts) == FailureVerdict::kRetry) {
+  FailureCause cause = CauseOf(result);
+  FailureVerdict verdict = JudgeFailure(job, cause, max_retries);
+  if (verdict != FailureVerdict::kFailBuild) {
+    bool retry = verdict == FailureVerdict::kRetry;
     job.state = "pending";
     job.error = result.error;
     job.deadline_unix_ms = 0;
-    AddEvent(job, job.attempt, "retry", agent_id, result.error);
+    if (retry) ++job.retries;
+    AddEvent(job, job.attempt, retry ? "retry" : "requeued", agent_id, result.error);
     outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, builds_.at(job.build_id).spec};
     return outcome;
   }
-  EndJobLocked(job, "failed", result.error, BuildFailureMessage(job, agent_id, result.error),
+  EndJobLocked(job, "failed", result.error, BuildFailureMessage(job, cause, agent_id, result.error),
                outcome);
   return outcome;
 }

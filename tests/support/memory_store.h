@@ -45,10 +45,10 @@ class MemoryStore final : public LoopStore {
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
   Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
-                                        uint32_t max_attempts) override;
+                                        uint32_t max_retries) override;
   Result<std::vector<ResultOutcome>> RecordJobReports(
       const std::vector<std::pair<std::string, JobUpdateMsg>>& phases,
-      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_attempts,
+      const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
       std::vector<bool>* phases_current) override;
   Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                const std::string& state, const std::string& job_error,
@@ -85,7 +85,7 @@ class MemoryStore final : public LoopStore {
   void Finish(Build& build, const std::string& state);
   bool SetPhase(const std::string& agent_id, const JobUpdateMsg& update);
   ResultOutcome RecordResult(const std::string& agent_id, const JobResultMsg& result,
-                             uint32_t max_attempts);
+                             uint32_t max_retries);
   ResultOutcome RecordSuccess(JobRecord& job, const std::string& agent_id,
                               const JobResultMsg& result);
   // Ends `job` as `state`, fails its build and cancels the build's other unfinished jobs.

@@ -32,6 +32,7 @@ class RecordingLink : public AgentLink {
         found.push_back(std::get<T>(message));
       }
     }
+    sent.clear();
     return found;
   }
   void Clear() { sent.clear(); }
@@ -47,7 +48,7 @@ class AgentLoopTest : public ::testing::Test {
     LoopOptions options;
     options.heartbeat_interval = seconds(1);
     options.missed_heartbeats = 3;
-    options.max_attempts = 3;
+    options.max_retries = 3;
     options.queue_timeout = seconds(60);
     options.emulation_fallback_wait = seconds(10);
     options.contexts = {"http://127.0.0.1:1", nullptr};
@@ -196,8 +197,8 @@ TEST_F(AgentLoopTest, AnAttemptPastItsDeadlineIsCanceledAndFailsTheBuild) {
   Hello("r1", "a1", "linux/amd64");
   BuildRecord build = Submit({"linux/amd64"}, 10);
   Advance(milliseconds(1));
-  for (int i = 0; i < 12; ++i) {
-    Frame("r1", HeartbeatMsg{});
+  for (int i = 0; i < 11; ++i) {
+    Frame("r1", HeartbeatMsg{{{build.jobs[0].id, 1}}});  // the agent still builds it
     Advance(seconds(1));
   }
   EXPECT_EQ(link_.Take<CancelMsg>("r1"), (std::vector<CancelMsg>{{{build.jobs[0].id, 1}}}));
@@ -320,6 +321,103 @@ TEST_F(AgentLoopTest, ABuildThatFailsCancelsItsOtherPlatforms) {
   EXPECT_EQ(link_.Take<CancelMsg>("r-arm"), (std::vector<CancelMsg>{{{build.jobs[1].id, 1}}}));
   EXPECT_EQ(store_.GetBuild(build.id).value().state, "failed");
   EXPECT_TRUE(loop_->running().empty());
+}
+
+TEST_F(AgentLoopTest, AnAssignmentTheAgentNeverGotIsRetriedAfterItsNextHeartbeatButOne) {
+  Hello("r1", "a1", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  ASSERT_EQ(link_.Take<AssignMsg>("r1").size(), 1u);  // lost on the way
+  // The first heartbeat after the assignment may have crossed it: nothing happens.
+  Advance(milliseconds(100));
+  Frame("r1", HeartbeatMsg{});
+  Advance(milliseconds(500));
+  EXPECT_TRUE(link_.Take<AssignMsg>("r1").empty());
+  EXPECT_EQ(Job(build.id, 0).attempt, 1u);
+  // The next one was sent after the assignment arrived, or it never will: retried.
+  Frame("r1", HeartbeatMsg{});
+  Advance(milliseconds(1));
+  std::vector<AssignMsg> again = link_.Take<AssignMsg>("r1");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].job, (JobRef{build.jobs[0].id, 2}));
+  EXPECT_EQ(Job(build.id, 0).retries, 1u);
+}
+
+TEST_F(AgentLoopTest, AHeartbeatHoldingAnAttemptThatIsNotCurrentThereCancelsIt) {
+  Hello("r1", "a1", "linux/amd64");
+  Hello("r2", "a2", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  std::string holder = link_.Take<AssignMsg>("r1").empty() ? "r2" : "r1";
+  std::string other = holder == "r1" ? "r2" : "r1";
+  JobRef current{build.jobs[0].id, 1};
+  link_.Clear();
+  // The other agent still runs an attempt the coordinator moved away from it, and one of
+  // a job that no longer exists.
+  Frame(other, HeartbeatMsg{{current, {999, 4}}});
+  Frame(holder, HeartbeatMsg{{current}});
+  EXPECT_EQ(link_.Take<CancelMsg>(other), (std::vector<CancelMsg>{{current}, {{999, 4}}}));
+  EXPECT_TRUE(link_.Take<CancelMsg>(holder).empty());
+  EXPECT_EQ(Job(build.id, 0).state, "assigned");
+}
+
+TEST_F(AgentLoopTest, RefusalsUseNoRetryAndTheRefusingAgentWaitsAHeartbeat) {
+  Hello("r1", "a1", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  JobResultMsg refused{{}, false, {}, "agent a1 has no free slot", true, true};
+  // More refusals than the job has retries: the build never fails for them.
+  for (uint32_t attempt = 1; attempt <= 5; ++attempt) {
+    Advance(milliseconds(1001));
+    ASSERT_EQ(link_.Take<AssignMsg>("r1").size(), 1u) << "attempt " << attempt;
+    refused.job = {build.jobs[0].id, attempt};
+    Frame("r1", refused);
+    Advance(milliseconds(1));
+    // Not straight back to the agent that just refused it.
+    EXPECT_TRUE(link_.Take<AssignMsg>("r1").empty());
+    Frame("r1", HeartbeatMsg{});
+  }
+  EXPECT_EQ(Job(build.id, 0).state, "pending");
+  EXPECT_EQ(Job(build.id, 0).retries, 0u);
+  // Another agent with a free slot takes it at once.
+  Hello("r2", "a2", "linux/amd64");
+  Advance(milliseconds(1));
+  EXPECT_EQ(link_.Take<AssignMsg>("r2").size(), 1u);
+  EXPECT_EQ(store_.GetBuild(build.id).value().state, "running");
+}
+
+TEST_F(AgentLoopTest, AJobThatLosesEveryAgentFailsWhenItsRetriesAreUsedUp) {
+  BuildRecord build = Submit({"linux/amd64"});
+  // max_retries is 3: attempts 1-3 are retried, the fourth loss fails the build.
+  for (int attempt = 1; attempt <= 4; ++attempt) {
+    std::string route = "r" + std::to_string(attempt);
+    Hello(route, "a" + std::to_string(attempt), "linux/amd64");
+    Advance(milliseconds(1));
+    ASSERT_EQ(link_.Take<AssignMsg>(route).size(), 1u) << "attempt " << attempt;
+    Frame(route, GoodbyeMsg{});
+    Advance(milliseconds(1));
+  }
+  BuildRecord ended = store_.GetBuild(build.id).value();
+  EXPECT_EQ(ended.state, "failed");
+  EXPECT_EQ(ended.error,
+            "linux/amd64 failed on agent a4 after 4 attempts, its 3 retries after faults outside "
+            "the build used up (--max-retries): agent a4 left while building");
+}
+
+TEST_F(AgentLoopTest, AnAgentLostWhileTheDatabaseIsAwayHasItsJobRetriedWhenItAnswers) {
+  Hello("r1", "a1", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  ASSERT_EQ(link_.Take<AssignMsg>("r1").size(), 1u);
+  store_.SetAvailable(false);
+  Advance(seconds(4));  // a1 is lost; its job's retry cannot be written
+  EXPECT_TRUE(loop_->Agents(now_).empty());
+  store_.SetAvailable(true);
+  Hello("r2", "a2", "linux/amd64");
+  Advance(seconds(1));
+  Advance(milliseconds(1));
+  std::vector<AssignMsg> moved = link_.Take<AssignMsg>("r2");
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].job, (JobRef{build.jobs[0].id, 2}));
 }
 
 }  // namespace

@@ -55,19 +55,64 @@ TEST(JobRulesTest, PhasesMoveToHeldStates) {
   EXPECT_EQ(PhaseJobState(JobPhase::kPushing), "pushing");
 }
 
-TEST(JobRulesTest, OnlyRetryableFailuresWithAttemptsLeftAreRetried) {
-  EXPECT_EQ(JudgeFailure(HeldJob(1), true, 3), FailureVerdict::kRetry);
-  EXPECT_EQ(JudgeFailure(HeldJob(2), true, 3), FailureVerdict::kRetry);
-  EXPECT_EQ(JudgeFailure(HeldJob(3), true, 3), FailureVerdict::kFailBuild);
-  EXPECT_EQ(JudgeFailure(HeldJob(1), false, 3), FailureVerdict::kFailBuild);
-  EXPECT_EQ(JudgeFailure(HeldJob(1), true, 1), FailureVerdict::kFailBuild);
+JobResultMsg Failure(bool retryable, bool refused) {
+  return JobResultMsg{{7, 1}, false, {}, "error", retryable, refused};
+}
+
+TEST(JobRulesTest, TheCauseOfAFailureIsTheBuildUnlessTheAgentSaidOtherwise) {
+  EXPECT_EQ(CauseOf(Failure(false, false)), FailureCause::kBuild);
+  EXPECT_EQ(CauseOf(Failure(true, false)), FailureCause::kInfrastructure);
+  EXPECT_EQ(CauseOf(Failure(true, true)), FailureCause::kRefused);
+  EXPECT_EQ(CauseOf(Failure(false, true)), FailureCause::kRefused);
+}
+
+// The failure table (docs/ARCHITECTURE.md): each row is a cause, the retries the job has
+// used, the cap, and what the job does.
+TEST(JobRulesTest, FailureTable) {
+  struct Row {
+    FailureCause cause;
+    uint32_t retries;
+    uint32_t max_retries;
+    FailureVerdict verdict;
+  };
+  const Row rows[] = {
+      // A failed build step fails at once, whatever is left.
+      {FailureCause::kBuild, 0, 10, FailureVerdict::kFailBuild},
+      {FailureCause::kBuild, 3, 10, FailureVerdict::kFailBuild},
+      // A refusal never uses a retry and never fails the build, however many came before.
+      {FailureCause::kRefused, 0, 10, FailureVerdict::kRequeue},
+      {FailureCause::kRefused, 10, 10, FailureVerdict::kRequeue},
+      {FailureCause::kRefused, 0, 0, FailureVerdict::kRequeue},
+      // Faults outside the build are retried until the job's own cap.
+      {FailureCause::kInfrastructure, 0, 10, FailureVerdict::kRetry},
+      {FailureCause::kInfrastructure, 9, 10, FailureVerdict::kRetry},
+      {FailureCause::kInfrastructure, 10, 10, FailureVerdict::kFailBuild},
+      {FailureCause::kInfrastructure, 0, 0, FailureVerdict::kFailBuild},
+  };
+  for (const Row& row : rows) {
+    JobRecord job = HeldJob(row.retries + 1);
+    job.retries = row.retries;
+    EXPECT_EQ(JudgeFailure(job, row.cause, row.max_retries), row.verdict)
+        << "cause " << static_cast<int>(row.cause) << ", retries " << row.retries << " of "
+        << row.max_retries;
+  }
+}
+
+TEST(JobRulesTest, TheAttemptNumberIsNotTheRetryCount) {
+  // Refusals and reassignments raise the attempt; only faults outside the build count.
+  JobRecord job = HeldJob(25);
+  job.retries = 2;
+  EXPECT_EQ(JudgeFailure(job, FailureCause::kInfrastructure, 10), FailureVerdict::kRetry);
 }
 
 TEST(JobRulesTest, BuildFailureMessageNamesPlatformAgentAndAttempts) {
-  EXPECT_EQ(BuildFailureMessage(HeldJob(1), "a1", "exit status 2"),
+  EXPECT_EQ(BuildFailureMessage(HeldJob(1), FailureCause::kBuild, "a1", "exit status 2"),
             "linux/arm64 failed on agent a1 after 1 attempt: exit status 2");
-  EXPECT_EQ(BuildFailureMessage(HeldJob(3), "a2", "registry 503"),
-            "linux/arm64 failed on agent a2 after 3 attempts: registry 503");
+  JobRecord job = HeldJob(11);
+  job.retries = 10;
+  EXPECT_EQ(BuildFailureMessage(job, FailureCause::kInfrastructure, "a2", "registry 503"),
+            "linux/arm64 failed on agent a2 after 11 attempts, its 10 retries after faults "
+            "outside the build used up (--max-retries): registry 503");
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ TEST(WireTest, AgentMessagesRoundTrip) {
       false};
   JobResultMsg failed{{13, 1}, false, {}, "RUN exited with status 3", false};
   JobResultMsg retry{{14, 3}, false, {}, "registry answered 503", true};
+  JobResultMsg refused{{15, 1}, false, {}, "agent a1 has no free slot", true, true};
   std::vector<AgentMessage> messages = {hello,
                                         HeartbeatMsg{{{1, 1}}},
                                         JobUpdateMsg{{12, 2}, JobPhase::kPushing},
@@ -37,6 +38,7 @@ TEST(WireTest, AgentMessagesRoundTrip) {
                                         ok,
                                         failed,
                                         retry,
+                                        refused,
                                         DrainingMsg{},
                                         GoodbyeMsg{}};
   for (const AgentMessage& message : messages) {
