@@ -12,6 +12,7 @@
 #include "common/http_client.h"
 #include "common/layout.h"
 #include "common/oci.h"
+#include "common/redact.h"
 #include "common/reference.h"
 #include "common/registry.h"
 #include "common/tar.h"
@@ -36,14 +37,14 @@ Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
     return response.status().WithContext("fetching the build context");
   }
   if (response->status != 200) {
-    std::string message = "fetching the build context from " + assign.context_url +
+    std::string message = "fetching the build context from " + RedactUrl(assign.context_url) +
                           " answered HTTP " + std::to_string(response->status);
     // A 5xx may pass; a 4xx means the coordinator does not have it, which a retry won't fix.
     return response->status >= 500 ? Status::Unavailable(message) : Status::Internal(message);
   }
   std::string digest = Sha256Digest(response->body);
   if (digest != assign.context_digest) {
-    return Status::Unavailable("the build context fetched from " + assign.context_url +
+    return Status::Unavailable("the build context fetched from " + RedactUrl(assign.context_url) +
                                " has digest " + digest + ", expected " + assign.context_digest);
   }
   return std::move(response->body);

@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include "common/redact.h"
+
 extern char** environ;
 
 namespace manifold {
@@ -58,16 +60,6 @@ std::optional<std::string> Git(const std::string& dir, const std::vector<std::st
 
 }  // namespace
 
-std::string StripUrlCredentials(const std::string& url) {
-  size_t scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  size_t host = scheme + 3;
-  size_t path = url.find('/', host);
-  size_t at = url.rfind('@', path == std::string::npos ? std::string::npos : path);
-  if (at == std::string::npos || at < host) return url;
-  return url.substr(0, host) + url.substr(at + 1);
-}
-
 GitSource DetectGitSource(const std::string& context_dir) {
   GitSource source;
   std::optional<std::string> head = Git(context_dir, {"rev-parse", "--verify", "HEAD"});
@@ -76,7 +68,7 @@ GitSource DetectGitSource(const std::string& context_dir) {
   std::optional<std::string> changes = Git(context_dir, {"status", "--porcelain"});
   if (changes && !changes->empty()) source.revision += "-dirty";
   if (std::optional<std::string> url = Git(context_dir, {"remote", "get-url", "origin"})) {
-    source.url = StripUrlCredentials(*url);
+    source.url = RedactUrl(*url);
   }
   return source;
 }

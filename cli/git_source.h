@@ -18,8 +18,4 @@ struct GitSource {
 
 GitSource DetectGitSource(const std::string& context_dir);
 
-// A remote URL fit to publish: "https://user:token@host/repo.git" becomes
-// "https://host/repo.git". scp-like "git@host:repo.git" names no secret and is kept.
-std::string StripUrlCredentials(const std::string& url);
-
 }  // namespace manifold

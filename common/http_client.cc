@@ -12,6 +12,8 @@
 #include <mutex>
 #include <vector>
 
+#include "common/redact.h"
+
 namespace manifold {
 namespace {
 
@@ -293,7 +295,7 @@ std::string HttpResponse::Header(std::string_view name) const {
 }
 
 std::string DescribeRequest(const HttpRequest& request) {
-  return request.method + " " + request.url;
+  return request.method + " " + RedactUrl(request.url);
 }
 
 HttpClient::HttpClient() {

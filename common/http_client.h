@@ -86,7 +86,7 @@ class HttpClient {
   std::shared_ptr<Pool> pool_;
 };
 
-// "GET https://host/path": for error messages.
+// "GET https://host/path": for error messages, without the URL's credentials (RedactUrl).
 std::string DescribeRequest(const HttpRequest& request);
 
 // Percent-encodes every byte but RFC 3986's unreserved characters (A-Z a-z 0-9 - _ . ~),

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/redact.h"
 #include "common/registry_errors.h"
 #include "common/strings.h"
 
@@ -164,8 +165,9 @@ Status RegistryAuth::AnswerChallenge(const std::string& challenge_text,
     }
   }
   request.max_body_bytes = size_t{1} << 20;
+  const std::string token_server = RedactUrl(realm->second);
   const std::string token_op =
-      context + ": get a token from " + realm->second + " for " + Join(wanted, " ");
+      context + ": get a token from " + token_server + " for " + Join(wanted, " ");
   Result<HttpResponse> response = send(std::move(request));
   if (!response.ok()) return response.status().WithContext(token_op);
   if (response->status == 401 || response->status == 403) {
@@ -185,7 +187,7 @@ Status RegistryAuth::AnswerChallenge(const std::string& challenge_text,
                                       ": " + DescribeRegistryBody(response->body) + "; " + why);
   }
   if (response->status != 200) {
-    Status s = RegistryHttpError(host_, "get a token from " + realm->second, *response);
+    Status s = RegistryHttpError(host_, "get a token from " + token_server, *response);
     return s.WithContext(context);
   }
   nlohmann::json j = nlohmann::json::parse(response->body, nullptr, false);
@@ -197,8 +199,15 @@ Status RegistryAuth::AnswerChallenge(const std::string& challenge_text,
     }
   }
   if (token.empty()) {
+    // Only the field names: the answer is a credential's container, whatever it calls it.
+    std::vector<std::string> fields;
+    if (j.is_object()) {
+      for (const auto& item : j.items()) fields.push_back(item.key());
+    }
     return Status::Internal(token_op + ": the answer holds no \"token\" or \"access_token\" (" +
-                            DescribeRegistryBody(response->body) + ")");
+                            (j.is_object() ? "its fields: " + Join(fields, ", ")
+                                           : std::string("it is not a JSON object")) +
+                            ")");
   }
   // Tokens live 60 s unless the server says otherwise; renew 10 s early so a token never
   // expires between the check and the request.

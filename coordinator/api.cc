@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/platform.h"
+#include "coordinator/api_body.h"
 #include "coordinator/build_request.h"
 
 namespace manifold {
@@ -166,19 +167,31 @@ void Api::Stop() {
 void Api::Routes() {
   httplib::Server& s = *server_;
   s.set_payload_max_length(options_.max_context_bytes);
-  // Runs before the body is read: a declared body over the limit of its route is refused
-  // without reading it. Only context uploads may be large.
+  // The one handler that runs before any body is read: a declared body over its route's
+  // limit is refused unread, then the caller must be allowed. A body sent without a
+  // declared size (chunked) is bounded while it is read (ReadBody).
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    bool upload = req.method == "PUT" && req.path.rfind("/v1/contexts/", 0) == 0;
-    uint64_t limit = upload ? options_.max_context_bytes : options_.max_request_bytes;
+    auto refuse = [&](int code, const json& body) {
+      if (HasBody(req)) {
+        ReplyAndClose(res, code, body);
+      } else {
+        Reply(res, code, body);
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "POST" &&
+        req.method != "PUT") {
+      return refuse(405, json{{"error", "this API answers GET, HEAD, POST and PUT only"}});
+    }
+    const BodyLimit limit = BodyLimitFor(req, options_);
     uint64_t declared = req.get_header_value<uint64_t>("Content-Length");
-    if (declared <= limit) return httplib::Server::HandlerResponse::Unhandled;
-    Reply(res, 413,
-          json{{"error", std::string(upload ? "the build context" : "the request body") + " is " +
-                             std::to_string(declared) +
-                             " bytes; this coordinator accepts at most " + std::to_string(limit) +
-                             (upload ? " (--max-context-bytes)" : " (--max-request-bytes)")}});
-    return httplib::Server::HandlerResponse::Handled;
+    if (declared > limit.bytes) return refuse(413, TooLarge(limit, std::to_string(declared)));
+    if (options_.auth == nullptr) return httplib::Server::HandlerResponse::Unhandled;
+    ApiAuth::Decision decision = options_.auth->Check(
+        req.method, req.path, req.get_header_value("Authorization"), req.get_param_value("grant"));
+    if (decision.http_status == 0) return httplib::Server::HandlerResponse::Unhandled;
+    if (decision.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
+    return refuse(decision.http_status, json{{"error", decision.error}});
   });
   s.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -192,17 +205,6 @@ void Api::Routes() {
         spdlog::error("{} {} failed: {}", req.method, req.path, what);
         Reply(res, 500, json{{"error", "internal error: " + what}});
       });
-  if (options_.auth != nullptr && options_.auth->required()) {
-    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      ApiAuth::Decision decision =
-          options_.auth->Check(req.method, req.path, req.get_header_value("Authorization"),
-                               req.get_param_value("grant"));
-      if (decision.http_status == 0) return httplib::Server::HandlerResponse::Unhandled;
-      if (decision.http_status == 401) res.set_header("WWW-Authenticate", "Bearer");
-      Reply(res, decision.http_status, json{{"error", decision.error}});
-      return httplib::Server::HandlerResponse::Handled;
-    });
-  }
 
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
@@ -233,25 +235,23 @@ void Api::Routes() {
                                return true;
                              });
   });
-  s.Put(kContext, [this](const httplib::Request& req, httplib::Response& res) {
-    std::string digest = req.matches[1].str();
-    Status stored = contexts_.Put(digest, req.body);
-    if (!stored.ok()) return ReplyError(res, stored);
-    Reply(res, 201, json{{"digest", digest}, {"size", req.body.size()}});
-  });
+  // Every POST and PUT route reads its body through ReadBody (WithBody).
+  s.Put(kContext, WithBody(options_, [this](const httplib::Request& req, const std::string& body,
+                                            httplib::Response& res) {
+          std::string digest = req.matches[1].str();
+          Status stored = contexts_.Put(digest, body);
+          if (!stored.ok()) return ReplyError(res, stored);
+          Reply(res, 201, json{{"digest", digest}, {"size", body.size()}});
+        }));
 
-  s.Post("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
-    if (req.body.size() > options_.max_request_bytes) {
-      return ReplyError(
-          res, Status::InvalidArgument("the build request is larger than " +
-                                       std::to_string(options_.max_request_bytes) + " bytes"));
-    }
+  auto submit = [this](const httplib::Request& req, const std::string& body,
+                       httplib::Response& res) {
     std::string key = req.get_header_value("Idempotency-Key");
     if (key.size() > 255) {
       return ReplyError(res, Status::InvalidArgument("Idempotency-Key is longer than 255"));
     }
     std::map<std::string, std::string> secrets;
-    Result<BuildSpec> spec = ParseBuildRequest(req.body, &secrets);
+    Result<BuildSpec> spec = ParseBuildRequest(body, &secrets);
     if (!spec.ok()) return ReplyError(res, spec.status());
     // After parsing, so that a request with several problems is told about its syntax first.
     if (!contexts_.Has(spec->context_digest)) {
@@ -281,28 +281,39 @@ void Api::Routes() {
                    build.spec.tags.front(), build.spec.platforms.size());
     }
     Reply(res, is_new ? 201 : 200, BuildJson(build));
-  });
+  };
+  s.Post("/v1/builds", WithBody(options_, submit));
 
   s.Post(R"(/v1/builds/([0-9]+)/cancel)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           Result<uint64_t> id = ParseId(req.matches[1].str());
-           if (!id.ok()) return ReplyError(res, id.status());
-           Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
-           if (!held.ok()) return ReplyError(res, held.status());
-           queue_.BuildCanceled(std::move(*held));
-           spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
-           auto build = store_.GetBuild(*id);
-           if (!build.ok()) return ReplyError(res, build.status());
-           Reply(res, 200, BuildJson(*build));
-         });
+         WithBody(options_,
+                  [this](const httplib::Request& req, const std::string&, httplib::Response& res) {
+                    Result<uint64_t> id = ParseId(req.matches[1].str());
+                    if (!id.ok()) return ReplyError(res, id.status());
+                    Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
+                    if (!held.ok()) return ReplyError(res, held.status());
+                    queue_.BuildCanceled(std::move(*held));
+                    spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
+                    auto build = store_.GetBuild(*id);
+                    if (!build.ok()) return ReplyError(res, build.status());
+                    Reply(res, 200, BuildJson(*build));
+                  }));
 
   s.Post(R"(/v1/agents/([^/]+)/drain)",
-         [this](const httplib::Request& req, httplib::Response& res) {
-           std::string agent_id = req.matches[1].str();
-           Status drained = queue_.DrainAgent(agent_id);
-           if (!drained.ok()) return ReplyError(res, drained);
-           Reply(res, 202, json{{"id", agent_id}, {"state", "draining"}});
-         });
+         WithBody(options_,
+                  [this](const httplib::Request& req, const std::string&, httplib::Response& res) {
+                    std::string agent_id = req.matches[1].str();
+                    Status drained = queue_.DrainAgent(agent_id);
+                    if (!drained.ok()) return ReplyError(res, drained);
+                    Reply(res, 202, json{{"id", agent_id}, {"state", "draining"}});
+                  }));
+  // Last: any other POST or PUT is answered here, unread, instead of by cpp-httplib's own
+  // reader, which would read a chunked body of any size.
+  auto not_found = [](const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader&) {
+    ReplyAndClose(res, 404, json{{"error", "no such endpoint: " + req.method + " " + req.path}});
+  };
+  s.Post(".*", not_found);
+  s.Put(".*", not_found);
 
   s.Get("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
     Result<int64_t> limit = QueryNumber(req, "limit", 20);

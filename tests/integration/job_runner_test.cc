@@ -1,6 +1,7 @@
 // JobRunner against a real registry: the coordinator lists a job's image in the index
 // under the job's platform on the agent's word, so the agent checks the platform its
-// image config names before it pushes anything.
+// image config names before it pushes anything; a context fetch that fails says where
+// from without the grant that authorises it (the error is stored with the job).
 #include "agent/job_runner.h"
 
 #include <gtest/gtest.h>
@@ -11,8 +12,10 @@
 #include "agent/synthetic_builder.h"
 #include "common/digest.h"
 #include "common/http_client.h"
+#include "common/redact.h"
 #include "common/registry.h"
 #include "common/tar.h"
+#include "tests/support/ports.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/temp_dir.h"
 
@@ -116,6 +119,40 @@ TEST_F(JobRunnerTest, AnImageForAnotherPlatformFailsTheJobBeforeAnythingIsPushed
   Result<bool> there = RegistryClient(registry_.host()).ManifestExists("app", pushed->digest);
   ASSERT_TRUE(there.ok()) << there.status().message();
   EXPECT_TRUE(*there);
+}
+
+TEST_F(JobRunnerTest, AFailedContextFetchNamesTheUrlWithoutItsCredentials) {
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  const std::string other = "another context";
+  ASSERT_TRUE(
+      RegistryClient(registry_.host()).PushBlob("contexts", Sha256Digest(other), other).ok());
+  const std::string blobs = "http://" + registry_.host() + "/v2/contexts/blobs/";
+  struct Case {
+    const char* what;
+    std::string url;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {"not found", blobs + Sha256Digest("absent") + "?grant=" + secret, "answered HTTP 404"},
+      {"other content", blobs + Sha256Digest(other) + "?grant=" + secret, "has digest"},
+      {"nothing listening",
+       "http://agent:" + secret + "@127.0.0.1:" + std::to_string(test::FreeTcpPort()) +
+           "/v1/contexts/" + assign_.context_digest + "?grant=" + secret,
+       "failed"},
+  };
+  SyntheticBuilder builder(SyntheticBuildOptions{});
+  for (const Case& c : cases) {
+    AssignMsg assign = assign_;
+    assign.context_url = c.url;
+    Result<ImageDescriptor> result =
+        JobRunner(builder, OptionsIn(dir_.path())).Run(assign, events_, nullptr);
+    ASSERT_FALSE(result.ok()) << c.what;
+    const std::string& error = result.status().message();
+    EXPECT_EQ(error.find(secret), std::string::npos) << c.what << ": " << error;
+    EXPECT_EQ(error.find("grant="), std::string::npos) << c.what << ": " << error;
+    EXPECT_NE(error.find(RedactUrl(c.url)), std::string::npos) << c.what << ": " << error;
+    EXPECT_NE(error.find(c.says), std::string::npos) << c.what << ": " << error;
+  }
 }
 
 }  // namespace

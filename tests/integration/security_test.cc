@@ -16,6 +16,7 @@
 #include "common/platform.h"
 #include "common/tar.h"
 #include "common/wire.h"
+#include "tests/support/chunked_request.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/postgres_server.h"
@@ -531,6 +532,52 @@ TEST_F(CoordinatorSecurityTest, AgentsFetchContextsWithTheGrantInTheirAssignment
   // The grant names one context; it opens no other path.
   std::string grant = assign->context_url.substr(assign->context_url.find("?grant="));
   EXPECT_EQ(Request("GET", "/v1/builds" + grant).status, 401);
+}
+
+// With tokens required, bodies are still held to their route's limit: a declared size is
+// refused unread, and a chunked body (no size declared) is cut off at the limit.
+TEST_F(CoordinatorSecurityTest, BodiesOverTheLimitAre413WithAuthOnAndWhenChunked) {
+  std::string token = CreateToken("ci");
+  StartCoordinator({"--api-auth", "on", "--max-request-bytes", "65536", "--max-context-bytes",
+                    std::to_string(1 << 20)});
+  HttpResponse declared = Request("POST", "/v1/builds", token, std::string(100000, ' '));
+  EXPECT_EQ(declared.status, 413) << declared.body;
+  EXPECT_NE(declared.body.find("--max-request-bytes"), std::string::npos) << declared.body;
+
+  const std::vector<std::pair<std::string, std::string>> authorized = {
+      {"Authorization", "Bearer " + token}};
+  std::string huge(64 << 20, 'x');
+  Result<ChunkedAnswer> upload =
+      SendChunked(api_port_, "PUT", "/v1/contexts/" + Sha256Digest(huge), authorized, huge);
+  ASSERT_TRUE(upload.ok()) << upload.status().message();
+  EXPECT_EQ(upload->status, 413) << upload->body;
+  EXPECT_NE(upload->body.find("--max-context-bytes"), std::string::npos) << upload->body;
+  EXPECT_LT(upload->body_bytes_sent, huge.size()) << "the server read all of the body";
+  Result<ChunkedAnswer> request = SendChunked(api_port_, "POST", "/v1/builds", authorized, huge);
+  ASSERT_TRUE(request.ok()) << request.status().message();
+  EXPECT_EQ(request->status, 413) << request->body;
+  EXPECT_NE(request->body.find("--max-request-bytes"), std::string::npos) << request->body;
+  EXPECT_LT(request->body_bytes_sent, huge.size()) << "the server read all of the body";
+
+  // A chunked upload within the limit is stored whole; without a valid token it is not.
+  std::string context;
+  ASSERT_TRUE(WriteTarFromDirectory(SourceDir() + "/examples/hello", {}, &context).ok());
+  std::string path = "/v1/contexts/" + Sha256Digest(context);
+  for (const auto& [header, why] : std::vector<std::pair<std::string, std::string>>{
+           {"", "no token"}, {"Bearer mf_0123456789abcdef_" + std::string(64, 'a'), "bad token"}}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!header.empty()) headers.emplace_back("Authorization", header);
+    Result<ChunkedAnswer> refused = SendChunked(api_port_, "PUT", path, headers, context, 1000);
+    ASSERT_TRUE(refused.ok()) << why << ": " << refused.status().message();
+    EXPECT_EQ(refused->status, 401) << why << ": " << refused->body;
+  }
+  EXPECT_EQ(Request("GET", path, token).status, 404);
+  Result<ChunkedAnswer> stored = SendChunked(api_port_, "PUT", path, authorized, context, 1000);
+  ASSERT_TRUE(stored.ok()) << stored.status().message();
+  EXPECT_EQ(stored->status, 201) << stored->body;
+  HttpResponse fetched = Request("GET", path, token);
+  EXPECT_EQ(fetched.status, 200);
+  EXPECT_EQ(fetched.body, context);
 }
 
 TEST_F(CoordinatorSecurityTest, ApiOverTlsWorksWithTheCaAndFailsWithoutIt) {

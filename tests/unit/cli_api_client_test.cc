@@ -100,9 +100,10 @@ TEST(ApiClient, ErrorWithoutJsonBodyNamesStatusAndRequest) {
   Result<std::vector<BuildInfo>> builds = ApiClient(fake.url()).ListBuilds(20);
   ASSERT_FALSE(builds.ok());
   EXPECT_EQ(builds.status().code(), Status::Code::kUnavailable);
+  // The request's query is left out: a query can hold a credential (RedactUrl).
   EXPECT_EQ(builds.status().message(), "the coordinator at " + fake.url() +
                                            " answered HTTP 502 to GET " + fake.url() +
-                                           "/v1/builds?limit=20");
+                                           "/v1/builds");
 }
 
 TEST(ApiClient, RefusedConnectionSaysHowToPointElsewhere) {

@@ -16,7 +16,6 @@
 #include "cli/build.h"
 #include "cli/build_status.h"
 #include "cli/follow.h"
-#include "cli/git_source.h"
 #include "cli/logs.h"
 #include "common/digest.h"
 
@@ -533,15 +532,6 @@ TEST_F(BuildCommandTest, SendsTheGitOriginAndCommitAsSourceAndRevision) {
   options.dockerfile = (dir_ / "ctx" / "Dockerfile").string();
   ASSERT_EQ(Run(options), 0) << err_.str();
   EXPECT_EQ(coordinator.submitted()["revision"], revision + "-dirty");
-}
-
-TEST(GitSource, StripsCredentialsFromRemoteUrls) {
-  EXPECT_EQ(StripUrlCredentials("https://user:token@github.com/org/repo.git"),
-            "https://github.com/org/repo.git");
-  EXPECT_EQ(StripUrlCredentials("https://x-access-token@host:8443/a@b"), "https://host:8443/a@b");
-  EXPECT_EQ(StripUrlCredentials("ssh://git@host/repo"), "ssh://host/repo");
-  EXPECT_EQ(StripUrlCredentials("https://github.com/org/repo"), "https://github.com/org/repo");
-  EXPECT_EQ(StripUrlCredentials("git@github.com:org/repo.git"), "git@github.com:org/repo.git");
 }
 
 TEST(LogsCommand, FollowPrintsEveryLineOnceThenStops) {
