@@ -435,6 +435,8 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       if (!fatal.ok()) break;
     }
     if (!fatal.ok()) break;
+    // Reaped first: a reaped job's result is then in the outbox, never left behind in
+    // finished_ when the loop decides below that nothing is left to send.
     ReapJobs();
     Flush();
     if (options_.metrics != nullptr) {
