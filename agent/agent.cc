@@ -16,15 +16,40 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr size_t kMaxChunkBytes = 64 * 1024;
+// A refused hello is said again after this long: the refusal may pass (another agent with
+// this id leaves) but not within milliseconds.
+constexpr std::chrono::seconds kHelloRetry{5};
+
+std::string DurationText(std::chrono::milliseconds duration) {
+  return duration.count() % 1000 == 0 ? std::to_string(duration.count() / 1000) + " s"
+                                      : std::to_string(duration.count()) + " ms";
 }
+}  // namespace
 
 Agent::Agent(AgentOptions options, Builder& builder)
     : options_(std::move(options)), builder_(builder) {}
 
-Agent::~Agent() { CancelAndJoinJobs(); }
+Agent::~Agent() { CancelAndJoinJobs("the agent shuts down"); }
 
-void Agent::CancelAndJoinJobs() {
-  for (auto& [id, job] : active_) job->cancel = true;
+void Agent::Withdraw(ActiveJob& job, Withdrawal why) {
+  Withdrawal none = Withdrawal::kNone;
+  job.withdrawn.compare_exchange_strong(none, why);
+  job.cancel = true;
+}
+
+Status Agent::WithdrawnStatus(Withdrawal why) const {
+  std::string what = why == Withdrawal::kDrainGraceOver
+                         ? drain_cause_ + " and its grace of " +
+                               DurationText(options_.drain_grace) +
+                               " ran out before the job finished"
+                         : "canceled the job as it exits: " + exit_reason_;
+  return Status::Unavailable("agent " + options_.agent_id + " " + what +
+                             "; the job is retried on another agent");
+}
+
+void Agent::CancelAndJoinJobs(const std::string& exit_reason) {
+  exit_reason_ = exit_reason;
+  for (auto& [id, job] : active_) Withdraw(*job, Withdrawal::kAgentExit);
   for (auto& job : superseded_) job->cancel = true;
   auto join = [](std::unique_ptr<ActiveJob>& job) {
     if (job->thread.joinable()) job->thread.join();
@@ -149,7 +174,28 @@ void Agent::SendHello() {
   hello.labels = options_.labels;
   hello.running_jobs = HeldJobs();
   Send(hello);
+  last_hello_ = Clock::now();
   if (draining_) Send(DrainingMsg{});
+}
+
+void Agent::HelloRefused(const std::string& reason) {
+  auto now = Clock::now();
+  if (!welcomed_) {
+    // Refused again and again (its id is in use by another key): worth an error, once a
+    // minute, as a person has to act.
+    auto& logged = refusals_logged_[reason];
+    if (logged == Clock::time_point{} || now - logged >= std::chrono::minutes(1)) {
+      logged = now;
+      spdlog::error("the coordinator did not take this agent: {}; saying hello again every {} s",
+                    reason, kHelloRetry.count());
+    }
+  } else {
+    spdlog::info("the coordinator does not know this agent's session ({}); saying hello again",
+                 reason);
+  }
+  welcomed_ = false;
+  // At once after a coordinator restart; otherwise the loop says it again after kHelloRetry.
+  if (now - last_hello_ >= kHelloRetry) SendHello();
 }
 
 void Agent::Phase(const JobRef& job, JobPhase phase) {
@@ -225,6 +271,10 @@ void Agent::StartJob(const AssignMsg& assign) {
     runner_options.registry_options.insecure_registries = options_.insecure_registries;
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
+    if (Withdrawal why = raw->withdrawn; why != Withdrawal::kNone && !result.ok() &&
+                                         result.status().code() == Status::Code::kCanceled) {
+      result = WithdrawnStatus(why);
+    }
     if (result.ok()) {
       spdlog::info(
           "{}job {} attempt {}: pushed {}",
@@ -275,8 +325,7 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
           if (m.fatal) {
             *fatal = Status::FailedPrecondition("the coordinator refused this agent: " + m.reason);
           } else {
-            welcomed_ = false;
-            SendHello();
+            HelloRefused(m.reason);
           }
         }
       },
@@ -337,11 +386,11 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   }
   SendHello();
   Clock::time_point last_heartbeat = Clock::now();
-  Clock::time_point last_hello = Clock::now();
   Clock::time_point drain_deadline;
   Status fatal;
   while (true) {
     if ((stop || drain_requested_) && !draining_) {
+      drain_cause_ = stop ? "drained (SIGTERM or SIGINT)" : "drained (the coordinator asked)";
       draining_ = true;
       drain_deadline = Clock::now() + options_.drain_grace;
       spdlog::info("draining: {} job(s) may finish within {} s", active_.size(),
@@ -349,7 +398,7 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       Send(DrainingMsg{});
     }
     if (draining_ && Clock::now() > drain_deadline) {
-      for (auto& [id, job] : active_) job->cancel = true;
+      for (auto& [id, job] : active_) Withdraw(*job, Withdrawal::kDrainGraceOver);
     }
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
                                {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
@@ -386,16 +435,17 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       if (!fatal.ok()) break;
     }
     if (!fatal.ok()) break;
-    Flush();
+    // Reaped first: a reaped job's result is then in the outbox, never left behind in
+    // finished_ when the loop decides below that nothing is left to send.
     ReapJobs();
+    Flush();
     if (options_.metrics != nullptr) {
       options_.metrics->SetSlotsBusy(static_cast<uint32_t>(active_.size()));
       options_.metrics->SetDraining(draining_);
     }
     Clock::time_point now = Clock::now();
-    if (!welcomed_ && now - last_hello > std::chrono::seconds(5)) {
+    if (!welcomed_ && now - last_hello_ >= kHelloRetry) {
       SendHello();  // the first hello may have gone to a coordinator that was not up yet
-      last_hello = now;
     }
     if (now - last_heartbeat >= heartbeat_interval_) {
       Send(HeartbeatMsg{HeldJobs()});
@@ -412,7 +462,8 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     // only after the grace period, so a drained agent still exits.
     if (draining_ && active_.empty() && now > drain_deadline) break;
   }
-  CancelAndJoinJobs();
+  CancelAndJoinJobs(fatal.ok() ? "it drained" : fatal.message());
+  Flush();  // the results of the jobs it just canceled
   if (fatal.ok()) {
     Send(GoodbyeMsg{});
     spdlog::info("said goodbye to the coordinator");

@@ -5,7 +5,11 @@
 // on a thread of its own through JobRunner, streams the output as log chunks, and keeps
 // every result in an outbox until the coordinator acknowledges it, resending it after a
 // reconnect so a coordinator restart loses nothing. On stop it drains: no new jobs,
-// running ones may finish within a grace period, then goodbye.
+// running ones may finish within a grace period, then goodbye. A job the agent itself
+// cancels (its drain grace ran out, or it exits) is reported as a retryable failure that
+// says so, before the goodbye, so that another agent runs it. A hello the coordinator
+// refuses without ending this agent (its id is in use by another key) is said again every
+// few seconds, with an error logged once a minute, so the agent joins once the id is free.
 // Run() owns the socket and must be called from one thread; jobs report through the
 // thread-safe JobEvents interface.
 #pragma once
@@ -67,9 +71,12 @@ class Agent : public JobEvents {
   void Output(const JobRef& job, std::string_view text) override;
 
  private:
+  // Why this agent itself canceled a job; its result then says so and is retryable.
+  enum class Withdrawal { kNone, kDrainGraceOver, kAgentExit };
   struct ActiveJob {
     JobRef job;
     std::atomic<bool> cancel{false};
+    std::atomic<Withdrawal> withdrawn{Withdrawal::kNone};  // set before `cancel`
     std::atomic<bool> done{false};
     std::thread thread;
   };
@@ -92,10 +99,19 @@ class Agent : public JobEvents {
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
   void StartJob(const AssignMsg& assign);
   void FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result);
+  // Cancels a job on this agent's own account (`why` is not kNone).
+  static void Withdraw(ActiveJob& job, Withdrawal why);
+  // The retryable failure a job this agent withdrew ends with.
+  Status WithdrawnStatus(Withdrawal why) const;
+  // Logs a refused hello (at most once a minute per reason) and plans the next one.
+  void HelloRefused(const std::string& reason);
+  // Moves finished results to the outbox and sends them after their logs. Reap first:
+  // a job reaped is then surely flushed, so the outbox tells whether anything is unsent.
   void Flush();
   void ReapJobs();
-  // Cancels every job, superseded ones too, and waits for their threads.
-  void CancelAndJoinJobs();
+  // Cancels every job, superseded ones too, and waits for their threads; the results of
+  // active ones say the agent exits because of `exit_reason`.
+  void CancelAndJoinJobs(const std::string& exit_reason);
   std::vector<JobRef> HeldJobs();
 
   AgentOptions options_;
@@ -110,8 +126,14 @@ class Agent : public JobEvents {
   std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};
   bool welcomed_ = false;
+  std::chrono::steady_clock::time_point last_hello_;
+  std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged_;
   bool drain_requested_ = false;  // by the coordinator (an autoscaler's scale-in)
   bool draining_ = false;
+  // Why it drains and why it exits, for the results of jobs it withdraws; written by the
+  // loop thread before any job is withdrawn, read by job threads after.
+  std::string drain_cause_;
+  std::string exit_reason_;
 
   // Loop-thread state.
   std::map<uint64_t, std::unique_ptr<ActiveJob>> active_;  // by job id

@@ -200,16 +200,19 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
   // Results that came before this hello are recorded first: otherwise a job this agent
   // finished and no longer holds would look lost with its previous process.
   reports_.Flush(now);
-  auto reject = [&](const std::string& reason) {
+  auto reject = [&](const std::string& reason, bool fatal = true) {
     spdlog::warn("refused agent {}: {}", hello.agent_id, reason);
-    link_.Send(routing_id, RejectMsg{reason, true});
+    link_.Send(routing_id, RejectMsg{reason, fatal});
   };
   if (std::optional<std::string> refusal = RefuseHello(hello)) return reject(*refusal);
   AgentSession* existing = sessions_.Find(hello.agent_id);
   if (existing != nullptr && existing->public_key != peer_key) {
     // Results are fenced on the agent id: one key must not take over another's session.
-    return reject("agent id " + hello.agent_id + " is connected with another key (" +
-                  CurveKeyFingerprint(existing->public_key) + "); give each agent its own --id");
+    // Not fatal: the refused agent says hello again now and then, so the real one (either
+    // may be the impostor) joins once the other leaves.
+    return reject("agent id " + hello.agent_id + " is in use by another key (" +
+                      CurveKeyFingerprint(existing->public_key) + "); give each agent its own --id",
+                  /*fatal=*/false);
   }
   if (Status stored = store_.UpsertAgent(hello); !stored.ok()) {
     // Not fatal for the agent: it says hello again when its session stays unknown.

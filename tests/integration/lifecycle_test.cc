@@ -303,9 +303,13 @@ class LifecycleTest : public ::testing::Test {
 };
 
 // 1. An agent dies (SIGKILL, as when its host is lost) in the middle of a build; another
-// agent for the platform builds the job again as attempt 2.
-TEST_F(LifecycleTest, AgentKilledMidBuildItsJobIsRetriedOnAnotherAgent) {
-  ASSERT_NO_FATAL_FAILURE(StartFarm({"amd64-1:linux/amd64", "amd64-2:linux/amd64"}));
+// agent for the platform builds the job again as attempt 2. Then, on the same farm, an
+// agent is drained (SIGTERM, an autoscaler's scale-in) mid-build and its job outlasts the
+// drain grace: the agent cancels it and says so in a retryable failure, so the other agent
+// builds it and the build succeeds.
+TEST_F(LifecycleTest, AgentKilledOrDrainedPastItsGraceMidBuildItsJobIsRetriedOnAnotherAgent) {
+  ASSERT_NO_FATAL_FAILURE(
+      StartFarm({"amd64-1:linux/amd64", "amd64-2:linux/amd64"}, {{"MANIFOLD_DRAIN_GRACE", "2"}}));
   uint64_t id = Submit("slow", {"linux/amd64"}, "slow:killed", {{"SLEEP", "5"}});
   ASSERT_NE(id, 0u);
   ASSERT_TRUE(WaitForLog(id, "start on x86_64", seconds(60))) << LogText(id);
@@ -343,6 +347,33 @@ TEST_F(LifecycleTest, AgentKilledMidBuildItsJobIsRetriedOnAnotherAgent) {
   // Attempt 1's log is kept; attempt 2 ran the step to its end.
   EXPECT_NE(LogText(id, 1).find("start on x86_64"), std::string::npos) << LogText(id);
   EXPECT_NE(LogText(id, 2).find("end on x86_64"), std::string::npos) << LogText(id);
+
+  Status restarted = farm_->Start(first);
+  ASSERT_TRUE(restarted.ok()) << restarted.message();
+  uint64_t drained = Submit("slow", {"linux/amd64"}, "slow:drained-away", {{"SLEEP", "6"}});
+  ASSERT_NE(drained, 0u);
+  ASSERT_TRUE(WaitForLog(drained, "start on x86_64", seconds(60))) << LogText(drained);
+  const std::string draining = FirstJob(Build(drained)).value("agent", "");
+  ASSERT_TRUE(draining == "amd64-1" || draining == "amd64-2") << Build(drained).dump();
+  const std::string other = draining == "amd64-1" ? "amd64-2" : "amd64-1";
+  Status stopped = farm_->Stop(draining);  // returns once the agent exited
+  EXPECT_TRUE(stopped.ok()) << stopped.message();
+
+  ASSERT_TRUE(WaitForBuild(drained, IsFinal, seconds(120), &build)) << build.dump();
+  EXPECT_EQ(build.value("state", ""), "succeeded") << build.dump();
+  job = FirstJob(build);
+  EXPECT_EQ(Attempt(job), 2u) << job.dump();
+  EXPECT_EQ(job.value("agent", ""), other) << job.dump();
+  EXPECT_TRUE(HasEvent(job, 1, "retry", draining,
+                       "agent " + draining +
+                           " drained (SIGTERM or SIGINT) and its grace of 2 s ran out before the "
+                           "job finished"))
+      << job.dump();
+  EXPECT_TRUE(HasEvent(job, 2, "succeeded", other)) << job.dump();
+  ExpectIndexIsTheBuilds(build, "slow:drained-away");
+  // The retryable failure went out before the goodbye, which ended the agent's session.
+  EXPECT_NE(farm_->Log(draining).find("said goodbye to the coordinator"), std::string::npos)
+      << farm_->LogTail(draining);
 }
 
 // 2. The killed agent comes back at once and says hello without the job it had: the

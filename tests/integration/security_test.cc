@@ -244,9 +244,11 @@ class CoordinatorSecurityTest : public ::testing::Test {
   }
 
   // A real agent serving this host's platform, with its own work dir and container storage.
+  // `instance` names the agent's directory and log when two agents share a name.
   Status StartAgent(Subprocess* agent, const std::string& name,
-                    const std::vector<std::string>& flags) {
-    std::string dir = dir_.path() + "/" + name;
+                    const std::vector<std::string>& flags, const std::string& instance = "") {
+    const std::string& file_name = instance.empty() ? name : instance;
+    std::string dir = dir_.path() + "/" + file_name;
     std::filesystem::create_directories(dir);
     WriteFile(dir + "/storage.conf", "[storage]\ndriver = \"vfs\"\nrunroot = \"" + dir +
                                          "/run\"\ngraphroot = \"" + dir + "/graph\"\n");
@@ -262,7 +264,7 @@ class CoordinatorSecurityTest : public ::testing::Test {
     argv.insert(argv.end(), flags.begin(), flags.end());
     return agent->Start(
         argv, {{"CONTAINERS_STORAGE_CONF", dir + "/storage.conf"}, {"BUILDAH_ISOLATION", "chroot"}},
-        dir_.path() + "/" + name + ".log");
+        dir_.path() + "/" + file_name + ".log");
   }
 
   // Key pairs in DIR/keys: coordinator, agent and twin (both allowed), impostor (not).
@@ -367,7 +369,9 @@ TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
                     keys + "/coordinator.pub"},
                    "connected to " + agent_endpoint_, /*admitted=*/true);
 
-  // Another allowed key cannot take over a connected agent's id (results are fenced on it).
+  // Another allowed key cannot take over a connected agent's id (results are fenced on it);
+  // refused, the other agent keeps saying hello (either may be the impostor) and joins once
+  // the first leaves.
   Subprocess first, second;
   ASSERT_TRUE(StartAgent(&first, "shared",
                          {"--curve-secret-key", keys + "/agent.key", "--coordinator-public-key",
@@ -378,13 +382,36 @@ TEST_F(CoordinatorSecurityTest, AgentSaysWhyItCannotConnect) {
               milliseconds(20000)));
   ASSERT_TRUE(StartAgent(&second, "shared",
                          {"--curve-secret-key", keys + "/twin.key", "--coordinator-public-key",
-                          keys + "/coordinator.pub"})
+                          keys + "/coordinator.pub"},
+                         "shared-twin")
                   .ok());
-  EXPECT_NE(second.Wait(milliseconds(20000)), 0) << second.LogTail();
-  EXPECT_NE(second.LogTail().find("agent id shared is connected with another key"),
-            std::string::npos)
+  auto refusals = [&] {
+    std::string log = ReadFile(coordinator_.log_file());
+    size_t count = 0;
+    for (size_t at = log.find("refused agent shared"); at != std::string::npos;
+         at = log.find("refused agent shared", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  ASSERT_TRUE(WaitFor([&] { return refusals() >= 2; }, milliseconds(20000)))
+      << "the second agent did not say hello again:\n"
       << second.LogTail();
+  EXPECT_TRUE(second.Running()) << second.LogTail();
+  std::string refused = ReadFile(second.log_file());
+  EXPECT_NE(refused.find("the coordinator did not take this agent: agent id shared is in "
+                         "use by another key ("),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("give each agent its own --id"), std::string::npos) << refused;
   EXPECT_TRUE(first.Running());
+  EXPECT_EQ(refused.find("connected to "), std::string::npos) << refused;
+
+  EXPECT_EQ(first.Stop(milliseconds(20000)), 0) << first.LogTail();
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadFile(second.log_file()).find("connected to ") != std::string::npos; },
+      milliseconds(20000)))
+      << second.LogTail();
   EXPECT_NE(Request("GET", "/v1/agents").body.find("\"shared\""), std::string::npos);
 }
 
