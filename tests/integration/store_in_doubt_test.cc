@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "common/digest.h"
 #include "coordinator/store.h"
@@ -189,6 +191,27 @@ TEST_F(StoreInDoubtTest, SubmitCommittedUnheardCreatesOneBuild) {
                           [&](const BuildRecord& b) { return b.id > last; }),
             1);
   EXPECT_EQ(after->front().id, created->first.id);
+}
+
+// A database that is out of reach for a moment (restarting) is waited for, and then
+// tells what became of the COMMIT.
+TEST_F(StoreInDoubtTest, OutcomeIsReadBackOnceTheDatabaseAnswersAgain) {
+  BuildRecord build = AssignedBuild();
+  ASSERT_TRUE(direct_->RecordJobResult("x86", Success({build.jobs[0].id, 1}), kMaxAttempts).ok());
+  proxy_.RefuseConnections(true);
+  proxy_.CutNextCommit(PostgresProxy::Cut::kAfterCommit);
+  std::thread back([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    proxy_.RefuseConnections(false);
+  });
+  Result<ResultOutcome> outcome =
+      proxied_->RecordJobResult("arm", Success({build.jobs[1].id, 1}), kMaxAttempts);
+  back.join();
+  EXPECT_EQ(proxy_.commits_cut(), 1);
+  ASSERT_TRUE(outcome.ok()) << outcome.status().message();
+  EXPECT_TRUE(outcome->current);
+  ASSERT_TRUE(outcome->to_merge.has_value());
+  EXPECT_EQ(outcome->to_merge->id, build.id);
 }
 
 // While the database cannot be reached the outcome stays unknown, and the caller is told
