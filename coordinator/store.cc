@@ -35,8 +35,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size
 Status Store::Migrate() {
   for (const Migration& migration : kMigrations) {
     Result<bool> applied =
-        pool_->Run<bool>("migration " + migration.name, [&](pqxx::connection& c) -> Result<bool> {
-          pqxx::work tx(c);
+        pool_->Write<bool>("migration " + migration.name, [&](pqxx::work& tx) -> Result<bool> {
           // Serialises coordinators that start together against one database.
           tx.exec("SELECT pg_advisory_xact_lock(7419263)");
           tx.exec(
@@ -48,7 +47,6 @@ Status Store::Migrate() {
           }
           tx.exec(migration.sql);
           tx.exec_params("INSERT INTO schema_migrations (name) VALUES ($1)", migration.name);
-          tx.commit();
           return true;
         });
     if (!applied.ok()) return applied.status();
@@ -70,8 +68,7 @@ Status Store::Ping() {
 Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
                                                         const std::string& idempotency_key) {
   using Created = std::pair<BuildRecord, bool>;
-  return pool_->Run<Created>("create build", [&](pqxx::connection& c) -> Result<Created> {
-    pqxx::work tx(c);
+  return pool_->Write<Created>("create build", [&](pqxx::work& tx) -> Result<Created> {
     json tags = spec.tags;
     json build_args = spec.build_args;
     json labels = spec.labels;
@@ -92,7 +89,6 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     uint64_t id = inserted[0][0].as<uint64_t>();
     std::optional<BuildRecord> build = LoadBuild(tx, id);
     if (!build) return Status::Internal("build " + std::to_string(id) + " vanished during submit");
-    tx.commit();
     return Created{*build, true};
   });
 }
@@ -159,14 +155,12 @@ Result<std::vector<BuildRecord>> Store::BuildsToMerge() {
 
 Result<double> Store::CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                     const std::string& index_media_type) {
-  return pool_->Run<double>("complete build", [&](pqxx::connection& c) -> Result<double> {
-    pqxx::work tx(c);
+  return pool_->Write<double>("complete build", [&](pqxx::work& tx) -> Result<double> {
     pqxx::result done = tx.exec_params(
         "UPDATE builds SET state = 'succeeded', index_digest = $2, index_media_type = $3, "
         "updated_at = now(), finished_at = now() WHERE id = $1 AND state = 'merging' "
         "RETURNING extract(epoch FROM now() - created_at)::float8",
         build_id, index_digest, index_media_type);
-    tx.commit();
     return done.empty() ? 0.0 : done[0][0].as<double>();
   });
 }
@@ -185,17 +179,15 @@ Result<std::map<std::string, int>> Store::CountBuildsByState() {
 
 Status Store::FailBuild(uint64_t build_id, const std::string& error) {
   return pool_
-      ->Run<bool>("fail build",
-                  [&](pqxx::connection& c) -> Result<bool> {
-                    pqxx::work tx(c);
-                    tx.exec_params(
-                        "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), "
-                        "finished_at = now() WHERE id = $1 "
-                        "AND state IN ('queued', 'running', 'merging')",
-                        build_id, error);
-                    tx.commit();
-                    return true;
-                  })
+      ->Write<bool>("fail build",
+                    [&](pqxx::work& tx) -> Result<bool> {
+                      tx.exec_params(
+                          "UPDATE builds SET state = 'failed', error = $2, updated_at = now(), "
+                          "finished_at = now() WHERE id = $1 "
+                          "AND state IN ('queued', 'running', 'merging')",
+                          build_id, error);
+                      return true;
+                    })
       .status();
 }
 

@@ -9,7 +9,8 @@
 // without waiting for the WAL flush; results, assignments and build transitions wait for
 // it as usual. Thread-safe: a small pool of connections serves callers from any thread; a
 // broken connection is dropped and replaced on next use, and database errors come back as
-// Status::Unavailable so callers can retry or report not-ready.
+// Status::Unavailable so callers can retry or report not-ready. A commit whose answer was
+// lost with its connection is resolved by reading its fate back (coordinator/store_pool.h).
 #pragma once
 
 #include <chrono>

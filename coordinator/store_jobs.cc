@@ -165,13 +165,11 @@ Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>
                       {"emulated", a.emulated},
                       {"placement", a.placement}});
   }
-  return pool_->Run<Attempts>("assign jobs", [&](pqxx::connection& c) -> Result<Attempts> {
-    pqxx::work tx(c);
+  return pool_->Write<Attempts>("assign jobs", [&](pqxx::work& tx) -> Result<Attempts> {
     std::map<uint64_t, uint32_t> assigned;
     for (const auto& row : tx.exec_prepared(kAssignJobs.name, wanted.dump())) {
       assigned[row[0].as<uint64_t>()] = row[1].as<uint32_t>();
     }
-    tx.commit();
     Attempts attempts;
     for (const JobAssignment& a : assignments) {
       auto it = assigned.find(a.job_id);
@@ -206,28 +204,24 @@ Result<std::vector<ResultOutcome>> Store::RecordJobReports(
     const std::vector<std::pair<std::string, JobResultMsg>>& results, uint32_t max_retries,
     std::vector<bool>* phases_current) {
   using Outcomes = std::vector<ResultOutcome>;
-  return pool_->Run<Outcomes>("record job reports", [&](pqxx::connection& c) -> Result<Outcomes> {
-    pqxx::work tx(c);
-    std::vector<bool> current = SetPhasesInTx(tx, phases);
-    Outcomes outcomes;
-    for (const auto& [agent_id, result] : results) {
-      outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_retries));
-    }
-    if (results.empty()) {
-      CommitWithoutFlushWait(tx);
-    } else {
-      tx.commit();
-    }
-    if (phases_current != nullptr) *phases_current = std::move(current);
-    return outcomes;
-  });
+  return pool_->Write<Outcomes>(
+      "record job reports",
+      [&](pqxx::work& tx) -> Result<Outcomes> {
+        std::vector<bool> current = SetPhasesInTx(tx, phases);
+        Outcomes outcomes;
+        for (const auto& [agent_id, result] : results) {
+          outcomes.push_back(RecordResultInTx(tx, agent_id, result, max_retries));
+        }
+        if (phases_current != nullptr) *phases_current = std::move(current);
+        return outcomes;
+      },
+      results.empty() ? Pool::Flush::kNoFlushWait : Pool::Flush::kWait);
 }
 
 Result<ResultOutcome> Store::EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                     const std::string& state, const std::string& job_error,
                                     const std::string& build_error) {
-  return pool_->Run<ResultOutcome>("end job", [&](pqxx::connection& c) -> Result<ResultOutcome> {
-    pqxx::work tx(c);
+  return pool_->Write<ResultOutcome>("end job", [&](pqxx::work& tx) -> Result<ResultOutcome> {
     ResultOutcome outcome;
     std::optional<JobRecord> job = LockJob(tx, job_id);
     if (!job) return outcome;
@@ -235,15 +229,13 @@ Result<ResultOutcome> Store::EndJob(uint64_t job_id, std::optional<uint32_t> att
     if (IsFinalJobState(job->state) || (attempt && *attempt != job->attempt)) return outcome;
     outcome.current = true;
     EndJobInTx(tx, *job, state, job_error, build_error, outcome);
-    tx.commit();
     return outcome;
   });
 }
 
 Result<std::vector<JobRecord>> Store::CancelBuild(uint64_t build_id) {
   using Jobs = std::vector<JobRecord>;
-  return pool_->Run<Jobs>("cancel build", [&](pqxx::connection& c) -> Result<Jobs> {
-    pqxx::work tx(c);
+  return pool_->Write<Jobs>("cancel build", [&](pqxx::work& tx) -> Result<Jobs> {
     pqxx::result build =
         tx.exec_params("SELECT state FROM builds WHERE id = $1 FOR UPDATE", build_id);
     if (build.empty()) return Status::NotFound("no build " + std::to_string(build_id));
@@ -267,7 +259,6 @@ Result<std::vector<JobRecord>> Store::CancelBuild(uint64_t build_id) {
       RecordEvent(tx, job.id, job.attempt, "canceled", job.agent_id, "canceled by request");
       if (job.attempt > 0 && !job.agent_id.empty()) held.push_back(std::move(job));
     }
-    tx.commit();
     return held;
   });
 }

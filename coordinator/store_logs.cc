@@ -6,24 +6,23 @@
 
 namespace manifold {
 
-using store_internal::CommitWithoutFlushWait;
-
 Result<bool> Store::AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                               const std::string& data) {
-  return pool_->Run<bool>("append log", [&](pqxx::connection& c) -> Result<bool> {
-    pqxx::work tx(c);
-    pqxx::result owner =
-        tx.exec_params("SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3",
-                       job.job_id, agent_id, job.attempt);
-    if (owner.empty()) return false;
-    tx.exec_params(
-        "INSERT INTO log_chunks (build_id, job_id, attempt, chunk_seq, data) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
-        owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
-        pqxx::binarystring(data.data(), data.size()));
-    CommitWithoutFlushWait(tx);
-    return true;
-  });
+  return pool_->Write<bool>(
+      "append log",
+      [&](pqxx::work& tx) -> Result<bool> {
+        pqxx::result owner = tx.exec_params(
+            "SELECT build_id FROM jobs WHERE id = $1 AND agent_id = $2 AND attempt = $3",
+            job.job_id, agent_id, job.attempt);
+        if (owner.empty()) return false;
+        tx.exec_params(
+            "INSERT INTO log_chunks (build_id, job_id, attempt, chunk_seq, data) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt, chunk_seq) DO NOTHING",
+            owner[0][0].as<uint64_t>(), job.job_id, job.attempt, chunk_seq,
+            pqxx::binarystring(data.data(), data.size()));
+        return true;
+      },
+      Pool::Flush::kNoFlushWait);
 }
 
 Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t after, int limit) {
@@ -45,8 +44,7 @@ Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t a
 }
 
 Result<int> Store::PruneLogs(std::chrono::seconds keep, int max_builds) {
-  return pool_->Run<int>("prune logs", [&](pqxx::connection& c) -> Result<int> {
-    pqxx::work tx(c);
+  return pool_->Write<int>("prune logs", [&](pqxx::work& tx) -> Result<int> {
     pqxx::result pruned = tx.exec_params(
         "UPDATE builds SET logs_pruned_at = now() WHERE id IN (SELECT id FROM builds "
         "WHERE finished_at IS NOT NULL AND logs_pruned_at IS NULL "
@@ -56,7 +54,6 @@ Result<int> Store::PruneLogs(std::chrono::seconds keep, int max_builds) {
     for (const auto& row : pruned) {
       tx.exec_params("DELETE FROM log_chunks WHERE build_id = $1", row[0].as<uint64_t>());
     }
-    tx.commit();
     return static_cast<int>(pruned.size());
   });
 }

@@ -2,11 +2,22 @@
 // bounded set of connections.
 //
 // Run() lends a connection to a function and turns libpqxx's exceptions into Status
-// values; a connection that broke is not returned to the pool. Thread-safe: callers on any
-// thread wait for a connection while all are lent out.
+// values; a connection that broke is not returned to the pool. Write() runs a function
+// in a transaction and commits it.
+//
+// A COMMIT whose answer is lost with its connection has an unknown outcome
+// (pqxx::in_doubt_error). The pool resolves it by reading back the fate of the
+// transaction's own id (txid_status) on a new connection, waiting a few seconds for a
+// database that restarts: a committed write returns what the function computed, and one
+// that did not commit is run again, as any call on a broken connection is. This is
+// smaller than making every transition recognise its own earlier effect, and exact.
+// Only if the database stays out of reach does the outcome stay unknown; Write() then
+// answers Status::Unavailable saying so, never "nothing was written".
+// Thread-safe: callers on any thread wait for a connection while all are lent out.
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -31,12 +42,17 @@ class Store::Pool {
       try {
         connection = Acquire();
         Result<T> result = f(*connection);
-        Release(std::move(connection));
+        Return(std::move(connection));  // broken if its COMMIT went unanswered
         return result;
       } catch (const pqxx::broken_connection& e) {
         if (connection) Discard();  // a failed Acquire has accounted for itself
         if (attempt < 2) continue;
         return Status::Unavailable("database unavailable during " + what + ": " + Trim(e.what()));
+      } catch (const pqxx::in_doubt_error&) {
+        Discard();
+        return Status::Unavailable("the connection to the database broke while committing " + what +
+                                   " and the database cannot be reached: whether it " +
+                                   "was recorded is unknown until the database answers again");
       } catch (const pqxx::sql_error& e) {
         Return(std::move(connection));
         return Status::Internal("database error during " + what + ": " + Trim(e.what()));
@@ -47,10 +63,36 @@ class Store::Pool {
     }
   }
 
+  // How a write's commit waits. kNoFlushWait is for writes that a later durable write
+  // supersedes (job phases, log chunks, agent registrations): PostgreSQL keeps the commit
+  // atomic and in order, and any later ordinary commit (a job's result, an assignment)
+  // flushes it too, so all a database crash can lose is the last fraction of a second of
+  // such progress, which the next message restores; the loop thread no longer waits a
+  // disk flush for each.
+  enum class Flush { kWait, kNoFlushWait };
+
+  // Runs f(pqxx::work&) -> Result<T> in a transaction, committed if f returns a value and
+  // rolled back if it returns an error.
+  template <typename T, typename F>
+  Result<T> Write(const std::string& what, F&& f, Flush flush = Flush::kWait) {
+    return Run<T>(what, [&](pqxx::connection& c) -> Result<T> {
+      pqxx::work tx(c);
+      Result<T> result = f(tx);
+      if (result.ok()) Commit(tx, flush);
+      return result;
+    });
+  }
+
   Status Check();
 
  private:
   static std::string Trim(std::string text);
+  // Commits; on an unanswered COMMIT, returns if the transaction committed, throws
+  // pqxx::broken_connection if it did not (nothing was applied) and pqxx::in_doubt_error
+  // if the database cannot tell.
+  void Commit(pqxx::work& tx, Flush flush);
+  enum class Fate { kCommitted, kAborted, kUnknown };
+  Fate Resolve(int64_t xid);
   // A connection with the store's statements prepared on it.
   std::unique_ptr<pqxx::connection> Acquire();
   void Release(std::unique_ptr<pqxx::connection> connection);

@@ -204,9 +204,4 @@ void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
       job_id, attempt, state, agent_id, detail);
 }
 
-void CommitWithoutFlushWait(pqxx::work& tx) {
-  tx.exec("SET LOCAL synchronous_commit = off");
-  tx.commit();
-}
-
 }  // namespace manifold::store_internal

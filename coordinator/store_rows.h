@@ -2,9 +2,9 @@
 //
 // What the store's files share: the column lists and readers that turn rows into the
 // domain's records, the statements every connection prepares, and the small steps many
-// transactions take (loading a build, recording a job event, a commit that does not wait
-// for the WAL flush). Each function works inside the caller's transaction; the constants
-// are immutable, so all of it is safe to use from any thread.
+// transactions take (loading a build, recording a job event). Each function works inside
+// the caller's transaction; the constants are immutable, so all of it is safe to use from
+// any thread.
 #pragma once
 
 #include <cstdint>
@@ -90,12 +90,5 @@ void LoadEvents(pqxx::transaction_base& tx, std::vector<BuildRecord>& builds);
 
 void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
                  const std::string& state, const std::string& agent_id, const std::string& detail);
-
-// For writes that a later durable write supersedes (job phases, log chunks, agent
-// registrations): the commit does not wait for the WAL flush. PostgreSQL keeps it atomic
-// and in order, and any later ordinary commit (a job's result, an assignment) flushes it
-// too, so all a database crash can lose is the last fraction of a second of such progress,
-// which the next message restores; the loop thread no longer waits a disk flush for each.
-void CommitWithoutFlushWait(pqxx::work& tx);
 
 }  // namespace manifold::store_internal

@@ -10,13 +10,11 @@ using store_internal::Rfc3339;
 Status Store::CreateApiToken(const std::string& name, const std::string& id,
                              const std::string& hash) {
   Result<bool> created =
-      pool_->Run<bool>("create API token", [&](pqxx::connection& c) -> Result<bool> {
-        pqxx::work tx(c);
+      pool_->Write<bool>("create API token", [&](pqxx::work& tx) -> Result<bool> {
         pqxx::result r = tx.exec_params(
             "INSERT INTO api_tokens (id, name, token_hash) VALUES ($1, $2, $3) "
             "ON CONFLICT DO NOTHING RETURNING id",
             id, name, hash);
-        tx.commit();
         return !r.empty();
       });
   if (!created.ok()) return created.status();
@@ -45,13 +43,11 @@ Result<std::vector<ApiTokenRecord>> Store::ListApiTokens() {
 
 Status Store::RevokeApiToken(const std::string& name) {
   Result<bool> revoked =
-      pool_->Run<bool>("revoke API token", [&](pqxx::connection& c) -> Result<bool> {
-        pqxx::work tx(c);
+      pool_->Write<bool>("revoke API token", [&](pqxx::work& tx) -> Result<bool> {
         pqxx::result r = tx.exec_params(
             "UPDATE api_tokens SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL "
             "RETURNING id",
             name);
-        tx.commit();
         return !r.empty();
       });
   if (!revoked.ok()) return revoked.status();
