@@ -25,11 +25,43 @@ std::optional<int64_t> NextOffsetFromRange(const std::string& range) {
   return std::stoll(end) + 1;
 }
 
-// One upload session from POST to the closing PUT. Sets *restart when a new session may
-// succeed where this one failed.
+// The retry bounds of one blob upload, for its resumed chunks and restarted sessions
+// together: max_attempts tries and retry_budget_ms (RegistryOptions), counted afresh from
+// each chunk that made progress. A long upload on a slow link is not one failing request,
+// so a transient error near its end gets the same tries as one at its start.
+class UploadBudget {
+ public:
+  explicit UploadBudget(const RegistryTransport& transport) : transport_(transport) { Renew(); }
+
+  // A chunk made progress.
+  void Renew() {
+    failures_ = 0;
+    deadline_ = std::chrono::steady_clock::now() +
+                std::chrono::milliseconds(transport_.options().retry_budget_ms);
+  }
+
+  // Counts a failure (after `response`, may be null): the back-off before the next try, or
+  // nullopt when the budget is spent.
+  std::optional<std::chrono::milliseconds> NextTry(const HttpResponse* response) {
+    const auto wait = transport_.Backoff(++failures_, response);
+    if (failures_ >= transport_.options().max_attempts ||
+        std::chrono::steady_clock::now() + wait > deadline_) {
+      return std::nullopt;
+    }
+    return wait;
+  }
+
+ private:
+  const RegistryTransport& transport_;
+  int failures_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
+};
+
+// One upload session from POST to the closing PUT, within `budget`. Sets *restart when a
+// new session may succeed where this one failed.
 Status UploadOnce(const RegistryTransport& transport, const std::string& repo,
                   std::string_view digest, const BlobBody& body, const std::string& operation,
-                  PushStats* stats, bool* restart) {
+                  UploadBudget& budget, PushStats* stats, bool* restart) {
   const std::string context = "registry " + transport.host() + ": " + operation;
   const std::vector<std::string> scopes = {PushScope(repo)};
   *restart = false;
@@ -81,9 +113,6 @@ Status UploadOnce(const RegistryTransport& transport, const std::string& repo,
         min_length.size() < 18) {
       chunk = std::max<int64_t>(chunk, std::stoll(min_length));
     }
-    int failures = 0;
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(transport.options().retry_budget_ms);
     while (offset < body.size) {
       const int64_t length = std::min(chunk, body.size - offset);
       HttpRequest patch;
@@ -105,18 +134,18 @@ Status UploadOnce(const RegistryTransport& transport, const std::string& repo,
         std::string next = sent->Header("location");
         if (!next.empty()) location = transport.ResolveLocation(location, next);
         std::optional<int64_t> confirmed = NextOffsetFromRange(sent->Header("range"));
-        offset = confirmed.value_or(offset + length);
+        const int64_t next_offset = confirmed.value_or(offset + length);
+        if (next_offset > offset) budget.Renew();
+        offset = next_offset;
         report(offset);
         continue;
       }
       const bool transient =
           !sent.ok() ? sent.status().retryable() : IsTransientHttpStatus(sent->status);
-      const auto wait = transport.Backoff(++failures, sent.ok() ? &*sent : nullptr);
-      if (!transient || failures >= transport.options().max_attempts ||
-          std::chrono::steady_clock::now() + wait > deadline) {
-        return failed(sent, "upload chunk at " + std::to_string(offset));
-      }
-      std::this_thread::sleep_for(wait);
+      const std::optional<std::chrono::milliseconds> wait =
+          transient ? budget.NextTry(sent.ok() ? &*sent : nullptr) : std::nullopt;
+      if (!wait.has_value()) return failed(sent, "upload chunk at " + std::to_string(offset));
+      std::this_thread::sleep_for(*wait);
       // Where does the registry's copy end? GET on the session answers 204 with a Range.
       HttpRequest status;
       status.url = location;
@@ -174,19 +203,17 @@ Status UploadOnce(const RegistryTransport& transport, const std::string& repo,
 Status UploadBlob(const RegistryTransport& transport, const std::string& repo,
                   std::string_view digest, const BlobBody& body, PushStats* stats) {
   const std::string operation = "push blob " + std::string(digest) + " to " + repo;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(transport.options().retry_budget_ms);
-  for (int attempt = 1;; ++attempt) {
+  UploadBudget budget(transport);
+  for (int session = 1;; ++session) {
     bool restart = false;
-    Status s = UploadOnce(transport, repo, digest, body, operation, stats, &restart);
+    Status s = UploadOnce(transport, repo, digest, body, operation, budget, stats, &restart);
     if (s.ok() || !restart) return s;
-    const auto wait = transport.Backoff(attempt, nullptr);
-    if (attempt >= transport.options().max_attempts ||
-        std::chrono::steady_clock::now() + wait > deadline) {
-      return s.WithContext("gave up after " + std::to_string(attempt) + " upload sessions");
+    const std::optional<std::chrono::milliseconds> wait = budget.NextTry(nullptr);
+    if (!wait.has_value()) {
+      return s.WithContext("gave up after " + std::to_string(session) + " upload sessions");
     }
     if (stats != nullptr) ++stats->uploads_restarted;
-    std::this_thread::sleep_for(wait);
+    std::this_thread::sleep_for(*wait);
   }
 }
 

@@ -6,7 +6,8 @@
 // registry's OCI-Chunk-Min-Length when larger) and a closing PUT, so that a dropped
 // connection costs one chunk: after a failed chunk the upload resumes from the Range the
 // registry reports, and when the session itself is gone a new one begins, within the
-// retry bounds of RegistryOptions. Progress goes to RegistryOptions::on_upload_progress.
+// retry bounds of RegistryOptions, which count afresh from each chunk that made progress.
+// Progress goes to RegistryOptions::on_upload_progress.
 //
 // Thread-safety: UploadBlob keeps no state of its own; several uploads may run at once
 // through one transport.

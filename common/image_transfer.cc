@@ -2,9 +2,7 @@
 // HEAD first, then a mount, then an upload for each blob, and the manifest last), so
 // that an image pushed twice, or to several repositories of one registry, sends its
 // bytes once.
-#include <chrono>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "common/registry.h"
@@ -76,26 +74,15 @@ Result<Descriptor> RegistryClient::PushLayout(const OciLayoutImage& image,
     return ensured.WithContext(context);
   }
 
-  // A registry may refuse the manifest for a blob it has just acknowledged, when another
-  // push of the same blob to the same repository ran at that moment (docker-registry
-  // rewrites the repository's link to a blob in place): the blobs are checked, and put
-  // back where missing, before the manifest is put again.
-  constexpr int kManifestTries = 3;
-  bool blob_unknown = false;
-  Result<std::string> digest =
-      PutManifest(repository, image.descriptor.digest, image.manifest.media_type,
-                  image.manifest_bytes, &blob_unknown);
-  for (int tried = 1; !digest.ok() && blob_unknown && tried < kManifestTries; ++tried) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250 * tried));
-    PushStats again;  // what this round sent again; blobs it found are counted already
-    if (Status ensured = ensure_blobs(&again, false); !ensured.ok()) {
-      return ensured.WithContext(context);
-    }
-    local.blobs_pushed += again.blobs_pushed;
-    local.bytes_pushed += again.bytes_pushed;
-    digest = PutManifest(repository, image.descriptor.digest, image.manifest.media_type,
-                         image.manifest_bytes, &blob_unknown);
-  }
+  // A blob raced by another push is put back before the manifest is put again.
+  Result<std::string> digest = PutManifestRepairing(
+      repository, image.descriptor.digest, image.manifest.media_type, image.manifest_bytes, [&] {
+        PushStats again;  // what this round sent again; blobs it found are counted already
+        Status ensured = ensure_blobs(&again, false);
+        local.blobs_pushed += again.blobs_pushed;
+        local.bytes_pushed += again.bytes_pushed;
+        return ensured;
+      });
   if (!digest.ok()) return digest.status().WithContext(context);
 
   Descriptor out;

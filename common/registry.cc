@@ -1,7 +1,9 @@
 #include "common/registry.h"
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/blob_upload.h"
 #include "common/digest.h"
@@ -243,19 +245,37 @@ Result<bool> RegistryClient::MountBlob(std::string_view repository, std::string_
   if (!response.ok()) return response.status();
   if (response->status == 201) return true;
   if (response->status != 202) return RegistryHttpError(host_, operation, *response);
-  // Declined: abandon the upload session it opened instead, so it does not linger.
-  std::string location = response->Header("location");
-  if (!location.empty()) {
-    HttpRequest cancel;
-    cancel.method = "DELETE";
-    cancel.url = transport_->ResolveLocation(request.url, location);
-    // Best effort: a registry expires an upload session nobody cancels, and the mount's
-    // answer is what the caller needs.
-    static_cast<void>(transport_->Send(RegistryOperation::kBlobUploadCancel, cancel,
-                                       {PushScope(repo)}, "cancel upload in " + repo,
-                                       /*retry=*/false));
-  }
+  // Declined: abandon the upload session it opened instead.
+  CancelUpload(repo, request.url, response->Header("location"));
   return false;
+}
+
+void RegistryClient::CancelUpload(const std::string& repository, const std::string& request_url,
+                                  const std::string& location) const {
+  if (location.empty()) return;
+  HttpRequest cancel;
+  cancel.method = "DELETE";
+  cancel.url = transport_->ResolveLocation(request_url, location);
+  static_cast<void>(transport_->Send(RegistryOperation::kBlobUploadCancel, cancel,
+                                     {PushScope(repository)}, "cancel upload in " + repository,
+                                     /*retry=*/false));
+}
+
+Status RegistryClient::CheckPushAccess(std::string_view repository) const {
+  const std::string repo(repository);
+  const std::string operation = "check push access to " + repo + " (open an upload session)";
+  if (Status s = CheckRepository("registry " + host_ + ": " + operation, repository); !s.ok()) {
+    return s;
+  }
+  HttpRequest request;
+  request.method = "POST";
+  request.url = transport_->base_url() + "/v2/" + repo + "/blobs/uploads/";
+  Result<HttpResponse> response = transport_->Send(RegistryOperation::kBlobUploadStart, request,
+                                                   {PushScope(repo)}, operation, /*retry=*/true);
+  if (!response.ok()) return response.status();
+  if (response->status != 202) return RegistryHttpError(host_, operation, *response);
+  CancelUpload(repo, request.url, response->Header("location"));
+  return Status::Ok();
 }
 
 Result<std::string> RegistryClient::PutManifest(std::string_view repository,
@@ -294,6 +314,20 @@ Result<std::string> RegistryClient::PutManifest(std::string_view repository,
     return Status::Internal(context + ": the registry reports digest " + stored +
                             " for bytes whose digest is " + digest +
                             " (did it rewrite the manifest?)");
+  }
+  return digest;
+}
+
+Result<std::string> RegistryClient::PutManifestRepairing(
+    std::string_view repository, std::string_view reference, std::string_view media_type,
+    std::string_view bytes, const std::function<Status()>& repair) const {
+  constexpr int kTries = 3;
+  bool blob_unknown = false;
+  Result<std::string> digest = PutManifest(repository, reference, media_type, bytes, &blob_unknown);
+  for (int tried = 1; !digest.ok() && blob_unknown && tried < kTries; ++tried) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 * tried));
+    if (Status repaired = repair(); !repaired.ok()) return repaired;
+    digest = PutManifest(repository, reference, media_type, bytes, &blob_unknown);
   }
   return digest;
 }

@@ -66,7 +66,7 @@ enum class RegistryOperation {
   kBlobUploadChunk,   // PATCH: one chunk of a chunked upload
   kBlobUploadStatus,  // GET on an upload session: where to resume
   kBlobUpload,        // PUT ?digest=: the body, or the closing PUT after chunks
-  kBlobUploadCancel,  // DELETE on an upload session a declined mount opened
+  kBlobUploadCancel,  // DELETE on an upload session a declined mount or an access check opened
   kManifestHead,      // HEAD on a manifest or index by digest
   kManifestGet,       // GET a manifest or index
   kManifestPut,       // PUT a manifest or index
@@ -103,7 +103,8 @@ struct RegistryOptions {
   // Retries of one request (and restarts of one blob upload) on connection errors, 408,
   // 429 and 5xx: at most max_attempts tries, back-off doubling from initial_backoff_ms up
   // to max_backoff_ms with jitter, Retry-After honoured up to max_backoff_ms, and no new
-  // try once retry_budget_ms have passed since the first.
+  // try once retry_budget_ms have passed since the first (for a chunked upload: since the
+  // last chunk that made progress).
   int max_attempts = 5;
   long initial_backoff_ms = 250;
   long max_backoff_ms = 10000;
@@ -183,12 +184,29 @@ class RegistryClient {
   Result<bool> MountBlob(std::string_view repository, std::string_view digest,
                          std::string_view from_repository) const;
 
+  // Proves that this client may push to `repository` without changing it: opens an upload
+  // session (POST /v2/NAME/blobs/uploads/) and cancels it (DELETE of its Location), as
+  // registries have no "may I push?" query. Ok when the registry opened the session; its
+  // refusal (HTTP 401, 403, ...) is an error naming the repository.
+  Status CheckPushAccess(std::string_view repository) const;
+
   // PUTs exact bytes under a tag or a digest with Content-Type media_type and returns their
   // digest. A digest reference must equal the bytes' digest.
   Result<std::string> PutManifest(std::string_view repository, std::string_view reference,
                                   std::string_view media_type, std::string_view bytes) const {
     return PutManifest(repository, reference, media_type, bytes, nullptr);
   }
+
+  // PutManifest for a manifest or index whose blobs or child manifests were just pushed.
+  // A registry may refuse it for one it has just acknowledged (MANIFEST_BLOB_UNKNOWN) when
+  // another push of the same content to the repository ran at that moment
+  // (docker-registry rewrites the repository's link in place): then `repair` checks what
+  // the manifest refers to and puts back what is missing, and the manifest is put again,
+  // three tries in all. A refusal that persists is the registry's error, not retryable
+  // (the blob may really be missing); an error of `repair` is returned as it is.
+  Result<std::string> PutManifestRepairing(std::string_view repository, std::string_view reference,
+                                           std::string_view media_type, std::string_view bytes,
+                                           const std::function<Status()>& repair) const;
 
   // GETs a manifest or index by tag or digest, accepting OCI and Docker types.
   Result<FetchedManifest> GetManifest(std::string_view repository,
@@ -221,6 +239,11 @@ class RegistryClient {
   Result<std::string> PutManifest(std::string_view repository, std::string_view reference,
                                   std::string_view media_type, std::string_view bytes,
                                   bool* blob_unknown) const;
+  // Abandons the upload session at `location` (from the answer to `request_url`) in
+  // `repository`, so it does not linger. Best effort: a registry expires an upload
+  // session nobody cancels.
+  void CancelUpload(const std::string& repository, const std::string& request_url,
+                    const std::string& location) const;
   // HEAD on blob or manifest `digest` of `repository` (`collection` is "blobs" or
   // "manifests"; every manifest type accepted), after checking both names: the answer
   // for 200, nullopt for 404, an error otherwise.

@@ -8,6 +8,13 @@
 #include "coordinator/merge_order.h"
 
 namespace manifold {
+namespace {
+
+// The longest wait between tries to record a pushed build's success: the database is back
+// within this of its return.
+constexpr std::chrono::milliseconds kMaxCompletionBackoff{30000};
+
+}  // namespace
 
 MergeQueue::MergeQueue(LoopStore& store, Metrics& metrics, PushIndex push, Options options)
     : store_(store), metrics_(metrics), push_(std::move(push)), options_(options) {}
@@ -69,25 +76,18 @@ void MergeQueue::Merge(const BuildRecord& build) {
     if (pushed.ok()) {
       spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id}, build_id,
                    pushed->digest, build.spec.tags.size());
-      Result<double> took = store_.CompleteBuild(build_id, pushed->digest, pushed->media_type);
-      status = took.status();
-      if (took.ok()) {
-        metrics_.CountBuild("succeeded");
-        metrics_.ObserveBuildDuration(*took);
-      }
-    } else {
-      status = pushed.status();
-      if (!status.retryable()) break;
+      Complete(build_id, *pushed);
+      return;
     }
-    if (status.ok()) break;
+    status = pushed.status();
+    if (!status.retryable()) break;
     spdlog::warn("{}build {}: merge attempt {} failed: {}", LogIds{.build = build_id}, build_id,
                  attempt, status.message());
     if (attempt == options_.attempts) break;
-    std::unique_lock lock(mutex_);
-    backoff_.wait_for(lock, backoff, [&] { return stopping_.load(); });
+    WaitOut(backoff);
     backoff *= 2;
   }
-  if (status.ok() || stopping_) return;
+  if (stopping_) return;
   spdlog::error("{}build {} failed at merge: {}", LogIds{.build = build_id}, build_id,
                 status.message());
   metrics_.CountBuild("failed");
@@ -96,6 +96,34 @@ void MergeQueue::Merge(const BuildRecord& build) {
     spdlog::error("{}cannot record failure of build {}: {}", LogIds{.build = build_id}, build_id,
                   failed.message());
   }
+}
+
+void MergeQueue::Complete(uint64_t build_id, const PushedIndex& pushed) {
+  auto backoff = options_.first_backoff;
+  while (!stopping_) {
+    Result<double> took = store_.CompleteBuild(build_id, pushed.digest, pushed.media_type);
+    if (took.ok()) {
+      metrics_.CountBuild("succeeded");
+      metrics_.ObserveBuildDuration(*took);
+      return;
+    }
+    if (!took.status().retryable()) {
+      // The database answered, and retrying will not change its answer; the build stays
+      // merging, for a restarted coordinator to push and complete again.
+      spdlog::error("{}build {}: cannot record its success: {}", LogIds{.build = build_id},
+                    build_id, took.status().message());
+      return;
+    }
+    spdlog::warn("{}build {}: index pushed, but its success is not recorded yet: {}",
+                 LogIds{.build = build_id}, build_id, took.status().message());
+    WaitOut(backoff);
+    backoff = std::min(backoff * 2, kMaxCompletionBackoff);
+  }
+}
+
+void MergeQueue::WaitOut(std::chrono::milliseconds backoff) {
+  std::unique_lock lock(mutex_);
+  backoff_.wait_for(lock, backoff, [&] { return stopping_.load(); });
 }
 
 }  // namespace manifold

@@ -4,8 +4,10 @@
 // A merge mostly waits on the registry, so several run at once; they are taken in the
 // order their builds finished, and a build never overtakes an earlier one that pushes to
 // one of its tags (NextMerge, coordinator/merge_order.h), so `app:latest` ends on the later
-// build. Transient registry or database trouble is retried with back-off while the build
-// stays merging, which a restarted coordinator resumes; a lasting failure fails the build.
+// build. Transient registry trouble is retried with back-off while the build stays
+// merging, which a restarted coordinator resumes; a lasting registry failure fails the
+// build. Once the index is pushed its tags have moved, so the build has succeeded: only
+// its completion is retried, until the database answers, and it never fails.
 // Thread-safe: Request() from any thread; the merge threads share the store and the push.
 #pragma once
 
@@ -52,6 +54,11 @@ class MergeQueue {
   void Work();
   // Pushes one build's index, retrying with back-off, and records the outcome.
   void Merge(const BuildRecord& build);
+  // Records the success of a build whose index is pushed, retrying until the store
+  // answers (or the queue stops: the build then stays merging for the next start).
+  void Complete(uint64_t build_id, const PushedIndex& pushed);
+  // Waits `backoff`, or less when the queue stops.
+  void WaitOut(std::chrono::milliseconds backoff);
 
   LoopStore& store_;
   Metrics& metrics_;

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/oci.h"
@@ -100,44 +101,87 @@ Result<std::map<std::string, std::string>> IndexAnnotations(
 
 using Clients = std::map<std::string, std::shared_ptr<const RegistryClient>>;  // by host
 
-// Verifies the children and pushes the index under every tag, with a client per registry.
+// Makes the build's children present in `repository`. With no `source`, agents pushed them
+// there: one HEAD each checks them and they are returned in *children (may be null).
+// Otherwise each is copied from `source`, a repository of the same registry where they
+// were checked, blobs mounted, unless a HEAD finds it already.
+Status PlaceChildren(const RegistryClient& registry, const std::string& repository,
+                     const std::string& source, const std::vector<JobRecord>& jobs,
+                     std::vector<IndexChild>* children) {
+  if (source.empty()) {
+    Result<std::vector<IndexChild>> verified = VerifyChildren(registry, repository, jobs);
+    if (!verified.ok()) return verified.status();
+    if (children != nullptr) *children = std::move(*verified);
+    return Status::Ok();
+  }
+  for (const JobRecord& job : jobs) {
+    Status s = registry.CopyImage(source, repository, job.manifest.digest);
+    if (!s.ok()) return s.WithContext("the " + job.platform.ToString() + " image");
+  }
+  return Status::Ok();
+}
+
+// What a failed merge left behind: which tags name the new index and which do not, for
+// the build's error.
+std::string DescribeMovedTags(const std::vector<Reference>& tags, size_t moved) {
+  if (moved == 0) return "no tag was moved";
+  std::string text = "the index was pushed to ";
+  for (size_t i = 0; i < tags.size(); ++i) {
+    if (i == moved) text += "; not to ";
+    text += (i == 0 || i == moved ? "" : ", ") + tags[i].ToString();
+  }
+  return text;
+}
+
+// Pushes the index under every tag, with a client per registry. No tag moves until every
+// repository the tags name has taken an upload session (registries have no "may I push?"
+// query, and a refusal after the first tag moved would leave the build half published)
+// and holds every child, so no tag ever names an index with a missing child.
 Result<PushedIndex> PushIndex(const BuildRecord& build, const std::vector<Reference>& tags,
                               const Clients& clients) {
-  // Verify the children in the first repository of each registry named by a tag, and
-  // build the index once: the bytes are identical for all tags. In the registry's other
-  // repositories a HEAD finds each child (agents push to each), or it is copied there from
-  // the verified one, blobs mounted, so no tag ever names an index with a missing child.
+  std::vector<const Reference*> repositories;  // the first tag naming each repository
+  std::set<std::string> seen;
+  for (const Reference& tag : tags) {
+    if (seen.insert(tag.Name()).second) repositories.push_back(&tag);
+  }
+  for (const Reference* repository : repositories) {
+    Status s = clients.at(repository->registry)->CheckPushAccess(repository->repository);
+    if (!s.ok()) return s.WithContext(DescribeMovedTags(tags, 0));
+  }
+  // The children are checked in the first repository of each registry (agents push
+  // there) and copied into its others; the index is built once, with identical bytes for
+  // every tag.
+  std::map<std::string, std::string> checked_in;  // registry host -> repository
   std::string index_bytes;
   PushedIndex pushed;
-  std::map<std::string, std::string> verified_in;  // registry host -> repository
-  std::map<std::string, bool> verified;            // "registry/repository"
-  for (const Reference& tag : tags) {
+  for (const Reference* repository : repositories) {
+    auto [first, is_first] = checked_in.emplace(repository->registry, repository->repository);
+    std::vector<IndexChild> children;
+    Status s = PlaceChildren(*clients.at(repository->registry), repository->repository,
+                             is_first ? "" : first->second, build.jobs, &children);
+    if (!s.ok()) return s.WithContext(DescribeMovedTags(tags, 0));
+    if (!index_bytes.empty()) continue;
+    Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, children);
+    if (!annotations.ok()) return annotations.status().WithContext(DescribeMovedTags(tags, 0));
+    Result<std::string> bytes = BuildIndex(children, *annotations, &pushed.media_type);
+    if (!bytes.ok()) return bytes.status().WithContext(DescribeMovedTags(tags, 0));
+    index_bytes = *bytes;
+  }
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const Reference& tag = tags[i];
     const RegistryClient& registry = *clients.at(tag.registry);
-    auto first = verified_in.find(tag.registry);
-    if (!verified[tag.Name()] && first != verified_in.end()) {
-      for (const JobRecord& job : build.jobs) {
-        Status s = registry.CopyImage(first->second, tag.repository, job.manifest.digest);
-        if (!s.ok()) return s.WithContext("the " + job.platform.ToString() + " image");
-      }
-      verified[tag.Name()] = true;
-    }
-    if (!verified[tag.Name()]) {
-      Result<std::vector<IndexChild>> children =
-          VerifyChildren(registry, tag.repository, build.jobs);
-      if (!children.ok()) return children.status();
-      if (index_bytes.empty()) {
-        Result<std::map<std::string, std::string>> annotations = IndexAnnotations(build, *children);
-        if (!annotations.ok()) return annotations.status();
-        Result<std::string> bytes = BuildIndex(*children, *annotations, &pushed.media_type);
-        if (!bytes.ok()) return bytes.status();
-        index_bytes = *bytes;
-      }
-      verified[tag.Name()] = true;
-      verified_in[tag.registry] = tag.repository;
-    }
+    const std::string& source = checked_in.at(tag.registry);
+    // A child raced by another push is put back before the index is put again.
     Result<std::string> digest =
-        registry.PutManifest(tag.repository, tag.tag, pushed.media_type, index_bytes);
-    if (!digest.ok()) return digest.status().WithContext("pushing the index to " + tag.ToString());
+        registry.PutManifestRepairing(tag.repository, tag.tag, pushed.media_type, index_bytes, [&] {
+          return PlaceChildren(registry, tag.repository, source == tag.repository ? "" : source,
+                               build.jobs, nullptr);
+        });
+    if (!digest.ok()) {
+      return digest.status()
+          .WithContext("pushing the index to " + tag.ToString())
+          .WithContext(DescribeMovedTags(tags, i));
+    }
     pushed.digest = *digest;
   }
   return pushed;

@@ -31,7 +31,11 @@ struct PushedIndex {
 
 // Builds the index (OCI index for OCI children, Docker manifest list for Docker children)
 // from the build's succeeded jobs, checks every child exists in each tag's repository,
-// and PUTs the index under every tag. An OCI index is annotated with
+// and PUTs the index under every tag. Before the first tag moves, each repository proves
+// it takes pushes (an upload session opened and cancelled) and holds every child; a tag
+// that still fails makes an error saying which tags moved and which did not. An index
+// refused for a child the registry does not find is put again after the children are
+// checked. An OCI index is annotated with
 // org.opencontainers.image.created (when merging began), .source and .revision from the
 // build, then the build's own index annotations, which override those. A Docker manifest
 // list carries no annotations, so a build that asked for some fails with a message saying

@@ -2,8 +2,6 @@
 // proxy that answers some requests itself, as what stands in front of registries does: an
 // HTML page (a login portal, a web server at the wrong address) and rate limiting (429
 // with Retry-After). Also cross-repository mounts, counted at the proxy.
-#include "tests/support/registry_proxy.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -19,9 +17,8 @@
 #include "common/registry.h"
 #include "coordinator/merger.h"
 #include "tests/support/push_image.h"
-#include "tests/support/registry_server.h"
+#include "tests/support/registry_proxy_fixture.h"
 #include "tests/support/subprocess.h"
-#include "tests/support/temp_dir.h"
 #include "tests/support/test_image.h"
 
 namespace manifold {
@@ -29,6 +26,8 @@ namespace {
 
 using test::CannedAnswer;
 using test::CommandResult;
+using test::Contains;
+using test::Count;
 using test::MakeTestImage;
 using test::ProxiedRequest;
 using test::RunCommand;
@@ -38,10 +37,6 @@ constexpr auto kTimeout = std::chrono::seconds(60);
 constexpr char kLoginPage[] =
     "<!DOCTYPE html>\n<html><head><title>Sign in to Example SSO</title></head>\n"
     "<body><form action=\"/login\"><input name=\"user\"></form></body></html>\n";
-
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 // An HTML page for every request whose target contains `target_contains`.
 CannedAnswer HtmlPage(const std::string& method, const std::string& target_contains) {
@@ -55,32 +50,8 @@ CannedAnswer HtmlPage(const std::string& method, const std::string& target_conta
   return answer;
 }
 
-int Count(const std::vector<ProxiedRequest>& requests, const std::string& method,
-          const std::string& target_contains = "") {
-  int n = 0;
-  for (const ProxiedRequest& r : requests) {
-    if (r.method == method && Contains(r.target, target_contains)) ++n;
-  }
-  return n;
-}
-
-class RegistryProxyTest : public ::testing::Test {
+class RegistryProxyTest : public test::RegistryProxyFixture {
  protected:
-  void SetUp() override {
-    Status s = registry_.Start();
-    ASSERT_TRUE(s.ok()) << s.message();
-    s = proxy_.Start(registry_.host());
-    ASSERT_TRUE(s.ok()) << s.message();
-    direct_ = std::make_unique<RegistryClient>(registry_.host(), Options());
-  }
-
-  RegistryOptions Options() {
-    RegistryOptions options;
-    options.docker_config_dir = tmp_.path();
-    options.certs_dir = tmp_.path() + "/certs.d";
-    return options;
-  }
-
   // Pushes a one-platform image to REPO:TAG straight to the registry.
   TestImage Push(const std::string& repo, const std::string& tag, const char* arch) {
     TestImage image = MakeTestImage({"linux", arch, ""}, std::string(arch) + " " + repo);
@@ -106,15 +77,6 @@ class RegistryProxyTest : public ::testing::Test {
   std::string ViaProxy(const std::string& repo_and_tag) {
     return proxy_.host() + "/" + repo_and_tag;
   }
-
-  bool Tagged(const std::string& repo, const std::string& tag) {
-    return direct_->GetManifest(repo, tag).ok();
-  }
-
-  test::TempDir tmp_;
-  test::RegistryServer registry_;
-  test::RegistryProxy proxy_;
-  std::unique_ptr<RegistryClient> direct_;
 };
 
 TEST_F(RegistryProxyTest, AnHtmlPageInsteadOfTheApiIsAClearErrorAndTagsNothing) {
@@ -317,14 +279,7 @@ TEST_F(RegistryProxyTest, MergeCopiesChildrenIntoEveryTaggedRepository) {
   BuildRecord build;
   build.id = 7;
   build.spec.tags = {ViaProxy("team/app:v1"), ViaProxy("mirror/app:v1")};
-  for (const TestImage* image : {&amd64, &arm64}) {
-    JobRecord job;
-    job.platform = image->platform;
-    job.state = "succeeded";
-    job.manifest = {image->manifest.media_type, image->manifest.digest,
-                    static_cast<uint64_t>(image->manifest.size)};
-    build.jobs.push_back(job);
-  }
+  build.jobs = {test::SucceededJob(amd64), test::SucceededJob(arm64)};
   Result<PushedIndex> pushed = Merger().MergeAndPushIndex(build);
   ASSERT_TRUE(pushed.ok()) << pushed.status().message();
   Result<FetchedManifest> mirrored = direct_->GetManifest("mirror/app", "v1");

@@ -84,6 +84,11 @@ void MemoryStore::SetAvailable(bool available) {
   available_ = available;
 }
 
+void MemoryStore::FailCompleteBuild(int times) {
+  std::lock_guard lock(mutex_);
+  complete_build_failures_ = times;
+}
+
 Result<std::vector<QueuedJob>> MemoryStore::PendingJobs() {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("load pending jobs"); !s.ok()) return s;
@@ -244,6 +249,10 @@ Result<double> MemoryStore::CompleteBuild(uint64_t build_id, const std::string& 
                                           const std::string& index_media_type) {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("complete build"); !s.ok()) return s;
+  if (complete_build_failures_ > 0) {
+    --complete_build_failures_;
+    return Status::Unavailable("database unavailable during complete build: FailCompleteBuild");
+  }
   auto it = builds_.find(build_id);
   if (it == builds_.end() || it->second.record.state != "merging") return 0.0;
   Build& build = it->second;

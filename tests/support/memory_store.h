@@ -4,7 +4,7 @@
 // every job transition with the rules of coordinator/job_rules.h, so it answers as the
 // PostgreSQL Store does; tests/integration/job_rules_store_test.cc runs one suite against
 // both. Beyond LoopStore, tests create builds, read them back, and simulate the database
-// being down (SetAvailable(false)). Thread-safe: one mutex guards all of it.
+// being down (SetAvailable(false), FailCompleteBuild). Thread-safe: one mutex guards all of it.
 #pragma once
 
 #include <chrono>
@@ -37,6 +37,9 @@ class MemoryStore final : public LoopStore {
   // While false, every call returns Unavailable and changes nothing, as when the database
   // is down; true again brings the same state back.
   void SetAvailable(bool available);
+  // The next `times` CompleteBuild calls return Unavailable and change nothing, as when the
+  // database goes away just after an index was pushed.
+  void FailCompleteBuild(int times);
 
   // LoopStore (coordinator/loop_store.h). As in the PostgreSQL store, a job is assigned
   // only to an agent that said hello (UpsertAgent); any other assignment is Internal.
@@ -94,6 +97,7 @@ class MemoryStore final : public LoopStore {
 
   std::mutex mutex_;
   bool available_ = true;
+  int complete_build_failures_ = 0;  // FailCompleteBuild
   std::map<uint64_t, Build> builds_;
   std::map<uint64_t, JobRecord> jobs_;
   std::map<std::string, std::string> agent_states_;
