@@ -1,28 +1,28 @@
-// chaos: two-platform builds on a real farm while faults hit it, then the invariants.
+// chaos: two-platform builds on a real farm while faults hit it, then #16's invariants.
 //
 // It brings up a farm with ops/farm.sh (PostgreSQL, docker-registry, the coordinator and
 // --agents-per-platform buildah agents for linux/amd64 and for linux/arm64, the latter
-// under QEMU), submits --builds small two-platform builds with the real `manifold build`
-// CLI, one every --interval seconds (every fourth one to a shared tag), and meanwhile does
-// --faults faults from the schedule of --seed (bench/chaos_schedule.h) one after another.
-// Once every build has ended (or --timeout passed after the last submission) it checks
+// under QEMU; heartbeats every 500 ms, lost after 3 missed, drain grace 3 s), submits
+// --builds small two-platform builds with the real `manifold build`, one every --interval
+// seconds (every fourth to the shared tag chaos:shared), and after --calm seconds does the
+// --faults faults of --seed's schedule (bench/chaos_schedule.h), one after another. Once
+// every build has ended, or --timeout seconds after the last submission or fault, it checks
 // the invariants (bench/chaos_invariants.h), prints them with the figures, and exits 1 if
-// any failed. Example:
-//   build/bench/chaos --seed 7 --builds 200 --faults 100 --agents-per-platform 3
+// any failed (2 if the run itself could not be made). Example:
+//   build/bench/chaos --seed 16 --builds 200 --faults 100 --agents-per-platform 3
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
-#include <memory>
+#include <ctime>
+#include <filesystem>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
+#include "bench/chaos_builds.h"
 #include "bench/chaos_injector.h"
 #include "bench/chaos_invariants.h"
 #include "bench/chaos_schedule.h"
 #include "common/registry.h"
 #include "tests/support/farm.h"
-#include "tests/support/subprocess.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
@@ -30,7 +30,6 @@ namespace manifold::bench {
 namespace {
 
 using std::chrono::milliseconds;
-using std::chrono::seconds;
 
 struct Settings {
   uint64_t seed = 0;  // 0: from the clock (printed, so the run can be repeated)
@@ -39,18 +38,13 @@ struct Settings {
   int agents_per_platform = 2;
   double interval_s = 4;
   double calm_s = 20;
-  int timeout_s = 600;
+  int timeout_s = 300;
+  std::string logs;  // where to keep the farm's and the CLIs' logs; "": nowhere
 };
 
 const std::vector<std::string> kPlatforms = {"linux/amd64", "linux/arm64"};
 constexpr int kHeartbeatMs = 500;
 constexpr int kMissedHeartbeats = 3;
-
-// Each build's RUN step differs by BUILD, so every build makes its own images.
-constexpr char kDockerfile[] =
-    "FROM busybox\n"
-    "ARG BUILD=0\n"
-    "RUN echo \"chaos build $BUILD on $(uname -m)\" > /etc/chaos-build\n";
 
 void Say(const std::string& line) {
   static std::mutex mutex;
@@ -65,262 +59,88 @@ std::string Fixed(double value) {
   return text;
 }
 
-// One query through psql against the farm's database; rows of fields split by '\x1f'.
-Result<std::vector<std::vector<std::string>>> Query(const test::Farm& farm,
-                                                    const std::string& sql) {
-  test::CommandResult result =
-      test::RunCommand({"psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-F", "\x1f", "-d",
-                        farm.database_url(), "-c", sql},
-                       seconds(60));
-  if (result.exit_code != 0) return Status::Unavailable("psql: " + result.output);
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream lines(result.output);
-  for (std::string line; std::getline(lines, line);) {
-    std::vector<std::string> fields;
-    std::istringstream parts(line);
-    for (std::string field; std::getline(parts, field, '\x1f');) fields.push_back(field);
-    if (!line.empty() && line.back() == '\x1f') fields.push_back("");
-    rows.push_back(fields);
-  }
-  return rows;
+// "HH:MM:SS" UTC, to find a fault in the farm's logs.
+std::string Utc(double epoch_seconds) {
+  time_t seconds = static_cast<time_t>(epoch_seconds);
+  struct tm utc;
+  gmtime_r(&seconds, &utc);
+  char text[16];
+  strftime(text, sizeof text, "%H:%M:%S", &utc);
+  return text;
 }
 
-// What `manifold build`'s output says: its build id, and its outcome and digest.
-void ReadCliOutput(const std::string& output, int exit_code, ChaosBuild* build) {
-  std::istringstream lines(output);
-  std::string last;
-  for (std::string line; std::getline(lines, line);) {
-    unsigned long long id = 0;
-    if (build->id == 0 && sscanf(line.c_str(), "build %llu submitted", &id) == 1) build->id = id;
-    if (!line.empty()) last = line;
-  }
-  build->cli_exit = exit_code;
-  const std::string prefix = "manifold: build " + std::to_string(build->id);
-  if (exit_code == 0) {
-    build->cli_outcome = "succeeded";
-    build->cli_digest = last;
-  } else if (last.rfind(prefix + " failed", 0) == 0) {
-    build->cli_outcome = "failed";
-  } else if (last.rfind(prefix + " was canceled", 0) == 0) {
-    build->cli_outcome = "canceled";
-  } else {
-    build->cli_outcome = last.empty() ? "no output" : last;
-  }
-}
-
-// `manifold status ID`'s State: and Index: lines.
-void ReadStatus(const test::Farm& farm, ChaosBuild* build) {
-  test::CommandResult status = farm.Manifold({"status", std::to_string(build->id)}, seconds(60));
-  std::istringstream lines(status.output);
-  build->status_state = status.exit_code == 0 ? "" : "error: " + status.output;
-  for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("State:", 0) == 0) build->status_state = line.substr(line.find_last_of(' ') + 1);
-    if (line.rfind("Index:", 0) == 0) {
-      std::istringstream words(line.substr(6));
-      words >> build->status_index;
-    }
-  }
-}
-
-// The database's row of each build the CLI submitted.
-Status ReadBuildRows(const test::Farm& farm, std::vector<ChaosBuild>* builds) {
-  Result<std::vector<std::vector<std::string>>> rows =
-      Query(farm,
-            "SELECT id, state, index_digest, translate(error, E'\\n\\x1f', '  '), "
-            "extract(epoch FROM created_at), coalesce(extract(epoch FROM finished_at), 0) "
-            "FROM builds ORDER BY id");
-  if (!rows.ok()) return rows.status();
-  for (ChaosBuild& build : *builds) {
-    for (const std::vector<std::string>& row : *rows) {
-      if (row.size() < 6 || std::stoull(row[0]) != build.id) continue;
-      build.state = row[1];
-      build.index_digest = row[2];
-      build.error = row[3];
-      build.created = std::stod(row[4]);
-      build.finished =
-          build.state == "succeeded" || build.state == "failed" || build.state == "canceled"
-              ? std::stod(row[5])
-              : 0;
-    }
-  }
-  return Status::Ok();
-}
-
-bool AllEnded(const test::Farm& farm) {
-  Result<std::vector<std::vector<std::string>>> rows =
-      Query(farm, "SELECT count(*) FROM builds WHERE state IN ('queued','running','merging')");
-  return rows.ok() && !rows->empty() && (*rows)[0][0] == "0";
-}
-
-Result<std::vector<std::string>> JobsWithTwoResults(const test::Farm& farm) {
-  Result<std::vector<std::vector<std::string>>> rows =
-      Query(farm,
-            "SELECT j.build_id, e.job_id, j.platform, string_agg(e.state || ' of attempt ' || "
-            "e.attempt || ' by ' || coalesce(e.agent_id, '?'), ', ' ORDER BY e.id) "
-            "FROM job_events e JOIN jobs j ON j.id = e.job_id "
-            "WHERE e.state IN ('succeeded', 'failed', 'timed_out') "
-            "GROUP BY j.build_id, e.job_id, j.platform HAVING count(*) > 1");
-  if (!rows.ok()) return rows.status();
-  std::vector<std::string> lines;
-  for (const std::vector<std::string>& row : *rows) {
-    if (row.size() < 4) continue;
-    lines.push_back("build " + row[0] + " job " + row[1] + " (" + row[2] + "): " + row[3]);
-  }
-  return lines;
-}
-
-int Run(const Settings& settings) {
-  test::FarmOptions options;
-  std::vector<std::string> agents;
+std::vector<std::string> AgentNames(const Settings& settings) {
+  std::vector<std::string> names;
   for (const std::string& platform : kPlatforms) {
-    std::string arch = platform.substr(platform.find('/') + 1);
     for (int i = 1; i <= settings.agents_per_platform; ++i) {
-      agents.push_back(arch + "-" + std::to_string(i));
-      options.agents.push_back(agents.back() + ":" + platform);
+      names.push_back(platform.substr(platform.find('/') + 1) + "-" + std::to_string(i));
     }
+  }
+  return names;
+}
+
+test::FarmOptions FarmFor(const Settings& settings) {
+  test::FarmOptions options;
+  for (const std::string& name : AgentNames(settings)) {
+    options.agents.push_back(name + ":linux/" + name.substr(0, name.find('-')));
   }
   options.env = {{"MANIFOLD_HEARTBEAT_INTERVAL_MS", std::to_string(kHeartbeatMs)},
                  {"MANIFOLD_MISSED_HEARTBEATS", std::to_string(kMissedHeartbeats)},
                  {"MANIFOLD_DRAIN_GRACE", "3"},
                  {"MANIFOLD_FARM_STOP_TIMEOUT", "30"}};
-  ScheduleOptions schedule_options;
-  schedule_options.seed = settings.seed;
-  schedule_options.faults = settings.faults;
-  // The first --calm seconds have no fault, so that some builds show how long one takes.
-  const double fault_offset_s = std::min(settings.calm_s, settings.builds * settings.interval_s);
-  schedule_options.span = milliseconds(static_cast<int64_t>(
-      std::max(settings.builds * settings.interval_s - fault_offset_s, 1.0) * 1000));
-  schedule_options.agents = agents;
-  schedule_options.liveness_limit = milliseconds(kHeartbeatMs * kMissedHeartbeats);
-  const std::vector<Fault> schedule = ChaosSchedule(schedule_options);
-  Say("seed " + std::to_string(settings.seed) + ": " + std::to_string(settings.builds) +
-      " builds, " + std::to_string(schedule.size()) + " faults, " + std::to_string(agents.size()) +
-      " agents");
+  return options;
+}
 
-  test::Farm farm(options);
-  if (Status up = farm.Up(); !up.ok()) {
-    Say("the farm did not come up: " + up.message());
-    return 2;
-  }
-  test::TempDir scratch("manifold-chaos");
-  std::ofstream(scratch.path() + "/Dockerfile") << kDockerfile;
+// The faults, at offsets from the end of the calm start, spread over the submissions left.
+ScheduleOptions ScheduleFor(const Settings& settings, double calm_s) {
+  ScheduleOptions options;
+  options.seed = settings.seed;
+  options.faults = settings.faults;
+  options.span = milliseconds(
+      static_cast<int64_t>(std::max(settings.builds * settings.interval_s - calm_s, 1.0) * 1000));
+  options.agents = AgentNames(settings);
+  options.liveness_limit = milliseconds(kHeartbeatMs * kMissedHeartbeats);
+  return options;
+}
 
-  const double start = EpochSeconds();
+// Does each fault at its time (`start` + `calm_s` + its offset), printing it.
+std::vector<InjectedFault> InjectAll(test::Farm* farm, const std::vector<Fault>& schedule,
+                                     double start, double calm_s) {
+  FaultInjector injector(farm, [farm] { return SomeJobPushing(*farm); });
   std::vector<InjectedFault> injected;
-  std::thread fault_thread([&] {
-    FaultInjector injector(&farm, [&] {
-      Result<std::vector<std::vector<std::string>>> rows =
-          Query(farm, "SELECT count(*) FROM jobs WHERE state = 'pushing'");
-      return rows.ok() && !rows->empty() && (*rows)[0][0] != "0";
-    });
-    for (size_t i = 0; i < schedule.size(); ++i) {
-      const Fault& fault = schedule[i];
-      std::this_thread::sleep_for(std::chrono::duration<double>(
-          start + fault_offset_s + fault.at.count() / 1000.0 - EpochSeconds()));
-      InjectedFault record = injector.Inject(static_cast<int>(i + 1), fault);
-      Say("fault #" + std::to_string(record.number) + " at +" + Fixed(record.began - start) +
-          " s: " + FaultKindName(fault.kind) + " " + fault.target + " (back after " +
-          Fixed(record.ended - record.began) + " s)" +
-          (record.note.empty() ? "" : "; " + record.note) +
-          (record.error.empty() ? "" : "; FAILED: " + record.error));
-      injected.push_back(record);
-    }
-  });
-
-  // Each build's `manifold build`. One that exits before the coordinator took the build (it
-  // or its database was down) is run again with the same idempotency key: a submission
-  // during an outage fails at once for any user, and the run is about what the farm does
-  // with the builds it took.
-  std::vector<ChaosBuild> builds(settings.builds);
-  std::vector<std::unique_ptr<test::Subprocess>> clis(settings.builds);
-  std::vector<double> next_try(settings.builds, 0);
-  std::vector<bool> done(settings.builds, false);
-  auto run_cli = [&](int i) {
-    ChaosBuild& build = builds[i];
-    ++build.submissions;
-    clis[i] = std::make_unique<test::Subprocess>();
-    Status started = clis[i]->Start(
-        {test::BinaryDir() + "/cli/manifold", "--server", farm.server_url(), "build", "--platform",
-         "linux/amd64,linux/arm64", "-t", build.tag, "--build-arg",
-         "BUILD=" + std::to_string(build.number), "--idempotency-key",
-         "chaos-" + std::to_string(settings.seed) + "-" + std::to_string(build.number),
-         "--progress", "plain", scratch.path()},
-        {}, scratch.path() + "/cli-" + std::to_string(build.number) + ".log");
-    if (!started.ok()) {
-      build.cli_outcome = "could not run the CLI: " + started.message();
-      done[i] = true;
-    }
-  };
-  const double last_submission = start + (settings.builds - 1) * settings.interval_s;
-  const double deadline =
-      std::max(last_submission, start + fault_offset_s + schedule_options.span.count() / 1000.0) +
-      settings.timeout_s;
-  for (int submitted = 0;;) {
-    const double now = EpochSeconds();
-    for (; submitted < settings.builds && now >= start + submitted * settings.interval_s;
-         ++submitted) {
-      builds[submitted].number = submitted + 1;
-      builds[submitted].tag =
-          farm.registry() +
-          "/chaos:" + (submitted % 4 == 0 ? "shared" : "build-" + std::to_string(submitted + 1));
-      run_cli(submitted);
-    }
-    bool all_done = submitted == settings.builds;
-    for (int i = 0; i < submitted; ++i) {
-      if (done[i]) continue;
-      int exit_code = clis[i]->Wait(milliseconds(0));
-      if (exit_code < 0 && now < deadline) {
-        all_done = false;
-        continue;
-      }
-      if (exit_code < 0) clis[i]->Stop();
-      ReadCliOutput(test::ReadFileTail(clis[i]->log_file(), 1 << 20), exit_code, &builds[i]);
-      if (builds[i].id == 0 && exit_code > 0 && now < deadline) {
-        all_done = false;
-        if (next_try[i] == 0) next_try[i] = now + 2;
-        if (now >= next_try[i]) {
-          next_try[i] = 0;
-          run_cli(i);
-        }
-        continue;
-      }
-      done[i] = true;
-    }
-    if (all_done || now >= deadline) break;
-    std::this_thread::sleep_for(milliseconds(250));
+  for (const Fault& fault : schedule) {
+    std::this_thread::sleep_for(
+        std::chrono::duration<double>(start + calm_s + fault.at.count() / 1000.0 - EpochSeconds()));
+    InjectedFault record = injector.Inject(static_cast<int>(injected.size()) + 1, fault);
+    Say("fault #" + std::to_string(record.number) + " at +" + Fixed(record.began - start) + " s (" +
+        Utc(record.began) + " UTC): " + FaultKindName(fault.kind) + " " + fault.target +
+        ", back after " + Fixed(record.ended - record.began) + " s" +
+        (record.note.empty() ? "" : "; " + record.note) +
+        (record.error.empty() ? "" : "; FAILED: " + record.error));
+    injected.push_back(record);
   }
-  fault_thread.join();
-  // A CLI may give up following while the coordinator is away; the builds go on.
-  test::WaitFor([&] { return AllEnded(farm); },
-                milliseconds(static_cast<int64_t>(std::max(deadline - EpochSeconds(), 0.0) * 1000)),
-                milliseconds(500));
-  const double now = EpochSeconds();
-  Say("run ended after " + Fixed(now - start) + " s");
+  return injected;
+}
 
-  if (Status read = ReadBuildRows(farm, &builds); !read.ok()) {
-    Say("cannot read the builds from the database: " + read.message());
-    return 2;
-  }
+// Prints each build, each invariant and the figures; true when every invariant holds.
+bool Report(const test::Farm& farm, const std::vector<ChaosBuild>& builds,
+            const std::vector<InjectedFault>& faults, const std::vector<std::string>& doubled,
+            double now) {
   int resubmitted = 0;
-  for (ChaosBuild& build : builds) {
-    if (build.id != 0) ReadStatus(farm, &build);
+  for (const ChaosBuild& build : builds) {
     resubmitted += build.submissions > 1 ? 1 : 0;
     Say("build #" + std::to_string(build.number) + " id " + std::to_string(build.id) + " " +
         build.tag.substr(build.tag.find('/') + 1) + ": " + build.state +
         (build.finished > 0 ? " in " + Fixed(build.finished - build.created) + " s" : "") +
         (build.submissions > 1 ? ", submitted on try " + std::to_string(build.submissions) : ""));
   }
-  Result<std::vector<std::string>> doubled = JobsWithTwoResults(farm);
-  if (!doubled.ok()) {
-    Say("cannot read the job events: " + doubled.status().message());
-    return 2;
-  }
   RegistryClient registry(farm.registry());
-  std::vector<InvariantResult> results = {CheckBuildsEnd(builds, injected, now),
-                                          CheckNoInfrastructureFailure(builds, injected, now),
+  InvariantResult tags = CheckTags(builds, registry);
+  std::vector<InvariantResult> results = {CheckBuildsEnd(builds, faults, now),
+                                          CheckNoInfrastructureFailure(builds, faults, now),
                                           CheckIndexes(builds, kPlatforms, registry),
-                                          CheckTags(builds, registry),
-                                          CheckSingleResults(*doubled),
+                                          tags,
+                                          CheckSingleResults(doubled),
                                           CheckCliAgrees(builds)};
   bool all_ok = true;
   for (const InvariantResult& result : results) {
@@ -329,7 +149,7 @@ int Run(const Settings& settings) {
     for (const std::string& violation : result.violations) Say("     " + violation);
   }
   ChaosFigures figures =
-      ComputeFigures(builds, injected, static_cast<int>(results[3].violations.size()), now);
+      ComputeFigures(builds, faults, static_cast<int>(tags.violations.size()), now);
   Say("builds lost: " + std::to_string(figures.builds_lost) + " of " +
       std::to_string(builds.size()) + "; wrong tags: " + std::to_string(figures.wrong_tags));
   Say("fault-free builds: " + std::to_string(figures.clean_builds) + ", median " +
@@ -337,10 +157,72 @@ int Run(const Settings& settings) {
       std::to_string(figures.faulted_builds) + ", time the fault added p50 " +
       Fixed(figures.added_p50_s) + " s, p99 " + Fixed(figures.added_p99_s) + " s");
   Say("bottleneck: " + figures.bottleneck);
-  Say("builds whose submission was refused first (coordinator or database down) and made "
-      "again: " +
-      std::to_string(resubmitted));
-  if (!all_ok) Say("farm logs were in " + farm.dir() + "/farm/logs (removed on exit)");
+  Say("builds submitted again after a refused submission: " + std::to_string(resubmitted));
+  return all_ok;
+}
+
+void KeepLogs(const test::Farm& farm, const std::string& scratch, const std::string& to) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::create_directories(to + "/cli", error);
+  fs::copy(farm.dir() + "/farm/logs", to, fs::copy_options::overwrite_existing, error);
+  for (const auto& entry : fs::directory_iterator(scratch, error)) {
+    if (entry.path().extension() == ".log") {
+      fs::copy(entry.path(), to + "/cli", fs::copy_options::overwrite_existing, error);
+    }
+  }
+  Say("logs kept in " + to + (error ? " (partly: " + error.message() + ")" : ""));
+}
+
+int Run(const Settings& settings) {
+  const double calm_s = std::min(settings.calm_s, settings.builds * settings.interval_s);
+  const ScheduleOptions schedule_options = ScheduleFor(settings, calm_s);
+  const std::vector<Fault> schedule = ChaosSchedule(schedule_options);
+  Say("seed " + std::to_string(settings.seed) + ": " + std::to_string(settings.builds) +
+      " builds, " + std::to_string(schedule.size()) + " faults, " +
+      std::to_string(schedule_options.agents.size()) + " agents");
+  test::Farm farm(FarmFor(settings));
+  if (Status up = farm.Up(); !up.ok()) {
+    Say("the farm did not come up: " + up.message());
+    return 2;
+  }
+  test::TempDir scratch("manifold-chaos");
+  ChaosBuilds builds(&farm, kPlatforms, scratch.path(), settings.seed);
+
+  const double start = EpochSeconds();
+  std::vector<InjectedFault> faults;
+  std::thread fault_thread([&] { faults = InjectAll(&farm, schedule, start, calm_s); });
+  const double deadline = start +
+                          std::max((settings.builds - 1) * settings.interval_s,
+                                   calm_s + schedule_options.span.count() / 1000.0) +
+                          settings.timeout_s;
+  for (int submitted = 0;;) {
+    const double now = EpochSeconds();
+    for (; submitted < settings.builds && now >= start + submitted * settings.interval_s;
+         ++submitted) {
+      builds.Submit(farm.registry() + "/chaos:" +
+                    (submitted % 4 == 0 ? "shared" : "build-" + std::to_string(submitted + 1)));
+    }
+    if ((builds.Poll(now, deadline) && submitted == settings.builds) || now >= deadline) break;
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  fault_thread.join();
+  // A CLI may give up following while the coordinator is away; the builds go on.
+  test::WaitFor([&] { return AllBuildsEnded(farm); },
+                milliseconds(static_cast<int64_t>(std::max(deadline - EpochSeconds(), 0.0) * 1000)),
+                milliseconds(500));
+  const double now = EpochSeconds();
+  Say("run ended after " + Fixed(now - start) + " s");
+
+  Result<std::vector<std::string>> doubled = JobsWithTwoResults(farm);
+  Status read = builds.ReadOutcomes();
+  if (!read.ok() || !doubled.ok()) {
+    Say("cannot read the outcomes from the database: " +
+        (read.ok() ? doubled.status() : read).message());
+    return 2;
+  }
+  bool all_ok = Report(farm, builds.builds(), faults, *doubled, now);
+  if (!settings.logs.empty()) KeepLogs(farm, scratch.path(), settings.logs);
   return all_ok ? 0 : 1;
 }
 
@@ -362,8 +244,9 @@ int main(int argc, char** argv) {
   app.add_option("--calm", settings.calm_s, "Seconds without faults at the start")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--timeout", settings.timeout_s,
-                 "Seconds after the last fault for every build to end")
+                 "Seconds after the last submission or fault for every build to end")
       ->check(CLI::PositiveNumber);
+  app.add_option("--logs", settings.logs, "Keep the farm's and the CLIs' logs in this directory");
   CLI11_PARSE(app, argc, argv);
   if (settings.seed == 0) {
     settings.seed =

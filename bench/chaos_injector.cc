@@ -21,10 +21,13 @@ void FaultInjector::Restart(const std::string& name, bool kill, milliseconds hol
   Status down = kill ? farm_->Kill(name) : farm_->Stop(name);
   // `stop` answers 4 when the grace ran out and the script had to SIGKILL: the process is
   // gone either way, which is what the fault needs; the record says it.
-  if (!down.ok()) record->note = (kill ? "kill: " : "stop: ") + down.message();
+  if (!down.ok()) {
+    const std::string& message = down.message();
+    record->note = message.substr(0, message.find('\n'));
+  }
   std::this_thread::sleep_for(hold);
   Status up = farm_->Start(name);
-  if (!up.ok()) record->error = "start " + name + ": " + up.message();
+  if (!up.ok()) record->error = up.message();
   record->ended = EpochSeconds();
 }
 

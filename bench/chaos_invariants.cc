@@ -37,8 +37,9 @@ std::string Describe(const ChaosBuild& build, const std::vector<InjectedFault>& 
   std::vector<const InjectedFault*> during = FaultsDuring(build, faults, now);
   std::string text;
   for (const InjectedFault* fault : during) {
-    text += (text.empty() ? "during " : ", ") + Label(*fault) + " " +
-            Seconds(fault->began - build.created) + " after it was created";
+    const double after = fault->began - build.created;
+    text += (text.empty() ? "during " : ", ") + Label(*fault) + " (begun " +
+            Seconds(std::abs(after)) + (after < 0 ? " before" : " after") + " it was created)";
   }
   if (!text.empty()) return text;
   const InjectedFault* before = nullptr;
@@ -137,8 +138,8 @@ InvariantResult CheckBuildsEnd(const std::vector<ChaosBuild>& builds,
                                   ": the CLI never submitted it: " + build.cli_outcome);
     } else if (build.finished == 0) {
       result.violations.push_back(Name(build) + " never ended: still " + build.state + " " +
-                                  Seconds(now - last_fault) + " after its last fault or its " +
-                                  "creation, " + Describe(build, faults, now));
+                                  Seconds(now - build.created) + " after it was created, " +
+                                  Describe(build, faults, now));
     } else if (!during.empty() && build.finished - last_fault > limit_s) {
       result.violations.push_back(Name(build) + " ended " + Seconds(build.finished - last_fault) +
                                   " after its last fault, " + Describe(build, faults, now));
