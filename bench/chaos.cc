@@ -106,14 +106,15 @@ ScheduleOptions ScheduleFor(const Settings& settings, double calm_s) {
 // Does each fault at its time (`start` + `calm_s` + its offset), printing it.
 std::vector<InjectedFault> InjectAll(test::Farm* farm, const std::vector<Fault>& schedule,
                                      double start, double calm_s) {
-  FaultInjector injector(farm, [farm] { return SomeJobPushing(*farm); });
+  FaultInjector injector(
+      farm, {[farm] { return SomeJobPushing(*farm); }, [farm] { return BusyAgents(*farm); }});
   std::vector<InjectedFault> injected;
   for (const Fault& fault : schedule) {
     std::this_thread::sleep_for(
         std::chrono::duration<double>(start + calm_s + fault.at.count() / 1000.0 - EpochSeconds()));
     InjectedFault record = injector.Inject(static_cast<int>(injected.size()) + 1, fault);
     Say("fault #" + std::to_string(record.number) + " at +" + Fixed(record.began - start) + " s (" +
-        Utc(record.began) + " UTC): " + FaultKindName(fault.kind) + " " + fault.target +
+        Utc(record.began) + " UTC): " + FaultKindName(fault.kind) + " " + record.fault.target +
         ", back after " + Fixed(record.ended - record.began) + " s" +
         (record.note.empty() ? "" : "; " + record.note) +
         (record.error.empty() ? "" : "; FAILED: " + record.error));

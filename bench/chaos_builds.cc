@@ -176,6 +176,17 @@ bool SomeJobPushing(const test::Farm& farm) {
   return Count(farm, "SELECT count(*) FROM jobs WHERE state = 'pushing'") > 0;
 }
 
+std::vector<std::string> BusyAgents(const test::Farm& farm) {
+  Result<Rows> rows = Query(farm,
+                            "SELECT DISTINCT agent_id FROM jobs WHERE state IN "
+                            "('assigned', 'building', 'pushing') ORDER BY 1");
+  std::vector<std::string> agents;
+  for (const std::vector<std::string>& row : rows.ok() ? *rows : Rows{}) {
+    if (!row.empty() && !row[0].empty()) agents.push_back(row[0]);
+  }
+  return agents;
+}
+
 Result<std::vector<std::string>> JobsWithTwoResults(const test::Farm& farm) {
   Result<Rows> rows =
       Query(farm,

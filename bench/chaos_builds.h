@@ -57,6 +57,8 @@ class ChaosBuilds {
 bool AllBuildsEnded(const test::Farm& farm);
 // Whether some job is pushing its image now.
 bool SomeJobPushing(const test::Farm& farm);
+// The agents a job is assigned to now, by name.
+std::vector<std::string> BusyAgents(const test::Farm& farm);
 // One line per job the database recorded more than one final result for (succeeded,
 // failed or timed_out events), naming its build, platform, attempts and agents.
 Result<std::vector<std::string>> JobsWithTwoResults(const test::Farm& farm);

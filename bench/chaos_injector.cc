@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "tests/support/wait.h"
@@ -23,7 +24,7 @@ void FaultInjector::Restart(const std::string& name, bool kill, milliseconds hol
   // gone either way, which is what the fault needs; the record says it.
   if (!down.ok()) {
     const std::string& message = down.message();
-    record->note = message.substr(0, message.find('\n'));
+    record->note += (record->note.empty() ? "" : "; ") + message.substr(0, message.find('\n'));
   }
   std::this_thread::sleep_for(hold);
   Status up = farm_->Start(name);
@@ -31,10 +32,33 @@ void FaultInjector::Restart(const std::string& name, bool kill, milliseconds hol
   record->ended = EpochSeconds();
 }
 
-InjectedFault FaultInjector::Inject(int number, const Fault& fault) {
+std::string FaultInjector::AgentToHit(const Fault& fault, std::string* note) const {
+  std::vector<std::string> busy;
+  test::WaitFor(
+      [&] {
+        busy = probes_.busy_agents();
+        return !busy.empty();
+      },
+      seconds(10), milliseconds(100));
+  if (busy.empty()) {
+    *note = "no agent ran a job within 10 s; hit the scheduled one";
+    return fault.target;
+  }
+  if (std::find(busy.begin(), busy.end(), fault.target) != busy.end()) return fault.target;
+  *note = "scheduled " + fault.target + " was idle";
+  // Which busy agent follows from the schedule too (its time), not from this run's timing.
+  return busy[static_cast<size_t>(fault.at.count()) % busy.size()];
+}
+
+InjectedFault FaultInjector::Inject(int number, const Fault& scheduled) {
   InjectedFault record;
   record.number = number;
-  record.fault = fault;
+  record.fault = scheduled;
+  const Fault& fault = record.fault;
+  if (fault.kind == FaultKind::kAgentKill || fault.kind == FaultKind::kAgentPause ||
+      fault.kind == FaultKind::kAgentDrain) {
+    record.fault.target = AgentToHit(scheduled, &record.note);
+  }
   switch (fault.kind) {
     case FaultKind::kAgentKill:
     case FaultKind::kCoordinatorKill:
@@ -46,7 +70,7 @@ InjectedFault FaultInjector::Inject(int number, const Fault& fault) {
       break;
     case FaultKind::kRegistryRestart:
       // "Mid-push": wait (bounded) for a job that pushes, so the outage cuts an upload.
-      if (!test::WaitFor(pushing_, seconds(30), milliseconds(100))) {
+      if (!test::WaitFor(probes_.job_pushing, seconds(30), milliseconds(100))) {
         record.note = "no job was pushing within 30 s; restarted anyway";
       }
       Restart(fault.target, /*kill=*/false, fault.hold, &record);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "bench/chaos_schedule.h"
 #include "tests/support/farm.h"
@@ -24,25 +25,34 @@ struct InjectedFault {
   double began = 0;   // EpochSeconds() when the target was hit
   double ended = 0;   // when it was back (running, continued, restarted)
   std::string error;  // empty when the farm did what was asked
-  std::string note;   // e.g. "no job was pushing; restarted anyway"
+  std::string note;   // e.g. "scheduled amd64-2 was idle"
+};
+
+// What the injector asks the farm before it strikes.
+struct FarmProbes {
+  std::function<bool()> job_pushing;                      // some job pushes now
+  std::function<std::vector<std::string>()> busy_agents;  // agents running a job, by name
 };
 
 class FaultInjector {
  public:
-  // `pushing` tells whether some job is pushing now (a registry restart waits for one).
-  FaultInjector(test::Farm* farm, std::function<bool()> pushing)
-      : farm_(farm), pushing_(std::move(pushing)) {}
+  FaultInjector(test::Farm* farm, FarmProbes probes) : farm_(farm), probes_(std::move(probes)) {}
 
+  // Does `fault`. An agent fault hits an agent that runs a job, so that it cuts a build:
+  // the scheduled agent if it runs one, else one that does (waiting up to 10 s for one),
+  // else the scheduled agent; the record's fault names the agent hit. A registry restart
+  // waits up to 30 s for a job that pushes.
   InjectedFault Inject(int number, const Fault& fault);
 
  private:
+  std::string AgentToHit(const Fault& fault, std::string* note) const;
   // Takes `name` down (kill: SIGKILL; else SIGTERM, which an agent drains for its grace),
   // waits `hold`, and starts it again.
   void Restart(const std::string& name, bool kill, std::chrono::milliseconds hold,
                InjectedFault* record);
 
   test::Farm* farm_;
-  std::function<bool()> pushing_;
+  FarmProbes probes_;
 };
 
 }  // namespace manifold::bench

@@ -27,8 +27,8 @@ std::string Name(const ChaosBuild& build) {
 }
 
 std::string Label(const InjectedFault& fault) {
-  return "fault #" + std::to_string(fault.number) + " (" + FaultKindName(fault.fault.kind) + " " +
-         fault.fault.target + ")";
+  return "fault #" + std::to_string(fault.number) + " " + FaultKindName(fault.fault.kind) + " " +
+         fault.fault.target;
 }
 
 // The faults a build lived through, or else the last one before it.

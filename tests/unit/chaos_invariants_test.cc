@@ -59,7 +59,7 @@ TEST(ChaosInvariantsTest, AFailedBuildNamesTheFaultBeforeItWhenNoneWasDuringIt) 
   failed.error = "no free slot";
   InvariantResult result = CheckNoInfrastructureFailure({failed}, faults, 500);
   ASSERT_EQ(result.violations.size(), 1u);
-  EXPECT_NE(result.violations[0].find("the last before it was fault #1 (agent-pause amd64-1)"),
+  EXPECT_NE(result.violations[0].find("the last before it was fault #1 agent-pause amd64-1"),
             std::string::npos)
       << result.violations[0];
   EXPECT_NE(result.violations[0].find("no free slot"), std::string::npos);
