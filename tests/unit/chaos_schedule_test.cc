@@ -59,7 +59,9 @@ TEST(ChaosScheduleTest, FaultsAreInOrderInsideTheSpanWithTheirTargets) {
     const Fault& fault = faults[i];
     EXPECT_GE(fault.at.count(), 0);
     EXPECT_LT(fault.at, options.span);
-    if (i > 0) EXPECT_LT(faults[i - 1].at, fault.at) << i;
+    if (i > 0) {
+      EXPECT_LT(faults[i - 1].at, fault.at) << i;
+    }
     switch (fault.kind) {
       case FaultKind::kAgentKill:
       case FaultKind::kAgentDrain:
