@@ -168,9 +168,10 @@ void AgentLoop::HandleFrame(const std::string& routing_id, const std::string& pe
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
           LoopClock::time_point previous = session.last_heartbeat;
           session.last_heartbeat = now;
-          ApplyReconciliation(session.agent_id,
-                              Reconcile(running_, session.agent_id, message.running_jobs, previous),
-                              "does not hold it: its assignment was lost", "assignment_lost", now);
+          ApplyReconciliation(
+              session.agent_id,
+              Reconcile(running_, session.jobs, session.agent_id, message.running_jobs, previous),
+              "does not hold it: its assignment was lost", "assignment_lost", now);
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
           reports_.AddPhase(session.agent_id, message, now);
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
@@ -223,11 +224,15 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
 
   // Jobs the store gave this agent that it no longer holds were lost with its previous
   // process, whenever they were assigned; the ones it still holds keep running.
-  Reconciliation reconciled =
-      Reconcile(running_, hello.agent_id, hello.running_jobs, LoopClock::time_point::max());
-  std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
+  std::set<uint64_t> given;
   for (const auto& [job_id, running] : running_) {
-    if (running.agent_id == hello.agent_id && held.count(running.job)) {
+    if (running.agent_id == hello.agent_id) given.insert(job_id);
+  }
+  Reconciliation reconciled =
+      Reconcile(running_, given, hello.agent_id, hello.running_jobs, LoopClock::time_point::max());
+  std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
+  for (uint64_t job_id : given) {
+    if (held.count(running_.at(job_id).job)) {
       session.jobs.insert(job_id);
       unrecorded_losses_.erase(job_id);
     }

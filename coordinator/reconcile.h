@@ -11,9 +11,12 @@
 //     attempts assigned before `assigned_before` count: an assignment sent after the
 //     agent's previous heartbeat may still be on its way, and retrying it would run the
 //     job twice.
-// A pure function over the loop's view; thread-safe.
+// `given` is the ids of the jobs the coordinator gave the agent (its session's jobs), so a
+// heartbeat costs what the agent holds, not what the whole farm runs. A pure function over
+// the loop's view; thread-safe.
 #pragma once
 
+#include <set>
 #include <vector>
 
 #include "common/messages.h"
@@ -26,7 +29,8 @@ struct Reconciliation {
   std::vector<JobRef> lost;       // current there, not held by the agent
 };
 
-Reconciliation Reconcile(const RunningJobs& running, const std::string& agent_id,
-                         const std::vector<JobRef>& held, LoopClock::time_point assigned_before);
+Reconciliation Reconcile(const RunningJobs& running, const std::set<uint64_t>& given,
+                         const std::string& agent_id, const std::vector<JobRef>& held,
+                         LoopClock::time_point assigned_before);
 
 }  // namespace manifold

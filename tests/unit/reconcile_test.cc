@@ -21,7 +21,7 @@ RunningJob Running(uint64_t job_id, uint32_t attempt, const char* agent_id,
 
 TEST(ReconcileTest, AgreeingViewsChangeNothing) {
   RunningJobs running = {{1, Running(1, 2, "a1", kAt)}, {2, Running(2, 1, "a2", kAt)}};
-  Reconciliation out = Reconcile(running, "a1", {{1, 2}}, kAt + seconds(5));
+  Reconciliation out = Reconcile(running, {1}, "a1", {{1, 2}}, kAt + seconds(5));
   EXPECT_TRUE(out.to_cancel.empty());
   EXPECT_TRUE(out.lost.empty());
 }
@@ -30,7 +30,7 @@ TEST(ReconcileTest, AnAttemptHeldThatIsNotCurrentThereIsCanceled) {
   RunningJobs running = {{1, Running(1, 2, "a1", kAt)}, {2, Running(2, 1, "a2", kAt)}};
   // Job 1 at an older attempt, job 2 which another agent holds, job 3 which ended.
   Reconciliation out =
-      Reconcile(running, "a1", {{1, 2}, {1, 1}, {2, 1}, {3, 1}, {3, 1}}, kAt + seconds(5));
+      Reconcile(running, {1}, "a1", {{1, 2}, {1, 1}, {2, 1}, {3, 1}, {3, 1}}, kAt + seconds(5));
   EXPECT_EQ(out.to_cancel, (std::vector<JobRef>{{1, 1}, {2, 1}, {3, 1}}));
   EXPECT_TRUE(out.lost.empty());
 }
@@ -39,7 +39,7 @@ TEST(ReconcileTest, OnlyAssignmentsOlderThanThePreviousHeartbeatCanBeLost) {
   RunningJobs running = {{1, Running(1, 1, "a1", kAt)},
                          {2, Running(2, 1, "a1", kAt + seconds(2))},
                          {3, Running(3, 1, "a2", kAt)}};
-  Reconciliation out = Reconcile(running, "a1", {}, kAt + seconds(2));
+  Reconciliation out = Reconcile(running, {1, 2}, "a1", {}, kAt + seconds(2));
   EXPECT_EQ(out.lost, (std::vector<JobRef>{{1, 1}}));  // job 2 may still be on its way
   EXPECT_TRUE(out.to_cancel.empty());
 }
