@@ -166,7 +166,11 @@ void AgentLoop::HandleFrame(const std::string& routing_id, const std::string& pe
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
-          LoopClock::time_point previous = session.last_heartbeat;
+          // An assignment counts as lost only if it was sent a whole heartbeat interval
+          // before the agent's previous heartbeat: an agent reads what came in before it
+          // sends a heartbeat, but one sent just before the assignment reached it (or a
+          // slow link) would otherwise have it retried while it is on its way.
+          LoopClock::time_point previous = session.last_heartbeat - options_.heartbeat_interval;
           session.last_heartbeat = now;
           ApplyReconciliation(
               session.agent_id,

@@ -7,10 +7,10 @@
 //   - an attempt the agent holds that is not the job's current attempt there (the job was
 //     retried elsewhere, canceled, or ended) is canceled on the agent;
 //   - a current attempt the coordinator gave the agent that the agent does not hold was
-//     lost (the assignment never arrived, or the agent restarted) and is retried. Only
-//     attempts assigned before `assigned_before` count: an assignment sent after the
-//     agent's previous heartbeat may still be on its way, and retrying it would run the
-//     job twice.
+//     lost (the assignment never arrived, or the agent restarted). Only attempts
+//     assigned before `assigned_before` count (for a heartbeat, one heartbeat interval
+//     before the agent's previous heartbeat): an assignment sent later may still be on
+//     its way, and retrying it would run the job twice.
 // `given` is the ids of the jobs the coordinator gave the agent (its session's jobs), so a
 // heartbeat costs what the agent holds, not what the whole farm runs. A pure function over
 // the loop's view; thread-safe.
