@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/job_limits.h"
 #include "common/platform.h"
 #include "common/status.h"
 
@@ -46,6 +47,12 @@ struct BuildRequest {
   // cache survives for the next build of the same repository and platform (the
   // coordinator sends such builds back to this agent). Empty: keep nothing.
   std::string cache_name;
+  // RUN steps' network: "" (the backend's sandbox network: private, NAT'd, with the host
+  // and link-local addresses denied), "none", or "host" (the agent checked the entitlement).
+  std::string network;
+  // Limits the agent resolved for this job (its defaults filled in, its maximums checked);
+  // zero fields are unlimited.
+  JobLimits limits;
 };
 
 class Builder {

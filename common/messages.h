@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/job_limits.h"
 #include "common/platform.h"
 
 namespace manifold {
@@ -112,6 +113,12 @@ struct AssignMsg {
   bool pull = false;
   // --secret: id -> bytes. Only ever in memory: never logged, stored or written to the image.
   std::map<std::string, std::string> secrets;
+  // --network: "" (the agent's sandbox network), "none" or "host"; --allow: entitlements
+  // the build asks for ("network.host"), each of which the agent must allow.
+  std::string network;
+  std::vector<std::string> entitlements;
+  // --job-memory, --job-cpus, --job-pids, --job-disk; unset fields take the agent's defaults.
+  JobLimits limits;
   bool operator==(const AssignMsg&) const = default;
 };
 
