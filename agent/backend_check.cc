@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -51,6 +54,82 @@ Status CheckBuildah(CommandRunner& runner, const std::string& buildah) {
   return Status::Ok();
 }
 
+// The names in the engine's `docker info` SecurityOptions ("name=seccomp,profile=default"
+// gives "seccomp").
+Result<std::vector<std::string>> EngineSecurityOptions(CommandRunner& runner,
+                                                       const DockerBuilderOptions& docker) {
+  std::string output;
+  Status ran =
+      RunCheckCommand(runner,
+                      CommandSpec{{docker.docker, "info", "--format", "{{json .SecurityOptions}}"},
+                                  {{"DOCKER_HOST", docker.host}},
+                                  ""},
+                      "the docker client", "", &output);
+  if (!ran.ok()) return ran;
+  // The runner merges stderr in, where the client may print WARNING lines: the list is
+  // the line that starts with '['.
+  nlohmann::json options;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line) && !options.is_array();) {
+    if (line.rfind('[', 0) == 0) {
+      options = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    }
+  }
+  if (!options.is_array()) {
+    return Status::FailedPrecondition("`docker info` printed no list of security options");
+  }
+  std::vector<std::string> names;
+  for (const nlohmann::json& option : options) {
+    if (!option.is_string()) continue;
+    std::string text = option.get<std::string>();
+    if (text.rfind("name=", 0) != 0) continue;
+    names.push_back(text.substr(5, text.find(',') - 5));
+  }
+  return names;
+}
+
+// What the engine's sandbox gives RUN steps: a few words for the description, and a
+// warning for each way it falls short of buildah's.
+std::string CheckDockerSandbox(CommandRunner& runner, const DockerBuilderOptions& docker,
+                               std::vector<std::string>* warnings) {
+  const std::string engine = "the Docker engine at " + docker.host;
+  if (docker.network == "host") {
+    warnings->push_back(
+        "--docker-network host puts the RUN steps of every build that does not ask for "
+        "--network none on the engine's own network (the host's, unless dockerd runs "
+        "rootless): they reach the host's loopback services and the link-local metadata "
+        "address; use --docker-network none, or give the engine a bridge and leave "
+        "--docker-network unset");
+  }
+  Result<std::vector<std::string>> names = EngineSecurityOptions(runner, docker);
+  if (!names.ok()) {
+    warnings->push_back("cannot read the security options of " + engine + " (" +
+                        names.status().message() + "); its build sandbox is unchecked");
+    return "sandbox unchecked";
+  }
+  auto has = [&](const std::string& name) {
+    return std::find(names->begin(), names->end(), name) != names->end();
+  };
+  std::string sandbox = has("rootless") ? "rootless engine"
+                        : has("userns") ? "userns-remap"
+                                        : "steps' root is the host's root";
+  if (!has("rootless") && !has("userns")) {
+    warnings->push_back(
+        "RUN steps run as the host's root: " + engine +
+        " runs neither rootless nor with --userns-remap; start dockerd with "
+        "--userns-remap=default (or rootless) so that a step's root is an unprivileged host "
+        "user");
+  }
+  if (has("seccomp")) {
+    sandbox += ", seccomp";
+  } else {
+    warnings->push_back(engine +
+                        " has no seccomp profile, so RUN steps may make any system call; "
+                        "start dockerd without --seccomp-profile=unconfined");
+  }
+  return sandbox;
+}
+
 }  // namespace
 
 Result<std::string> FindDockerClient(CommandRunner& runner, const std::string& docker) {
@@ -87,9 +166,11 @@ Result<OpenedBackend> OpenBackend(const BackendOptions& options, CommandRunner& 
     if (Status ok = DockerBuilder::CheckAvailable(runner, docker, &engine_version); !ok.ok()) {
       return refuse(ok);
     }
+    std::string sandbox = CheckDockerSandbox(runner, docker, &opened.warnings);
     opened.description = "docker (client " + docker.docker + ", engine " + engine_version + " at " +
                          docker.host +
-                         (docker.network.empty() ? "" : ", RUN network " + docker.network) + ")";
+                         (docker.network.empty() ? "" : ", RUN network " + docker.network) +
+                         ", BuildKit sandbox: " + sandbox + ")";
     opened.builder = std::make_unique<DockerBuilder>(runner, std::move(docker));
     return opened;
   }

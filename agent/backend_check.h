@@ -5,7 +5,10 @@
 //
 // The checks run the backend's real tools: `buildah version` and `buildah info` (which
 // opens the container storage, so an unwritable storage fails here); for docker, a
-// client that can run BuildKit builds, the engine answering at its address, and skopeo.
+// client that can run BuildKit builds, the engine answering at its address, and skopeo;
+// then what the engine's sandbox gives RUN steps (`docker info`: a user namespace or a
+// rootless engine, seccomp), each shortfall against buildah's sandbox being a warning,
+// as is an agent that puts every build's RUN steps on the engine's host network.
 // When the docker client is given by name (the default "docker"), every program of that
 // name in PATH is tried in order, because the first one may be a client without the
 // buildx plugin while the engine's own client further down works.
@@ -16,6 +19,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/builder.h"
 #include "agent/command_runner.h"
@@ -40,6 +44,10 @@ struct OpenedBackend {
   // What was found, for the agent's log: "docker (client /usr/bin/docker, engine 20.10.24
   // at unix:///run/docker.sock)".
   std::string description;
+  // Ways the backend's sandbox falls short of what RUN steps of untrusted Dockerfiles
+  // need, one line each saying how to fix it, for the agent to log as warnings. They do
+  // not stop the agent: the operator may trust every build.
+  std::vector<std::string> warnings;
 };
 
 // Checks that the named backend can build on this host and returns it ready to use.

@@ -25,6 +25,22 @@ int ClientMajorVersion(const std::string& version_output) {
   return static_cast<int>(major);
 }
 
+// The per-job limits in `limits` that `docker build` cannot enforce, as the flags that set
+// them ("--job-memory, --job-pids"); empty when there are none. The disk limit bounds the
+// job's work dir, which the agent does whatever the backend.
+std::string UnenforcedLimits(const JobLimits& limits) {
+  std::string flags;
+  auto add = [&](uint64_t value, const char* flag) {
+    if (value == 0) return;
+    if (!flags.empty()) flags += ", ";
+    flags += flag;
+  };
+  add(limits.memory_bytes, "--job-memory");
+  add(limits.cpu_millis, "--job-cpus");
+  add(limits.pids, "--job-pids");
+  return flags;
+}
+
 std::string FirstLine(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
@@ -53,6 +69,10 @@ CommandSpec DockerBuilder::DockerCommand(std::vector<std::string> args) const {
   return spec;
 }
 
+std::string DockerBuilder::RunNetwork(const BuildRequest& request) const {
+  return request.network.empty() ? options_.network : request.network;
+}
+
 std::vector<std::string> DockerBuilder::BuildArgv(const BuildRequest& request) const {
   std::vector<std::string> argv = {options_.docker,
                                    "build",
@@ -61,7 +81,9 @@ std::vector<std::string> DockerBuilder::BuildArgv(const BuildRequest& request) c
                                    request.platform.ToString(),
                                    "-f",
                                    request.dockerfile_path};
-  if (!options_.network.empty()) argv.push_back("--network=" + options_.network);
+  if (std::string network = RunNetwork(request); !network.empty()) {
+    argv.push_back("--network=" + network);
+  }
   AppendBuildOptions(request, &argv);
   if (request.pull) argv.push_back("--pull");  // docker's --pull always pulls, as buildx's
   argv.push_back("-t");
@@ -82,6 +104,15 @@ Status DockerBuilder::Build(const BuildRequest& request,
     return Status::InvalidArgument(
         "the docker backend cannot put manifest annotations on the " + platform +
         " image; build without --annotation manifest:... or on a buildah agent");
+  }
+
+  if (std::string flags = UnenforcedLimits(request.limits); !flags.empty()) {
+    // Running the build anyway would pass off an unbounded build as a bounded one.
+    return Status::InvalidArgument(
+        "the docker backend cannot enforce per-job limits (" + flags + ") on the " + platform +
+        " build: `docker build` takes none per build, so the Docker engine's own settings "
+        "bound every build instead; build on a buildah agent, or leave " +
+        flags + " unset on the build and on this agent's defaults");
   }
 
   std::vector<std::string> build_argv = BuildArgv(request);

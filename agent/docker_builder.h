@@ -8,6 +8,13 @@
 // the engine at options.host. A cancel stops the docker client's process group; BuildKit
 // then cancels the build on the engine, RUN steps included, when the client's session ends.
 //
+// RUN steps run in BuildKit's sandbox on the engine: their own PID, mount, IPC and UTS
+// namespaces, and the network BuildArgv picks (see RunNetwork). How far that sandbox reaches
+// (user namespace, seccomp, the bridge's reach to the host) is the engine's configuration,
+// checked where it can be by backend_check.h. `docker build` with BuildKit takes no per-build
+// memory, CPU or process limit, so Build refuses a request that carries one rather than
+// ignore it; the engine's own settings bound builds instead (README, "Docker backend").
+//
 // The client must be able to run BuildKit builds: Docker's own clients before 23.0 (such
 // as Debian's docker.io) have BuildKit built in; later ones need the buildx plugin and
 // stop with an error when it is missing. CheckAvailable tells them apart at start-up.
@@ -35,8 +42,10 @@ struct DockerBuilderOptions {
   std::string docker = "docker";
   // The engine's address as DOCKER_HOST takes it.
   std::string host = "unix:///var/run/docker.sock";
-  // --network for RUN steps: "host" or "none" for an engine without a bridge network
-  // (dockerd --bridge=none); empty leaves the engine's default.
+  // The agent's --network for RUN steps of builds that ask for none: empty for the engine's
+  // default (its bridge network, NAT'd), "none", or "host" (the engine's own network
+  // namespace: the host's loopback and every service on it, unless dockerd runs rootless).
+  // An engine without a bridge (dockerd --bridge=none) needs "none" or "host".
   std::string network;
   std::string skopeo = "skopeo";
 };
@@ -63,6 +72,11 @@ class DockerBuilder : public Builder {
 
   // The argv of the `docker build` command for request (exposed for tests and logs).
   std::vector<std::string> BuildArgv(const BuildRequest& request) const;
+
+  // The network of request's RUN steps: the build's own "none" or "host" (the agent's policy
+  // has checked the network.host entitlement), else options.network. Empty: the engine's
+  // default.
+  std::string RunNetwork(const BuildRequest& request) const;
 
  private:
   // request.image_name with a tag, as docker-daemon: references require one.

@@ -106,8 +106,10 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_DOCKER_HOST")
       ->capture_default_str();
   app.add_option("--docker-network", backend.docker.network,
-                 "network of RUN steps on the Docker engine: host or none (for an engine "
-                 "without a bridge); default: the engine's own")
+                 "network of RUN steps on the Docker engine for builds without --network: "
+                 "none, or host (the engine's own network: the host's loopback, unsafe for "
+                 "untrusted builds); default: the engine's bridge. A build's --network none "
+                 "(or its entitled host) wins")
       ->envname("MANIFOLD_DOCKER_NETWORK")
       ->check(CLI::IsMember({"host", "none"}));
   app.add_option("--skopeo", backend.docker.skopeo,
@@ -201,6 +203,7 @@ int main(int argc, char** argv) {
   Result<OpenedBackend> backend_ready = OpenBackend(backend, runner);
   if (!backend_ready.ok()) return Fail(backend_ready.status().message());
   spdlog::info("building with {}", backend_ready->description);
+  for (const std::string& warning : backend_ready->warnings) spdlog::warn("{}", warning);
   Builder& builder = *backend_ready->builder;
 
   // Bound before the agent says hello, so an agent Prometheus cannot see never takes jobs.

@@ -29,7 +29,7 @@
 #      MANIFOLD_FARM_AGENTS (agents as NAME:PLATFORM, space-separated; default
 #        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
 #      MANIFOLD_FARM_BACKEND (what agents build with: buildah, the default, or docker, which
-#        needs a Docker engine: give it with MANIFOLD_DOCKER_HOST, and MANIFOLD_DOCKER_NETWORK=host
+#        needs a Docker engine: give it with MANIFOLD_DOCKER_HOST, and MANIFOLD_DOCKER_NETWORK=none
 #        when it has no bridge network; its registry mirror must serve `FROM busybox`; or
 #        synthetic, a benchmark tool whose agents fake builds),
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),

@@ -8,6 +8,7 @@
 #include "agent/docker_builder.h"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent/backend_check.h"
@@ -106,7 +108,7 @@ class DockerBuilderTest : public ::testing::Test {
     ASSERT_TRUE(client.ok()) << client.status().message();
     options_.docker = *client;
     options_.host = engine_.host();
-    options_.network = "host";  // the engine has no bridge network
+    options_.network = "none";  // the engine has no bridge network
     std::string version;
     Status available = DockerBuilder::CheckAvailable(runner_, options_, &version);
     ASSERT_TRUE(available.ok()) << available.message();
@@ -304,6 +306,74 @@ TEST_F(DockerBuilderTest, CancelStopsTheBuildOnTheEngine) {
   EXPECT_EQ(images.output, "") << "a canceled build left an image";
 }
 
+// A hostile Dockerfile on an agent that gives RUN steps the engine's host network (as an
+// agent did before the build's network was honoured), built with --network none: a step
+// reaching for a service on the host's 127.0.0.1 finds nothing there, and a step looking
+// for the engine's processes sees only its own (BuildKit gives each step a PID
+// namespace). The next build on the same builder succeeds.
+TEST_F(DockerBuilderTest, HostileStepsWithNetworkNoneReachNoHostServiceNorProcess) {
+  httplib::Server host_service;
+  std::atomic<int> reached{0};
+  host_service.Get(".*", [&](const httplib::Request&, httplib::Response& response) {
+    ++reached;
+    response.set_content("a host-only secret\n", "text/plain");
+  });
+  const int port = host_service.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread serving([&] { host_service.listen_after_bind(); });
+  struct StopServing {
+    httplib::Server& server;
+    std::thread& thread;
+    ~StopServing() {
+      server.stop();
+      thread.join();
+    }
+  } stop_serving{host_service, serving};
+  // The service answers from the host itself, so a miss below is the sandbox's doing.
+  httplib::Client from_host("127.0.0.1", port);
+  httplib::Result answered = from_host.Get("/");
+  ASSERT_TRUE(answered && answered->status == 200);
+  ASSERT_EQ(reached.exchange(0), 1);
+
+  DockerBuilderOptions host_network_agent = options_;
+  host_network_agent.network = "host";
+  DockerBuilder builder(runner_, host_network_agent);
+  // Markers are computed at run time, so BuildKit's step headers (which echo the command)
+  // cannot contain them; "dat[a]-root=" matches dockerd's command line but not its own.
+  // (No `wget -T`: busybox 1.35's wget crashes with it.)
+  const std::string probe = "RUN if wget -q -O - http://127.0.0.1:" + std::to_string(port) +
+                            "/; then echo \"probe-$((1+1)): reached the host's loopback\"; "
+                            "else echo \"probe-$((2+2)): no host service\"; fi\n";
+  const std::string processes =
+      "RUN echo \"engine processes seen: $(cat /proc/[0-9]*/cmdline | tr '\\0' ' ' | "
+      "grep -o 'dat[a]-root=' | wc -l)\"; echo \"processes seen: $(ls -d /proc/[0-9]* | wc -l)\"\n";
+  BuildRequest request = MakeRequest(kAmd64, "FROM busybox\n" + probe + processes, "hostile");
+  request.network = "none";
+  std::atomic<bool> cancel{false};
+  test::BuildOutcome outcome = test::BuildWithWatchdog(builder, request, seconds(300), cancel);
+  ASSERT_TRUE(outcome.status.ok()) << outcome.status.message() << "\nlog:\n" << outcome.log;
+  EXPECT_NE(outcome.log.find(" build --progress=plain --platform linux/amd64 -f " +
+                             request.dockerfile_path + " --network=none "),
+            std::string::npos)
+      << outcome.log;
+  EXPECT_NE(outcome.log.find("probe-4: no host service"), std::string::npos) << outcome.log;
+  EXPECT_EQ(outcome.log.find("probe-2"), std::string::npos) << outcome.log;
+  EXPECT_EQ(reached.load(), 0) << "a RUN step reached the service on the host's 127.0.0.1";
+  EXPECT_NE(outcome.log.find("engine processes seen: 0\n"), std::string::npos) << outcome.log;
+
+  // The next build on the same agent, asking for no network, gets the agent's host network
+  // and builds; the same probe then reaches the service, so it was the build's none that
+  // stopped it above, not a probe that cannot work.
+  BuildRequest next = MakeRequest(kAmd64, "FROM busybox\n" + probe, "next");
+  next.no_cache = true;  // the probe must run, not come from the cache
+  test::BuildOutcome after = test::BuildWithWatchdog(builder, next, seconds(300), cancel);
+  ASSERT_TRUE(after.status.ok()) << after.status.message() << "\nlog:\n" << after.log;
+  EXPECT_NE(after.log.find(" --network=host "), std::string::npos) << after.log;
+  EXPECT_NE(after.log.find("probe-2: reached the host's loopback"), std::string::npos) << after.log;
+  EXPECT_EQ(reached.load(), 1);
+  EXPECT_TRUE(fs::exists(fs::path(next.layout_dir) / "index.json"));
+}
+
 // The agent's start-up check, through the real manifold-agent binary: a backend that
 // cannot build makes it exit non-zero with one line saying what to fix, before it ever
 // connects to a coordinator.
@@ -423,8 +493,16 @@ TEST_F(AgentBackendCheckTest, StartsWithAWorkingEngineAndFindsAClientThatCanBuil
   std::string client = output.substr(at + marker.size());
   client = client.substr(0, client.find(','));
   EXPECT_TRUE(DockerBuilder::CheckClient(runner_, client).ok()) << client;
-  EXPECT_NE(output.find(" at " + engine.host() + ", RUN network host)"), std::string::npos)
+  EXPECT_NE(output.find(" at " + engine.host() + ", RUN network host, BuildKit sandbox: "),
+            std::string::npos)
       << output;
+  // What the engine's sandbox lacks is logged, not fatal: the test's engine runs as root
+  // without userns-remap, and this agent gives RUN steps the host's network.
+  for (const char* warning : {"--docker-network host puts the RUN steps of every build",
+                              " runs neither rootless nor with --userns-remap; start dockerd "
+                              "with --userns-remap=default"}) {
+    EXPECT_NE(output.find(warning), std::string::npos) << output;
+  }
   agent.Stop();
 }
 
@@ -457,7 +535,7 @@ TEST(DockerFarmTest, BuildsTwoPlatformImageWithTheDockerBackend) {
   farm_options.env = {{"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(registry_port)},
                       {"MANIFOLD_FARM_BACKEND", "docker"},
                       {"MANIFOLD_DOCKER_HOST", engine.host()},
-                      {"MANIFOLD_DOCKER_NETWORK", "host"}};
+                      {"MANIFOLD_DOCKER_NETWORK", "none"}};
   test::Farm farm(farm_options);
   Status up = farm.Up();
   ASSERT_TRUE(up.ok()) << up.message();
@@ -547,7 +625,7 @@ TEST(DockerEngineTest, StopLeavesNothingBehind) {
   WriteFile(fs::path(context.path()) / "Dockerfile",
             "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"true\"]\n");
   CommandResult build =
-      RunCommand({*client, "build", "--network=host", "-t", "harness-probe", context.path()},
+      RunCommand({*client, "build", "--network=none", "-t", "harness-probe", context.path()},
                  seconds(120), {{"DOCKER_HOST", engine.host()}, {"DOCKER_BUILDKIT", "1"}});
   EXPECT_EQ(build.exit_code, 0) << build.output;
 

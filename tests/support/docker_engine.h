@@ -3,9 +3,10 @@
 // It runs with its own data root, exec root (where its containerd lives), pid file and
 // unix socket inside a temporary directory, reads an empty daemon.json instead of the
 // host's, and leaves the host's network alone (--iptables=false --bridge=none), so RUN
-// steps must use --network=host or none. Base images come from a local registry given
-// as a Docker Hub mirror, so `FROM busybox` works without internet access. Start waits,
-// bounded, until the engine answers /_ping; the destructor stops it and everything it
+// steps must use --network=none (or host, which reaches the host's loopback). BuildKit still
+// gives each RUN step its own PID, mount, IPC and UTS namespaces. Base images come from a local
+// registry given as a Docker Hub mirror, so `FROM busybox` works without internet access. Start
+// waits, bounded, until the engine answers /_ping; the destructor stops it and everything it
 // started (containerd, shims), unmounts what it left mounted and removes its files, also
 // when the test failed. dockerd writes /etc/docker/key.json once per host (Docker 20.10
 // has no flag to move it); nothing else outside the directory is touched.
