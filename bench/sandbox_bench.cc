@@ -9,10 +9,10 @@
 //              namespaces and a cgroup per step)
 //   oci-cni    --isolation oci on a private CNI bridge network (a bridge of its own from a
 //              temporary CNI config dir, host-local addresses, no NAT: nothing leaves it)
-// and, to find where the time goes, the parts on their own: `buildah inspect` (a buildah
-// process opening its storage: the floor of every mode), `runc run` of a bundle with the
-// same busybox (runc's fork/exec, namespaces, cgroup and pivot_root, without buildah) and
-// `unshare` of the same namespaces (their creation alone). Prints p50 and p90 of each,
+// and, to find where the time goes, the parts on their own: one buildah and one runc
+// process start (`--version`), `runc run` of a bundle with the same busybox (runc's
+// fork/exec, namespaces, cgroup and pivot_root, without buildah) and `unshare` of the same
+// namespaces (their creation alone). Prints p50 and p90 of each,
 // the ratios to chroot, and the bottleneck. Needs root, buildah, runc, util-linux's
 // unshare, iproute2 and the CNI plugins in /usr/lib/cni. Single-threaded; a run that ends
 // well leaves nothing behind (its container, storage, runc state, bridge and CNI state).
@@ -40,14 +40,16 @@ namespace manifold {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using Env = std::map<std::string, std::string>;
+// Every command here is short: a hang is a broken host, not a slow step.
 constexpr auto kCommandTimeout = std::chrono::minutes(2);
 
+// Ends the benchmark at once, leaving its temp dir (manifold-sandbox-bench-*) and bridge
+// (mfsb<pid>) for a look.
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "sandbox_bench: %s\n", message.c_str());
   std::exit(1);
 }
-
-using Env = std::map<std::string, std::string>;
 
 std::string Run(const std::vector<std::string>& argv, const Env& env) {
   test::CommandResult r = test::RunCommand(argv, kCommandTimeout, env);
@@ -163,7 +165,8 @@ int main(int argc, char** argv) {
       {"chroot", buildah_run({"--isolation", "chroot"}), {}},
       {"oci-none", buildah_run({"--isolation", "oci", "--network", "none"}), {}},
       {"oci-cni", buildah_run({"--isolation", "oci", "--network", "manifold-bench"}), {}},
-      {"buildah inspect", {"buildah", "inspect", "--format", "{{.ContainerID}}", container}, {}},
+      {"buildah --version", {"buildah", "--version"}, {}},
+      {"runc --version", {"runc", "--version"}, {}},
       // `runc run` in the foreground deletes its container on exit, so one id serves all.
       {"runc run", {"runc", "--root", d + "/runc", "run", "--bundle", bundle, "sandbox-bench"}, {}},
       {"unshare",
@@ -186,24 +189,30 @@ int main(int argc, char** argv) {
   for (const Mode& mode : modes) {
     auto [median, p90] = P50P90(mode.seconds);
     p50[mode.name] = median;
-    std::printf("  %-16s p50 %7.1f ms   p90 %7.1f ms\n", mode.name.c_str(), median, p90);
+    std::printf("  %-18s p50 %7.1f ms   p90 %7.1f ms\n", mode.name.c_str(), median, p90);
   }
   const double oci_cost = p50["oci-none"] - p50["chroot"];
   const double cni_cost = p50["oci-cni"] - p50["oci-none"];
   std::printf("ratio oci-none/chroot %.2fx, oci-cni/chroot %.2fx\n",
               p50["oci-none"] / p50["chroot"], p50["oci-cni"] / p50["chroot"]);
+  std::printf("per step: oci instead of chroot %+.0f ms, the CNI bridge %+.0f ms more\n", oci_cost,
+              cni_cost);
   std::printf(
-      "per step: oci adds %.0f ms over chroot (a bare `runc run` takes %.0f ms, of which "
-      "namespace creation %.0f ms), the CNI bridge adds %.0f ms more; buildah's own "
-      "floor (`buildah inspect`) is %.0f ms\n",
-      oci_cost, p50["runc run"], p50["unshare"], cni_cost, p50["buildah inspect"]);
-  std::string bottleneck =
-      p50["buildah inspect"] > oci_cost + cni_cost
-          ? "buildah itself (process start, storage open and container mount) in every mode"
-          : "the sandbox's setup";
-  std::printf("bottleneck: %s; of the sandbox's cost, %s\n", bottleneck.c_str(),
-              cni_cost > oci_cost ? "CNI (network namespace plumbing: bridge, veth, IPAM plugin "
-                                    "processes)"
-                                  : "runc (fork/exec of runc, namespace, cgroup and mount setup)");
+      "parts: one buildah process %.0f ms, one runc process %.0f ms, a bare `runc run` "
+      "%.0f ms, creating the namespaces %.0f ms\n",
+      p50["buildah --version"], p50["runc --version"], p50["runc run"], p50["unshare"]);
+  // Each `buildah run` re-executes buildah several times (chroot: its chroot runtime and
+  // exec helpers; oci: its oci runtime, then runc create/start/delete), so a step's time
+  // is mostly process starts, in every mode; what the sandbox adds is runc's processes
+  // (against chroot's extra buildah ones) and the CNI setup.
+  std::printf("bottleneck of a step: %s\n",
+              p50["buildah --version"] > p50["unshare"]
+                  ? "process starts (buildah re-executing itself, runc), not the kernel's "
+                    "namespace work"
+                  : "namespace creation in the kernel");
+  std::printf("bottleneck of the sandbox's added cost: %s\n",
+              cni_cost > oci_cost
+                  ? "the CNI network setup (netns, veth, bridge and IPAM plugin processes)"
+                  : "runc (its processes, namespaces, cgroup and mounts)");
   return 0;
 }
