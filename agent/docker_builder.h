@@ -13,7 +13,8 @@
 // (user namespace, seccomp, the bridge's reach to the host) is the engine's configuration,
 // checked where it can be by backend_check.h. `docker build` with BuildKit takes no per-build
 // memory, CPU or process limit, so Build refuses a request that carries one rather than
-// ignore it; the engine's own settings bound builds instead (README, "Docker backend").
+// ignore it; the engine's own settings bound builds instead (ops/README.md, "Docker
+// backend").
 //
 // The client must be able to run BuildKit builds: Docker's own clients before 23.0 (such
 // as Debian's docker.io) have BuildKit built in; later ones need the buildx plugin and
@@ -42,8 +43,8 @@ struct DockerBuilderOptions {
   std::string docker = "docker";
   // The engine's address as DOCKER_HOST takes it.
   std::string host = "unix:///var/run/docker.sock";
-  // The agent's --network for RUN steps of builds that ask for none: empty for the engine's
-  // default (its bridge network, NAT'd), "none", or "host" (the engine's own network
+  // The network of RUN steps of builds that leave theirs unset (--docker-network): empty for the
+  // engine's default (its bridge network, NAT'd), "none", or "host" (the engine's own network
   // namespace: the host's loopback and every service on it, unless dockerd runs rootless).
   // An engine without a bridge (dockerd --bridge=none) needs "none" or "host".
   std::string network;
