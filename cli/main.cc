@@ -108,16 +108,25 @@ int main(int argc, char** argv) {
       ->add_option("--allow", build.allow,
                    "Entitlement: network.host (the agent must run with "
                    "--allow-insecure-entitlement network.host) (repeatable)")
-      ->allow_extra_args(false);
-  build_cmd->add_option("--job-memory", build.job_memory,
-                        "Memory for each platform's job, e.g. 512m or 2g (default: the agent's)");
-  build_cmd->add_option("--job-cpus", build.job_cpus,
-                        "CPUs for each platform's job, e.g. 1.5 (default: the agent's)");
-  build_cmd->add_option("--job-pids", build.job_pids,
-                        "Processes for each platform's job, e.g. 512 (default: the agent's)");
-  build_cmd->add_option("--job-disk", build.job_disk,
-                        "Disk for each job's context and work files, e.g. 10g (default: the "
-                        "agent's)");
+      ->allow_extra_args(false)
+      ->type_name("ENTITLEMENT");
+  build_cmd
+      ->add_option("--job-memory", build.job_memory,
+                   "Memory for each platform's job, e.g. 512m or 2g (default: the agent's)")
+      ->type_name("SIZE");
+  build_cmd
+      ->add_option("--job-cpus", build.job_cpus,
+                   "CPUs for each platform's job, e.g. 1.5 (default: the agent's)")
+      ->type_name("N");
+  build_cmd
+      ->add_option("--job-pids", build.job_pids,
+                   "Processes for each platform's job, e.g. 512 (default: the agent's)")
+      ->type_name("N");
+  build_cmd
+      ->add_option("--job-disk", build.job_disk,
+                   "Disk for each job's context and work files, e.g. 10g (default: the "
+                   "agent's)")
+      ->type_name("SIZE");
   uint64_t context_warn_mib = build.context_warn_bytes >> 20;
   uint64_t context_limit_mib = build.context_limit_bytes >> 20;
   build_cmd

@@ -91,16 +91,12 @@ TEST_F(StoreTest, EmulationPolicyAndPlacementAreKept) {
 // The sandbox a build asked for survives the store, for a job assigned after a restart too;
 // a build that asked for nothing reads back with the agent's defaults.
 TEST_F(StoreTest, NetworkEntitlementsAndLimitsRoundTrip) {
-  BuildSpec spec;
-  spec.platforms = {P("linux/amd64")};
-  spec.tags = {"127.0.0.1:5000/app:latest"};
-  spec.context_digest = Sha256Digest("context");
-  spec.dockerfile = "FROM busybox\n";
-  BuildRecord plain = store_->CreateBuild(spec, "")->first;
+  BuildRecord plain = Submit();
   EXPECT_EQ(plain.spec.network, "");
   EXPECT_TRUE(plain.spec.entitlements.empty());
   EXPECT_EQ(plain.spec.limits, JobLimits{});
 
+  BuildSpec spec = plain.spec;
   spec.network = "host";
   spec.entitlements = {"network.host"};
   spec.limits = {uint64_t{3} << 30, 1500, 256, (uint64_t{1} << 53) - 1};
@@ -111,7 +107,7 @@ TEST_F(StoreTest, NetworkEntitlementsAndLimitsRoundTrip) {
   EXPECT_EQ(build.spec.entitlements, spec.entitlements);
   EXPECT_EQ(build.spec.limits, spec.limits);
   auto pending = store_->PendingJobs();
-  ASSERT_TRUE(pending.ok() && pending->size() == 2u);
+  ASSERT_TRUE(pending.ok() && pending->size() == 4u);
   for (const QueuedJob& job : *pending) {
     const BuildSpec& expected = job.build_id == build.id ? spec : plain.spec;
     EXPECT_EQ(job.spec->network, expected.network);
