@@ -110,23 +110,25 @@ int main(int argc, char** argv) {
                    "--allow-insecure-entitlement network.host) (repeatable)")
       ->allow_extra_args(false)
       ->type_name("ENTITLEMENT");
-  build_cmd
-      ->add_option("--job-memory", build.job_memory,
-                   "Memory for each platform's job, e.g. 512m or 2g (default: the agent's)")
-      ->type_name("SIZE");
-  build_cmd
-      ->add_option("--job-cpus", build.job_cpus,
-                   "CPUs for each platform's job, e.g. 1.5 (default: the agent's)")
-      ->type_name("N");
+  const struct {
+    const char* flag;
+    std::string* value;
+    const char* type;
+    const char* help;
+  } job_limits[] = {
+      {"--job-memory", &build.job_memory, "SIZE", "Memory for each platform's job, e.g. 512m"},
+      {"--job-cpus", &build.job_cpus, "N", "CPUs for each platform's job, e.g. 1.5"},
+      {"--job-disk", &build.job_disk, "SIZE", "Disk for each job's context and work, e.g. 10g"},
+  };
+  for (const auto& limit : job_limits) {
+    build_cmd
+        ->add_option(limit.flag, *limit.value, std::string(limit.help) + " (default: the agent's)")
+        ->type_name(limit.type);
+  }
   build_cmd
       ->add_option("--job-pids", build.job_pids,
                    "Processes for each platform's job, e.g. 512 (default: the agent's)")
       ->type_name("N");
-  build_cmd
-      ->add_option("--job-disk", build.job_disk,
-                   "Disk for each job's context and work files, e.g. 10g (default: the "
-                   "agent's)")
-      ->type_name("SIZE");
   uint64_t context_warn_mib = build.context_warn_bytes >> 20;
   uint64_t context_limit_mib = build.context_limit_bytes >> 20;
   build_cmd
