@@ -47,7 +47,7 @@ Result<uint64_t> ParseByteSize(std::string_view flag, std::string_view text) {
   constexpr const char* kWhat =
       "a size: write bytes or a number with k, m, g, t or p (binary units, as docker's), e.g. "
       "512m or 1.5g";
-  // Nine fraction digits: any finer part is less than a byte of even a petabyte.
+  // Up to nine fraction digits, far more than sizes are written with; more are refused.
   constexpr int kFractionDigits = 9;
   constexpr uint64_t kFractionScale = 1000000000;
   uint64_t whole = 0, fraction = 0;
