@@ -105,6 +105,8 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.annotations = assign.annotations;
   request.no_cache = assign.no_cache;
   request.pull = assign.pull;
+  request.network = assign.network;
+  request.limits = assign.limits;
   // Removed (overwritten first) when this function returns, however the build ends.
   Result<SecretFiles> secrets = SecretFiles::Write(assign.secrets, options_.secrets_dir, dir);
   if (!secrets.ok()) return secrets.status();

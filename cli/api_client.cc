@@ -189,6 +189,15 @@ std::string BuildSubmissionToJson(const BuildSubmission& request) {
   if (!request.source.empty()) body["source"] = request.source;
   if (!request.revision.empty()) body["revision"] = request.revision;
   for (const auto& [id, bytes] : request.secrets) body["secrets"][id] = Base64Encode(bytes);
+  if (!request.network.empty()) body["network"] = request.network;
+  if (!request.entitlements.empty()) body["entitlements"] = request.entitlements;
+  const std::pair<const char*, uint64_t> limits[] = {{"memory_bytes", request.limits.memory_bytes},
+                                                     {"cpu_millis", request.limits.cpu_millis},
+                                                     {"pids", request.limits.pids},
+                                                     {"disk_bytes", request.limits.disk_bytes}};
+  for (const auto& [key, value] : limits) {
+    if (value != 0) body["limits"][key] = value;
+  }
   // Replacing invalid UTF-8 keeps a Dockerfile or build arg in another encoding from
   // making dump() throw; the coordinator then sees U+FFFD where the odd bytes were.
   return body.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/http_client.h"
+#include "common/job_limits.h"
 #include "common/status.h"
 
 namespace manifold {
@@ -98,6 +99,9 @@ struct BuildSubmission {
   std::string source;    // org.opencontainers.image.source of the index; "" sends none
   std::string revision;  // org.opencontainers.image.revision of the index; "" sends none
   std::map<std::string, std::string> secrets;  // --secret: id -> bytes, sent in base64
+  std::string network;                         // "" (default, sent as nothing), none, host
+  std::vector<std::string> entitlements;       // --allow
+  JobLimits limits;                            // only the fields set are sent
 };
 
 std::string BuildSubmissionToJson(const BuildSubmission& request);

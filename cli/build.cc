@@ -12,6 +12,7 @@
 #include <map>
 #include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "cli/follow.h"
 #include "cli/format.h"
@@ -23,8 +24,10 @@
 #include "common/dockerignore.h"
 #include "common/platform.h"
 #include "common/reference.h"
+#include "common/resource_units.h"
 #include "common/strings.h"
 #include "common/tar.h"
+#include "common/validate.h"
 
 namespace manifold {
 namespace {
@@ -103,6 +106,40 @@ Result<std::string> ReadDockerfileFromStdin(std::istream* in) {
   return text;
 }
 
+// --network, --allow and --job-*, checked as the coordinator checks them, so that a
+// refusal costs no upload.
+Status ParseSandboxOptions(const BuildOptions& options, BuildSubmission* request) {
+  Result<std::string> network = ParseBuildNetwork(options.network);
+  if (!network.ok()) return network.status();
+  request->network = *network;
+  for (const std::string& name : options.allow) {
+    if (Status s = ValidateEntitlement(name); !s.ok()) return s;
+    auto& names = request->entitlements;
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  if (Status s = CheckNetworkEntitlement(request->network, request->entitlements); !s.ok()) {
+    return s;
+  }
+  const struct {
+    const char* flag;
+    const std::string& text;
+    Result<uint64_t> (*parse)(std::string_view, std::string_view);
+    uint64_t* limit;
+  } sizes[] = {
+      {"--job-memory", options.job_memory, ParseByteSize, &request->limits.memory_bytes},
+      {"--job-disk", options.job_disk, ParseByteSize, &request->limits.disk_bytes},
+      {"--job-cpus", options.job_cpus, ParseCpuMillis, &request->limits.cpu_millis},
+  };
+  for (const auto& size : sizes) {
+    if (size.text.empty()) continue;
+    Result<uint64_t> value = size.parse(size.flag, size.text);
+    if (!value.ok()) return value.status();
+    *size.limit = *value;
+  }
+  request->limits.pids = options.job_pids;
+  return Status::Ok();
+}
+
 Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& env) {
   LocalBuild build;
   Result<std::vector<Platform>> platforms = ParsePlatformList(Join(options.platforms, ","));
@@ -165,6 +202,7 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
   Result<std::map<std::string, std::string>> secrets = ParseSecrets(options.secrets, env);
   if (!secrets.ok()) return secrets.status();
   build.request.secrets = std::move(secrets).value();
+  if (Status s = ParseSandboxOptions(options, &build.request); !s.ok()) return s;
   // index:org.opencontainers.image.source=... (or .revision) overrides these on the
   // coordinator, which applies index_annotations last.
   GitSource git = DetectGitSource(options.context_dir);

@@ -47,6 +47,15 @@ struct BuildOptions {
   bool pull = false;
   // --secret id=ID,src=FILE or id=ID,env=VAR (buildx's form).
   std::vector<std::string> secrets;
+  // --network default|none|host; --allow ENTITLEMENT (only network.host is supported).
+  std::string network = "default";
+  std::vector<std::string> allow;
+  // --job-memory SIZE, --job-disk SIZE, --job-cpus N, --job-pids N; "" and 0 leave the
+  // agent's defaults.
+  std::string job_memory;
+  std::string job_disk;
+  std::string job_cpus;
+  uint64_t job_pids = 0;
   // Where `-f -` reads the Dockerfile from (std::cin in the program).
   std::istream* dockerfile_stdin = nullptr;
   // A packed context above warn_bytes is reported with its largest entries; one above

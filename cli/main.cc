@@ -99,6 +99,36 @@ int main(int argc, char** argv) {
                    "Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR "
                    "(repeatable)")
       ->allow_extra_args(false);
+  build_cmd
+      ->add_option("--network", build.network,
+                   "Network for RUN steps: default (the agent's sandbox: private, no host or "
+                   "metadata addresses), none, or host (needs --allow network.host)")
+      ->check(CLI::IsMember({"default", "none", "host"}));
+  build_cmd
+      ->add_option("--allow", build.allow,
+                   "Entitlement: network.host (the agent must run with "
+                   "--allow-insecure-entitlement network.host) (repeatable)")
+      ->allow_extra_args(false)
+      ->type_name("ENTITLEMENT");
+  const struct {
+    const char* flag;
+    std::string* value;
+    const char* type;
+    const char* help;
+  } job_limits[] = {
+      {"--job-memory", &build.job_memory, "SIZE", "Memory for each platform's job, e.g. 512m"},
+      {"--job-cpus", &build.job_cpus, "N", "CPUs for each platform's job, e.g. 1.5"},
+      {"--job-disk", &build.job_disk, "SIZE", "Disk for each job's context and work, e.g. 10g"},
+  };
+  for (const auto& limit : job_limits) {
+    build_cmd
+        ->add_option(limit.flag, *limit.value, std::string(limit.help) + " (default: the agent's)")
+        ->type_name(limit.type);
+  }
+  build_cmd
+      ->add_option("--job-pids", build.job_pids,
+                   "Processes for each platform's job, e.g. 512 (default: the agent's)")
+      ->type_name("N");
   uint64_t context_warn_mib = build.context_warn_bytes >> 20;
   uint64_t context_limit_mib = build.context_limit_bytes >> 20;
   build_cmd

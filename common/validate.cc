@@ -1,5 +1,6 @@
 #include "common/validate.h"
 
+#include <algorithm>
 #include <string>
 
 namespace manifold {
@@ -144,6 +145,36 @@ Status ValidateText(std::string_view field, std::string_view value, size_t max_b
     at += length;
   }
   return Status::Ok();
+}
+
+Result<std::string> ParseBuildNetwork(std::string_view name) {
+  if (name == "default") return std::string();
+  if (name == "none" || name == "host") return std::string(name);
+  return Status::InvalidArgument("network " + Quoted(name) +
+                                 " is not one of default, none or host (as buildx --network)");
+}
+
+Status ValidateEntitlement(std::string_view name) {
+  if (name == "network.host") return Status::Ok();
+  if (name == "security.insecure") {
+    return Status::InvalidArgument(
+        "entitlement \"security.insecure\" is not supported: build steps never run "
+        "privileged here; the only entitlement is network.host");
+  }
+  return Status::InvalidArgument("unknown entitlement " + Quoted(name) +
+                                 ": the only supported one is network.host");
+}
+
+Status CheckNetworkEntitlement(std::string_view network,
+                               const std::vector<std::string>& entitlements) {
+  if (network != "host" ||
+      std::find(entitlements.begin(), entitlements.end(), "network.host") != entitlements.end()) {
+    return Status::Ok();
+  }
+  return Status::InvalidArgument(
+      "--network host needs the network.host entitlement: add --allow network.host to the "
+      "build (\"entitlements\": [\"network.host\"] in the API); the agent must also run "
+      "with --allow-insecure-entitlement network.host");
 }
 
 }  // namespace manifold

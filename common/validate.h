@@ -10,7 +10,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -40,5 +42,20 @@ inline constexpr size_t kMaxSecrets = 64;
 // Free text (label and annotation values, build-arg values, paths): valid UTF-8, no NUL
 // (argv, C strings and PostgreSQL text all end at one), at most max_bytes.
 Status ValidateText(std::string_view field, std::string_view value, size_t max_bytes);
+
+// A build's RUN network as buildx names it (--network): "default", "none" or "host".
+// Returns what AssignMsg carries: "" for default (the agent's sandbox network), else the
+// name. Messages name the value, not a field, so the CLI and the API can both use them.
+Result<std::string> ParseBuildNetwork(std::string_view name);
+
+// A build's entitlement (--allow), as buildx names them. Only "network.host" is supported:
+// "security.insecure" (privileged steps) is refused, as is any other.
+Status ValidateEntitlement(std::string_view name);
+inline constexpr size_t kMaxEntitlements = 8;
+
+// Host networking needs the network.host entitlement, as in buildx; the message says to add
+// --allow network.host and that the agent must allow it too.
+Status CheckNetworkEntitlement(std::string_view network,
+                               const std::vector<std::string>& entitlements);
 
 }  // namespace manifold

@@ -358,6 +358,15 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
         secrets[i].setValue(AsData(value));
         ++i;
       }
+      assign.setNetwork(AsText(m.network));
+      auto entitlements = assign.initEntitlements(static_cast<unsigned>(m.entitlements.size()));
+      for (size_t e = 0; e < m.entitlements.size(); ++e)
+        entitlements.set(e, AsText(m.entitlements[e]));
+      auto limits = assign.initLimits();
+      limits.setMemoryBytes(m.limits.memory_bytes);
+      limits.setCpuMillis(m.limits.cpu_millis);
+      limits.setPids(m.limits.pids);
+      limits.setDiskBytes(m.limits.disk_bytes);
     }
     void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
     void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
@@ -413,6 +422,24 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
               }
               m.secrets[std::move(id)] = ToString(secret.getValue());
             }
+            // The same checks as at submit: the agent never sees a network it cannot name
+            // or an entitlement it does not know.
+            m.network = ToString(assign.getNetwork());
+            if (!m.network.empty() && m.network != "none" && m.network != "host") {
+              throw DecodeError("network \"" + m.network.substr(0, 64) + "\" is invalid");
+            }
+            if (assign.getEntitlements().size() > kMaxEntitlements) {
+              throw DecodeError("too many entitlements");
+            }
+            for (auto entitlement : assign.getEntitlements()) {
+              m.entitlements.push_back(ToString(entitlement));
+              if (Status s = ValidateEntitlement(m.entitlements.back()); !s.ok()) {
+                throw DecodeError(s.message());
+              }
+            }
+            auto limits = assign.getLimits();
+            m.limits = {limits.getMemoryBytes(), limits.getCpuMillis(), limits.getPids(),
+                        limits.getDiskBytes()};
             return m;
           }
           case proto::CoordinatorMessage::CANCEL:

@@ -81,6 +81,9 @@ AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSou
   assign.annotations = spec.manifest_annotations;
   assign.no_cache = spec.no_cache;
   assign.pull = spec.pull;
+  assign.network = spec.network;
+  assign.entitlements = spec.entitlements;
+  assign.limits = spec.limits;
   if (secrets != nullptr) assign.secrets = *secrets;
   return assign;
 }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/job_limits.h"
 #include "common/messages.h"
 #include "common/platform.h"
 #include "coordinator/emulation.h"
@@ -43,6 +44,13 @@ struct BuildSpec {
   // The ids of the build's secrets (--secret). Their bytes are never part of the spec: the
   // coordinator holds them in memory only (Coordinator::Enqueue).
   std::vector<std::string> secret_ids;
+  // RUN steps' network: "" (the agent's sandbox network, buildx's "default"), "none" or
+  // "host"; the entitlements asked for (--allow: "network.host"); and the job limits
+  // (--job-memory...), zero fields taking the agent's defaults. Checked at submit; the
+  // agent checks them again against what it allows.
+  std::string network;
+  std::vector<std::string> entitlements;
+  JobLimits limits;
 };
 
 // One state change of a job, from job_events: the job's history across attempts.

@@ -1,9 +1,11 @@
 #include "coordinator/build_request.h"
 
 #include <algorithm>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/digest.h"
@@ -16,6 +18,71 @@
 namespace manifold {
 
 using nlohmann::json;
+
+namespace {
+
+// "network", "entitlements" and "limits": how the build's RUN steps are sandboxed.
+Status ParseSandbox(const json& request, BuildSpec* spec) {
+  if (auto it = request.find("network"); it != request.end() && !it->is_null()) {
+    if (!it->is_string()) return Status::InvalidArgument("field \"network\" must be a string");
+    Result<std::string> network = ParseBuildNetwork(it->get<std::string>());
+    if (!network.ok()) return network.status().WithContext("field \"network\"");
+    spec->network = *network;
+  }
+  if (auto it = request.find("entitlements"); it != request.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > kMaxEntitlements) {
+      return Status::InvalidArgument("field \"entitlements\" must be a list of at most " +
+                                     std::to_string(kMaxEntitlements) +
+                                     " strings, e.g. [\"network.host\"]");
+    }
+    for (const json& item : *it) {
+      if (!item.is_string()) {
+        return Status::InvalidArgument("field \"entitlements\" must contain only strings");
+      }
+      std::string name = item.get<std::string>();
+      if (Status s = ValidateEntitlement(name); !s.ok()) {
+        return s.WithContext("field \"entitlements\"");
+      }
+      auto& names = spec->entitlements;
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    }
+  }
+  if (Status s = CheckNetworkEntitlement(spec->network, spec->entitlements); !s.ok()) {
+    return s.WithContext("field \"network\"");
+  }
+  auto it = request.find("limits");
+  if (it == request.end() || it->is_null()) return Status::Ok();
+  if (!it->is_object()) {
+    return Status::InvalidArgument(
+        "field \"limits\" must be an object such as {\"memory_bytes\": 1073741824, "
+        "\"cpu_millis\": 1500}");
+  }
+  const std::pair<const char*, uint64_t*> known[] = {
+      {"memory_bytes", &spec->limits.memory_bytes},
+      {"cpu_millis", &spec->limits.cpu_millis},
+      {"pids", &spec->limits.pids},
+      {"disk_bytes", &spec->limits.disk_bytes},
+  };
+  for (const auto& [key, value] : it->items()) {
+    auto field = std::find_if(std::begin(known), std::end(known),
+                              [&](const auto& entry) { return key == entry.first; });
+    if (field == std::end(known)) {
+      return Status::InvalidArgument("field \"limits\": unknown limit \"" + key.substr(0, 64) +
+                                     "\"; the limits are memory_bytes, cpu_millis, pids and "
+                                     "disk_bytes");
+    }
+    if (!value.is_number_unsigned() || value.get<uint64_t>() > kMaxJobLimit) {
+      return Status::InvalidArgument("field \"limits\": \"" + key +
+                                     "\" must be a whole number from 0 (the agent's default) "
+                                     "to " +
+                                     std::to_string(kMaxJobLimit));
+    }
+    *field->second = value.get<uint64_t>();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<BuildSpec> ParseBuildRequest(const std::string& body,
                                     std::map<std::string, std::string>* secrets) {
@@ -193,6 +260,7 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body,
     }
     spec.emulation = *policy;
   }
+  if (Status s = ParseSandbox(request, &spec); !s.ok()) return s;
   return spec;
 }
 

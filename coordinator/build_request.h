@@ -25,6 +25,9 @@ inline constexpr size_t kMaxMapEntries = 1000;         // build args, labels or 
 inline constexpr size_t kMaxPlatforms = 32;            // after removing duplicates
 inline constexpr size_t kMaxTags = 64;
 inline constexpr uint32_t kMaxJobTimeoutSeconds = 7 * 86400;
+// Each job limit: 2^53 - 1, so that every JSON client reads it exactly (and a PostgreSQL
+// BIGINT holds it).
+inline constexpr uint64_t kMaxJobLimit = (uint64_t{1} << 53) - 1;
 
 // Parses a JSON request body into a BuildSpec and fills `secrets` (id -> bytes). The bytes
 // stay out of the spec, which is stored; the spec keeps only their ids.

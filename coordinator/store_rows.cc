@@ -43,7 +43,9 @@ const std::string kBuildColumns =
     Rfc3339("created_at") + ", " + Rfc3339("updated_at") +
     ", job_timeout_s, emulation, logs_pruned_at IS NOT NULL, labels::text, no_cache, pull, "
     "manifest_annotations::text, annotations::text, source, revision, coalesce(" +
-    Rfc3339("merge_started_at") + ", ''), secret_ids::text";
+    Rfc3339("merge_started_at") +
+    ", ''), secret_ids::text, network, entitlements::text, job_memory_bytes, job_cpu_millis, "
+    "job_pids, job_disk_bytes";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
@@ -54,9 +56,11 @@ const Statement kCreateBuild{
     "create_build",
     "WITH build AS (INSERT INTO builds (idempotency_key, platforms, tags, context_digest, "
     "dockerfile, dockerfile_path, build_args, target, job_timeout_s, emulation, labels, "
-    "no_cache, pull, manifest_annotations, annotations, source, revision, secret_ids) "
+    "no_cache, pull, manifest_annotations, annotations, source, revision, secret_ids, network, "
+    "entitlements, job_memory_bytes, job_cpu_millis, job_pids, job_disk_bytes) "
     "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
-    "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb) "
+    "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb, $19, $20::jsonb, $21, "
+    "$22, $23, $24) "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
     "job AS (INSERT INTO jobs (build_id, platform) SELECT build.id, platform "
     "FROM build, jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS p(platform, n) "
@@ -144,6 +148,10 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.revision = row[23].as<std::string>();
   b.merge_started_at = row[24].as<std::string>();
   b.spec.secret_ids = json::parse(row[25].as<std::string>()).get<std::vector<std::string>>();
+  b.spec.network = row[26].as<std::string>();
+  b.spec.entitlements = json::parse(row[27].as<std::string>()).get<std::vector<std::string>>();
+  b.spec.limits = {row[28].as<uint64_t>(), row[29].as<uint64_t>(), row[30].as<uint64_t>(),
+                   row[31].as<uint64_t>()};
   return b;
 }
 

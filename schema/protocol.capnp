@@ -135,6 +135,18 @@ struct Assign {
   noCache @12 :Bool;               # build every step afresh, using no cached layer
   pull @13 :Bool;                  # pull base images even when a local copy exists
   secrets @14 :List(Secret);       # the build's secrets, for this attempt only
+  network @15 :Text;               # RUN steps' network: "" (the agent's sandbox), none, host
+  entitlements @16 :List(Text);    # --allow: "network.host"; each must be allowed by the agent
+  limits @17 :JobLimits;           # --job-*: zero fields take the agent's defaults
+}
+
+# What one job may use on the agent; the agent fills zeros from its defaults and refuses a
+# value over its maximum.
+struct JobLimits {
+  memoryBytes @0 :UInt64;
+  cpuMillis @1 :UInt64;  # thousandths of a CPU
+  pids @2 :UInt64;
+  diskBytes @3 :UInt64;
 }
 
 # A build secret (--secret): bytes a RUN step reads from a secret mount. It travels only in

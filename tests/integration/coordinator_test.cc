@@ -356,6 +356,52 @@ TEST_F(CoordinatorTest, CancelStopsTheJobOnItsAgentAndEndsTheBuild) {
   EXPECT_EQ(Request("POST", "/v1/builds/999/cancel").status, 404);
 }
 
+// What the user asked of the sandbox (manifold build --network/--allow/--job-*) crosses the
+// API, the store and the agent link intact; host networking without its entitlement is
+// refused at submit, saying what to add.
+TEST_F(CoordinatorTest, NetworkEntitlementsAndLimitsReachTheAgentsAssign) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(agent.Receive<WelcomeMsg>().has_value());
+  json limits = {{"memory_bytes", 1610612736},
+                 {"cpu_millis", 1500},
+                 {"pids", 256},
+                 {"disk_bytes", 10737418240}};
+  uint64_t build_id = SubmitBuild(
+      "linux/amd64", {{"network", "host"}, {"entitlements", {"network.host"}}, {"limits", limits}});
+  std::optional<AssignMsg> assigned = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assigned.has_value());
+  EXPECT_EQ(assigned->network, "host");
+  EXPECT_EQ(assigned->entitlements, std::vector<std::string>{"network.host"});
+  EXPECT_EQ(assigned->limits, (JobLimits{1610612736, 1500, 256, 10737418240}));
+  json build = Build(build_id);
+  EXPECT_EQ(build["network"], "host");
+  EXPECT_EQ(build["entitlements"], json({"network.host"}));
+  EXPECT_EQ(build["limits"], limits);
+
+  // The defaults: the agent's sandbox network and its own limits.
+  agent.Send(JobResultMsg{assigned->job, false, {}, "done with this one", false});
+  uint64_t plain_id = SubmitBuild("linux/amd64");
+  std::optional<AssignMsg> plain = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->network, "");
+  EXPECT_TRUE(plain->entitlements.empty());
+  EXPECT_EQ(plain->limits, JobLimits{});
+  EXPECT_EQ(Build(plain_id)["network"], "default");
+
+  json host = {{"platforms", {"linux/amd64"}},
+               {"tags", {"127.0.0.1:1/unused:latest"}},
+               {"context", Sha256Digest("any")},
+               {"dockerfile", "FROM busybox\n"},
+               {"network", "host"}};
+  HttpResponse refused = Request("POST", "/v1/builds", host.dump());
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_EQ(json::parse(refused.body, nullptr, false).value("error", ""),
+            "field \"network\": --network host needs the network.host entitlement: add --allow "
+            "network.host to the build (\"entitlements\": [\"network.host\"] in the API); the "
+            "agent must also run with --allow-insecure-entitlement network.host");
+}
+
 TEST_F(CoordinatorTest, JobTimeoutEndsTheJobAsTimedOut) {
   FakeAgent agent(context_, agent_endpoint_);
   agent.Hello("amd-1", "linux/amd64");

@@ -88,6 +88,34 @@ TEST_F(StoreTest, EmulationPolicyAndPlacementAreKept) {
   EXPECT_EQ(stored->jobs[1].placement, "");
 }
 
+// The sandbox a build asked for survives the store, for a job assigned after a restart too;
+// a build that asked for nothing reads back with the agent's defaults.
+TEST_F(StoreTest, NetworkEntitlementsAndLimitsRoundTrip) {
+  BuildRecord plain = Submit();
+  EXPECT_EQ(plain.spec.network, "");
+  EXPECT_TRUE(plain.spec.entitlements.empty());
+  EXPECT_EQ(plain.spec.limits, JobLimits{});
+
+  BuildSpec spec = plain.spec;
+  spec.network = "host";
+  spec.entitlements = {"network.host"};
+  spec.limits = {uint64_t{3} << 30, 1500, 256, (uint64_t{1} << 53) - 1};
+  auto created = store_->CreateBuild(spec, "");
+  ASSERT_TRUE(created.ok()) << created.status().message();
+  BuildRecord build = *store_->GetBuild(created->first.id);
+  EXPECT_EQ(build.spec.network, "host");
+  EXPECT_EQ(build.spec.entitlements, spec.entitlements);
+  EXPECT_EQ(build.spec.limits, spec.limits);
+  auto pending = store_->PendingJobs();
+  ASSERT_TRUE(pending.ok() && pending->size() == 4u);
+  for (const QueuedJob& job : *pending) {
+    const BuildSpec& expected = job.build_id == build.id ? spec : plain.spec;
+    EXPECT_EQ(job.spec->network, expected.network);
+    EXPECT_EQ(job.spec->entitlements, expected.entitlements);
+    EXPECT_EQ(job.spec->limits, expected.limits);
+  }
+}
+
 TEST_F(StoreTest, BuildOptionsRoundTripAndMergeStartIsRecorded) {
   BuildSpec spec;
   spec.platforms = {P("linux/amd64")};

@@ -138,9 +138,10 @@ TEST(BuildRequestTest, AMinimalRequestGetsTheDefaults) {
 
   // null is the same as leaving an optional field out.
   json request = Minimal();
-  for (const char* field : {"dockerfile_path", "target", "build_args", "labels",
-                            "manifest_annotations", "index_annotations", "no_cache", "pull",
-                            "source", "revision", "job_timeout_seconds", "secrets", "emulation"}) {
+  for (const char* field :
+       {"dockerfile_path", "target", "build_args", "labels", "manifest_annotations",
+        "index_annotations", "no_cache", "pull", "source", "revision", "job_timeout_seconds",
+        "secrets", "emulation", "network", "entitlements", "limits"}) {
     request[field] = nullptr;
   }
   spec = ParseBuildRequest(request.dump(), &secrets);
@@ -390,6 +391,65 @@ TEST(BuildRequestTest, Secrets) {
       Refusal(With("secrets", {{"big", Base64Encode(std::string(kMaxSecretBytes + 1, 'k'))}}));
   EXPECT_EQ(message,
             "field \"secrets\": secret \"big\" is 512001 bytes; at most 512000 are allowed");
+}
+
+TEST(BuildRequestTest, NetworkEntitlementsAndLimits) {
+  std::map<std::string, std::string> secrets;
+  Result<BuildSpec> plain = ParseBuildRequest(Minimal().dump(), &secrets);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->network, "");
+  EXPECT_TRUE(plain->entitlements.empty());
+  EXPECT_EQ(plain->limits, JobLimits{});
+
+  json request = Minimal();
+  request["network"] = "host";
+  request["entitlements"] = {"network.host", "network.host"};
+  request["limits"] = {
+      {"memory_bytes", 1 << 30}, {"cpu_millis", 1500}, {"pids", 256}, {"disk_bytes", kMaxJobLimit}};
+  Result<BuildSpec> spec = ParseBuildRequest(request.dump(), &secrets);
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  EXPECT_EQ(spec->network, "host");
+  EXPECT_EQ(spec->entitlements, std::vector<std::string>{"network.host"});
+  EXPECT_EQ(spec->limits, (JobLimits{1 << 30, 1500, 256, kMaxJobLimit}));
+  for (const char* network : {"default", "none"}) {
+    spec = ParseBuildRequest(With("network", network).dump(), &secrets);
+    ASSERT_TRUE(spec.ok()) << spec.status().message();
+    EXPECT_EQ(spec->network, network == std::string("none") ? "none" : "");
+  }
+  spec = ParseBuildRequest(With("limits", json::object()).dump(), &secrets);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->limits, JobLimits{});
+}
+
+TEST(BuildRequestTest, NetworkEntitlementsAndLimitsRefusals) {
+  EXPECT_EQ(Refusal(With("network", "host")),
+            "field \"network\": --network host needs the network.host entitlement: add --allow "
+            "network.host to the build (\"entitlements\": [\"network.host\"] in the API); the "
+            "agent must also run with --allow-insecure-entitlement network.host");
+  EXPECT_EQ(Refusal(With("network", "")),
+            "field \"network\": network \"\" is not one of default, none or host (as buildx "
+            "--network)");
+  EXPECT_EQ(Refusal(With("network", 1)), "field \"network\" must be a string");
+  EXPECT_EQ(Refusal(With("entitlements", {"security.insecure"})),
+            "field \"entitlements\": entitlement \"security.insecure\" is not supported: build "
+            "steps never run privileged here; the only entitlement is network.host");
+  const std::string shape =
+      "field \"entitlements\" must be a list of at most 8 strings, e.g. [\"network.host\"]";
+  EXPECT_EQ(Refusal(With("entitlements", "network.host")), shape);
+  EXPECT_EQ(Refusal(With("entitlements", json(std::vector<std::string>(9, "network.host")))),
+            shape);
+  EXPECT_EQ(Refusal(With("entitlements", {1})), "field \"entitlements\" must contain only strings");
+
+  EXPECT_TRUE(StartsWith(Refusal(With("limits", 5)), "field \"limits\" must be an object"));
+  EXPECT_EQ(Refusal(With("limits", {{"memory", 1}})),
+            "field \"limits\": unknown limit \"memory\"; the limits are memory_bytes, "
+            "cpu_millis, pids and disk_bytes");
+  for (const json& value : {json(-1), json(1.5), json("1g"), json(kMaxJobLimit + 1), json(true)}) {
+    EXPECT_EQ(Refusal(With("limits", {{"pids", value}})),
+              "field \"limits\": \"pids\" must be a whole number from 0 (the agent's default) "
+              "to 9007199254740991")
+        << value.dump();
+  }
 }
 
 }  // namespace

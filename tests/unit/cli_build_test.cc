@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -415,6 +416,66 @@ TEST_F(BuildCommandTest, SendsLabelsAnnotationsCacheAndPullOptions) {
   // Not a git work tree: no source or revision is claimed.
   EXPECT_FALSE(submitted.contains("source")) << submitted.dump();
   EXPECT_FALSE(submitted.contains("revision")) << submitted.dump();
+}
+
+TEST_F(BuildCommandTest, SendsNetworkEntitlementsAndJobLimits) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  BuildOptions options = Options(coordinator.url());
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  // The defaults are sent as nothing: the coordinator's "default" network and the agent's
+  // limits.
+  for (const char* field : {"network", "entitlements", "limits"}) {
+    EXPECT_FALSE(coordinator.submitted().contains(field)) << coordinator.submitted().dump();
+  }
+
+  options.network = "host";
+  options.allow = {"network.host", "network.host"};
+  options.job_memory = "1.5g";
+  options.job_cpus = "0.5";
+  options.job_pids = 200;
+  options.job_disk = "10G";
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  json submitted = coordinator.submitted();
+  EXPECT_EQ(submitted["network"], "host");
+  EXPECT_EQ(submitted["entitlements"], json({"network.host"}));
+  EXPECT_EQ(submitted["limits"], json({{"memory_bytes", 1610612736},
+                                       {"cpu_millis", 500},
+                                       {"pids", 200},
+                                       {"disk_bytes", 10737418240}}));
+
+  options = Options(coordinator.url());
+  options.network = "none";
+  options.job_cpus = "2";
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.submitted()["network"], "none");
+  EXPECT_EQ(coordinator.submitted()["limits"], json({{"cpu_millis", 2000}}));
+}
+
+// Each is refused before the context is uploaded, with what to change.
+TEST_F(BuildCommandTest, RefusesHostNetworkWithoutTheEntitlementAndBadLimitsLocally) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  const std::pair<std::function<void(BuildOptions&)>, std::string> cases[] = {
+      {[](BuildOptions& o) { o.network = "host"; },
+       "--network host needs the network.host entitlement: add --allow network.host to the "
+       "build (\"entitlements\": [\"network.host\"] in the API); the agent must also run "
+       "with --allow-insecure-entitlement network.host"},
+      {[](BuildOptions& o) { o.allow = {"security.insecure"}; },
+       "entitlement \"security.insecure\" is not supported: build steps never run privileged "
+       "here; the only entitlement is network.host"},
+      {[](BuildOptions& o) { o.job_memory = "lots"; },
+       "--job-memory \"lots\" is not a size: write bytes or a number with k, m, g, t or p "
+       "(binary units, as docker's), e.g. 512m or 1.5g"},
+      {[](BuildOptions& o) { o.job_cpus = "1.5x"; },
+       "--job-cpus \"1.5x\" is not a number of CPUs: a decimal with at most three places, "
+       "e.g. 2 or 1.5"},
+  };
+  for (const auto& [change, message] : cases) {
+    BuildOptions options = Options(coordinator.url());
+    change(options);
+    EXPECT_EQ(Run(options), 1);
+    EXPECT_EQ(err_.str(), "manifold: " + message + "\n");
+  }
+  EXPECT_EQ(coordinator.uploads(), 0);
 }
 
 TEST_F(BuildCommandTest, SendsSecretsInBase64OnlyToATlsOrLocalCoordinator) {

@@ -84,5 +84,30 @@ TEST(ValidateTest, TextIsUtf8WithoutNulAndBounded) {
   EXPECT_NE(big.find("...\""), std::string::npos) << big;  // a long value is cut when quoted
 }
 
+TEST(ValidateTest, NetworkAndEntitlements) {
+  EXPECT_EQ(*ParseBuildNetwork("default"), "");  // what AssignMsg carries for the sandbox
+  EXPECT_EQ(*ParseBuildNetwork("none"), "none");
+  EXPECT_EQ(*ParseBuildNetwork("host"), "host");
+  for (const char* bad : {"", "Host", "bridge", "container:x"}) {
+    EXPECT_EQ(ParseBuildNetwork(bad).status().message(),
+              std::string("network \"") + bad +
+                  "\" is not one of default, none or host (as buildx --network)");
+  }
+  EXPECT_TRUE(ValidateEntitlement("network.host").ok());
+  EXPECT_EQ(ValidateEntitlement("security.insecure").message(),
+            "entitlement \"security.insecure\" is not supported: build steps never run "
+            "privileged here; the only entitlement is network.host");
+  EXPECT_EQ(ValidateEntitlement("net.host").message(),
+            "unknown entitlement \"net.host\": the only supported one is network.host");
+
+  EXPECT_TRUE(CheckNetworkEntitlement("", {}).ok());
+  EXPECT_TRUE(CheckNetworkEntitlement("none", {}).ok());
+  EXPECT_TRUE(CheckNetworkEntitlement("host", {"network.host"}).ok());
+  Status refused = CheckNetworkEntitlement("host", {});
+  EXPECT_EQ(refused.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(refused.message().find("add --allow network.host"), std::string::npos);
+  EXPECT_NE(refused.message().find("--allow-insecure-entitlement network.host"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace manifold

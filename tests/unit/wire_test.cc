@@ -66,9 +66,21 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.no_cache = true;
   assign.pull = true;
   assign.secrets = {{"npmrc", std::string("//registry/:_authToken=t\0k", 27)}, {"empty", ""}};
+  assign.network = "host";
+  assign.entitlements = {"network.host"};
+  assign.limits = {uint64_t{3} << 30, 1500, 512, uint64_t{1} << 62};
+  AssignMsg sandboxed = assign;  // the agent's sandbox network, limits all left to the agent
+  sandboxed.network = "";
+  sandboxed.entitlements = {};
+  sandboxed.limits = {};
+  AssignMsg offline = assign;
+  offline.network = "none";
+  offline.limits = {0, 250, 0, 0};
   std::vector<CoordinatorMessage> messages = {
       WelcomeMsg{"abc", 2000},
       assign,
+      sandboxed,
+      offline,
       CancelMsg{{31, 1}},
       AckMsg{{31, 1}},
       RejectMsg{"protocol version 9 is not supported", true},
@@ -202,6 +214,29 @@ TEST(WireTest, AssignWithABadSecretIsRefusedWithoutQuotingIt) {
     ASSERT_FALSE(decoded.ok()) << id;
     EXPECT_EQ(decoded.status().message().find("hunter2"), std::string::npos)
         << decoded.status().message();
+  }
+}
+
+// A network or entitlement the agent cannot name is a malformed frame, as a bad platform is,
+// never a string passed on to the backend; the message quotes only a bounded part of it.
+TEST(WireTest, AssignWithABadNetworkOrEntitlementIsRefused) {
+  AssignMsg assign;
+  assign.platform = P("linux/amd64");
+  assign.context_digest = "sha256:" + std::string(64, 'a');
+  for (const std::string& network :
+       {std::string("default"), std::string("bridge"), std::string("host "),
+        std::string("container:1"), std::string(1 << 20, 'h')}) {
+    assign.network = network;
+    Result<CoordinatorMessage> decoded = DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign));
+    ASSERT_FALSE(decoded.ok()) << network.substr(0, 64);
+    EXPECT_LT(decoded.status().message().size(), 200u) << decoded.status().message();
+  }
+  assign.network = "host";
+  for (const std::vector<std::string>& entitlements :
+       {std::vector<std::string>{"security.insecure"}, std::vector<std::string>{""},
+        std::vector<std::string>(kMaxEntitlements + 1, "network.host")}) {
+    assign.entitlements = entitlements;
+    EXPECT_FALSE(DecodeCoordinatorMessage(EncodeCoordinatorMessage(assign)).ok());
   }
 }
 
