@@ -15,7 +15,9 @@
 // buildah 1.28 chowns a copy of every layer for the mapping but leaves the rootfs's top
 // directory owned by the host's root, mode 0555, so the step's root cannot create a
 // top-level directory (`RUN mkdir /app` fails, and so does every image without /run,
-// where buildah mounts .containerenv). Hosts on overlay may turn it on.
+// where buildah mounts .containerenv). It also costs: vfs copies and chowns the image for
+// the mapping, and a trivial RUN on a 315 MB image took about 29 s mapped against 17 s
+// unmapped (13.5 s under chroot; 2 vCPU, loaded). Hosts on overlay may turn it on.
 //
 // Thread-safety: Build and CheckAvailable may run concurrently from several threads as
 // long as the CommandRunner allows it (SubprocessRunner does); buildah itself locks its
