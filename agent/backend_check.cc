@@ -152,8 +152,8 @@ Result<OpenedBackend> OpenBackend(const BackendOptions& options, CommandRunner& 
   OpenedBackend opened;
   if (options.name == "buildah") {
     if (Status ok = CheckBuildah(runner, options.buildah); !ok.ok()) return refuse(ok);
-    opened.builder =
-        std::make_unique<BuildahBuilder>(runner, options.buildah, options.buildah_layers);
+    opened.builder = std::make_unique<BuildahBuilder>(
+        runner, options.buildah, options.buildah_layers, options.buildah_sandbox);
     opened.description = "buildah (" + options.buildah + ")";
     return opened;
   }

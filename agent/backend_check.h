@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/buildah_builder.h"
 #include "agent/builder.h"
 #include "agent/command_runner.h"
 #include "agent/docker_builder.h"
@@ -35,6 +36,8 @@ struct BackendOptions {
   std::string buildah = "buildah";
   // buildah's layer cache; the agent turns it off when it serves several platforms.
   bool buildah_layers = true;
+  // How buildah isolates RUN steps (the agent fills in its sandbox network).
+  BuildahSandbox buildah_sandbox;
   DockerBuilderOptions docker;
   SyntheticBuildOptions synthetic;
 };

@@ -6,16 +6,30 @@
 
 namespace manifold {
 
-BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path, bool layers)
-    : runner_(runner), buildah_path_(std::move(buildah_path)), layers_(layers) {}
+BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path, bool layers,
+                               BuildahSandbox sandbox)
+    : runner_(runner),
+      buildah_path_(std::move(buildah_path)),
+      layers_(layers),
+      sandbox_(std::move(sandbox)) {}
 
 std::string BuildahBuilder::Name() const { return "buildah"; }
 
 std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) const {
   std::vector<std::string> argv = {buildah_path_, "bud",
-                                   "--isolation", "chroot",
+                                   "--isolation", sandbox_.isolation,
                                    "--platform",  request.platform.ToString(),
                                    "-f",          request.dockerfile_path};
+  if (!request.network.empty()) {
+    argv.insert(argv.end(), {"--network", request.network});
+  } else if (!sandbox_.network.empty()) {
+    argv.insert(argv.end(),
+                {"--cni-config-dir", sandbox_.cni_config_dir, "--network", sandbox_.network});
+  }
+  if (!sandbox_.userns.empty()) {
+    argv.insert(argv.end(), {"--userns-uid-map", "0:" + sandbox_.userns, "--userns-gid-map",
+                             "0:" + sandbox_.userns});
+  }
   // Keeps each step's result as a cache image, so a rebuild on this agent (cache
   // affinity) skips unchanged steps.
   if (layers_) argv.push_back("--layers");

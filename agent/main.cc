@@ -16,6 +16,7 @@
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/metrics.h"
+#include "agent/sandbox_network.h"
 #include "common/config_file.h"
 #include "common/curve_keys.h"
 #include "common/log.h"
@@ -127,6 +128,32 @@ int main(int argc, char** argv) {
   app.add_flag("--synthetic-uncompressed", synthetic_uncompressed,
                "synthetic backend: an uncompressed tar layer instead of tar+gzip")
       ->envname("MANIFOLD_SYNTHETIC_UNCOMPRESSED");
+  SandboxNetworkOptions sandbox_network;
+  app.add_option("--isolation", backend.buildah_sandbox.isolation,
+                 "how buildah runs RUN steps: oci (runc; each step in its own namespaces on "
+                 "a private network) or chroot (the host's processes and network: unsafe for "
+                 "untrusted Dockerfiles)")
+      ->envname("MANIFOLD_ISOLATION")
+      ->check(CLI::IsMember({"oci", "chroot"}))
+      ->capture_default_str();
+  app.add_option("--deny-network", sandbox_network.deny_networks,
+                 "an IPv4 CIDR RUN steps may not reach (repeatable); the host's own "
+                 "addresses and 169.254.0.0/16 are always denied")
+      ->envname("MANIFOLD_DENY_NETWORK")
+      ->delimiter(',');
+  app.add_option("--sandbox-range", sandbox_network.range,
+                 "an IPv4 /16 for the RUN steps' private networks; each agent on the host "
+                 "takes one /24 of it")
+      ->envname("MANIFOLD_SANDBOX_RANGE")
+      ->capture_default_str();
+  app.add_option("--sandbox-state-dir", sandbox_network.state_dir,
+                 "where agents on this host keep their sandbox networks' state (a tmpfs)")
+      ->envname("MANIFOLD_SANDBOX_STATE_DIR")
+      ->capture_default_str();
+  app.add_option("--userns", backend.buildah_sandbox.userns,
+                 "HOSTID:LENGTH: map RUN steps' root to the host's HOSTID (user namespace); "
+                 "needs a storage driver other than vfs (see agent/buildah_builder.h)")
+      ->envname("MANIFOLD_USERNS");
   app.add_option("--drain-grace", drain_grace_s, "seconds running jobs get to finish on stop")
       ->envname("MANIFOLD_DRAIN_GRACE")
       ->capture_default_str();
@@ -197,6 +224,21 @@ int main(int argc, char** argv) {
   if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
 
   SubprocessRunner runner;
+  // Lives until main returns: its destructor removes the network's rules.
+  std::unique_ptr<SandboxNetwork> network;
+  if (backend.name == "buildah" && backend.buildah_sandbox.isolation == "oci") {
+    Result<std::unique_ptr<SandboxNetwork>> opened = SandboxNetwork::Open(sandbox_network, runner);
+    if (!opened.ok()) return Fail(opened.status().message());
+    network = std::move(*opened);
+    backend.buildah_sandbox.cni_config_dir = network->cni_config_dir();
+    backend.buildah_sandbox.network = network->name();
+    spdlog::info("RUN steps run in their own namespaces on network {} ({}, bridge {})",
+                 network->name(), network->subnet(), network->bridge());
+  } else if (backend.name == "buildah") {
+    spdlog::warn(
+        "RUN steps run with --isolation chroot, in the host's processes and network: "
+        "only for trusted Dockerfiles");
+  }
   backend.synthetic.build_time = std::chrono::milliseconds(synthetic_build_ms);
   backend.synthetic.gzip = !synthetic_uncompressed;
   backend.buildah_layers = options.platforms.size() == 1;

@@ -43,7 +43,10 @@
 # The programs read their own settings from the environment, which they inherit from
 # this script (e.g. MANIFOLD_HEARTBEAT_INTERVAL_MS, MANIFOLD_MISSED_HEARTBEATS and
 # MANIFOLD_MAX_RETRIES for the coordinator, MANIFOLD_DRAIN_GRACE and
-# MANIFOLD_SYNTHETIC_BUILD_MS for agents). `up` saves
+# MANIFOLD_SYNTHETIC_BUILD_MS for agents). Agents run RUN steps sandboxed (runc, each on a
+# private network of its own: see agent/sandbox_network.h), so `up` needs root;
+# MANIFOLD_ISOLATION=chroot runs them unsandboxed (benchmarks only), MANIFOLD_DENY_NETWORK
+# denies more networks to them. `up` saves
 # the MANIFOLD_* variables (except MANIFOLD_FARM_*) in farm.conf with the ports, agents
 # and build dir, and `start` restores them, so a restarted process is configured as before.
 # Every process runs in its own session with its output in FARM_DIR/logs/NAME.log (`start`

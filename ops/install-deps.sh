@@ -30,6 +30,8 @@ development=(
   libgtest-dev libgmock-dev
   # real services used by the farm and its tests
   postgresql-15 postgresql-client-15 docker-registry buildah skopeo
+  # the buildah agent's RUN-step sandbox: runc, its private network, its firewall rules
+  runc containernetworking-plugins iptables iproute2
   qemu-user-static binfmt-support busybox-static
   mmdebstrap arch-test  # ops/debian-image.sh: debian:12 base images for amd64 and arm64
   docker.io  # the docker backend; tests start their own dockerd (tests/support/docker_engine.h)

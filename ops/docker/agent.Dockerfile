@@ -58,8 +58,9 @@ RUN mkdir -p /etc/containers/registries.conf.d /var/lib/containers /var/lib/mani
  && printf 'unqualified-search-registries = ["docker.io"]\n' \
       >/etc/containers/registries.conf.d/50-manifold.conf
 COPY --from=build /build/agent/manifold-agent /usr/local/bin/manifold-agent
-# chroot isolation needs no user namespaces or runc inside the container.
-ENV BUILDAH_ISOLATION=chroot \
+# chroot isolation needs no user namespaces, runc or iptables inside the container; it is
+# not a sandbox for untrusted Dockerfiles (the host's agents use --isolation oci).
+ENV MANIFOLD_ISOLATION=chroot \
     MANIFOLD_WORK_DIR=/var/lib/manifold-agent
 VOLUME ["/var/lib/containers", "/var/lib/manifold-agent"]
 ENTRYPOINT ["/usr/local/bin/manifold-agent"]

@@ -62,7 +62,6 @@ EOF
   spawn "$name" env \
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$farm_dir/registries.conf" \
-    BUILDAH_ISOLATION=chroot \
     "$build_dir/agent/manifold-agent" "${curve_flags[@]}" \
     --coordinator "tcp://127.0.0.1:$agent_port" \
     --id "$name" \
