@@ -10,8 +10,9 @@
 // timeouts (job_timeouts.h). It does no I/O of its own: the store, the agent link and the
 // merge queue are handed in, and the time is passed to every call, so its unit tests run
 // it against an in-memory store and a recording link in milliseconds. It is one concept,
-// the loop's decisions, in one file of about 500 lines: every part that stands alone
-// (sessions, reports, budgets, time rules, assignments, merges) has a file of its own.
+// the loop's decisions, in one file of about 500 lines (and agent_loop_view.cc, which reads
+// its view from the store): every part that stands alone (sessions, reports, budgets, time
+// rules, assignments, merges) has a file of its own.
 //
 // Thread-safety: one thread (the coordinator's loop) makes every call, except Agents()
 // and malformed_frames(), which any thread may call.

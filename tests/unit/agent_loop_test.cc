@@ -99,6 +99,12 @@ class AgentLoopTest : public ::testing::Test {
     now_ += by;
     loop_->Tick(now_);
   }
+  // What was sent to `routing_id` holds one assignment, of `job`; forgets what was sent.
+  void ExpectAssignedOnly(const std::string& routing_id, const JobRef& job) {
+    std::vector<AssignMsg> assigned = link_.Take<AssignMsg>(routing_id);
+    ASSERT_EQ(assigned.size(), 1u);
+    EXPECT_EQ(assigned[0].job, job);
+  }
   JobRecord Job(uint64_t build_id, size_t index) {
     return store_.GetBuild(build_id).value().jobs.at(index);
   }
@@ -456,9 +462,7 @@ TEST_F(AgentLoopTest, ARequeueRecordedUnheardPutsTheJobBackInTheQueue) {
   store_.SetAvailable(true);
   Advance(milliseconds(600));
   Advance(milliseconds(1));
-  std::vector<AssignMsg> again = link_.Take<AssignMsg>("r1");
-  ASSERT_EQ(again.size(), 1u);
-  EXPECT_EQ(again[0].job, (JobRef{build.jobs[0].id, 2}));
+  ExpectAssignedOnly("r1", {build.jobs[0].id, 2});
 }
 
 TEST_F(AgentLoopTest, AnAssignmentRecordedUnheardIsRetriedWhenTheAgentShowsItNeverGotIt) {
@@ -471,9 +475,7 @@ TEST_F(AgentLoopTest, AnAssignmentRecordedUnheardIsRetriedWhenTheAgentShowsItNev
     Frame("r1", HeartbeatMsg{});
     Advance(seconds(1));
   }
-  std::vector<AssignMsg> assigned = link_.Take<AssignMsg>("r1");
-  ASSERT_EQ(assigned.size(), 1u);
-  EXPECT_EQ(assigned[0].job, (JobRef{build.jobs[0].id, 2}));
+  ExpectAssignedOnly("r1", {build.jobs[0].id, 2});
 }
 
 }  // namespace
