@@ -43,33 +43,10 @@ AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
                   const ResultOutcome& outcome,
                   LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); }}),
       housekeeping_(store, metrics, options_.log_retention),
+      unknown_outcomes_seen_(store.unknown_outcomes()),
       last_checked_(now) {}
 
-Status AgentLoop::Resume(LoopClock::time_point now) {
-  Result<std::vector<QueuedJob>> pending = store_.PendingJobs();
-  if (!pending.ok()) return pending.status();
-  for (QueuedJob& job : *pending) AddPending(std::move(job), now);
-  Result<std::vector<JobRecord>> active = store_.ActiveJobs();
-  if (!active.ok()) return active.status();
-  // Agents reconnect with back-off (at most 2 s apart) and may have queued work to send
-  // first: they get the liveness window plus that much before their jobs are retried.
-  LoopClock::time_point hello_deadline =
-      now + options_.heartbeat_interval * options_.missed_heartbeats + std::chrono::seconds(10);
-  auto system_now = std::chrono::system_clock::now().time_since_epoch();
-  for (const JobRecord& job : *active) {
-    // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
-    auto left = std::chrono::milliseconds(job.deadline_unix_ms) -
-                std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
-    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, now + left, 0, now};
-    sessions_.Await(job.agent_id, hello_deadline);
-  }
-  Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
-  if (!merging.ok()) return merging.status();
-  spdlog::info("{} pending, {} running jobs, {} builds to merge", pending_.size(), running_.size(),
-               merging->size());
-  for (BuildRecord& build : *merging) request_merge_(std::move(build));
-  return Status::Ok();
-}
+Status AgentLoop::Resume(LoopClock::time_point now) { return ReadView(now, /*at_start=*/true); }
 
 void AgentLoop::Enqueue(std::vector<QueuedJob> jobs,
                         std::shared_ptr<const std::map<std::string, std::string>> secrets,
@@ -453,6 +430,7 @@ void AgentLoop::Tick(LoopClock::time_point now) {
   }
   if (schedule_needed_) ScheduleJobs(now);
   if (now - last_checked_ > options_.heartbeat_interval / 4) {
+    CatchUpWithStore(now);
     RecordUnrecordedLosses(now);
     CheckLiveness(now);
     CheckDeadlines(now);

@@ -10,8 +10,9 @@
 // timeouts (job_timeouts.h). It does no I/O of its own: the store, the agent link and the
 // merge queue are handed in, and the time is passed to every call, so its unit tests run
 // it against an in-memory store and a recording link in milliseconds. It is one concept,
-// the loop's decisions, in one file of about 500 lines: every part that stands alone
-// (sessions, reports, budgets, time rules, assignments, merges) has a file of its own.
+// the loop's decisions, in one file of about 500 lines (and agent_loop_view.cc, which reads
+// its view from the store): every part that stands alone (sessions, reports, budgets, time
+// rules, assignments, merges) has a file of its own.
 //
 // Thread-safety: one thread (the coordinator's loop) makes every call, except Agents()
 // and malformed_frames(), which any thread may call.
@@ -71,7 +72,9 @@ class AgentLoop {
             LoopOptions options, LoopClock::time_point now);
 
   // Loads the work to resume from the store: waiting jobs, jobs agents hold (their agents
-  // are awaited), and builds left merging (handed to the merge queue).
+  // are awaited), and builds left merging (handed to the merge queue). Later, after a
+  // write whose outcome was unknown (LoopStore::unknown_outcomes), the loop reads the
+  // same back once the database answers, so its view never stays apart from the store's.
   Status Resume(LoopClock::time_point now);
 
   // A frame from connection `routing_id`, whose CURVE key is `peer_key` ("" in plaintext).
@@ -101,6 +104,13 @@ class AgentLoop {
   const RunningJobs& running() const { return running_; }
 
  private:
+  // Makes the loop's view of waiting, held and merging work the store's. At start the view
+  // is empty and a job whose build's secrets are gone fails; later, what agrees with the
+  // store keeps its times, and a job whose secrets have not come yet is left to the
+  // Enqueue bringing them.
+  Status ReadView(LoopClock::time_point now, bool at_start);
+  // Reads the view back if a write's outcome was unknown since it was last read.
+  void CatchUpWithStore(LoopClock::time_point now);
   void HandleHello(const std::string& routing_id, const std::string& peer_key,
                    const HelloMsg& hello, LoopClock::time_point now);
   void AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk, LoopClock::time_point now);
@@ -159,6 +169,7 @@ class AgentLoop {
   LogBudget log_budget_;
   JobReports reports_;
   Housekeeping housekeeping_;
+  uint64_t unknown_outcomes_seen_;  // LoopStore::unknown_outcomes when the view was read
   LoopClock::time_point last_checked_;
   LoopClock::time_point refusals_end_;  // when the last AgentSession::refused_until passes
   bool schedule_needed_ = true;

@@ -73,6 +73,12 @@ class LoopStore {
 
   virtual Status UpsertAgent(const HelloMsg& hello) = 0;
   virtual Status SetAgentState(const std::string& agent_id, const std::string& state) = 0;
+
+  // Writes so far whose outcome is unknown: the answer to the commit was lost and the
+  // database could not be asked what became of it, so each may or may not have been
+  // applied (it answered Unavailable). Whoever keeps a view beside the store reads it
+  // again once this count moves and the database answers.
+  virtual uint64_t unknown_outcomes() const = 0;
 };
 
 }  // namespace manifold

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   uint32_t max_retries = 10;
   int merge_workers = 4;
   int database_wait_s = 60;
+  int commit_read_back_ms = 5000;
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
   int cache_affinity_s = 6 * 3600;
@@ -115,6 +116,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
+      ->capture_default_str();
+  app.add_option("--commit-read-back-ms", commit_read_back_ms,
+                 "milliseconds to ask a database whether a COMMIT whose answer was lost "
+                 "committed, before the coordinator reads its state back once it answers")
+      ->envname("MANIFOLD_COMMIT_READ_BACK_MS")
+      ->check(CLI::Range(0, 600000))
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen, "HOST:PORT serving /metrics (Prometheus)")
       ->envname("MANIFOLD_METRICS_LISTEN")
@@ -247,7 +254,8 @@ int main(int argc, char** argv) {
        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
     // A connection for the loop, the API's threads and each merge thread, so none of them
     // waits for another's to come back.
-    Result<std::unique_ptr<Store>> opened = Store::Open(database_url, 8 + merge_workers);
+    Result<std::unique_ptr<Store>> opened = Store::Open(
+        database_url, 8 + merge_workers, std::chrono::milliseconds(commit_read_back_ms));
     if (opened.ok()) {
       store = std::move(*opened);
       break;

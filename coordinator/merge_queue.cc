@@ -40,6 +40,7 @@ void MergeQueue::Stop() {
 
 void MergeQueue::Request(BuildRecord build) {
   std::lock_guard lock(mutex_);
+  if (!requested_.insert(build.id).second) return;
   waiting_.push_back(std::move(build));
   wakeup_.notify_one();
 }
@@ -62,6 +63,11 @@ void MergeQueue::Work() {
     {
       std::lock_guard lock(mutex_);
       for (const std::string& tag : build.spec.tags) tags_in_flight_.erase(tag);
+      merged_.push_back(build.id);
+      if (merged_.size() > kRememberedMerges) {
+        requested_.erase(merged_.front());
+        merged_.pop_front();
+      }
     }
     wakeup_.notify_all();  // a build that waited for these tags may go now
   }

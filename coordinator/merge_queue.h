@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -47,7 +48,10 @@ class MergeQueue {
   // Stops the threads; a merge under way finishes its current push, and builds still
   // waiting stay merging in the store for the next start.
   void Stop();
-  // Queues a merging build (with its jobs) for a push.
+  // Queues a merging build (with its jobs) for a push, unless it is queued, merging or
+  // among the last builds merged: the loop hands in every merging build again when it
+  // reads its view back from the store (AgentLoop), and an index pushed twice could move
+  // a tag back over a later build's.
   void Request(BuildRecord build);
 
  private:
@@ -72,6 +76,11 @@ class MergeQueue {
   std::condition_variable backoff_;
   std::deque<BuildRecord> waiting_;       // guarded by mutex_
   std::set<std::string> tags_in_flight_;  // the tags of the merges running now; mutex_
+  // Builds queued, merging, or among the last kRememberedMerges merged (merged_, oldest
+  // first); mutex_.
+  static constexpr size_t kRememberedMerges = 1024;
+  std::set<uint64_t> requested_;
+  std::deque<uint64_t> merged_;
   std::vector<std::thread> threads_;
 };
 

@@ -25,12 +25,15 @@ std::string PlatformsJson(const std::vector<Platform>& platforms) {
 Store::Store(std::unique_ptr<Pool> pool) : pool_(std::move(pool)) {}
 Store::~Store() = default;
 
-Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size) {
-  auto pool = std::make_unique<Pool>(url, pool_size);
+Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size,
+                                           std::chrono::milliseconds read_back_wait) {
+  auto pool = std::make_unique<Pool>(url, pool_size, read_back_wait);
   Status status = pool->Check();
   if (!status.ok()) return status;
   return std::unique_ptr<Store>(new Store(std::move(pool)));
 }
+
+uint64_t Store::unknown_outcomes() const { return pool_->unknown_outcomes(); }
 
 Status Store::Migrate() {
   for (const Migration& migration : kMigrations) {

@@ -38,8 +38,11 @@ struct ApiTokenRecord {
 
 class Store final : public LoopStore {
  public:
-  // Connects (one connection up front, more on demand up to pool_size).
-  static Result<std::unique_ptr<Store>> Open(const std::string& url, int pool_size = 8);
+  // Connects (one connection up front, more on demand up to pool_size). A COMMIT whose
+  // answer was lost is read back for up to `read_back_wait` (coordinator/store_pool.h).
+  static Result<std::unique_ptr<Store>> Open(
+      const std::string& url, int pool_size = 8,
+      std::chrono::milliseconds read_back_wait = std::chrono::seconds(5));
   ~Store() override;
 
   // Applies the embedded migrations not yet recorded in schema_migrations.
@@ -93,6 +96,7 @@ class Store final : public LoopStore {
   Result<std::map<std::string, int>> CountBuildsByState() override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
+  uint64_t unknown_outcomes() const override;
 
   // API tokens (coordinator/api_auth.h): only hashes are stored.
   // AlreadyExists if a token in force has this name.

@@ -42,7 +42,7 @@ Store::Pool::Fate Store::Pool::Resolve(int64_t xid) {
   // A database that restarts and a session that is still finishing the COMMIT ("in
   // progress") are waited out for a few seconds. The probe is a connection outside the
   // pool's count, which still counts the broken one it stands in for.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto give_up = std::chrono::steady_clock::now() + read_back_wait_;
   while (true) {
     try {
       pqxx::connection probe(url_);

@@ -12,10 +12,13 @@
 // that did not commit is run again, as any call on a broken connection is. This is
 // smaller than making every transition recognise its own earlier effect, and exact.
 // Only if the database stays out of reach does the outcome stay unknown; Write() then
-// answers Status::Unavailable saying so, never "nothing was written".
+// answers Status::Unavailable saying so, never "nothing was written", and counts it
+// (unknown_outcomes()), so the loop knows to read its view back from the database.
 // Thread-safe: callers on any thread wait for a connection while all are lent out.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -31,7 +34,9 @@ namespace manifold {
 
 class Store::Pool {
  public:
-  Pool(std::string url, int size) : url_(std::move(url)), size_(size) {}
+  // `read_back_wait`: how long an unanswered COMMIT's fate is asked for.
+  Pool(std::string url, int size, std::chrono::milliseconds read_back_wait)
+      : url_(std::move(url)), size_(size), read_back_wait_(read_back_wait) {}
 
   // A connection that sat idle through a database restart is dead; the first statement
   // finds out. Nothing was applied then, so the call is tried once more on a fresh one.
@@ -50,6 +55,7 @@ class Store::Pool {
         return Status::Unavailable("database unavailable during " + what + ": " + Trim(e.what()));
       } catch (const pqxx::in_doubt_error&) {
         Discard();
+        ++unknown_outcomes_;
         return Status::Unavailable("the connection to the database broke while committing " + what +
                                    " and the database cannot be reached: whether it " +
                                    "was recorded is unknown until the database answers again");
@@ -84,6 +90,7 @@ class Store::Pool {
   }
 
   Status Check();
+  uint64_t unknown_outcomes() const { return unknown_outcomes_; }
 
  private:
   static std::string Trim(std::string text);
@@ -102,6 +109,8 @@ class Store::Pool {
 
   const std::string url_;
   const int size_;
+  const std::chrono::milliseconds read_back_wait_;
+  std::atomic<uint64_t> unknown_outcomes_{0};
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;

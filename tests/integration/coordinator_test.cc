@@ -16,6 +16,7 @@
 #include "common/wire.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
+#include "tests/support/postgres_proxy.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/push_image.h"
 #include "tests/support/registry_proxy.h"
@@ -108,12 +109,13 @@ class CoordinatorTest : public ::testing::Test {
     agent_endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
     server_ = "http://127.0.0.1:" + std::to_string(api_port_);
     Status started = coordinator_.Start(
-        {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
-         "--api-listen", "127.0.0.1:" + std::to_string(api_port_), "--agent-listen",
-         agent_endpoint_, "--state-dir", dir_.path() + "/state", "--heartbeat-interval-ms", "200",
-         "--missed-heartbeats", "3", "--queue-timeout", "2", "--metrics-listen",
-         "127.0.0.1:" + std::to_string(metrics_port_), "--emulation-fallback-wait",
-         std::to_string(emulation_fallback_wait_s_)},
+        WithMoreArgs({BinaryDir() + "/coordinator/manifold-coordinator", "--database-url",
+                      DatabaseUrl(), "--api-listen", "127.0.0.1:" + std::to_string(api_port_),
+                      "--agent-listen", agent_endpoint_, "--state-dir", dir_.path() + "/state",
+                      "--heartbeat-interval-ms", std::to_string(heartbeat_interval_ms_),
+                      "--missed-heartbeats", "3", "--queue-timeout", "2", "--metrics-listen",
+                      "127.0.0.1:" + std::to_string(metrics_port_), "--emulation-fallback-wait",
+                      std::to_string(emulation_fallback_wait_s_)}),
         {}, dir_.path() + "/coordinator.log");
     ASSERT_TRUE(started.ok()) << started.message();
     ASSERT_TRUE(WaitFor([&] { return Get("/readyz").status == 200; }, milliseconds(20000)))
@@ -157,12 +159,21 @@ class CoordinatorTest : public ::testing::Test {
 
   json Build(uint64_t id) { return json::parse(Get("/v1/builds/" + std::to_string(id)).body); }
 
+  // Where the coordinator finds PostgreSQL; a derived fixture may put a proxy between.
+  virtual std::string DatabaseUrl() { return postgres_.url(); }
+  std::vector<std::string> WithMoreArgs(std::vector<std::string> args) const {
+    args.insert(args.end(), more_args_.begin(), more_args_.end());
+    return args;
+  }
+
   TempDir dir_{"manifold-coordinator"};
   PostgresServer postgres_;
   Subprocess coordinator_;
   int api_port_ = 0;
   int metrics_port_ = FreeTcpPort();
   int emulation_fallback_wait_s_ = 30;  // a derived fixture may shorten it before SetUp
+  int heartbeat_interval_ms_ = 200;     // a derived fixture may change it before SetUp
+  std::vector<std::string> more_args_;  // for the coordinator, set before SetUp
   std::string agent_endpoint_;
   std::string server_;
   zmq::context_t context_{1};
@@ -736,6 +747,62 @@ TEST_F(ShortFallbackTest, FallbackGivesTheJobToAnEmulatedAgentAfterTheWait) {
   EXPECT_TRUE(job["emulated"].get<bool>());
   EXPECT_EQ(job["placement"], "emulated (--emulation fallback, no native agent took it in time)");
   EXPECT_EQ(job["events"].back()["detail"], job["placement"]);
+}
+
+// The coordinator reaches PostgreSQL through a proxy that can cut a COMMIT and refuse new
+// connections, and asks a lost COMMIT's fate for only 300 ms.
+class DatabaseOutageTest : public CoordinatorTest {
+ protected:
+  DatabaseOutageTest() {
+    // Heartbeats a loop slowed by the proxy handles late must not make the assignment
+    // look lost before the agent has read it.
+    heartbeat_interval_ms_ = 1000;
+    more_args_ = {"--commit-read-back-ms", "300", "--log-retention", "0"};
+  }
+  std::string DatabaseUrl() override {
+    EXPECT_TRUE(database_.Start(postgres_.port()).ok());
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(database_.port()) + "/manifold";
+  }
+  PostgresProxy database_;
+};
+
+// The build's last success commits, but its answer is lost and the database cannot be
+// asked for longer than the coordinator waits: the outcome is unknown, and the result
+// recorded again finds the build merging already and changes nothing. Once the database
+// answers, the loop reads its view back and the build is merged, without a restart.
+TEST_F(DatabaseOutageTest, ALastSuccessCommittedUnheardIsMergedOnceTheDatabaseAnswers) {
+  RegistryServer registry;
+  ASSERT_TRUE(registry.Start().ok());
+  RegistryClient client(registry.host());
+  const TestImage image = MakeTestImage(P("linux/amd64"), "in doubt");
+  ASSERT_TRUE(PushTestImage(client, "app", image.manifest.digest, image).ok());
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("x86", "linux/amd64");
+  const std::string tag = registry.host() + "/app:latest";
+  uint64_t id = SubmitBuild("linux/amd64", json::object(), tag.c_str());
+  std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assign.has_value());
+  // Only a write's COMMIT (it asks for its transaction id first), not a read's; new
+  // connections are refused, so the coordinator cannot ask what became of it.
+  database_.RefuseConnections(true);
+  database_.CutNextCommit(PostgresProxy::Cut::kAfterCommit, "txid_current_if_assigned");
+  const Descriptor& manifest = image.manifest;
+  agent.Send(
+      JobResultMsg{assign->job,
+                   true,
+                   {manifest.media_type, manifest.digest, static_cast<uint64_t>(manifest.size)},
+                   "",
+                   false});
+  ASSERT_TRUE(WaitFor([&] { return database_.commits_cut() == 1; }, milliseconds(10000)));
+  std::optional<AckMsg> ack = agent.Receive<AckMsg>(milliseconds(1000));  // past the 300 ms
+  database_.RefuseConnections(false);
+  if (!ack) ack = agent.Receive<AckMsg>();
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_TRUE(WaitFor([&] { return Build(id)["state"] == "succeeded"; }, milliseconds(30000)))
+      << Build(id).dump();
+  Result<FetchedManifest> latest = client.GetManifest("app", "latest");
+  ASSERT_TRUE(latest.ok()) << latest.status().message();
+  EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
 }
 
 }  // namespace

@@ -89,6 +89,16 @@ void MemoryStore::FailCompleteBuild(int times) {
   complete_build_failures_ = times;
 }
 
+void MemoryStore::LoseNextAnswer() {
+  std::lock_guard lock(mutex_);
+  lose_next_answer_ = true;
+}
+
+uint64_t MemoryStore::unknown_outcomes() const {
+  std::lock_guard lock(mutex_);
+  return unknown_outcomes_;
+}
+
 Result<std::vector<QueuedJob>> MemoryStore::PendingJobs() {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("load pending jobs"); !s.ok()) return s;
@@ -159,6 +169,7 @@ Result<std::vector<uint32_t>> MemoryStore::AssignJobs(
     auto it = assigned.find(a.job_id);
     attempts.push_back(it == assigned.end() ? 0 : it->second);
   }
+  if (Status lost = AnswerLost("assign jobs"); !lost.ok()) return lost;
   return attempts;
 }
 
@@ -183,6 +194,7 @@ Result<std::vector<ResultOutcome>> MemoryStore::RecordJobReports(
   for (const auto& [agent_id, result] : results) {
     outcomes.push_back(RecordResult(agent_id, result, max_retries));
   }
+  if (Status lost = AnswerLost("record job reports"); !lost.ok()) return lost;
   if (phases_current != nullptr) *phases_current = std::move(current);
   return outcomes;
 }
@@ -200,6 +212,7 @@ Result<ResultOutcome> MemoryStore::EndJob(uint64_t job_id, std::optional<uint32_
   if (IsFinalJobState(job.state) || (attempt && *attempt != job.attempt)) return outcome;
   outcome.current = true;
   EndJobLocked(job, state, job_error, build_error, outcome);
+  if (Status lost = AnswerLost("end job"); !lost.ok()) return lost;
   return outcome;
 }
 
@@ -301,6 +314,15 @@ Status MemoryStore::CheckAvailable(const char* what) const {
   if (available_) return Status::Ok();
   return Status::Unavailable(std::string("database unavailable during ") + what +
                              ": the memory store is set unavailable");
+}
+
+Status MemoryStore::AnswerLost(const char* what) {
+  if (!lose_next_answer_) return Status::Ok();
+  lose_next_answer_ = false;
+  available_ = false;
+  ++unknown_outcomes_;
+  return Status::Unavailable(std::string("the connection to the database broke while committing ") +
+                             what + ": LoseNextAnswer");
 }
 
 BuildRecord MemoryStore::Snapshot(const Build& build, bool with_events) const {

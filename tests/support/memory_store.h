@@ -4,7 +4,8 @@
 // every job transition with the rules of coordinator/job_rules.h, so it answers as the
 // PostgreSQL Store does; tests/integration/job_rules_store_test.cc runs one suite against
 // both. Beyond LoopStore, tests create builds, read them back, and simulate the database
-// being down (SetAvailable(false), FailCompleteBuild). Thread-safe: one mutex guards all of it.
+// being down (SetAvailable(false), FailCompleteBuild, LoseNextAnswer). Thread-safe: one
+// mutex guards all of it.
 #pragma once
 
 #include <chrono>
@@ -40,6 +41,11 @@ class MemoryStore final : public LoopStore {
   // The next `times` CompleteBuild calls return Unavailable and change nothing, as when the
   // database goes away just after an index was pushed.
   void FailCompleteBuild(int times);
+  // The next job transition (assign jobs, record reports, end job) is applied, but its
+  // answer is lost: it returns Unavailable, counts as an unknown outcome, and the store is
+  // unavailable from then on, as when a COMMIT's answer is lost and the database stays out
+  // of reach; SetAvailable(true) brings it back.
+  void LoseNextAnswer();
 
   // LoopStore (coordinator/loop_store.h). As in the PostgreSQL store, a job is assigned
   // only to an agent that said hello (UpsertAgent); any other assignment is Internal.
@@ -65,6 +71,7 @@ class MemoryStore final : public LoopStore {
   Result<std::map<std::string, int>> CountBuildsByState() override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
+  uint64_t unknown_outcomes() const override;
 
  private:
   using Clock = std::chrono::system_clock;
@@ -80,6 +87,8 @@ class MemoryStore final : public LoopStore {
 
   // All below run with mutex_ held.
   Status CheckAvailable(const char* what) const;
+  // After a transition was applied: Unavailable (and the store down) if LoseNextAnswer.
+  Status AnswerLost(const char* what);
   // The build with its jobs; their events only when `with_events`.
   BuildRecord Snapshot(const Build& build, bool with_events) const;
   void AddEvent(JobRecord& job, uint32_t attempt, const std::string& state,
@@ -95,9 +104,11 @@ class MemoryStore final : public LoopStore {
   void EndJobLocked(JobRecord& job, const std::string& state, const std::string& job_error,
                     const std::string& build_error, ResultOutcome& outcome);
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   bool available_ = true;
   int complete_build_failures_ = 0;  // FailCompleteBuild
+  bool lose_next_answer_ = false;
+  uint64_t unknown_outcomes_ = 0;
   std::map<uint64_t, Build> builds_;
   std::map<uint64_t, JobRecord> jobs_;
   std::map<std::string, std::string> agent_states_;

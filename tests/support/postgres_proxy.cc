@@ -93,10 +93,11 @@ void PostgresProxy::Stop() {
   listener_ = -1;
 }
 
-void PostgresProxy::CutNextCommit(Cut where) {
+void PostgresProxy::CutNextCommit(Cut where, std::string after) {
   std::lock_guard lock(mutex_);
   cut_armed_ = true;
   cut_ = where;
+  cut_after_ = std::move(after);
 }
 
 void PostgresProxy::Accept() {
@@ -121,6 +122,7 @@ void PostgresProxy::Serve(int client) {
   }
   std::string pending;  // the client's bytes that do not make a whole message yet
   bool typed = false;   // past the startup message
+  bool marked = false;  // sent the cut's `after` since its last COMMIT
   bool cut = false;
   char buffer[65536];
   while (!stopping_ && !cut) {
@@ -134,7 +136,7 @@ void PostgresProxy::Serve(int client) {
       ssize_t n = recv(client, buffer, sizeof buffer, 0);
       if (n <= 0) break;
       pending.append(buffer, static_cast<size_t>(n));
-      cut = !ForwardClientMessages(pending, typed, server);
+      cut = !ForwardClientMessages(pending, typed, marked, server);
     }
   }
   close(client);
@@ -150,7 +152,8 @@ void PostgresProxy::Serve(int client) {
   close(server);
 }
 
-bool PostgresProxy::ForwardClientMessages(std::string& pending, bool& typed, int server) {
+bool PostgresProxy::ForwardClientMessages(std::string& pending, bool& typed, bool& marked,
+                                          int server) {
   while (true) {
     const size_t header = typed ? 5 : 4;
     if (pending.size() < header) return true;
@@ -163,12 +166,17 @@ bool PostgresProxy::ForwardClientMessages(std::string& pending, bool& typed, int
       typed = code != kSslRequest && code != kGssEncRequest;
     } else if (message[0] == 'Q' && IsCommit(message)) {
       std::lock_guard lock(mutex_);
-      if (cut_armed_) {
+      const bool wanted = cut_after_.empty() || marked;
+      marked = false;
+      if (cut_armed_ && wanted) {
         cut_armed_ = false;
         ++commits_cut_;
         if (cut_ == Cut::kAfterCommit) SendAll(server, message.data(), message.size());
         return false;
       }
+    } else {
+      std::lock_guard lock(mutex_);
+      if (!cut_after_.empty() && message.find(cut_after_) != std::string::npos) marked = true;
     }
     if (!SendAll(server, message.data(), message.size())) return false;
   }

@@ -40,8 +40,11 @@ class PostgresProxy {
   void Stop();
   int port() const { return port_; }
 
-  // Cuts the connection that sends the next COMMIT.
-  void CutNextCommit(Cut where);
+  // Cuts the connection that sends the next COMMIT. With `after`, only a COMMIT whose
+  // connection sent a message containing `after` since its previous COMMIT: the store's
+  // writes ask for their transaction's id ("txid_current_if_assigned") before they
+  // commit, its reads do not.
+  void CutNextCommit(Cut where, std::string after = "");
   // While true, new connections are closed at once: a database that cannot be reached.
   void RefuseConnections(bool refuse) { refuse_ = refuse; }
   // COMMITs cut so far.
@@ -52,7 +55,8 @@ class PostgresProxy {
   void Serve(int client);
   // Forwards the complete messages at the front of `pending` (the client's bytes not yet
   // forwarded) to `server`; false once the connection is to be closed.
-  bool ForwardClientMessages(std::string& pending, bool& typed, int server);
+  // `marked`: whether the connection sent the cut's `after` since its last COMMIT.
+  bool ForwardClientMessages(std::string& pending, bool& typed, bool& marked, int server);
 
   int upstream_port_ = -1;
   int port_ = -1;
@@ -63,6 +67,7 @@ class PostgresProxy {
   std::mutex mutex_;
   bool cut_armed_ = false;
   Cut cut_ = Cut::kAfterCommit;
+  std::string cut_after_;
   std::thread acceptor_;
   std::vector<std::thread> connections_;
 };

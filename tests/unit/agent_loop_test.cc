@@ -99,6 +99,12 @@ class AgentLoopTest : public ::testing::Test {
     now_ += by;
     loop_->Tick(now_);
   }
+  // What was sent to `routing_id` holds one assignment, of `job`; forgets what was sent.
+  void ExpectAssignedOnly(const std::string& routing_id, const JobRef& job) {
+    std::vector<AssignMsg> assigned = link_.Take<AssignMsg>(routing_id);
+    ASSERT_EQ(assigned.size(), 1u);
+    EXPECT_EQ(assigned[0].job, job);
+  }
   JobRecord Job(uint64_t build_id, size_t index) {
     return store_.GetBuild(build_id).value().jobs.at(index);
   }
@@ -422,6 +428,54 @@ TEST_F(AgentLoopTest, AnAgentLostWhileTheDatabaseIsAwayHasItsJobRetriedWhenItAns
   std::vector<AssignMsg> moved = link_.Take<AssignMsg>("r2");
   ASSERT_EQ(moved.size(), 1u);
   EXPECT_EQ(moved[0].job, (JobRef{build.jobs[0].id, 2}));
+}
+
+// A write whose answer is lost while the database stays out of reach may have been
+// applied: the loop reads its view back once the database answers, whatever it was.
+TEST_F(AgentLoopTest, ALastSuccessRecordedUnheardIsMergedOnceTheDatabaseAnswers) {
+  Hello("r1", "a1", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  JobRef job{build.jobs[0].id, 1};
+  store_.LoseNextAnswer();
+  Succeed("r1", job);
+  Advance(milliseconds(1));
+  Advance(milliseconds(600));
+  EXPECT_TRUE(link_.Take<AckMsg>("r1").empty());
+  store_.SetAvailable(true);
+  Advance(milliseconds(600));  // the result again: no longer current, so only acknowledged
+  EXPECT_EQ(link_.Take<AckMsg>("r1"), (std::vector<AckMsg>{{job}}));
+  ASSERT_EQ(merges_.size(), 1u);
+  EXPECT_EQ(merges_[0].id, build.id);
+  EXPECT_TRUE(loop_->running().empty());
+}
+
+TEST_F(AgentLoopTest, ARequeueRecordedUnheardPutsTheJobBackInTheQueue) {
+  Hello("r1", "a1", "linux/amd64");
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  ASSERT_EQ(link_.Take<AssignMsg>("r1").size(), 1u);
+  store_.LoseNextAnswer();
+  Frame("r1", JobResultMsg{{build.jobs[0].id, 1}, false, {}, "registry hiccup", true});
+  Advance(milliseconds(1));
+  Advance(milliseconds(600));
+  store_.SetAvailable(true);
+  Advance(milliseconds(600));
+  Advance(milliseconds(1));
+  ExpectAssignedOnly("r1", {build.jobs[0].id, 2});
+}
+
+TEST_F(AgentLoopTest, AnAssignmentRecordedUnheardIsRetriedWhenTheAgentShowsItNeverGotIt) {
+  Hello("r1", "a1", "linux/amd64");
+  store_.LoseNextAnswer();
+  BuildRecord build = Submit({"linux/amd64"});
+  Advance(milliseconds(1));
+  store_.SetAvailable(true);
+  for (int beat = 0; beat < 5; ++beat) {  // the first from before it was read back
+    Frame("r1", HeartbeatMsg{});
+    Advance(seconds(1));
+  }
+  ExpectAssignedOnly("r1", {build.jobs[0].id, 2});
 }
 
 }  // namespace

@@ -99,5 +99,42 @@ TEST_F(MergeQueueTest, ALastingRegistryFailureFailsTheBuild) {
   EXPECT_EQ(pushes, 2);
 }
 
+// The loop hands in every merging build again when it reads its view back from the
+// store: a build queued, merging or merged already is pushed once.
+TEST_F(MergeQueueTest, ABuildHandedInAgainIsPushedOnce) {
+  BuildRecord first = Merging();
+  BuildRecord second = Merging();
+  std::atomic<int> first_pushes{0};
+  std::atomic<bool> release{false};
+  MergeQueue::Options options;
+  options.workers = 1;
+  MergeQueue queue(
+      store_, metrics_,
+      [&](const BuildRecord& build) -> Result<PushedIndex> {
+        if (build.id == first.id) {
+          ++first_pushes;
+          EXPECT_TRUE(test::WaitFor([&] { return release.load(); }, kTimeout));
+        }
+        return PushedIndex{Sha256Digest("index"), "application/vnd.oci.image.index.v1+json"};
+      },
+      options);
+  auto succeeded = [&](uint64_t id) {
+    Result<BuildRecord> got = store_.GetBuild(id);
+    return got.ok() && got->state == "succeeded";
+  };
+  queue.Start();
+  queue.Request(first);
+  queue.Request(first);  // queued or merging
+  ASSERT_TRUE(test::WaitFor([&] { return first_pushes == 1; }, kTimeout));
+  queue.Request(first);  // merging
+  release = true;
+  ASSERT_TRUE(test::WaitFor([&] { return succeeded(first.id); }, kTimeout));
+  queue.Request(first);  // merged: it would go before the second on the one thread
+  queue.Request(second);
+  ASSERT_TRUE(test::WaitFor([&] { return succeeded(second.id); }, kTimeout));
+  queue.Stop();
+  EXPECT_EQ(first_pushes, 1);
+}
+
 }  // namespace
 }  // namespace manifold

@@ -1,0 +1,87 @@
+// AgentLoop's view of waiting, held and merging work, read from the store: at start
+// (Resume), and again after a write whose outcome was unknown (the answer to its COMMIT
+// was lost and the database could not be asked), once the database answers.
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "coordinator/agent_loop.h"
+
+namespace manifold {
+
+Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
+  Result<std::vector<QueuedJob>> pending = store_.PendingJobs();
+  if (!pending.ok()) return pending.status();
+  Result<std::vector<JobRecord>> active = store_.ActiveJobs();
+  if (!active.ok()) return active.status();
+  Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
+  if (!merging.ok()) return merging.status();
+  std::set<uint64_t> waiting, held, builds_to_run;
+  for (QueuedJob& job : *pending) {
+    waiting.insert(job.job_id);
+    builds_to_run.insert(job.build_id);
+    if (pending_.count(job.job_id)) continue;
+    if (!at_start && !job.spec->secret_ids.empty() && !secrets_.count(job.build_id)) continue;
+    ReleaseJob(job.job_id);  // its requeue was recorded, unheard
+    AddPending(std::move(job), now);
+  }
+  std::erase_if(pending_, [&](const auto& entry) { return !waiting.count(entry.first); });
+  // Agents reconnect with back-off (at most 2 s apart) and may have queued work to send
+  // first: they get the liveness window plus that much before their jobs are retried.
+  LoopClock::time_point hello_deadline =
+      now + options_.heartbeat_interval * options_.missed_heartbeats + std::chrono::seconds(10);
+  auto system_now = std::chrono::system_clock::now().time_since_epoch();
+  for (const JobRecord& job : *active) {
+    held.insert(job.id);
+    builds_to_run.insert(job.build_id);
+    auto running = running_.find(job.id);
+    if (running != running_.end() && running->second.job == JobRef{job.id, job.attempt} &&
+        running->second.agent_id == job.agent_id) {
+      continue;
+    }
+    // At start, or an assignment recorded unheard: an agent that does not hold the job
+    // says so in its hello or heartbeats, and the job is retried (Reconcile).
+    ReleaseJob(job.id);
+    // The job's deadline is stored as wall time; the loop keeps time on a steady clock.
+    auto left = std::chrono::milliseconds(job.deadline_unix_ms) -
+                std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
+    running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, now + left, 0, now};
+    if (AgentSession* session = sessions_.Find(job.agent_id)) {
+      session->jobs.insert(job.id);
+      sessions_.Publish(job.agent_id);
+    } else {
+      sessions_.Await(job.agent_id, hello_deadline);
+    }
+  }
+  std::vector<uint64_t> ended;  // ended or requeued, unheard
+  for (const auto& [job_id, running] : running_) {
+    if (!held.count(job_id)) ended.push_back(job_id);
+  }
+  for (uint64_t job_id : ended) ReleaseJob(job_id);
+  // A retry of a lost attempt the store no longer holds would release the job's next one.
+  std::erase_if(unrecorded_losses_, [&](const auto& entry) {
+    auto running = running_.find(entry.first);
+    return running == running_.end() || !(running->second.job == entry.second.job);
+  });
+  std::erase_if(secrets_, [&](const auto& entry) { return !builds_to_run.count(entry.first); });
+  spdlog::info("{} pending, {} running jobs, {} builds to merge", pending_.size(), running_.size(),
+               merging->size());
+  for (BuildRecord& build : *merging) request_merge_(std::move(build));
+  return Status::Ok();
+}
+
+void AgentLoop::CatchUpWithStore(LoopClock::time_point now) {
+  const uint64_t unknown = store_.unknown_outcomes();
+  if (unknown == unknown_outcomes_seen_ || reports_.store_away(now)) return;
+  if (Status read = ReadView(now, /*at_start=*/false); !read.ok()) {
+    spdlog::warn(
+        "a write's outcome is unknown; the loop reads its view back from the database "
+        "once it answers: {}",
+        read.message());
+    return;
+  }
+  spdlog::info("read the view back from the database after a write whose outcome was unknown");
+  unknown_outcomes_seen_ = unknown;
+}
+
+}  // namespace manifold
