@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "coordinator/database_url.h"
 #include "coordinator/job_rules.h"
 #include "coordinator/store_pool.h"
 #include "coordinator/store_rows.h"
@@ -27,7 +28,7 @@ Store::~Store() = default;
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size,
                                            std::chrono::milliseconds read_back_wait) {
-  auto pool = std::make_unique<Pool>(url, pool_size, read_back_wait);
+  auto pool = std::make_unique<Pool>(WithConnectionDeadlines(url), pool_size, read_back_wait);
   Status status = pool->Check();
   if (!status.ok()) return status;
   return std::unique_ptr<Store>(new Store(std::move(pool)));
