@@ -244,7 +244,7 @@ TEST_F(BuildahBuilderTest, BuildsAmd64ImageIntoOciLayout) {
   // the Dockerfile's own text (echoed in buildah's STEP lines) has neither value.
   EXPECT_NE(outcome.log.find("greeting: hello-manifold from x86_64"), std::string::npos)
       << outcome.log;
-  EXPECT_NE(outcome.log.find("manifold: buildah bud --isolation chroot --platform linux/amd64"),
+  EXPECT_NE(outcome.log.find("manifold: buildah bud --isolation oci --platform linux/amd64"),
             std::string::npos)
       << outcome.log;
   EXPECT_NE(outcome.log.find("manifold: buildah push manifold-test-amd64 oci:"), std::string::npos)

@@ -238,7 +238,7 @@ TEST_F(FarmBuildTest, StagesArgsLabelsAndAnnotationsTakeEffectOnEveryPlatform) {
   for (const char* platform : {"linux/amd64", "linux/arm64"}) {
     EXPECT_NE(
         build.output.find(std::string("[") + platform +
-                          "] manifold: buildah bud --isolation chroot --platform " + platform),
+                          "] manifold: buildah bud --isolation oci --platform " + platform),
         std::string::npos)
         << build.output;
   }
