@@ -155,6 +155,10 @@ std::optional<JobLimit> JobCgroup::LimitReached() const {
 JobCgroups::JobCgroups(bool v2, std::vector<std::string> roots, std::string relative_root)
     : v2_(v2), roots_(std::move(roots)), relative_root_(std::move(relative_root)) {}
 
+JobCgroups::~JobCgroups() {
+  for (const std::string& root : roots_) RemoveCgroupTree(root);
+}
+
 Result<std::unique_ptr<JobCgroups>> JobCgroups::Open(const std::string& work_dir) {
   std::error_code ec;
   std::string hash =

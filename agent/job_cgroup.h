@@ -14,7 +14,7 @@
 // agent-HASH of its own cgroup and makes jobs under jobs-HASH next to it, and buildah must
 // use the cgroupfs manager there. HASH comes from the agent's work dir, so agents sharing a
 // host never touch each other's jobs. Opening the root removes what a killed agent left
-// there (killing processes still in it).
+// there (killing processes still in it); an agent that exits removes it.
 //
 // Thread-safety: JobCgroups::Create may run from several job threads at once; a JobCgroup
 // belongs to one job thread.
@@ -66,6 +66,11 @@ class JobCgroups {
   // A cgroup for the job `name` ("job-12-1") with the memory, CPU and process limits set
   // (zero fields stay unlimited).
   Result<std::unique_ptr<JobCgroup>> Create(const std::string& name, const JobLimits& limits);
+
+  // Removes the jobs' root; every JobCgroup made here must be gone first.
+  ~JobCgroups();
+  JobCgroups(const JobCgroups&) = delete;
+  JobCgroups& operator=(const JobCgroups&) = delete;
 
   bool v2() const { return v2_; }
 

@@ -100,12 +100,20 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
            ? " (memory, CPU and process limits are not enforced by this agent's backend)"
            : ""));
   // A failure at the job's disk limit or in its cgroup's limits says which limit it was.
-  auto at_limit = [&](const Status& failed) -> Status {
-    if (disk != nullptr && disk->Full()) {
-      return Status::Internal(LimitReachedMessage(JobLimit::kDisk, resolved.limits.disk_bytes) +
-                              " (" + failed.message() + ")");
+  // The disk: its file system is full, or was when a write into the job's dir failed
+  // (whoever wrote may have removed the partial file since); `in_dir`: the failure was a
+  // write into the job's dir whatever its message names.
+  auto at_limit = [&](const Status& failed, bool in_dir) -> Status {
+    std::optional<JobLimit> reached;
+    if (disk != nullptr) {
+      const std::string& message = failed.message();
+      bool enospc = message.find("no space left on device") != std::string::npos ||
+                    message.find("No space left on device") != std::string::npos;
+      if (disk->Full() || (enospc && (in_dir || message.find(dir + "/") != std::string::npos))) {
+        reached = JobLimit::kDisk;
+      }
     }
-    std::optional<JobLimit> reached = cgroup != nullptr ? cgroup->LimitReached() : std::nullopt;
+    if (!reached && cgroup != nullptr) reached = cgroup->LimitReached();
     if (!reached) return failed;
     return Status::Internal(LimitReachedMessage(*reached, LimitValue(job_limits, *reached)) + " (" +
                             failed.message() + ")");
@@ -119,7 +127,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   ExtractLimits limits;
   limits.max_total_bytes = options_.max_context_bytes * 4;
   if (Status s = ExtractTar(*context, context_dir, limits); !s.ok()) {
-    return at_limit(s.WithContext("unpacking the build context"));
+    return at_limit(s.WithContext("unpacking the build context"), true);
   }
   context->clear();
 
@@ -176,7 +184,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     CacheSteps steps = cache_steps.Count();
     options_.metrics->CountCacheSteps(assign.platform, steps.hits, steps.misses);
   }
-  if (!built.ok()) return at_limit(built);
+  if (!built.ok()) return at_limit(built, false);
 
   events.Phase(assign.job, JobPhase::kPushing);
   Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
