@@ -16,7 +16,6 @@
 #include "common/tar.h"
 #include "tests/support/farm.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/wait.h"
 
 namespace manifold::test {
 namespace {
@@ -35,18 +34,9 @@ class JobLimitsTest : public ::testing::Test {
                    {"MANIFOLD_JOB_MEMORY", "64m"},
                    {"MANIFOLD_JOB_CPUS", "1"},
                    {"MANIFOLD_JOB_DISK", "32m"}};
-    farm_ = new Farm(options);
-    Status up = farm_->Up();
-    if (!up.ok()) {
-      std::cerr << "farm did not come up: " << up.message() << "\n";
-      delete farm_;
-      farm_ = nullptr;
-    }
+    farm_ = StartSuiteFarm(options);
   }
-  static void TearDownTestSuite() {
-    delete farm_;
-    farm_ = nullptr;
-  }
+  static void TearDownTestSuite() { farm_.reset(); }
 
   void SetUp() override { ASSERT_NE(farm_, nullptr) << "the farm did not come up"; }
   void TearDown() override {
@@ -72,17 +62,7 @@ class JobLimitsTest : public ::testing::Test {
     Result<HttpResponse> post = farm_->Api("POST", "/v1/builds", request.dump());
     EXPECT_TRUE(post.ok() && post->status == 201) << (post.ok() ? post->body : "");
     uint64_t id = post.ok() ? json::parse(post->body, nullptr, false).value("id", uint64_t{0}) : 0;
-    json build;
-    WaitFor(
-        [&] {
-          Result<json> got = farm_->GetBuild(id);
-          if (!got.ok()) return false;
-          build = *got;
-          std::string state = build.value("state", "");
-          return state == "succeeded" || state == "failed" || state == "canceled";
-        },
-        milliseconds(120000), milliseconds(200));
-    return build;
+    return farm_->FinishedBuild(id, milliseconds(120000));
   }
 
   // A build that must fail at a limit: once (no retry), with `expected` in its error.
@@ -118,10 +98,10 @@ class JobLimitsTest : public ::testing::Test {
   }
 
   static constexpr const char* kNormal = "FROM busybox\nRUN echo normal > /normal.txt\n";
-  static Farm* farm_;
+  static std::unique_ptr<Farm> farm_;
 };
 
-Farm* JobLimitsTest::farm_ = nullptr;
+std::unique_ptr<Farm> JobLimitsTest::farm_;
 
 TEST_F(JobLimitsTest, AForkBombRunsIntoTheProcessLimit) {
   ExpectFailsAtLimit(
