@@ -177,16 +177,15 @@ Result<std::unique_ptr<JobCgroups>> JobCgroups::Open(const std::string& work_dir
   } else {
     std::string own = OwnV2Cgroup();
     fs::path base = fs::path(kCgroupFs) / own.substr(1);
-    if (own != "/") {
-      // v2 allows controllers below a cgroup only when no process sits in it: the agent
-      // moves into a leaf of its own first (its builds follow it there).
-      fs::path leaf = base / ("agent-" + hash);
-      fs::create_directories(leaf, ec);
-      if (ec) return CannotUse("creating " + leaf.string(), Status::Internal(ec.message()));
-      if (Status s = WriteCgroupFile((leaf / "cgroup.procs").string(), std::to_string(getpid()));
-          !s.ok()) {
-        return CannotUse("moving the agent into " + leaf.string(), s);
-      }
+    // v2 allows controllers below a cgroup only when no process sits in it (the root of a
+    // container's cgroup namespace included): the agent moves into a leaf of its own first
+    // (the builds it starts follow it there).
+    fs::path leaf = base / ("agent-" + hash);
+    fs::create_directories(leaf, ec);
+    if (ec) return CannotUse("creating " + leaf.string(), Status::Internal(ec.message()));
+    if (Status s = WriteCgroupFile((leaf / "cgroup.procs").string(), std::to_string(getpid()));
+        !s.ok()) {
+      return CannotUse("moving the agent into " + leaf.string(), s);
     }
     if (Status s = EnableControllers(base); !s.ok()) return CannotUse("delegation", s);
     relative = (own == "/" ? "" : own) + "/jobs-" + hash;
