@@ -269,6 +269,8 @@ void Agent::StartJob(const AssignMsg& assign) {
     runner_options.work_dir = options_.work_dir;
     runner_options.metrics = options_.metrics;
     runner_options.registry_options.insecure_registries = options_.insecure_registries;
+    runner_options.policy = options_.job_policy;
+    runner_options.cgroups = options_.job_cgroups;
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (Withdrawal why = raw->withdrawn; why != Withdrawal::kNone && !result.ok() &&

@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "agent/builder.h"
+#include "agent/job_cgroup.h"
+#include "agent/job_policy.h"
 #include "agent/job_runner.h"
 #include "agent/metrics.h"
 #include "common/messages.h"
@@ -54,6 +56,8 @@ struct AgentOptions {
   // plaintext (a coordinator accepts that only on loopback).
   std::string curve_secret_key;
   std::string coordinator_public_key;
+  JobPolicy job_policy;               // limits and entitlements of the jobs this agent runs
+  JobCgroups* job_cgroups = nullptr;  // not owned; null: no per-job cgroups (JobRunnerOptions)
 };
 
 class Agent : public JobEvents {

@@ -1,5 +1,7 @@
 #include "agent/buildah_builder.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "agent/tool_command.h"
@@ -14,6 +16,19 @@ BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path, 
       sandbox_(std::move(sandbox)) {}
 
 std::string BuildahBuilder::Name() const { return "buildah"; }
+
+void BuildahBuilder::AppendJobArgs(const BuildRequest& request,
+                                   std::vector<std::string>* argv) const {
+  // A failed build's last container (its partial layer, a copy of the root file system)
+  // is removed too; --layers keeps it otherwise. Without --layers buildah removes it.
+  if (layers_) argv->push_back("--force-rm");
+  if (request.cgroup_parent.empty()) return;
+  // Every RUN step goes in a cgroup below the job's, which holds the job's limits. buildah
+  // manages it itself (cgroupfs), not through systemd, which would want a slice of its own
+  // making; on cgroup v2 the agent's cgroup is delegated to it for that.
+  argv->insert(argv->end(),
+               {"--cgroup-manager", "cgroupfs", "--cgroup-parent", request.cgroup_parent});
+}
 
 std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) const {
   std::vector<std::string> argv = {buildah_path_, "bud",
@@ -33,6 +48,7 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
   // Keeps each step's result as a cache image, so a rebuild on this agent (cache
   // affinity) skips unchanged steps.
   if (layers_) argv.push_back("--layers");
+  AppendJobArgs(request, &argv);
   AppendBuildOptions(request, &argv);
   // buildah writes these into the manifest it pushes to the OCI layout, which is the
   // manifest manifold pushes, so they reach the registry unchanged.
@@ -57,7 +73,17 @@ Status BuildahBuilder::Build(const BuildRequest& request,
     return RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
   };
 
-  Status built = run_step(BudArgv(request), "buildah bud for " + platform);
+  std::vector<std::string> bud = BudArgv(request);
+  if (!request.cgroup_parent.empty()) {
+    auto isolation = std::find(bud.begin(), bud.end(), "--isolation");
+    if (isolation != bud.end() && std::next(isolation) != bud.end() &&
+        *std::next(isolation) == "chroot") {
+      on_output(
+          "manifold: warning: RUN steps run with --isolation chroot on this agent, outside "
+          "any cgroup, so the job's memory, CPU and process limits are not enforced\n");
+    }
+  }
+  Status built = run_step(bud, "buildah bud for " + platform);
   if (!built.ok()) return built;
 
   Status pushed =

@@ -72,6 +72,9 @@ class BuildahBuilder : public Builder {
   std::vector<std::string> BudArgv(const BuildRequest& request) const;
 
  private:
+  // The job's own arguments: its cgroup, the removal of a failed build's containers.
+  void AppendJobArgs(const BuildRequest& request, std::vector<std::string>* argv) const;
+
   CommandRunner& runner_;
   std::string buildah_path_;
   bool layers_;

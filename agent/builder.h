@@ -53,6 +53,9 @@ struct BuildRequest {
   // Limits the agent resolved for this job (its defaults filled in, its maximums checked);
   // zero fields are unlimited.
   JobLimits limits;
+  // The cgroup (relative to the cgroup file system's root) under which the backend puts its
+  // build steps, so that the job's limits, set on a cgroup above it, hold; empty: none.
+  std::string cgroup_parent;
 };
 
 class Builder {

@@ -54,24 +54,70 @@ Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
 
 Result<ImageDescriptor> JobRunner::Run(const AssignMsg& assign, JobEvents& events,
                                        const std::atomic<bool>* cancel) {
-  std::string dir = (fs::path(options_.work_dir) / "jobs" /
-                     (std::to_string(assign.job.job_id) + "-" + std::to_string(assign.job.attempt)))
-                        .string();
+  Result<ResolvedJob> resolved =
+      ResolveJob(options_.policy, assign.network, assign.entitlements, assign.limits);
+  if (!resolved.ok()) return resolved.status();
+  const std::string name =
+      std::to_string(assign.job.job_id) + "-" + std::to_string(assign.job.attempt);
+  std::string dir = (fs::path(options_.work_dir) / "jobs" / name).string();
   std::error_code ec;
   fs::remove_all(dir, ec);
-  fs::create_directories(dir, ec);
-  if (ec) return Status::Internal("cannot create job directory " + dir + ": " + ec.message());
-  Result<ImageDescriptor> result = RunIn(dir, assign, events, cancel);
-  fs::remove_all(dir, ec);  // the pushed image lives in the registry; nothing here is kept
+  std::unique_ptr<JobDisk> disk;
+  if (resolved->limits.disk_bytes != 0) {
+    Result<std::unique_ptr<JobDisk>> mounted = JobDisk::Mount(dir, resolved->limits.disk_bytes);
+    if (!mounted.ok()) return mounted.status();
+    disk = std::move(*mounted);
+  } else {
+    fs::create_directories(dir, ec);
+    if (ec) return Status::Internal("cannot create job directory " + dir + ": " + ec.message());
+  }
+  std::unique_ptr<JobCgroup> cgroup;
+  const JobLimits& limits = resolved->limits;
+  if (options_.cgroups != nullptr &&
+      (limits.memory_bytes != 0 || limits.cpu_millis != 0 || limits.pids != 0)) {
+    Result<std::unique_ptr<JobCgroup>> made = options_.cgroups->Create("job-" + name, limits);
+    if (!made.ok()) return made.status();
+    cgroup = std::move(*made);
+  }
+  Result<ImageDescriptor> result =
+      RunIn(dir, assign, *resolved, cgroup.get(), disk.get(), events, cancel);
+  if (!disk) fs::remove_all(dir, ec);  // the pushed image lives in the registry
   return result;
 }
 
 Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg& assign,
-                                         JobEvents& events, const std::atomic<bool>* cancel) {
+                                         const ResolvedJob& resolved, const JobCgroup* cgroup,
+                                         const JobDisk* disk, JobEvents& events,
+                                         const std::atomic<bool>* cancel) {
   auto say = [&](const std::string& line) {
     events.Output(assign.job, "manifold: " + line + "\n");
   };
   const std::string platform = assign.platform.ToString();
+  const JobLimits& job_limits = resolved.limits;
+  say("job limits: " + DescribeLimits(job_limits) +
+      (cgroup == nullptr &&
+               (job_limits.memory_bytes != 0 || job_limits.cpu_millis != 0 || job_limits.pids != 0)
+           ? " (memory, CPU and process limits are not enforced by this agent's backend)"
+           : ""));
+  // A failure at the job's disk limit or in its cgroup's limits says which limit it was.
+  // The disk: its file system is full, or was when a write into the job's dir failed
+  // (whoever wrote may have removed the partial file since); `in_dir`: the failure was a
+  // write into the job's dir whatever its message names.
+  auto at_limit = [&](const Status& failed, bool in_dir) -> Status {
+    std::optional<JobLimit> reached;
+    if (disk != nullptr) {
+      const std::string& message = failed.message();
+      bool enospc = message.find("no space left on device") != std::string::npos ||
+                    message.find("No space left on device") != std::string::npos;
+      if (disk->Full() || (enospc && (in_dir || message.find(dir + "/") != std::string::npos))) {
+        reached = JobLimit::kDisk;
+      }
+    }
+    if (!reached && cgroup != nullptr) reached = cgroup->LimitReached();
+    if (!reached) return failed;
+    return Status::Internal(LimitReachedMessage(*reached, LimitValue(job_limits, *reached)) + " (" +
+                            failed.message() + ")");
+  };
 
   Result<std::string> context = FetchContext(assign, options_.max_context_bytes);
   if (!context.ok()) return context.status();
@@ -81,7 +127,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   ExtractLimits limits;
   limits.max_total_bytes = options_.max_context_bytes * 4;
   if (Status s = ExtractTar(*context, context_dir, limits); !s.ok()) {
-    return s.WithContext("unpacking the build context");
+    return at_limit(s.WithContext("unpacking the build context"), true);
   }
   context->clear();
 
@@ -105,8 +151,9 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.annotations = assign.annotations;
   request.no_cache = assign.no_cache;
   request.pull = assign.pull;
-  request.network = assign.network;
-  request.limits = assign.limits;
+  request.network = resolved.network;
+  request.limits = resolved.limits;
+  if (cgroup != nullptr) request.cgroup_parent = cgroup->steps_parent();
   // Removed (overwritten first) when this function returns, however the build ends.
   Result<SecretFiles> secrets = SecretFiles::Write(assign.secrets, options_.secrets_dir, dir);
   if (!secrets.ok()) return secrets.status();
@@ -137,7 +184,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     CacheSteps steps = cache_steps.Count();
     options_.metrics->CountCacheSteps(assign.platform, steps.hits, steps.misses);
   }
-  if (!built.ok()) return built;
+  if (!built.ok()) return at_limit(built, false);
 
   events.Phase(assign.job, JobPhase::kPushing);
   Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);

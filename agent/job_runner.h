@@ -1,9 +1,13 @@
 // JobRunner: carries out one assigned job on an agent, start to finish.
 //
-// Fetch the context from the coordinator (verifying its sha256), unpack it safely, run
+// Resolve the job's limits and network against the agent's JobPolicy (a refusal fails the
+// build before anything is fetched), put its work dir on a file system of its disk limit
+// and give it a cgroup with its memory, CPU and process limits (JobDisk, JobCgroups). Fetch
+// the context from the coordinator (verifying its sha256), unpack it safely, run
 // the builder for exactly the job's platform into an OCI layout, then push the layout to
 // every target repository with manifold's own registry client (existing blobs skipped)
-// and return the manifest's descriptor. Failures say whether a retry may help
+// and return the manifest's descriptor. A build that fails at one of its limits says so,
+// naming the flag that raises it. Failures say whether a retry may help
 // (Status::Unavailable: context fetch, registry trouble) or not (the build itself).
 // One JobRunner per job, run on that job's own thread; the JobEvents sink it reports to
 // must be thread-safe.
@@ -14,6 +18,9 @@
 #include <string_view>
 
 #include "agent/builder.h"
+#include "agent/job_cgroup.h"
+#include "agent/job_disk.h"
+#include "agent/job_policy.h"
 #include "agent/metrics.h"
 #include "common/messages.h"
 #include "common/registry.h"
@@ -37,6 +44,12 @@ struct JobRunnerOptions {
   // never reach a disk; the job's own directory when it does not exist.
   std::string secrets_dir = "/dev/shm";
   RegistryOptions registry_options;  // for every push (insecure registries, ...)
+  // The agent's defaults, maximums and allowed entitlements; a job's disk limit is enforced
+  // here (JobDisk), its memory, CPU and process limits through `cgroups`.
+  JobPolicy policy;
+  // Not owned; null: no cgroups are made and memory, CPU and process limits are not
+  // enforced (a backend that cannot place its steps in a cgroup).
+  JobCgroups* cgroups = nullptr;
 };
 
 class JobRunner {
@@ -47,7 +60,9 @@ class JobRunner {
                               const std::atomic<bool>* cancel);
 
  private:
-  Result<ImageDescriptor> RunIn(const std::string& dir, const AssignMsg& assign, JobEvents& events,
+  Result<ImageDescriptor> RunIn(const std::string& dir, const AssignMsg& assign,
+                                const ResolvedJob& resolved, const JobCgroup* cgroup,
+                                const JobDisk* disk, JobEvents& events,
                                 const std::atomic<bool>* cancel);
 
   Builder& builder_;

@@ -6,8 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -15,6 +17,9 @@
 #include "agent/backend_check.h"
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
+#include "agent/job_cgroup.h"
+#include "agent/job_disk.h"
+#include "agent/job_policy.h"
 #include "agent/metrics.h"
 #include "agent/sandbox_network.h"
 #include "common/config_file.h"
@@ -167,6 +172,46 @@ int main(int argc, char** argv) {
   app.add_option("--coordinator-public-key", coordinator_public_key_file,
                  "the coordinator's CURVE public key file (its .pub)")
       ->envname("MANIFOLD_COORDINATOR_PUBLIC_KEY");
+  // Per-job limits: sizes and CPUs as text ("4g", "1.5"), "0" for unlimited.
+  struct LimitFlag {
+    JobLimit limit;
+    std::string value;  // the default's text; "" keeps DefaultJobPolicy()'s
+    std::string max;
+  };
+  std::vector<LimitFlag> limit_flags = {{JobLimit::kMemory, "", ""},
+                                        {JobLimit::kCpus, "", ""},
+                                        {JobLimit::kPids, "", ""},
+                                        {JobLimit::kDisk, "", ""}};
+  const std::map<JobLimit, std::string> limit_help = {
+      {JobLimit::kMemory, "memory of all of a job's RUN steps together, e.g. 4g"},
+      {JobLimit::kCpus, "CPUs of a job's RUN steps, e.g. 2 or 0.5"},
+      {JobLimit::kPids, "processes and threads of a job's RUN steps at once"},
+      {JobLimit::kDisk,
+       "size of a job's work dir (context, Dockerfile, the built image's layout), a "
+       "loop-mounted file system of its own, e.g. 10g; not the layers RUN steps write"},
+  };
+  for (LimitFlag& flag : limit_flags) {
+    const std::string name(JobLimitName(flag.limit));
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    app.add_option("--job-" + name, flag.value,
+                   "job default: " + limit_help.at(flag.limit) + "; 0: unlimited (default: " +
+                       std::to_string(LimitValue(DefaultJobPolicy().defaults, flag.limit)) +
+                       " with buildah" + "); a build may ask for another value up to --max-job-" +
+                       name)
+        ->envname("MANIFOLD_JOB_" + upper);
+    app.add_option("--max-job-" + name, flag.max,
+                   "most a build may ask for with `manifold build --job-" + name +
+                       "` (default: no maximum)")
+        ->envname("MANIFOLD_MAX_JOB_" + upper);
+  }
+  std::vector<std::string> allowed_entitlements;
+  app.add_option("--allow-insecure-entitlement", allowed_entitlements,
+                 "let builds that ask for it (`manifold build --allow network.host`) use "
+                 "network.host: RUN steps on the host's network, reaching its loopback "
+                 "services (repeatable; only for builds you trust)")
+      ->envname("MANIFOLD_ALLOW_INSECURE_ENTITLEMENTS")
+      ->delimiter(',');
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("MANIFOLD_LOG_LEVEL")
       ->capture_default_str();
@@ -222,6 +267,44 @@ int main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(work_dir, ec);
   if (ec) return Fail("cannot create --work-dir " + work_dir + ": " + ec.message());
+
+  // Only buildah enforces limits; the default process limit on a docker agent would make
+  // it refuse every job (the engine takes no per-build limits).
+  options.job_policy = backend.name == "buildah" ? DefaultJobPolicy() : JobPolicy{};
+  options.job_policy.allowed_entitlements = allowed_entitlements;
+  for (const LimitFlag& flag : limit_flags) {
+    const std::string name(JobLimitName(flag.limit));
+    auto parse = [&](const std::string& text, JobLimits* into, const std::string& option) {
+      if (text.empty()) return Status::Ok();
+      Result<uint64_t> value = ParseLimit(flag.limit, text);
+      if (!value.ok()) return value.status().WithContext(option);
+      SetLimitValue(into, flag.limit, *value);
+      return Status::Ok();
+    };
+    if (Status s = parse(flag.value, &options.job_policy.defaults, "--job-" + name); !s.ok()) {
+      return Fail(s.message());
+    }
+    if (Status s = parse(flag.max, &options.job_policy.maximums, "--max-job-" + name); !s.ok()) {
+      return Fail(s.message());
+    }
+  }
+  if (Status s = CheckJobPolicy(options.job_policy); !s.ok()) return Fail(s.message());
+  // A killed agent's job file systems and cgroups go before any job of this one starts.
+  SweepJobDisks(work_dir + "/jobs");
+  std::unique_ptr<JobCgroups> job_cgroups;
+  if (backend.name == "buildah") {
+    Result<std::unique_ptr<JobCgroups>> opened = JobCgroups::Open(work_dir);
+    const JobLimits& defaults = options.job_policy.defaults;
+    if (opened.ok()) {
+      job_cgroups = std::move(*opened);
+      options.job_cgroups = job_cgroups.get();
+    } else if (defaults.memory_bytes != 0 || defaults.cpu_millis != 0 || defaults.pids != 0) {
+      return Fail(opened.status().message());
+    } else {
+      spdlog::warn("jobs run without memory, CPU and process limits: {}",
+                   opened.status().message());
+    }
+  }
 
   SubprocessRunner runner;
   // Lives until main returns: its destructor removes the network's rules.

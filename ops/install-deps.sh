@@ -37,6 +37,7 @@ development=(
   docker.io  # the docker backend; tests start their own dockerd (tests/support/docker_engine.h)
   # tools used by scripts
   curl jq ca-certificates util-linux
+  e2fsprogs  # mkfs.ext4: each job's work dir is a loop-mounted file system (--job-disk)
   file  # ops/build-images.sh checks each image's binary is for its architecture
   prometheus  # promtool checks ops/prometheus and the dashboard's queries (ops/check-ops-files.sh)
   docker-compose  # `docker-compose config` checks docker-compose.yml (ops/check-ops-files.sh)

@@ -115,18 +115,9 @@ class HostileInputTest : public ::testing::Test {
                    {"MANIFOLD_LOG_BURST_BYTES", "65536"},
                    {"MANIFOLD_MAX_REQUEST_BYTES", "65536"},
                    {"MANIFOLD_MAX_CONTEXT_BYTES", std::to_string(4 << 20)}};
-    farm_ = new Farm(options);
-    Status up = farm_->Up();
-    if (!up.ok()) {
-      std::cerr << "farm did not come up: " << up.message() << "\n";
-      delete farm_;
-      farm_ = nullptr;
-    }
+    farm_ = StartSuiteFarm(options);
   }
-  static void TearDownTestSuite() {
-    delete farm_;
-    farm_ = nullptr;
-  }
+  static void TearDownTestSuite() { farm_.reset(); }
 
   void SetUp() override { ASSERT_NE(farm_, nullptr) << "the farm did not come up"; }
   void TearDown() override {
@@ -178,17 +169,7 @@ class HostileInputTest : public ::testing::Test {
 
   // The build once it reached a final state (null JSON if it did not in time).
   json Finished(uint64_t id, seconds timeout = seconds(180)) {
-    json build;
-    WaitFor(
-        [&] {
-          Result<json> got = farm_->GetBuild(id);
-          if (!got.ok()) return false;
-          build = *got;
-          std::string state = build.value("state", "");
-          return state == "succeeded" || state == "failed" || state == "canceled";
-        },
-        std::chrono::duration_cast<milliseconds>(timeout), milliseconds(200));
-    return build;
+    return farm_->FinishedBuild(id, timeout);
   }
 
   // A build of examples/hello on the real agent; returns its final state.
@@ -217,11 +198,11 @@ class HostileInputTest : public ::testing::Test {
     return 0;
   }
 
-  static Farm* farm_;
+  static std::unique_ptr<Farm> farm_;
   zmq::context_t zmq_{1};
 };
 
-Farm* HostileInputTest::farm_ = nullptr;
+std::unique_ptr<Farm> HostileInputTest::farm_;
 
 const char kMalformed[] = "manifold_agent_frames_malformed_total";
 const char kNotAssigned[] = "manifold_agent_messages_dropped_total{reason=\"not_assigned\"}";

@@ -52,6 +52,22 @@ class OtherPlatformBuilder : public Builder {
   SyntheticBuilder synthetic_;
 };
 
+// The synthetic backend, keeping the last request it was given.
+class RecordingBuilder : public Builder {
+ public:
+  std::string Name() const override { return "recording"; }
+  Status Build(const BuildRequest& request,
+               const std::function<void(std::string_view output)>& on_output,
+               const std::atomic<bool>* cancel) override {
+    last = request;
+    return synthetic_.Build(request, on_output, cancel);
+  }
+  BuildRequest last;
+
+ private:
+  SyntheticBuilder synthetic_{SyntheticBuildOptions{}};
+};
+
 class IgnoredEvents : public JobEvents {
  public:
   void Phase(const JobRef&, JobPhase) override {}
@@ -119,6 +135,48 @@ TEST_F(JobRunnerTest, AnImageForAnotherPlatformFailsTheJobBeforeAnythingIsPushed
   Result<bool> there = RegistryClient(registry_.host()).ManifestExists("app", pushed->digest);
   ASSERT_TRUE(there.ok()) << there.status().message();
   EXPECT_TRUE(*there);
+}
+
+TEST_F(JobRunnerTest, AJobsLimitsAndNetworkAreResolvedAgainstTheAgentsPolicyBeforeItsBuild) {
+  JobRunnerOptions options = OptionsIn(dir_.path());
+  options.policy.defaults.pids = 100;
+  options.policy.defaults.memory_bytes = 32 << 20;
+  options.policy.maximums.memory_bytes = 128 << 20;
+  RecordingBuilder builder;
+
+  AssignMsg over = assign_;
+  over.limits.memory_bytes = 256 << 20;
+  Result<ImageDescriptor> refused = JobRunner(builder, options).Run(over, events_, nullptr);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_FALSE(refused.status().retryable());
+  EXPECT_EQ(refused.status().message(),
+            "the build asks for 256 MiB of memory (--job-memory), over this agent's maximum of "
+            "128 MiB; ask for at most that, or raise the agent's --max-job-memory");
+
+  AssignMsg host = assign_;
+  host.network = "host";
+  host.entitlements = {"network.host"};
+  Result<ImageDescriptor> no_host = JobRunner(builder, options).Run(host, events_, nullptr);
+  ASSERT_FALSE(no_host.ok());
+  EXPECT_FALSE(no_host.status().retryable());
+  EXPECT_NE(no_host.status().message().find("--allow-insecure-entitlement network.host"),
+            std::string::npos)
+      << no_host.status().message();
+  EXPECT_FALSE(RepositoryExists("app")) << "a refused job built something";
+
+  AssignMsg within = assign_;
+  within.network = "none";
+  within.limits.memory_bytes = 128 << 20;
+  Result<ImageDescriptor> built = JobRunner(builder, options).Run(within, events_, nullptr);
+  ASSERT_TRUE(built.ok()) << built.status().message();
+  EXPECT_EQ(builder.last.limits, (JobLimits{.memory_bytes = 128 << 20, .pids = 100}));
+  EXPECT_EQ(builder.last.network, "none");
+  EXPECT_EQ(builder.last.cgroup_parent, "") << "no cgroups: none given to the runner";
+
+  options.policy.allowed_entitlements = {"network.host"};
+  Result<ImageDescriptor> allowed = JobRunner(builder, options).Run(host, events_, nullptr);
+  ASSERT_TRUE(allowed.ok()) << allowed.status().message();
+  EXPECT_EQ(builder.last.network, "host");
 }
 
 TEST_F(JobRunnerTest, AFailedContextFetchNamesTheUrlWithoutItsCredentials) {

@@ -5,10 +5,12 @@
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "tests/support/ports.h"
+#include "tests/support/wait.h"
 
 namespace manifold::test {
 
@@ -152,6 +154,30 @@ Result<nlohmann::json> Farm::GetBuild(uint64_t id) const {
                             " answered no JSON object: " + response->body);
   }
   return build;
+}
+
+nlohmann::json Farm::FinishedBuild(uint64_t id, std::chrono::milliseconds timeout) const {
+  nlohmann::json build;
+  WaitFor(
+      [&] {
+        Result<nlohmann::json> got = GetBuild(id);
+        if (!got.ok()) return false;
+        build = *got;
+        std::string state = build.value("state", "");
+        return state == "succeeded" || state == "failed" || state == "canceled";
+      },
+      timeout, std::chrono::milliseconds(200));
+  return build;
+}
+
+std::unique_ptr<Farm> StartSuiteFarm(FarmOptions options) {
+  auto farm = std::make_unique<Farm>(std::move(options));
+  Status up = farm->Up();
+  if (!up.ok()) {
+    std::cerr << "farm did not come up: " << up.message() << "\n";
+    return nullptr;
+  }
+  return farm;
 }
 
 Result<std::string> Farm::Metrics(const std::string& name) const {

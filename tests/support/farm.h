@@ -68,6 +68,9 @@ class Farm {
                            const std::string& body = "") const;
   // GET /v1/builds/ID as JSON; an error unless the coordinator answered 200 with JSON.
   Result<nlohmann::json> GetBuild(uint64_t id) const;
+  // The build once it reached a final state (succeeded, failed or canceled); null JSON if
+  // it did not within `timeout`.
+  nlohmann::json FinishedBuild(uint64_t id, std::chrono::milliseconds timeout) const;
   // GET /metrics of the coordinator (name "coordinator") or of an agent by name, at the
   // address its log announced last (agents pick free ports); an error unless it answered
   // 200.
@@ -94,6 +97,10 @@ class Farm {
   std::string database_url_;
   bool up_ = false;
 };
+
+// A farm for a suite's SetUpTestSuite, brought up with `options`; null, with the reason on
+// stderr, when it did not come up (each test then fails on it).
+std::unique_ptr<Farm> StartSuiteFarm(FarmOptions options);
 
 // Paths of the source tree and the build tree the tests were built from.
 std::string SourceDir();
