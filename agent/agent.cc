@@ -161,6 +161,9 @@ std::vector<JobRef> Agent::HeldJobs() {
   std::vector<JobRef> jobs;
   for (const auto& [id, job] : active_) jobs.push_back(job->job);
   for (const auto& [ref, entry] : outbox_) jobs.push_back(ref);
+  // Ended or refused, not in the outbox yet (a hello said while reading assigns).
+  std::lock_guard lock(mutex_);
+  for (const JobResultMsg& result : finished_) jobs.push_back(result.job);
   return jobs;
 }
 
@@ -300,6 +303,7 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, WelcomeMsg>) {
           welcomed_ = true;
+          assigns_received_ = 0;  // the coordinator numbers the assigns of each session
           heartbeat_interval_ =
               std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
           spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
@@ -309,6 +313,8 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
             entry.sent = Clock::now();
           }
         } else if constexpr (std::is_same_v<T, AssignMsg>) {
+          // Held from here until its result is acknowledged (HeldJobs), refused or not.
+          ++assigns_received_;
           StartJob(m);
         } else if constexpr (std::is_same_v<T, CancelMsg>) {
           auto it = active_.find(m.job.job_id);
@@ -450,7 +456,7 @@ Status Agent::Run(const std::atomic<bool>& stop) {
       SendHello();  // the first hello may have gone to a coordinator that was not up yet
     }
     if (now - last_heartbeat >= heartbeat_interval_) {
-      Send(HeartbeatMsg{HeldJobs()});
+      Send(HeartbeatMsg{HeldJobs(), assigns_received_});
       last_heartbeat = now;
     }
     for (auto& [ref, entry] : outbox_) {

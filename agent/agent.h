@@ -130,6 +130,9 @@ class Agent : public JobEvents {
   std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};
   bool welcomed_ = false;
+  // Assigns read since the last welcome, told in every heartbeat: the coordinator counts
+  // a job lost only once this shows its assign arrived and the heartbeat lacks it.
+  uint64_t assigns_received_ = 0;
   std::chrono::steady_clock::time_point last_hello_;
   std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged_;
   bool drain_requested_ = false;  // by the coordinator (an autoscaler's scale-in)

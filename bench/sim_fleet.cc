@@ -106,7 +106,8 @@ struct SimFleet::Agent {
     Clock::time_point done_at;  // when the simulated build ends
     bool reported = false;
   };
-  std::map<uint64_t, Job> jobs;  // by job id, until acknowledged
+  std::map<uint64_t, Job> jobs;   // by job id, until acknowledged
+  uint64_t assigns_received = 0;  // since the last welcome, told in heartbeats
 
   void Send(const AgentMessage& message) {
     std::string frame = EncodeAgentMessage(message);
@@ -391,12 +392,14 @@ void SimFleet::Handle(Agent& agent, std::string_view frame, Clock::time_point no
         if constexpr (std::is_same_v<T, WelcomeMsg>) {
           if (!agent.welcomed) ++welcomed_;
           agent.welcomed = true;
+          agent.assigns_received = 0;
           agent.heartbeat = options_.heartbeat_interval.count() > 0
                                 ? options_.heartbeat_interval
                                 : std::chrono::milliseconds(message.heartbeat_interval_ms);
           agent.next_heartbeat = now + agent.heartbeat;
         } else if constexpr (std::is_same_v<T, AssignMsg>) {
           ++assigned_;
+          ++agent.assigns_received;
           Agent::Job& job = agent.jobs[message.job.job_id];
           job.ref = message.job;
           job.build_id = message.build_id;
@@ -476,6 +479,7 @@ void SimFleet::Run(int thread_index) {
       }
       if (now >= agent.next_heartbeat) {
         HeartbeatMsg heartbeat;
+        heartbeat.assigns_received = agent.assigns_received;
         for (const auto& [job_id, job] : agent.jobs) heartbeat.running_jobs.push_back(job.ref);
         agent.Send(heartbeat);
         agent.next_heartbeat = now + agent.heartbeat;

@@ -48,6 +48,9 @@ struct HelloMsg {
 
 struct HeartbeatMsg {
   std::vector<JobRef> running_jobs;
+  // Assigns the agent has read since its last welcome: the coordinator counts an
+  // assignment lost only once this shows it arrived (reconcile.h).
+  uint64_t assigns_received = 0;
   bool operator==(const HeartbeatMsg&) const = default;
 };
 

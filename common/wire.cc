@@ -200,6 +200,7 @@ std::string EncodeAgentMessage(const AgentMessage& message) {
       auto heartbeat = root.initHeartbeat();
       WriteJobs(m.running_jobs,
                 heartbeat.initRunningJobs(static_cast<unsigned>(m.running_jobs.size())));
+      heartbeat.setAssignsReceived(m.assigns_received);
     }
     void operator()(const JobUpdateMsg& m) {
       auto update = root.initJobUpdate();
@@ -264,7 +265,8 @@ Result<AgentMessage> DecodeAgentMessage(std::string_view frame, const WireLimits
             return m;
           }
           case proto::AgentMessage::HEARTBEAT:
-            return HeartbeatMsg{ReadJobs(root.getHeartbeat().getRunningJobs())};
+            return HeartbeatMsg{ReadJobs(root.getHeartbeat().getRunningJobs()),
+                                root.getHeartbeat().getAssignsReceived()};
           case proto::AgentMessage::JOB_UPDATE: {
             auto update = root.getJobUpdate();
             JobUpdateMsg m{ReadJob(update.getJob()), JobPhase::kAccepted};

@@ -143,16 +143,12 @@ void AgentLoop::HandleFrame(const std::string& routing_id, const std::string& pe
       [&](const auto& message) {
         using T = std::decay_t<decltype(message)>;
         if constexpr (std::is_same_v<T, HeartbeatMsg>) {
-          // An assignment counts as lost only if it was sent a whole heartbeat interval
-          // before the agent's previous heartbeat: an agent reads what came in before it
-          // sends a heartbeat, but one sent just before the assignment reached it (or a
-          // slow link) would otherwise have it retried while it is on its way.
-          LoopClock::time_point previous = session.last_heartbeat - options_.heartbeat_interval;
-          session.last_heartbeat = now;
-          ApplyReconciliation(
-              session.agent_id,
-              Reconcile(running_, session.jobs, session.agent_id, message.running_jobs, previous),
-              "does not hold it: its assignment was lost", "assignment_lost", now);
+          // The agent's count of assigns read says which assignments it has seen: one it
+          // has not may still be on its way, however late this heartbeat is handled.
+          ApplyReconciliation(session.agent_id,
+                              Reconcile(running_, session.jobs, session.agent_id,
+                                        message.running_jobs, message.assigns_received),
+                              "does not hold it: its assignment was lost", "assignment_lost", now);
         } else if constexpr (std::is_same_v<T, JobUpdateMsg>) {
           reports_.AddPhase(session.agent_id, message, now);
         } else if constexpr (std::is_same_v<T, LogChunkMsg>) {
@@ -205,16 +201,15 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
 
   // Jobs the store gave this agent that it no longer holds were lost with its previous
   // process, whenever they were assigned; the ones it still holds keep running.
-  std::set<uint64_t> given;
+  GivenJobs given;
   for (const auto& [job_id, running] : running_) {
-    if (running.agent_id == hello.agent_id) given.insert(job_id);
+    if (running.agent_id == hello.agent_id) given[job_id] = 0;
   }
-  Reconciliation reconciled =
-      Reconcile(running_, given, hello.agent_id, hello.running_jobs, LoopClock::time_point::max());
+  Reconciliation reconciled = Reconcile(running_, given, hello.agent_id, hello.running_jobs, 0);
   std::set<JobRef> held(hello.running_jobs.begin(), hello.running_jobs.end());
-  for (uint64_t job_id : given) {
+  for (const auto& [job_id, assign] : given) {
     if (held.count(running_.at(job_id).job)) {
-      session.jobs.insert(job_id);
+      session.jobs[job_id] = 0;
       unrecorded_losses_.erase(job_id);
     }
   }
@@ -237,7 +232,13 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
     spdlog::info("agent {}: replaying {} message(s) sent before its hello", hello.agent_id,
                  frames.size());
   }
-  for (const std::string& frame : frames) HandleFrame(routing_id, peer_key, frame, now);
+  for (const std::string& frame : frames) {
+    // A heartbeat sent before the hello says less than the hello did, and counts assigns
+    // of an earlier session: reconciled, it could lose a job the hello holds.
+    Result<AgentMessage> decoded = DecodeAgentMessage(frame, options_.limits);
+    if (decoded.ok() && std::holds_alternative<HeartbeatMsg>(*decoded)) continue;
+    HandleFrame(routing_id, peer_key, frame, now);
+  }
 }
 
 void AgentLoop::AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk,
@@ -555,7 +556,8 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
                             job.spec->job_timeout_s,
                             now,
                             waiting->second.repository};
-    sessions_.Find(assignment.agent_id)->jobs.insert(job.job_id);
+    AgentSession* session = sessions_.Find(assignment.agent_id);
+    session->jobs[job.job_id] = ++session->assigns_sent;
     SendToAgent(assignment.agent_id, assign);
     sessions_.Publish(assignment.agent_id);
     pending_.erase(waiting);

@@ -47,7 +47,7 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
                 std::chrono::duration_cast<std::chrono::milliseconds>(system_now);
     running_[job.id] = {{job.id, job.attempt}, job.agent_id, job.platform, now + left, 0, now};
     if (AgentSession* session = sessions_.Find(job.agent_id)) {
-      session->jobs.insert(job.id);
+      session->jobs[job.id] = 0;  // no assign for it in this session: any heartbeat tells
       sessions_.Publish(job.agent_id);
     } else {
       sessions_.Await(job.agent_id, hello_deadline);

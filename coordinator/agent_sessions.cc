@@ -59,7 +59,6 @@ AgentSession& AgentSessions::Open(const HelloMsg& hello, const std::string& rout
   session->platforms = hello.platforms;
   session->slots = hello.slots;
   session->last_seen = now;
-  session->last_heartbeat = now;
   AgentSession& opened = *(sessions_[hello.agent_id] = std::move(session));
   agent_by_route_[routing_id] = hello.agent_id;
   awaited_.erase(hello.agent_id);

@@ -37,11 +37,9 @@ struct AgentSession {
   std::string version;
   std::vector<PlatformOffer> platforms;
   uint32_t slots = 1;
-  std::set<uint64_t> jobs;  // job ids running here
+  GivenJobs jobs;             // running here
+  uint64_t assigns_sent = 0;  // in this session; numbers them for reconciliation
   LoopClock::time_point last_seen;
-  // When its previous heartbeat (or its hello) came: assignments sent since may still be
-  // on their way, so reconciliation does not count them lost yet (reconcile.h).
-  LoopClock::time_point last_heartbeat;
   // After it refused a job for lack of a free slot, it gets no job before this, by when
   // its heartbeat has told how many it holds.
   LoopClock::time_point refused_until;

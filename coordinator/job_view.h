@@ -37,6 +37,9 @@ struct RunningJob {
 
 using WaitingJobs = std::map<uint64_t, WaitingJob>;  // by job id: oldest first
 using RunningJobs = std::map<uint64_t, RunningJob>;  // by job id
+// The jobs an agent's session was given: job id -> the number of its assign among those
+// sent in the session (1, 2, ...), 0 for a job it held when the session began.
+using GivenJobs = std::map<uint64_t, uint64_t>;
 
 // (repository, platform) -> when an agent last built it.
 using WarmCache = std::map<std::pair<std::string, Platform>, LoopClock::time_point>;

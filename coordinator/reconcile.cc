@@ -4,9 +4,9 @@
 
 namespace manifold {
 
-Reconciliation Reconcile(const RunningJobs& running, const std::set<uint64_t>& given,
+Reconciliation Reconcile(const RunningJobs& running, const GivenJobs& given,
                          const std::string& agent_id, const std::vector<JobRef>& held,
-                         LoopClock::time_point assigned_before) {
+                         uint64_t assigns_received) {
   Reconciliation out;
   std::set<JobRef> holds(held.begin(), held.end());
   for (const JobRef& job : holds) {
@@ -14,11 +14,11 @@ Reconciliation Reconcile(const RunningJobs& running, const std::set<uint64_t>& g
     bool current = it != running.end() && it->second.job == job && it->second.agent_id == agent_id;
     if (!current) out.to_cancel.push_back(job);
   }
-  for (uint64_t job_id : given) {
+  for (const auto& [job_id, assign] : given) {
     auto it = running.find(job_id);
     if (it == running.end()) continue;
     const RunningJob& job = it->second;
-    if (job.agent_id == agent_id && !holds.count(job.job) && job.assigned_at < assigned_before) {
+    if (job.agent_id == agent_id && !holds.count(job.job) && assign <= assigns_received) {
       out.lost.push_back(job.job);
     }
   }

@@ -7,16 +7,18 @@
 //   - an attempt the agent holds that is not the job's current attempt there (the job was
 //     retried elsewhere, canceled, or ended) is canceled on the agent;
 //   - a current attempt the coordinator gave the agent that the agent does not hold was
-//     lost (the assignment never arrived, or the agent restarted). Only attempts
-//     assigned before `assigned_before` count (for a heartbeat, one heartbeat interval
-//     before the agent's previous heartbeat): an assignment sent later may still be on
-//     its way, and retrying it would run the job twice.
-// `given` is the ids of the jobs the coordinator gave the agent (its session's jobs), so a
-// heartbeat costs what the agent holds, not what the whole farm runs. A pure function over
-// the loop's view; thread-safe.
+//     lost (the agent restarted, or dropped it). Only attempts whose assign the agent has
+//     read count: those numbered at most `assigns_received`, the agent's count of assigns
+//     read in its session (0 for a hello). An assign it has not read may still be on its
+//     way, however late the coordinator handles the heartbeat, and retrying it would run
+//     the job twice. The link keeps order, so a heartbeat sent after the agent read an
+//     assign lists the job until its result is acknowledged.
+// `given` is the jobs the coordinator gave the agent (its session's, with their assigns'
+// numbers), so a heartbeat costs what the agent holds, not what the whole farm runs. A
+// pure function over the loop's view; thread-safe.
 #pragma once
 
-#include <set>
+#include <string>
 #include <vector>
 
 #include "common/messages.h"
@@ -29,8 +31,8 @@ struct Reconciliation {
   std::vector<JobRef> lost;       // current there, not held by the agent
 };
 
-Reconciliation Reconcile(const RunningJobs& running, const std::set<uint64_t>& given,
+Reconciliation Reconcile(const RunningJobs& running, const GivenJobs& given,
                          const std::string& agent_id, const std::vector<JobRef>& held,
-                         LoopClock::time_point assigned_before);
+                         uint64_t assigns_received);
 
 }  // namespace manifold

@@ -66,6 +66,7 @@ struct Hello {
 
 struct Heartbeat {
   runningJobs @0 :List(JobRef);
+  assignsReceived @1 :UInt64;  # assigns read since the agent's last welcome
 }
 
 enum JobPhase {

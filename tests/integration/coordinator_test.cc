@@ -74,12 +74,13 @@ class FakeAgent {
 
   // The next message from the coordinator of type T, skipping others; nullopt on timeout.
   // Heartbeats while it waits, as a live agent does, naming the jobs it was assigned and
-  // whose result the coordinator has not acknowledged; an agent not waiting goes silent.
+  // whose result the coordinator has not acknowledged and how many assigns it read since
+  // its welcome; an agent not waiting goes silent.
   template <typename T>
   std::optional<T> Receive(milliseconds timeout = milliseconds(10000)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      Send(HeartbeatMsg{{held_.begin(), held_.end()}});
+      Send(HeartbeatMsg{{held_.begin(), held_.end()}, assigns_received_});
       zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, 1, milliseconds(100));
       if (!(items[0].revents & ZMQ_POLLIN)) continue;
@@ -87,7 +88,11 @@ class FakeAgent {
       if (!socket_.recv(frame, zmq::recv_flags::dontwait)) continue;
       Result<CoordinatorMessage> message = DecodeCoordinatorMessage(frame.to_string_view());
       if (!message.ok()) continue;
-      if (auto* assign = std::get_if<AssignMsg>(&*message)) held_.insert(assign->job);
+      if (std::holds_alternative<WelcomeMsg>(*message)) assigns_received_ = 0;
+      if (auto* assign = std::get_if<AssignMsg>(&*message)) {
+        held_.insert(assign->job);
+        ++assigns_received_;
+      }
       if (auto* cancel = std::get_if<CancelMsg>(&*message)) held_.erase(cancel->job);
       if (auto* ack = std::get_if<AckMsg>(&*message)) held_.erase(ack->job);
       if (auto* wanted = std::get_if<T>(&*message)) return *wanted;
@@ -98,6 +103,7 @@ class FakeAgent {
  private:
   zmq::socket_t socket_;
   std::set<JobRef> held_;
+  uint64_t assigns_received_ = 0;
 };
 
 class CoordinatorTest : public ::testing::Test {

@@ -73,7 +73,7 @@ TEST(AgentSessionsTest, FramesBeforeHelloAreHeldInOrderBoundedAndForgottenWhenSt
 TEST(AgentSessionsTest, TheSnapshotShowsThePublishedStateAndTheLastSeenAge) {
   AgentSessions sessions;
   AgentSession& a1 = sessions.Open(Hello("a1", 4), "r1", "", kStart);
-  a1.jobs = {7, 8};
+  a1.jobs = {{7, 1}, {8, 2}};
   a1.draining = true;
   // Not published yet: the API still sees the hello's state.
   std::vector<AgentView> views = sessions.Snapshot(kStart + seconds(1));

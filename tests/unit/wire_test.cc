@@ -32,7 +32,7 @@ TEST(WireTest, AgentMessagesRoundTrip) {
   JobResultMsg retry{{14, 3}, false, {}, "registry answered 503", true};
   JobResultMsg refused{{15, 1}, false, {}, "agent a1 has no free slot", true, true};
   std::vector<AgentMessage> messages = {hello,
-                                        HeartbeatMsg{{{1, 1}}},
+                                        HeartbeatMsg{{{1, 1}}, 3},
                                         JobUpdateMsg{{12, 2}, JobPhase::kPushing},
                                         LogChunkMsg{{12, 2}, 9, std::string("out\0put\xff", 8)},
                                         ok,
