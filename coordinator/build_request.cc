@@ -63,7 +63,10 @@ Status ParseSandbox(const json& request, BuildSpec* spec) {
       {"pids", &spec->limits.pids},
       {"disk_bytes", &spec->limits.disk_bytes},
   };
-  for (const auto& [key, value] : it->items()) {
+  for (const auto& item : it->items()) {
+    // Named copies, not structured bindings: clang 14 (the fuzz build) cannot capture those.
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     auto field = std::find_if(std::begin(known), std::end(known),
                               [&](const auto& entry) { return key == entry.first; });
     if (field == std::end(known)) {
