@@ -315,12 +315,6 @@ int main(int argc, char** argv) {
     network = std::move(*opened);
     backend.buildah_sandbox.cni_config_dir = network->cni_config_dir();
     backend.buildah_sandbox.network = network->name();
-    spdlog::info("RUN steps run in their own namespaces on network {} ({}, bridge {})",
-                 network->name(), network->subnet(), network->bridge());
-  } else if (backend.name == "buildah") {
-    spdlog::warn(
-        "RUN steps run with --isolation chroot, in the host's processes and network: "
-        "only for trusted Dockerfiles");
   }
   backend.synthetic.build_time = std::chrono::milliseconds(synthetic_build_ms);
   backend.synthetic.gzip = !synthetic_uncompressed;
@@ -328,6 +322,15 @@ int main(int argc, char** argv) {
   Result<OpenedBackend> backend_ready = OpenBackend(backend, runner);
   if (!backend_ready.ok()) return Fail(backend_ready.status().message());
   spdlog::info("building with {}", backend_ready->description);
+  // Said once the backend works: an agent that cannot build fails with one line.
+  if (network != nullptr) {
+    spdlog::info("RUN steps run in their own namespaces on network {} ({}, bridge {})",
+                 network->name(), network->subnet(), network->bridge());
+  } else if (backend.name == "buildah") {
+    spdlog::warn(
+        "RUN steps run with --isolation chroot, in the host's processes and network: "
+        "only for trusted Dockerfiles");
+  }
   for (const std::string& warning : backend_ready->warnings) spdlog::warn("{}", warning);
   Builder& builder = *backend_ready->builder;
 
