@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
@@ -227,29 +226,35 @@ void Api::Routes() {
 
   const std::string kContext = R"(/v1/contexts/(sha256:[0-9a-f]{64}))";
   // GET also answers HEAD (cpp-httplib routes HEAD to GET handlers without the body).
+  // The file is sent from disk a piece at a time.
   s.Get(kContext, [this](const httplib::Request& req, httplib::Response& res) {
-    Result<std::string> path = contexts_.Path(req.matches[1].str());
-    if (!path.ok()) return ReplyError(res, path.status());
-    auto size = std::filesystem::file_size(*path);
-    res.set_content_provider(size, "application/x-tar",
-                             [file = *path](size_t offset, size_t length, httplib::DataSink& sink) {
-                               std::ifstream in(file, std::ios::binary);
-                               in.seekg(static_cast<std::streamoff>(offset));
+    Result<std::unique_ptr<ContextReader>> opened = contexts_.Open(req.matches[1].str());
+    if (!opened.ok()) return ReplyError(res, opened.status());
+    std::shared_ptr<ContextReader> reader = std::move(*opened);
+    res.set_content_provider(reader->size(), "application/x-tar",
+                             [reader](size_t offset, size_t length, httplib::DataSink& sink) {
                                std::vector<char> buffer(std::min<size_t>(length, 1 << 20));
-                               in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-                               if (in.gcount() <= 0) return false;
-                               sink.write(buffer.data(), static_cast<size_t>(in.gcount()));
-                               return true;
+                               Result<size_t> read =
+                                   reader->ReadAt(offset, buffer.data(), buffer.size());
+                               return read.ok() && *read > 0 && sink.write(buffer.data(), *read);
                              });
   });
-  // Every POST and PUT route reads its body through ReadBody (WithBody).
-  s.Put(kContext, WithBody(options_, [this](const httplib::Request& req, const std::string& body,
-                                            httplib::Response& res) {
-          std::string digest = req.matches[1].str();
-          Status stored = contexts_.Put(digest, body);
-          if (!stored.ok()) return ReplyError(res, stored);
-          Reply(res, 201, json{{"digest", digest}, {"size", body.size()}});
-        }));
+  // The upload goes to the store as it arrives (through ReadBody, as every POST and PUT
+  // body), hashed on the way; only a whole upload with the named digest is kept.
+  s.Put(kContext, [this](const httplib::Request& req, httplib::Response& res,
+                         const httplib::ContentReader& read) {
+    Result<std::unique_ptr<ContextWriter>> writer = contexts_.Put();
+    if (!writer.ok()) {
+      return ReplyAndClose(res, HttpStatusFor(writer.status()),
+                           json{{"error", writer.status().message()}});
+    }
+    auto append = [&](std::string_view piece) { return (*writer)->Append(piece); };
+    if (!ReadBody(req, res, read, options_, append)) return;
+    std::string digest = req.matches[1].str();
+    Status stored = (*writer)->Commit(digest);
+    if (!stored.ok()) return ReplyError(res, stored);
+    Reply(res, 201, json{{"digest", digest}, {"size", (*writer)->size()}});
+  });
 
   auto submit = [this](const httplib::Request& req, const std::string& body,
                        httplib::Response& res) {

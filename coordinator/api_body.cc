@@ -1,46 +1,6 @@
 #include "coordinator/api_body.h"
 
 namespace manifold {
-namespace {
-
-// Reads the body of a POST or PUT into `body`, stopping at the route's limit whatever the
-// framing: Content-Length, chunked (which declares no size up front) or compressed (the
-// limit counts the bytes after decompression). False if refused; `res` then holds the
-// answer.
-bool ReadBody(const httplib::Request& req, httplib::Response& res,
-              const httplib::ContentReader& read, const ApiOptions& options, std::string* body) {
-  // HTTP/1.1: no Content-Length and no Transfer-Encoding means no body (cpp-httplib would
-  // wait for the connection to end).
-  if (!HasBody(req)) return true;
-  if (req.is_multipart_form_data()) {
-    ReplyAndClose(res, 415,
-                  nlohmann::json{{"error",
-                                  "multipart/form-data is not accepted; send the body itself "
-                                  "(application/json, or application/x-tar for a context)"}});
-    return false;
-  }
-  const BodyLimit limit = BodyLimitFor(req, options);
-  bool too_large = false;
-  bool complete = read([&](const char* data, size_t size) {
-    if (size > limit.bytes - body->size()) {
-      too_large = true;
-      return false;
-    }
-    body->append(data, size);
-    return true;
-  });
-  if (too_large) {
-    ReplyAndClose(res, 413, TooLarge(limit, "more than " + std::to_string(limit.bytes)));
-  } else if (!complete) {
-    ReplyAndClose(res, 400,
-                  nlohmann::json{{"error",
-                                  "the request body could not be read (malformed chunked "
-                                  "encoding or compression, or the connection ended early)"}});
-  }
-  return complete;
-}
-
-}  // namespace
 
 // cpp-httplib 0.11 closes a connection only when writing a response fails, so the answer
 // goes out through a provider that writes all of it and then reports failure.
@@ -73,12 +33,54 @@ nlohmann::json TooLarge(const BodyLimit& limit, const std::string& size) {
                         " (" + limit.flag + ")"}};
 }
 
+bool ReadBody(const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& read, const ApiOptions& options, const BodySink& sink) {
+  // HTTP/1.1: no Content-Length and no Transfer-Encoding means no body (cpp-httplib would
+  // wait for the connection to end).
+  if (!HasBody(req)) return true;
+  if (req.is_multipart_form_data()) {
+    ReplyAndClose(res, 415,
+                  nlohmann::json{{"error",
+                                  "multipart/form-data is not accepted; send the body itself "
+                                  "(application/json, or application/x-tar for a context)"}});
+    return false;
+  }
+  const BodyLimit limit = BodyLimitFor(req, options);
+  uint64_t received = 0;
+  bool too_large = false;
+  Status taken;
+  bool complete = read([&](const char* data, size_t size) {
+    if (size > limit.bytes - received) {
+      too_large = true;
+      return false;
+    }
+    received += size;
+    taken = sink(std::string_view(data, size));
+    return taken.ok();
+  });
+  if (too_large) {
+    ReplyAndClose(res, 413, TooLarge(limit, "more than " + std::to_string(limit.bytes)));
+  } else if (!taken.ok()) {
+    ReplyAndClose(res, 500, nlohmann::json{{"error", taken.message()}});
+  } else if (!complete) {
+    ReplyAndClose(res, 400,
+                  nlohmann::json{{"error",
+                                  "the request body could not be read (malformed chunked "
+                                  "encoding or compression, or the connection ended early)"}});
+  }
+  return complete;
+}
+
 httplib::Server::HandlerWithContentReader WithBody(const ApiOptions& options, BodyHandler handler) {
   return
       [&options, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res,
                                                const httplib::ContentReader& read) {
         std::string body;
-        if (ReadBody(req, res, read, options, &body)) handler(req, body, res);
+        auto append = [&body](std::string_view piece) {
+          body.append(piece);
+          return Status::Ok();
+        };
+        if (ReadBody(req, res, read, options, append)) handler(req, body, res);
       };
 }
 

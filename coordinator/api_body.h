@@ -1,5 +1,5 @@
 // Request bodies of the API: how large each may be, and reading one without ever holding
-// more than that.
+// more than that (or, piece by piece into a sink, without holding it at all).
 //
 // A body over its route's limit is refused with 413 whether its size is declared
 // (Content-Length, checked before reading) or not (chunked, counted while reading; the
@@ -14,7 +14,9 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
+#include "common/status.h"
 #include "coordinator/api.h"
 
 namespace manifold {
@@ -36,6 +38,16 @@ bool HasBody(const httplib::Request& req);
 
 // Answers with this status and JSON body, then closes the connection.
 void ReplyAndClose(httplib::Response& res, int code, const nlohmann::json& body);
+
+// Takes the body's pieces as they arrive; an error stops the reading.
+using BodySink = std::function<Status(std::string_view piece)>;
+
+// Reads the body of a POST or PUT in pieces into `sink`, stopping at the route's limit
+// whatever the framing: Content-Length, chunked (which declares no size up front) or
+// compressed (the limit counts the bytes after decompression). False if refused or the
+// sink failed; `res` then holds the answer.
+bool ReadBody(const httplib::Request& req, httplib::Response& res,
+              const httplib::ContentReader& read, const ApiOptions& options, const BodySink& sink);
 
 // A POST or PUT route's handler, given its body.
 using BodyHandler =

@@ -13,8 +13,9 @@
 #include "common/log.h"
 #include "coordinator/api.h"
 #include "coordinator/api_auth.h"
-#include "coordinator/context_store.h"
+#include "coordinator/context_collector.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/disk_context_store.h"
 #include "coordinator/listen_address.h"
 #include "coordinator/store.h"
 #include "coordinator/token_command.h"
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
   int emulation_fallback_s = 60;
   int cache_affinity_s = 6 * 3600;
   int64_t log_retention_s = 30 * 86400;
+  ContextRetention context_retention;
+  int64_t context_max_age_s = context_retention.max_age.count();
   std::string log_level = "info";
   std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7082";
@@ -113,6 +116,18 @@ int main(int argc, char** argv) {
                  "seconds a finished build's log is kept (0: forever)")
       ->envname("MANIFOLD_LOG_RETENTION")
       ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 86400))
+      ->capture_default_str();
+  app.add_option("--context-max-age", context_max_age_s,
+                 "seconds a build context is kept after its last use (upload, submit, "
+                 "download); one that a queued or running build needs is kept (0: no limit)")
+      ->envname("MANIFOLD_CONTEXT_MAX_AGE")
+      ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 86400))
+      ->capture_default_str();
+  app.add_option("--context-max-bytes", context_retention.max_bytes,
+                 "bytes of build contexts kept in --state-dir; past it the least recently used "
+                 "go first, except those queued or running builds need and those used in the "
+                 "last 10 minutes (0: no limit)")
+      ->envname("MANIFOLD_CONTEXT_MAX_BYTES")
       ->capture_default_str();
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
@@ -252,10 +267,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<Store> store;
   for (auto backoff = std::chrono::milliseconds(100);;
        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    // A connection for the loop, the API's threads and each merge thread, so none of them
-    // waits for another's to come back.
+    // A connection for the loop, the API's threads, the context collector and each merge
+    // thread, so none of them waits for another's to come back.
     Result<std::unique_ptr<Store>> opened = Store::Open(
-        database_url, 8 + merge_workers, std::chrono::milliseconds(commit_read_back_ms));
+        database_url, 9 + merge_workers, std::chrono::milliseconds(commit_read_back_ms));
     if (opened.ok()) {
       store = std::move(*opened);
       break;
@@ -272,8 +287,9 @@ int main(int argc, char** argv) {
     return RunTokenCommand(*store, token_command, &std::cout, &std::cerr);
   }
 
-  Result<ContextStore> contexts = ContextStore::Open(state_dir);
+  Result<std::unique_ptr<DiskContextStore>> contexts = DiskContextStore::Create(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());
+  context_retention.max_age = std::chrono::seconds(context_max_age_s);
 
   options.agent_endpoint = agent_listen;
   options.loop.contexts.public_url = public_url;
@@ -309,7 +325,12 @@ int main(int argc, char** argv) {
   Coordinator coordinator(*store, metrics, options);
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
 
-  Api api(*store, *contexts, coordinator, api_options);
+  ContextCollector collector(
+      **contexts, [&store] { return store->ContextsOfUnfinishedBuilds(); }, metrics,
+      context_retention);
+  collector.Start();
+
+  Api api(*store, **contexts, coordinator, api_options);
   if (Status started = api.Start(); !started.ok()) return Fail(started.message());
   spdlog::info(
       "manifold-coordinator ready: API on {}://{}:{}, agents on {}, metrics on {}",
@@ -320,6 +341,7 @@ int main(int argc, char** argv) {
   while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) coordinator.ReloadAgentKeys();
   spdlog::info("stopping on signal {}", signal);
   api.Stop();
+  collector.Stop();
   coordinator.Stop();
   return 0;
 }

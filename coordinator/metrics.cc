@@ -96,7 +96,21 @@ struct Metrics::Families {
                                     .Help("HTTP requests the coordinator sent to registries "
                                           "(merging image indexes), per operation and status "
                                           "(the HTTP status, or error when none came)")
-                                    .Register(r)) {}
+                                    .Register(r)),
+        contexts(BuildGauge()
+                     .Name("manifold_contexts_stored")
+                     .Help("Build contexts the coordinator keeps")
+                     .Register(r)),
+        context_bytes(BuildGauge()
+                          .Name("manifold_context_bytes")
+                          .Help("Bytes of the build contexts the coordinator keeps")
+                          .Register(r)),
+        contexts_deleted_total(BuildCounter()
+                                   .Name("manifold_contexts_deleted_total")
+                                   .Help("Build contexts deleted, per reason: age (unused for "
+                                         "--context-max-age), size (over --context-max-bytes) "
+                                         "or corrupt (found damaged on read)")
+                                   .Register(r)) {}
 
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& running;
@@ -115,6 +129,9 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>& malformed_total;
   prometheus::Family<prometheus::Counter>& dropped_total;
   prometheus::Family<prometheus::Counter>& registry_requests_total;
+  prometheus::Family<prometheus::Gauge>& contexts;
+  prometheus::Family<prometheus::Gauge>& context_bytes;
+  prometheus::Family<prometheus::Counter>& contexts_deleted_total;
 };
 
 Metrics::Metrics(double target_utilisation)
@@ -130,6 +147,11 @@ Metrics::Metrics(double target_utilisation)
   for (const char* result : {"succeeded", "failed", "canceled"}) {
     families_->builds_total.Add({{"result", result}});
   }
+  for (const char* reason : {"age", "size", "corrupt"}) {
+    families_->contexts_deleted_total.Add({{"reason", reason}});
+  }
+  families_->contexts.Add({});
+  families_->context_bytes.Add({});
   for (const char* reason : {"agent_lost", "agent_left", "agent_restarted", "agent_revoked",
                              "assignment_lost", "job_failed_retryable", "refused"}) {
     families_->retries_total.Add({{"reason", reason}});
@@ -238,6 +260,15 @@ void Metrics::CountRegistryRequest(RegistryOperation operation, long status) {
       .Add({{"operation", std::string(RegistryOperationName(operation))},
             {"status", RegistryStatusName(status)}})
       .Increment();
+}
+
+void Metrics::SetContextsStored(uint64_t contexts, uint64_t bytes) {
+  families_->contexts.Add({}).Set(static_cast<double>(contexts));
+  families_->context_bytes.Add({}).Set(static_cast<double>(bytes));
+}
+
+void Metrics::CountContextsDeleted(const std::string& reason, int count) {
+  families_->contexts_deleted_total.Add({{"reason", reason}}).Increment(count);
 }
 
 }  // namespace manifold

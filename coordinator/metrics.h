@@ -67,6 +67,11 @@ class Metrics {
   // One HTTP request of an index merge to a registry (RegistryOptions::on_request).
   void CountRegistryRequest(RegistryOperation operation, long status);
 
+  // The build contexts stored, and those the context collector deleted, per reason: age,
+  // size or corrupt (found damaged on read).
+  void SetContextsStored(uint64_t contexts, uint64_t bytes);
+  void CountContextsDeleted(const std::string& reason, int count);
+
   // The autoscaling formula above, exposed for tests.
   static int DesiredAgents(const PlatformLoad& load, double target_utilisation);
 

@@ -159,6 +159,19 @@ Result<std::vector<BuildRecord>> Store::BuildsToMerge() {
   });
 }
 
+Result<std::set<std::string>> Store::ContextsOfUnfinishedBuilds() {
+  using Digests = std::set<std::string>;
+  return pool_->Run<Digests>("list contexts in use", [&](pqxx::connection& c) -> Result<Digests> {
+    pqxx::read_transaction tx(c);
+    Digests digests;
+    for (const auto& row : tx.exec("SELECT DISTINCT context_digest FROM builds "
+                                   "WHERE state IN ('queued', 'running')")) {
+      digests.insert(row[0].as<std::string>());
+    }
+    return digests;
+  });
+}
+
 Result<double> Store::CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                     const std::string& index_media_type) {
   return pool_->Write<double>("complete build", [&](pqxx::work& tx) -> Result<double> {

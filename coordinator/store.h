@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,9 @@ class Store final : public LoopStore {
                                                    const std::string& idempotency_key);
   Result<BuildRecord> GetBuild(uint64_t id);
   Result<std::vector<BuildRecord>> ListBuilds(int limit);
+  // The build contexts that queued and running builds still need (the context collector
+  // keeps them).
+  Result<std::set<std::string>> ContextsOfUnfinishedBuilds();
 
   // pending -> assigned with attempt + 1; returns the new attempt. FailedPrecondition if
   // the job is no longer pending (canceled meanwhile).
