@@ -7,7 +7,7 @@
 // is connected) and the target utilisation (default 1.0: every slot busy; lower it for
 // headroom) comes from --target-utilisation.
 // Thread-safe: prometheus-cpp metrics are atomic and their families lock when adding a
-// series; calls come from the loop thread and the merge threads.
+// series; calls come from the loop thread, the merge threads and the context collector.
 #pragma once
 
 #include <map>
