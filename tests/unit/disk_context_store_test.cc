@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <vector>
 
 #include "common/digest.h"
 #include "tests/support/temp_dir.h"
@@ -62,6 +64,20 @@ class DiskContextStoreTest : public ::testing::Test {
     ASSERT_EQ(utimensat(AT_FDCWD, store_->FileFor(digest).c_str(), times, 0), 0);
   }
 
+  // Collects; an empty result (after a failure) if the store cannot.
+  ContextCollection Collect(const ContextRetention& retention, std::set<std::string> needed) {
+    Result<ContextCollection> collected = store_->Collect(retention, needed);
+    EXPECT_TRUE(collected.ok()) << collected.status().message();
+    return collected.ok() ? *collected : ContextCollection{};
+  }
+
+  // Which of `digests` the store still has.
+  std::vector<bool> Kept(const std::vector<std::string>& digests) {
+    std::vector<bool> kept;
+    for (const std::string& digest : digests) kept.push_back(store_->Has(digest));
+    return kept;
+  }
+
   std::vector<std::string> Files() {
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(dir_.path() + "/contexts")) {
@@ -109,9 +125,7 @@ TEST_F(DiskContextStoreTest, ATruncatedContextIsDeletedAndReportedMissing) {
   fs::resize_file(store_->FileFor(digest), 100);
   EXPECT_FALSE(store_->Has(digest));
   EXPECT_FALSE(fs::exists(store_->FileFor(digest)));
-  Result<ContextCollection> collected = store_->Collect(ContextRetention{}, {});
-  ASSERT_TRUE(collected.ok());
-  EXPECT_EQ(collected->deleted_corrupt, 1);
+  EXPECT_EQ(Collect(ContextRetention{}, {}).deleted_corrupt, 1);
   // Uploaded again, it is whole.
   EXPECT_EQ(Store(std::string(4096, 'a')), digest);
   EXPECT_TRUE(store_->Has(digest));
@@ -151,14 +165,11 @@ TEST_F(DiskContextStoreTest, AgeCollectionKeepsNeededAndRecentlyUsedContexts) {
   ContextRetention retention;
   retention.max_age = seconds(600);
   retention.max_bytes = 0;
-  Result<ContextCollection> collected = store_->Collect(retention, {old_needed});
-  ASSERT_TRUE(collected.ok());
-  EXPECT_EQ(collected->deleted_by_age, 1);
-  EXPECT_EQ(collected->contexts_stored, 3u);
-  EXPECT_FALSE(store_->Has(old_unneeded));
-  EXPECT_TRUE(store_->Has(old_needed));
-  EXPECT_TRUE(store_->Has(old_used));
-  EXPECT_TRUE(store_->Has(fresh));
+  ContextCollection collected = Collect(retention, {old_needed});
+  EXPECT_EQ(collected.deleted_by_age, 1);
+  EXPECT_EQ(collected.contexts_stored, 3u);
+  EXPECT_EQ(Kept({old_unneeded, old_needed, old_used, fresh}),
+            (std::vector<bool>{false, true, true, true}));
 }
 
 TEST_F(DiskContextStoreTest, SizeCollectionDeletesLeastRecentlyUsedFirstButNeverANeededOne) {
@@ -175,22 +186,18 @@ TEST_F(DiskContextStoreTest, SizeCollectionDeletesLeastRecentlyUsedFirstButNever
   retention.max_age = seconds(0);
   retention.max_bytes = 150;  // room for one and a half
   retention.grace = seconds(60);
-  Result<ContextCollection> collected = store_->Collect(retention, {oldest_needed});
-  ASSERT_TRUE(collected.ok());
+  ContextCollection collected = Collect(retention, {oldest_needed});
   // The needed one and the one in its grace stay, over the limit; the rest goes, oldest
   // first.
-  EXPECT_EQ(collected->deleted_by_size, 2);
-  EXPECT_EQ(collected->bytes_stored, 200u);
-  EXPECT_TRUE(store_->Has(oldest_needed));
-  EXPECT_FALSE(store_->Has(older));
-  EXPECT_FALSE(store_->Has(old));
-  EXPECT_TRUE(store_->Has(in_grace));
+  EXPECT_EQ(collected.deleted_by_size, 2);
+  EXPECT_EQ(collected.bytes_stored, 200u);
+  EXPECT_EQ(Kept({oldest_needed, older, old, in_grace}),
+            (std::vector<bool>{true, false, false, true}));
 
   retention.max_bytes = 250;  // now everything fits: nothing more goes
-  collected = store_->Collect(retention, {});
-  ASSERT_TRUE(collected.ok());
-  EXPECT_EQ(collected->deleted_by_size, 0);
-  EXPECT_EQ(collected->contexts_stored, 2u);
+  collected = Collect(retention, {});
+  EXPECT_EQ(collected.deleted_by_size, 0);
+  EXPECT_EQ(collected.contexts_stored, 2u);
 }
 
 TEST_F(DiskContextStoreTest, AVerifiedFileIsNotHashedAgainUntilItChanges) {
