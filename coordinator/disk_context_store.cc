@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -343,10 +344,16 @@ Result<ContextCollection> DiskContextStore::Collect(const ContextRetention& rete
     if (s.deleted || needed.contains(s.digest) || unused_for(s) < retention.grace) continue;
     if (drop(s)) ++result.deleted_by_size;
   }
-  result.contexts_stored = static_cast<uint64_t>(
-      std::count_if(stored.begin(), stored.end(), [](const Stored& s) { return !s.deleted; }));
+  std::set<std::string, std::less<>> kept;
+  for (const Stored& s : stored) {
+    if (!s.deleted) kept.insert(s.digest);
+  }
+  result.contexts_stored = kept.size();
   std::lock_guard lock(mutex_);
   result.deleted_corrupt = std::exchange(deleted_corrupt_, 0);
+  // Files removed by hand are forgotten too, so the map stays as large as the directory (a
+  // put committed since the listing is only hashed once more).
+  std::erase_if(verified_, [&](const auto& entry) { return !kept.contains(entry.first); });
   return result;
 }
 
