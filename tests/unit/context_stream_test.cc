@@ -51,13 +51,23 @@ std::string ReadSpool(const ContextSpool& spool) {
   return bytes;
 }
 
-TEST(ContextStreamTest, SpoolHashesWhatItWritesAndLeavesNoFileBehind) {
-  TempDir source;
-  TempDir tmp;
-  MakeContext(source.path());
-  std::string archive;
-  ASSERT_TRUE(WriteTarFromDirectory(source.path(), nullptr, &archive).ok());
+// A context in source_, its archive as WriteTarFromDirectory makes it, a TMPDIR in tmp_.
+class ContextStreamTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    MakeContext(source_.path());
+    ASSERT_TRUE(WriteTarFromDirectory(source_.path(), nullptr, &archive_).ok());
+  }
 
+  TempDir source_;
+  TempDir tmp_;
+  std::string archive_;
+};
+
+TEST_F(ContextStreamTest, SpoolHashesWhatItWritesAndLeavesNoFileBehind) {
+  const TempDir& source = source_;
+  const TempDir& tmp = tmp_;
+  const std::string& archive = archive_;
   Result<ContextSpool> spool = ContextSpool::Pack(source.path(), nullptr, tmp.path(), 1ull << 30);
   ASSERT_TRUE(spool.ok()) << spool.status().message();
   EXPECT_EQ(spool->digest(), Sha256Digest(archive));
@@ -67,25 +77,18 @@ TEST(ContextStreamTest, SpoolHashesWhatItWritesAndLeavesNoFileBehind) {
   EXPECT_TRUE(fs::is_empty(tmp.path()));
 }
 
-TEST(ContextStreamTest, SpoolPastTheLimitCountsTheSizeButStopsWriting) {
-  TempDir source;
-  TempDir tmp;
-  MakeContext(source.path());
-  std::string archive;
-  ASSERT_TRUE(WriteTarFromDirectory(source.path(), nullptr, &archive).ok());
-
-  Result<ContextSpool> spool = ContextSpool::Pack(source.path(), nullptr, tmp.path(), 1 << 20);
+TEST_F(ContextStreamTest, SpoolPastTheLimitCountsTheSizeButStopsWriting) {
+  Result<ContextSpool> spool = ContextSpool::Pack(source_.path(), nullptr, tmp_.path(), 1 << 20);
   ASSERT_TRUE(spool.ok()) << spool.status().message();
-  EXPECT_EQ(spool->size(), archive.size());  // so the error can say how large it is
+  EXPECT_EQ(spool->size(), archive_.size());  // so the error can say how large it is
   struct stat st;
   ASSERT_EQ(fstat(spool->fd(), &st), 0);
   EXPECT_LE(st.st_size, 1 << 20);
 }
 
-TEST(ContextStreamTest, ExtractsAStreamInSmallPieces) {
-  TempDir source;
-  TempDir tmp;
-  MakeContext(source.path());
+TEST_F(ContextStreamTest, ExtractsAStreamInSmallPieces) {
+  const TempDir& source = source_;
+  const TempDir& tmp = tmp_;
   Result<ContextSpool> spool = ContextSpool::Pack(source.path(), nullptr, tmp.path(), 1ull << 30);
   ASSERT_TRUE(spool.ok()) << spool.status().message();
   const std::string archive = ReadSpool(*spool);
@@ -110,12 +113,9 @@ TEST(ContextStreamTest, ExtractsAStreamInSmallPieces) {
   }
 }
 
-TEST(ContextStreamTest, AStreamGivenUpOnLeavesNothingExtracted) {
-  TempDir source;
-  TempDir base;
-  MakeContext(source.path());
-  std::string archive;
-  ASSERT_TRUE(WriteTarFromDirectory(source.path(), nullptr, &archive).ok());
+TEST_F(ContextStreamTest, AStreamGivenUpOnLeavesNothingExtracted) {
+  const TempDir& base = tmp_;
+  const std::string& archive = archive_;
 
   // As the agent does when the digest does not match: every byte written, never finished.
   const std::string fresh = base.path() + "/fresh";
