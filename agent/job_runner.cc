@@ -27,11 +27,35 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
+// What came of streaming the context: its size, and how unpacking it went.
+struct FetchedContext {
+  uint64_t bytes = 0;
+  Status unpacked = Status::Ok();
+};
+
+// Streams the build context into `extractor` as it arrives, hashing it on the way, so
+// the agent holds only the piece in flight. The digest is checked before how unpacking
+// went: a stream cut or corrupted on the way is Unavailable, which a retry may fix, even
+// though the extractor found it broken too. The caller's extractor removes what it wrote
+// unless it is finished, which this does only for a stream with the expected digest.
+Result<FetchedContext> FetchContext(const AssignMsg& assign, uint64_t max_bytes,
+                                    TarExtractor* extractor) {
+  FetchedContext fetched;
+  Sha256 hash;
   HttpRequest request;
   request.url = assign.context_url;
-  request.max_body_bytes = max_bytes;
   request.timeout_ms = 600000;
+  request.response_sink = [&](std::string_view bytes) {
+    fetched.bytes += bytes.size();
+    if (fetched.bytes > max_bytes) {
+      return Status::Internal("the build context is larger than this agent's limit of " +
+                              std::to_string(max_bytes) + " bytes");
+    }
+    hash.Update(bytes);
+    // After a refusal the rest is still hashed, to tell a damaged stream from a bad archive.
+    if (fetched.unpacked.ok()) fetched.unpacked = extractor->Write(bytes);
+    return Status::Ok();
+  };
   Result<HttpResponse> response = HttpClient().Send(request);
   if (!response.ok()) {
     return response.status().WithContext("fetching the build context");
@@ -42,12 +66,13 @@ Result<std::string> FetchContext(const AssignMsg& assign, uint64_t max_bytes) {
     // A 5xx may pass; a 4xx means the coordinator does not have it, which a retry won't fix.
     return response->status >= 500 ? Status::Unavailable(message) : Status::Internal(message);
   }
-  std::string digest = Sha256Digest(response->body);
+  std::string digest = hash.Finish();
   if (digest != assign.context_digest) {
     return Status::Unavailable("the build context fetched from " + RedactUrl(assign.context_url) +
                                " has digest " + digest + ", expected " + assign.context_digest);
   }
-  return std::move(response->body);
+  if (fetched.unpacked.ok()) fetched.unpacked = extractor->Finish();
+  return fetched;
 }
 
 }  // namespace
@@ -119,17 +144,17 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
                             failed.message() + ")");
   };
 
-  Result<std::string> context = FetchContext(assign, options_.max_context_bytes);
-  if (!context.ok()) return context.status();
-  say("fetched build context " + assign.context_digest + " (" + std::to_string(context->size()) +
-      " bytes)");
   std::string context_dir = dir + "/context";
   ExtractLimits limits;
   limits.max_total_bytes = options_.max_context_bytes * 4;
-  if (Status s = ExtractTar(*context, context_dir, limits); !s.ok()) {
-    return at_limit(s.WithContext("unpacking the build context"), true);
+  TarExtractor extractor(context_dir, limits);
+  Result<FetchedContext> context = FetchContext(assign, options_.max_context_bytes, &extractor);
+  if (!context.ok()) return context.status();
+  if (!context->unpacked.ok()) {
+    return at_limit(context->unpacked.WithContext("unpacking the build context"), true);
   }
-  context->clear();
+  say("fetched build context " + assign.context_digest + " (" + std::to_string(context->bytes) +
+      " bytes)");
 
   // The Dockerfile travels as text, so -f may name a file outside the context.
   std::string dockerfile = dir + "/Dockerfile.manifold";

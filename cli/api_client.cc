@@ -391,12 +391,12 @@ Result<bool> ApiClient::HasContext(const std::string& digest) const {
   return ErrorFor(request, *response);
 }
 
-Status ApiClient::UploadContext(const std::string& digest, const std::string& archive) const {
+Status ApiClient::UploadContext(const std::string& digest, int archive_fd) const {
   HttpRequest request;
   request.method = "PUT";
   request.url = server_ + "/v1/contexts/" + digest;
   request.headers = {{"Content-Type", "application/x-tar"}};
-  request.body = archive;
+  request.body_fd = archive_fd;
   request.timeout_ms = 0;  // a large context over a slow link may take long; only stalls fail
   Result<HttpResponse> response = Send(request);
   if (!response.ok()) return response.status();

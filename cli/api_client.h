@@ -136,7 +136,9 @@ class ApiClient {
 
   // Whether the coordinator already holds the context with this digest (HEAD).
   Result<bool> HasContext(const std::string& digest) const;
-  Status UploadContext(const std::string& digest, const std::string& archive) const;
+  // PUT of the archive in the open file `archive_fd`, streamed from its start with its size
+  // as Content-Length.
+  Status UploadContext(const std::string& digest, int archive_fd) const;
   // An empty idempotency key sends no Idempotency-Key header.
   Result<BuildInfo> SubmitBuild(const BuildSubmission& request,
                                 const std::string& idempotency_key) const;

@@ -14,19 +14,18 @@
 #include <sstream>
 #include <string_view>
 
+#include "cli/context_spool.h"
 #include "cli/follow.h"
 #include "cli/format.h"
 #include "cli/git_source.h"
 #include "cli/log_printer.h"
 #include "cli/metadata.h"
 #include "cli/progress_view.h"
-#include "common/digest.h"
 #include "common/dockerignore.h"
 #include "common/platform.h"
 #include "common/reference.h"
 #include "common/resource_units.h"
 #include "common/strings.h"
-#include "common/tar.h"
 #include "common/validate.h"
 
 namespace manifold {
@@ -295,7 +294,6 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
         ", which is not on this host; use the coordinator's https:// address"));
   }
 
-  std::string archive;
   // .dockerignore is applied here, so what it leaves out is never uploaded.
   Result<DockerIgnore> ignore = DockerIgnore::Load(local->context_dir);
   if (!ignore.ok()) return fail(ignore.status());
@@ -304,15 +302,19 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   };
   std::function<bool(const std::string&, bool)> exclude_function;
   if (!ignore->empty()) exclude_function = exclude;
-  Status status = WriteTarFromDirectory(local->context_dir, exclude_function, &archive);
-  if (!status.ok()) {
-    return fail(status.WithContext("cannot pack the build context " + local->context_dir));
+  // Packed to a nameless temp file while hashed: the digest names the upload, which then
+  // streams from the file, so no part of the CLI holds the whole context.
+  Result<ContextSpool> spool = ContextSpool::Pack(local->context_dir, exclude_function,
+                                                  SpoolDirectory(env), options.context_limit_bytes);
+  if (!spool.ok()) {
+    return fail(spool.status().WithContext("cannot pack the build context " + local->context_dir));
   }
-  request.context = Sha256Digest(archive);
+  request.context = spool->digest();
+  const uint64_t packed_size = spool->size();
   std::string dockerignore = (fs::path(local->context_dir) / ".dockerignore").string();
-  if (archive.size() > options.context_limit_bytes) {
+  if (packed_size > options.context_limit_bytes) {
     return fail(Status::InvalidArgument(
-        "the build context " + local->context_dir + " packs to " + HumanSize(archive.size()) +
+        "the build context " + local->context_dir + " packs to " + HumanSize(packed_size) +
         ", above the limit of " + HumanSize(options.context_limit_bytes) +
         "; its largest entries are " + LargestEntries(local->context_dir, exclude_function) +
         ": add what the build does not need to " + dockerignore +
@@ -323,13 +325,13 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   Result<bool> present = api.HasContext(request.context);
   if (!present.ok()) return fail(present.status());
   if (!quiet) {
-    *out << "context: " << archive.size() << " bytes (" << HumanSize(archive.size()) << "), digest "
+    *out << "context: " << packed_size << " bytes (" << HumanSize(packed_size) << "), digest "
          << request.context << "\n";
     out->flush();
   }
-  if (archive.size() > options.context_warn_bytes) {
-    *err << "manifold: warning: the build context is " << HumanSize(archive.size())
-         << ", more than " << HumanSize(options.context_warn_bytes)
+  if (packed_size > options.context_warn_bytes) {
+    *err << "manifold: warning: the build context is " << HumanSize(packed_size) << ", more than "
+         << HumanSize(options.context_warn_bytes)
          << "; every build uploads and unpacks it. Largest entries: "
          << LargestEntries(local->context_dir, exclude_function)
          << "; add what the build does not need to " << dockerignore << "\n";
@@ -337,14 +339,13 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   }
 
   if (!*present) {
-    status = api.UploadContext(request.context, archive);
-    if (!status.ok()) return fail(status);
+    Status uploaded = api.UploadContext(request.context, spool->fd());
+    if (!uploaded.ok()) return fail(uploaded);
   }
   if (!quiet) {
     *out << "context " << (*present ? "already on the coordinator" : "uploaded") << "\n";
   }
-  archive.clear();
-  archive.shrink_to_fit();  // the build may run for an hour; do not hold the tar meanwhile
+  spool->Release();  // the build may run for an hour; do not hold the temp file meanwhile
 
   Result<BuildInfo> submitted = api.SubmitBuild(request, options.idempotency_key);
   if (!submitted.ok()) return fail(submitted.status());
@@ -395,8 +396,8 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
                                  std::to_string(build.id) + "`"));
   }
   if (!options.metadata_file.empty()) {
-    status = WriteMetadataFile(options.metadata_file, build);
-    if (!status.ok()) return fail(status);
+    Status written = WriteMetadataFile(options.metadata_file, build);
+    if (!written.ok()) return fail(written);
   }
   if (!quiet) {
     const std::vector<std::string>& tags = build.tags.empty() ? request.tags : build.tags;

@@ -1,7 +1,9 @@
 #include "common/http_client.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -82,7 +84,8 @@ struct ResponseSink {
   const HttpRequest* request = nullptr;
   FilePtr file;  // opened on the first 2xx body byte when response_file is set
   bool file_opened = false;
-  std::string error;  // why a callback stopped the transfer
+  std::string error;                  // why a callback stopped the transfer
+  Status sink_status = Status::Ok();  // what response_sink answered when it stopped it
 };
 
 bool Is2xx(long status) { return status >= 200 && status < 300; }
@@ -112,6 +115,10 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 size_t OnBody(char* data, size_t size, size_t count, void* user) {
   auto* sink = static_cast<ResponseSink*>(user);
   const size_t n = size * count;
+  if (sink->request->response_sink && Is2xx(sink->response->status)) {
+    sink->sink_status = sink->request->response_sink(std::string_view(data, n));
+    return sink->sink_status.ok() ? n : 0;
+  }
   if (!sink->request->response_file.empty() && Is2xx(sink->response->status)) {
     if (!sink->file_opened) {
       sink->file.reset(std::fopen(sink->request->response_file.c_str(), "wb"));
@@ -344,32 +351,42 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
   UploadSource source;
   FilePtr upload_file;
   const bool has_body = !request.body.empty() || !request.body_file.empty() ||
-                        request.method == "PUT" || request.method == "POST" ||
-                        request.method == "PATCH";
+                        request.body_fd >= 0 || request.method == "PUT" ||
+                        request.method == "POST" || request.method == "PATCH";
   if (request.method == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (request.method == "GET" && !has_body) {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (has_body) {
     curl_off_t size = 0;
-    if (!request.body_file.empty()) {
-      upload_file.reset(std::fopen(request.body_file.c_str(), "rb"));
+    if (!request.body_file.empty() || request.body_fd >= 0) {
+      const std::string body_name = request.body_fd >= 0
+                                        ? "descriptor " + std::to_string(request.body_fd)
+                                        : request.body_file;
+      if (request.body_fd >= 0) {
+        // A copy for stdio to own and close; it shares the caller's file and offset.
+        int copy = fcntl(request.body_fd, F_DUPFD_CLOEXEC, 0);
+        upload_file.reset(copy >= 0 ? fdopen(copy, "rb") : nullptr);
+        if (copy >= 0 && !upload_file) close(copy);
+      } else {
+        upload_file.reset(std::fopen(request.body_file.c_str(), "rb"));
+      }
       struct stat st;
       if (!upload_file || fstat(fileno(upload_file.get()), &st) != 0) {
         return Status::NotFound(DescribeRequest(request) + ": cannot open upload body " +
-                                request.body_file + ": " + std::strerror(errno));
+                                body_name + ": " + std::strerror(errno));
       }
       const int64_t file_size = static_cast<int64_t>(st.st_size);
       if (request.body_file_offset < 0 || request.body_file_offset > file_size ||
           (request.body_file_length >= 0 &&
            request.body_file_offset + request.body_file_length > file_size)) {
         return Status::InvalidArgument(DescribeRequest(request) + ": the range to upload lies " +
-                                       "outside " + request.body_file + " (" +
-                                       std::to_string(file_size) + " bytes)");
+                                       "outside " + body_name + " (" + std::to_string(file_size) +
+                                       " bytes)");
       }
       if (fseeko(upload_file.get(), static_cast<off_t>(request.body_file_offset), SEEK_SET) != 0) {
-        return Status::Internal(DescribeRequest(request) + ": cannot seek in " + request.body_file +
-                                ": " + std::strerror(errno));
+        return Status::Internal(DescribeRequest(request) + ": cannot seek in " + body_name + ": " +
+                                std::strerror(errno));
       }
       source.file = upload_file.get();
       source.file_start = request.body_file_offset;
@@ -425,6 +442,7 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) const {
       sink.file.reset();
       std::remove(request.response_file.c_str());
     }
+    if (!sink.sink_status.ok()) return sink.sink_status;
     if (!sink.error.empty()) {
       // One of our callbacks stopped the transfer; its reason is the useful one.
       return Status::Internal(DescribeRequest(request) + " failed: " + sink.error);

@@ -1,6 +1,6 @@
 // HttpClient: one HTTP request and its response, over libcurl.
 //
-// The registry client, the agent (fetching a build context to a file) and the CLI (the
+// The registry client, the agent (streaming a build context as it unpacks it) and the CLI (the
 // coordinator's JSON API, context uploads) all speak HTTP through this one wrapper, so the
 // libcurl traps (100-continue stalls, chunked uploads, signals in threads) are handled
 // once. A transport failure (refused connection, DNS, timeout, reset) is a
@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,10 +39,17 @@ struct HttpRequest {
   std::string body;
   // If set, the upload body is streamed from this file instead of `body`.
   std::string body_file;
+  // If not -1, the upload body is streamed from this open file (which may have no name,
+  // such as a temp file already unlinked) as from body_file; it stays the caller's.
+  int body_fd = -1;
   // If set, a 2xx response body is streamed into this file (created or truncated) instead
   // of memory; the body of any other status is still kept in memory for error messages.
   // On a transport failure the file is removed.
   std::string response_file;
+  // If set, a 2xx response body is handed to this in pieces as it arrives instead of being
+  // kept, so its size is not bounded by memory; an error from it stops the transfer and is
+  // what Send returns.
+  std::function<Status(std::string_view bytes)> response_sink;
   long timeout_ms = 300000;  // whole transfer; 0 means no limit
   long connect_timeout_ms = 10000;
   bool follow_redirects = false;

@@ -1,5 +1,5 @@
-// ExtractTar (tar.h): the entries tar_reader.h validated, written under the destination
-// without ever following a symlink already there.
+// TarExtractor and ExtractTar (tar.h): the entries tar_reader.h checked, written under the
+// destination as they arrive, without ever following a symlink already there.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
+#include <unordered_set>
 #include <vector>
 
 #include "common/tar.h"
@@ -49,31 +50,22 @@ Status RemoveExisting(int parent, const std::string& leaf, const std::string& pa
   return Status::Ok();
 }
 
-Status WriteFile(int parent, const std::string& leaf, const ParsedEntry& entry) {
+Status CreateFile(int parent, const std::string& leaf, const ParsedEntry& entry, UniqueFd* fd) {
   if (Status s = RemoveExisting(parent, leaf, entry.path); !s.ok()) return s;
-  UniqueFd fd(
+  *fd = UniqueFd(
       openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) return WriteError(entry.path, "creating file");
-  std::string_view data = entry.data;
-  while (!data.empty()) {
-    ssize_t n = write(fd.get(), data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return WriteError(entry.path, "writing");
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  const timespec times[2] = {{entry.mtime, 0}, {entry.mtime, 0}};
-  if (fchmod(fd.get(), entry.mode) != 0) return WriteError(entry.path, "setting mode");
-  if (futimens(fd.get(), times) != 0) return WriteError(entry.path, "setting mtime");
+  if (!fd->valid()) return WriteError(entry.path, "creating file");
   return Status::Ok();
 }
 
-Status WriteEntry(int root, const ParsedEntry& entry) {
+// Creates what the entry is, except a regular file's data, which follows in pieces.
+Status WriteEntry(int root, const ParsedEntry& entry, UniqueFd* file) {
   UniqueFd parent;
   std::string leaf;
   if (Status s = OpenParent(root, entry.path, &parent, &leaf); !s.ok()) return s;
   switch (entry.type) {
     case kRegular:
-      return WriteFile(parent.get(), leaf, entry);
+      return CreateFile(parent.get(), leaf, entry, file);
     case kDirectory:
       // Owner-writable until the final pass sets the archive's mode, so that a read-only
       // directory can still be filled.
@@ -123,23 +115,88 @@ Status SetDirectoryMetadata(int root, const ParsedEntry& entry) {
 }  // namespace
 }  // namespace tar
 
-Status ExtractTar(std::string_view archive, const std::string& dest_dir,
-                  const ExtractLimits& limits) {
-  std::vector<tar::ParsedEntry> entries;
-  if (Status s = tar::ReadTarEntries(archive, limits, &entries); !s.ok()) return s;
+// The sink the parser feeds: each entry checked against the earlier ones, then written.
+struct TarExtractor::State final : tar::EntrySink {
+  State(std::string dest_dir, const ExtractLimits& limits)
+      : dest(std::move(dest_dir)), parser(limits, this) {}
 
+  Status Open();
+  Status Begin(const tar::ParsedEntry& entry) override;
+  Status Data(std::string_view bytes) override;
+  Status End() override;
+  Status Finish();
+  void RemoveExtracted();
+
+  std::string dest;
+  tar::EntryParser parser;
+  tar::EntryIndex index;
+  tar::UniqueFd root;
+  bool made_dest = false;
+  // Top-level names this extraction created in a dest_dir that existed before it.
+  std::unordered_set<std::string> made_top;
+  tar::UniqueFd file;  // the regular file whose data is arriving
+  const tar::ParsedEntry* current = nullptr;
+  bool finished = false;
+};
+
+Status TarExtractor::State::Open() {
+  struct stat st;
+  made_dest = stat(dest.c_str(), &st) != 0;
   std::error_code error;
-  std::filesystem::create_directories(dest_dir, error);
-  if (error) {
-    return Status::Internal("cannot create " + tar::Quote(dest_dir) + ": " + error.message());
+  std::filesystem::create_directories(dest, error);
+  if (error) return Status::Internal("cannot create " + tar::Quote(dest) + ": " + error.message());
+  root = tar::UniqueFd(open(dest.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root.valid()) {
+    return Status::Internal("cannot open " + tar::Quote(dest) + ": " + tar::ErrnoText());
   }
-  tar::UniqueFd root(open(dest_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root.valid())
-    return Status::Internal("cannot open " + tar::Quote(dest_dir) + ": " + tar::ErrnoText());
+  return Status::Ok();
+}
 
+Status TarExtractor::State::Begin(const tar::ParsedEntry& entry) {
+  bool merged = false;
+  if (Status s = index.Add(entry, &merged); !s.ok() || merged) return s;
+  current = &index.entries().back();
+  if (!made_dest) {
+    std::string top(tar::SplitPath(entry.path).front());
+    struct stat st;
+    if (!made_top.contains(top) &&
+        fstatat(root.get(), top.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      made_top.insert(top);
+    }
+  }
+  // Links wait for Finish: a symlink is known to stay inside only once all are known.
+  if (entry.type == tar::kSymlink || entry.type == tar::kHardLink) return Status::Ok();
+  return tar::WriteEntry(root.get(), entry, &file);
+}
+
+Status TarExtractor::State::Data(std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = write(file.get(), bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return tar::WriteError(current->path, "writing");
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return Status::Ok();
+}
+
+Status TarExtractor::State::End() {
+  if (!file.valid()) return Status::Ok();
+  const timespec times[2] = {{current->mtime, 0}, {current->mtime, 0}};
+  if (fchmod(file.get(), current->mode) != 0) return tar::WriteError(current->path, "setting mode");
+  if (futimens(file.get(), times) != 0) return tar::WriteError(current->path, "setting mtime");
+  file = tar::UniqueFd();
+  return Status::Ok();
+}
+
+Status TarExtractor::State::Finish() {
+  if (Status s = parser.Finish(); !s.ok()) return s;
+  if (Status s = index.CheckSymlinks(); !s.ok()) return s;
+  tar::UniqueFd unused;
   std::vector<const tar::ParsedEntry*> directories;
-  for (const tar::ParsedEntry& entry : entries) {
-    if (Status s = tar::WriteEntry(root.get(), entry); !s.ok()) return s;
+  for (const tar::ParsedEntry& entry : index.entries()) {
+    if (entry.type == tar::kSymlink || entry.type == tar::kHardLink) {
+      if (Status s = tar::WriteEntry(root.get(), entry, &unused); !s.ok()) return s;
+    }
     if (entry.type == tar::kDirectory) directories.push_back(&entry);
   }
   // Deepest first: a directory's mtime changes when its children are created, and a
@@ -149,7 +206,45 @@ Status ExtractTar(std::string_view archive, const std::string& dest_dir,
   for (const tar::ParsedEntry* dir : directories) {
     if (Status s = tar::SetDirectoryMetadata(root.get(), *dir); !s.ok()) return s;
   }
+  finished = true;
   return Status::Ok();
+}
+
+void TarExtractor::State::RemoveExtracted() {
+  file = tar::UniqueFd();
+  if (!root.valid()) return;  // nothing was written
+  root = tar::UniqueFd();
+  std::error_code ignored;  // best effort: there is no one left to tell
+  if (made_dest) {
+    std::filesystem::remove_all(dest, ignored);
+    return;
+  }
+  for (const std::string& top : made_top) {
+    std::filesystem::remove_all(std::filesystem::path(dest) / top, ignored);
+  }
+}
+
+TarExtractor::TarExtractor(std::string dest_dir, const ExtractLimits& limits)
+    : state_(std::make_unique<State>(std::move(dest_dir), limits)) {}
+
+TarExtractor::~TarExtractor() {
+  if (!state_->finished) state_->RemoveExtracted();
+}
+
+Status TarExtractor::Write(std::string_view bytes) {
+  if (!state_->root.valid() && !state_->finished) {
+    if (Status s = state_->Open(); !s.ok()) return s;
+  }
+  return state_->parser.Feed(bytes);
+}
+
+Status TarExtractor::Finish() { return state_->Finish(); }
+
+Status ExtractTar(std::string_view archive, const std::string& dest_dir,
+                  const ExtractLimits& limits) {
+  TarExtractor extractor(dest_dir, limits);
+  if (Status s = extractor.Write(archive); !s.ok()) return s;
+  return extractor.Finish();
 }
 
 }  // namespace manifold

@@ -1,4 +1,4 @@
-// WriteTarFromDirectory (tar.h): a directory tree into a deterministic archive.
+// WriteTar (tar.h): a directory tree into a deterministic archive, streamed to a sink.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -83,8 +83,17 @@ Result<std::string> ReadSymlink(const std::string& path, size_t size_hint) {
   }
 }
 
-// Appends header and contents of one regular file, reading exactly the size fstat reports.
-Status AppendFile(const std::string& path, const std::string& relative, std::string* archive) {
+// Files are read in pieces this large, so a large file never sits whole in memory.
+constexpr size_t kReadChunk = size_t{1} << 20;
+
+Status SendHeader(const HeaderSpec& spec, const TarSink& sink) {
+  std::string header;
+  AppendHeader(&header, spec);
+  return sink(header);
+}
+
+// Sends header and contents of one regular file, exactly the size fstat reports.
+Status SendFile(const std::string& path, const std::string& relative, const TarSink& sink) {
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return Status::Internal("cannot open " + Quote(path) + ": " + ErrnoText());
   struct stat st;
@@ -101,12 +110,12 @@ Status AppendFile(const std::string& path, const std::string& relative, std::str
   spec.mode = st.st_mode & 07777;
   spec.mtime = st.st_mtim.tv_sec;
   spec.size = static_cast<uint64_t>(st.st_size);
-  AppendHeader(archive, spec);
-  size_t start = archive->size();
-  archive->resize(start + spec.size);
-  size_t done = 0;
+  if (Status s = SendHeader(spec, sink); !s.ok()) return s;
+  std::string buffer(static_cast<size_t>(std::min<uint64_t>(spec.size, kReadChunk)), '\0');
+  uint64_t done = 0;
   while (done < spec.size) {
-    ssize_t n = read(fd.get(), archive->data() + start + done, spec.size - done);
+    size_t want = static_cast<size_t>(std::min<uint64_t>(spec.size - done, buffer.size()));
+    ssize_t n = read(fd.get(), buffer.data(), want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::Internal("cannot read " + Quote(path) + ": " + ErrnoText());
     if (n == 0) {
@@ -114,15 +123,19 @@ Status AppendFile(const std::string& path, const std::string& relative, std::str
                                         " shrank while it was archived; archive the context "
                                         "again when nothing is writing to it");
     }
-    done += static_cast<size_t>(n);
+    if (Status s = sink(std::string_view(buffer.data(), static_cast<size_t>(n))); !s.ok()) {
+      return s;
+    }
+    done += static_cast<uint64_t>(n);
   }
-  AppendPadding(archive, spec.size);
-  return Status::Ok();
+  std::string padding;
+  AppendPadding(&padding, spec.size);
+  return padding.empty() ? Status::Ok() : sink(padding);
 }
 
-Status AppendEntry(const std::string& root, const SourceEntry& entry, std::string* archive) {
+Status SendEntry(const std::string& root, const SourceEntry& entry, const TarSink& sink) {
   std::string path = root + "/" + entry.relative;
-  if (S_ISREG(entry.mode)) return AppendFile(path, entry.relative, archive);
+  if (S_ISREG(entry.mode)) return SendFile(path, entry.relative, sink);
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) {
     return Status::Internal("cannot stat " + Quote(path) + ": " + ErrnoText());
@@ -143,16 +156,14 @@ Status AppendEntry(const std::string& root, const SourceEntry& entry, std::strin
     spec.type = kSymlink;
     spec.linkname = std::move(target).value();
   }
-  AppendHeader(archive, spec);
-  return Status::Ok();
+  return SendHeader(spec, sink);
 }
 
 }  // namespace
 }  // namespace tar
 
-Status WriteTarFromDirectory(const std::string& dir,
-                             const std::function<bool(const std::string&, bool)>& exclude,
-                             std::string* archive) {
+Status WriteTar(const std::string& dir,
+                const std::function<bool(const std::string&, bool)>& exclude, const TarSink& sink) {
   struct stat st;
   if (stat(dir.c_str(), &st) != 0) {
     return Status::NotFound("cannot archive " + tar::Quote(dir) + ": " + tar::ErrnoText());
@@ -165,16 +176,22 @@ Status WriteTarFromDirectory(const std::string& dir,
   std::sort(
       entries.begin(), entries.end(),
       [](const tar::SourceEntry& a, const tar::SourceEntry& b) { return a.relative < b.relative; });
-
-  const size_t original_size = archive->size();
   for (const tar::SourceEntry& entry : entries) {
-    if (Status s = tar::AppendEntry(dir, entry, archive); !s.ok()) {
-      archive->resize(original_size);
-      return s;
-    }
+    if (Status s = tar::SendEntry(dir, entry, sink); !s.ok()) return s;
   }
-  archive->append(2 * tar::kBlockSize, '\0');  // end-of-archive marker
-  return Status::Ok();
+  return sink(std::string(2 * tar::kBlockSize, '\0'));  // end-of-archive marker
+}
+
+Status WriteTarFromDirectory(const std::string& dir,
+                             const std::function<bool(const std::string&, bool)>& exclude,
+                             std::string* archive) {
+  const size_t original_size = archive->size();
+  Status status = WriteTar(dir, exclude, [archive](std::string_view bytes) {
+    archive->append(bytes);
+    return Status::Ok();
+  });
+  if (!status.ok()) archive->resize(original_size);
+  return status;
 }
 
 }  // namespace manifold

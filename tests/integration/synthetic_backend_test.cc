@@ -1,9 +1,17 @@
 // The synthetic agent backend (a benchmark tool) on a real local farm: agents started with
 // MANIFOLD_FARM_BACKEND=synthetic build nothing, yet push real single-platform images that
-// the coordinator merges into a real index. Everything is read back with skopeo.
+// the coordinator merges into a real index. Everything is read back with skopeo. The
+// context carries 64 MiB of random bytes, so the streamed path (the CLI's spool and
+// upload, the agents' download unpacked as it arrives) is exercised at a size where
+// holding it whole would show.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <regex>
 
 #include "common/layout.h"
 #include "common/oci.h"
@@ -22,8 +30,27 @@ CommandResult Skopeo(std::vector<std::string> args) {
   return RunCommand(args, seconds(60));
 }
 
+// examples/hello plus `bytes` random bytes in big.bin.
+std::string LargeContext(const TempDir& dir, size_t bytes) {
+  const std::string context = dir.path() + "/context";
+  std::filesystem::create_directories(context);
+  std::filesystem::copy(SourceDir() + "/examples/hello", context,
+                        std::filesystem::copy_options::recursive);
+  std::mt19937_64 random(7);
+  std::string data(bytes, '\0');
+  for (size_t i = 0; i + 8 <= bytes; i += 8) {
+    uint64_t word = random();
+    std::memcpy(data.data() + i, &word, 8);
+  }
+  std::ofstream(context + "/big.bin", std::ios::binary) << data;
+  return context;
+}
+
 TEST(SyntheticBackendTest, FarmPushesAnIndexOfSyntheticImages) {
   constexpr int kLayerBytes = 12345;
+  constexpr size_t kContextBytes = 64 << 20;
+  TempDir context_dir("manifold-large-context");
+  const std::string context = LargeContext(context_dir, kContextBytes);
   Farm farm(FarmOptions{{},
                         {{"MANIFOLD_FARM_BACKEND", "synthetic"},
                          {"MANIFOLD_SYNTHETIC_LAYER_BYTES", std::to_string(kLayerBytes)},
@@ -32,8 +59,21 @@ TEST(SyntheticBackendTest, FarmPushesAnIndexOfSyntheticImages) {
   ASSERT_TRUE(up.ok()) << up.message();
   std::string tag = farm.registry() + "/synthetic:latest";
   CommandResult build = farm.Manifold({"build", "--platform", "linux/amd64,linux/arm64", "-t", tag,
-                                       "--progress", "plain", SourceDir() + "/examples/hello"});
+                                       "--progress", "plain", context});
   ASSERT_EQ(build.exit_code, 0) << build.output << farm.LogTail("amd64-1");
+  // Each agent fetched all of it, with the digest the CLI computed while packing.
+  std::smatch digest;
+  ASSERT_TRUE(std::regex_search(build.output, digest, std::regex("digest (sha256:[0-9a-f]{64})")))
+      << build.output;
+  for (const char* platform : {"linux/amd64", "linux/arm64"}) {
+    std::smatch fetched;
+    ASSERT_TRUE(std::regex_search(
+        build.output, fetched,
+        std::regex(std::string("\\[") + platform + "\\] manifold: fetched build context " +
+                   digest[1].str() + " \\(([0-9]+) bytes\\)")))
+        << build.output;
+    EXPECT_GT(std::stoull(fetched[1].str()), kContextBytes) << platform;
+  }
   EXPECT_NE(build.output.find("[linux/arm64] manifold: synthetic build for linux/arm64"),
             std::string::npos)
       << build.output;

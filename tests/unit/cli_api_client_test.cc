@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -16,6 +17,14 @@
 
 namespace manifold {
 namespace {
+
+// An open, nameless file holding `bytes`, as the CLI's context spool is; closed at exit.
+int ArchiveFile(const std::string& bytes) {
+  FILE* file = std::tmpfile();
+  std::fwrite(bytes.data(), 1, bytes.size(), file);
+  std::fflush(file);
+  return fileno(file);
+}
 
 class FakeCoordinator {
  public:
@@ -155,7 +164,7 @@ TEST(ApiClient, ContextHeadAndUpload) {
   Result<bool> present = api.HasContext("sha256:aaa");
   ASSERT_TRUE(present.ok()) << present.status().message();
   EXPECT_FALSE(*present);
-  ASSERT_TRUE(api.UploadContext("sha256:aaa", std::string("tar\0bytes", 9)).ok());
+  ASSERT_TRUE(api.UploadContext("sha256:aaa", ArchiveFile(std::string("tar\0bytes", 9))).ok());
   EXPECT_EQ(stored_body, std::string("tar\0bytes", 9));
   present = api.HasContext("sha256:aaa");
   ASSERT_TRUE(present.ok());
@@ -168,7 +177,7 @@ TEST(ApiClient, UploadRejectedForSize) {
     res.status = 413;
     res.set_content(R"({"error": "context is 2 GiB; the maximum is 1 GiB"})", "application/json");
   });
-  Status status = ApiClient(fake.url()).UploadContext("sha256:aaa", "x");
+  Status status = ApiClient(fake.url()).UploadContext("sha256:aaa", ArchiveFile("x"));
   EXPECT_EQ(status.code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(status.message(),
             "uploading the build context: context is 2 GiB; the maximum is 1 GiB");
