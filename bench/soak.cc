@@ -74,14 +74,13 @@ Result<uint64_t> BuildsEnded(BenchFarm& farm) {
   return static_cast<uint64_t>(ended);
 }
 
+// What a farm looks like at one moment of the run.
 struct Sample {
   uint64_t builds_ended = 0;
-  double at_s = 0;
-  uint64_t database_bytes = 0;
-  uint64_t state_dir_bytes = 0;
-  uint64_t rss_bytes = 0;
+  double at_s = 0;  // since the submits began
+  uint64_t database_bytes = 0, state_dir_bytes = 0, rss_bytes = 0;
   double get_p50_ms = 0, get_p99_ms = 0, list_p50_ms = 0, list_p99_ms = 0;
-  std::string rows;
+  std::string rows;  // rows in each history table
 };
 
 // Milliseconds of each of `requests` GETs of `path`; errors are counted in *failed.
