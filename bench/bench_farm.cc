@@ -80,6 +80,26 @@ Result<std::string> BenchFarm::Psql(const std::string& database, const std::stri
   return result.output;
 }
 
+Result<uint64_t> BenchFarm::DatabaseBytes() const {
+  Result<std::string> out = Psql("manifold", "SELECT pg_database_size('manifold')");
+  if (!out.ok()) return out.status();
+  return std::stoull(*out);
+}
+
+Result<std::string> BenchFarm::TableRows() const {
+  Result<std::string> out =
+      Psql("manifold",
+           "SELECT string_agg(t || ' ' || n, ', ') FROM (VALUES "
+           "('builds', (SELECT count(*) FROM builds)), ('jobs', (SELECT count(*) FROM jobs)), "
+           "('job_events', (SELECT count(*) FROM job_events)), "
+           "('log_chunks', (SELECT count(*) FROM log_chunks)), "
+           "('agents', (SELECT count(*) FROM agents))) AS v(t, n)");
+  if (!out.ok()) return out.status();
+  std::string rows = *out;
+  while (!rows.empty() && rows.back() == '\n') rows.pop_back();
+  return rows;
+}
+
 Status BenchFarm::WaitReady() const {
   bool ready = test::WaitFor(
       [&] {

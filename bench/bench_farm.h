@@ -71,6 +71,11 @@ class BenchFarm {
   bool TagExists(const std::string& tag) const;
 
   Result<DbCounters> ReadDbCounters() const;
+  // pg_database_size of the coordinator's database.
+  Result<uint64_t> DatabaseBytes() const;
+  // Rows in each of the coordinator's history tables (builds, jobs, job_events,
+  // log_chunks, agents), "table rows, ..." for a person.
+  Result<std::string> TableRows() const;
   // pgbench -N against the farm's PostgreSQL (its own database), over TCP as the
   // coordinator connects; returns transactions per second. *command gets what ran.
   Result<double> RunPgbench(int seconds, int clients, std::string* command) const;

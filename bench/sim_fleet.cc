@@ -31,6 +31,7 @@ json OptionsToJson(const SimFleetOptions& options) {
                {"id_prefix", options.id_prefix},
                {"heartbeat_ms", options.heartbeat_interval.count()},
                {"build_ms", options.build_time.count()},
+               {"log_bytes", options.log_bytes},
                {"images", json::object()},
                {"threads", options.threads},
                {"connects_per_second", options.connects_per_second}};
@@ -61,6 +62,7 @@ Result<SimFleetOptions> OptionsFromJson(const std::string& text) {
     options.id_prefix = spec.at("id_prefix").get<std::string>();
     options.heartbeat_interval = std::chrono::milliseconds(spec.at("heartbeat_ms").get<int64_t>());
     options.build_time = std::chrono::milliseconds(spec.at("build_ms").get<int64_t>());
+    options.log_bytes = spec.at("log_bytes").get<uint32_t>();
     for (const auto& [name, image] : spec.at("images").items()) {
       Result<Platform> platform = ParsePlatform(name);
       if (!platform.ok()) return platform.status();
@@ -371,6 +373,8 @@ void SimFleet::SendHello(Agent& agent) {
 
 void SimFleet::Finish(Agent& agent, uint64_t job_id) {
   Agent::Job& job = agent.jobs.at(job_id);
+  if (options_.log_bytes > 0)
+    agent.Send(LogChunkMsg{job.ref, 1, std::string(options_.log_bytes, '.')});
   agent.Send(JobUpdateMsg{job.ref, JobPhase::kPushing});
   JobResultMsg result;
   result.job = job.ref;

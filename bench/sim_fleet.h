@@ -51,6 +51,8 @@ struct SimFleetOptions {
   // 0: heartbeat at the interval the coordinator's welcome asks for.
   std::chrono::milliseconds heartbeat_interval{0};
   std::chrono::milliseconds build_time{0};
+  // Build output each job sends (one chunk, before its result); 0: none.
+  uint32_t log_bytes = 0;
   // The image each platform's builds report; pushed to every repository builds name.
   std::map<Platform, ImageDescriptor> images;
   int threads = 2;                 // per process

@@ -359,7 +359,13 @@ Status ApiClient::ErrorFor(const HttpRequest& request, const HttpResponse& respo
   return Status::Internal(message);
 }
 
-Status ApiClient::UnknownBuild(int64_t id) const {
+Status ApiClient::UnknownBuild(int64_t id, const HttpResponse& response) const {
+  // The coordinator says more than "no build N" when it knows why (deleted under its
+  // --retention); that reason is the answer.
+  std::string message = ServerErrorMessage(response.body);
+  if (!message.empty() && !message.starts_with("no build " + std::to_string(id))) {
+    return Status::NotFound(message);
+  }
   return Status::NotFound("no build " + std::to_string(id) + " on the coordinator at " + server_ +
                           " (list builds with `manifold ls`)");
 }
@@ -369,7 +375,7 @@ Result<T> ApiClient::Fetch(const HttpRequest& request, std::optional<int64_t> bu
                            Result<T> (*parse)(std::string_view)) const {
   Result<HttpResponse> response = Send(request);
   if (!response.ok()) return response.status();
-  if (build_id && response->status == 404) return UnknownBuild(*build_id);
+  if (build_id && response->status == 404) return UnknownBuild(*build_id, *response);
   if (!IsSuccess(response->status)) return ErrorFor(request, *response);
   Result<T> parsed = parse(response->body);
   if (!parsed.ok()) {

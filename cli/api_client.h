@@ -156,7 +156,7 @@ class ApiClient {
   // The error for a non-2xx answer: the server's {"error"} message when it sent one.
   Status ErrorFor(const HttpRequest& request, const HttpResponse& response) const;
   // GetBuild and GetLogs both answer 404 for an unknown build.
-  Status UnknownBuild(int64_t id) const;
+  Status UnknownBuild(int64_t id, const HttpResponse& response) const;
   // Sends a request whose 2xx answer is JSON for `parse`; a 404 means no build `build_id`
   // when one is given.
   template <typename T>

@@ -193,7 +193,7 @@ Status PrintAvailableLogs(const ApiClient& api, int64_t id, LogPrinter* printer)
     if (page->pruned && page->chunks.empty() && after == 0) {
       return Status::FailedPrecondition(
           "the log of build " + std::to_string(id) +
-          " was deleted: the coordinator keeps a build's log for its --log-retention after the "
+          " was deleted: the coordinator keeps a build's log for its --retention after the "
           "build ends");
     }
     int64_t previous = after;

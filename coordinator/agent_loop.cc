@@ -42,7 +42,6 @@ AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
            [this](const std::string& agent_id, const JobResultMsg& result,
                   const ResultOutcome& outcome,
                   LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); }}),
-      housekeeping_(store, metrics, options_.log_retention),
       unknown_outcomes_seen_(store.unknown_outcomes()),
       last_checked_(now) {}
 
@@ -437,7 +436,6 @@ void AgentLoop::Tick(LoopClock::time_point now) {
     CheckDeadlines(now);
     CheckQueueTimeouts(now);
     metrics_.SetLoad(PlatformLoads(pending_, running_, sessions_.all()));
-    housekeeping_.Run(now);
     last_checked_ = now;
   }
 }

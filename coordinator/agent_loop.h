@@ -33,7 +33,6 @@
 #include "coordinator/agent_link.h"
 #include "coordinator/agent_sessions.h"
 #include "coordinator/assignments.h"
-#include "coordinator/housekeeping.h"
 #include "coordinator/job_reports.h"
 #include "coordinator/job_timeouts.h"
 #include "coordinator/job_view.h"
@@ -57,8 +56,6 @@ struct LoopOptions {
   // An agent's layer cache counts as warm for a repository and platform it built this
   // recently; the scheduler then prefers it for jobs of the same repository.
   std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
-  // A finished build's log is deleted this long after it ended; zero keeps logs forever.
-  std::chrono::seconds log_retention{std::chrono::hours(24 * 30)};
   WireLimits limits;
   LogLimits log_limits;
   ContextSource contexts;
@@ -83,7 +80,8 @@ class AgentLoop {
   // A message that was not one frame; counted like a frame that does not decode.
   void CountMalformed(const std::string& why);
   // Between frames: stores held reports, schedules, and every quarter heartbeat checks
-  // liveness, deadlines, queue timeouts, gauges and housekeeping.
+  // liveness, deadlines, queue timeouts and the load gauges. (Deleting old history is not
+  // the loop's: coordinator/retention.h does it on a thread of its own.)
   void Tick(LoopClock::time_point now);
 
   // The API's requests (BuildQueue), carried out on the loop thread.
@@ -168,7 +166,6 @@ class AgentLoop {
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;
-  Housekeeping housekeeping_;
   uint64_t unknown_outcomes_seen_;  // LoopStore::unknown_outcomes when the view was read
   LoopClock::time_point last_checked_;
   LoopClock::time_point refusals_end_;  // when the last AgentSession::refused_until passes

@@ -12,6 +12,7 @@
 #include "common/platform.h"
 #include "coordinator/api_body.h"
 #include "coordinator/build_request.h"
+#include "coordinator/retention.h"
 
 namespace manifold {
 namespace {
@@ -170,6 +171,20 @@ void Api::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+Result<BuildRecord> Api::FindBuild(uint64_t id) {
+  Result<BuildRecord> build = store_.GetBuild(id);
+  if (build.ok() || build.status().code() != Status::Code::kNotFound ||
+      options_.retention.count() == 0) {
+    return build;
+  }
+  // Only asked for a build not found, so the common path costs nothing more.
+  Result<bool> issued = store_.BuildIdIssued(id);
+  if (!issued.ok() || !*issued) return build;
+  return Status::NotFound("build " + std::to_string(id) +
+                          " was deleted: finished builds are pruned after the retention of " +
+                          FormatRetention(options_.retention) + " (the coordinator's --retention)");
+}
+
 void Api::Routes() {
   httplib::Server& s = *server_;
   s.set_payload_max_length(options_.max_context_bytes);
@@ -305,7 +320,7 @@ void Api::Routes() {
                     if (!held.ok()) return ReplyError(res, held.status());
                     queue_.BuildCanceled(std::move(*held));
                     spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
-                    auto build = store_.GetBuild(*id);
+                    auto build = FindBuild(*id);
                     if (!build.ok()) return ReplyError(res, build.status());
                     Reply(res, 200, BuildJson(*build));
                   }));
@@ -340,7 +355,7 @@ void Api::Routes() {
   s.Get(R"(/v1/builds/([0-9]+))", [this](const httplib::Request& req, httplib::Response& res) {
     Result<uint64_t> id = ParseId(req.matches[1].str());
     if (!id.ok()) return ReplyError(res, id.status());
-    auto build = store_.GetBuild(*id);
+    auto build = FindBuild(*id);
     if (!build.ok()) return ReplyError(res, build.status());
     Reply(res, 200, BuildJson(*build));
   });
@@ -352,7 +367,7 @@ void Api::Routes() {
     if (!after.ok()) return ReplyError(res, after.status());
     // The state is read before the chunks: every chunk of a job is stored before its
     // result, so a final state read first means no chunk can still arrive.
-    auto build = store_.GetBuild(*id);
+    auto build = FindBuild(*id);
     if (!build.ok()) return ReplyError(res, build.status());
     constexpr int kLimit = 500;
     auto chunks = store_.ListLogs(*id, *after, kLimit);

@@ -6,6 +6,7 @@
 // ContextStore, BuildQueue).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,8 @@ struct ApiOptions {
   // Both set: HTTPS with this PEM certificate (chain) and key.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // The coordinator's --retention, to say why a deleted build is not found (0: forever).
+  std::chrono::seconds retention{0};
 };
 
 class Api {
@@ -47,6 +50,8 @@ class Api {
 
  private:
   void Routes();
+  // GetBuild, whose NotFound says so when the build was deleted under the retention.
+  Result<BuildRecord> FindBuild(uint64_t id);
 
   Store& store_;
   ContextStore& contexts_;

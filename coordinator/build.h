@@ -87,7 +87,8 @@ struct BuildRecord {
   std::string error;
   std::string created_at;  // RFC 3339, UTC
   std::string updated_at;
-  bool logs_pruned = false;  // the log was deleted under the log retention
+  // The log alone was deleted, by a coordinator from before --retention deleted whole builds.
+  bool logs_pruned = false;
   // When every job had succeeded and merging began; the index's created annotation, so a
   // merge repeated after a restart pushes the same bytes. "" before then.
   std::string merge_started_at;

@@ -60,16 +60,12 @@ class LoopStore {
   // Appends build output; a chunk seen before is ignored. False if fenced.
   virtual Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                                  const std::string& data) = 0;
-  // Deletes the logs of builds that finished more than `keep` ago, at most `max_builds`
-  // of them per call (oldest first); returns how many.
-  virtual Result<int> PruneLogs(std::chrono::seconds keep, int max_builds) = 0;
 
   // merging -> succeeded with the pushed index; returns seconds from submit to now.
   virtual Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                        const std::string& index_media_type) = 0;
   // merging/queued/running -> failed.
   virtual Status FailBuild(uint64_t build_id, const std::string& error) = 0;
-  virtual Result<std::map<std::string, int>> CountBuildsByState() = 0;
 
   virtual Status UpsertAgent(const HelloMsg& hello) = 0;
   virtual Status SetAgentState(const std::string& agent_id, const std::string& state) = 0;

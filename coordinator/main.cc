@@ -17,6 +17,7 @@
 #include "coordinator/coordinator.h"
 #include "coordinator/disk_context_store.h"
 #include "coordinator/listen_address.h"
+#include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "coordinator/token_command.h"
 
@@ -46,9 +47,10 @@ int main(int argc, char** argv) {
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
   int cache_affinity_s = 6 * 3600;
-  int64_t log_retention_s = 30 * 86400;
   ContextRetention context_retention;
-  int64_t context_max_age_s = context_retention.max_age.count();
+  std::string context_max_age_text = "7d";
+  std::string retention_text = "30d";
+  std::string log_retention_text;
   std::string log_level = "info";
   std::string log_format = "text";
   std::string metrics_listen = "127.0.0.1:7082";
@@ -112,16 +114,16 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_CACHE_AFFINITY_WINDOW")
       ->check(CLI::Range(0, 86400 * 30))
       ->capture_default_str();
-  app.add_option("--log-retention", log_retention_s,
-                 "seconds a finished build's log is kept (0: forever)")
-      ->envname("MANIFOLD_LOG_RETENTION")
-      ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 86400))
+  app.add_option("--retention", retention_text,
+                 "how long a finished build (its jobs, events and log) and an agent gone "
+                 "are kept: 30d, 12h, 60s... (0: forever)")
+      ->envname("MANIFOLD_RETENTION")
       ->capture_default_str();
-  app.add_option("--context-max-age", context_max_age_s,
-                 "seconds a build context is kept after its last use (upload, submit, "
-                 "download); one that a queued or running build needs is kept (0: no limit)")
+  app.add_option("--context-max-age", context_max_age_text,
+                 "how long a build context is kept after its last use (upload, submit, "
+                 "download): 7d, 12h, 60s...; one that a queued or running build needs is "
+                 "kept (0: no limit)")
       ->envname("MANIFOLD_CONTEXT_MAX_AGE")
-      ->check(CLI::Range(int64_t{0}, int64_t{10} * 365 * 86400))
       ->capture_default_str();
   app.add_option("--context-max-bytes", context_retention.max_bytes,
                  "bytes of build contexts kept in --state-dir; past it the least recently used "
@@ -129,6 +131,9 @@ int main(int argc, char** argv) {
                  "last 10 minutes (0: no limit)")
       ->envname("MANIFOLD_CONTEXT_MAX_BYTES")
       ->capture_default_str();
+  app.add_option("--log-retention", log_retention_text,
+                 "the former name of --retention (a bare number is seconds); give one of them")
+      ->envname("MANIFOLD_LOG_RETENTION");
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
       ->capture_default_str();
@@ -223,6 +228,18 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   SetUpLogging(*ParseLogFormat(log_format));
 
+  // Both given: refused rather than one silently winning, as they name the same setting.
+  if (!log_retention_text.empty() && app.count("--retention") > 0) {
+    return Fail(
+        "--retention and --log-retention (MANIFOLD_RETENTION and MANIFOLD_LOG_RETENTION) are "
+        "the same setting; give only --retention");
+  }
+  Result<std::chrono::seconds> retention =
+      log_retention_text.empty() ? ParseRetention("--retention", retention_text)
+                                 : ParseRetention("--log-retention", log_retention_text);
+  if (!retention.ok()) return Fail(retention.status().message());
+  api_options.retention = *retention;
+
   auto colon = api_listen.rfind(':');
   if (colon == std::string::npos) return Fail("--api-listen must be HOST:PORT, got " + api_listen);
   api_options.listen_host = api_listen.substr(0, colon);
@@ -289,7 +306,10 @@ int main(int argc, char** argv) {
 
   Result<std::unique_ptr<DiskContextStore>> contexts = DiskContextStore::Create(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());
-  context_retention.max_age = std::chrono::seconds(context_max_age_s);
+  Result<std::chrono::seconds> context_max_age =
+      ParseRetention("--context-max-age", context_max_age_text);
+  if (!context_max_age.ok()) return Fail(context_max_age.status().message());
+  context_retention.max_age = *context_max_age;
 
   options.agent_endpoint = agent_listen;
   options.loop.contexts.public_url = public_url;
@@ -300,7 +320,6 @@ int main(int argc, char** argv) {
   options.loop.queue_timeout = std::chrono::seconds(queue_timeout_s);
   options.loop.emulation_fallback_wait = std::chrono::seconds(emulation_fallback_s);
   options.loop.cache_affinity_window = std::chrono::seconds(cache_affinity_s);
-  options.loop.log_retention = std::chrono::seconds(log_retention_s);
   options.curve_secret_key = curve_secret_key;
   options.agent_keys_file = agent_keys_file;
   options.insecure_registries = insecure_registries;
@@ -323,6 +342,20 @@ int main(int argc, char** argv) {
                 " (is the port in use? set --metrics-listen)");
   }
   Coordinator coordinator(*store, metrics, options);
+  // The retention's deletes run on a connection of their own, off the loop's.
+  Result<std::unique_ptr<Store>> retention_store =
+      Store::Open(database_url, 1, std::chrono::milliseconds(commit_read_back_ms));
+  if (!retention_store.ok()) return Fail(retention_store.status().message());
+  Retention retention_thread(**retention_store, metrics,
+                             {.keep = *retention, .connected_agents = [&coordinator] {
+                                std::vector<std::string> ids;
+                                for (const AgentView& agent : coordinator.Agents()) {
+                                  ids.push_back(agent.id);
+                                }
+                                return ids;
+                              }});
+  // Before the coordinator starts, so no build ends before the finished ones are counted.
+  if (Status started = retention_thread.Start(); !started.ok()) return Fail(started.message());
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
 
   ContextCollector collector(
@@ -342,6 +375,7 @@ int main(int argc, char** argv) {
   spdlog::info("stopping on signal {}", signal);
   api.Stop();
   collector.Stop();
+  retention_thread.Stop();
   coordinator.Stop();
   return 0;
 }

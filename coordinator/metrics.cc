@@ -207,10 +207,23 @@ void Metrics::SetLoad(const std::map<Platform, PlatformLoad>& load) {
   }
 }
 
-void Metrics::SetBuildsByState(const std::map<std::string, int>& counts) {
-  for (const char* state : {"queued", "running", "merging", "succeeded", "failed", "canceled"}) {
+void Metrics::SetUnfinishedBuilds(const std::map<std::string, int>& counts) {
+  for (const char* state : {"queued", "running", "merging"}) {
     auto it = counts.find(state);
     families_->builds.Add({{"state", state}}).Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
+void Metrics::SetFinishedBuilds(const std::map<std::string, int>& counts) {
+  for (const char* state : {"succeeded", "failed", "canceled"}) {
+    auto it = counts.find(state);
+    families_->builds.Add({{"state", state}}).Set(it == counts.end() ? 0 : it->second);
+  }
+}
+
+void Metrics::ForgetFinishedBuilds(const std::map<std::string, int>& counts) {
+  for (const auto& [state, count] : counts) {
+    families_->builds.Add({{"state", state}}).Decrement(count);
   }
 }
 
@@ -239,6 +252,7 @@ void Metrics::CountJob(const Platform& platform, const std::string& result) {
 
 void Metrics::CountBuild(const std::string& result) {
   families_->builds_total.Add({{"result", result}}).Increment();
+  families_->builds.Add({{"state", result}}).Increment();
 }
 
 void Metrics::CountRetry(const std::string& reason) {

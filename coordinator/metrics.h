@@ -51,13 +51,19 @@ class Metrics {
   int Serve(const std::string& address);
 
   void SetLoad(const std::map<Platform, PlatformLoad>& load);
-  void SetBuildsByState(const std::map<std::string, int>& counts);
+  // manifold_builds{state}: builds kept, by state. The unfinished states are set from a
+  // count (coordinator/retention.h); the finished ones are set once at start, then
+  // CountBuild adds each build that ends and ForgetFinishedBuilds takes off those deleted.
+  void SetUnfinishedBuilds(const std::map<std::string, int>& counts);
+  void SetFinishedBuilds(const std::map<std::string, int>& counts);
+  void ForgetFinishedBuilds(const std::map<std::string, int>& counts);
 
   void ObserveQueueWait(const Platform& platform, double seconds);
   void ObserveDispatchLatency(const Platform& platform, double seconds);
   void ObserveJobDuration(const Platform& platform, const std::string& result, double seconds);
   void ObserveBuildDuration(double seconds);
   void CountJob(const Platform& platform, const std::string& result);
+  // A build ended as `result` (succeeded, failed, canceled).
   void CountBuild(const std::string& result);
   void CountRetry(const std::string& reason);
   void CountAgentLost(const Platform& platform);

@@ -184,18 +184,6 @@ Result<double> Store::CompleteBuild(uint64_t build_id, const std::string& index_
   });
 }
 
-Result<std::map<std::string, int>> Store::CountBuildsByState() {
-  using Counts = std::map<std::string, int>;
-  return pool_->Run<Counts>("count builds", [&](pqxx::connection& c) -> Result<Counts> {
-    pqxx::read_transaction tx(c);
-    Counts counts;
-    for (const auto& row : tx.exec("SELECT state, count(*) FROM builds GROUP BY state")) {
-      counts[row[0].as<std::string>()] = row[1].as<int>();
-    }
-    return counts;
-  });
-}
-
 Status Store::FailBuild(uint64_t build_id, const std::string& error) {
   return pool_
       ->Write<bool>("fail build",

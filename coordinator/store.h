@@ -27,6 +27,7 @@
 #include "common/status.h"
 #include "coordinator/build.h"
 #include "coordinator/loop_store.h"
+#include "coordinator/retention_store.h"
 
 namespace manifold {
 
@@ -37,7 +38,7 @@ struct ApiTokenRecord {
   std::string revoked_at;  // "" while in force
 };
 
-class Store final : public LoopStore {
+class Store final : public LoopStore, public RetentionStore {
  public:
   // Connects (one connection up front, more on demand up to pool_size). A COMMIT whose
   // answer was lost is read back for up to `read_back_wait` (coordinator/store_pool.h).
@@ -55,6 +56,9 @@ class Store final : public LoopStore {
   Result<std::pair<BuildRecord, bool>> CreateBuild(const BuildSpec& spec,
                                                    const std::string& idempotency_key);
   Result<BuildRecord> GetBuild(uint64_t id);
+  // Whether `id` was handed out to a build: one that is not found then was deleted (under
+  // the retention; ids are never reused).
+  Result<bool> BuildIdIssued(uint64_t id);
   Result<std::vector<BuildRecord>> ListBuilds(int limit);
   // The build contexts that queued and running builds still need (the context collector
   // keeps them).
@@ -77,7 +81,7 @@ class Store final : public LoopStore {
 
   // LoopStore (coordinator/loop_store.h). A scheduling pass is one statement; a loop
   // turn's phases and results are one transaction, whose commit waits for the WAL flush
-  // only when it holds a result; PruneLogs marks the builds whose logs it deleted.
+  // only when it holds a result.
   Result<std::vector<QueuedJob>> PendingJobs() override;
   Result<std::vector<JobRecord>> ActiveJobs() override;
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
@@ -93,14 +97,19 @@ class Store final : public LoopStore {
                                const std::string& build_error) override;
   Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                          const std::string& data) override;
-  Result<int> PruneLogs(std::chrono::seconds keep, int max_builds) override;
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                const std::string& index_media_type) override;
   Status FailBuild(uint64_t build_id, const std::string& error) override;
-  Result<std::map<std::string, int>> CountBuildsByState() override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
   uint64_t unknown_outcomes() const override;
+
+  // RetentionStore (coordinator/retention_store.h), in coordinator/store_retention.cc.
+  Result<std::map<std::string, int>> PruneBuilds(std::chrono::seconds keep,
+                                                 int max_builds) override;
+  Result<int> PruneAgents(std::chrono::seconds keep,
+                          const std::vector<std::string>& connected) override;
+  Result<std::map<std::string, int>> CountBuilds(bool finished) override;
 
   // API tokens (coordinator/api_auth.h): only hashes are stored.
   // AlreadyExists if a token in force has this name.

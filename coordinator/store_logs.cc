@@ -1,5 +1,6 @@
 // Build output in the PostgreSQL store: appending an agent's chunks (fenced like every
-// message about a job), reading them back, and pruning them under the log retention.
+// message about a job) and reading them back (coordinator/store_retention.cc deletes them
+// with their builds).
 #include "coordinator/store.h"
 #include "coordinator/store_pool.h"
 #include "coordinator/store_rows.h"
@@ -40,21 +41,6 @@ Result<std::vector<LogChunkRecord>> Store::ListLogs(uint64_t build_id, int64_t a
           {row[0].as<int64_t>(), row[1].as<std::string>(), row[2].as<uint32_t>(), data.str()});
     }
     return chunks;
-  });
-}
-
-Result<int> Store::PruneLogs(std::chrono::seconds keep, int max_builds) {
-  return pool_->Write<int>("prune logs", [&](pqxx::work& tx) -> Result<int> {
-    pqxx::result pruned = tx.exec_params(
-        "UPDATE builds SET logs_pruned_at = now() WHERE id IN (SELECT id FROM builds "
-        "WHERE finished_at IS NOT NULL AND logs_pruned_at IS NULL "
-        "AND finished_at < now() - make_interval(secs => $1) ORDER BY finished_at LIMIT $2) "
-        "RETURNING id",
-        static_cast<int64_t>(keep.count()), max_builds);
-    for (const auto& row : pruned) {
-      tx.exec_params("DELETE FROM log_chunks WHERE build_id = $1", row[0].as<uint64_t>());
-    }
-    return static_cast<int>(pruned.size());
   });
 }
 

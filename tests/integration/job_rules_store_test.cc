@@ -375,9 +375,6 @@ TYPED_TEST(JobRulesStoreTest, CompleteAndFailBuildMoveTheBuild) {
   EXPECT_EQ(done.index_digest, Sha256Digest("index"));
   EXPECT_EQ(done.error, "");
   EXPECT_EQ(this->Get(failed.id).error, "merge failed");
-  Result<std::map<std::string, int>> counts = this->store().CountBuildsByState();
-  ASSERT_TRUE(counts.ok()) << counts.status().message();
-  EXPECT_EQ(*counts, (std::map<std::string, int>{{"failed", 1}, {"queued", 1}, {"succeeded", 1}}));
   EXPECT_EQ(this->Get(queued.id).state, "queued");
 }
 

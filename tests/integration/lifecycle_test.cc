@@ -648,10 +648,10 @@ TEST_F(LifecycleTest, CancelEndsTheBuildAndKillsItsBuildah) {
 
 // `manifold logs -f` attached mid-build prints the lines written before it connected and
 // those after, each with its platform; once the build has ended and the coordinator's
-// --log-retention has passed, the log is gone and `manifold logs` says so.
+// --retention has passed, the build is deleted with its log and `manifold logs` says so.
 TEST_F(LifecycleTest, LogsFollowedMidBuildAreCompleteAndExpireAfterTheRetention) {
   ASSERT_NO_FATAL_FAILURE(
-      StartFarm({"amd64-1:linux/amd64", "arm64-1:linux/arm64"}, {{"MANIFOLD_LOG_RETENTION", "3"}}));
+      StartFarm({"amd64-1:linux/amd64", "arm64-1:linux/arm64"}, {{"MANIFOLD_RETENTION", "3s"}}));
   uint64_t id = Submit("slow", {"linux/amd64", "linux/arm64"}, "slow:logs", {{"SLEEP", "6"}});
   ASSERT_NE(id, 0u);
   ASSERT_TRUE(WaitForLog(id, "start on x86_64", seconds(60))) << LogText(id);
@@ -678,7 +678,7 @@ TEST_F(LifecycleTest, LogsFollowedMidBuildAreCompleteAndExpireAfterTheRetention)
       seconds(30), milliseconds(500)))
       << expired.output;
   EXPECT_NE(expired.output.find("was deleted"), std::string::npos) << expired.output;
-  EXPECT_NE(expired.output.find("--log-retention"), std::string::npos) << expired.output;
+  EXPECT_NE(expired.output.find("retention of 3 seconds"), std::string::npos) << expired.output;
 }
 
 // 6. SIGTERM drains an agent: its running job finishes and is reported, it takes no new

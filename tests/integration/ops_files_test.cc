@@ -597,7 +597,8 @@ TEST_F(TwoAgentFarmTest, MetricsAndIdleAgentsFollowTheBuilds) {
   EXPECT_FALSE(idle.count(busy_agent)) << busy_agent << " runs a job but is listed idle";
 
   // All done: no work, no agent wanted, both removable.
-  // Builds by state are counted from the database every few seconds.
+  // Unfinished builds are counted from the database every few seconds, finished ones as
+  // they end.
   ASSERT_TRUE(WaitFor(
       [&] {
         return Shows(0, 0, 0, &text) && Idle() == both &&

@@ -347,28 +347,6 @@ TEST_F(StoreTest, LogsAreOrderedDeduplicatedAndFenced) {
   EXPECT_EQ((*rest)[0].data, "STEP 2/2\n");
 }
 
-TEST_F(StoreTest, LogsOfFinishedBuildsArePrunedAfterTheRetention) {
-  BuildRecord finished = Submit(), running = Submit();
-  for (const BuildRecord* build : {&finished, &running}) {
-    uint64_t amd = build->jobs[0].id;
-    ASSERT_TRUE(store_->AssignJob(amd, "x86", false, "test placement").ok());
-    ASSERT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));
-  }
-  ASSERT_TRUE(store_->CancelBuild(finished.id).ok());
-
-  // Ended just now: a day's retention keeps it.
-  EXPECT_EQ(*store_->PruneLogs(std::chrono::hours(24), 100), 0);
-  EXPECT_EQ(store_->ListLogs(finished.id, 0, 100)->size(), 1u);
-
-  EXPECT_EQ(*store_->PruneLogs(std::chrono::seconds(0), 100), 1);
-  EXPECT_TRUE(store_->ListLogs(finished.id, 0, 100)->empty());
-  EXPECT_TRUE(store_->GetBuild(finished.id)->logs_pruned);
-  // The running build's log stays, and a second pass has nothing left to do.
-  EXPECT_EQ(store_->ListLogs(running.id, 0, 100)->size(), 1u);
-  EXPECT_FALSE(store_->GetBuild(running.id)->logs_pruned);
-  EXPECT_EQ(*store_->PruneLogs(std::chrono::seconds(0), 100), 0);
-}
-
 TEST_F(StoreTest, DatabaseRestartIsUnavailableThenRecovers) {
   BuildRecord build = Submit();
   postgres_.Stop();

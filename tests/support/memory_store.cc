@@ -234,30 +234,6 @@ Result<bool> MemoryStore::AppendLog(const JobRef& job, const std::string& agent_
   return true;
 }
 
-Result<int> MemoryStore::PruneLogs(std::chrono::seconds keep, int max_builds) {
-  std::lock_guard lock(mutex_);
-  if (Status s = CheckAvailable("prune logs"); !s.ok()) return s;
-  Clock::time_point cutoff = Clock::now() - keep;
-  std::vector<Build*> due;
-  for (auto& [id, build] : builds_) {
-    if (build.finished && !build.record.logs_pruned && *build.finished < cutoff) {
-      due.push_back(&build);
-    }
-  }
-  std::sort(due.begin(), due.end(),
-            [](const Build* a, const Build* b) { return *a->finished < *b->finished; });
-  if (static_cast<int>(due.size()) > max_builds) due.resize(std::max(max_builds, 0));
-  for (Build* build : due) {
-    build->record.logs_pruned = true;
-    build->logs.clear();
-    for (uint64_t job_id : build->job_ids) {
-      chunks_seen_.erase(chunks_seen_.lower_bound({job_id, 0, 0}),
-                         chunks_seen_.lower_bound({job_id + 1, 0, 0}));
-    }
-  }
-  return static_cast<int>(due.size());
-}
-
 Result<double> MemoryStore::CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                           const std::string& index_media_type) {
   std::lock_guard lock(mutex_);
@@ -285,14 +261,6 @@ Status MemoryStore::FailBuild(uint64_t build_id, const std::string& error) {
     Finish(it->second, "failed");
   }
   return Status::Ok();
-}
-
-Result<std::map<std::string, int>> MemoryStore::CountBuildsByState() {
-  std::lock_guard lock(mutex_);
-  if (Status s = CheckAvailable("count builds"); !s.ok()) return s;
-  std::map<std::string, int> counts;
-  for (const auto& [id, build] : builds_) ++counts[build.record.state];
-  return counts;
 }
 
 Status MemoryStore::UpsertAgent(const HelloMsg& hello) {

@@ -64,11 +64,9 @@ class MemoryStore final : public LoopStore {
                                const std::string& build_error) override;
   Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
                          const std::string& data) override;
-  Result<int> PruneLogs(std::chrono::seconds keep, int max_builds) override;
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                const std::string& index_media_type) override;
   Status FailBuild(uint64_t build_id, const std::string& error) override;
-  Result<std::map<std::string, int>> CountBuildsByState() override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
   uint64_t unknown_outcomes() const override;

@@ -85,6 +85,26 @@ TEST(ApiClient, UnknownBuildSaysHowToListBuilds) {
   EXPECT_EQ(logs.status().message(), build.status().message());
 }
 
+// A build the coordinator deleted under its --retention: its reason is the answer.
+TEST(ApiClient, DeletedBuildSaysWhyItIsGone) {
+  const std::string deleted =
+      "build 7 was deleted: finished builds are pruned after the retention of 30 days (the "
+      "coordinator's --retention)";
+  FakeCoordinator fake;
+  fake.server().Get(
+      R"(/v1/builds/(\d+)(/logs)?)", [&](const httplib::Request&, httplib::Response& res) {
+        res.status = 404;
+        res.set_content(nlohmann::json{{"error", deleted}}.dump(), "application/json");
+      });
+  Result<BuildInfo> build = ApiClient(fake.url()).GetBuild(7);
+  ASSERT_FALSE(build.ok());
+  EXPECT_EQ(build.status().code(), Status::Code::kNotFound);
+  EXPECT_EQ(build.status().message(), deleted);
+  Result<LogPage> logs = ApiClient(fake.url()).GetLogs(7, 0);
+  ASSERT_FALSE(logs.ok());
+  EXPECT_EQ(logs.status().message(), deleted);
+}
+
 TEST(ApiClient, BadRequestCarriesTheServersMessage) {
   FakeCoordinator fake;
   fake.server().Post("/v1/builds", [](const httplib::Request&, httplib::Response& res) {
