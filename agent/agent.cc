@@ -16,6 +16,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr size_t kMaxChunkBytes = 64 * 1024;
+// Output of one job waiting to be sent (held at the coordinator's request, or printed
+// faster than the loop turns) keeps its first and last MiB: as the coordinator's default
+// --job-log-max-bytes.
+constexpr uint64_t kMaxPendingOutputBytes = 2 << 20;
 // A refused hello is said again after this long: the refusal may pass (another agent with
 // this id leaves) but not within milliseconds.
 constexpr std::chrono::seconds kHelloRetry{5};
@@ -208,7 +212,8 @@ void Agent::Phase(const JobRef& job, JobPhase phase) {
 
 void Agent::Output(const JobRef& job, std::string_view text) {
   std::lock_guard lock(mutex_);
-  logs_[job].pending.append(text);
+  auto it = logs_.try_emplace(job, LogBuffer{OutputBuffer(kMaxPendingOutputBytes)}).first;
+  it->second.pending.Append(text);
 }
 
 void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result) {
@@ -304,6 +309,7 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
         if constexpr (std::is_same_v<T, WelcomeMsg>) {
           welcomed_ = true;
           assigns_received_ = 0;  // the coordinator numbers the assigns of each session
+          logs_held_ = false;     // a new session starts with nothing held
           heartbeat_interval_ =
               std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
           spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
@@ -329,6 +335,13 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
         } else if constexpr (std::is_same_v<T, DrainMsg>) {
           spdlog::info("the coordinator asked this agent to drain");
           drain_requested_ = true;
+        } else if constexpr (std::is_same_v<T, LogFlowMsg>) {
+          if (m.hold != logs_held_) {
+            spdlog::info(m.hold ? "the coordinator's database is behind: holding build output "
+                                  "(each job keeps its first and last MiB) until it catches up"
+                                : "sending held build output again");
+          }
+          logs_held_ = m.hold;
         } else if constexpr (std::is_same_v<T, RejectMsg>) {
           if (m.fatal) {
             *fatal = Status::FailedPrecondition("the coordinator refused this agent: " + m.reason);
@@ -344,22 +357,33 @@ void Agent::Flush() {
   std::vector<AgentMessage> updates;
   std::vector<LogChunkMsg> chunks;
   std::vector<JobResultMsg> finished;
+  uint64_t cut = 0;
   {
     std::lock_guard lock(mutex_);
     updates.swap(queued_);
-    for (auto& [job, buffer] : logs_) {
-      for (size_t at = 0; at < buffer.pending.size(); at += kMaxChunkBytes) {
-        chunks.push_back({job, buffer.next_seq++, buffer.pending.substr(at, kMaxChunkBytes)});
-      }
-      buffer.pending.clear();
-    }
     finished.swap(finished_);
-    // A finished job's output is all in `chunks` now.
-    for (const JobResultMsg& result : finished) logs_.erase(result.job);
+    for (const JobResultMsg& result : finished) {
+      if (auto it = logs_.find(result.job); it != logs_.end()) it->second.finished = true;
+    }
+    for (auto& [job, buffer] : logs_) {
+      cut += buffer.pending.TakeNewlyCut();
+      if (logs_held_) continue;  // results are never held: the output follows them later
+      std::string text = buffer.pending.Take();
+      for (size_t at = 0; at < text.size(); at += kMaxChunkBytes) {
+        chunks.push_back({job, buffer.next_seq++, text.substr(at, kMaxChunkBytes)});
+      }
+    }
+    // A finished job's output is all in `chunks` now, unless it is held.
+    std::erase_if(logs_, [&](const auto& entry) { return entry.second.finished && !logs_held_; });
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->CountLogBytesCut(cut);
+    options_.metrics->SetLogsHeld(logs_held_);
   }
   for (const AgentMessage& update : updates) Send(update);
   for (const LogChunkMsg& chunk : chunks) Send(chunk);
-  // Results go after their logs, so the coordinator has the whole log once a job ends.
+  // Results go after their logs, so the coordinator has the whole log once a job ends;
+  // while output is held (back-pressure), the rest of the log follows the result.
   for (JobResultMsg& result : finished) {
     Send(result);
     outbox_[result.job] = {std::move(result), Clock::now()};

@@ -2,7 +2,8 @@
 //
 // Connects out to the coordinator (ZeroMQ DEALER; ZeroMQ reconnects by itself with
 // back-off), says hello with its platforms and slots, heartbeats, runs each assigned job
-// on a thread of its own through JobRunner, streams the output as log chunks, and keeps
+// on a thread of its own through JobRunner, streams the output as log chunks (held, each
+// job's bounded to its head and tail, while the coordinator asks: LogFlowMsg), and keeps
 // every result in an outbox until the coordinator acknowledges it, resending it after a
 // reconnect so a coordinator restart loses nothing. On stop it drains: no new jobs,
 // running ones may finish within a grace period, then goodbye. A job the agent itself
@@ -29,6 +30,7 @@
 #include "agent/job_policy.h"
 #include "agent/job_runner.h"
 #include "agent/metrics.h"
+#include "agent/output_buffer.h"
 #include "common/messages.h"
 #include "common/status.h"
 
@@ -85,8 +87,9 @@ class Agent : public JobEvents {
     std::thread thread;
   };
   struct LogBuffer {
-    std::string pending;
+    OutputBuffer pending;
     uint64_t next_seq = 1;
+    bool finished = false;  // its result went out; erased once its output is sent
   };
 
   // Sets up encryption and the socket monitor that tells why a handshake failed.
@@ -136,6 +139,9 @@ class Agent : public JobEvents {
   std::chrono::steady_clock::time_point last_hello_;
   std::map<std::string, std::chrono::steady_clock::time_point> refusals_logged_;
   bool drain_requested_ = false;  // by the coordinator (an autoscaler's scale-in)
+  // The coordinator asked to hold log chunks (LogFlowMsg) until it says to resume, or a
+  // new session starts; results, phases and heartbeats still go out.
+  bool logs_held_ = false;
   bool draining_ = false;
   // Why it drains and why it exits, for the results of jobs it withdraws; written by the
   // loop thread before any job is withdrawn, read by job threads after.

@@ -51,6 +51,16 @@ struct AgentMetrics::Families {
                      .Name("manifold_agent_draining")
                      .Help("1 while the agent drains (takes no new jobs) before it exits")
                      .Register(r)),
+        logs_held(BuildGauge()
+                      .Name("manifold_agent_logs_held")
+                      .Help("1 while the coordinator asks this agent to hold build output "
+                            "(its backlog for the database is full)")
+                      .Register(r)),
+        log_bytes_cut(BuildCounter()
+                          .Name("manifold_agent_log_bytes_cut_total")
+                          .Help("Build output bytes cut from the middle of a job's held output "
+                                "(its first and last bytes are kept)")
+                          .Register(r)),
         jobs_total(BuildCounter()
                        .Name("manifold_agent_jobs_total")
                        .Help("Job attempts this agent ended, per platform and result "
@@ -100,6 +110,8 @@ struct AgentMetrics::Families {
   Family<Gauge>& slots;
   Family<Gauge>& slots_busy;
   Family<Gauge>& draining;
+  Family<Gauge>& logs_held;
+  Family<Counter>& log_bytes_cut;
   Family<Counter>& jobs_total;
   Family<Histogram>& build_duration;
   Family<Histogram>& push_duration;
@@ -119,6 +131,8 @@ AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t
   families_->slots.Add({}).Set(slots);
   families_->slots_busy.Add({}).Set(0);
   families_->draining.Add({}).Set(0);
+  families_->logs_held.Add({}).Set(0);
+  families_->log_bytes_cut.Add({});
   for (const PlatformOffer& offer : platforms) {
     std::string p = offer.platform.ToString();
     families_->emulated.Add({{"platform", p}}).Set(offer.emulated ? 1 : 0);
@@ -198,6 +212,12 @@ void AgentMetrics::CountCacheSteps(const Platform& platform, int hits, int misse
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }
 
 void AgentMetrics::SetDraining(bool draining) { families_->draining.Add({}).Set(draining ? 1 : 0); }
+
+void AgentMetrics::SetLogsHeld(bool held) { families_->logs_held.Add({}).Set(held ? 1 : 0); }
+
+void AgentMetrics::CountLogBytesCut(uint64_t bytes) {
+  families_->log_bytes_cut.Add({}).Increment(static_cast<double>(bytes));
+}
 
 std::string AgentMetrics::Text() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

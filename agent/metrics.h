@@ -55,6 +55,10 @@ class AgentMetrics {
   void CountCacheSteps(const Platform& platform, int hits, int misses);
   void SetSlotsBusy(uint32_t busy);
   void SetDraining(bool draining);
+  // Build output held back at the coordinator's request (LogFlowMsg), and the bytes cut
+  // from the middle of a job's held output once it filled its bound.
+  void SetLogsHeld(bool held);
+  void CountLogBytesCut(uint64_t bytes);
 
   // The text exposition of every series, as /metrics serves it (for tests and logs).
   std::string Text() const;

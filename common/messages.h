@@ -143,8 +143,15 @@ struct DrainMsg {
   bool operator==(const DrainMsg&) const = default;
 };
 
+// Back-pressure on build output: hold log chunks (each job's output kept bounded to its
+// head and tail) until told to resume. Never holds heartbeats, phases or results.
+struct LogFlowMsg {
+  bool hold = false;
+  bool operator==(const LogFlowMsg&) const = default;
+};
+
 using CoordinatorMessage =
-    std::variant<WelcomeMsg, AssignMsg, CancelMsg, AckMsg, RejectMsg, DrainMsg>;
+    std::variant<WelcomeMsg, AssignMsg, CancelMsg, AckMsg, RejectMsg, DrainMsg, LogFlowMsg>;
 
 // A short name for logs and counters: "hello", "jobResult", ...
 const char* MessageName(const AgentMessage& message);

@@ -171,7 +171,8 @@ const char* MessageName(const AgentMessage& message) {
 }
 
 const char* MessageName(const CoordinatorMessage& message) {
-  static const char* const kNames[] = {"welcome", "assign", "cancel", "ack", "reject", "drain"};
+  static const char* const kNames[] = {"welcome", "assign", "cancel", "ack",
+                                       "reject",  "drain",  "logFlow"};
   return kNames[message.index()];
 }
 
@@ -378,6 +379,7 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       reject.setFatal(m.fatal);
     }
     void operator()(const DrainMsg&) { root.setDrain(); }
+    void operator()(const LogFlowMsg& m) { root.initLogFlow().setHold(m.hold); }
   };
   std::visit(Visitor{root}, message);
   return Flatten(builder);
@@ -452,6 +454,8 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             return RejectMsg{ToString(root.getReject().getReason()), root.getReject().getFatal()};
           case proto::CoordinatorMessage::DRAIN:
             return DrainMsg{};
+          case proto::CoordinatorMessage::LOG_FLOW:
+            return LogFlowMsg{root.getLogFlow().getHold()};
         }
         throw DecodeError("unknown message kind " + std::to_string(root.which()));
       });

@@ -37,11 +37,14 @@ AgentLoop::AgentLoop(LoopStore& store, AgentLink& link, Metrics& metrics,
       started_(now),
       log_budget_(options_.log_limits),
       reports_(
-          store, metrics, options_.max_retries,
+          store, metrics, options_.max_retries, options_.log_limits,
           {[this](const JobReports::Phase& phase, bool current) { ApplyPhase(phase, current); },
            [this](const std::string& agent_id, const JobResultMsg& result,
                   const ResultOutcome& outcome,
-                  LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); }}),
+                  LoopClock::time_point at) { ApplyResult(agent_id, result, outcome, at); },
+           [this](const std::string& agent_id, bool hold) {
+             SendToAgent(agent_id, LogFlowMsg{hold});
+           }}),
       unknown_outcomes_seen_(store.unknown_outcomes()),
       last_checked_(now) {}
 
@@ -197,6 +200,7 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
     return;
   }
   AgentSession& session = sessions_.Open(hello, routing_id, peer_key, now);
+  reports_.AgentSessionStarted(hello.agent_id);  // its welcome ends any hold on its output
 
   // Jobs the store gave this agent that it no longer holds were lost with its previous
   // process, whenever they were assigned; the ones it still holds keep running.
@@ -242,11 +246,6 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
 
 void AgentLoop::AcceptLog(const std::string& agent_id, const LogChunkMsg& chunk,
                           LoopClock::time_point now) {
-  if (reports_.logs_full()) {
-    spdlog::warn("{}dropped a log chunk of job {}: {} chunks wait for the database",
-                 IdsOf(chunk.job, agent_id), chunk.job.job_id, reports_.logs_queued());
-    return;
-  }
   switch (log_budget_.Charge(chunk.job.job_id, chunk.data.size(), now)) {
     case LogBudget::Verdict::kStore:
       return reports_.AddLog(agent_id, chunk, now);
@@ -384,6 +383,7 @@ void AgentLoop::ReleaseJob(uint64_t job_id) {
   auto it = running_.find(job_id);
   if (it == running_.end()) return;
   const std::string agent_id = it->second.agent_id;
+  reports_.AttemptEnded(it->second.job);
   if (AgentSession* session = sessions_.Find(agent_id)) session->jobs.erase(job_id);
   running_.erase(it);
   schedule_needed_ = true;

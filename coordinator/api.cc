@@ -13,6 +13,7 @@
 #include "coordinator/api_body.h"
 #include "coordinator/build_request.h"
 #include "coordinator/retention.h"
+#include "coordinator/log_cap.h"
 
 namespace manifold {
 namespace {
@@ -378,7 +379,9 @@ void Api::Routes() {
       list.push_back({{"seq", chunk.seq},
                       {"platform", chunk.platform},
                       {"attempt", chunk.attempt},
-                      {"data", chunk.data}});
+                      {"data", chunk.cut_before > 0 ? LogCutMarker(chunk.cut_before) + chunk.data
+                                                    : chunk.data},
+                      {"cut_before", chunk.cut_before}});
       next = chunk.seq;
     }
     bool done = IsFinalBuildState(build->state) && chunks->size() < static_cast<size_t>(kLimit);

@@ -108,6 +108,13 @@ struct LogChunkRecord {
   std::string platform;
   uint32_t attempt = 0;
   std::string data;
+  uint64_t cut_before = 0;  // bytes of the job's output cut just before this chunk (log_cap.h)
+};
+
+// What appending a chunk of build output did.
+struct LogAppend {
+  bool current = false;    // false: the attempt is not the job's on that agent (fenced)
+  uint64_t cut_bytes = 0;  // bytes of the job's output cut to keep it within its cap
 };
 
 // One scheduling decision for AssignJobs.

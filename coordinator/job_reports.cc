@@ -12,6 +12,11 @@ namespace {
 constexpr auto kRetryInterval = std::chrono::milliseconds(500);
 }  // namespace
 
+uint64_t JobReports::QueuedBytes(const std::string& agent_id, const LogChunkMsg& chunk) {
+  // What a queued chunk holds in memory, so that a flood of tiny chunks is bounded too.
+  return sizeof(Log) + agent_id.size() + chunk.data.size();
+}
+
 void JobReports::AddPhase(const std::string& agent_id, const JobUpdateMsg& update,
                           LoopClock::time_point at) {
   if (phases_.size() < kMaxQueued) phases_.push_back({agent_id, update, at});
@@ -28,11 +33,38 @@ void JobReports::AddResult(const std::string& agent_id, const JobResultMsg& resu
 }
 
 void JobReports::AddLog(const std::string& agent_id, LogChunkMsg chunk, LoopClock::time_point now) {
-  logs_.push_back({std::move(chunk), agent_id});
-  StoreLogs(now);
+  const uint64_t bytes = chunk.data.size();
+  if (!flow_.Fits(logs_bytes_, QueuedBytes(agent_id, chunk))) {
+    // Sent before its agent heard to hold (or by one that does not listen).
+    metrics_.CountDroppedMessage("log_backlog");
+    metrics_.CountLogBytes("dropped", bytes);
+    flow_.Dropped(chunk.job, bytes);
+  } else {
+    chunk.data.insert(0, flow_.TakeNotice(chunk.job));
+    logs_bytes_ += QueuedBytes(agent_id, chunk);
+    logs_.push_back({std::move(chunk), agent_id});
+  }
+  if (flow_.Hold(agent_id, logs_bytes_)) {
+    spdlog::warn("agent {}: holding its build output: {} bytes of output wait for the database",
+                 agent_id, logs_bytes_);
+    metrics_.CountLogHold();
+    handlers_.log_flow(agent_id, true);
+  }
+  // While the database is away, chunks wait for the next retry, not a connection each.
+  if (!store_away(now)) StoreLogs(now);
+}
+
+void JobReports::ResumeHeldAgents() {
+  std::vector<std::string> agents = flow_.Resume(logs_bytes_);
+  if (!agents.empty()) {
+    spdlog::info("the database has caught up with build output: {} agent(s) send it again",
+                 agents.size());
+  }
+  for (const std::string& agent_id : agents) handlers_.log_flow(agent_id, false);
 }
 
 void JobReports::Flush(LoopClock::time_point now) {
+  metrics_.SetLogBacklog(logs_bytes_);
   if (store_away(now)) return;  // they stay queued
   StoreLogs(now);
   StoreResults(now);
@@ -41,20 +73,23 @@ void JobReports::Flush(LoopClock::time_point now) {
 void JobReports::StoreLogs(LoopClock::time_point now) {
   while (!logs_.empty()) {
     const Log& log = logs_.front();
-    Result<bool> stored =
-        store_.AppendLog(log.chunk.job, log.agent_id, log.chunk.seq, log.chunk.data);
+    Result<LogAppend> stored =
+        store_.AppendLog(log.chunk.job, log.agent_id, log.chunk.seq, log.chunk.data, log_cap_);
     if (!stored.ok() && stored.status().retryable()) {  // the database is away
       retry_at_ = now + kRetryInterval;
       return;
     }
     if (!stored.ok()) spdlog::warn("log chunk lost: {}", stored.status().message());
-    if (stored.ok() && !*stored) {
+    if (stored.ok()) metrics_.CountLogBytes("cut", stored->cut_bytes);
+    if (stored.ok() && !stored->current) {
       metrics_.CountDroppedMessage("not_assigned");
       spdlog::warn("dropped a log chunk from agent {} for job {} attempt {}, not assigned to it",
                    log.agent_id, log.chunk.job.job_id, log.chunk.job.attempt);
     }
+    logs_bytes_ -= QueuedBytes(log.agent_id, log.chunk);
     logs_.pop_front();
   }
+  ResumeHeldAgents();
 }
 
 void JobReports::StoreResults(LoopClock::time_point now) {

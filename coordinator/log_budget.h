@@ -18,6 +18,10 @@ struct LogLimits {
   uint64_t bytes_per_second = 1u << 20;
   uint64_t burst_bytes = 16u << 20;
   uint64_t chunk_max_bytes = 1u << 20;
+  // Beyond the rate: each job's stored output (log_cap.h; 0 keeps all), and the output
+  // waiting for the database before agents are told to hold theirs (log_flow.h).
+  uint64_t job_max_bytes = 2u << 20;
+  uint64_t pending_max_bytes = 64u << 20;
 };
 
 class LogBudget {

@@ -20,6 +20,7 @@
 #include "common/messages.h"
 #include "common/status.h"
 #include "coordinator/build.h"
+#include "coordinator/log_cap.h"
 
 namespace manifold {
 
@@ -57,9 +58,11 @@ class LoopStore {
   virtual Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                        const std::string& state, const std::string& job_error,
                                        const std::string& build_error) = 0;
-  // Appends build output; a chunk seen before is ignored. False if fenced.
-  virtual Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
-                                 const std::string& data) = 0;
+  // Appends build output, keeping each job's within `cap` (log_cap.h); a chunk seen before
+  // is ignored. Not current if fenced.
+  virtual Result<LogAppend> AppendLog(const JobRef& job, const std::string& agent_id,
+                                      uint64_t chunk_seq, const std::string& data,
+                                      const LogCap& cap) = 0;
 
   // merging -> succeeded with the pushed index; returns seconds from submit to now.
   virtual Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,

@@ -166,6 +166,18 @@ int main(int argc, char** argv) {
       ->envname("MANIFOLD_LOG_BURST_BYTES")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))
       ->capture_default_str();
+  app.add_option("--job-log-max-bytes", options.loop.log_limits.job_max_bytes,
+                 "build output stored per job: its first and last half are kept and the "
+                 "middle is cut, with a line saying how much (0: keep all)")
+      ->envname("MANIFOLD_JOB_LOG_MAX_BYTES")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--pending-log-max-bytes", options.loop.log_limits.pending_max_bytes,
+                 "build output held in memory while the database is away or slow; past "
+                 "half of it agents are told to hold their output")
+      ->envname("MANIFOLD_PENDING_LOG_MAX_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40))
+      ->capture_default_str();
   app.add_option("--max-context-bytes", api_options.max_context_bytes,
                  "largest build context the API accepts")
       ->envname("MANIFOLD_MAX_CONTEXT_BYTES")

@@ -89,8 +89,25 @@ struct Metrics::Families {
                           .Name("manifold_agent_messages_dropped_total")
                           .Help("Well-formed agent messages dropped, per reason: not_assigned "
                                 "(for a job attempt not assigned to that agent), log_limit "
-                                "(build output over the per-job rate or chunk size)")
+                                "(build output over the per-job rate or chunk size), "
+                                "log_backlog (build output past --pending-log-max-bytes)")
                           .Register(r)),
+        log_bytes_total(BuildCounter()
+                            .Name("manifold_log_bytes_total")
+                            .Help("Build output bytes not kept, per outcome: cut (from the "
+                                  "middle of a job's log, --job-log-max-bytes) or dropped "
+                                  "(past --pending-log-max-bytes)")
+                            .Register(r)),
+        log_backlog_bytes(BuildGauge()
+                              .Name("manifold_log_backlog_bytes")
+                              .Help("Build output waiting for the database, in bytes")
+                              .Register(r)),
+        log_holds_total(BuildCounter()
+                            .Name("manifold_log_holds_total")
+                            .Help("Times an agent was told to hold its build output because "
+                                  "the output waiting for the database passed half of "
+                                  "--pending-log-max-bytes")
+                            .Register(r)),
         registry_requests_total(BuildCounter()
                                     .Name("manifold_registry_requests_total")
                                     .Help("HTTP requests the coordinator sent to registries "
@@ -128,6 +145,9 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Counter>& agents_lost_total;
   prometheus::Family<prometheus::Counter>& malformed_total;
   prometheus::Family<prometheus::Counter>& dropped_total;
+  prometheus::Family<prometheus::Counter>& log_bytes_total;
+  prometheus::Family<prometheus::Gauge>& log_backlog_bytes;
+  prometheus::Family<prometheus::Counter>& log_holds_total;
   prometheus::Family<prometheus::Counter>& registry_requests_total;
   prometheus::Family<prometheus::Gauge>& contexts;
   prometheus::Family<prometheus::Gauge>& context_bytes;
@@ -139,9 +159,14 @@ Metrics::Metrics(double target_utilisation)
       families_(std::make_unique<Families>(*registry_)),
       target_utilisation_(target_utilisation) {
   families_->malformed_total.Add({});
-  for (const char* reason : {"not_assigned", "log_limit"}) {
+  for (const char* reason : {"not_assigned", "log_limit", "log_backlog"}) {
     families_->dropped_total.Add({{"reason", reason}});
   }
+  for (const char* outcome : {"cut", "dropped"}) {
+    families_->log_bytes_total.Add({{"outcome", outcome}});
+  }
+  families_->log_backlog_bytes.Add({});
+  families_->log_holds_total.Add({});
   families_->build_duration.Add({}, kDurationBuckets);
   // Series exist from the start at 0, so rates and alerts see them before the first event.
   for (const char* result : {"succeeded", "failed", "canceled"}) {
@@ -268,6 +293,16 @@ void Metrics::CountMalformedFrame() { families_->malformed_total.Add({}).Increme
 void Metrics::CountDroppedMessage(const std::string& reason) {
   families_->dropped_total.Add({{"reason", reason}}).Increment();
 }
+
+void Metrics::CountLogBytes(const std::string& outcome, uint64_t bytes) {
+  families_->log_bytes_total.Add({{"outcome", outcome}}).Increment(static_cast<double>(bytes));
+}
+
+void Metrics::SetLogBacklog(uint64_t bytes) {
+  families_->log_backlog_bytes.Add({}).Set(static_cast<double>(bytes));
+}
+
+void Metrics::CountLogHold() { families_->log_holds_total.Add({}).Increment(); }
 
 void Metrics::CountRegistryRequest(RegistryOperation operation, long status) {
   families_->registry_requests_total

@@ -68,8 +68,15 @@ class Metrics {
   void CountRetry(const std::string& reason);
   void CountAgentLost(const Platform& platform);
   void CountMalformedFrame();
-  // A well-formed agent message that was not acted on; reason "not_assigned" or "log_limit".
+  // A well-formed agent message that was not acted on; reason "not_assigned", "log_limit"
+  // or "log_backlog".
   void CountDroppedMessage(const std::string& reason);
+  // Build output: bytes "cut" from the middle of a job's stored log (--job-log-max-bytes)
+  // or "dropped" past the backlog's cap (--pending-log-max-bytes); the backlog's bytes;
+  // agents told to hold their output.
+  void CountLogBytes(const std::string& outcome, uint64_t bytes);
+  void SetLogBacklog(uint64_t bytes);
+  void CountLogHold();
   // One HTTP request of an index merge to a registry (RegistryOptions::on_request).
   void CountRegistryRequest(RegistryOperation operation, long status);
 

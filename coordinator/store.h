@@ -95,8 +95,8 @@ class Store final : public LoopStore, public RetentionStore {
   Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                const std::string& state, const std::string& job_error,
                                const std::string& build_error) override;
-  Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
-                         const std::string& data) override;
+  Result<LogAppend> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                              const std::string& data, const LogCap& cap) override;
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                const std::string& index_media_type) override;
   Status FailBuild(uint64_t build_id, const std::string& error) override;

@@ -112,7 +112,16 @@ struct CoordinatorMessage {
     ack @3 :JobRef;  # the result for this job attempt is stored; drop it from the outbox
     reject @4 :Reject;
     drain @5 :Void;  # stop taking jobs, finish the running ones, say goodbye and exit
+    logFlow @6 :LogFlow;
   }
+}
+
+# Back-pressure on build output: while the coordinator's output waiting for its database
+# is past its cap, it tells the agents that send more to hold their log chunks (each keeps
+# a bounded head and tail per job) until it says to resume. Heartbeats, phases and
+# results are never held.
+struct LogFlow {
+  hold @0 :Bool;  # true: keep log chunks back; false: send them again
 }
 
 struct Welcome {

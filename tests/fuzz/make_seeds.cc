@@ -78,6 +78,7 @@ void WireSeeds(const fs::path& dir) {
       {"ack", AckMsg{{7, 2}}},
       {"reject", RejectMsg{"unknown agent session", false}},
       {"drain", DrainMsg{}},
+      {"log_flow", LogFlowMsg{true}},
   };
   for (const auto& [name, message] : coordinator) {
     Write(dir, "coordinator_" + name, std::string(1, '\0') + EncodeCoordinatorMessage(message));

@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "agent/agent.h"
+#include "agent/metrics.h"
 #include "common/digest.h"
 #include "common/tar.h"
 #include "common/wire.h"
@@ -116,6 +117,7 @@ class AgentResultsTest : public ::testing::Test {
     options.work_dir = dir_.path() + "/work";
     options.drain_grace = drain_grace;
     options.result_resend = milliseconds(200);
+    options.metrics = &metrics_;
     agent_ = std::make_unique<Agent>(options, builder_);
     agent_thread_ = std::thread([this] { run_status_ = agent_->Run(stop_); });
   }
@@ -181,6 +183,7 @@ class AgentResultsTest : public ::testing::Test {
   std::string context_;
   std::string context_url_;
   GatedBuilder builder_;
+  AgentMetrics metrics_{{{Platform{"linux", "amd64", ""}, false}}, 1, "test"};
   std::atomic<bool> stop_{false};
   std::unique_ptr<Agent> agent_;
   std::thread agent_thread_;
@@ -247,5 +250,47 @@ TEST_F(AgentResultsTest, AJobOutlastingTheDrainGraceIsReportedRetryableBeforeGoo
   agent_thread_.join();
 }
 
+// Output the coordinator asks the agent to hold (its database is behind) stays on the
+// agent, bounded to the job's head and tail, while the job's result still goes out; once
+// told to resume, the agent sends what it kept, with a line where it cut.
+TEST_F(AgentResultsTest, HeldOutputKeepsItsHeadAndTailWhileTheResultGoesOut) {
+  StartAgent(seconds(60));
+  ASSERT_TRUE(AssignAJob());
+  Send(LogFlowMsg{true});
+  auto held = [&] {
+    return metrics_.Text().find("manifold_agent_logs_held 1") != std::string::npos;
+  };
+  for (auto deadline = std::chrono::steady_clock::now() + seconds(10);
+       !held() && std::chrono::steady_clock::now() < deadline;) {
+    Receive(milliseconds(50));
+  }
+  ASSERT_TRUE(held());
+  builder_.Flood(8 << 20);
+  builder_.Finish();
+  std::string sent_while_held;
+  std::optional<AgentMessage> message;
+  while ((message = Receive()) && !std::holds_alternative<JobResultMsg>(*message)) {
+    if (auto* chunk = std::get_if<LogChunkMsg>(&*message)) sent_while_held += chunk->data;
+  }
+  ASSERT_TRUE(message) << "the result was held back with the output";
+  Send(AckMsg{std::get<JobResultMsg>(*message).job});
+  EXPECT_EQ(sent_while_held.find("FLOOD"), std::string::npos);
+
+  Send(LogFlowMsg{false});
+  std::string sent;
+  while (sent.find("manifold: failed") == std::string::npos) {
+    std::optional<LogChunkMsg> chunk = ReceiveUntil<LogChunkMsg>(milliseconds(10000));
+    ASSERT_TRUE(chunk) << "the held output was not sent after the resume";
+    sent += chunk->data;
+  }
+  // The job's first lines (the runner's), then the flood's head, the cut, its tail.
+  size_t flood = sent.find("FLOOD");
+  size_t cut = sent.find("bytes cut here while the agent held its output");
+  ASSERT_NE(flood, std::string::npos);
+  ASSERT_NE(cut, std::string::npos);
+  EXPECT_LT(flood, cut);
+  EXPECT_LT(sent.size(), size_t{3} << 20);
+  EXPECT_EQ(metrics_.Text().find("manifold_agent_log_bytes_cut_total 0"), std::string::npos);
+}
 }  // namespace
 }  // namespace manifold

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <zmq.hpp>
@@ -14,6 +15,7 @@
 #include "common/registry.h"
 #include "common/tar.h"
 #include "common/wire.h"
+#include "tests/support/fake_agent.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/postgres_proxy.h"
@@ -33,78 +35,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 
 Platform P(const char* text) { return *ParsePlatform(text); }
-
-// One fake agent: a DEALER socket speaking the agent protocol.
-class FakeAgent {
- public:
-  FakeAgent(zmq::context_t& context, const std::string& endpoint)
-      : socket_(context, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::sndtimeo, 5000);  // a send with no live connection would block
-    socket_.connect(endpoint);
-  }
-
-  void SendRaw(const std::string& frame) { socket_.send(zmq::buffer(frame)); }
-  void Send(const AgentMessage& message) { SendRaw(EncodeAgentMessage(message)); }
-  // As a restarted agent's new connection does for the job it still runs.
-  void Holds(const JobRef& job) { held_.insert(job); }
-
-  void Hello(const std::string& id, const char* platform, uint32_t version = kProtocolVersion,
-             std::vector<JobRef> running = {}, bool emulated = false) {
-    HelloMsg hello;
-    hello.protocol_version = version;
-    hello.running_jobs = std::move(running);
-    hello.agent_id = id;
-    hello.hostname = id;
-    hello.platforms = {{P(platform), emulated}};
-    Send(hello);
-  }
-  void HelloEmulated(const std::string& id, const char* platform) {
-    Hello(id, platform, kProtocolVersion, {}, /*emulated=*/true);
-  }
-  // Reports the job built, with a made-up manifest (the merge then fails: no registry).
-  void Succeed(const JobRef& job) {
-    Send(JobResultMsg{job,
-                      true,
-                      {"application/vnd.oci.image.manifest.v1+json",
-                       Sha256Digest(std::to_string(job.job_id)), 10},
-                      "",
-                      false});
-  }
-
-  // The next message from the coordinator of type T, skipping others; nullopt on timeout.
-  // Heartbeats while it waits, as a live agent does, naming the jobs it was assigned and
-  // whose result the coordinator has not acknowledged and how many assigns it read since
-  // its welcome; an agent not waiting goes silent.
-  template <typename T>
-  std::optional<T> Receive(milliseconds timeout = milliseconds(10000)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      Send(HeartbeatMsg{{held_.begin(), held_.end()}, assigns_received_});
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 1, milliseconds(100));
-      if (!(items[0].revents & ZMQ_POLLIN)) continue;
-      zmq::message_t frame;
-      if (!socket_.recv(frame, zmq::recv_flags::dontwait)) continue;
-      Result<CoordinatorMessage> message = DecodeCoordinatorMessage(frame.to_string_view());
-      if (!message.ok()) continue;
-      if (std::holds_alternative<WelcomeMsg>(*message)) assigns_received_ = 0;
-      if (auto* assign = std::get_if<AssignMsg>(&*message)) {
-        held_.insert(assign->job);
-        ++assigns_received_;
-      }
-      if (auto* cancel = std::get_if<CancelMsg>(&*message)) held_.erase(cancel->job);
-      if (auto* ack = std::get_if<AckMsg>(&*message)) held_.erase(ack->job);
-      if (auto* wanted = std::get_if<T>(&*message)) return *wanted;
-    }
-    return std::nullopt;
-  }
-
- private:
-  zmq::socket_t socket_;
-  std::set<JobRef> held_;
-  uint64_t assigns_received_ = 0;
-};
 
 class CoordinatorTest : public ::testing::Test {
  protected:
@@ -811,5 +741,151 @@ TEST_F(DatabaseOutageTest, ALastSuccessCommittedUnheardIsMergedOnceTheDatabaseAn
   EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
 }
 
+// Build output bounded by size: each job's stored log keeps its head and tail (the cap is
+// small here, 1 MiB), and output waiting for an absent database is capped by bytes.
+class LogLimitsTest : public CoordinatorTest {
+ protected:
+  static constexpr size_t kChunk = 64 << 10;
+  static constexpr uint64_t kPendingMax = 8 << 20;
+  LogLimitsTest() {
+    heartbeat_interval_ms_ = 1000;  // agents flooding a slowed loop still count as alive
+    more_args_ = {"--job-log-max-bytes",       "1048576",         "--pending-log-max-bytes",
+                  std::to_string(kPendingMax), "--log-retention", "0"};
+  }
+  // A 64 KiB chunk of lines that begins with `first`.
+  static std::string Chunk(const std::string& first) {
+    std::string data = first + "\n";
+    while (data.size() < kChunk) data += std::string(79, '.') + "\n";
+    data.resize(kChunk);
+    return data;
+  }
+  // The coordinator's resident memory, in bytes.
+  uint64_t CoordinatorRss() {
+    std::ifstream status("/proc/" + std::to_string(coordinator_.pid()) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+    }
+    return 0;
+  }
+  // The whole log of a build as the API gives it, cut markers included.
+  std::string Logs(uint64_t id) {
+    std::string text;
+    int64_t after = 0;
+    for (int page = 0; page < 100; ++page) {
+      json answer = json::parse(
+          Get("/v1/builds/" + std::to_string(id) + "/logs?after=" + std::to_string(after)).body);
+      for (const json& chunk : answer["chunks"]) text += chunk["data"].get<std::string>();
+      if (answer["chunks"].empty()) break;
+      after = answer["next"].get<int64_t>();
+    }
+    return text;
+  }
+};
+
+TEST_F(LogLimitsTest, AJobPrintingEightMiBShowsItsHeadTheCutAndItsTailInManifoldLogs) {
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("x86", "linux/amd64");
+  uint64_t id = SubmitBuild("linux/amd64");
+  std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assign.has_value());
+  for (uint64_t seq = 1; seq <= 128; ++seq) {
+    agent.Send(LogChunkMsg{assign->job, seq, Chunk("chunk " + std::to_string(seq) + " begins")});
+  }
+  agent.Succeed(assign->job);
+  ASSERT_TRUE(agent.Receive<AckMsg>().has_value());  // the output is stored before the result
+
+  CommandResult logs = RunCommand({BinaryDir() + "/cli/manifold", "logs", std::to_string(id)},
+                                  milliseconds(30000), {{"MANIFOLD_SERVER", server_}});
+  ASSERT_EQ(logs.exit_code, 0) << logs.output.substr(0, 2000);
+  size_t head = logs.output.find("chunk 1 begins");
+  size_t marker = logs.output.find("bytes cut here");
+  size_t tail = logs.output.find("chunk 128 begins");
+  ASSERT_NE(head, std::string::npos);
+  ASSERT_NE(marker, std::string::npos) << "no cut in " << logs.output.size() << " bytes";
+  ASSERT_NE(tail, std::string::npos);
+  EXPECT_LT(head, marker);
+  EXPECT_LT(marker, tail);
+  EXPECT_EQ(logs.output.find("chunk 64 begins"), std::string::npos);
+  EXPECT_LT(logs.output.size(), size_t{2} << 20);
+}
+
+// Agents flood output while the database is stopped: the coordinator tells them to hold
+// it, drops what still comes past its cap, and its memory stays far below what was sent;
+// once the database is back it tells them to resume, and each job's log keeps its head
+// and its tail, saying what was lost and cut.
+TEST_F(LogLimitsTest, BackPressureUnderADatabaseOutageKeepsTheCoordinatorsMemoryBounded) {
+  constexpr int kAgents = 4;
+  constexpr uint64_t kChunksEach = 1280;  // 80 MiB per agent, 320 MiB in all
+  std::vector<std::unique_ptr<FakeAgent>> agents;
+  for (int i = 0; i < kAgents; ++i) {
+    agents.push_back(std::make_unique<FakeAgent>(context_, agent_endpoint_));
+    agents.back()->Hello("flood" + std::to_string(i), "linux/amd64");
+  }
+  for (int i = 0; i < kAgents; ++i) SubmitBuild("linux/amd64");
+  std::vector<JobRef> jobs;
+  std::vector<uint64_t> builds;  // by agent
+  for (auto& agent : agents) {
+    std::optional<AssignMsg> assign = agent->Receive<AssignMsg>();
+    ASSERT_TRUE(assign.has_value());
+    jobs.push_back(assign->job);
+    builds.push_back(assign->build_id);
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    agents[i]->Send(
+        LogChunkMsg{jobs[i], 1, Chunk("head of job " + std::to_string(jobs[i].job_id))});
+  }
+  ASSERT_TRUE(WaitFor([&] { return Logs(builds[0]).find("head of job") != std::string::npos; },
+                      milliseconds(10000)));
+  const uint64_t rss_before = CoordinatorRss();
+  postgres_.Stop();
+  uint64_t rss_max = rss_before;
+  const std::string filler = Chunk("middle");
+  for (uint64_t seq = 2; seq <= kChunksEach; ++seq) {
+    for (int i = 0; i < kAgents; ++i) agents[i]->Send(LogChunkMsg{jobs[i], seq, filler});
+    if (seq % 64 == 0) {
+      for (auto& agent : agents) agent->Heartbeat();
+      rss_max = std::max(rss_max, CoordinatorRss());
+    }
+  }
+  for (auto& agent : agents) {
+    std::optional<LogFlowMsg> hold = agent->Receive<LogFlowMsg>(milliseconds(10000));
+    ASSERT_TRUE(hold.has_value());
+    EXPECT_TRUE(hold->hold);
+    rss_max = std::max(rss_max, CoordinatorRss());
+  }
+  // 320 MiB sent; the backlog's cap is 8 MiB.
+  EXPECT_LT(rss_max - rss_before, uint64_t{64} << 20) << "RSS " << rss_before << " -> " << rss_max;
+
+  ASSERT_TRUE(postgres_.Restart().ok());
+  for (size_t i = 0; i < agents.size(); ++i) {
+    std::optional<LogFlowMsg> resume = agents[i]->Receive<LogFlowMsg>(milliseconds(30000));
+    ASSERT_TRUE(resume.has_value()) << coordinator_.LogTail();
+    EXPECT_FALSE(resume->hold);
+    agents[i]->Send(LogChunkMsg{jobs[i], kChunksEach + 1, Chunk("tail of the job")});
+    agents[i]->Succeed(jobs[i]);
+    ASSERT_TRUE(agents[i]->Receive<AckMsg>().has_value());
+  }
+  std::string log = Logs(builds[0]);
+  size_t head = log.find("head of job");
+  size_t cut = log.find("bytes cut here");
+  size_t lost = log.find("bytes of output lost here");
+  size_t tail = log.find("tail of the job");
+  ASSERT_NE(head, std::string::npos);
+  ASSERT_NE(cut, std::string::npos);
+  ASSERT_NE(lost, std::string::npos);
+  ASSERT_NE(tail, std::string::npos);
+  EXPECT_LT(head, cut);
+  EXPECT_LT(cut, lost);
+  EXPECT_LT(lost, tail);
+  EXPECT_LT(log.size(), size_t{2} << 20);
+  HttpRequest scrape;
+  scrape.url = "http://127.0.0.1:" + std::to_string(metrics_port_) + "/metrics";
+  Result<HttpResponse> metrics = HttpClient().Send(scrape);
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->body.find("manifold_log_holds_total 0"), std::string::npos);
+  EXPECT_EQ(metrics->body.find("manifold_log_bytes_total{outcome=\"dropped\"} 0"),
+            std::string::npos);
+}
 }  // namespace
 }  // namespace manifold::test

@@ -384,9 +384,10 @@ TYPED_TEST(JobRulesStoreTest, LogChunksAreFencedAndKeptOnce) {
   ASSERT_EQ(this->Assign(amd, "a1"), 1u);
 
   auto append = [&](const std::string& agent, JobRef job, uint64_t seq) {
-    Result<bool> appended = this->store().AppendLog(job, agent, seq, "step " + std::to_string(seq));
+    Result<LogAppend> appended =
+        this->store().AppendLog(job, agent, seq, "step " + std::to_string(seq), LogCap{});
     EXPECT_TRUE(appended.ok()) << appended.status().message();
-    return appended.ok() && *appended;
+    return appended.ok() && appended->current;
   };
   EXPECT_TRUE(append("a1", {amd, 1}, 1));
   EXPECT_TRUE(append("a1", {amd, 1}, 1));  // sent again: kept once
@@ -402,6 +403,45 @@ TYPED_TEST(JobRulesStoreTest, LogChunksAreFencedAndKeptOnce) {
   EXPECT_EQ((*logs)[1].data, "step 2");
   EXPECT_EQ((*logs)[1].platform, "linux/amd64");
   EXPECT_LT((*logs)[0].seq, (*logs)[1].seq);
+}
+
+// A job's output past its cap keeps the head and the tail: the oldest tail chunks are cut
+// in batches, the first tail chunk kept says how much was cut before it, and a chunk sent
+// again after it was cut is not stored again after newer output.
+TYPED_TEST(JobRulesStoreTest, LogOverItsCapKeepsTheHeadAndTheTailWithTheCutMarked) {
+  BuildRecord build = this->Submit();
+  uint64_t amd = build.jobs[0].id;
+  ASSERT_EQ(this->Assign(amd, "a1"), 1u);
+  const LogCap cap{1000};  // head 500 bytes, tail 500
+  uint64_t cut = 0;
+  auto append = [&](uint64_t seq) {
+    std::string line = "line " + std::to_string(seq) + "\n";
+    line.resize(100, '.');
+    Result<LogAppend> appended = this->store().AppendLog({amd, 1}, "a1", seq, line, cap);
+    ASSERT_TRUE(appended.ok()) << appended.status().message();
+    EXPECT_TRUE(appended->current);
+    cut += appended->cut_bytes;
+  };
+  for (uint64_t seq = 1; seq <= 100; ++seq) append(seq);
+  append(20);  // a replay of a chunk cut long ago
+
+  Result<std::vector<LogChunkRecord>> logs = this->harness_.Logs(build.id);
+  ASSERT_TRUE(logs.ok()) << logs.status().message();
+  std::string text;
+  uint64_t marked = 0;
+  for (const LogChunkRecord& chunk : *logs) {
+    if (chunk.cut_before > 0) text += "[cut]";
+    marked += chunk.cut_before;
+    text += chunk.data.substr(0, chunk.data.find('\n'));
+  }
+  // Five chunks fill the head; the tail is cut back to five chunks once it reaches seven.
+  EXPECT_EQ(marked, cut);
+  EXPECT_GE(cut, 8800u);
+  EXPECT_EQ(text.substr(0, 30), "line 1line 2line 3line 4line 5");
+  EXPECT_NE(text.find("line 5[cut]line "), std::string::npos) << text;
+  EXPECT_EQ(text.substr(text.size() - 8), "line 100") << text;
+  EXPECT_LE(logs->size(), 5u + 7u);
+  EXPECT_EQ(text.find("line 20"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -331,11 +331,12 @@ TEST_F(StoreTest, LogsAreOrderedDeduplicatedAndFenced) {
   uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
   ASSERT_TRUE(store_->AssignJob(amd, "x86", false, "test placement").ok());
   ASSERT_TRUE(store_->AssignJob(arm, "arm", false, "test placement").ok());
-  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));
-  EXPECT_TRUE(*store_->AppendLog({arm, 1}, "arm", 1, std::string("bin\0ary\xff\n", 9)));
-  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n"));  // resent
-  EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 2, "STEP 2/2\n"));
-  EXPECT_FALSE(*store_->AppendLog({amd, 1}, "arm", 3, "not yours\n"));
+  EXPECT_TRUE(store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n", LogCap{})->current);
+  EXPECT_TRUE(
+      store_->AppendLog({arm, 1}, "arm", 1, std::string("bin\0ary\xff\n", 9), LogCap{})->current);
+  EXPECT_TRUE(store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/2\n", LogCap{})->current);  // resent
+  EXPECT_TRUE(store_->AppendLog({amd, 1}, "x86", 2, "STEP 2/2\n", LogCap{})->current);
+  EXPECT_FALSE(store_->AppendLog({amd, 1}, "arm", 3, "not yours\n", LogCap{})->current);
   auto chunks = store_->ListLogs(build.id, 0, 100);
   ASSERT_TRUE(chunks.ok());
   ASSERT_EQ(chunks->size(), 3u);

@@ -66,8 +66,11 @@ Result<std::vector<LogChunkRecord>> MemoryStore::ListLogs(uint64_t build_id, int
   std::vector<LogChunkRecord> chunks;
   auto it = builds_.find(build_id);
   if (it == builds_.end()) return chunks;
-  for (const LogChunkRecord& chunk : it->second.logs) {
-    if (chunk.seq > after && static_cast<int>(chunks.size()) < limit) chunks.push_back(chunk);
+  for (const auto& [job_id, chunk] : it->second.logs) {
+    if (chunk.seq <= after || static_cast<int>(chunks.size()) >= limit) continue;
+    chunks.push_back(chunk);
+    const JobLog& log = job_logs_[job_id];
+    if (chunk.seq == log.seam_seq) chunks.back().cut_before = log.cut_bytes;
   }
   return chunks;
 }
@@ -216,8 +219,9 @@ Result<ResultOutcome> MemoryStore::EndJob(uint64_t job_id, std::optional<uint32_
   return outcome;
 }
 
-Result<bool> MemoryStore::AppendLog(const JobRef& job, const std::string& agent_id,
-                                    uint64_t chunk_seq, const std::string& data) {
+Result<LogAppend> MemoryStore::AppendLog(const JobRef& job, const std::string& agent_id,
+                                         uint64_t chunk_seq, const std::string& data,
+                                         const LogCap& cap) {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("append log"); !s.ok()) return s;
   auto it = jobs_.find(job.job_id);
@@ -225,13 +229,36 @@ Result<bool> MemoryStore::AppendLog(const JobRef& job, const std::string& agent_
   // assigned has no agent to match.
   if (it == jobs_.end() || it->second.agent_id.empty() || it->second.agent_id != agent_id ||
       it->second.attempt != job.attempt) {
-    return false;
+    return LogAppend{};
   }
-  if (chunks_seen_.insert({job.job_id, job.attempt, chunk_seq}).second) {
-    builds_.at(it->second.build_id)
-        .logs.push_back({next_log_seq_++, it->second.platform.ToString(), job.attempt, data});
+  if (!chunks_seen_.insert({job.job_id, job.attempt, chunk_seq}).second) {
+    return LogAppend{true, 0};
   }
-  return true;
+  auto& logs = builds_.at(it->second.build_id).logs;
+  const int64_t seq = next_log_seq_++;
+  logs.push_back({job.job_id, {seq, it->second.platform.ToString(), job.attempt, data}});
+  JobLog& log = job_logs_[job.job_id];
+  if (AddToHead(cap, log.span, data.size()) && log.span.head_full) log.head_seq = seq;
+  if (!TailDueForCut(cap, log.span)) return LogAppend{true, 0};
+  std::vector<int64_t> tail_seqs;
+  std::vector<uint64_t> tail_sizes;
+  for (const auto& [job_id, chunk] : logs) {
+    if (job_id != job.job_id || chunk.seq <= log.head_seq) continue;
+    tail_seqs.push_back(chunk.seq);
+    tail_sizes.push_back(chunk.data.size());
+  }
+  size_t count = ChunksToCut(cap, tail_sizes);
+  if (count == 0) return LogAppend{true, 0};
+  uint64_t cut = 0;
+  for (size_t i = 0; i < count; ++i) cut += tail_sizes[i];
+  std::erase_if(logs, [&](const auto& entry) {
+    return entry.first == job.job_id && entry.second.seq > log.head_seq &&
+           entry.second.seq <= tail_seqs[count - 1];
+  });
+  log.span.tail_bytes -= cut;
+  log.cut_bytes += cut;
+  log.seam_seq = tail_seqs[count];
+  return LogAppend{true, cut};
 }
 
 Result<double> MemoryStore::CompleteBuild(uint64_t build_id, const std::string& index_digest,

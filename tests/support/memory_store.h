@@ -62,8 +62,8 @@ class MemoryStore final : public LoopStore {
   Result<ResultOutcome> EndJob(uint64_t job_id, std::optional<uint32_t> attempt,
                                const std::string& state, const std::string& job_error,
                                const std::string& build_error) override;
-  Result<bool> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
-                         const std::string& data) override;
+  Result<LogAppend> AppendLog(const JobRef& job, const std::string& agent_id, uint64_t chunk_seq,
+                              const std::string& data, const LogCap& cap) override;
   Result<double> CompleteBuild(uint64_t build_id, const std::string& index_digest,
                                const std::string& index_media_type) override;
   Status FailBuild(uint64_t build_id, const std::string& error) override;
@@ -80,7 +80,14 @@ class MemoryStore final : public LoopStore {
     std::shared_ptr<const BuildSpec> spec;
     Clock::time_point created;
     std::optional<Clock::time_point> finished;
-    std::vector<LogChunkRecord> logs;
+    std::vector<std::pair<uint64_t, LogChunkRecord>> logs;  // with each chunk's job id
+  };
+  // A job's output so far, as the PostgreSQL store's log_* columns of jobs.
+  struct JobLog {
+    JobLogSpan span;
+    int64_t head_seq = 0;  // the head's last chunk, once it is full
+    int64_t seam_seq = 0;  // the first tail chunk kept after a cut
+    uint64_t cut_bytes = 0;
   };
 
   // All below run with mutex_ held.
@@ -111,6 +118,7 @@ class MemoryStore final : public LoopStore {
   std::map<uint64_t, JobRecord> jobs_;
   std::map<std::string, std::string> agent_states_;
   std::set<std::tuple<uint64_t, uint32_t, uint64_t>> chunks_seen_;  // (job, attempt, chunk_seq)
+  std::map<uint64_t, JobLog> job_logs_;                             // by job id
   uint64_t next_build_id_ = 1;
   uint64_t next_job_id_ = 1;
   int64_t next_log_seq_ = 1;

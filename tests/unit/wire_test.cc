@@ -84,7 +84,9 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
       CancelMsg{{31, 1}},
       AckMsg{{31, 1}},
       RejectMsg{"protocol version 9 is not supported", true},
-      DrainMsg{}};
+      DrainMsg{},
+      LogFlowMsg{true},
+      LogFlowMsg{false}};
   for (const CoordinatorMessage& message : messages) {
     Result<CoordinatorMessage> decoded =
         DecodeCoordinatorMessage(EncodeCoordinatorMessage(message));
