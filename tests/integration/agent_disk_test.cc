@@ -1,0 +1,181 @@
+// The agent's disk on a real farm (ops/farm.sh, real buildah): one agent with two slots
+// whose container storage is a tmpfs of its own, with a cap (--cache-max-bytes) a little
+// above what two cached images take and a free-space floor (--min-free-disk). The agent
+// prunes the least recently used cache image to its cap, but not one a running job
+// builds from; a RUN step that writes past the floor is stopped, fails once (not
+// retried) naming the floor's flag, leaves no working container, and the next build
+// succeeds.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/digest.h"
+#include "common/tar.h"
+#include "tests/support/farm.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace manifold::test {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kAgent = "amd64-1";
+
+class AgentDiskTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    FarmOptions options;
+    options.agents = {std::string(kAgent) + ":linux/amd64"};
+    options.env = {{"MANIFOLD_FARM_SLOTS", "2"},
+                   {"MANIFOLD_CACHE_MAX_BYTES", "44m"},
+                   {"MANIFOLD_MIN_FREE_DISK", "64m"}};
+    farm_ = StartSuiteFarm(options);
+    if (farm_ == nullptr) return;
+    // The storage on a file system of its own, small enough for the floor to matter.
+    Status stopped = farm_->Stop(kAgent);
+    if (stopped.ok() && ::mount("tmpfs", Graph().c_str(), "tmpfs", 0, "size=192m") != 0) {
+      stopped = Status::Internal(std::string("mounting a tmpfs: ") + std::strerror(errno));
+    }
+    mounted_ = stopped.ok();
+    if (stopped.ok()) stopped = farm_->Start(kAgent);
+    if (!stopped.ok()) {
+      std::cerr << "cannot put the agent's storage on a tmpfs: " << stopped.message() << "\n";
+      TearDownTestSuite();
+    }
+  }
+  static void TearDownTestSuite() {
+    if (farm_ != nullptr) (void)farm_->Stop(kAgent);
+    if (mounted_) ::umount2(Graph().c_str(), MNT_DETACH);
+    mounted_ = false;
+    farm_.reset();
+  }
+
+  void SetUp() override { ASSERT_NE(farm_, nullptr) << "the farm did not come up"; }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- agent log ----\n" << farm_->LogTail(kAgent) << "\n";
+  }
+
+  static std::string AgentDir() { return farm_->dir() + "/farm/agents/" + kAgent; }
+  static std::string Graph() { return AgentDir() + "/storage/graph"; }
+
+  // Starts a build of `dockerfile` for repository `tag` and returns its id (0 if refused).
+  static uint64_t Submit(const std::string& dockerfile, const std::string& tag) {
+    TempDir context_dir;
+    std::ofstream(context_dir.path() + "/note") << "disk\n";
+    std::string context;
+    EXPECT_TRUE(WriteTarFromDirectory(context_dir.path(), {}, &context).ok());
+    std::string digest = Sha256Digest(context);
+    Result<HttpResponse> put = farm_->Api("PUT", "/v1/contexts/" + digest, context);
+    EXPECT_TRUE(put.ok() && put->status == 201);
+    json request = {{"platforms", {"linux/amd64"}},
+                    {"tags", {farm_->registry() + "/" + tag}},
+                    {"context", digest},
+                    {"dockerfile", dockerfile}};
+    Result<HttpResponse> post = farm_->Api("POST", "/v1/builds", request.dump());
+    EXPECT_TRUE(post.ok() && post->status == 201) << (post.ok() ? post->body : "");
+    return post.ok() ? json::parse(post->body, nullptr, false).value("id", uint64_t{0}) : 0;
+  }
+  static json Build(const std::string& dockerfile, const std::string& tag) {
+    return farm_->FinishedBuild(Submit(dockerfile, tag), milliseconds(120000));
+  }
+
+  // `buildah SUBCOMMAND --json` on the agent's storage.
+  static json Buildah(const std::string& subcommand) {
+    CommandResult result = RunCommand({"buildah", subcommand, "--json"}, seconds(30),
+                                      {{"CONTAINERS_STORAGE_CONF", AgentDir() + "/storage.conf"}});
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    return json::parse(result.output, nullptr, false);
+  }
+  // Whether the storage holds the cache image of repository `tag` (agent/job_runner.cc
+  // names it).
+  static bool HasCacheOf(const std::string& tag) {
+    std::string name =
+        "localhost/manifold-cache-" +
+        DigestHex(Sha256Digest(farm_->registry() + "/" + tag + " linux/amd64")).substr(0, 24) +
+        ":latest";
+    for (const json& image : Buildah("images")) {
+      for (const json& each : image.value("names", json::array())) {
+        if (each == name) return true;
+      }
+    }
+    return false;
+  }
+  // A counter or gauge of the agent's /metrics, -1 if absent.
+  static double Metric(const std::string& name) {
+    Result<std::string> text = farm_->Metrics(kAgent);
+    if (!text.ok()) return -1;
+    size_t at = text->find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(text->substr(at + name.size() + 2));
+  }
+
+  static std::unique_ptr<Farm> farm_;
+  static bool mounted_;
+};
+
+std::unique_ptr<Farm> AgentDiskTest::farm_;
+bool AgentDiskTest::mounted_ = false;
+
+TEST_F(AgentDiskTest, PrunesTheLeastRecentlyUsedToItsCapButNotWhatARunningJobUses) {
+  for (const char* repo : {"disk/a", "disk/b"}) {
+    json built = Build("FROM busybox\nRUN head -c 16m /dev/urandom > /data\n", repo);
+    ASSERT_EQ(built.value("state", ""), "succeeded") << built.dump();
+    std::cerr << "after " << repo << ": " << Metric("manifold_agent_image_store_bytes")
+              << " bytes stored\n";
+  }
+  ASSERT_EQ(Metric("manifold_agent_image_store_pruned_images_total"), 0)
+      << "two cached images fit under the cap";
+  // A build of disk/a runs from its cache image while disk/c's build goes over the cap:
+  // disk/a's image is the least recently used, but in use, so disk/b's goes.
+  uint64_t running = Submit("FROM busybox\nRUN sleep 15\n", "disk/a");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Result<json> build = farm_->GetBuild(running);
+        return build.ok() && (*build)["jobs"].size() == 1 &&
+               (*build)["jobs"][0].value("state", "") == "building";
+      },
+      milliseconds(60000)));
+  json built = Build("FROM busybox\nRUN head -c 16m /dev/urandom > /data\n", "disk/c");
+  ASSERT_EQ(built.value("state", ""), "succeeded") << built.dump();
+  ASSERT_TRUE(WaitFor([&] { return Metric("manifold_agent_image_store_pruned_images_total") >= 1; },
+                      milliseconds(30000)))
+      << "nothing was pruned; the storage holds " << Metric("manifold_agent_image_store_bytes");
+  EXPECT_FALSE(HasCacheOf("disk/b")) << "the least recently used image not in use stays";
+  EXPECT_TRUE(HasCacheOf("disk/a")) << "an image a running job builds from went";
+  EXPECT_TRUE(HasCacheOf("disk/c")) << "the newest image went";
+  Result<json> still = farm_->GetBuild(running);
+  ASSERT_TRUE(still.ok());
+  ASSERT_EQ(still->value("state", ""), "running")
+      << "the job using disk/a ended before the prune, which then proved nothing";
+  EXPECT_GT(Metric("manifold_agent_image_store_pruned_bytes_total"), 16 << 20);
+  EXPECT_LE(Metric("manifold_agent_image_store_bytes"), 44 << 20);
+  json after = farm_->FinishedBuild(running, milliseconds(120000));
+  EXPECT_EQ(after.value("state", ""), "succeeded") << after.dump();
+}
+
+TEST_F(AgentDiskTest, AStepWritingPastTheFreeSpaceFloorIsStoppedAndItsLayerRemoved) {
+  // About 140 MiB of the 192 MiB are free: 112 MiB more leave less than the 64 MiB floor.
+  json build = Build("FROM busybox\nRUN head -c 112m /dev/zero > /big && sleep 30\n", "disk/floor");
+  ASSERT_EQ(build.value("state", ""), "failed") << build.dump();
+  std::string error = build.value("error", "");
+  EXPECT_NE(error.find("the job stopped at the agent's free-space floor"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("under the floor of 64 MiB (the agent's --min-free-disk)"),
+            std::string::npos)
+      << error;
+  ASSERT_EQ(build["jobs"].size(), 1u);
+  EXPECT_EQ(build["jobs"][0]["attempt"], 1) << "a job stopped at the floor is not retried";
+  EXPECT_EQ(Buildah("containers"), json::array()) << "the stopped step's container is left";
+  json normal = Build("FROM busybox\nRUN echo normal > /normal.txt\n", "disk/after-floor");
+  EXPECT_EQ(normal.value("state", ""), "succeeded") << normal.dump();
+}
+
+}  // namespace
+}  // namespace manifold::test
