@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 #include "agent/dockerfile_bases.h"
@@ -126,20 +127,21 @@ Status BuildahBuilder::RunBud(const std::vector<std::string>& argv, const std::s
   if (store_ == nullptr)
     return RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
   Status built;
-  bool reached = false;
+  std::optional<uint64_t> free_when_reached;
   {
     FloorWatch watch(*store_, cancel);
     built = RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, watch.cancel());
-    reached = watch.reached() && !(cancel != nullptr && *cancel);
+    if (watch.reached() && !(cancel != nullptr && *cancel)) {
+      free_when_reached = watch.free_when_reached();
+    }
   }
-  if (!reached) return built;
+  if (!free_when_reached) return built;
   // The stopped step's working container (its partial layer) goes before the job's
   // result is reported; the job's hold on its images goes first, as a pass removes
   // containers only while no job runs (with other jobs running, once they end).
-  std::string message = store_->FloorReachedMessage();
   use->reset();
   store_->PruneNow();
-  return Status::Internal(message);
+  return Status::Internal(store_->FloorReachedMessage(*free_when_reached));
 }
 
 Status BuildahBuilder::CheckAvailable(CommandRunner& runner, const std::string& buildah_path) {

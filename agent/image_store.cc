@@ -175,16 +175,14 @@ uint64_t ImageStore::FloorBytesNow(uint64_t* free) const {
   return FloorBytes(options_.min_free, static_cast<uint64_t>(stats.f_blocks) * stats.f_frsize);
 }
 
-bool ImageStore::BelowFloor() const {
-  uint64_t free = 0;
-  uint64_t floor = FloorBytesNow(&free);
-  return floor != 0 && free < floor;
+bool ImageStore::BelowFloor(uint64_t* free) const {
+  uint64_t floor = FloorBytesNow(free);
+  return floor != 0 && *free < floor;
 }
 
 Status ImageStore::CheckRoom() {
   uint64_t free = 0;
-  uint64_t floor = FloorBytesNow(&free);
-  if (floor == 0 || free >= floor) return Status::Ok();
+  if (!BelowFloor(&free)) return Status::Ok();
   RequestPass();
   return Status::FailedPrecondition(
       "its container storage (" + graph_root_ + ") has " + FormatBytes(free) +
@@ -192,9 +190,7 @@ Status ImageStore::CheckRoom() {
       " (--min-free-disk); it prunes its layer cache and takes jobs again once there is room");
 }
 
-std::string ImageStore::FloorReachedMessage() const {
-  uint64_t free = 0;
-  (void)FloorBytesNow(&free);
+std::string ImageStore::FloorReachedMessage(uint64_t free) const {
   return "the job stopped at the agent's free-space floor: its build steps left " +
          FormatBytes(free) +
          " free on the disk of the agent's container storage, under the "
@@ -370,7 +366,8 @@ FloorWatch::FloorWatch(const ImageStore& store, const std::atomic<bool>* outer) 
       if (outer != nullptr && *outer) cancel_ = true;
       if (std::chrono::steady_clock::now() >= next_check) {
         next_check += store.watch_interval();
-        if (store.BelowFloor()) {
+        if (uint64_t free = 0; store.BelowFloor(&free)) {
+          free_when_reached_ = free;
           reached_ = true;
           cancel_ = true;
         }

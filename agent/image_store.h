@@ -74,10 +74,10 @@ class ImageStore {
   // FailedPrecondition saying how much is free, the floor and its flag when the file
   // system is below the floor (a pass is asked for); OK otherwise.
   Status CheckRoom();
-  // True when the file system is below the floor now.
-  bool BelowFloor() const;
-  // Why a job stopped at the floor, naming the flag.
-  std::string FloorReachedMessage() const;
+  // True when the file system is below the floor now; *free is what it has free.
+  bool BelowFloor(uint64_t* free) const;
+  // Why a job stopped at the floor, with `free` bytes left, naming the flag.
+  std::string FloorReachedMessage(uint64_t free) const;
   // Runs a pass on the calling thread (after a build stopped at the floor, so that its
   // leftovers are gone before its result is reported).
   void PruneNow();
@@ -125,7 +125,7 @@ class ImageStore {
 
 // Watches the floor while a build step runs: cancel() is the flag to give the step. It
 // is set when `outer` is, and when the storage's file system falls below the floor, which
-// reached() then says.
+// reached() then says, with the bytes free at that moment.
 class FloorWatch {
  public:
   FloorWatch(const ImageStore& store, const std::atomic<bool>* outer);
@@ -135,10 +135,12 @@ class FloorWatch {
 
   const std::atomic<bool>* cancel() const { return &cancel_; }
   bool reached() const { return reached_; }
+  uint64_t free_when_reached() const { return free_when_reached_; }
 
  private:
   std::atomic<bool> cancel_{false};
   std::atomic<bool> reached_{false};
+  std::atomic<uint64_t> free_when_reached_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
   bool done_ = false;

@@ -124,11 +124,13 @@ std::unique_ptr<Farm> AgentDiskTest::farm_;
 bool AgentDiskTest::mounted_ = false;
 
 TEST_F(AgentDiskTest, PrunesTheLeastRecentlyUsedToItsCapButNotWhatARunningJobUses) {
-  for (const char* repo : {"disk/a", "disk/b"}) {
-    json built = Build("FROM busybox\nRUN head -c 16m /dev/urandom > /data\n", repo);
+  // Each writes a file of its own name, so that no build takes another's step from the
+  // cache.
+  for (const char* name : {"a", "b"}) {
+    std::string repo = std::string("disk/") + name;
+    json built =
+        Build("FROM busybox\nRUN head -c 16m /dev/urandom > /" + std::string(name) + "\n", repo);
     ASSERT_EQ(built.value("state", ""), "succeeded") << built.dump();
-    std::cerr << "after " << repo << ": " << Metric("manifold_agent_image_store_bytes")
-              << " bytes stored\n";
   }
   ASSERT_EQ(Metric("manifold_agent_image_store_pruned_images_total"), 0)
       << "two cached images fit under the cap";
@@ -142,7 +144,7 @@ TEST_F(AgentDiskTest, PrunesTheLeastRecentlyUsedToItsCapButNotWhatARunningJobUse
                (*build)["jobs"][0].value("state", "") == "building";
       },
       milliseconds(60000)));
-  json built = Build("FROM busybox\nRUN head -c 16m /dev/urandom > /data\n", "disk/c");
+  json built = Build("FROM busybox\nRUN head -c 16m /dev/urandom > /c\n", "disk/c");
   ASSERT_EQ(built.value("state", ""), "succeeded") << built.dump();
   ASSERT_TRUE(WaitFor([&] { return Metric("manifold_agent_image_store_pruned_images_total") >= 1; },
                       milliseconds(30000)))
@@ -172,7 +174,9 @@ TEST_F(AgentDiskTest, AStepWritingPastTheFreeSpaceFloorIsStoppedAndItsLayerRemov
       << error;
   ASSERT_EQ(build["jobs"].size(), 1u);
   EXPECT_EQ(build["jobs"][0]["attempt"], 1) << "a job stopped at the floor is not retried";
-  EXPECT_EQ(Buildah("containers"), json::array()) << "the stopped step's container is left";
+  json containers = Buildah("containers");  // null when there are none
+  EXPECT_TRUE(containers.is_null() || containers.empty())
+      << "the stopped step's container is left: " << containers.dump();
   json normal = Build("FROM busybox\nRUN echo normal > /normal.txt\n", "disk/after-floor");
   EXPECT_EQ(normal.value("state", ""), "succeeded") << normal.dump();
 }
