@@ -185,8 +185,8 @@ Status ImageStore::CheckRoom() {
   if (!BelowFloor(&free)) return Status::Ok();
   RequestPass();
   return Status::FailedPrecondition(
-      "its container storage (" + graph_root_ + ") has " + FormatBytes(free) +
-      " free, under its free-space floor of " + DescribeFloor(options_.min_free) +
+      "has only " + FormatBytes(free) + " free on the disk of its container storage (" +
+      graph_root_ + "), under its free-space floor of " + DescribeFloor(options_.min_free) +
       " (--min-free-disk); it prunes its layer cache and takes jobs again once there is room");
 }
 

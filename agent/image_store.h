@@ -71,8 +71,9 @@ class ImageStore {
   };
   std::unique_ptr<Use> BeginJob(std::vector<std::string> names);
 
-  // FailedPrecondition saying how much is free, the floor and its flag when the file
-  // system is below the floor (a pass is asked for); OK otherwise.
+  // FailedPrecondition "has only ... free ..., under its free-space floor of ...
+  // (--min-free-disk); ..." (to follow "agent ID ") when the file system is below the
+  // floor, and a pass is asked for; OK otherwise.
   Status CheckRoom();
   // True when the file system is below the floor now; *free is what it has free.
   bool BelowFloor(uint64_t* free) const;

@@ -4,20 +4,22 @@
 // prunes the least recently used cache image to its cap, but not one a running job
 // builds from; a RUN step that writes past the floor is stopped, fails once (not
 // retried) naming the floor's flag, leaves no working container, and the next build
-// succeeds.
+// succeeds; while the disk is below the floor, jobs are refused (the coordinator keeps
+// them queued) until there is room.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
-#include "common/tar.h"
 #include "tests/support/farm.h"
 #include "tests/support/subprocess.h"
-#include "tests/support/temp_dir.h"
 #include "tests/support/wait.h"
 
 namespace manifold::test {
@@ -68,20 +70,9 @@ class AgentDiskTest : public ::testing::Test {
 
   // Starts a build of `dockerfile` for repository `tag` and returns its id (0 if refused).
   static uint64_t Submit(const std::string& dockerfile, const std::string& tag) {
-    TempDir context_dir;
-    std::ofstream(context_dir.path() + "/note") << "disk\n";
-    std::string context;
-    EXPECT_TRUE(WriteTarFromDirectory(context_dir.path(), {}, &context).ok());
-    std::string digest = Sha256Digest(context);
-    Result<HttpResponse> put = farm_->Api("PUT", "/v1/contexts/" + digest, context);
-    EXPECT_TRUE(put.ok() && put->status == 201);
-    json request = {{"platforms", {"linux/amd64"}},
-                    {"tags", {farm_->registry() + "/" + tag}},
-                    {"context", digest},
-                    {"dockerfile", dockerfile}};
-    Result<HttpResponse> post = farm_->Api("POST", "/v1/builds", request.dump());
-    EXPECT_TRUE(post.ok() && post->status == 201) << (post.ok() ? post->body : "");
-    return post.ok() ? json::parse(post->body, nullptr, false).value("id", uint64_t{0}) : 0;
+    Result<uint64_t> id = farm_->SubmitBuild(dockerfile, tag);
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    return id.ok() ? *id : 0;
   }
   static json Build(const std::string& dockerfile, const std::string& tag) {
     return farm_->FinishedBuild(Submit(dockerfile, tag), milliseconds(120000));
@@ -179,6 +170,35 @@ TEST_F(AgentDiskTest, AStepWritingPastTheFreeSpaceFloorIsStoppedAndItsLayerRemov
       << "the stopped step's container is left: " << containers.dump();
   json normal = Build("FROM busybox\nRUN echo normal > /normal.txt\n", "disk/after-floor");
   EXPECT_EQ(normal.value("state", ""), "succeeded") << normal.dump();
+}
+
+TEST_F(AgentDiskTest, BelowTheFloorItRefusesJobsUntilThereIsRoom) {
+  // A file that is no image takes the disk below the floor: pruning cannot help.
+  struct statvfs stats = {};
+  ASSERT_EQ(::statvfs(Graph().c_str(), &stats), 0);
+  off_t fill = static_cast<off_t>(stats.f_bavail * stats.f_frsize) - (32 << 20);
+  ASSERT_GT(fill, 0);
+  std::string filler = Graph() + "/filler";
+  int fd = ::open(filler.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(::posix_fallocate(fd, 0, fill), 0);
+  ::close(fd);
+  uint64_t id = Submit("FROM busybox\nRUN echo refused first > /refused.txt\n", "disk/refused");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::string log = farm_->Log(kAgent);
+        return log.find("under its free-space floor of 64 MiB (--min-free-disk)") !=
+               std::string::npos;
+      },
+      milliseconds(30000)))
+      << "the agent took a job below its floor";
+  Result<json> waiting = farm_->GetBuild(id);
+  ASSERT_TRUE(waiting.ok());
+  std::string state = waiting->value("state", "");
+  EXPECT_TRUE(state == "queued" || state == "running") << "refused jobs wait: " << state;
+  std::remove(filler.c_str());
+  json build = farm_->FinishedBuild(id, milliseconds(120000));
+  EXPECT_EQ(build.value("state", ""), "succeeded") << build.dump();
 }
 
 }  // namespace
