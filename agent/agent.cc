@@ -256,12 +256,18 @@ void Agent::StartJob(const AssignMsg& assign) {
     superseded_.push_back(std::move(existing->second));
     active_.erase(existing);
   }
-  if (draining_ || active_.size() >= options_.slots) {
-    // The coordinator's view was out of date; failing retryably puts the job back.
+  Status room = draining_ || active_.size() >= options_.slots || options_.image_store == nullptr
+                    ? Status::Ok()
+                    : options_.image_store->CheckRoom();
+  if (draining_ || active_.size() >= options_.slots || !room.ok()) {
+    // The coordinator's view was out of date, or the disk is full; failing retryably
+    // puts the job back, for another agent.
+    std::string why = "agent " + options_.agent_id + " " +
+                      (room.ok() ? std::string("has no free slot") : room.message());
+    if (!room.ok()) spdlog::warn("refused job {}: {}", assign.job.job_id, why);
     if (options_.metrics != nullptr) options_.metrics->CountJob(assign.platform, "refused");
     std::lock_guard lock(mutex_);
-    finished_.push_back(JobResultMsg{
-        assign.job, false, {}, "agent " + options_.agent_id + " has no free slot", true, true});
+    finished_.push_back(JobResultMsg{assign.job, false, {}, why, true, true});
     return;
   }
   spdlog::info(

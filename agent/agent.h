@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "agent/builder.h"
+#include "agent/image_store.h"
 #include "agent/job_cgroup.h"
 #include "agent/job_policy.h"
 #include "agent/job_runner.h"
@@ -60,6 +61,9 @@ struct AgentOptions {
   std::string coordinator_public_key;
   JobPolicy job_policy;               // limits and entitlements of the jobs this agent runs
   JobCgroups* job_cgroups = nullptr;  // not owned; null: no per-job cgroups (JobRunnerOptions)
+  // Not owned; null: no free-space floor. While its file system is below the floor, jobs
+  // are refused, so the coordinator gives them to other agents.
+  ImageStore* image_store = nullptr;
 };
 
 class Agent : public JobEvents {

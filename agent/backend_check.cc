@@ -152,8 +152,13 @@ Result<OpenedBackend> OpenBackend(const BackendOptions& options, CommandRunner& 
   OpenedBackend opened;
   if (options.name == "buildah") {
     if (Status ok = CheckBuildah(runner, options.buildah); !ok.ok()) return refuse(ok);
-    opened.builder = std::make_unique<BuildahBuilder>(
-        runner, options.buildah, options.buildah_layers, options.buildah_sandbox);
+    Result<std::unique_ptr<ImageStore>> store =
+        ImageStore::Open(runner, options.buildah, options.buildah_store);
+    if (!store.ok()) return refuse(store.status());
+    opened.image_store = std::move(*store);
+    opened.builder =
+        std::make_unique<BuildahBuilder>(runner, options.buildah, options.buildah_layers,
+                                         options.buildah_sandbox, opened.image_store.get());
     opened.description = "buildah (" + options.buildah + ")";
     return opened;
   }

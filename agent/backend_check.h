@@ -25,6 +25,7 @@
 #include "agent/builder.h"
 #include "agent/command_runner.h"
 #include "agent/docker_builder.h"
+#include "agent/image_store.h"
 #include "agent/synthetic_builder.h"
 #include "common/status.h"
 
@@ -38,11 +39,16 @@ struct BackendOptions {
   bool buildah_layers = true;
   // How buildah isolates RUN steps (the agent fills in its sandbox network).
   BuildahSandbox buildah_sandbox;
+  // The cap and floor of buildah's container storage.
+  ImageStoreOptions buildah_store;
   DockerBuilderOptions docker;
   SyntheticBuildOptions synthetic;
 };
 
 struct OpenedBackend {
+  // buildah's container storage, which the builder uses (so it goes last); null for other
+  // backends. The agent starts its passes (ImageStore::Start) once its metrics exist.
+  std::unique_ptr<ImageStore> image_store;
   std::unique_ptr<Builder> builder;
   // What was found, for the agent's log: "docker (client /usr/bin/docker, engine 20.10.24
   // at unix:///run/docker.sock)".

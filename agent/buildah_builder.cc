@@ -1,19 +1,23 @@
 #include "agent/buildah_builder.h"
 
 #include <algorithm>
+#include <fstream>
 #include <iterator>
+#include <optional>
 #include <utility>
 
+#include "agent/dockerfile_bases.h"
 #include "agent/tool_command.h"
 
 namespace manifold {
 
 BuildahBuilder::BuildahBuilder(CommandRunner& runner, std::string buildah_path, bool layers,
-                               BuildahSandbox sandbox)
+                               BuildahSandbox sandbox, ImageStore* store)
     : runner_(runner),
       buildah_path_(std::move(buildah_path)),
       layers_(layers),
-      sandbox_(std::move(sandbox)) {}
+      sandbox_(std::move(sandbox)),
+      store_(store) {}
 
 std::string BuildahBuilder::Name() const { return "buildah"; }
 
@@ -83,7 +87,17 @@ Status BuildahBuilder::Build(const BuildRequest& request,
           "any cgroup, so the job's memory, CPU and process limits are not enforced\n");
     }
   }
-  Status built = run_step(bud, "buildah bud for " + platform);
+  std::unique_ptr<ImageStore::Use> use;
+  if (store_ != nullptr) {
+    // Held from before the base images are pulled until the cache image has its name.
+    std::ifstream file(request.dockerfile_path, std::ios::binary);
+    std::string dockerfile((std::istreambuf_iterator<char>(file)),
+                           std::istreambuf_iterator<char>());
+    std::vector<std::string> names = DockerfileBases(dockerfile, request.build_args);
+    if (!request.cache_name.empty()) names.push_back("localhost/" + request.cache_name + ":latest");
+    use = store_->BeginJob(std::move(names));
+  }
+  Status built = RunBud(bud, "buildah bud for " + platform, on_output, cancel, &use);
   if (!built.ok()) return built;
 
   Status pushed =
@@ -104,6 +118,30 @@ Status BuildahBuilder::Build(const BuildRequest& request,
                          on_output);
 
   return pushed;
+}
+
+Status BuildahBuilder::RunBud(const std::vector<std::string>& argv, const std::string& what,
+                              const std::function<void(std::string_view)>& on_output,
+                              const std::atomic<bool>* cancel,
+                              std::unique_ptr<ImageStore::Use>* use) {
+  if (store_ == nullptr)
+    return RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
+  Status built;
+  std::optional<uint64_t> free_when_reached;
+  {
+    FloorWatch watch(*store_, cancel);
+    built = RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, watch.cancel());
+    if (watch.reached() && !(cancel != nullptr && *cancel)) {
+      free_when_reached = watch.free_when_reached();
+    }
+  }
+  if (!free_when_reached) return built;
+  // The stopped step's working container (its partial layer) goes before the job's
+  // result is reported; the job's hold on its images goes first, as a pass removes
+  // containers only while no job runs (with other jobs running, once they end).
+  use->reset();
+  store_->PruneNow();
+  return Status::Internal(store_->FloorReachedMessage(*free_when_reached));
 }
 
 Status BuildahBuilder::CheckAvailable(CommandRunner& runner, const std::string& buildah_path) {

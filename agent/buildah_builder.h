@@ -2,8 +2,11 @@
 //
 // One Build is three commands: `buildah bud` for exactly the requested platform, `buildah
 // push` of the result into an OCI image layout, and a best-effort `buildah rmi` so that
-// the agent's container storage does not grow with every job. buildah finds its storage
-// the usual way (CONTAINERS_STORAGE_CONF or the default storage.conf of the agent user).
+// the agent's container storage does not grow with every job. With an ImageStore, the
+// images the build uses (its bases and cache image) are held for its duration, and a
+// `buildah bud` that takes the storage's file system below the agent's free-space floor
+// is stopped: the job fails naming --min-free-disk, its leftovers removed. buildah finds its
+// storage the usual way (CONTAINERS_STORAGE_CONF or the default storage.conf of the agent user).
 // RUN steps run under `--isolation oci` by default: runc gives each one its own PID,
 // mount, IPC, UTS and network namespaces, so it sees neither the host's processes nor its
 // files (the agent's keys, work dir and other jobs' contexts) nor its loopback. Its
@@ -26,12 +29,14 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/builder.h"
 #include "agent/command_runner.h"
+#include "agent/image_store.h"
 #include "common/status.h"
 
 namespace manifold {
@@ -53,9 +58,11 @@ class BuildahBuilder : public Builder {
  public:
   // `layers`: keep each step as a cache image (buildah --layers) for later builds. Only
   // for an agent of one platform: buildah 1.28 may take a step cached for one platform
-  // (FROM scratch) as the same step of another.
+  // (FROM scratch) as the same step of another. `store` (not owned, may be null) bounds the
+  // container storage.
   explicit BuildahBuilder(CommandRunner& runner, std::string buildah_path = "buildah",
-                          bool layers = true, BuildahSandbox sandbox = {});
+                          bool layers = true, BuildahSandbox sandbox = {},
+                          ImageStore* store = nullptr);
 
   std::string Name() const override;
 
@@ -74,11 +81,16 @@ class BuildahBuilder : public Builder {
  private:
   // The job's own arguments: its cgroup, the removal of a failed build's containers.
   void AppendJobArgs(const BuildRequest& request, std::vector<std::string>* argv) const;
+  // Runs `buildah bud` under a FloorWatch when there is a store.
+  Status RunBud(const std::vector<std::string>& argv, const std::string& what,
+                const std::function<void(std::string_view)>& on_output,
+                const std::atomic<bool>* cancel, std::unique_ptr<ImageStore::Use>* use);
 
   CommandRunner& runner_;
   std::string buildah_path_;
   bool layers_;
   BuildahSandbox sandbox_;
+  ImageStore* store_;
 };
 
 }  // namespace manifold

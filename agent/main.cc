@@ -21,6 +21,7 @@
 #include "agent/job_disk.h"
 #include "agent/job_policy.h"
 #include "agent/metrics.h"
+#include "agent/prune_plan.h"
 #include "agent/sandbox_network.h"
 #include "common/config_file.h"
 #include "common/curve_keys.h"
@@ -205,6 +206,20 @@ int main(int argc, char** argv) {
                        "` (default: no maximum)")
         ->envname("MANIFOLD_MAX_JOB_" + upper);
   }
+  std::string cache_max_bytes = "20g";
+  std::string min_free_disk = "2g";
+  app.add_option("--cache-max-bytes", cache_max_bytes,
+                 "buildah: most the container storage (layers, base and cache images) may "
+                 "hold; past it, least recently used images are pruned after each job; 0: no "
+                 "cap")
+      ->envname("MANIFOLD_CACHE_MAX_BYTES")
+      ->capture_default_str();
+  app.add_option("--min-free-disk", min_free_disk,
+                 "buildah: free space kept on the container storage's file system, a size or "
+                 "a share such as 10%; below it the agent prunes, refuses jobs and stops a "
+                 "build step that crosses it; 0: no floor")
+      ->envname("MANIFOLD_MIN_FREE_DISK")
+      ->capture_default_str();
   std::vector<std::string> allowed_entitlements;
   app.add_option("--allow-insecure-entitlement", allowed_entitlements,
                  "let builds that ask for it (`manifold build --allow network.host`) use "
@@ -289,6 +304,13 @@ int main(int argc, char** argv) {
     }
   }
   if (Status s = CheckJobPolicy(options.job_policy); !s.ok()) return Fail(s.message());
+  Result<uint64_t> cache_max = ParseByteSize(cache_max_bytes);
+  if (!cache_max.ok()) return Fail("--cache-max-bytes: " + cache_max.status().message());
+  Result<DiskFloor> floor = ParseDiskFloor(min_free_disk);
+  if (!floor.ok()) return Fail("--min-free-disk: " + floor.status().message());
+  backend.buildah_store.max_bytes = *cache_max;
+  backend.buildah_store.min_free = *floor;
+  backend.buildah_store.state_file = work_dir + "/image-use";
   // A killed agent's job file systems and cgroups go before any job of this one starts.
   SweepJobDisks(work_dir + "/jobs");
   std::unique_ptr<JobCgroups> job_cgroups;
@@ -342,6 +364,16 @@ int main(int argc, char** argv) {
                 " (is the port in use? set --metrics-listen or MANIFOLD_AGENT_METRICS_LISTEN)");
   }
   options.metrics = &metrics;
+  if (backend_ready->image_store != nullptr) {
+    backend_ready->image_store->Start(&metrics);
+    options.image_store = backend_ready->image_store.get();
+    spdlog::info(
+        "container storage {}: cap {} (--cache-max-bytes), free-space floor {} "
+        "(--min-free-disk)",
+        backend_ready->image_store->graph_root(),
+        *cache_max == 0 ? std::string("none") : FormatBytes(*cache_max),
+        floor->bytes == 0 && floor->percent == 0 ? std::string("none") : DescribeFloor(*floor));
+  }
 
   struct sigaction action = {};
   action.sa_handler = OnSignal;

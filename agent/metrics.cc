@@ -103,7 +103,26 @@ struct AgentMetrics::Families {
                         .Help("Build steps (Dockerfile instructions after FROM) per platform "
                               "and result: hit when the builder's layer cache served the step, "
                               "miss when it ran")
-                        .Register(r)) {}
+                        .Register(r)),
+        store_bytes(BuildGauge()
+                        .Name("manifold_agent_image_store_bytes")
+                        .Help("Bytes the container storage (layers, base and cache images) "
+                              "takes on disk, as last measured")
+                        .Register(r)),
+        store_free_bytes(BuildGauge()
+                             .Name("manifold_agent_image_store_free_bytes")
+                             .Help("Bytes free on the container storage's file system, as last "
+                                   "measured")
+                             .Register(r)),
+        pruned_images(BuildCounter()
+                          .Name("manifold_agent_image_store_pruned_images_total")
+                          .Help("Images removed from the container storage to keep it under "
+                                "--cache-max-bytes and above --min-free-disk")
+                          .Register(r)),
+        pruned_bytes(BuildCounter()
+                         .Name("manifold_agent_image_store_pruned_bytes_total")
+                         .Help("Bytes those removals freed")
+                         .Register(r)) {}
 
   Family<Gauge>& info;
   Family<Gauge>& emulated;
@@ -121,6 +140,10 @@ struct AgentMetrics::Families {
   Family<Counter>& retried;
   Family<Counter>& registry_requests;
   Family<Counter>& cache_steps;
+  Family<Gauge>& store_bytes;
+  Family<Gauge>& store_free_bytes;
+  Family<Counter>& pruned_images;
+  Family<Counter>& pruned_bytes;
 };
 
 AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
@@ -133,6 +156,10 @@ AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t
   families_->draining.Add({}).Set(0);
   families_->logs_held.Add({}).Set(0);
   families_->log_bytes_cut.Add({});
+  families_->store_bytes.Add({});
+  families_->store_free_bytes.Add({});
+  families_->pruned_images.Add({});
+  families_->pruned_bytes.Add({});
   for (const PlatformOffer& offer : platforms) {
     std::string p = offer.platform.ToString();
     families_->emulated.Add({{"platform", p}}).Set(offer.emulated ? 1 : 0);
@@ -207,6 +234,16 @@ void AgentMetrics::CountCacheSteps(const Platform& platform, int hits, int misse
   std::string p = platform.ToString();
   families_->cache_steps.Add({{"platform", p}, {"result", "hit"}}).Increment(hits);
   families_->cache_steps.Add({{"platform", p}, {"result", "miss"}}).Increment(misses);
+}
+
+void AgentMetrics::SetImageStore(uint64_t used_bytes, uint64_t free_bytes) {
+  families_->store_bytes.Add({}).Set(static_cast<double>(used_bytes));
+  families_->store_free_bytes.Add({}).Set(static_cast<double>(free_bytes));
+}
+
+void AgentMetrics::CountPruned(uint64_t images, uint64_t bytes) {
+  families_->pruned_images.Add({}).Increment(static_cast<double>(images));
+  families_->pruned_bytes.Add({}).Increment(static_cast<double>(bytes));
 }
 
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }

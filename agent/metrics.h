@@ -4,8 +4,8 @@
 // sees it; these describe what happens on this host: how long builds and pushes take, how
 // many bytes reach the registry and how many are skipped because the blob was already
 // there, which requests went to registries and how they were answered, how many build
-// steps the layer cache served, how busy the slots are and which platforms run under
-// QEMU. Names carry the
+// steps the layer cache served, how much the container storage holds and what pruning it
+// freed, how busy the slots are and which platforms run under QEMU. Names carry the
 // manifold_agent_ prefix, base units (seconds, bytes) and _total for counters. Series for
 // every served platform exist at 0 from the start, so rates and alerts see them before the
 // first job. Thread-safe: prometheus-cpp metrics are atomic, and job threads report here.
@@ -53,6 +53,11 @@ class AgentMetrics {
   void CountRegistryRequest(const Platform& platform, RegistryOperation operation, long status);
   // Steps of one build that the layer cache served (hits) and that ran (misses).
   void CountCacheSteps(const Platform& platform, int hits, int misses);
+  // The container storage (ImageStore): bytes it holds on disk and bytes free on its file
+  // system, as the last pass measured them.
+  void SetImageStore(uint64_t used_bytes, uint64_t free_bytes);
+  // A pass removed `images` images, freeing `bytes` (measured before and after).
+  void CountPruned(uint64_t images, uint64_t bytes);
   void SetSlotsBusy(uint32_t busy);
   void SetDraining(bool draining);
   // Build output held back at the coordinator's request (LogFlowMsg), and the bytes cut

@@ -13,9 +13,7 @@
 
 #include "common/digest.h"
 #include "common/http_client.h"
-#include "common/tar.h"
 #include "tests/support/farm.h"
-#include "tests/support/temp_dir.h"
 
 namespace manifold::test {
 namespace {
@@ -48,21 +46,9 @@ class JobLimitsTest : public ::testing::Test {
   // Submits a build of `dockerfile` (context: one small file) for the agent's platform and
   // returns it once it reached a final state (null JSON if it did not in time).
   static json Build(const std::string& dockerfile, const std::string& tag) {
-    TempDir context_dir;
-    std::ofstream(context_dir.path() + "/hello.sh") << "#!/bin/sh\necho hello\n";
-    std::string context;
-    EXPECT_TRUE(WriteTarFromDirectory(context_dir.path(), {}, &context).ok());
-    std::string digest = Sha256Digest(context);
-    Result<HttpResponse> put = farm_->Api("PUT", "/v1/contexts/" + digest, context);
-    EXPECT_TRUE(put.ok() && put->status == 201);
-    json request = {{"platforms", {"linux/amd64"}},
-                    {"tags", {farm_->registry() + "/" + tag}},
-                    {"context", digest},
-                    {"dockerfile", dockerfile}};
-    Result<HttpResponse> post = farm_->Api("POST", "/v1/builds", request.dump());
-    EXPECT_TRUE(post.ok() && post->status == 201) << (post.ok() ? post->body : "");
-    uint64_t id = post.ok() ? json::parse(post->body, nullptr, false).value("id", uint64_t{0}) : 0;
-    return farm_->FinishedBuild(id, milliseconds(120000));
+    Result<uint64_t> id = farm_->SubmitBuild(dockerfile, tag);
+    EXPECT_TRUE(id.ok()) << id.status().message();
+    return farm_->FinishedBuild(id.ok() ? *id : 0, milliseconds(120000));
   }
 
   // A build that must fail at a limit: once (no retry), with `expected` in its error.

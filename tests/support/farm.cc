@@ -9,6 +9,8 @@
 #include <memory>
 #include <sstream>
 
+#include "common/digest.h"
+#include "common/tar.h"
 #include "tests/support/ports.h"
 #include "tests/support/wait.h"
 
@@ -139,6 +141,31 @@ Result<HttpResponse> Farm::Api(const std::string& method, const std::string& pat
   request.timeout_ms = 10000;
   request.connect_timeout_ms = 2000;
   return HttpClient().Send(request);
+}
+
+Result<uint64_t> Farm::SubmitBuild(const std::string& dockerfile, const std::string& tag) const {
+  TempDir context_dir;
+  std::ofstream(context_dir.path() + "/hello.sh") << "#!/bin/sh\necho hello\n";
+  std::string context;
+  if (Status packed = WriteTarFromDirectory(context_dir.path(), {}, &context); !packed.ok()) {
+    return packed;
+  }
+  std::string digest = Sha256Digest(context);
+  Result<HttpResponse> put = Api("PUT", "/v1/contexts/" + digest, context);
+  if (!put.ok()) return put.status();
+  if (put->status != 201) return Status::Internal("uploading the context: HTTP " + put->body);
+  nlohmann::json request = {{"platforms", {"linux/amd64"}},
+                            {"tags", {registry_ + "/" + tag}},
+                            {"context", digest},
+                            {"dockerfile", dockerfile}};
+  Result<HttpResponse> post = Api("POST", "/v1/builds", request.dump());
+  if (!post.ok()) return post.status();
+  nlohmann::json created = nlohmann::json::parse(post->body, nullptr, false);
+  if (post->status != 201 || !created.is_object() || !created["id"].is_number_unsigned()) {
+    return Status::Internal("starting the build: HTTP " + std::to_string(post->status) + " " +
+                            post->body);
+  }
+  return created["id"].get<uint64_t>();
 }
 
 Result<nlohmann::json> Farm::GetBuild(uint64_t id) const {

@@ -66,6 +66,9 @@ class Farm {
   // (the coordinator is down) is an error, any HTTP status is a response.
   Result<HttpResponse> Api(const std::string& method, const std::string& path,
                            const std::string& body = "") const;
+  // Uploads a context holding one small file and starts a build of `dockerfile` for
+  // linux/amd64, tagged REGISTRY/tag; the build's id.
+  Result<uint64_t> SubmitBuild(const std::string& dockerfile, const std::string& tag) const;
   // GET /v1/builds/ID as JSON; an error unless the coordinator answered 200 with JSON.
   Result<nlohmann::json> GetBuild(uint64_t id) const;
   // The build once it reached a final state (succeeded, failed or canceled); null JSON if
