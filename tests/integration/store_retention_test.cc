@@ -73,7 +73,7 @@ class StoreRetentionTest : public ::testing::Test {
     uint64_t amd = created->first.jobs[0].id;
     if (!run) return created->first;
     EXPECT_TRUE(store_->AssignJob(amd, "x86", false, "test placement").ok());
-    EXPECT_TRUE(*store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/1\n"));
+    EXPECT_TRUE(store_->AppendLog({amd, 1}, "x86", 1, "STEP 1/1\n", LogCap{})->current);
     return created->first;
   }
   BuildRecord Canceled() {

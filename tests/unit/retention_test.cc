@@ -138,7 +138,7 @@ TEST(RetentionTest, DeletesOnItsOwnThreadInBatchesAndKeepsTheBuildsGauge) {
 TEST(RetentionTest, ZeroKeepsEverything) {
   ScriptedRetentionStore store;
   Metrics metrics;
-  Retention retention(store, metrics, {.keep = seconds(0), .count_every = seconds(3600)});
+  Retention retention(store, metrics, {.keep = seconds(0), .count_every = seconds(3600), .connected_agents = {}});
   ASSERT_TRUE(retention.Start().ok());
   retention.Stop();  // returns at once, though the next count is an hour away
   std::lock_guard lock(store.mutex_);
