@@ -345,9 +345,19 @@ int RunBuild(const BuildOptions& options, const EnvLookup& env, std::ostream* ou
   if (!quiet) {
     *out << "context " << (*present ? "already on the coordinator" : "uploaded") << "\n";
   }
-  spool->Release();  // the build may run for an hour; do not hold the temp file meanwhile
-
   Result<BuildInfo> submitted = api.SubmitBuild(request, options.idempotency_key);
+  if (!submitted.ok() && *present) {
+    // The coordinator had the context at the check, but may have collected it (or found it
+    // damaged) by the submission: upload it again and submit once more, under the same
+    // idempotency key, rather than fail the CI job.
+    Result<bool> still_present = api.HasContext(request.context);
+    if (still_present.ok() && !*still_present) {
+      Status uploaded = api.UploadContext(request.context, spool->fd());
+      if (!uploaded.ok()) return fail(uploaded);
+      submitted = api.SubmitBuild(request, options.idempotency_key);
+    }
+  }
+  spool->Release();  // the build may run for an hour; do not hold the temp file meanwhile
   if (!submitted.ok()) return fail(submitted.status());
   if (!quiet) {
     *out << "build " << submitted->id << " submitted\n";

@@ -268,7 +268,8 @@ Result<int> DiskContextStore::OpenVerified(std::string_view digest) {
     // Touch under the mutex, and only the file still under the name: the collector
     // deletes only files it finds untouched.
     std::lock_guard lock(mutex_);
-    if (IdAt(path) != *id) {
+    std::optional<FileId> now_under_name = IdAt(path);
+    if (!now_under_name || !now_under_name->SameFileAs(*id)) {
       close(fd);
       continue;
     }

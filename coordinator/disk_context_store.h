@@ -45,6 +45,11 @@ class DiskContextStore final : public ContextStore {
     off_t size = 0;
     timespec mtime{};
     bool operator==(const FileId& other) const;
+    // The same file under the name, though perhaps touched since: a use's touch must not
+    // look like a replacement to another use of the same context.
+    bool SameFileAs(const FileId& other) const {
+      return inode == other.inode && size == other.size;
+    }
   };
 
  private:

@@ -59,7 +59,19 @@ class ScriptedCoordinator {
                 });
     server_.Post("/v1/builds", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
+      ++submissions_;
       submitted_ = json::parse(req.body);
+      if (forget_context_at_submission_) {
+        // Collected between the CLI's check and its submission, as the coordinator does.
+        forget_context_at_submission_ = false;
+        contexts_.erase(submitted_["context"].get<std::string>());
+      }
+      if (!contexts_.count(submitted_["context"].get<std::string>())) {
+        res.status = 400;
+        res.set_content(R"({"error": "field \"context\": the coordinator has no context"})",
+                        "application/json");
+        return;
+      }
       idempotency_key_ = req.get_header_value("Idempotency-Key");
       res.status = 201;
       res.set_content(steps_[0].build.dump(), "application/json");
@@ -109,6 +121,14 @@ class ScriptedCoordinator {
     std::lock_guard lock(mu_);
     return uploads_;
   }
+  int submissions() {
+    std::lock_guard lock(mu_);
+    return submissions_;
+  }
+  void ForgetContextAtNextSubmission() {
+    std::lock_guard lock(mu_);
+    forget_context_at_submission_ = true;
+  }
   json submitted() {
     std::lock_guard lock(mu_);
     return submitted_;
@@ -127,6 +147,8 @@ class ScriptedCoordinator {
   std::vector<json> chunks_;
   std::set<std::string> contexts_;
   int uploads_ = 0;
+  int submissions_ = 0;
+  bool forget_context_at_submission_ = false;
   json submitted_;
   std::string idempotency_key_;
   httplib::Server server_;
@@ -293,6 +315,21 @@ TEST_F(BuildCommandTest, SkipsTheUploadOfAContextTheCoordinatorHas) {
   EXPECT_EQ(coordinator.uploads(), 1);
   EXPECT_EQ(coordinator.submitted()["context"], first_context);  // the tar is deterministic
   EXPECT_EQ(Lines(out_.str())[1], "context already on the coordinator") << out_.str();
+}
+
+// The coordinator may collect a context between the CLI's check and its submission (its
+// garbage collection, or a damaged file found at the submission). The CLI uploads it again
+// and submits once more, under the same idempotency key, instead of failing the CI job.
+TEST_F(BuildCommandTest, UploadsAgainAContextCollectedBeforeTheSubmission) {
+  ScriptedCoordinator coordinator(SucceedingScript());
+  ASSERT_EQ(Run(Options(coordinator.url())), 0) << err_.str();
+  coordinator.ForgetContextAtNextSubmission();
+  BuildOptions options = Options(coordinator.url());
+  options.idempotency_key = "ci-run-42";
+  ASSERT_EQ(Run(options), 0) << err_.str();
+  EXPECT_EQ(coordinator.uploads(), 2);
+  EXPECT_EQ(coordinator.submissions(), 3);
+  EXPECT_EQ(coordinator.idempotency_key(), "ci-run-42");
 }
 
 TEST_F(BuildCommandTest, QuietPrintsOnlyTheDigest) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "common/digest.h"
@@ -218,6 +219,24 @@ TEST_F(DiskContextStoreTest, AVerifiedFileIsNotHashedAgainUntilItChanges) {
   EXPECT_TRUE(store_->Has(digest));
   Age(digest, seconds(5));
   EXPECT_FALSE(store_->Has(digest));
+}
+
+// Every use touches the file (its last use, for collection). Concurrent uses of one context,
+// as a matrix of CI jobs of the same commit makes them, must not take each other's touch for
+// the file being replaced: each once lost that race twice and answered "no context".
+TEST_F(DiskContextStoreTest, ConcurrentUsesOfOneContextAllFindIt) {
+  const std::string digest = Store(std::string(4096, 'c'));
+  std::atomic<int> missing{0};
+  std::vector<std::thread> users;
+  for (int t = 0; t < 8; ++t) {
+    users.emplace_back([&] {
+      for (int i = 0; i < 2000; ++i) {
+        if (!store_->Open(digest).ok()) ++missing;
+      }
+    });
+  }
+  for (std::thread& user : users) user.join();
+  EXPECT_EQ(missing.load(), 0);
 }
 
 }  // namespace
