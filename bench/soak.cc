@@ -179,14 +179,17 @@ int Soak(const Settings& settings) {
         }
         uint64_t sequence = next.fetch_add(1);
         if (sequence >= settings.builds) return;
-        Result<SubmittedBuild> build =
-            farm.SubmitBuild(platforms, "t" + std::to_string(sequence % kTags));
-        if (!build.ok()) {
+        // A failed submission is tried again, so that every sequence number becomes a
+        // build and the run can reach --builds.
+        Result<SubmittedBuild> build = Status::Unavailable("not submitted yet");
+        while (!stopping) {
+          build = farm.SubmitBuild(platforms, "t" + std::to_string(sequence % kTags));
+          if (build.ok()) break;
           if (errors.fetch_add(1) == 0)
             fprintf(stderr, "soak: %s\n", build.status().message().c_str());
           std::this_thread::sleep_for(milliseconds(100));
-          continue;
         }
+        if (!build.ok()) return;
         ++submitted;
         uint64_t seen = latest_build.load();
         while (build->build_id > seen &&

@@ -17,6 +17,18 @@ AgentSocket::~AgentSocket() { Close(); }
 
 Status AgentSocket::Bind() {
   context_ = std::make_unique<zmq::context_t>(1);
+  // Each received message gets a buffer of its own instead of pointing into its
+  // connection's shared 8 KiB read buffer (ZMQ_ZERO_COPY_RECV: 10 in libzmq 4.3, declared
+  // only in its draft API). Those buffers are allocated by libzmq's I/O thread and freed by
+  // this one, and with thousands of agents the pattern fragmented the heap: the RSS crept
+  // up with every heartbeat (docs/BENCHMARKS.md, "Fleet size"). Agents' messages are small,
+  // so the copy does not show.
+  constexpr int kZeroCopyRecv = 10;
+  if (zmq_ctx_set(context_->handle(), kZeroCopyRecv, 0) != 0) {
+    spdlog::warn("this libzmq refuses ZMQ_ZERO_COPY_RECV ({}): the coordinator's memory may "
+                 "grow with the messages its agents send",
+                 zmq_strerror(zmq_errno()));
+  }
   router_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::router);
   router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_frame_bytes));
   router_->set(zmq::sockopt::linger, 0);

@@ -10,6 +10,8 @@
 #          `ops/install-deps.sh --build ARCH` and a build dir of its own),
 #        MANIFOLD_CLI_CURL=system (link the CLI with the system's libcurl instead of the
 #          static HTTP(S)-only one ops/curl.sh builds into BUILD_DIR/curl)
+#        MANIFOLD_ZMQ=system (link the system's libzmq instead of the static one with small
+#          message pipes that ops/zmq.sh builds into BUILD_DIR/zmq)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +48,15 @@ case "${MANIFOLD_CLI_CURL:-static}" in
     ;;
   system) configure_args+=(-DMANIFOLD_CLI_CURL_PREFIX=) ;;
   *) echo "build.sh: MANIFOLD_CLI_CURL is static (the default) or system" >&2; exit 1 ;;
+esac
+case "${MANIFOLD_ZMQ:-tuned}" in
+  tuned)
+    "$repo/ops/zmq.sh" "$build_dir/zmq" "${cross_args[@]}" >"$log" 2>&1 ||
+      fail "libzmq (ops/zmq.sh)"
+    configure_args+=(-DMANIFOLD_ZMQ_PREFIX="$build_dir/zmq")
+    ;;
+  system) configure_args+=(-DMANIFOLD_ZMQ_PREFIX=) ;;
+  *) echo "build.sh: MANIFOLD_ZMQ is tuned (the default) or system" >&2; exit 1 ;;
 esac
 # The generator can only be chosen when the build dir is first configured; naming it again
 # for a dir made by another generator would make CMake refuse.

@@ -17,32 +17,22 @@ die() {
   echo "curl.sh: $*" >&2
   exit 1
 }
+# shellcheck source=ops/source-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/source-lib.sh"
 
 [ "$#" -ge 1 ] || die "usage: $0 PREFIX [CMAKE_ARG...]"
 prefix="$1"
 shift
 
-# The candidate source version, as apt-get source would fetch it.
-# Its lines are: 'URI' FILE SIZE HASH.
-dsc="$(apt-get source --print-uris curl 2>/dev/null | awk '$2 ~ /^curl_.*\.dsc$/ { print $2; exit }')" ||
-  true
-[ -n "$dsc" ] ||
+version="$(source_version curl)" ||
   die "apt knows no source package for curl: run ops/install-deps.sh (it adds Debian's source entries)"
-version="${dsc#curl_}"
-version="${version%.dsc}"
-if [ -f "$prefix/lib/libcurl.a" ] && [ "$(cat "$prefix/VERSION" 2>/dev/null)" = "$version" ]; then
-  exit 0
-fi
+is_built "$prefix" "$version" libcurl.a && exit 0
 
-# Built and installed aside, so that a failure leaves the previous build in place.
 work="$prefix.work"
 rm -rf "$work"
 mkdir -p "$work"
-# apt checks the downloaded files against the signed source index; dpkg-source applies
-# Debian's patches.
-(cd "$work" && apt-get source -qq --download-only curl) ||
-  die "cannot download curl's source $version (offline? MANIFOLD_CLI_CURL=system ops/build.sh links the system's libcurl instead)"
-dpkg-source -x --no-check "$work/$dsc" "$work/src" >/dev/null || die "cannot unpack $dsc"
+unpack_source curl "$version" "$work" \
+  "MANIFOLD_CLI_CURL=system ops/build.sh links the system's libcurl instead"
 
 options=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DBUILD_CURL_EXE=OFF -DBUILD_TESTING=OFF
@@ -58,10 +48,4 @@ options=(
   -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_INSTALL_LIBDIR=lib
 )
 cmake -S "$work/src" -B "$work/build" -G Ninja "${options[@]}" "$@" || die "curl's configure failed"
-cmake --build "$work/build" || die "curl's build failed"
-cmake --install "$work/build" >/dev/null || die "curl's install failed"
-[ -f "$work/prefix/lib/libcurl.a" ] || die "curl's install left no lib/libcurl.a"
-echo "$version" >"$work/prefix/VERSION"
-rm -rf "$prefix"
-mv "$work/prefix" "$prefix"
-rm -rf "$work"
+install_built "$work" "$prefix" "$version" libcurl.a

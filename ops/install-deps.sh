@@ -8,19 +8,21 @@
 #          architecture ARCH (default: this machine's). For a foreign ARCH: the cross
 #          compiler and the libraries' ARCH packages through multiarch, for
 #          MANIFOLD_TARGET_ARCH=ARCH ops/build.sh (the container images' build stage).
-# Env:   MANIFOLD_CLI_CURL=system as for ops/build.sh: then Debian's source entries, which
-#        ops/curl.sh needs to fetch curl's source package, are not added.
+# Env:   MANIFOLD_CLI_CURL=system and MANIFOLD_ZMQ=system as for ops/build.sh: with both,
+#        Debian's source entries, which ops/curl.sh and ops/zmq.sh need to fetch source
+#        packages, are not added.
 set -euo pipefail
 
 # Programs that compile manifold; capnp runs at build time, so it is the build machine's.
 build_tools=(build-essential cmake ninja-build pkg-config capnproto
-  dpkg-dev)  # dpkg-source unpacks curl's source package for ops/curl.sh
+  dpkg-dev)  # dpkg-source unpacks source packages for ops/curl.sh and ops/zmq.sh
 # Libraries the programs link: for a cross build, the target architecture's.
 libraries=(
   libzmq3-dev cppzmq-dev libcapnp-dev libpqxx-dev libpq-dev
   prometheus-cpp-dev libssl-dev libcurl4-openssl-dev libcpp-httplib-dev
   libspdlog-dev zlib1g-dev
   libnghttp2-dev  # HTTP/2 for the CLI's own libcurl (ops/curl.sh)
+  libsodium-dev  # CURVE in the libzmq ops/zmq.sh builds
 )
 # Header-only and architecture-independent (Architecture: all).
 headers=(nlohmann-json3-dev libcli11-dev)
@@ -96,9 +98,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# ops/curl.sh fetches curl's source package, for which apt needs the source indices of the
-# Debian archives this machine already uses: add a deb-src entry beside each deb entry.
-if [ "${MANIFOLD_CLI_CURL:-static}" = static ] &&
+# ops/curl.sh and ops/zmq.sh fetch source packages, for which apt needs the source indices
+# of the Debian archives this machine already uses: add a deb-src entry beside each deb entry.
+if { [ "${MANIFOLD_CLI_CURL:-static}" = static ] || [ "${MANIFOLD_ZMQ:-tuned}" = tuned ]; } &&
   ! apt-get source --print-uris curl >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] ||
     die "apt knows no source packages, and adding Debian's source entries needs root"
@@ -109,7 +111,7 @@ if [ "${MANIFOLD_CLI_CURL:-static}" = static ] &&
   elif [ -f /etc/apt/sources.list ]; then
     sed -n 's/^deb[[:space:]]/deb-src /p' /etc/apt/sources.list >"$entries.list"
   fi
-  echo "manifold: adding Debian's source entries for curl's source package"
+  echo "manifold: adding Debian's source entries (ops/curl.sh and ops/zmq.sh build from them)"
   apt-get update -qq
   apt-get source --print-uris curl >/dev/null 2>&1 ||
     die "apt still knows no source package for curl: add a deb-src entry for Debian's archive"

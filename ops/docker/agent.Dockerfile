@@ -17,8 +17,10 @@ FROM --platform=$BUILDPLATFORM debian:12 AS build
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
-# The image has no CLI, so no static libcurl for it (ops/curl.sh) and no source entries.
-ENV MANIFOLD_CLI_CURL=system
+# The image has no CLI, so no static libcurl for it (ops/curl.sh); an agent holds one
+# ZeroMQ connection, so it links the system's libzmq (ops/zmq.sh's matters to the
+# coordinator); so no source entries either.
+ENV MANIFOLD_CLI_CURL=system MANIFOLD_ZMQ=system
 WORKDIR /src
 # Packages first, so that a source change does not reinstall them.
 COPY ops/install-deps.sh ops/install-deps.sh

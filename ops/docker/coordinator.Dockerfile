@@ -17,7 +17,9 @@ FROM --platform=$BUILDPLATFORM debian:12 AS build
 ARG TARGETARCH
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV DEBIAN_FRONTEND=noninteractive
-# The image has no CLI, so no static libcurl for it (ops/curl.sh) and no source entries.
+# The image has no CLI, so no static libcurl for it (ops/curl.sh). It does get the libzmq
+# with small message pipes (ops/zmq.sh, from Debian's source entries that
+# ops/install-deps.sh adds), so that its memory follows the fleet's size, not its age.
 ENV MANIFOLD_CLI_CURL=system
 WORKDIR /src
 # Packages first, so that a source change does not reinstall them.
@@ -31,7 +33,7 @@ COPY common common
 COPY coordinator coordinator
 COPY agent agent
 COPY cli cli
-COPY ops/build.sh ops/runtime-packages.sh ops/
+COPY ops/build.sh ops/runtime-packages.sh ops/zmq.sh ops/source-lib.sh ops/
 COPY ops/cmake ops/cmake
 RUN MANIFOLD_BUILD_DIR=/build MANIFOLD_BUILD_TYPE=Release MANIFOLD_BUILD_TESTS=0 \
     MANIFOLD_TARGET_ARCH="${TARGETARCH:-$(dpkg --print-architecture)}" \
