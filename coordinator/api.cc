@@ -12,8 +12,8 @@
 #include "common/platform.h"
 #include "coordinator/api_body.h"
 #include "coordinator/build_request.h"
-#include "coordinator/retention.h"
 #include "coordinator/log_cap.h"
+#include "coordinator/retention.h"
 
 namespace manifold {
 namespace {
@@ -318,7 +318,15 @@ void Api::Routes() {
                     Result<uint64_t> id = ParseId(req.matches[1].str());
                     if (!id.ok()) return ReplyError(res, id.status());
                     Result<std::vector<JobRecord>> held = store_.CancelBuild(*id);
-                    if (!held.ok()) return ReplyError(res, held.status());
+                    if (!held.ok()) {
+                      Status why = held.status();
+                      if (why.code() == Status::Code::kNotFound) {
+                        // Says whether the retention deleted it.
+                        Result<BuildRecord> found = FindBuild(*id);
+                        if (!found.ok()) why = found.status();
+                      }
+                      return ReplyError(res, why);
+                    }
                     queue_.BuildCanceled(std::move(*held));
                     spdlog::info("{}build {} canceled on request", LogIds{.build = *id}, *id);
                     auto build = FindBuild(*id);

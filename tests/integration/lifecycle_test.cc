@@ -648,7 +648,8 @@ TEST_F(LifecycleTest, CancelEndsTheBuildAndKillsItsBuildah) {
 
 // `manifold logs -f` attached mid-build prints the lines written before it connected and
 // those after, each with its platform; once the build has ended and the coordinator's
-// --retention has passed, the build is deleted with its log and `manifold logs` says so.
+// --retention has passed, the build is deleted with its log and `manifold logs` (and
+// `manifold cancel`) says so.
 TEST_F(LifecycleTest, LogsFollowedMidBuildAreCompleteAndExpireAfterTheRetention) {
   ASSERT_NO_FATAL_FAILURE(
       StartFarm({"amd64-1:linux/amd64", "arm64-1:linux/arm64"}, {{"MANIFOLD_RETENTION", "3s"}}));
@@ -679,6 +680,10 @@ TEST_F(LifecycleTest, LogsFollowedMidBuildAreCompleteAndExpireAfterTheRetention)
       << expired.output;
   EXPECT_NE(expired.output.find("was deleted"), std::string::npos) << expired.output;
   EXPECT_NE(expired.output.find("retention of 3 seconds"), std::string::npos) << expired.output;
+  // Canceling it says the same, not a bare "no build".
+  CommandResult cancel = farm_->Manifold({"cancel", std::to_string(id)}, seconds(30));
+  EXPECT_NE(cancel.exit_code, 0) << cancel.output;
+  EXPECT_NE(cancel.output.find("was deleted"), std::string::npos) << cancel.output;
 }
 
 // 6. SIGTERM drains an agent: its running job finishes and is reported, it takes no new
