@@ -90,12 +90,12 @@ std::string CacheMounts::Pull(const std::string& tmp_dir, const RegistryCacheSpe
   std::string outcome;
   for (const std::string& from : cache.from) {
     Result<Reference> repository = CacheRepository(from);
-    Result<uint64_t> pulled = repository.status();
-    if (repository.ok()) {
-      RegistryClient registry(repository->registry, options_.registry_options);
-      pulled = PullCacheMounts(registry, repository->repository, tmp_dir, SecondsNow(),
-                               cache.ttl_seconds, options_.max_artifact_bytes);
-    }
+    Result<uint64_t> pulled =
+        repository.ok()
+            ? PullCacheMounts(RegistryClient(repository->registry, options_.registry_options),
+                              repository->repository, tmp_dir, SecondsNow(), cache.ttl_seconds,
+                              options_.max_artifact_bytes)
+            : Result<uint64_t>(repository.status());
     if (pulled.ok()) {
       if (options_.metrics != nullptr) {
         options_.metrics->CountCacheMounts("pull", "succeeded", *pulled);
