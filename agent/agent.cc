@@ -285,6 +285,7 @@ void Agent::StartJob(const AssignMsg& assign) {
     runner_options.registry_options.insecure_registries = options_.insecure_registries;
     runner_options.policy = options_.job_policy;
     runner_options.cgroups = options_.job_cgroups;
+    runner_options.cache_mounts = options_.cache_mounts;
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (Withdrawal why = raw->withdrawn; why != Withdrawal::kNone && !result.ok() &&
@@ -505,6 +506,8 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   if (fatal.ok()) {
     Send(GoodbyeMsg{});
     spdlog::info("said goodbye to the coordinator");
+    // After the goodbye: the coordinator no longer waits for this agent's heartbeats.
+    if (options_.cache_mounts != nullptr) options_.cache_mounts->PushAll(drain_deadline);
   }
   zmq_socket_monitor(socket_->handle(), nullptr, 0);
   monitor_.reset();

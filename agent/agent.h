@@ -6,7 +6,8 @@
 // job's bounded to its head and tail, while the coordinator asks: LogFlowMsg), and keeps
 // every result in an outbox until the coordinator acknowledges it, resending it after a
 // reconnect so a coordinator restart loses nothing. On stop it drains: no new jobs,
-// running ones may finish within a grace period, then goodbye. A job the agent itself
+// running ones may finish within a grace period, then goodbye (and the cache mounts go
+// to the registry cache in what is left of the grace). A job the agent itself
 // cancels (its drain grace ran out, or it exits) is reported as a retryable failure that
 // says so, before the goodbye, so that another agent runs it. A hello the coordinator
 // refuses without ending this agent (its id is in use by another key) is said again every
@@ -64,6 +65,9 @@ struct AgentOptions {
   // Not owned; null: no free-space floor. While its file system is below the floor, jobs
   // are refused, so the coordinator gives them to other agents.
   ImageStore* image_store = nullptr;
+  // Not owned; null: cache mounts are not kept per repository. A drain pushes them to the
+  // registry cache within what is left of the drain grace, after the goodbye.
+  CacheMounts* cache_mounts = nullptr;
 };
 
 class Agent : public JobEvents {

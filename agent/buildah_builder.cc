@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -97,7 +98,10 @@ Status BuildahBuilder::Build(const BuildRequest& request,
     if (!request.cache_name.empty()) names.push_back("localhost/" + request.cache_name + ":latest");
     use = store_->BeginJob(std::move(names));
   }
-  Status built = RunBud(bud, "buildah bud for " + platform, on_output, cancel, &use);
+  std::map<std::string, std::string> env;
+  if (!request.tmp_dir.empty()) env["TMPDIR"] = request.tmp_dir;
+  Status built =
+      RunBud(CommandSpec{bud, env, ""}, "buildah bud for " + platform, on_output, cancel, &use);
   if (!built.ok()) return built;
 
   Status pushed =
@@ -120,17 +124,16 @@ Status BuildahBuilder::Build(const BuildRequest& request,
   return pushed;
 }
 
-Status BuildahBuilder::RunBud(const std::vector<std::string>& argv, const std::string& what,
+Status BuildahBuilder::RunBud(const CommandSpec& bud, const std::string& what,
                               const std::function<void(std::string_view)>& on_output,
                               const std::atomic<bool>* cancel,
                               std::unique_ptr<ImageStore::Use>* use) {
-  if (store_ == nullptr)
-    return RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, cancel);
+  if (store_ == nullptr) return RunBuildStep(runner_, bud, what, on_output, cancel);
   Status built;
   std::optional<uint64_t> free_when_reached;
   {
     FloorWatch watch(*store_, cancel);
-    built = RunBuildStep(runner_, CommandSpec{argv, {}, ""}, what, on_output, watch.cancel());
+    built = RunBuildStep(runner_, bud, what, on_output, watch.cancel());
     if (watch.reached() && !(cancel != nullptr && *cancel)) {
       free_when_reached = watch.free_when_reached();
     }

@@ -7,6 +7,8 @@
 // `buildah bud` that takes the storage's file system below the agent's free-space floor
 // is stopped: the job fails naming --min-free-disk, its leftovers removed. buildah finds its
 // storage the usual way (CONTAINERS_STORAGE_CONF or the default storage.conf of the agent user).
+// `buildah bud` runs with the request's tmp_dir as its TMPDIR, where buildah keeps the
+// contents of RUN --mount=type=cache (CacheMounts).
 // RUN steps run under `--isolation oci` by default: runc gives each one its own PID,
 // mount, IPC, UTS and network namespaces, so it sees neither the host's processes nor its
 // files (the agent's keys, work dir and other jobs' contexts) nor its loopback. Its
@@ -82,7 +84,7 @@ class BuildahBuilder : public Builder {
   // The job's own arguments: its cgroup, the removal of a failed build's containers.
   void AppendJobArgs(const BuildRequest& request, std::vector<std::string>* argv) const;
   // Runs `buildah bud` under a FloorWatch when there is a store.
-  Status RunBud(const std::vector<std::string>& argv, const std::string& what,
+  Status RunBud(const CommandSpec& bud, const std::string& what,
                 const std::function<void(std::string_view)>& on_output,
                 const std::atomic<bool>* cancel, std::unique_ptr<ImageStore::Use>* use);
 

@@ -47,6 +47,9 @@ struct BuildRequest {
   // cache survives for the next build of the same repository and platform (the
   // coordinator sends such builds back to this agent). Empty: keep nothing.
   std::string cache_name;
+  // The build tool's TMPDIR, where buildah keeps RUN --mount=type=cache contents
+  // (CacheMounts: one per repository and platform); empty: the agent's own.
+  std::string tmp_dir;
   // RUN steps' network: "" (the backend's sandbox network: private, NAT'd, with the host
   // and link-local addresses denied), "none", or "host" (the agent checked the entitlement).
   std::string network;

@@ -11,6 +11,8 @@
 #include <set>
 #include <sstream>
 
+#include "agent/cache_mounts.h"
+#include "agent/disk_usage.h"
 #include "agent/job_policy.h"
 
 namespace manifold {
@@ -29,31 +31,6 @@ int64_t Now() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Bytes on disk under `root`, on its file system only, each hard-linked file once.
-uint64_t DiskUsage(const std::string& root) {
-  struct stat top = {};
-  if (::lstat(root.c_str(), &top) != 0) return 0;
-  uint64_t bytes = static_cast<uint64_t>(top.st_blocks) * 512;
-  std::set<std::pair<dev_t, ino_t>> linked;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec),
-       end;
-       !ec && it != end; it.increment(ec)) {
-    struct stat entry = {};
-    if (::lstat(it->path().c_str(), &entry) != 0) continue;
-    if (entry.st_dev != top.st_dev) {
-      it.disable_recursion_pending();
-      continue;
-    }
-    if (entry.st_nlink > 1 && !S_ISDIR(entry.st_mode) &&
-        !linked.insert({entry.st_dev, entry.st_ino}).second) {
-      continue;
-    }
-    bytes += static_cast<uint64_t>(entry.st_blocks) * 512;
-  }
-  return bytes;
 }
 
 // The JSON document in a command's output, which may hold warnings before it.
@@ -307,9 +284,17 @@ void ImageStore::Pass() {
     }
     last_used_ = std::move(seen);
     SaveState();
+    uint64_t mounts_bytes = 0;
+    if (options_.cache_mounts != nullptr) {
+      for (StoredImage& mounts : options_.cache_mounts->List(&in_use)) {
+        mounts_bytes += mounts.bytes;
+        images->push_back(std::move(mounts));
+      }
+    }
 
     uint64_t measured_used = 0;
     if (!Measure(&measured_used, &free)) return;
+    measured_used += mounts_bytes;
     if (round > 0 && used > measured_used) pruned_bytes += used - measured_used;
     used = measured_used;
     if (metrics_ != nullptr) metrics_->SetImageStore(used, free);
@@ -322,6 +307,14 @@ void ImageStore::Pass() {
     for (const std::string& id : picked) {
       auto image = std::find_if(images->begin(), images->end(),
                                 [&](const StoredImage& i) { return i.id == id; });
+      if (CacheMounts::IsEntry(id)) {
+        if (options_.cache_mounts->Remove(id)) {
+          ++removed;
+          spdlog::info("removed the {} (least recently used) for --cache-max-bytes",
+                       image->names.front());
+        }
+        continue;
+      }
       // By its names (buildah refuses an id with several); a dangling one by its id.
       std::vector<std::string> args = {"rmi"};
       if (image->names.empty()) {

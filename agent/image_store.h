@@ -8,7 +8,8 @@
 // --min-free-disk free, never an image a running job uses: those its Dockerfile builds
 // from and its repository's cache image (by name), any image first seen or last used since
 // it started (its own steps among them), and any a container holds (buildah refuses
-// those). When no job runs,
+// those). The agent's cache-mount directories (CacheMounts) count against the cap too and
+// are pruned by the same plan. When no job runs,
 // the pass also removes every working container: what a stopped build left. When each
 // image was last used is kept in a state file, so that an agent restart does not make
 // every image look new. A job is refused (so the coordinator gives it to another agent)
@@ -36,11 +37,16 @@
 
 namespace manifold {
 
+class CacheMounts;
+
 struct ImageStoreOptions {
   uint64_t max_bytes = uint64_t{20} << 30;        // --cache-max-bytes; 0: no cap
   DiskFloor min_free = {uint64_t{2} << 30, 0};    // --min-free-disk; zero: no floor
   std::string state_file;                         // when each image was last used
   std::chrono::milliseconds watch_interval{500};  // FloorWatch's
+  // Not owned; may be null. Its directories count against the cap with the storage and
+  // are pruned with the images, least recently used first, never one a job holds.
+  CacheMounts* cache_mounts = nullptr;
 };
 
 class ImageStore {

@@ -193,6 +193,13 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
         DigestHex(Sha256Digest(assign.repositories.front() + " " + assign.platform.ToString()))
             .substr(0, 24);
   }
+  // Held until the build ends, so that no pass removes it under the build.
+  std::unique_ptr<CacheMounts::Use> cache_mounts;
+  if (options_.cache_mounts != nullptr && !assign.repositories.empty()) {
+    cache_mounts = options_.cache_mounts->Begin(assign.repositories.front(), assign.platform,
+                                                assign.cache, say);
+    request.tmp_dir = cache_mounts->tmp_dir();
+  }
   auto build_start = std::chrono::steady_clock::now();
   CacheStepCounter cache_steps;
   Status built = builder_.Build(
@@ -203,6 +210,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
       },
       cancel);
   *secrets = SecretFiles();  // erased as soon as no build step can read them
+  cache_mounts.reset();
   if (options_.metrics != nullptr) {
     options_.metrics->ObserveBuild(assign.platform, built.ok() ? "succeeded" : "failed",
                                    SecondsSince(build_start));

@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "agent/builder.h"
+#include "agent/cache_mounts.h"
 #include "agent/job_cgroup.h"
 #include "agent/job_disk.h"
 #include "agent/job_policy.h"
@@ -50,6 +51,8 @@ struct JobRunnerOptions {
   // Not owned; null: no cgroups are made and memory, CPU and process limits are not
   // enforced (a backend that cannot place its steps in a cgroup).
   JobCgroups* cgroups = nullptr;
+  // Not owned; null: RUN --mount=type=cache contents stay wherever the builder keeps them.
+  CacheMounts* cache_mounts = nullptr;
 };
 
 class JobRunner {

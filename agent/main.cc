@@ -15,6 +15,8 @@
 
 #include "agent/agent.h"
 #include "agent/backend_check.h"
+#include "agent/cache_mounts.h"
+#include "agent/cache_mounts_artifact.h"
 #include "agent/command_runner.h"
 #include "agent/host_platforms.h"
 #include "agent/job_cgroup.h"
@@ -220,6 +222,13 @@ int main(int argc, char** argv) {
                  "build step that crosses it; 0: no floor")
       ->envname("MANIFOLD_MIN_FREE_DISK")
       ->capture_default_str();
+  std::string cache_mounts_max_bytes = "256m";
+  app.add_option("--cache-mounts-max-bytes", cache_mounts_max_bytes,
+                 "buildah: most the RUN --mount=type=cache contents of one repository and "
+                 "platform may take as an artifact in the registry cache; larger ones are not "
+                 "pushed on drain, nor pulled; at most 256m (the artifact is held in memory)")
+      ->envname("MANIFOLD_CACHE_MOUNTS_MAX_BYTES")
+      ->capture_default_str();
   std::vector<std::string> allowed_entitlements;
   app.add_option("--allow-insecure-entitlement", allowed_entitlements,
                  "let builds that ask for it (`manifold build --allow network.host`) use "
@@ -311,6 +320,28 @@ int main(int argc, char** argv) {
   backend.buildah_store.max_bytes = *cache_max;
   backend.buildah_store.min_free = *floor;
   backend.buildah_store.state_file = work_dir + "/image-use";
+  Result<uint64_t> cache_mounts_max = ParseByteSize(cache_mounts_max_bytes);
+  if (!cache_mounts_max.ok()) {
+    return Fail("--cache-mounts-max-bytes: " + cache_mounts_max.status().message());
+  }
+  if (*cache_mounts_max > kMaxCacheMountsArtifactBytes) {
+    return Fail(
+        "--cache-mounts-max-bytes is at most 256m: the artifact is packed and "
+        "unpacked in memory; give a smaller value");
+  }
+  // Made before the agent says hello, so an agent Prometheus cannot see never takes jobs.
+  AgentMetrics metrics(options.platforms, options.slots, options.version);
+  std::unique_ptr<CacheMounts> cache_mounts;
+  if (backend.name == "buildah") {
+    CacheMountsOptions mounts;
+    mounts.dir = work_dir + "/cache-mounts";
+    mounts.max_artifact_bytes = *cache_mounts_max;
+    mounts.registry_options.insecure_registries = insecure_registries;
+    mounts.metrics = &metrics;
+    cache_mounts = std::make_unique<CacheMounts>(std::move(mounts));
+    backend.buildah_store.cache_mounts = cache_mounts.get();
+    options.cache_mounts = cache_mounts.get();
+  }
   // A killed agent's job file systems and cgroups go before any job of this one starts.
   SweepJobDisks(work_dir + "/jobs");
   std::unique_ptr<JobCgroups> job_cgroups;
@@ -356,8 +387,6 @@ int main(int argc, char** argv) {
   for (const std::string& warning : backend_ready->warnings) spdlog::warn("{}", warning);
   Builder& builder = *backend_ready->builder;
 
-  // Bound before the agent says hello, so an agent Prometheus cannot see never takes jobs.
-  AgentMetrics metrics(options.platforms, options.slots, options.version);
   int metrics_port = metrics.Serve(metrics_listen);
   if (metrics_port < 0) {
     return Fail("cannot serve metrics on " + metrics_listen +

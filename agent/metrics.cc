@@ -122,7 +122,17 @@ struct AgentMetrics::Families {
         pruned_bytes(BuildCounter()
                          .Name("manifold_agent_image_store_pruned_bytes_total")
                          .Help("Bytes those removals freed")
-                         .Register(r)) {}
+                         .Register(r)),
+        cache_mounts(BuildCounter()
+                         .Name("manifold_agent_cache_mounts_transfers_total")
+                         .Help("Cache-mount artifacts pushed on drain and pulled by a cold "
+                               "agent, by direction and result (succeeded, failed, none, "
+                               "too_large: over --cache-mounts-max-bytes, not pushed)")
+                         .Register(r)),
+        cache_mounts_bytes(BuildCounter()
+                               .Name("manifold_agent_cache_mounts_bytes_total")
+                               .Help("Bytes of the cache-mount artifacts pushed and pulled")
+                               .Register(r)) {}
 
   Family<Gauge>& info;
   Family<Gauge>& emulated;
@@ -144,6 +154,8 @@ struct AgentMetrics::Families {
   Family<Gauge>& store_free_bytes;
   Family<Counter>& pruned_images;
   Family<Counter>& pruned_bytes;
+  Family<Counter>& cache_mounts;
+  Family<Counter>& cache_mounts_bytes;
 };
 
 AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
@@ -244,6 +256,13 @@ void AgentMetrics::SetImageStore(uint64_t used_bytes, uint64_t free_bytes) {
 void AgentMetrics::CountPruned(uint64_t images, uint64_t bytes) {
   families_->pruned_images.Add({}).Increment(static_cast<double>(images));
   families_->pruned_bytes.Add({}).Increment(static_cast<double>(bytes));
+}
+
+void AgentMetrics::CountCacheMounts(const std::string& direction, const std::string& result,
+                                    uint64_t bytes) {
+  families_->cache_mounts.Add({{"direction", direction}, {"result", result}}).Increment();
+  families_->cache_mounts_bytes.Add({{"direction", direction}})
+      .Increment(static_cast<double>(bytes));
 }
 
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }

@@ -97,6 +97,16 @@ struct WelcomeMsg {
   bool operator==(const WelcomeMsg&) const = default;
 };
 
+// The build's registry cache for one job's platform, resolved to that platform's
+// repositories (protocol RegistryCache).
+struct RegistryCacheSpec {
+  std::vector<std::string> from;  // repositories to read cache from, in order
+  std::string to;                 // repository to write cache to; "" = none
+  std::string mode;               // "min" or "max", as buildx
+  uint32_t ttl_seconds = 0;       // cache older than this is not used (0: no limit)
+  bool operator==(const RegistryCacheSpec&) const = default;
+};
+
 struct AssignMsg {
   JobRef job;
   uint64_t build_id = 0;
@@ -122,6 +132,7 @@ struct AssignMsg {
   std::vector<std::string> entitlements;
   // --job-memory, --job-cpus, --job-pids, --job-disk; unset fields take the agent's defaults.
   JobLimits limits;
+  RegistryCacheSpec cache;
   bool operator==(const AssignMsg&) const = default;
 };
 

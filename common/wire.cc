@@ -370,6 +370,12 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       limits.setCpuMillis(m.limits.cpu_millis);
       limits.setPids(m.limits.pids);
       limits.setDiskBytes(m.limits.disk_bytes);
+      auto cache = assign.initCache();
+      auto cache_from = cache.initFrom(static_cast<unsigned>(m.cache.from.size()));
+      for (size_t f = 0; f < m.cache.from.size(); ++f) cache_from.set(f, AsText(m.cache.from[f]));
+      cache.setTo(AsText(m.cache.to));
+      cache.setMode(AsText(m.cache.mode));
+      cache.setTtlSeconds(m.cache.ttl_seconds);
     }
     void operator()(const CancelMsg& m) { WriteJob(m.job, root.initCancel()); }
     void operator()(const AckMsg& m) { WriteJob(m.job, root.initAck()); }
@@ -444,6 +450,11 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             auto limits = assign.getLimits();
             m.limits = {limits.getMemoryBytes(), limits.getCpuMillis(), limits.getPids(),
                         limits.getDiskBytes()};
+            auto cache = assign.getCache();
+            for (auto from : cache.getFrom()) m.cache.from.push_back(ToString(from));
+            m.cache.to = ToString(cache.getTo());
+            m.cache.mode = ToString(cache.getMode());
+            m.cache.ttl_seconds = cache.getTtlSeconds();
             return m;
           }
           case proto::CoordinatorMessage::CANCEL:

@@ -69,6 +69,10 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.network = "host";
   assign.entitlements = {"network.host"};
   assign.limits = {uint64_t{3} << 30, 1500, 512, uint64_t{1} << 62};
+  assign.cache = {{"127.0.0.1:5000/cache/hello-arm64", "127.0.0.1:5000/cache/base-arm64"},
+                  "127.0.0.1:5000/cache/hello-arm64",
+                  "max",
+                  86400};
   AssignMsg sandboxed = assign;  // the agent's sandbox network, limits all left to the agent
   sandboxed.network = "";
   sandboxed.entitlements = {};
