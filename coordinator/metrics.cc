@@ -290,7 +290,9 @@ void Metrics::ObserveCachedJob(const Platform& platform, const std::string& cach
                                std::optional<double> cold_ratio) {
   const prometheus::Labels labels = {{"platform", platform.ToString()}, {"cache", cache}};
   families_->cached_job_duration.Add(labels, kDurationBuckets).Observe(seconds);
-  if (cold_ratio) families_->cold_ratio.Add(labels, kRatioBuckets).Observe(*cold_ratio);
+  // The ratio's series appears with the duration's, empty until there is a cold median.
+  Histogram& ratio = families_->cold_ratio.Add(labels, kRatioBuckets);
+  if (cold_ratio) ratio.Observe(*cold_ratio);
 }
 
 void Metrics::ObserveBuildDuration(double seconds) {
