@@ -55,12 +55,9 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
   if (layers_) argv.push_back("--layers");
   AppendJobArgs(request, &argv);
   AppendBuildOptions(request, &argv);
-  // buildah writes these into the manifest it pushes to the OCI layout, which is the
-  // manifest manifold pushes, so they reach the registry unchanged.
-  for (const auto& [key, value] : request.annotations) {
-    argv.push_back("--annotation");
-    argv.push_back(key + "=" + value);
-  }
+  // No --annotation: buildah would keep them with its cache image, which later builds get
+  // back with the annotations they did not ask for and without those they did. The job
+  // runner sets request.annotations on the manifest in the layout instead.
   // buildx's --pull means "always"; buildah's bare --pull only pulls what is missing.
   if (request.pull) argv.push_back("--pull=always");
   argv.push_back("-t");

@@ -11,6 +11,7 @@
 #include "common/digest.h"
 #include "common/http_client.h"
 #include "common/layout.h"
+#include "common/manifest_annotations.h"
 #include "common/oci.h"
 #include "common/redact.h"
 #include "common/reference.h"
@@ -234,6 +235,12 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     return Status::FailedPrecondition(builder_.Name() + " built an image for " +
                                       built_for->ToString() + " (so says its config) for a " +
                                       platform + " job");
+  }
+  // The manifest's annotations are the job's, whatever the builder's cache (local, or
+  // pulled from a registry) served: a cached image's manifest has those of the build that
+  // made it.
+  if (Status annotated = AnnotateLayoutImage(request.annotations, &*image); !annotated.ok()) {
+    return annotated.WithContext("setting the requested annotations on the " + platform + " image");
   }
   std::optional<ImageDescriptor> pushed;
   // Per registry: one client (its token and connections serve every push there) and the

@@ -104,6 +104,16 @@ struct AgentMetrics::Families {
                               "and result: hit when the builder's layer cache served the step, "
                               "miss when it ran")
                         .Register(r)),
+        cache_bytes_pulled(BuildCounter()
+                               .Name("manifold_agent_cache_bytes_pulled_total")
+                               .Help("Bytes pulled from the registry cache into this agent "
+                                     "(cache images and cache mounts), per platform")
+                               .Register(r)),
+        cache_bytes_pushed(BuildCounter()
+                               .Name("manifold_agent_cache_bytes_pushed_total")
+                               .Help("Bytes pushed from this agent to the registry cache (cache "
+                                     "images and cache mounts), per platform")
+                               .Register(r)),
         store_bytes(BuildGauge()
                         .Name("manifold_agent_image_store_bytes")
                         .Help("Bytes the container storage (layers, base and cache images) "
@@ -150,6 +160,8 @@ struct AgentMetrics::Families {
   Family<Counter>& retried;
   Family<Counter>& registry_requests;
   Family<Counter>& cache_steps;
+  Family<Counter>& cache_bytes_pulled;
+  Family<Counter>& cache_bytes_pushed;
   Family<Gauge>& store_bytes;
   Family<Gauge>& store_free_bytes;
   Family<Counter>& pruned_images;
@@ -191,6 +203,8 @@ AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t
     for (const char* result : {"hit", "miss"}) {
       families_->cache_steps.Add({{"platform", p}, {"result", result}});
     }
+    families_->cache_bytes_pulled.Add({{"platform", p}});
+    families_->cache_bytes_pushed.Add({{"platform", p}});
   }
 }
 
@@ -246,6 +260,12 @@ void AgentMetrics::CountCacheSteps(const Platform& platform, int hits, int misse
   std::string p = platform.ToString();
   families_->cache_steps.Add({{"platform", p}, {"result", "hit"}}).Increment(hits);
   families_->cache_steps.Add({{"platform", p}, {"result", "miss"}}).Increment(misses);
+}
+
+void AgentMetrics::CountCacheBytes(const Platform& platform, uint64_t pulled, uint64_t pushed) {
+  std::string p = platform.ToString();
+  families_->cache_bytes_pulled.Add({{"platform", p}}).Increment(static_cast<double>(pulled));
+  families_->cache_bytes_pushed.Add({{"platform", p}}).Increment(static_cast<double>(pushed));
 }
 
 void AgentMetrics::SetImageStore(uint64_t used_bytes, uint64_t free_bytes) {

@@ -4,11 +4,12 @@
 // sees it; these describe what happens on this host: how long builds and pushes take, how
 // many bytes reach the registry and how many are skipped because the blob was already
 // there, which requests went to registries and how they were answered, how many build
-// steps the layer cache served, how much the container storage holds and what pruning it
-// freed, how busy the slots are and which platforms run under QEMU. Names carry the
-// manifold_agent_ prefix, base units (seconds, bytes) and _total for counters. Series for
-// every served platform exist at 0 from the start, so rates and alerts see them before the
-// first job. Thread-safe: prometheus-cpp metrics are atomic, and job threads report here.
+// steps the layer cache served and how many bytes went to and from the registry cache, how much the
+// container storage holds and what pruning it freed, how busy the slots are and which platforms run
+// under QEMU. Names carry the manifold_agent_ prefix, base units (seconds, bytes) and _total for
+// counters. Series for every served platform exist at 0 from the start, so rates and alerts see
+// them before the first job. Thread-safe: prometheus-cpp metrics are atomic, and job threads report
+// here.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,9 @@ class AgentMetrics {
   void CountRegistryRequest(const Platform& platform, RegistryOperation operation, long status);
   // Steps of one build that the layer cache served (hits) and that ran (misses).
   void CountCacheSteps(const Platform& platform, int hits, int misses);
+  // Bytes one transfer between this agent and the registry cache moved for `platform`:
+  // cache images or cache mounts pulled before a build, pushed after it or at drain.
+  void CountCacheBytes(const Platform& platform, uint64_t pulled, uint64_t pushed);
   // The container storage (ImageStore): bytes it holds on disk and bytes free on its file
   // system, as the last pass measured them.
   void SetImageStore(uint64_t used_bytes, uint64_t free_bytes);

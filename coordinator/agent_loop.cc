@@ -299,10 +299,15 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
     if (running != running_.end()) {
       const RunningJob& ran = running->second;
       const char* ended = result.succeeded ? "succeeded" : outcome.requeued ? "retried" : "failed";
-      metrics_.ObserveJobDuration(ran.platform, ended,
-                                  std::chrono::duration<double>(now - ran.assigned_at).count());
+      const double seconds = std::chrono::duration<double>(now - ran.assigned_at).count();
+      metrics_.ObserveJobDuration(ran.platform, ended, seconds);
       metrics_.CountJob(ran.platform, ended);
+      // A job resumed after a restart has no repository here: neither its cache nor its
+      // start is known.
       if (result.succeeded && !ran.repository.empty()) {
+        metrics_.ObserveCachedJob(
+            ran.platform, JobCacheName(ran.cache), seconds,
+            cold_times_.Observe(ran.repository, ran.platform, ran.cache, seconds));
         NoteWarm(warm_caches_[agent_id], ran.repository, ran.platform, now,
                  options_.cache_affinity_window);
       }
@@ -553,7 +558,9 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
                             now + std::chrono::seconds(job.spec->job_timeout_s),
                             job.spec->job_timeout_s,
                             now,
-                            waiting->second.repository};
+                            waiting->second.repository,
+                            CacheOf(warm_caches_, assignment.agent_id, waiting->second.repository,
+                                    job.platform, now, options_.cache_affinity_window)};
     AgentSession* session = sessions_.Find(assignment.agent_id);
     session->jobs[job.job_id] = ++session->assigns_sent;
     SendToAgent(assignment.agent_id, assign);

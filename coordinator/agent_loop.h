@@ -33,6 +33,7 @@
 #include "coordinator/agent_link.h"
 #include "coordinator/agent_sessions.h"
 #include "coordinator/assignments.h"
+#include "coordinator/cold_build_times.h"
 #include "coordinator/job_reports.h"
 #include "coordinator/job_timeouts.h"
 #include "coordinator/job_view.h"
@@ -163,6 +164,7 @@ class AgentLoop {
   };
   std::map<uint64_t, UnrecordedLoss> unrecorded_losses_;
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
+  ColdBuildTimes cold_times_;                     // the yardstick of cached jobs
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;

@@ -45,6 +45,16 @@ void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& pl
   std::erase_if(warm, [&](const auto& entry) { return now - entry.second > window; });
 }
 
+JobCache CacheOf(const std::map<std::string, WarmCache>& warm_caches, const std::string& agent_id,
+                 const std::string& repository, const Platform& platform, LoopClock::time_point now,
+                 LoopClock::duration window) {
+  auto agent = warm_caches.find(agent_id);
+  if (agent == warm_caches.end()) return JobCache::kCold;
+  auto built = agent->second.find({repository, platform});
+  return built != agent->second.end() && now - built->second <= window ? JobCache::kWarm
+                                                                       : JobCache::kCold;
+}
+
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
                                               std::vector<SchedulerAgent> agents) {
   std::vector<PendingJob> jobs;

@@ -33,6 +33,12 @@ std::vector<SchedulerAgent> FreeAgents(const AgentSessions::Map& sessions,
 void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& platform,
               LoopClock::time_point now, LoopClock::duration window);
 
+// What `agent_id` has cached for `repository` and `platform` at `now`: warm when it built
+// them within `window`, as the scheduler ranks it.
+JobCache CacheOf(const std::map<std::string, WarmCache>& warm_caches, const std::string& agent_id,
+                 const std::string& repository, const Platform& platform, LoopClock::time_point now,
+                 LoopClock::duration window);
+
 // Decides a scheduling pass over the waiting jobs (oldest first) and the agents with free
 // slots, and describes each placement for the job's record.
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,

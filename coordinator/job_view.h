@@ -25,6 +25,16 @@ struct WaitingJob {
   bool native_wait_over = false;  // --emulation fallback: emulated agents may take it now
 };
 
+// What the job's agent had cached for its repository and platform when it was assigned,
+// as the coordinator knew it: warm, it built them within the cache affinity window; cold,
+// not that the coordinator knows of.
+enum class JobCache { kCold, kWarm };
+
+// The value of the cache label of the cache metrics: "cold" or "warm".
+constexpr const char* JobCacheName(JobCache cache) {
+  return cache == JobCache::kWarm ? "warm" : "cold";
+}
+
 struct RunningJob {
   JobRef job;
   std::string agent_id;
@@ -33,6 +43,7 @@ struct RunningJob {
   uint32_t timeout_s = 0;  // 0: resumed after a restart, the limit is not known
   LoopClock::time_point assigned_at;
   std::string repository{};  // cache affinity key
+  JobCache cache = JobCache::kCold;
 };
 
 using WaitingJobs = std::map<uint64_t, WaitingJob>;  // by job id: oldest first

@@ -22,6 +22,11 @@ const Histogram::BucketBoundaries kDurationBuckets = {0.005, 0.01, 0.025, 0.05, 
                                                       1,     2.5,  5,     10,   30,  60,   120,
                                                       300,   600,  1200,  1800, 3600};
 
+// A job's time over its cold median: from a cache that served everything to slower than
+// cold.
+const Histogram::BucketBoundaries kRatioBuckets = {0.05, 0.1, 0.15, 0.2, 0.3, 0.5,
+                                                   0.7,  0.9, 1.1,  1.5, 2,   3};
+
 }  // namespace
 
 struct Metrics::Families {
@@ -61,6 +66,18 @@ struct Metrics::Families {
                          .Name("manifold_job_duration_seconds")
                          .Help("Time from assignment to the job's result, per platform and result")
                          .Register(r)),
+        cached_job_duration(BuildHistogram()
+                                .Name("manifold_job_cache_duration_seconds")
+                                .Help("Time from assignment to the result of succeeded jobs, per "
+                                      "platform and the cache their agent had for the job's "
+                                      "repository (warm|cold)")
+                                .Register(r)),
+        cold_ratio(BuildHistogram()
+                       .Name("manifold_job_cold_ratio")
+                       .Help("A succeeded job's time over the median time of the cold jobs of "
+                             "its repository and platform before it, per platform and cache "
+                             "(warm|cold); 0.2 is five times faster than cold")
+                       .Register(r)),
         build_duration(BuildHistogram()
                            .Name("manifold_build_duration_seconds")
                            .Help("Time from submit to the index pushed, for succeeded builds")
@@ -138,6 +155,8 @@ struct Metrics::Families {
   prometheus::Family<Histogram>& queue_wait;
   prometheus::Family<Histogram>& dispatch;
   prometheus::Family<Histogram>& job_duration;
+  prometheus::Family<Histogram>& cached_job_duration;
+  prometheus::Family<Histogram>& cold_ratio;
   prometheus::Family<Histogram>& build_duration;
   prometheus::Family<prometheus::Counter>& jobs_total;
   prometheus::Family<prometheus::Counter>& builds_total;
@@ -265,6 +284,15 @@ void Metrics::ObserveJobDuration(const Platform& platform, const std::string& re
   families_->job_duration
       .Add({{"platform", platform.ToString()}, {"result", result}}, kDurationBuckets)
       .Observe(seconds);
+}
+
+void Metrics::ObserveCachedJob(const Platform& platform, const std::string& cache, double seconds,
+                               std::optional<double> cold_ratio) {
+  const prometheus::Labels labels = {{"platform", platform.ToString()}, {"cache", cache}};
+  families_->cached_job_duration.Add(labels, kDurationBuckets).Observe(seconds);
+  // The ratio's series appears with the duration's, empty until there is a cold median.
+  Histogram& ratio = families_->cold_ratio.Add(labels, kRatioBuckets);
+  if (cold_ratio) ratio.Observe(*cold_ratio);
 }
 
 void Metrics::ObserveBuildDuration(double seconds) {

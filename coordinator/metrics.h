@@ -12,6 +12,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -62,6 +63,12 @@ class Metrics {
   void ObserveDispatchLatency(const Platform& platform, double seconds);
   void ObserveJobDuration(const Platform& platform, const std::string& result, double seconds);
   void ObserveBuildDuration(double seconds);
+  // A job succeeded in `seconds` (assignment to result) with its agent's cache `cache`
+  // ("warm" or "cold", coordinator/job_view.h), and took `cold_ratio` times the median
+  // of its repository's and platform's cold jobs before it (coordinator/cold_build_times.h)
+  // when there were any.
+  void ObserveCachedJob(const Platform& platform, const std::string& cache, double seconds,
+                        std::optional<double> cold_ratio);
   void CountJob(const Platform& platform, const std::string& result);
   // A build ended as `result` (succeeded, failed, canceled).
   void CountBuild(const std::string& result);

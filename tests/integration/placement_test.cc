@@ -34,14 +34,6 @@ json JobOfBuildTagged(const Farm& farm, const std::string& tag) {
   return json();
 }
 
-// The value of one series in a /metrics text (labels as prometheus-cpp writes them,
-// sorted by name), or -1 when it is absent.
-double Sample(const std::string& text, const std::string& series) {
-  size_t at = text.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(text.substr(at + series.size() + 2));
-}
-
 std::string Scrape(const Farm& farm, const std::string& name) {
   Result<std::string> text = farm.Metrics(name);
   EXPECT_TRUE(text.ok()) << name << ": " << text.status().message();
@@ -127,8 +119,8 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
       "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"miss\"}";
   for (const std::string& agent : {agent_a, agent_b}) {
     std::string text = Scrape(farm, agent);
-    EXPECT_EQ(Sample(text, hit), 0) << agent << "\n" << text;
-    EXPECT_EQ(Sample(text, miss), 2) << agent << "\n" << text;
+    EXPECT_EQ(MetricSample(text, hit), 0) << agent << "\n" << text;
+    EXPECT_EQ(MetricSample(text, miss), 2) << agent << "\n" << text;
   }
 
   // Rebuilds, one at a time with both agents idle: each goes back to its warm agent, so
@@ -146,8 +138,8 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   // The warm agents' metrics show the cache at work: both steps of each rebuild were hits.
   for (const std::string& agent : {agent_a, agent_b}) {
     std::string text = Scrape(farm, agent);
-    EXPECT_EQ(Sample(text, hit), 2) << agent << "\n" << text;
-    EXPECT_EQ(Sample(text, miss), 2) << agent << "\n" << text;
+    EXPECT_EQ(MetricSample(text, hit), 2) << agent << "\n" << text;
+    EXPECT_EQ(MetricSample(text, miss), 2) << agent << "\n" << text;
   }
 
   // Registry requests as the registry answered them. The agent's first push to its
@@ -155,8 +147,9 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   // manifest (201); the rebuild's image, from the cache, found its blobs (HEAD 200).
   std::string agent_text = Scrape(farm, agent_a);
   auto agent_requests = [&](const std::string& operation, const std::string& status) {
-    return Sample(agent_text, "manifold_agent_registry_requests_total{operation=\"" + operation +
-                                  "\",platform=\"linux/amd64\",status=\"" + status + "\"}");
+    return MetricSample(agent_text, "manifold_agent_registry_requests_total{operation=\"" +
+                                        operation + "\",platform=\"linux/amd64\",status=\"" +
+                                        status + "\"}");
   };
   EXPECT_GE(agent_requests("blob_head", "404"), 2) << agent_text;
   EXPECT_EQ(agent_requests("blob_upload_start", "202"), agent_requests("blob_head", "404"))
@@ -168,8 +161,8 @@ TEST(PlacementFarmTest, RebuildGoesToTheAgentWithTheWarmCache) {
   // four indexes.
   std::string coordinator_text = Scrape(farm, "coordinator");
   auto coordinator_requests = [&](const std::string& operation, const std::string& status) {
-    return Sample(coordinator_text, "manifold_registry_requests_total{operation=\"" + operation +
-                                        "\",status=\"" + status + "\"}");
+    return MetricSample(coordinator_text, "manifold_registry_requests_total{operation=\"" +
+                                              operation + "\",status=\"" + status + "\"}");
   };
   EXPECT_EQ(coordinator_requests("manifest_head", "200"), 4) << coordinator_text;
   EXPECT_EQ(coordinator_requests("manifest_get", "200"), -1) << coordinator_text;  // absent

@@ -244,6 +244,12 @@ CommandResult Farm::Manifold(const std::vector<std::string>& args,
                     {{"MANIFOLD_SERVER", server_url_}});
 }
 
+double MetricSample(const std::string& text, const std::string& series) {
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 std::string Farm::Log(const std::string& name) const {
   if (!dir_) return "";
   std::ifstream in(dir_->path() + "/farm/logs/" + name + ".log", std::ios::binary);

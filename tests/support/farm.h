@@ -101,6 +101,10 @@ class Farm {
   bool up_ = false;
 };
 
+// The value of one series in a /metrics text (labels as prometheus-cpp writes them,
+// sorted by name), or -1 when it is absent.
+double MetricSample(const std::string& text, const std::string& series);
+
 // A farm for a suite's SetUpTestSuite, brought up with `options`; null, with the reason on
 // stderr, when it did not come up (each test then fails on it).
 std::unique_ptr<Farm> StartSuiteFarm(FarmOptions options);

@@ -95,7 +95,7 @@ TEST(AgentMetricsTest, JobsBuildsAndPushesAreCounted) {
                });
 }
 
-TEST(AgentMetricsTest, RegistryRequestsAndCacheStepsAreCounted) {
+TEST(AgentMetricsTest, RegistryRequestsCacheStepsAndCacheBytesAreCounted) {
   AgentMetrics metrics(Offers(), 1, "1.2.3");
   Platform amd = *ParsePlatform("linux/amd64");
   metrics.CountRegistryRequest(amd, RegistryOperation::kBlobHead, 404);
@@ -104,6 +104,9 @@ TEST(AgentMetricsTest, RegistryRequestsAndCacheStepsAreCounted) {
   metrics.CountRegistryRequest(amd, RegistryOperation::kBlobUploadStart, 0);
   metrics.CountCacheSteps(amd, 3, 1);
   metrics.CountCacheSteps(amd, 0, 2);
+  metrics.CountCacheBytes(amd, 5000, 0);
+  metrics.CountCacheBytes(amd, 0, 700);
+  metrics.CountCacheBytes(amd, 1, 2);
   ExpectSeries(metrics.Text(),
                {
                    "manifold_agent_registry_requests_total{operation=\"blob_head\",platform=\""
@@ -115,6 +118,10 @@ TEST(AgentMetricsTest, RegistryRequestsAndCacheStepsAreCounted) {
                    "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"hit\"} 3",
                    "manifold_agent_cache_steps_total{platform=\"linux/amd64\",result=\"miss\"} 3",
                    "manifold_agent_cache_steps_total{platform=\"linux/arm64\",result=\"hit\"} 0",
+                   "manifold_agent_cache_bytes_pulled_total{platform=\"linux/amd64\"} 5001",
+                   "manifold_agent_cache_bytes_pushed_total{platform=\"linux/amd64\"} 702",
+                   "manifold_agent_cache_bytes_pulled_total{platform=\"linux/arm64\"} 0",
+                   "manifold_agent_cache_bytes_pushed_total{platform=\"linux/arm64\"} 0",
                });
 }
 

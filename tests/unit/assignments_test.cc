@@ -73,5 +73,24 @@ TEST(AssignmentsTest, APassDescribesEachPlacementForTheJobsRecord) {
             "emulated (--emulation fallback, no native agent took it in time)");
 }
 
+TEST(AssignmentsTest, AnAgentsCacheIsWarmForWhatItBuiltWithinTheWindow) {
+  const LoopClock::time_point t0{};
+  const auto window = std::chrono::hours(6);
+  std::map<std::string, WarmCache> warm;
+  NoteWarm(warm["a1"], "registry.test/team/app", Of("linux/amd64"), t0, window);
+  auto cache_of = [&](const char* agent, const char* repository, const char* platform,
+                      LoopClock::duration later) {
+    return CacheOf(warm, agent, repository, Of(platform), t0 + later, window);
+  };
+  EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window), JobCache::kWarm);
+  EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window + window),
+            JobCache::kCold);
+  EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/arm64", {}), JobCache::kCold);
+  EXPECT_EQ(cache_of("a1", "registry.test/team/other", "linux/amd64", {}), JobCache::kCold);
+  EXPECT_EQ(cache_of("a2", "registry.test/team/app", "linux/amd64", {}), JobCache::kCold);
+  EXPECT_STREQ(JobCacheName(JobCache::kWarm), "warm");
+  EXPECT_STREQ(JobCacheName(JobCache::kCold), "cold");
+}
+
 }  // namespace
 }  // namespace manifold
