@@ -381,8 +381,11 @@ int Fleet(Settings settings) {
       if (!measured.ok()) return Fail(measured.status().message());
       aged = *measured;
     }
-    fprintf(stderr, "fleet_sim: %d agents idle: %.1f MB fresh, %.1f MB aged\n", agents,
-            idle->peak_rss / 1e6, aged.peak_rss / 1e6);
+    // More welcomes than agents: the coordinator lost agents (a late heartbeat) and they
+    // said hello again on new connections, which the aged figure then includes.
+    fprintf(stderr, "fleet_sim: %d agents idle: %.1f MB fresh, %.1f MB aged; %lu welcomes\n",
+            agents, idle->peak_rss / 1e6, aged.peak_rss / 1e6,
+            static_cast<unsigned long>(fleet.welcomed()));
     Usage loaded;
     double jobs_per_s = 0;
     if (!settings.idle_only) {
