@@ -8,7 +8,9 @@
 
 namespace manifold::test {
 
-// Binds 127.0.0.1:0, reads the port the kernel chose, closes the socket. -1 on failure.
+// A random port below the kernel's ephemeral range that can be bound now, so that no
+// outgoing connection takes it as its source port before the service binds it. -1 if
+// none was found.
 int FreeTcpPort();
 
 }  // namespace manifold::test
