@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "agent/buildah_cache.h"
 #include "agent/dockerfile_bases.h"
 #include "agent/tool_command.h"
 
@@ -97,8 +98,27 @@ Status BuildahBuilder::Build(const BuildRequest& request,
     if (!request.cache_name.empty()) names.push_back("localhost/" + request.cache_name + ":latest");
     use = store_->BeginJob(std::move(names));
   }
-  Status built = RunBud(bud, "buildah bud for " + platform, on_output, cancel, &use);
+  if (layers_ && !request.cache_import_dir.empty()) {
+    ImportCacheImages(runner_, buildah_path_, request.cache_import_dir, request.cache_name,
+                      on_output);
+  }
+  StepImages steps;
+  Status built = RunBud(
+      bud, "buildah bud for " + platform,
+      [&](std::string_view output) {
+        steps.Add(output);
+        on_output(output);
+      },
+      cancel, &use);
   if (!built.ok()) return built;
+  if (layers_ && !request.cache_export_dir.empty()) {
+    Status exported = ExportCacheImages(runner_, buildah_path_, steps.Ids(request.cache_all_stages),
+                                        request.cache_export_dir, on_output);
+    if (!exported.ok()) {
+      on_output("manifold: warning: the registry cache is not written: " + exported.message() +
+                "\n");
+    }
+  }
 
   Status pushed =
       run_step({buildah_path_, "push", request.image_name, "oci:" + request.layout_dir + ":latest"},

@@ -68,6 +68,18 @@ std::string ListRefNames(const std::vector<Descriptor>& entries) {
   return out;
 }
 
+// The layout's index.json, after checking its oci-layout marker.
+Result<Index> ReadLayoutIndex(const std::string& dir) {
+  Status s = CheckLayoutMarker(dir);
+  if (!s.ok()) return s;
+  const std::string index_path = dir + "/index.json";
+  Result<std::string> index_bytes = ReadSmallFile(index_path, int64_t{16} << 20);
+  if (!index_bytes.ok()) return index_bytes.status();
+  Result<Index> index = ParseIndex(*index_bytes);
+  if (!index.ok()) return index.status().WithContext(index_path);
+  return index;
+}
+
 }  // namespace
 
 Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view digest) {
@@ -99,14 +111,19 @@ Result<std::string> ReadLayoutBlob(const std::string& dir, std::string_view dige
   return bytes;
 }
 
+Result<std::vector<std::string>> LayoutRefNames(const std::string& dir) {
+  Result<Index> index = ReadLayoutIndex(dir);
+  if (!index.ok()) return index.status();
+  std::vector<std::string> names;
+  for (const Descriptor& d : index->manifests) {
+    if (std::string name = RefName(d); !name.empty()) names.push_back(std::move(name));
+  }
+  return names;
+}
+
 Result<OciLayoutImage> OpenLayoutImage(const std::string& dir, std::string_view ref_name) {
-  Status s = CheckLayoutMarker(dir);
-  if (!s.ok()) return s;
-  const std::string index_path = dir + "/index.json";
-  Result<std::string> index_bytes = ReadSmallFile(index_path, int64_t{16} << 20);
-  if (!index_bytes.ok()) return index_bytes.status();
-  Result<Index> index = ParseIndex(*index_bytes);
-  if (!index.ok()) return index.status().WithContext(index_path);
+  Result<Index> index = ReadLayoutIndex(dir);
+  if (!index.ok()) return index.status();
 
   std::vector<Descriptor> matches;
   for (const Descriptor& d : index->manifests) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/oci.h"
 #include "common/status.h"
@@ -33,6 +34,9 @@ struct OciLayoutImage {
 // manifest, when the manifest's bytes do not match its digest, or when a blob it references
 // is missing or has the wrong size.
 Result<OciLayoutImage> OpenLayoutImage(const std::string& dir, std::string_view ref_name = "");
+
+// The ref names of the layout's images, in index.json's order (unnamed entries skipped).
+Result<std::vector<std::string>> LayoutRefNames(const std::string& dir);
 
 // dir/blobs/sha256/<hex>; fails for anything but a valid sha256 digest.
 Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view digest);

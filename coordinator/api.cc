@@ -12,8 +12,8 @@
 #include "common/platform.h"
 #include "coordinator/api_body.h"
 #include "coordinator/build_request.h"
-#include "coordinator/retention.h"
 #include "coordinator/log_cap.h"
+#include "coordinator/retention.h"
 
 namespace manifold {
 namespace {
@@ -105,6 +105,9 @@ json BuildJson(const BuildRecord& build) {
             {"cpu_millis", build.spec.limits.cpu_millis},
             {"pids", build.spec.limits.pids},
             {"disk_bytes", build.spec.limits.disk_bytes}}},
+          {"cache_from", build.spec.cache_from},
+          {"cache_to", build.spec.cache_to},
+          {"cache_mode", build.spec.cache_mode},
           {"index_digest", build.index_digest},
           {"index_media_type", build.index_media_type},
           {"error", build.error},

@@ -14,6 +14,7 @@
 #include "common/messages.h"
 #include "coordinator/agent_sessions.h"
 #include "coordinator/build.h"
+#include "coordinator/cache_plan.h"
 #include "coordinator/job_view.h"
 #include "coordinator/scheduler.h"
 
@@ -34,9 +35,12 @@ void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& pl
               LoopClock::time_point now, LoopClock::duration window);
 
 // Decides a scheduling pass over the waiting jobs (oldest first) and the agents with free
-// slots, and describes each placement for the job's record.
+// slots, and describes each placement for the job's record. `pushes` within `ttl` of `now`
+// mark the jobs whose registry cache a cold agent can start from.
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
-                                              std::vector<SchedulerAgent> agents);
+                                              std::vector<SchedulerAgent> agents,
+                                              const CachePushTimes& pushes,
+                                              std::chrono::seconds ttl, LoopClock::time_point now);
 
 // Where agents fetch build contexts from.
 struct ContextSource {
@@ -45,8 +49,10 @@ struct ContextSource {
   std::function<std::string(const std::string& digest)> url_query;
 };
 
-// The Assign message for attempt `attempt` of `job`, with the build's secrets (null: none).
+// The Assign message for attempt `attempt` of `job`, with the build's secrets (null: none)
+// and its registry cache for the job's platform.
 AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSource& contexts,
-                        const std::map<std::string, std::string>* secrets);
+                        const std::map<std::string, std::string>* secrets,
+                        const CacheDefaults& cache = {});
 
 }  // namespace manifold

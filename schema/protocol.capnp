@@ -92,6 +92,7 @@ struct JobResult {
     image @1 :Descriptor;  # the pushed single-platform manifest
     failure @2 :Failure;
   }
+  cachePushed @3 :Text;  # the repository this job's cache was pushed to, "" if none
 }
 
 struct Failure {
@@ -148,6 +149,7 @@ struct Assign {
   network @15 :Text;               # RUN steps' network: "" (the agent's sandbox), none, host
   entitlements @16 :List(Text);    # --allow: "network.host"; each must be allowed by the agent
   limits @17 :JobLimits;           # --job-*: zero fields take the agent's defaults
+  cache @18 :RegistryCache;
 }
 
 # What one job may use on the agent; the agent fills zeros from its defaults and refuses a
@@ -164,6 +166,15 @@ struct JobLimits {
 struct Secret {
   id @0 :Text;
   value @1 :Data;
+}
+
+# The build's registry cache for this job's platform (--cache-from/--cache-to or the
+# coordinator's --cache-repo-template), already resolved to this platform's repositories.
+struct RegistryCache {
+  from @0 :List(Text);  # repositories to read cache from, in order
+  to @1 :Text;          # repository to write cache to; "" = none
+  mode @2 :Text;        # "min" or "max", as buildx
+  ttlSeconds @3 :UInt32;  # cache older than this is not used (0: no limit)
 }
 
 struct Reject {
