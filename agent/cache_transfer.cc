@@ -3,7 +3,6 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
@@ -37,14 +36,6 @@ std::optional<int64_t> SecondsSince(const std::string& text) {
   return static_cast<int64_t>(std::time(nullptr) - timegm(&utc));
 }
 
-Status WriteFile(const std::string& path, std::string_view bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) return Status::Internal("cannot write " + path);
-  return Status::Ok();
-}
-
 // Writes one blob into the layout unless it is there.
 Status FetchBlob(const RegistryClient& client, const std::string& repository,
                  const std::string& digest, const std::string& dir) {
@@ -53,7 +44,7 @@ Status FetchBlob(const RegistryClient& client, const std::string& repository,
   if (fs::exists(*path)) return Status::Ok();
   Result<std::string> bytes = client.GetBlob(repository, digest);
   if (!bytes.ok()) return bytes.status();
-  return WriteFile(*path, *bytes);
+  return WriteLayoutBlob(dir, digest, *bytes);
 }
 
 // Fetches the images of one cache ref into the layout, appending their descriptors.
@@ -81,9 +72,7 @@ Status FetchRef(const std::string& cache_ref, uint32_t ttl_seconds, const Regist
     if (!image.ok()) return image.status();
     Result<Manifest> manifest = ParseManifest(image->bytes);
     if (!manifest.ok()) return manifest.status();
-    Result<std::string> path = LayoutBlobPath(dir, image->digest);
-    if (!path.ok()) return path.status();
-    if (Status s = WriteFile(*path, image->bytes); !s.ok()) return s;
+    if (Status s = WriteLayoutBlob(dir, image->digest, image->bytes); !s.ok()) return s;
     if (Status s = FetchBlob(client, ref->repository, manifest->config.digest, dir); !s.ok()) {
       return s;
     }
@@ -121,8 +110,7 @@ int FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& op
     }
   }
   json index = {{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}};
-  if (!WriteFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})").ok() ||
-      !WriteFile(dir + "/index.json", index.dump()).ok()) {
+  if (!WriteLayoutIndex(dir, index.dump()).ok()) {
     say("registry cache not used: cannot write the layout in " + dir);
     return 0;
   }

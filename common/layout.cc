@@ -32,6 +32,13 @@ Result<std::string> ReadSmallFile(const std::string& path, int64_t max_bytes) {
   return data;
 }
 
+Status WriteWholeFile(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  return out ? Status::Ok() : Status::Internal("cannot write " + path);
+}
+
 Status CheckLayoutMarker(const std::string& dir) {
   const std::string path = dir + "/oci-layout";
   Result<std::string> bytes = ReadSmallFile(path, 1 << 16);
@@ -88,6 +95,20 @@ Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view dige
                                    "\" is not a sha256 digest; cannot locate it in " + dir);
   }
   return dir + "/blobs/sha256/" + DigestHex(digest);
+}
+
+Status WriteLayoutBlob(const std::string& dir, std::string_view digest, std::string_view bytes) {
+  Result<std::string> path = LayoutBlobPath(dir, digest);
+  if (!path.ok()) return path.status();
+  return WriteWholeFile(*path, bytes);
+}
+
+Status WriteLayoutIndex(const std::string& dir, std::string_view index_json) {
+  if (Status s = WriteWholeFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+      !s.ok()) {
+    return s;
+  }
+  return WriteWholeFile(dir + "/index.json", index_json);
 }
 
 Result<std::string> ReadLayoutBlob(const std::string& dir, std::string_view digest,

@@ -61,7 +61,8 @@ TEST(AssignmentsTest, APassDescribesEachPlacementForTheJobsRecord) {
       {"x86", {{Of("linux/amd64"), false}, {Of("linux/arm64"), true}}, 2, {}},
   };
   agents[0].warm.insert({"registry.test/team/app", Of("linux/amd64")});
-  std::vector<JobAssignment> planned = PlanSchedulingPass(pending, agents);
+  std::vector<JobAssignment> planned =
+      PlanSchedulingPass(pending, agents, {}, std::chrono::seconds(0), LoopClock::now());
   ASSERT_EQ(planned.size(), 2u);
   EXPECT_EQ(planned[0].job_id, 1u);
   EXPECT_EQ(planned[0].agent_id, "x86");
