@@ -37,8 +37,7 @@ TEST(RegistryCacheTest, RefusesWhatIsNotARegistryCacheNamingWhatIs) {
     Result<CacheOption> option = ParseCacheOption(text, true);
     ASSERT_FALSE(option.ok()) << text;
     EXPECT_EQ(option.status().code(), Status::Code::kInvalidArgument) << text;
-    if (std::string_view(text).find("UPPER") == std::string_view::npos &&
-        std::string_view(text).find("sha256") == std::string_view::npos) {
+    if (text.find("UPPER") == std::string::npos && text.find("sha256") == std::string::npos) {
       EXPECT_NE(option.status().message().find("type=registry,ref=REPO"), std::string::npos)
           << option.status().message();
     }
