@@ -30,10 +30,11 @@ TEST(RegistryCacheTest, ParsesBuildxSyntax) {
 }
 
 TEST(RegistryCacheTest, RefusesWhatIsNotARegistryCacheNamingWhatIs) {
-  for (const char* text : {"type=local,src=/tmp/cache", "type=gha", "type=inline", "type=s3,ref=x",
-                           "type=registry,ref=reg.test/app,compression=zstd", "type=registry",
-                           "type=registry,ref=Reg.Test/UPPER",
-                           "type=registry,ref=reg.test/app@sha256:" + std::string(64, 'a')}) {
+  for (const std::string& text :
+       std::vector<std::string>{"type=local,src=/tmp/cache", "type=gha", "type=inline",
+                                "type=s3,ref=x", "type=registry,ref=reg.test/app,compression=zstd",
+                                "type=registry", "type=registry,ref=Reg.Test/UPPER",
+                                "type=registry,ref=reg.test/app@sha256:" + std::string(64, 'a')}) {
     Result<CacheOption> option = ParseCacheOption(text, true);
     ASSERT_FALSE(option.ok()) << text;
     EXPECT_EQ(option.status().code(), Status::Code::kInvalidArgument) << text;
