@@ -216,7 +216,8 @@ void Agent::Output(const JobRef& job, std::string_view text) {
   it->second.pending.Append(text);
 }
 
-void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result) {
+void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result,
+                      const std::string& cache_pushed) {
   if (options_.metrics != nullptr) {
     const char* outcome = result.ok()                                         ? "succeeded"
                           : result.status().code() == Status::Code::kCanceled ? "canceled"
@@ -229,6 +230,7 @@ void Agent::FinishJob(const JobRef& job, const Platform& platform, Result<ImageD
   if (result.ok()) {
     message.succeeded = true;
     message.image = *result;
+    message.cache_pushed = cache_pushed;
     Output(job, "manifold: done: " + result->digest + "\n");
   } else {
     message.error = result.status().message();
@@ -303,7 +305,7 @@ void Agent::StartJob(const AssignMsg& assign) {
           LogIds{.build = assign.build_id, .job = assign.job.job_id, .attempt = assign.job.attempt},
           assign.job.job_id, assign.job.attempt, result.status().message());
     }
-    FinishJob(assign.job, assign.platform, std::move(result));
+    FinishJob(assign.job, assign.platform, std::move(result), runner.cache_pushed());
     raw->done = true;
   });
   active_[assign.job.job_id] = std::move(job);

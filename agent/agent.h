@@ -113,7 +113,9 @@ class Agent : public JobEvents {
   void Send(const AgentMessage& message);
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
   void StartJob(const AssignMsg& assign);
-  void FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result);
+  // `cache_pushed`: the registry cache ref the job pushed its cache to, if any.
+  void FinishJob(const JobRef& job, const Platform& platform, Result<ImageDescriptor> result,
+                 const std::string& cache_pushed = "");
   // Cancels a job on this agent's own account (`why` is not kNone).
   static void Withdraw(ActiveJob& job, Withdrawal why);
   // The retryable failure a job this agent withdrew ends with.

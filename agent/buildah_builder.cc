@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "agent/buildah_cache.h"
 #include "agent/dockerfile_bases.h"
 #include "agent/tool_command.h"
 
@@ -95,11 +96,29 @@ Status BuildahBuilder::Build(const BuildRequest& request,
     if (!request.cache_name.empty()) names.push_back("localhost/" + request.cache_name + ":latest");
     use = store_->BeginJob(std::move(names));
   }
+  if (layers_ && !request.cache_import_dir.empty()) {
+    ImportCacheImages(runner_, buildah_path_, request.cache_import_dir, request.cache_name,
+                      on_output);
+  }
   std::map<std::string, std::string> env;
   if (!request.tmp_dir.empty()) env["TMPDIR"] = request.tmp_dir;
-  Status built =
-      RunBud(CommandSpec{bud, env, ""}, "buildah bud for " + platform, on_output, cancel, &use);
+  StepImages steps;
+  Status built = RunBud(
+      CommandSpec{bud, env, ""}, "buildah bud for " + platform,
+      [&](std::string_view output) {
+        steps.Add(output);
+        on_output(output);
+      },
+      cancel, &use);
   if (!built.ok()) return built;
+  if (layers_ && !request.cache_export_dir.empty()) {
+    Status exported = ExportCacheImages(runner_, buildah_path_, steps.Ids(request.cache_all_stages),
+                                        request.cache_export_dir, on_output);
+    if (!exported.ok()) {
+      on_output("manifold: warning: the registry cache is not written: " + exported.message() +
+                "\n");
+    }
+  }
 
   Status pushed =
       run_step({buildah_path_, "push", request.image_name, "oci:" + request.layout_dir + ":latest"},

@@ -67,6 +67,8 @@ class BuildahBuilder : public Builder {
                           ImageStore* store = nullptr);
 
   std::string Name() const override;
+  // With --layers only: the cache is loaded into, and read from, the layer cache.
+  bool KeepsRegistryCache() const override { return layers_; }
 
   Status Build(const BuildRequest& request,
                const std::function<void(std::string_view output)>& on_output,

@@ -59,6 +59,14 @@ struct BuildRequest {
   // The cgroup (relative to the cgroup file system's root) under which the backend puts its
   // build steps, so that the job's limits, set on a cgroup above it, hold; empty: none.
   std::string cgroup_parent;
+  // The registry cache (agent/cache_transfer.h), for backends that KeepRegistryCache():
+  // an OCI layout whose images (ref names cache-1, cache-2... in build order) go into the
+  // layer cache before the build; empty or absent: none. And a layout (absent) to write
+  // this build's step images to after it, in build order: those of the last stage
+  // (cache_all_stages false, buildx's mode=min) or of every stage (mode=max); empty: none.
+  std::string cache_import_dir;
+  std::string cache_export_dir;
+  bool cache_all_stages = false;
 };
 
 class Builder {
@@ -67,6 +75,10 @@ class Builder {
 
   // Short backend name for logs and agent reports: "buildah".
   virtual std::string Name() const = 0;
+
+  // Whether this backend imports and exports the registry cache (the request's
+  // cache_import_dir and cache_export_dir); those that do not ignore them.
+  virtual bool KeepsRegistryCache() const { return false; }
 
   // Builds request.platform. On success layout_dir holds an OCI image layout with exactly
   // one image manifest, for that platform. A build that fails (the Dockerfile, a RUN step)

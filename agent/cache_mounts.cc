@@ -80,13 +80,14 @@ std::unique_ptr<CacheMounts::Use> CacheMounts::Begin(
   std::lock_guard pulling(pull_mutex_);
   std::error_code ec;
   if (cold && !fs::exists(tmp_dir, ec)) {
-    if (!cache.from.empty()) say(Pull(tmp_dir, cache));
+    if (!cache.from.empty()) say(Pull(tmp_dir, platform, cache));
     fs::create_directories(tmp_dir, ec);
   }
   return use;
 }
 
-std::string CacheMounts::Pull(const std::string& tmp_dir, const RegistryCacheSpec& cache) {
+std::string CacheMounts::Pull(const std::string& tmp_dir, const Platform& platform,
+                              const RegistryCacheSpec& cache) {
   std::string outcome;
   for (const std::string& from : cache.from) {
     Result<Reference> repository = CacheRepository(from);
@@ -98,13 +99,13 @@ std::string CacheMounts::Pull(const std::string& tmp_dir, const RegistryCacheSpe
             : Result<uint64_t>(repository.status());
     if (pulled.ok()) {
       if (options_.metrics != nullptr) {
-        options_.metrics->CountCacheMounts("pull", "succeeded", *pulled);
+        options_.metrics->CountCacheMounts(platform, "pull", "succeeded", *pulled);
       }
       return "pulled cache mounts from " + from + " (" + std::to_string(*pulled) + " bytes)";
     }
     const bool none = pulled.status().code() == Status::Code::kNotFound;
     if (options_.metrics != nullptr) {
-      options_.metrics->CountCacheMounts("pull", none ? "none" : "failed", 0);
+      options_.metrics->CountCacheMounts(platform, "pull", none ? "none" : "failed", 0);
     }
     if (!none) spdlog::warn("cache mounts not pulled: {}", pulled.status().message());
     outcome += (outcome.empty() ? "" : "; ") +
@@ -180,7 +181,8 @@ void CacheMounts::PushAll(std::chrono::steady_clock::time_point deadline) {
     const bool too_large = pushed.code() == Status::Code::kFailedPrecondition;
     if (options_.metrics != nullptr) {
       options_.metrics->CountCacheMounts(
-          "push", pushed.ok() ? "succeeded" : (too_large ? "too_large" : "failed"), bytes);
+          entry.platform, "push", pushed.ok() ? "succeeded" : (too_large ? "too_large" : "failed"),
+          bytes);
     }
     if (pushed.ok()) {
       spdlog::info("pushed the cache mounts of {} {} to {}:{} ({} bytes)", entry.repository,

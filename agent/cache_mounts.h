@@ -95,7 +95,8 @@ class CacheMounts {
   std::string KeyDir(const std::string& key) const;
   // Pulls into `tmp_dir` (which does not exist) from the first of `cache.from` that has a
   // fresh artifact; the line for the job's output.
-  std::string Pull(const std::string& tmp_dir, const RegistryCacheSpec& cache);
+  std::string Pull(const std::string& tmp_dir, const Platform& platform,
+                   const RegistryCacheSpec& cache);
 
   const CacheMountsOptions options_;
   mutable std::mutex mutex_;  // guards entries_ and the directories' creation and removal

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "agent/cache_steps.h"
+#include "agent/cache_transfer.h"
 #include "agent/secret_files.h"
 #include "common/digest.h"
 #include "common/http_client.h"
@@ -201,6 +202,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
                                                 assign.cache, say);
     request.tmp_dir = cache_mounts->tmp_dir();
   }
+  PrepareRegistryCache(assign, dir, &request, say);
   auto build_start = std::chrono::steady_clock::now();
   CacheStepCounter cache_steps;
   Status built = builder_.Build(
@@ -291,7 +293,60 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
                              static_cast<uint64_t>(manifest->size)};
   }
   if (!pushed) return Status::InvalidArgument("the job names no repository to push to");
+  PushCache(assign, request, say);
   return *pushed;
+}
+
+void JobRunner::PrepareRegistryCache(const AssignMsg& assign, const std::string& dir,
+                                     BuildRequest* request,
+                                     const std::function<void(const std::string&)>& say) {
+  const RegistryCacheSpec& cache = assign.cache;
+  if (cache.from.empty() && cache.to.empty()) return;
+  if (!builder_.KeepsRegistryCache()) {
+    say("warning: the " + builder_.Name() +
+        " backend of this agent (or buildah without --layers) keeps no registry cache; "
+        "building without it");
+    return;
+  }
+  const std::string job =
+      std::to_string(assign.job.job_id) + "-" + std::to_string(assign.job.attempt);
+  if (!cache.from.empty()) {
+    // Its name becomes the images' name while they load: lowercase, and the job's own.
+    const std::string import_dir = dir + "/cache-in-" + job;
+    uint64_t pulled = 0;
+    if (FetchRegistryCache(cache, options_.registry_options, import_dir, &pulled, say) > 0) {
+      request->cache_import_dir = import_dir;
+    }
+    if (options_.metrics != nullptr) options_.metrics->CountCacheBytes(assign.platform, pulled, 0);
+  }
+  if (!cache.to.empty()) {
+    request->cache_export_dir = dir + "/cache-out";
+    request->cache_all_stages = cache.mode == "max";
+  }
+}
+
+void JobRunner::PushCache(const AssignMsg& assign, const BuildRequest& request,
+                          const std::function<void(const std::string&)>& say) {
+  if (request.cache_export_dir.empty() || !fs::exists(request.cache_export_dir + "/index.json")) {
+    return;
+  }
+  PushStats stats;
+  int images = 0;
+  Status s = PushRegistryCache(request.cache_export_dir, assign.cache.to, options_.registry_options,
+                               &stats, &images);
+  if (options_.metrics != nullptr) {
+    options_.metrics->CountCacheBytes(assign.platform, 0,
+                                      static_cast<uint64_t>(stats.bytes_pushed));
+  }
+  if (!s.ok()) {
+    say("warning: registry cache not pushed to " + assign.cache.to + ": " + s.message());
+    return;
+  }
+  say("pushed registry cache to " + assign.cache.to + ": " + std::to_string(images) +
+      " step image(s), " + std::to_string(stats.blobs_pushed) + " blob(s) uploaded (" +
+      std::to_string(stats.bytes_pushed) + " bytes), " + std::to_string(stats.blobs_skipped) +
+      " already present");
+  cache_pushed_ = assign.cache.to;
 }
 
 }  // namespace manifold

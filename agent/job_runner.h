@@ -6,14 +6,17 @@
 // the context from the coordinator (verifying its sha256), unpack it safely, run
 // the builder for exactly the job's platform into an OCI layout, then push the layout to
 // every target repository with manifold's own registry client (existing blobs skipped)
-// and return the manifest's descriptor. A build that fails at one of its limits says so,
-// naming the flag that raises it. Failures say whether a retry may help
+// and return the manifest's descriptor. With a registry cache (assign.cache), its images are
+// fetched before the build and the build's step images pushed after the image
+// (agent/cache_transfer.h), for a backend that keeps one. A build that fails at one of its limits
+// says so, naming the flag that raises it. Failures say whether a retry may help
 // (Status::Unavailable: context fetch, registry trouble) or not (the build itself).
 // One JobRunner per job, run on that job's own thread; the JobEvents sink it reports to
 // must be thread-safe.
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -61,6 +64,8 @@ class JobRunner {
 
   Result<ImageDescriptor> Run(const AssignMsg& assign, JobEvents& events,
                               const std::atomic<bool>* cancel);
+  // After Run: the cache ref the job's registry cache was pushed to; empty if none.
+  const std::string& cache_pushed() const { return cache_pushed_; }
 
  private:
   Result<ImageDescriptor> RunIn(const std::string& dir, const AssignMsg& assign,
@@ -68,8 +73,17 @@ class JobRunner {
                                 const JobDisk* disk, JobEvents& events,
                                 const std::atomic<bool>* cancel);
 
+  // Sets up the request's registry cache: fetches assign.cache.from for the builder to
+  // load, and names where it writes its step images for assign.cache.to.
+  void PrepareRegistryCache(const AssignMsg& assign, const std::string& dir, BuildRequest* request,
+                            const std::function<void(const std::string&)>& say);
+  // Pushes what the builder wrote for assign.cache.to; a failure is only reported.
+  void PushCache(const AssignMsg& assign, const BuildRequest& request,
+                 const std::function<void(const std::string&)>& say);
+
   Builder& builder_;
   JobRunnerOptions options_;
+  std::string cache_pushed_;
 };
 
 }  // namespace manifold

@@ -278,11 +278,13 @@ void AgentMetrics::CountPruned(uint64_t images, uint64_t bytes) {
   families_->pruned_bytes.Add({}).Increment(static_cast<double>(bytes));
 }
 
-void AgentMetrics::CountCacheMounts(const std::string& direction, const std::string& result,
-                                    uint64_t bytes) {
+void AgentMetrics::CountCacheMounts(const Platform& platform, const std::string& direction,
+                                    const std::string& result, uint64_t bytes) {
   families_->cache_mounts.Add({{"direction", direction}, {"result", result}}).Increment();
   families_->cache_mounts_bytes.Add({{"direction", direction}})
       .Increment(static_cast<double>(bytes));
+  const bool pulled = direction == "pull";
+  CountCacheBytes(platform, pulled ? bytes : 0, pulled ? 0 : bytes);
 }
 
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }

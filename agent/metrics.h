@@ -62,9 +62,11 @@ class AgentMetrics {
   void SetImageStore(uint64_t used_bytes, uint64_t free_bytes);
   // A pass removed `images` images, freeing `bytes` (measured before and after).
   void CountPruned(uint64_t images, uint64_t bytes);
-  // A cache-mount artifact was pushed (direction "push") or pulled ("pull"): result
-  // succeeded, failed, none (nothing to pull) or too_large (over its bound, not pushed).
-  void CountCacheMounts(const std::string& direction, const std::string& result, uint64_t bytes);
+  // A cache-mount artifact of `platform` was pushed (direction "push") or pulled ("pull"):
+  // result succeeded, failed, none (nothing to pull) or too_large (over its bound, not
+  // pushed). Its bytes count in the cache bytes of CountCacheBytes too.
+  void CountCacheMounts(const Platform& platform, const std::string& direction,
+                        const std::string& result, uint64_t bytes);
   void SetSlotsBusy(uint32_t busy);
   void SetDraining(bool draining);
   // Build output held back at the coordinator's request (LogFlowMsg), and the bytes cut

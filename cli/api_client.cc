@@ -191,6 +191,9 @@ std::string BuildSubmissionToJson(const BuildSubmission& request) {
   for (const auto& [id, bytes] : request.secrets) body["secrets"][id] = Base64Encode(bytes);
   if (!request.network.empty()) body["network"] = request.network;
   if (!request.entitlements.empty()) body["entitlements"] = request.entitlements;
+  if (!request.cache_from.empty()) body["cache_from"] = request.cache_from;
+  if (!request.cache_to.empty()) body["cache_to"] = request.cache_to;
+  if (!request.cache_mode.empty()) body["cache_mode"] = request.cache_mode;
   const std::pair<const char*, uint64_t> limits[] = {{"memory_bytes", request.limits.memory_bytes},
                                                      {"cpu_millis", request.limits.cpu_millis},
                                                      {"pids", request.limits.pids},

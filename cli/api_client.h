@@ -101,6 +101,9 @@ struct BuildSubmission {
   std::map<std::string, std::string> secrets;  // --secret: id -> bytes, sent in base64
   std::string network;                         // "" (default, sent as nothing), none, host
   std::vector<std::string> entitlements;       // --allow
+  std::vector<std::string> cache_from;         // --cache-from refs
+  std::string cache_to;                        // --cache-to ref; "" sends none
+  std::string cache_mode;                      // --cache-to mode; "" sends none
   JobLimits limits;                            // only the fields set are sent
 };
 

@@ -24,6 +24,7 @@
 #include "common/dockerignore.h"
 #include "common/platform.h"
 #include "common/reference.h"
+#include "common/registry_cache.h"
 #include "common/resource_units.h"
 #include "common/strings.h"
 #include "common/validate.h"
@@ -139,6 +140,27 @@ Status ParseSandboxOptions(const BuildOptions& options, BuildSubmission* request
   return Status::Ok();
 }
 
+// --cache-from and --cache-to, checked as the coordinator checks them.
+Status ParseCacheOptions(const BuildOptions& options, BuildSubmission* request) {
+  for (const std::string& text : options.cache_from) {
+    Result<CacheOption> option = ParseCacheOption(text, /*to=*/false);
+    if (!option.ok()) return option.status();
+    request->cache_from.push_back(option->ref);
+  }
+  if (options.cache_to.size() > 1) {
+    return Status::InvalidArgument(
+        "--cache-to is given more than once; give one registry ref (each platform gets its "
+        "own repository under it)");
+  }
+  for (const std::string& text : options.cache_to) {
+    Result<CacheOption> option = ParseCacheOption(text, /*to=*/true);
+    if (!option.ok()) return option.status();
+    request->cache_to = option->ref;
+    request->cache_mode = option->mode;
+  }
+  return Status::Ok();
+}
+
 Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& env) {
   LocalBuild build;
   Result<std::vector<Platform>> platforms = ParsePlatformList(Join(options.platforms, ","));
@@ -202,6 +224,7 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
   if (!secrets.ok()) return secrets.status();
   build.request.secrets = std::move(secrets).value();
   if (Status s = ParseSandboxOptions(options, &build.request); !s.ok()) return s;
+  if (Status s = ParseCacheOptions(options, &build.request); !s.ok()) return s;
   // index:org.opencontainers.image.source=... (or .revision) overrides these on the
   // coordinator, which applies index_annotations last.
   GitSource git = DetectGitSource(options.context_dir);

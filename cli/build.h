@@ -50,6 +50,9 @@ struct BuildOptions {
   // --network default|none|host; --allow ENTITLEMENT (only network.host is supported).
   std::string network = "default";
   std::vector<std::string> allow;
+  // --cache-from and --cache-to, buildx's syntax: type=registry,ref=REPO[,mode=min|max].
+  std::vector<std::string> cache_from;
+  std::vector<std::string> cache_to;
   // --job-memory SIZE, --job-disk SIZE, --job-cpus N, --job-pids N; "" and 0 leave the
   // agent's defaults.
   std::string job_memory;

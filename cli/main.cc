@@ -105,6 +105,15 @@ int main(int argc, char** argv) {
                    "metadata addresses), none, or host (needs --allow network.host)")
       ->check(CLI::IsMember({"default", "none", "host"}));
   build_cmd
+      ->add_option("--cache-from", build.cache_from,
+                   "Registry cache to read: type=registry,ref=REPO[:TAG] (repeatable; each "
+                   "platform reads its own REPO/OS-ARCH)")
+      ->allow_extra_args(false);
+  build_cmd
+      ->add_option("--cache-to", build.cache_to,
+                   "Registry cache to write: type=registry,ref=REPO[:TAG][,mode=min|max]")
+      ->allow_extra_args(false);
+  build_cmd
       ->add_option("--allow", build.allow,
                    "Entitlement: network.host (the agent must run with "
                    "--allow-insecure-entitlement network.host) (repeatable)")

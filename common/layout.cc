@@ -32,6 +32,13 @@ Result<std::string> ReadSmallFile(const std::string& path, int64_t max_bytes) {
   return data;
 }
 
+Status WriteWholeFile(const std::string& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  return out ? Status::Ok() : Status::Internal("cannot write " + path);
+}
+
 Status CheckLayoutMarker(const std::string& dir) {
   const std::string path = dir + "/oci-layout";
   Result<std::string> bytes = ReadSmallFile(path, 1 << 16);
@@ -68,6 +75,18 @@ std::string ListRefNames(const std::vector<Descriptor>& entries) {
   return out;
 }
 
+// The layout's index.json, after checking its oci-layout marker.
+Result<Index> ReadLayoutIndex(const std::string& dir) {
+  Status s = CheckLayoutMarker(dir);
+  if (!s.ok()) return s;
+  const std::string index_path = dir + "/index.json";
+  Result<std::string> index_bytes = ReadSmallFile(index_path, int64_t{16} << 20);
+  if (!index_bytes.ok()) return index_bytes.status();
+  Result<Index> index = ParseIndex(*index_bytes);
+  if (!index.ok()) return index.status().WithContext(index_path);
+  return index;
+}
+
 }  // namespace
 
 Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view digest) {
@@ -76,6 +95,20 @@ Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view dige
                                    "\" is not a sha256 digest; cannot locate it in " + dir);
   }
   return dir + "/blobs/sha256/" + DigestHex(digest);
+}
+
+Status WriteLayoutBlob(const std::string& dir, std::string_view digest, std::string_view bytes) {
+  Result<std::string> path = LayoutBlobPath(dir, digest);
+  if (!path.ok()) return path.status();
+  return WriteWholeFile(*path, bytes);
+}
+
+Status WriteLayoutIndex(const std::string& dir, std::string_view index_json) {
+  if (Status s = WriteWholeFile(dir + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+      !s.ok()) {
+    return s;
+  }
+  return WriteWholeFile(dir + "/index.json", index_json);
 }
 
 Result<std::string> ReadLayoutBlob(const std::string& dir, std::string_view digest,
@@ -99,14 +132,19 @@ Result<std::string> ReadLayoutBlob(const std::string& dir, std::string_view dige
   return bytes;
 }
 
+Result<std::vector<std::string>> LayoutRefNames(const std::string& dir) {
+  Result<Index> index = ReadLayoutIndex(dir);
+  if (!index.ok()) return index.status();
+  std::vector<std::string> names;
+  for (const Descriptor& d : index->manifests) {
+    if (std::string name = RefName(d); !name.empty()) names.push_back(std::move(name));
+  }
+  return names;
+}
+
 Result<OciLayoutImage> OpenLayoutImage(const std::string& dir, std::string_view ref_name) {
-  Status s = CheckLayoutMarker(dir);
-  if (!s.ok()) return s;
-  const std::string index_path = dir + "/index.json";
-  Result<std::string> index_bytes = ReadSmallFile(index_path, int64_t{16} << 20);
-  if (!index_bytes.ok()) return index_bytes.status();
-  Result<Index> index = ParseIndex(*index_bytes);
-  if (!index.ok()) return index.status().WithContext(index_path);
+  Result<Index> index = ReadLayoutIndex(dir);
+  if (!index.ok()) return index.status();
 
   std::vector<Descriptor> matches;
   for (const Descriptor& d : index->manifests) {

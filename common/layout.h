@@ -5,13 +5,15 @@
 // org.opencontainers.image.ref.name annotation) and content-addressed blobs under
 // blobs/sha256/<hex>. OpenLayoutImage picks one single-platform image and reads its
 // manifest; blob paths are only ever built from validated digests, so a hostile index.json
-// cannot point outside the layout. Functions here only read the directory; they are
-// thread-safe as long as nobody rewrites the layout meanwhile.
+// cannot point outside the layout. Functions here only read the directory, but for the two
+// Write functions (for layouts the agent fills itself); they are thread-safe as long as
+// nobody rewrites the layout meanwhile.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/oci.h"
 #include "common/status.h"
@@ -33,6 +35,14 @@ struct OciLayoutImage {
 // manifest, when the manifest's bytes do not match its digest, or when a blob it references
 // is missing or has the wrong size.
 Result<OciLayoutImage> OpenLayoutImage(const std::string& dir, std::string_view ref_name = "");
+
+// The ref names of the layout's images, in index.json's order (unnamed entries skipped).
+Result<std::vector<std::string>> LayoutRefNames(const std::string& dir);
+
+// Writes `bytes` as the blob `digest` of the layout at `dir` (its blobs/sha256 must exist).
+Status WriteLayoutBlob(const std::string& dir, std::string_view digest, std::string_view bytes);
+// Writes the layout's oci-layout marker and its index.json.
+Status WriteLayoutIndex(const std::string& dir, std::string_view index_json);
 
 // dir/blobs/sha256/<hex>; fails for anything but a valid sha256 digest.
 Result<std::string> LayoutBlobPath(const std::string& dir, std::string_view digest);

@@ -76,6 +76,8 @@ struct JobResultMsg {
   std::string error;      // when not
   bool retryable = false;
   bool refused = false;  // no free slot: the job was never started
+  // The repository this job's registry cache was pushed to; empty if none.
+  std::string cache_pushed{};
   bool operator==(const JobResultMsg&) const = default;
 };
 
@@ -97,13 +99,13 @@ struct WelcomeMsg {
   bool operator==(const WelcomeMsg&) const = default;
 };
 
-// The build's registry cache for one job's platform, resolved to that platform's
-// repositories (protocol RegistryCache).
+// The build's registry cache for one job's platform, resolved by the coordinator to that
+// platform's own repositories (so platforms never overwrite each other's cache).
 struct RegistryCacheSpec {
   std::vector<std::string> from;  // repositories to read cache from, in order
-  std::string to;                 // repository to write cache to; "" = none
-  std::string mode;               // "min" or "max", as buildx
-  uint32_t ttl_seconds = 0;       // cache older than this is not used (0: no limit)
+  std::string to;                 // repository to write cache to; empty: none
+  std::string mode = "min";       // "min" (the final stage's steps) or "max" (every stage's)
+  uint32_t ttl_seconds = 0;       // cache older than this is not used; 0: no limit
   bool operator==(const RegistryCacheSpec&) const = default;
 };
 
@@ -132,7 +134,7 @@ struct AssignMsg {
   std::vector<std::string> entitlements;
   // --job-memory, --job-cpus, --job-pids, --job-disk; unset fields take the agent's defaults.
   JobLimits limits;
-  RegistryCacheSpec cache;
+  RegistryCacheSpec cache{};
   bool operator==(const AssignMsg&) const = default;
 };
 

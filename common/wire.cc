@@ -238,6 +238,7 @@ std::string EncodeAgentMessage(const AgentMessage& message) {
         failure.setRetryable(m.retryable);
         failure.setRefused(m.refused);
       }
+      result.setCachePushed(AsText(m.cache_pushed));
     }
     void operator()(const DrainingMsg&) { root.setDraining(); }
     void operator()(const GoodbyeMsg&) { root.setGoodbye(); }
@@ -313,6 +314,7 @@ Result<AgentMessage> DecodeAgentMessage(std::string_view frame, const WireLimits
               default:
                 throw DecodeError("unknown job result kind");
             }
+            m.cache_pushed = ToString(result.getCachePushed());
             return m;
           }
           case proto::AgentMessage::DRAINING:
@@ -371,8 +373,8 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       limits.setPids(m.limits.pids);
       limits.setDiskBytes(m.limits.disk_bytes);
       auto cache = assign.initCache();
-      auto cache_from = cache.initFrom(static_cast<unsigned>(m.cache.from.size()));
-      for (size_t f = 0; f < m.cache.from.size(); ++f) cache_from.set(f, AsText(m.cache.from[f]));
+      auto from = cache.initFrom(static_cast<unsigned>(m.cache.from.size()));
+      for (size_t f = 0; f < m.cache.from.size(); ++f) from.set(f, AsText(m.cache.from[f]));
       cache.setTo(AsText(m.cache.to));
       cache.setMode(AsText(m.cache.mode));
       cache.setTtlSeconds(m.cache.ttl_seconds);
@@ -454,6 +456,10 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
             for (auto from : cache.getFrom()) m.cache.from.push_back(ToString(from));
             m.cache.to = ToString(cache.getTo());
             m.cache.mode = ToString(cache.getMode());
+            if (m.cache.mode.empty()) m.cache.mode = "min";
+            if (m.cache.mode != "min" && m.cache.mode != "max") {
+              throw DecodeError("cache mode \"" + m.cache.mode.substr(0, 16) + "\" is invalid");
+            }
             m.cache.ttl_seconds = cache.getTtlSeconds();
             return m;
           }

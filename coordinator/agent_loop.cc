@@ -310,6 +310,7 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
             cold_times_.Observe(ran.repository, ran.platform, ran.cache, seconds));
         NoteWarm(warm_caches_[agent_id], ran.repository, ran.platform, now,
                  options_.cache_affinity_window);
+        if (!result.cache_pushed.empty()) NoteCachePush(ran, result.cache_pushed, now);
       }
     }
     ReleaseJob(job.job_id);
@@ -322,6 +323,17 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
   }
   ApplyOutcome(outcome, result.refused ? "refused" : "job_failed_retryable", now);
   SendToAgent(agent_id, AckMsg{job});
+}
+
+void AgentLoop::NoteCachePush(const RunningJob& ran, const std::string& cache_ref,
+                              LoopClock::time_point now) {
+  cache_pushes_[{ran.repository, ran.platform}] = now;
+  // Only a placement hint: a push not recorded makes a later job's placement "least
+  // loaded" instead of "registry cache", and the next push records it.
+  if (Status s = store_.RecordCachePush(ran.repository, ran.platform, cache_ref); !s.ok()) {
+    spdlog::warn("{}: registry cache push to {} not recorded: {}", ran.repository, cache_ref,
+                 s.message());
+  }
 }
 
 void AgentLoop::ApplyReconciliation(const std::string& agent_id, const Reconciliation& reconciled,
@@ -522,7 +534,8 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
   std::vector<SchedulerAgent> agents =
       FreeAgents(sessions_.all(), warm_caches_, now, options_.cache_affinity_window);
   if (agents.empty()) return;  // every slot is busy: nothing to decide
-  std::vector<JobAssignment> planned = PlanSchedulingPass(pending_, std::move(agents));
+  std::vector<JobAssignment> planned =
+      PlanSchedulingPass(pending_, std::move(agents), cache_pushes_, options_.cache.ttl, now);
   if (planned.empty()) return;
   // One transaction for the whole pass: one commit however many slots freed up meanwhile.
   Result<std::vector<uint32_t>> attempts = store_.AssignJobs(planned);
@@ -541,8 +554,9 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
     }
     const QueuedJob& job = waiting->second.job;
     auto secrets = secrets_.find(job.build_id);
-    AssignMsg assign = MakeAssignMsg(job, attempt, options_.contexts,
-                                     secrets == secrets_.end() ? nullptr : secrets->second.get());
+    AssignMsg assign =
+        MakeAssignMsg(job, attempt, options_.contexts,
+                      secrets == secrets_.end() ? nullptr : secrets->second.get(), options_.cache);
     spdlog::info("{}job {} ({} of build {}) attempt {} -> agent {} ({})",
                  LogIds{.build = job.build_id,
                         .job = job.job_id,
@@ -552,15 +566,18 @@ void AgentLoop::ScheduleJobs(LoopClock::time_point now) {
                  assignment.placement);
     metrics_.ObserveQueueWait(job.platform,
                               std::chrono::duration<double>(now - waiting->second.since).count());
-    running_[job.job_id] = {assign.job,
-                            assignment.agent_id,
-                            job.platform,
-                            now + std::chrono::seconds(job.spec->job_timeout_s),
-                            job.spec->job_timeout_s,
-                            now,
-                            waiting->second.repository,
-                            CacheOf(warm_caches_, assignment.agent_id, waiting->second.repository,
-                                    job.platform, now, options_.cache_affinity_window)};
+    running_[job.job_id] = {
+        assign.job,
+        assignment.agent_id,
+        job.platform,
+        now + std::chrono::seconds(job.spec->job_timeout_s),
+        job.spec->job_timeout_s,
+        now,
+        waiting->second.repository,
+        CacheOf(warm_caches_, assignment.agent_id, waiting->second.repository, job.platform, now,
+                options_.cache_affinity_window,
+                !assign.cache.from.empty() && CacheAge(cache_pushes_, waiting->second.repository,
+                                                       job.platform, options_.cache.ttl, now))};
     AgentSession* session = sessions_.Find(assignment.agent_id);
     session->jobs[job.job_id] = ++session->assigns_sent;
     SendToAgent(assignment.agent_id, assign);

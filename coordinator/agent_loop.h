@@ -57,6 +57,8 @@ struct LoopOptions {
   // An agent's layer cache counts as warm for a repository and platform it built this
   // recently; the scheduler then prefers it for jobs of the same repository.
   std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
+  // The registry cache: --cache-repo-template and --cache-ttl (coordinator/cache_plan.h).
+  CacheDefaults cache;
   WireLimits limits;
   LogLimits log_limits;
   ContextSource contexts;
@@ -133,6 +135,9 @@ class AgentLoop {
   void ApplyPhase(const JobReports::Phase& phase, bool current);
   void ApplyResult(const std::string& agent_id, const JobResultMsg& result,
                    const ResultOutcome& outcome, LoopClock::time_point now);
+  // Remembers (and records) that a job pushed its registry cache to `cache_ref`.
+  void NoteCachePush(const RunningJob& ran, const std::string& cache_ref,
+                     LoopClock::time_point now);
   // Carries out what a recorded transition did: requeue, cancels, merge; counts it.
   void ApplyOutcome(const ResultOutcome& outcome, const char* retry_reason,
                     LoopClock::time_point now);
@@ -165,6 +170,7 @@ class AgentLoop {
   std::map<uint64_t, UnrecordedLoss> unrecorded_losses_;
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   ColdBuildTimes cold_times_;                     // the yardstick of cached jobs
+  CachePushTimes cache_pushes_;                   // registry cache pushes, as recorded in the store
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;

@@ -16,6 +16,8 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
   if (!active.ok()) return active.status();
   Result<std::vector<BuildRecord>> merging = store_.BuildsToMerge();
   if (!merging.ok()) return merging.status();
+  Result<std::vector<CachePush>> pushes = store_.CachePushes();
+  if (!pushes.ok()) return pushes.status();
   std::set<uint64_t> waiting, held, builds_to_run;
   for (QueuedJob& job : *pending) {
     waiting.insert(job.job_id);
@@ -31,6 +33,14 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
   LoopClock::time_point hello_deadline =
       now + options_.heartbeat_interval * options_.missed_heartbeats + std::chrono::seconds(10);
   auto system_now = std::chrono::system_clock::now().time_since_epoch();
+  for (const CachePush& push : *pushes) {
+    // Stored as wall time; the loop keeps time on a steady clock.
+    auto age = std::chrono::duration_cast<std::chrono::milliseconds>(system_now) -
+               std::chrono::milliseconds(push.pushed_unix_ms);
+    LoopClock::time_point at = now - age;
+    auto [it, added] = cache_pushes_.try_emplace({push.repository, push.platform}, at);
+    if (!added) it->second = std::max(it->second, at);
+  }
   for (const JobRecord& job : *active) {
     held.insert(job.id);
     builds_to_run.insert(job.build_id);

@@ -25,9 +25,10 @@ Status AgentSocket::Bind() {
   // so the copy does not show.
   constexpr int kZeroCopyRecv = 10;
   if (zmq_ctx_set(context_->handle(), kZeroCopyRecv, 0) != 0) {
-    spdlog::warn("this libzmq refuses ZMQ_ZERO_COPY_RECV ({}): the coordinator's memory may "
-                 "grow with the messages its agents send",
-                 zmq_strerror(zmq_errno()));
+    spdlog::warn(
+        "this libzmq refuses ZMQ_ZERO_COPY_RECV ({}): the coordinator's memory may "
+        "grow with the messages its agents send",
+        zmq_strerror(zmq_errno()));
   }
   router_ = std::make_unique<zmq::socket_t>(*context_, zmq::socket_type::router);
   router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_frame_bytes));

@@ -47,33 +47,47 @@ void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& pl
 
 JobCache CacheOf(const std::map<std::string, WarmCache>& warm_caches, const std::string& agent_id,
                  const std::string& repository, const Platform& platform, LoopClock::time_point now,
-                 LoopClock::duration window) {
+                 LoopClock::duration window, bool reads_fresh_registry_cache) {
+  const JobCache otherwise = reads_fresh_registry_cache ? JobCache::kRegistry : JobCache::kCold;
   auto agent = warm_caches.find(agent_id);
-  if (agent == warm_caches.end()) return JobCache::kCold;
+  if (agent == warm_caches.end()) return otherwise;
   auto built = agent->second.find({repository, platform});
   return built != agent->second.end() && now - built->second <= window ? JobCache::kWarm
-                                                                       : JobCache::kCold;
+                                                                       : otherwise;
 }
 
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
-                                              std::vector<SchedulerAgent> agents) {
+                                              std::vector<SchedulerAgent> agents,
+                                              const CachePushTimes& pushes,
+                                              std::chrono::seconds ttl, LoopClock::time_point now) {
   std::vector<PendingJob> jobs;
   jobs.reserve(pending.size());
   for (const auto& [job_id, waiting] : pending) {
+    std::optional<int64_t> cache_age_s;
+    if (!waiting.repository.empty() && !waiting.job.spec->no_cache) {
+      if (auto age = CacheAge(pushes, waiting.repository, waiting.job.platform, ttl, now)) {
+        cache_age_s = std::chrono::duration_cast<std::chrono::seconds>(*age).count();
+      }
+    }
     jobs.push_back({job_id, waiting.job.platform, waiting.job.spec->emulation,
-                    waiting.native_wait_over, waiting.repository});
+                    waiting.native_wait_over, waiting.repository, cache_age_s});
   }
   std::vector<JobAssignment> planned;
   for (const Assignment& a : Schedule(jobs, std::move(agents))) {
     const WaitingJob& waiting = pending.at(a.job_id);
-    planned.push_back({a.job_id, a.agent_id, a.emulated,
-                       DescribePlacement(a, waiting.job.spec->emulation, waiting.repository)});
+    // `jobs` is in job id order, as `pending` is.
+    auto job = std::lower_bound(jobs.begin(), jobs.end(), a.job_id,
+                                [](const PendingJob& j, uint64_t id) { return j.job_id < id; });
+    planned.push_back(
+        {a.job_id, a.agent_id, a.emulated,
+         DescribePlacement(a, waiting.job.spec->emulation, waiting.repository, job->cache_age_s)});
   }
   return planned;
 }
 
 AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSource& contexts,
-                        const std::map<std::string, std::string>* secrets) {
+                        const std::map<std::string, std::string>* secrets,
+                        const CacheDefaults& cache) {
   const BuildSpec& spec = *job.spec;
   AssignMsg assign;
   assign.job = {job.job_id, attempt};
@@ -95,6 +109,8 @@ AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSou
   assign.entitlements = spec.entitlements;
   assign.limits = spec.limits;
   if (secrets != nullptr) assign.secrets = *secrets;
+  assign.cache = ResolveRegistryCache(
+      spec, job.platform, assign.repositories.empty() ? "" : assign.repositories.front(), cache);
   return assign;
 }
 

@@ -14,6 +14,7 @@
 #include "common/messages.h"
 #include "coordinator/agent_sessions.h"
 #include "coordinator/build.h"
+#include "coordinator/cache_plan.h"
 #include "coordinator/job_view.h"
 #include "coordinator/scheduler.h"
 
@@ -34,15 +35,19 @@ void NoteWarm(WarmCache& warm, const std::string& repository, const Platform& pl
               LoopClock::time_point now, LoopClock::duration window);
 
 // What `agent_id` has cached for `repository` and `platform` at `now`: warm when it built
-// them within `window`, as the scheduler ranks it.
+// them within `window`, as the scheduler ranks it; otherwise registry when the job reads a
+// registry cache that `reads_fresh_registry_cache` says was pushed within its TTL.
 JobCache CacheOf(const std::map<std::string, WarmCache>& warm_caches, const std::string& agent_id,
                  const std::string& repository, const Platform& platform, LoopClock::time_point now,
-                 LoopClock::duration window);
+                 LoopClock::duration window, bool reads_fresh_registry_cache);
 
 // Decides a scheduling pass over the waiting jobs (oldest first) and the agents with free
-// slots, and describes each placement for the job's record.
+// slots, and describes each placement for the job's record. `pushes` within `ttl` of `now`
+// mark the jobs whose registry cache a cold agent can start from.
 std::vector<JobAssignment> PlanSchedulingPass(const WaitingJobs& pending,
-                                              std::vector<SchedulerAgent> agents);
+                                              std::vector<SchedulerAgent> agents,
+                                              const CachePushTimes& pushes,
+                                              std::chrono::seconds ttl, LoopClock::time_point now);
 
 // Where agents fetch build contexts from.
 struct ContextSource {
@@ -51,8 +56,10 @@ struct ContextSource {
   std::function<std::string(const std::string& digest)> url_query;
 };
 
-// The Assign message for attempt `attempt` of `job`, with the build's secrets (null: none).
+// The Assign message for attempt `attempt` of `job`, with the build's secrets (null: none)
+// and its registry cache for the job's platform.
 AssignMsg MakeAssignMsg(const QueuedJob& job, uint32_t attempt, const ContextSource& contexts,
-                        const std::map<std::string, std::string>* secrets);
+                        const std::map<std::string, std::string>* secrets,
+                        const CacheDefaults& cache = {});
 
 }  // namespace manifold

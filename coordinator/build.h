@@ -51,6 +51,12 @@ struct BuildSpec {
   std::string network;
   std::vector<std::string> entitlements;
   JobLimits limits;
+  // --cache-from and --cache-to (type=registry): cache refs as given, "REPO[:TAG]"; each
+  // platform's job uses its own repository under them (common/registry_cache.h). No ref at
+  // all: the coordinator's --cache-repo-template, if set, gives both.
+  std::vector<std::string> cache_from;
+  std::string cache_to;
+  std::string cache_mode = "min";  // of cache_to: "min" or "max"
 };
 
 // One state change of a job, from job_events: the job's history across attempts.

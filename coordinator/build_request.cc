@@ -12,6 +12,7 @@
 #include "common/docker_config.h"
 #include "common/platform.h"
 #include "common/reference.h"
+#include "common/registry_cache.h"
 #include "common/validate.h"
 #include "coordinator/emulation.h"
 
@@ -81,6 +82,41 @@ Status ParseSandbox(const json& request, BuildSpec* spec) {
                                      std::to_string(kMaxJobLimit));
     }
     *field->second = value.get<uint64_t>();
+  }
+  return Status::Ok();
+}
+
+// "cache_from" (a list of refs), "cache_to" (a ref) and "cache_mode" ("min" or "max"): the
+// build's registry cache, as the CLI's --cache-from/--cache-to give it.
+Status ParseRegistryCache(const json& request, BuildSpec* spec) {
+  constexpr size_t kMaxCacheFrom = 16;
+  if (auto it = request.find("cache_from"); it != request.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() > kMaxCacheFrom) {
+      return Status::InvalidArgument("field \"cache_from\" must be a list of at most " +
+                                     std::to_string(kMaxCacheFrom) +
+                                     " cache refs, e.g. [\"registry.example/cache/app\"]");
+    }
+    for (const json& item : *it) {
+      if (!item.is_string()) {
+        return Status::InvalidArgument("field \"cache_from\" must contain only strings");
+      }
+      std::string ref = item.get<std::string>();
+      if (Status s = ValidateCacheRef(ref); !s.ok()) return s.WithContext("field \"cache_from\"");
+      spec->cache_from.push_back(std::move(ref));
+    }
+  }
+  if (auto it = request.find("cache_to"); it != request.end() && !it->is_null()) {
+    if (!it->is_string()) return Status::InvalidArgument("field \"cache_to\" must be a string");
+    spec->cache_to = it->get<std::string>();
+    if (Status s = ValidateCacheRef(spec->cache_to); !s.ok()) {
+      return s.WithContext("field \"cache_to\"");
+    }
+  }
+  if (auto it = request.find("cache_mode"); it != request.end() && !it->is_null()) {
+    if (!it->is_string() || (*it != "min" && *it != "max")) {
+      return Status::InvalidArgument("field \"cache_mode\" must be \"min\" or \"max\"");
+    }
+    spec->cache_mode = it->get<std::string>();
   }
   return Status::Ok();
 }
@@ -264,6 +300,7 @@ Result<BuildSpec> ParseBuildRequest(const std::string& body,
     spec.emulation = *policy;
   }
   if (Status s = ParseSandbox(request, &spec); !s.ok()) return s;
+  if (Status s = ParseRegistryCache(request, &spec); !s.ok()) return s;
   return spec;
 }
 

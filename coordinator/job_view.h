@@ -26,13 +26,22 @@ struct WaitingJob {
 };
 
 // What the job's agent had cached for its repository and platform when it was assigned,
-// as the coordinator knew it: warm, it built them within the cache affinity window; cold,
-// not that the coordinator knows of.
-enum class JobCache { kCold, kWarm };
+// as the coordinator knew it: warm, it built them within the cache affinity window;
+// registry, it did not, but the job reads a registry cache pushed within its TTL; cold,
+// neither that the coordinator knows of.
+enum class JobCache { kCold, kWarm, kRegistry };
 
-// The value of the cache label of the cache metrics: "cold" or "warm".
+// The value of the cache label of the cache metrics: "cold", "warm" or "registry".
 constexpr const char* JobCacheName(JobCache cache) {
-  return cache == JobCache::kWarm ? "warm" : "cold";
+  switch (cache) {
+    case JobCache::kWarm:
+      return "warm";
+    case JobCache::kRegistry:
+      return "registry";
+    case JobCache::kCold:
+      break;
+  }
+  return "cold";
 }
 
 struct RunningJob {

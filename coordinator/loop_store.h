@@ -24,6 +24,15 @@
 
 namespace manifold {
 
+// The last successful registry cache push for an image repository and platform.
+struct CachePush {
+  std::string repository;  // the image's "registry/repository"
+  Platform platform;
+  std::string cache_ref;  // where the cache went: the platform's own cache reference
+  int64_t pushed_unix_ms = 0;
+  bool operator==(const CachePush&) const = default;
+};
+
 class LoopStore {
  public:
   virtual ~LoopStore() = default;
@@ -72,6 +81,11 @@ class LoopStore {
 
   virtual Status UpsertAgent(const HelloMsg& hello) = 0;
   virtual Status SetAgentState(const std::string& agent_id, const std::string& state) = 0;
+
+  // Registry cache pushes (one kept per repository and platform, the latest), for placement.
+  virtual Status RecordCachePush(const std::string& repository, const Platform& platform,
+                                 const std::string& cache_ref) = 0;
+  virtual Result<std::vector<CachePush>> CachePushes() = 0;
 
   // Writes so far whose outcome is unknown: the answer to the commit was lost and the
   // database could not be asked what became of it, so each may or may not have been

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "coordinator/api.h"
 #include "coordinator/api_auth.h"
+#include "coordinator/cache_plan.h"
 #include "coordinator/context_collector.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/disk_context_store.h"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
   int cache_affinity_s = 6 * 3600;
+  std::string cache_ttl_text = "7d";
   ContextRetention context_retention;
   std::string context_max_age_text = "7d";
   std::string retention_text = "30d";
@@ -113,6 +115,16 @@ int main(int argc, char** argv) {
                  "seconds an agent's layer cache counts as warm for a repository it built")
       ->envname("MANIFOLD_CACHE_AFFINITY_WINDOW")
       ->check(CLI::Range(0, 86400 * 30))
+      ->capture_default_str();
+  app.add_option("--cache-repo-template", options.loop.cache.repo_template,
+                 "registry cache of builds that name none (no --cache-from/--cache-to): "
+                 "read from and written to this ref, {repo} being the image's repository "
+                 "path, e.g. 'registry.example/cache/{repo}'; each platform gets its own "
+                 "repository under it")
+      ->envname("MANIFOLD_CACHE_REPO_TEMPLATE");
+  app.add_option("--cache-ttl", cache_ttl_text,
+                 "registry cache pushed longer ago is not used: 7d, 12h... (0: no limit)")
+      ->envname("MANIFOLD_CACHE_TTL")
       ->capture_default_str();
   app.add_option("--retention", retention_text,
                  "how long a finished build (its jobs, events and log) and an agent gone "
@@ -322,6 +334,14 @@ int main(int argc, char** argv) {
       ParseRetention("--context-max-age", context_max_age_text);
   if (!context_max_age.ok()) return Fail(context_max_age.status().message());
   context_retention.max_age = *context_max_age;
+  Result<std::chrono::seconds> cache_ttl = ParseRetention("--cache-ttl", cache_ttl_text);
+  if (!cache_ttl.ok()) return Fail(cache_ttl.status().message());
+  options.loop.cache.ttl = *cache_ttl;
+  if (!options.loop.cache.repo_template.empty()) {
+    if (Status s = ValidateCacheRepoTemplate(options.loop.cache.repo_template); !s.ok()) {
+      return Fail(s.message());
+    }
+  }
 
   options.agent_endpoint = agent_listen;
   options.loop.contexts.public_url = public_url;

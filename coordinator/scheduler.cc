@@ -40,15 +40,26 @@ bool EmulationAllowed(const PendingJob& job) {
   return false;
 }
 
+// "45s", "3m", "5h", "2d": the largest whole unit.
+std::string DescribeAge(int64_t seconds) {
+  if (seconds < 60) return std::to_string(seconds) + "s";
+  if (seconds < 3600) return std::to_string(seconds / 60) + "m";
+  if (seconds < 86400) return std::to_string(seconds / 3600) + "h";
+  return std::to_string(seconds / 86400) + "d";
+}
+
 }  // namespace
 
 std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emulation,
-                              std::string_view repository) {
+                              std::string_view repository, std::optional<int64_t> cache_age_s) {
   switch (assignment.placement) {
     case Placement::kWarmCache:
       return "native, warm cache for " + std::string(repository);
     case Placement::kLeastLoaded:
       return "native, least loaded";
+    case Placement::kRegistryCache:
+      return "native, registry cache for " + std::string(repository) + " pushed " +
+             DescribeAge(cache_age_s.value_or(0)) + " ago";
     case Placement::kEmulated:
       return std::string("emulated (--emulation ") + std::string(EmulationPolicyName(emulation)) +
              (emulation == EmulationPolicy::kFallback ? ", no native agent took it in time)" : ")");
@@ -93,9 +104,10 @@ std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
     // The agent's slot is gone from every platform it offers.
     for (const PlatformOffer& offer : best.agent->platforms)
       --by_platform[offer.platform].free_slots;
-    Placement placement = best.emulated ? Placement::kEmulated
-                          : best_warm   ? Placement::kWarmCache
-                                        : Placement::kLeastLoaded;
+    Placement placement = best.emulated     ? Placement::kEmulated
+                          : best_warm       ? Placement::kWarmCache
+                          : job.cache_age_s ? Placement::kRegistryCache
+                                            : Placement::kLeastLoaded;
     assignments.push_back({job.job_id, best.agent->id, best.emulated, placement});
   }
   return assignments;

@@ -36,13 +36,17 @@ struct PendingJob {
   bool native_wait_over = false;
   // The repository the job pushes to, the key of cache affinity; empty for none.
   std::string repository{};
+  // Seconds since the registry cache of (repository, platform) was pushed, when within
+  // the cache TTL: any cold agent can start from it. Nothing: no usable registry cache.
+  std::optional<int64_t> cache_age_s{};
 };
 
 // Why an agent was chosen, recorded with the assignment for people to read.
 enum class Placement {
-  kWarmCache,    // native, and it recently built this repository for this platform
-  kLeastLoaded,  // native, the one with the most free slots
-  kEmulated,     // no native agent could take it and the build's policy allows emulation
+  kWarmCache,      // native, and it recently built this repository for this platform
+  kLeastLoaded,    // native, the one with the most free slots (cold: no cache to start from)
+  kRegistryCache,  // native and cold, the most free slots, but the registry cache is recent
+  kEmulated,       // no native agent could take it and the build's policy allows emulation
 };
 
 struct Assignment {
@@ -53,17 +57,20 @@ struct Assignment {
   bool operator==(const Assignment&) const = default;
 };
 
-// One line for a job's record: "native, warm cache for registry/app".
+// One line for a job's record: "native, warm cache for registry/app", "native, registry
+// cache for registry/app pushed 3m ago" (cache_age_s from the job).
 std::string DescribePlacement(const Assignment& assignment, EmulationPolicy emulation,
-                              std::string_view repository);
+                              std::string_view repository,
+                              std::optional<int64_t> cache_age_s = std::nullopt);
 
 // Assigns pending jobs, oldest first (the order given), each to an agent that serves the
 // job's platform, has a free slot and is allowed by the job's emulation policy. Agents
 // rank: native before emulated; then a warm cache for the job's repository and platform;
-// then the most free slots (spreading load); then the smallest id (deterministic). A job
-// no agent can take now stays pending and does not block later jobs. Once a platform has
-// no free slot left, its remaining jobs cost O(1) each, and once no agent has one the
-// pass ends, so a deep queue stays cheap.
+// (with none free, a cold native agent is next best: placed as kRegistryCache when the
+// job's registry cache is recent, so it starts from that); then the most free slots (spreading
+// load); then the smallest id (deterministic). A job no agent can take now stays pending and does
+// not block later jobs. Once a platform has no free slot left, its remaining jobs cost O(1) each,
+// and once no agent has one the pass ends, so a deep queue stays cheap.
 std::vector<Assignment> Schedule(const std::vector<PendingJob>& pending,
                                  std::vector<SchedulerAgent> agents);
 

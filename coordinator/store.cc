@@ -80,13 +80,15 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     json index_annotations = spec.index_annotations;
     json secret_ids = spec.secret_ids;
     json entitlements = spec.entitlements;
+    json cache_from = spec.cache_from;
     pqxx::result inserted = tx.exec_prepared(
         kCreateBuild.name, idempotency_key, PlatformsJson(spec.platforms), tags.dump(),
         spec.context_digest, spec.dockerfile, spec.dockerfile_path, build_args.dump(), spec.target,
         spec.job_timeout_s, std::string(EmulationPolicyName(spec.emulation)), labels.dump(),
         spec.no_cache, spec.pull, manifest_annotations.dump(), index_annotations.dump(),
         spec.source, spec.revision, secret_ids.dump(), spec.network, entitlements.dump(),
-        spec.limits.memory_bytes, spec.limits.cpu_millis, spec.limits.pids, spec.limits.disk_bytes);
+        spec.limits.memory_bytes, spec.limits.cpu_millis, spec.limits.pids, spec.limits.disk_bytes,
+        cache_from.dump(), spec.cache_to, spec.cache_mode);
     if (inserted.empty()) {
       auto existing = LoadBuilds(tx, "WHERE idempotency_key = $1", idempotency_key);
       if (existing.empty()) return Status::Internal("idempotency key vanished during submit");

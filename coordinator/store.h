@@ -102,6 +102,9 @@ class Store final : public LoopStore, public RetentionStore {
   Status FailBuild(uint64_t build_id, const std::string& error) override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
+  Status RecordCachePush(const std::string& repository, const Platform& platform,
+                         const std::string& cache_ref) override;
+  Result<std::vector<CachePush>> CachePushes() override;
   uint64_t unknown_outcomes() const override;
 
   // RetentionStore (coordinator/retention_store.h), in coordinator/store_retention.cc.

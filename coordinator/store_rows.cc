@@ -45,7 +45,7 @@ const std::string kBuildColumns =
     "manifest_annotations::text, annotations::text, source, revision, coalesce(" +
     Rfc3339("merge_started_at") +
     ", ''), secret_ids::text, network, entitlements::text, job_memory_bytes, job_cpu_millis, "
-    "job_pids, job_disk_bytes";
+    "job_pids, job_disk_bytes, cache_from::text, cache_to, cache_mode";
 
 const std::string kJobColumns =
     "id, build_id, platform, state, attempt, coalesce(agent_id, ''), emulated, manifest_digest, "
@@ -57,10 +57,11 @@ const Statement kCreateBuild{
     "WITH build AS (INSERT INTO builds (idempotency_key, platforms, tags, context_digest, "
     "dockerfile, dockerfile_path, build_args, target, job_timeout_s, emulation, labels, "
     "no_cache, pull, manifest_annotations, annotations, source, revision, secret_ids, network, "
-    "entitlements, job_memory_bytes, job_cpu_millis, job_pids, job_disk_bytes) "
+    "entitlements, job_memory_bytes, job_cpu_millis, job_pids, job_disk_bytes, cache_from, "
+    "cache_to, cache_mode) "
     "VALUES (NULLIF($1, ''), $2::jsonb, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9, $10, "
     "$11::jsonb, $12, $13, $14::jsonb, $15::jsonb, $16, $17, $18::jsonb, $19, $20::jsonb, $21, "
-    "$22, $23, $24) "
+    "$22, $23, $24, $25::jsonb, $26, $27) "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id), "
     "job AS (INSERT INTO jobs (build_id, platform) SELECT build.id, platform "
     "FROM build, jsonb_array_elements_text($2::jsonb) WITH ORDINALITY AS p(platform, n) "
@@ -152,6 +153,9 @@ BuildRecord ReadBuild(const pqxx::row& row) {
   b.spec.entitlements = json::parse(row[27].as<std::string>()).get<std::vector<std::string>>();
   b.spec.limits = {row[28].as<uint64_t>(), row[29].as<uint64_t>(), row[30].as<uint64_t>(),
                    row[31].as<uint64_t>()};
+  b.spec.cache_from = json::parse(row[32].as<std::string>()).get<std::vector<std::string>>();
+  b.spec.cache_to = row[33].as<std::string>();
+  b.spec.cache_mode = row[34].as<std::string>();
   return b;
 }
 

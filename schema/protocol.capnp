@@ -92,6 +92,7 @@ struct JobResult {
     image @1 :Descriptor;  # the pushed single-platform manifest
     failure @2 :Failure;
   }
+  cachePushed @3 :Text;  # the repository this job's cache was pushed to, "" if none
 }
 
 struct Failure {

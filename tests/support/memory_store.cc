@@ -305,6 +305,22 @@ Status MemoryStore::SetAgentState(const std::string& agent_id, const std::string
   return Status::Ok();
 }
 
+Status MemoryStore::RecordCachePush(const std::string& repository, const Platform& platform,
+                                    const std::string& cache_ref) {
+  std::lock_guard lock(mutex_);
+  if (Status s = CheckAvailable("record cache push"); !s.ok()) return s;
+  cache_pushes_[{repository, platform}] = {repository, platform, cache_ref, UnixMs(Clock::now())};
+  return Status::Ok();
+}
+
+Result<std::vector<CachePush>> MemoryStore::CachePushes() {
+  std::lock_guard lock(mutex_);
+  if (Status s = CheckAvailable("read cache pushes"); !s.ok()) return s;
+  std::vector<CachePush> pushes;
+  for (const auto& [key, push] : cache_pushes_) pushes.push_back(push);
+  return pushes;
+}
+
 Status MemoryStore::CheckAvailable(const char* what) const {
   if (available_) return Status::Ok();
   return Status::Unavailable(std::string("database unavailable during ") + what +

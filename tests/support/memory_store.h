@@ -69,6 +69,9 @@ class MemoryStore final : public LoopStore {
   Status FailBuild(uint64_t build_id, const std::string& error) override;
   Status UpsertAgent(const HelloMsg& hello) override;
   Status SetAgentState(const std::string& agent_id, const std::string& state) override;
+  Status RecordCachePush(const std::string& repository, const Platform& platform,
+                         const std::string& cache_ref) override;
+  Result<std::vector<CachePush>> CachePushes() override;
   uint64_t unknown_outcomes() const override;
 
  private:
@@ -117,6 +120,7 @@ class MemoryStore final : public LoopStore {
   std::map<uint64_t, Build> builds_;
   std::map<uint64_t, JobRecord> jobs_;
   std::map<std::string, std::string> agent_states_;
+  std::map<std::pair<std::string, Platform>, CachePush> cache_pushes_;
   std::set<std::tuple<uint64_t, uint32_t, uint64_t>> chunks_seen_;  // (job, attempt, chunk_seq)
   std::map<uint64_t, JobLog> job_logs_;                             // by job id
   uint64_t next_build_id_ = 1;

@@ -61,7 +61,8 @@ TEST(AssignmentsTest, APassDescribesEachPlacementForTheJobsRecord) {
       {"x86", {{Of("linux/amd64"), false}, {Of("linux/arm64"), true}}, 2, {}},
   };
   agents[0].warm.insert({"registry.test/team/app", Of("linux/amd64")});
-  std::vector<JobAssignment> planned = PlanSchedulingPass(pending, agents);
+  std::vector<JobAssignment> planned =
+      PlanSchedulingPass(pending, agents, {}, std::chrono::seconds(0), LoopClock::now());
   ASSERT_EQ(planned.size(), 2u);
   EXPECT_EQ(planned[0].job_id, 1u);
   EXPECT_EQ(planned[0].agent_id, "x86");
@@ -79,8 +80,8 @@ TEST(AssignmentsTest, AnAgentsCacheIsWarmForWhatItBuiltWithinTheWindow) {
   std::map<std::string, WarmCache> warm;
   NoteWarm(warm["a1"], "registry.test/team/app", Of("linux/amd64"), t0, window);
   auto cache_of = [&](const char* agent, const char* repository, const char* platform,
-                      LoopClock::duration later) {
-    return CacheOf(warm, agent, repository, Of(platform), t0 + later, window);
+                      LoopClock::duration later, bool registry = false) {
+    return CacheOf(warm, agent, repository, Of(platform), t0 + later, window, registry);
   };
   EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window), JobCache::kWarm);
   EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window + window),
@@ -88,7 +89,14 @@ TEST(AssignmentsTest, AnAgentsCacheIsWarmForWhatItBuiltWithinTheWindow) {
   EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/arm64", {}), JobCache::kCold);
   EXPECT_EQ(cache_of("a1", "registry.test/team/other", "linux/amd64", {}), JobCache::kCold);
   EXPECT_EQ(cache_of("a2", "registry.test/team/app", "linux/amd64", {}), JobCache::kCold);
+  // A fresh registry cache makes a cold agent's job a registry one, and a warm agent's
+  // stays warm: its own store is the better cache.
+  EXPECT_EQ(cache_of("a2", "registry.test/team/app", "linux/amd64", {}, true), JobCache::kRegistry);
+  EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window + window, true),
+            JobCache::kRegistry);
+  EXPECT_EQ(cache_of("a1", "registry.test/team/app", "linux/amd64", window, true), JobCache::kWarm);
   EXPECT_STREQ(JobCacheName(JobCache::kWarm), "warm");
+  EXPECT_STREQ(JobCacheName(JobCache::kRegistry), "registry");
   EXPECT_STREQ(JobCacheName(JobCache::kCold), "cold");
 }
 

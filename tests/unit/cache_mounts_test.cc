@@ -32,9 +32,18 @@ std::string WithType(std::string tar, char type) {
   return tar;
 }
 
+// The descriptor of a blob holding `content`.
+Descriptor Blob(std::string_view media_type, const std::string& content) {
+  Descriptor blob;
+  blob.media_type = media_type;
+  blob.digest = Sha256Digest(content);
+  blob.size = static_cast<int64_t>(content.size());
+  return blob;
+}
+
 TEST(CacheMountsArtifactTest, AnArtifactOlderThanTheTtlIsNotUsed) {
-  Descriptor config{std::string(kCacheMountsConfig), Sha256Digest("{}"), 2};
-  Descriptor layer{std::string(kCacheMountsLayer), Sha256Digest("tar"), 3};
+  Descriptor config = Blob(kCacheMountsConfig, "{}");
+  Descriptor layer = Blob(kCacheMountsLayer, "tar");
   const int64_t made = 1'800'000'000;
   Result<CacheMountsManifest> parsed =
       ParseCacheMountsManifest(MakeCacheMountsManifest(config, layer, made));
@@ -49,8 +58,8 @@ TEST(CacheMountsArtifactTest, AnArtifactOlderThanTheTtlIsNotUsed) {
 }
 
 TEST(CacheMountsArtifactTest, AManifestOfAnotherKindIsRefused) {
-  Descriptor config{std::string(kCacheMountsConfig), Sha256Digest("{}"), 2};
-  Descriptor layer{std::string(kCacheMountsLayer), Sha256Digest("tar"), 3};
+  Descriptor config = Blob(kCacheMountsConfig, "{}");
+  Descriptor layer = Blob(kCacheMountsLayer, "tar");
   std::string good = MakeCacheMountsManifest(config, layer, 1'800'000'000);
   auto replaced = [&](const std::string& from, const std::string& to) {
     std::string bytes = good;

@@ -31,6 +31,8 @@ TEST(WireTest, AgentMessagesRoundTrip) {
   JobResultMsg failed{{13, 1}, false, {}, "RUN exited with status 3", false};
   JobResultMsg retry{{14, 3}, false, {}, "registry answered 503", true};
   JobResultMsg refused{{15, 1}, false, {}, "agent a1 has no free slot", true, true};
+  JobResultMsg cached = ok;
+  cached.cache_pushed = "127.0.0.1:5000/cache/hello/linux-arm64:latest";
   std::vector<AgentMessage> messages = {hello,
                                         HeartbeatMsg{{{1, 1}}, 3},
                                         JobUpdateMsg{{12, 2}, JobPhase::kPushing},
@@ -39,6 +41,7 @@ TEST(WireTest, AgentMessagesRoundTrip) {
                                         failed,
                                         retry,
                                         refused,
+                                        cached,
                                         DrainingMsg{},
                                         GoodbyeMsg{}};
   for (const AgentMessage& message : messages) {
@@ -69,10 +72,11 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   assign.network = "host";
   assign.entitlements = {"network.host"};
   assign.limits = {uint64_t{3} << 30, 1500, 512, uint64_t{1} << 62};
-  assign.cache = {{"127.0.0.1:5000/cache/hello-arm64", "127.0.0.1:5000/cache/base-arm64"},
-                  "127.0.0.1:5000/cache/hello-arm64",
-                  "max",
-                  86400};
+  assign.cache = {
+      {"127.0.0.1:5000/cache/hello/linux-arm64:latest", "127.0.0.1:5000/c/linux-arm64:x"},
+      "127.0.0.1:5000/cache/hello/linux-arm64:latest",
+      "max",
+      7 * 86400};
   AssignMsg sandboxed = assign;  // the agent's sandbox network, limits all left to the agent
   sandboxed.network = "";
   sandboxed.entitlements = {};
