@@ -239,6 +239,9 @@ class SpawnSetup {
     if (rc == 0 && !working_dir.empty()) {
       rc = posix_spawn_file_actions_addchdir_np(&actions_, working_dir.c_str());
     }
+    // Nothing else of the agent's: a socket another thread opened without O_CLOEXEC (a
+    // registry connection, a listener) would live on in a build that outlives the agent.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions_, 3);
     return rc;
   }
 

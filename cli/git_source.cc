@@ -32,6 +32,7 @@ std::optional<std::string> Git(const std::string& dir, const std::vector<std::st
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = 0;
   int spawned = posix_spawnp(&pid, "git", &actions, nullptr, c_argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

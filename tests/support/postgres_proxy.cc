@@ -48,7 +48,7 @@ bool IsCommit(const std::string& message) {
 }
 
 int ConnectTo(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
@@ -66,7 +66,7 @@ PostgresProxy::~PostgresProxy() { Stop(); }
 
 Status PostgresProxy::Start(int upstream_port) {
   upstream_port_ = upstream_port;
-  listener_ = socket(AF_INET, SOCK_STREAM, 0);
+  listener_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -104,7 +104,9 @@ void PostgresProxy::Accept() {
   while (!stopping_) {
     pollfd ready{listener_, POLLIN, 0};
     if (poll(&ready, 1, kPollMs) <= 0) continue;
-    int client = accept(listener_, nullptr, nullptr);
+    // Close-on-exec: a process the test starts meanwhile must not keep the connection open
+    // after a cut closes it.
+    int client = accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
     if (refuse_) {
       close(client);

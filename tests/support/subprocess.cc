@@ -93,6 +93,9 @@ Status Subprocess::Start(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&actions, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
                                    0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  // A socket the test holds (a proxy's end of a connection) must close when the test closes
+  // it, not live on in a registry or agent started meanwhile.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = -1;
   int rc = Spawn(&pid, args, &actions);
   posix_spawn_file_actions_destroy(&actions);
@@ -188,6 +191,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = -1;
   int rc = Spawn(&pid, args, &actions);
   posix_spawn_file_actions_destroy(&actions);
