@@ -68,7 +68,9 @@ class RegistryCacheTest : public ::testing::Test {
 
   // Stops `name` (draining it) if it runs.
   static void StopAgent(const std::string& name) {
-    if (farm_->Pid(name) != 0) ASSERT_TRUE(farm_->Stop(name).ok()) << name;
+    if (farm_->Pid(name) != 0) {
+      ASSERT_TRUE(farm_->Stop(name).ok()) << name;
+    }
   }
   // Starts `name` with an empty container store, as a new autoscaled node would.
   static void StartFresh(const std::string& name) {
@@ -97,17 +99,22 @@ class RegistryCacheTest : public ::testing::Test {
     return farm_->Manifold(args);
   }
 
-  // The layers (diff ids) of the linux/amd64 image that `repository:tag` lists.
-  static std::vector<std::string> DiffIds(const std::string& repository, const std::string& tag) {
+  // The linux/amd64 image manifest that `repository:tag` lists, as JSON; null if none.
+  static json ImageManifest(const std::string& repository, const std::string& tag) {
     RegistryClient registry(farm_->registry());
     Result<FetchedManifest> index = registry.GetManifest(repository, tag);
-    if (!index.ok()) return {"no index: " + index.status().message()};
+    if (!index.ok()) return nullptr;
     Result<Index> parsed = ParseIndex(index->bytes);
-    if (!parsed.ok() || parsed->manifests.empty()) return {"not an index"};
+    if (!parsed.ok() || parsed->manifests.empty()) return nullptr;
     Result<FetchedManifest> image = registry.GetManifest(repository, parsed->manifests[0].digest);
-    if (!image.ok()) return {"no image"};
+    return image.ok() ? json::parse(image->bytes, nullptr, false) : json(nullptr);
+  }
+  // The layers (diff ids) of the linux/amd64 image that `repository:tag` lists.
+  static std::vector<std::string> DiffIds(const std::string& repository, const std::string& tag) {
+    json image = ImageManifest(repository, tag);
+    if (!image.is_object()) return {"no image"};
     Result<std::string> config =
-        registry.GetBlob(repository, ParseManifest(image->bytes)->config.digest);
+        RegistryClient(farm_->registry()).GetBlob(repository, image["config"].value("digest", ""));
     if (!config.ok()) return {"no config"};
     return json::parse(*config)["rootfs"]["diff_ids"].get<std::vector<std::string>>();
   }
@@ -153,7 +160,10 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
   // A drains and goes; B comes up with nothing in its store.
   StopAgent(kAgentA);
   StartFresh(kAgentB);
-  CommandResult second = Build(dockerfile, "flags/app:v2", flags);
+  // What the request asks for is honoured whatever the cache serves (issue 19).
+  std::vector<std::string> annotated = flags;
+  annotated.insert(annotated.end(), {"--annotation", "manifest:org.example.m=1"});
+  CommandResult second = Build(dockerfile, "flags/app:v2", annotated);
   ASSERT_EQ(second.exit_code, 0) << second.output;
   EXPECT_NE(second.output.find("fetched registry cache " + platform_cache), std::string::npos)
       << second.output;
@@ -169,6 +179,8 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
                 .find("native, registry cache for " + farm_->registry() + "/flags/app pushed "),
             std::string::npos)
       << "placement does not say it started from the registry cache";
+  EXPECT_EQ(ImageManifest("flags/app", "v2")["annotations"].value("org.example.m", ""), "1")
+      << "a build from the registry cache lost the requested annotation";
   std::vector<std::string> v1 = DiffIds("flags/app", "v1");
   EXPECT_EQ(DiffIds("flags/app", "v2"), v1) << "the same image apart from timestamps";
   EXPECT_EQ(v1.size(), 3u) << "busybox, COPY and RUN";
