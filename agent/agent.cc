@@ -288,6 +288,7 @@ void Agent::StartJob(const AssignMsg& assign) {
     runner_options.policy = options_.job_policy;
     runner_options.cgroups = options_.job_cgroups;
     runner_options.cache_mounts = options_.cache_mounts;
+    runner_options.held_caches = &held_caches_;
     JobRunner runner(builder_, runner_options);
     Result<ImageDescriptor> result = runner.Run(assign, *this, &raw->cancel);
     if (Withdrawal why = raw->withdrawn; why != Withdrawal::kNone && !result.ok() &&

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "agent/builder.h"
+#include "agent/held_caches.h"
 #include "agent/image_store.h"
 #include "agent/job_cgroup.h"
 #include "agent/job_policy.h"
@@ -133,6 +134,7 @@ class Agent : public JobEvents {
 
   AgentOptions options_;
   Builder& builder_;
+  HeldCaches held_caches_;  // shared by the jobs' runners
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;

@@ -116,10 +116,8 @@ Status PushCacheMounts(const RegistryClient& registry, const std::string& reposi
   *bytes = archive->size();
   const std::string config_bytes =
       nlohmann::json{{"platform", platform.ToString()}, {"created", FormatTime(now)}}.dump();
-  Descriptor config{std::string(kCacheMountsConfig), Sha256Digest(config_bytes),
-                    static_cast<int64_t>(config_bytes.size())};
-  Descriptor layer{std::string(kCacheMountsLayer), Sha256Digest(*archive),
-                   static_cast<int64_t>(archive->size())};
+  Descriptor config = DescribeBlob(kCacheMountsConfig, config_bytes);
+  Descriptor layer = DescribeBlob(kCacheMountsLayer, *archive);
   for (const auto& [descriptor, blob] :
        {std::pair{&config, std::string_view(config_bytes)}, {&layer, std::string_view(*archive)}}) {
     Result<bool> there = registry.BlobExists(repository, descriptor->digest);

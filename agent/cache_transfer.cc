@@ -48,10 +48,12 @@ Status FetchBlob(const RegistryClient& client, const std::string& repository,
   return WriteLayoutBlob(dir, digest, *bytes);
 }
 
-// Fetches the images of one cache ref into the layout, appending their descriptors.
+// Fetches the images of one cache ref into the layout, appending their descriptors, unless
+// `held` says the store has them; either way fetch->refs gets them.
 Status FetchRef(const std::string& cache_ref, uint32_t ttl_seconds, const RegistryOptions& options,
-                const std::string& dir, json* manifests, uint64_t* pulled,
+                const HeldCaches* held, const std::string& dir, json* manifests, CacheFetch* fetch,
                 const std::function<void(const std::string&)>& say) {
+  uint64_t* pulled = &fetch->bytes;
   Result<Reference> ref = ParseReference(cache_ref);
   if (!ref.ok()) return ref.status();
   RegistryClient client(ref->registry, options);
@@ -68,6 +70,14 @@ Status FetchRef(const std::string& cache_ref, uint32_t ttl_seconds, const Regist
   if (ttl_seconds != 0 && (!age || *age > static_cast<int64_t>(ttl_seconds))) {
     return Status::FailedPrecondition("it was pushed more than the cache TTL (" +
                                       std::to_string(ttl_seconds) + " s) ago");
+  }
+  std::vector<std::string> images;
+  for (const Descriptor& child : index->manifests) images.push_back(child.digest);
+  if (held != nullptr && held->Holds(cache_ref, images)) {
+    say("registry cache " + cache_ref + ": its " + std::to_string(images.size()) +
+        " step image(s) are in this agent's store already");
+    fetch->refs[cache_ref] = std::move(images);
+    return Status::Ok();
   }
   for (const Descriptor& child : index->manifests) {
     Result<FetchedManifest> image = client.GetManifest(ref->repository, child.digest);
@@ -94,40 +104,46 @@ Status FetchRef(const std::string& cache_ref, uint32_t ttl_seconds, const Regist
   }
   say("fetched registry cache " + cache_ref + ": " + std::to_string(index->manifests.size()) +
       " step image(s)");
+  fetch->refs[cache_ref] = std::move(images);
   return Status::Ok();
 }
 
 }  // namespace
 
-int FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& options,
-                       const std::string& dir, uint64_t* pulled,
-                       const std::function<void(const std::string&)>& say) {
+CacheFetch FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& options,
+                              const HeldCaches* held, const std::string& dir,
+                              const std::function<void(const std::string&)>& say) {
+  CacheFetch fetch;
   std::error_code ec;
   fs::create_directories(dir + "/blobs/sha256", ec);
   if (ec) {
     say("registry cache not used: cannot create " + dir + ": " + ec.message());
-    return 0;
+    return fetch;
   }
   json manifests = json::array();
   for (const std::string& cache_ref : cache.from) {
     const size_t before = manifests.size();
-    if (Status s = FetchRef(cache_ref, cache.ttl_seconds, options, dir, &manifests, pulled, say);
-        !s.ok()) {
+    Status s = FetchRef(cache_ref, cache.ttl_seconds, options, held, dir, &manifests, &fetch, say);
+    if (!s.ok()) {
       manifests.erase(manifests.begin() + static_cast<std::ptrdiff_t>(before), manifests.end());
+      fetch.refs.erase(cache_ref);
       say("registry cache " + cache_ref + " not used: " + s.message());
     }
   }
   json index = {{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}};
   if (!WriteLayoutIndex(dir, index.dump()).ok()) {
     say("registry cache not used: cannot write the layout in " + dir);
-    return 0;
+    fetch.refs.clear();
+    return fetch;
   }
-  return static_cast<int>(manifests.size());
+  fetch.images = static_cast<int>(manifests.size());
+  return fetch;
 }
 
 Status PushRegistryCache(const std::string& dir, const std::string& cache_ref,
-                         const RegistryOptions& options, PushStats* stats, int* images) {
-  *images = 0;
+                         const RegistryOptions& options, PushStats* stats,
+                         std::vector<std::string>* images) {
+  images->clear();
   Result<Reference> ref = ParseReference(cache_ref);
   if (!ref.ok()) return ref.status();
   Result<std::vector<std::string>> names = LayoutRefNames(dir);
@@ -135,6 +151,7 @@ Status PushRegistryCache(const std::string& dir, const std::string& cache_ref,
   if (names->empty()) return Status::NotFound("the build left no step images to cache");
   RegistryClient client(ref->registry, options);
   json manifests = json::array();
+  std::vector<std::string> pushed_images;
   for (const std::string& name : *names) {
     Result<OciLayoutImage> image = OpenLayoutImage(dir, name);
     if (!image.ok()) return image.status();
@@ -142,6 +159,7 @@ Status PushRegistryCache(const std::string& dir, const std::string& cache_ref,
     if (!pushed.ok()) return pushed.status();
     manifests.push_back(
         {{"mediaType", pushed->media_type}, {"digest", pushed->digest}, {"size", pushed->size}});
+    pushed_images.push_back(pushed->digest);
   }
   json index = {{"schemaVersion", 2},
                 {"mediaType", kOciIndex},
@@ -150,7 +168,7 @@ Status PushRegistryCache(const std::string& dir, const std::string& cache_ref,
   const std::string bytes = index.dump();
   Result<std::string> put = client.PutManifest(ref->repository, ref->tag, kOciIndex, bytes);
   if (!put.ok()) return put.status();
-  *images = static_cast<int>(names->size());
+  *images = std::move(pushed_images);
   return Status::Ok();
 }
 

@@ -14,26 +14,40 @@
 // Plain functions; thread-safe (each call makes its own clients).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
+#include "agent/held_caches.h"
 #include "common/messages.h"
 #include "common/registry.h"
 #include "common/status.h"
 
 namespace manifold {
 
+// What FetchRegistryCache did.
+struct CacheFetch {
+  int images = 0;      // step images written to the layout, for the builder to load
+  uint64_t bytes = 0;  // pulled: manifests and blobs, also of refs then not used
+  // The step images (manifest digests) of each ref the build starts from, fetched into the
+  // layout or already in the store.
+  std::map<std::string, std::vector<std::string>> refs;
+};
+
 // Fetches the images of each ref of cache.from that exists and is within cache.ttl_seconds
-// into the layout at `dir` (created). Says what it did, or why a ref was skipped, through
-// `say`, and adds the bytes it pulled (manifests and blobs, also of refs it then skipped)
-// to *pulled. Returns how many images the layout holds.
-int FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& options,
-                       const std::string& dir, uint64_t* pulled,
-                       const std::function<void(const std::string&)>& say);
+// into the layout at `dir` (created), except those of a ref `held` (may be null) says the
+// store has. Says what it did, or why a ref was not used, through `say`.
+CacheFetch FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& options,
+                              const HeldCaches* held, const std::string& dir,
+                              const std::function<void(const std::string&)>& say);
 
 // Pushes every image of the layout at `dir`, in its index.json order, to the repository of
-// `cache_ref`, then the index listing them under its tag. *images gets how many.
+// `cache_ref`, then the index listing them under its tag. *images gets their manifest
+// digests.
 Status PushRegistryCache(const std::string& dir, const std::string& cache_ref,
-                         const RegistryOptions& options, PushStats* stats, int* images);
+                         const RegistryOptions& options, PushStats* stats,
+                         std::vector<std::string>* images);
 
 }  // namespace manifold

@@ -221,6 +221,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
     options_.metrics->CountCacheSteps(assign.platform, steps.hits, steps.misses);
   }
   if (!built.ok()) return at_limit(built, false);
+  NoteHeldCaches();
 
   events.Phase(assign.job, JobPhase::kPushing);
   Result<OciLayoutImage> image = OpenLayoutImage(request.layout_dir);
@@ -313,16 +314,23 @@ void JobRunner::PrepareRegistryCache(const AssignMsg& assign, const std::string&
   if (!cache.from.empty()) {
     // Its name becomes the images' name while they load: lowercase, and the job's own.
     const std::string import_dir = dir + "/cache-in-" + job;
-    uint64_t pulled = 0;
-    if (FetchRegistryCache(cache, options_.registry_options, import_dir, &pulled, say) > 0) {
-      request->cache_import_dir = import_dir;
+    CacheFetch fetched =
+        FetchRegistryCache(cache, options_.registry_options, options_.held_caches, import_dir, say);
+    if (fetched.images > 0) request->cache_import_dir = import_dir;
+    cache_loaded_ = std::move(fetched.refs);
+    if (options_.metrics != nullptr) {
+      options_.metrics->CountCacheBytes(assign.platform, fetched.bytes, 0);
     }
-    if (options_.metrics != nullptr) options_.metrics->CountCacheBytes(assign.platform, pulled, 0);
   }
   if (!cache.to.empty()) {
     request->cache_export_dir = dir + "/cache-out";
     request->cache_all_stages = cache.mode == "max";
   }
+}
+
+void JobRunner::NoteHeldCaches() const {
+  if (options_.held_caches == nullptr) return;
+  for (const auto& [ref, images] : cache_loaded_) options_.held_caches->Note(ref, images);
 }
 
 void JobRunner::PushCache(const AssignMsg& assign, const BuildRequest& request,
@@ -331,7 +339,7 @@ void JobRunner::PushCache(const AssignMsg& assign, const BuildRequest& request,
     return;
   }
   PushStats stats;
-  int images = 0;
+  std::vector<std::string> images;
   Status s = PushRegistryCache(request.cache_export_dir, assign.cache.to, options_.registry_options,
                                &stats, &images);
   if (options_.metrics != nullptr) {
@@ -342,7 +350,8 @@ void JobRunner::PushCache(const AssignMsg& assign, const BuildRequest& request,
     say("warning: registry cache not pushed to " + assign.cache.to + ": " + s.message());
     return;
   }
-  say("pushed registry cache to " + assign.cache.to + ": " + std::to_string(images) +
+  if (options_.held_caches != nullptr) options_.held_caches->Note(assign.cache.to, images);
+  say("pushed registry cache to " + assign.cache.to + ": " + std::to_string(images.size()) +
       " step image(s), " + std::to_string(stats.blobs_pushed) + " blob(s) uploaded (" +
       std::to_string(stats.bytes_pushed) + " bytes), " + std::to_string(stats.blobs_skipped) +
       " already present");

@@ -17,11 +17,14 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/builder.h"
 #include "agent/cache_mounts.h"
+#include "agent/held_caches.h"
 #include "agent/job_cgroup.h"
 #include "agent/job_disk.h"
 #include "agent/job_policy.h"
@@ -56,6 +59,8 @@ struct JobRunnerOptions {
   JobCgroups* cgroups = nullptr;
   // Not owned; null: RUN --mount=type=cache contents stay wherever the builder keeps them.
   CacheMounts* cache_mounts = nullptr;
+  // Not owned; null: the registry cache is pulled before every build that names one.
+  HeldCaches* held_caches = nullptr;
 };
 
 class JobRunner {
@@ -77,6 +82,8 @@ class JobRunner {
   // load, and names where it writes its step images for assign.cache.to.
   void PrepareRegistryCache(const AssignMsg& assign, const std::string& dir, BuildRequest* request,
                             const std::function<void(const std::string&)>& say);
+  // Notes, once the build succeeded, the registry cache images its store now holds.
+  void NoteHeldCaches() const;
   // Pushes what the builder wrote for assign.cache.to; a failure is only reported.
   void PushCache(const AssignMsg& assign, const BuildRequest& request,
                  const std::function<void(const std::string&)>& say);
@@ -84,6 +91,7 @@ class JobRunner {
   Builder& builder_;
   JobRunnerOptions options_;
   std::string cache_pushed_;
+  std::map<std::string, std::vector<std::string>> cache_loaded_;  // by ref, of this job
 };
 
 }  // namespace manifold

@@ -348,4 +348,12 @@ Result<std::string> BuildIndex(const std::vector<IndexChild>& children,
   }
 }
 
+Descriptor DescribeBlob(std::string_view media_type, std::string_view bytes) {
+  Descriptor blob;
+  blob.media_type = media_type;
+  blob.digest = Sha256Digest(bytes);
+  blob.size = static_cast<int64_t>(bytes.size());
+  return blob;
+}
+
 }  // namespace manifold

@@ -53,6 +53,9 @@ struct Descriptor {
   bool operator==(const Descriptor&) const = default;
 };
 
+// The descriptor of a blob of `media_type` holding `bytes`.
+Descriptor DescribeBlob(std::string_view media_type, std::string_view bytes);
+
 // A single-platform image manifest.
 struct Manifest {
   std::string media_type;  // kOciManifest or kDockerManifest

@@ -229,9 +229,8 @@ TEST_F(CacheMountsBuildTest, AStaleOrHostileArtifactIsNotUsed) {
       PushCacheMounts(registry, "cache/stale", made.path(), kAmd64, now - 7200, 1 << 20, &bytes);
   ASSERT_TRUE(pushed.ok()) << pushed.message();
   std::string hostile = test::TarWithOneFile("../../escaped", "x");
-  Descriptor config{std::string(kCacheMountsConfig), Sha256Digest("{}"), 2};
-  Descriptor layer{std::string(kCacheMountsLayer), Sha256Digest(hostile),
-                   static_cast<int64_t>(hostile.size())};
+  Descriptor config = DescribeBlob(kCacheMountsConfig, "{}");
+  Descriptor layer = DescribeBlob(kCacheMountsLayer, hostile);
   ASSERT_TRUE(registry.PushBlob("cache/hostile", config.digest, "{}").ok());
   ASSERT_TRUE(registry.PushBlob("cache/hostile", layer.digest, hostile).ok());
   ASSERT_TRUE(registry

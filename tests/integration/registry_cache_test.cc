@@ -181,6 +181,20 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
       << "placement does not say it started from the registry cache";
   EXPECT_EQ(ImageManifest("flags/app", "v2")["annotations"].value("org.example.m", ""), "1")
       << "a build from the registry cache lost the requested annotation";
+
+  // B is warm now: the next build with the same flags does not pull the cache again.
+  const double pulled =
+      Sample(kAgentB, "manifold_agent_cache_bytes_pulled_total{" + kPlatformLabel + "}");
+  CommandResult third = Build(dockerfile, "flags/app:v3", flags);
+  ASSERT_EQ(third.exit_code, 0) << third.output;
+  EXPECT_NE(third.output.find("registry cache " + platform_cache +
+                              ": its 3 step image(s) are in this agent's store already"),
+            std::string::npos)
+      << third.output;
+  EXPECT_EQ(Count(third.output, "--> Using cache"), 3) << third.output;
+  // Only the index was read.
+  EXPECT_LT(Sample(kAgentB, "manifold_agent_cache_bytes_pulled_total{" + kPlatformLabel + "}"),
+            pulled + 4096);
   std::vector<std::string> v1 = DiffIds("flags/app", "v1");
   EXPECT_EQ(DiffIds("flags/app", "v2"), v1) << "the same image apart from timestamps";
   EXPECT_EQ(v1.size(), 3u) << "busybox, COPY and RUN";

@@ -32,18 +32,9 @@ std::string WithType(std::string tar, char type) {
   return tar;
 }
 
-// The descriptor of a blob holding `content`.
-Descriptor Blob(std::string_view media_type, const std::string& content) {
-  Descriptor blob;
-  blob.media_type = media_type;
-  blob.digest = Sha256Digest(content);
-  blob.size = static_cast<int64_t>(content.size());
-  return blob;
-}
-
 TEST(CacheMountsArtifactTest, AnArtifactOlderThanTheTtlIsNotUsed) {
-  Descriptor config = Blob(kCacheMountsConfig, "{}");
-  Descriptor layer = Blob(kCacheMountsLayer, "tar");
+  Descriptor config = DescribeBlob(kCacheMountsConfig, "{}");
+  Descriptor layer = DescribeBlob(kCacheMountsLayer, "tar");
   const int64_t made = 1'800'000'000;
   Result<CacheMountsManifest> parsed =
       ParseCacheMountsManifest(MakeCacheMountsManifest(config, layer, made));
@@ -58,8 +49,8 @@ TEST(CacheMountsArtifactTest, AnArtifactOlderThanTheTtlIsNotUsed) {
 }
 
 TEST(CacheMountsArtifactTest, AManifestOfAnotherKindIsRefused) {
-  Descriptor config = Blob(kCacheMountsConfig, "{}");
-  Descriptor layer = Blob(kCacheMountsLayer, "tar");
+  Descriptor config = DescribeBlob(kCacheMountsConfig, "{}");
+  Descriptor layer = DescribeBlob(kCacheMountsLayer, "tar");
   std::string good = MakeCacheMountsManifest(config, layer, 1'800'000'000);
   auto replaced = [&](const std::string& from, const std::string& to) {
     std::string bytes = good;
