@@ -204,6 +204,34 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
   EXPECT_FALSE(HasManifest("flags-cache/app", "latest"));
 }
 
+// RUN --mount=type=cache contents travel with the registry cache: pushed when the agent
+// that has them drains, pulled by a fresh agent before its first build of the repository.
+TEST_F(RegistryCacheTest, CacheMountsOfADrainedAgentReachAFreshOne) {
+  StopAgent(kAgentB);
+  StartFresh(kAgentA);
+  // The step runs in every build (its build arg changes) and says what the mount held.
+  const std::string dockerfile =
+      "FROM busybox\n"
+      "ARG N\n"
+      "RUN --mount=type=cache,target=/cache echo \"build $N found: $(cat /cache/note 2>/dev/null "
+      "|| echo nothing)\" && echo \"left by build $N\" > /cache/note\n";
+  CommandResult first = Build(dockerfile, "mounts/app:1", {"--build-arg", "N=1"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("build 1 found: nothing"), std::string::npos) << first.output;
+
+  StopAgent(kAgentA);  // drains: pushes the mounts to the template's cache repository
+  StartFresh(kAgentB);
+  CommandResult second = Build(dockerfile, "mounts/app:2", {"--build-arg", "N=2"});
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("pulled cache mounts from " + farm_->registry() +
+                               "/cache/mounts/app/linux-amd64"),
+            std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("build 2 found: left by build 1"), std::string::npos)
+      << second.output;
+  EXPECT_TRUE(HasManifest("cache/mounts/app/linux-amd64", "cache-mounts"));
+}
+
 TEST_F(RegistryCacheTest, WithoutFlagsTheCoordinatorsTemplateIsTheCache) {
   StopAgent(kAgentA);
   StartFresh(kAgentB);
