@@ -73,7 +73,7 @@ void ImportCacheImages(CommandRunner& runner, const std::string& buildah_path,
       break;
     }
   }
-  if (cache_name.empty()) return;  // the pull's name keeps the images
+  if (cache_name.empty() || layout == cache_name) return;  // the pulls' name is the one
   RunHousekeepingCommand(
       runner, CommandSpec{{buildah_path, "tag", pulled_name, cache_name}, {}, ""}, on_output);
   RunHousekeepingCommand(runner, CommandSpec{{buildah_path, "rmi", pulled_name}, {}, ""},

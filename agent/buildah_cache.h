@@ -45,11 +45,12 @@ class StepImages {
 };
 
 // Loads the images of the layout at `dir` (ref names in index.json order) into buildah's
-// store, so `bud --layers` finds them, then names the last one `cache_name` (when set), so
-// the agent's image store holds it for the job, and drops the name the pull gave. The
-// layout's directory name must be a valid lowercase image name unique to the job (the
-// pull names the images after it). A pull that fails ends the import with a warning: the
-// build goes on with what was loaded.
+// store, so `bud --layers` finds them, the last one named `cache_name` (when set), so the
+// agent's image store holds it for the job. Each pull names its image after the layout's
+// directory, which must be a valid lowercase image name: a layout directory named
+// `cache_name` saves renaming the last image (two buildah processes); any other name must
+// be unique to the job, and the import renames. A pull that fails ends the import with a
+// warning: the build goes on with what was loaded.
 void ImportCacheImages(CommandRunner& runner, const std::string& buildah_path,
                        const std::string& dir, const std::string& cache_name,
                        const std::function<void(std::string_view)>& on_output);

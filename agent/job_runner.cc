@@ -312,8 +312,10 @@ void JobRunner::PrepareRegistryCache(const AssignMsg& assign, const std::string&
   const std::string job =
       std::to_string(assign.job.job_id) + "-" + std::to_string(assign.job.attempt);
   if (!cache.from.empty()) {
-    // Its name becomes the images' name while they load: lowercase, and the job's own.
-    const std::string import_dir = dir + "/cache-in-" + job;
+    // The pulls name the images after the layout's directory: the cache image's name, so
+    // that the last one needs no renaming (buildah_cache.h).
+    const std::string import_dir = dir + "/cache-in-" + job + "/" +
+                                   (request->cache_name.empty() ? "cache" : request->cache_name);
     CacheFetch fetched =
         FetchRegistryCache(cache, options_.registry_options, options_.held_caches, import_dir, say);
     if (fetched.images > 0) request->cache_import_dir = import_dir;
