@@ -28,12 +28,26 @@ std::string DurationText(std::chrono::milliseconds duration) {
   return duration.count() % 1000 == 0 ? std::to_string(duration.count() / 1000) + " s"
                                       : std::to_string(duration.count()) + " ms";
 }
+
+WarmStartOptions WarmStartOptionsOf(const AgentOptions& options) {
+  WarmStartOptions warm;
+  warm.work_dir = options.work_dir;
+  warm.registry.insecure_registries = options.insecure_registries;
+  warm.metrics = options.metrics;
+  return warm;
+}
+
 }  // namespace
 
 Agent::Agent(AgentOptions options, Builder& builder)
-    : options_(std::move(options)), builder_(builder) {}
+    : options_(std::move(options)),
+      builder_(builder),
+      warm_start_(builder, held_caches_, WarmStartOptionsOf(options_)) {}
 
-Agent::~Agent() { CancelAndJoinJobs("the agent shuts down"); }
+Agent::~Agent() {
+  warm_start_.Stop();
+  CancelAndJoinJobs("the agent shuts down");
+}
 
 void Agent::Withdraw(ActiveJob& job, Withdrawal why) {
   Withdrawal none = Withdrawal::kNone;
@@ -323,6 +337,7 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
           heartbeat_interval_ =
               std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
           spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
+          if (options_.warm_start) warm_start_.Start(m.warm_start_caches, m.cache_ttl_seconds);
           // Results that waited for the coordinator go out now, not at the next resend.
           for (auto& [ref, entry] : outbox_) {
             Send(entry.result);

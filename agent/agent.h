@@ -34,6 +34,7 @@
 #include "agent/job_runner.h"
 #include "agent/metrics.h"
 #include "agent/output_buffer.h"
+#include "agent/warm_start.h"
 #include "common/messages.h"
 #include "common/status.h"
 
@@ -69,6 +70,9 @@ struct AgentOptions {
   // Not owned; null: cache mounts are not kept per repository. A drain pushes them to the
   // registry cache within what is left of the drain grace, after the goodbye.
   CacheMounts* cache_mounts = nullptr;
+  // Loads the registry caches the coordinator names in its first welcome before a build
+  // needs them (agent/warm_start.h).
+  bool warm_start = true;
 };
 
 class Agent : public JobEvents {
@@ -134,7 +138,8 @@ class Agent : public JobEvents {
 
   AgentOptions options_;
   Builder& builder_;
-  HeldCaches held_caches_;  // shared by the jobs' runners
+  HeldCaches held_caches_;  // shared by the jobs' runners and the warm start
+  WarmStart warm_start_;
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;

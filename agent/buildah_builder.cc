@@ -67,6 +67,17 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
   return argv;
 }
 
+Status BuildahBuilder::LoadRegistryCache(
+    const std::string& dir, const std::string& cache_name,
+    const std::function<void(std::string_view output)>& on_output) {
+  if (!layers_) return Builder::LoadRegistryCache(dir, cache_name, on_output);
+  // Held until the last image has its name, so that no pass prunes what is being loaded.
+  std::unique_ptr<ImageStore::Use> use;
+  if (store_ != nullptr) use = store_->BeginJob({"localhost/" + cache_name + ":latest"});
+  ImportCacheImages(runner_, buildah_path_, dir, cache_name, on_output);
+  return Status::Ok();
+}
+
 Status BuildahBuilder::Build(const BuildRequest& request,
                              const std::function<void(std::string_view)>& on_output,
                              const std::atomic<bool>* cancel) {

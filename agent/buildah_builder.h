@@ -69,6 +69,8 @@ class BuildahBuilder : public Builder {
   std::string Name() const override;
   // With --layers only: the cache is loaded into, and read from, the layer cache.
   bool KeepsRegistryCache() const override { return layers_; }
+  Status LoadRegistryCache(const std::string& dir, const std::string& cache_name,
+                           const std::function<void(std::string_view output)>& on_output) override;
 
   Status Build(const BuildRequest& request,
                const std::function<void(std::string_view output)>& on_output,

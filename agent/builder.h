@@ -80,6 +80,18 @@ class Builder {
   // cache_import_dir and cache_export_dir); those that do not ignore them.
   virtual bool KeepsRegistryCache() const { return false; }
 
+  // Loads the images of the registry cache layout at `dir` (as FetchRegistryCache wrote
+  // it) into the backend's layer cache outside any build, the last one named `cache_name`
+  // (agent/cache_transfer.h CacheImageName), as a build's import would. Only for backends
+  // that keep the registry cache; the others say they do not.
+  virtual Status LoadRegistryCache(const std::string& dir, const std::string& cache_name,
+                                   const std::function<void(std::string_view output)>& on_output) {
+    (void)dir;
+    (void)cache_name;
+    (void)on_output;
+    return Status::FailedPrecondition("the " + Name() + " backend keeps no registry cache");
+  }
+
   // Builds request.platform. On success layout_dir holds an OCI image layout with exactly
   // one image manifest, for that platform. A build that fails (the Dockerfile, a RUN step)
   // is Status::Internal, which is not retryable, with a message naming the platform and

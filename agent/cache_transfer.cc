@@ -110,6 +110,11 @@ Status FetchRef(const std::string& cache_ref, uint32_t ttl_seconds, const Regist
 
 }  // namespace
 
+std::string CacheImageName(const std::string& repository, const Platform& platform) {
+  return "manifold-cache-" +
+         DigestHex(Sha256Digest(repository + " " + platform.ToString())).substr(0, 24);
+}
+
 CacheFetch FetchRegistryCache(const RegistryCacheSpec& cache, const RegistryOptions& options,
                               const HeldCaches* held, const std::string& dir,
                               const std::function<void(const std::string&)>& say) {

@@ -27,6 +27,11 @@
 
 namespace manifold {
 
+// The name of the image that keeps the registry cache of `repository` (the image
+// repository a job pushes to first) for `platform` in the agent's store: the last step
+// image of its newest build there.
+std::string CacheImageName(const std::string& repository, const Platform& platform);
+
 // What FetchRegistryCache did.
 struct CacheFetch {
   int images = 0;      // step images written to the layout, for the builder to load

@@ -19,4 +19,23 @@ bool HeldCaches::Holds(const std::string& cache_ref, const std::vector<std::stri
                      [&](const std::string& image) { return held->second.count(image) > 0; });
 }
 
+void HeldCaches::BeginLoading(const std::string& cache_ref) {
+  std::lock_guard lock(mutex_);
+  loading_.insert(cache_ref);
+}
+
+void HeldCaches::EndLoading(const std::string& cache_ref) {
+  {
+    std::lock_guard lock(mutex_);
+    loading_.erase(cache_ref);
+  }
+  loaded_.notify_all();
+}
+
+void HeldCaches::AwaitLoaded(const std::string& cache_ref,
+                             std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  loaded_.wait_for(lock, timeout, [&] { return loading_.count(cache_ref) == 0; });
+}
+
 }  // namespace manifold

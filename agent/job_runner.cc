@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Bounds a job's wait for a warm start's load of its cache; past it the job loads its own.
+constexpr std::chrono::minutes kWarmStartWait{10};
+
 double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -190,10 +193,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   request.layout_dir = dir + "/layout";
   if (!assign.repositories.empty()) {
     // One name per repository and platform: a newer build of it takes the name over.
-    request.cache_name =
-        "manifold-cache-" +
-        DigestHex(Sha256Digest(assign.repositories.front() + " " + assign.platform.ToString()))
-            .substr(0, 24);
+    request.cache_name = CacheImageName(assign.repositories.front(), assign.platform);
   }
   // Held until the build ends, so that no pass removes it under the build.
   std::unique_ptr<CacheMounts::Use> cache_mounts;
@@ -316,6 +316,12 @@ void JobRunner::PrepareRegistryCache(const AssignMsg& assign, const std::string&
     // that the last one needs no renaming (buildah_cache.h).
     const std::string import_dir = dir + "/cache-in-" + job + "/" +
                                    (request->cache_name.empty() ? "cache" : request->cache_name);
+    if (options_.held_caches != nullptr) {
+      // A warm start loading one of them is as good as this fetch, and done sooner.
+      for (const std::string& ref : cache.from) {
+        options_.held_caches->AwaitLoaded(ref, kWarmStartWait);
+      }
+    }
     CacheFetch fetched =
         FetchRegistryCache(cache, options_.registry_options, options_.held_caches, import_dir, say);
     if (fetched.images > 0) request->cache_import_dir = import_dir;

@@ -229,6 +229,12 @@ int main(int argc, char** argv) {
                  "pushed on drain, nor pulled; at most 256m (the artifact is held in memory)")
       ->envname("MANIFOLD_CACHE_MOUNTS_MAX_BYTES")
       ->capture_default_str();
+  bool warm_start = true;
+  app.add_option("--warm-start", warm_start,
+                 "buildah: when the agent starts, load the registry caches of its platforms "
+                 "the coordinator names (the most recently pushed) before a build needs them")
+      ->envname("MANIFOLD_WARM_START")
+      ->capture_default_str();
   std::vector<std::string> allowed_entitlements;
   app.add_option("--allow-insecure-entitlement", allowed_entitlements,
                  "let builds that ask for it (`manifold build --allow network.host`) use "
@@ -268,6 +274,7 @@ int main(int argc, char** argv) {
   options.work_dir = work_dir;
   options.insecure_registries = insecure_registries;
   options.drain_grace = std::chrono::seconds(drain_grace_s);
+  options.warm_start = warm_start;
   for (const std::string& label : labels) {
     auto eq = label.find('=');
     if (eq == std::string::npos || eq == 0) return Fail("--label must be KEY=VALUE, got " + label);

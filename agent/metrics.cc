@@ -142,7 +142,12 @@ struct AgentMetrics::Families {
         cache_mounts_bytes(BuildCounter()
                                .Name("manifold_agent_cache_mounts_bytes_total")
                                .Help("Bytes of the cache-mount artifacts pushed and pulled")
-                               .Register(r)) {}
+                               .Register(r)),
+        warm_start(BuildCounter()
+                       .Name("manifold_agent_warm_start_caches_total")
+                       .Help("Registry caches this agent loaded when it started, before a "
+                             "build needed them, by platform and result (loaded, failed)")
+                       .Register(r)) {}
 
   Family<Gauge>& info;
   Family<Gauge>& emulated;
@@ -168,6 +173,7 @@ struct AgentMetrics::Families {
   Family<Counter>& pruned_bytes;
   Family<Counter>& cache_mounts;
   Family<Counter>& cache_mounts_bytes;
+  Family<Counter>& warm_start;
 };
 
 AgentMetrics::AgentMetrics(const std::vector<PlatformOffer>& platforms, uint32_t slots,
@@ -285,6 +291,12 @@ void AgentMetrics::CountCacheMounts(const Platform& platform, const std::string&
       .Increment(static_cast<double>(bytes));
   const bool pulled = direction == "pull";
   CountCacheBytes(platform, pulled ? bytes : 0, pulled ? 0 : bytes);
+}
+
+void AgentMetrics::CountWarmStartCache(const Platform& platform, bool loaded) {
+  families_->warm_start
+      .Add({{"platform", platform.ToString()}, {"result", loaded ? "loaded" : "failed"}})
+      .Increment();
 }
 
 void AgentMetrics::SetSlotsBusy(uint32_t busy) { families_->slots_busy.Add({}).Set(busy); }

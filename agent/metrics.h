@@ -67,6 +67,8 @@ class AgentMetrics {
   // pushed). Its bytes count in the cache bytes of CountCacheBytes too.
   void CountCacheMounts(const Platform& platform, const std::string& direction,
                         const std::string& result, uint64_t bytes);
+  // A warm start (agent/warm_start.h) loaded one registry cache of `platform`, or failed to.
+  void CountWarmStartCache(const Platform& platform, bool loaded);
   void SetSlotsBusy(uint32_t busy);
   void SetDraining(bool draining);
   // Build output held back at the coordinator's request (LogFlowMsg), and the bytes cut

@@ -93,9 +93,19 @@ using AgentMessage = std::variant<HelloMsg, HeartbeatMsg, JobUpdateMsg, LogChunk
 
 // ---- coordinator to agent ----
 
+// A registry cache an agent that has just started loads before any build needs it.
+struct WarmStartCache {
+  std::string repository;  // the image repository it is the cache of ("registry/team/app")
+  Platform platform;
+  std::string cache_ref;  // the platform's cache ref, as builds read it
+  bool operator==(const WarmStartCache&) const = default;
+};
+
 struct WelcomeMsg {
   std::string session_id;
   uint32_t heartbeat_interval_ms = 2000;
+  std::vector<WarmStartCache> warm_start_caches;  // newest push first
+  uint32_t cache_ttl_seconds = 0;                 // 0: no limit
   bool operator==(const WelcomeMsg&) const = default;
 };
 

@@ -335,6 +335,13 @@ std::string EncodeCoordinatorMessage(const CoordinatorMessage& message) {
       auto welcome = root.initWelcome();
       welcome.setSessionId(AsText(m.session_id));
       welcome.setHeartbeatIntervalMs(m.heartbeat_interval_ms);
+      auto warm = welcome.initWarmStartCaches(static_cast<unsigned>(m.warm_start_caches.size()));
+      for (size_t i = 0; i < m.warm_start_caches.size(); ++i) {
+        warm[i].setRepository(AsText(m.warm_start_caches[i].repository));
+        WritePlatform(m.warm_start_caches[i].platform, warm[i].initPlatform());
+        warm[i].setCacheRef(AsText(m.warm_start_caches[i].cache_ref));
+      }
+      welcome.setCacheTtlSeconds(m.cache_ttl_seconds);
     }
     void operator()(const AssignMsg& m) {
       auto assign = root.initAssign();
@@ -401,7 +408,16 @@ Result<CoordinatorMessage> DecodeCoordinatorMessage(std::string_view frame,
         switch (root.which()) {
           case proto::CoordinatorMessage::WELCOME: {
             auto welcome = root.getWelcome();
-            return WelcomeMsg{ToString(welcome.getSessionId()), welcome.getHeartbeatIntervalMs()};
+            WelcomeMsg m;
+            m.session_id = ToString(welcome.getSessionId());
+            m.heartbeat_interval_ms = welcome.getHeartbeatIntervalMs();
+            for (auto warm : welcome.getWarmStartCaches()) {
+              m.warm_start_caches.push_back({ToString(warm.getRepository()),
+                                             ReadPlatform(warm.getPlatform()),
+                                             ToString(warm.getCacheRef())});
+            }
+            m.cache_ttl_seconds = welcome.getCacheTtlSeconds();
+            return m;
           }
           case proto::CoordinatorMessage::ASSIGN: {
             auto assign = root.getAssign();

@@ -226,8 +226,14 @@ void AgentLoop::HandleHello(const std::string& routing_id, const std::string& pe
   std::string key = link_.DescribeKey(peer_key);
   spdlog::info("agent {} ({}) online: {}, {} slot(s){}", hello.agent_id, hello.hostname, offers,
                hello.slots, key.empty() ? "" : ", key " + key);
-  link_.Send(routing_id, WelcomeMsg{RandomSessionId(),
-                                    static_cast<uint32_t>(options_.heartbeat_interval.count())});
+  std::vector<Platform> platforms;
+  for (const PlatformOffer& offer : hello.platforms) platforms.push_back(offer.platform);
+  link_.Send(
+      routing_id,
+      WelcomeMsg{RandomSessionId(), static_cast<uint32_t>(options_.heartbeat_interval.count()),
+                 WarmStartCaches(cache_pushes_, cache_refs_, platforms, options_.cache.ttl,
+                                 options_.warm_start_caches, now),
+                 static_cast<uint32_t>(options_.cache.ttl.count())});
   schedule_needed_ = true;
   sessions_.Publish(hello.agent_id);
   std::vector<std::string> frames = sessions_.TakeUnintroduced(routing_id);
@@ -328,6 +334,7 @@ void AgentLoop::ApplyResult(const std::string& agent_id, const JobResultMsg& res
 void AgentLoop::NoteCachePush(const RunningJob& ran, const std::string& cache_ref,
                               LoopClock::time_point now) {
   cache_pushes_[{ran.repository, ran.platform}] = now;
+  cache_refs_[{ran.repository, ran.platform}] = cache_ref;
   // Only a placement hint: a push not recorded makes a later job's placement "least
   // loaded" instead of "registry cache", and the next push records it.
   if (Status s = store_.RecordCachePush(ran.repository, ran.platform, cache_ref); !s.ok()) {

@@ -59,6 +59,9 @@ struct LoopOptions {
   std::chrono::milliseconds cache_affinity_window{std::chrono::hours(6)};
   // The registry cache: --cache-repo-template and --cache-ttl (coordinator/cache_plan.h).
   CacheDefaults cache;
+  // Registry caches a newly connected agent is told to load before its first build
+  // (--warm-start-caches; coordinator/cache_plan.h WarmStartCaches). 0: none.
+  size_t warm_start_caches = 8;
   WireLimits limits;
   LogLimits log_limits;
   ContextSource contexts;
@@ -171,6 +174,7 @@ class AgentLoop {
   std::map<std::string, WarmCache> warm_caches_;  // by agent id; kept across reconnects
   ColdBuildTimes cold_times_;                     // the yardstick of cached jobs
   CachePushTimes cache_pushes_;                   // registry cache pushes, as recorded in the store
+  CacheRefs cache_refs_;                          // and where each went
   PlatformSightings sightings_;
   LogBudget log_budget_;
   JobReports reports_;

@@ -39,7 +39,9 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
                std::chrono::milliseconds(push.pushed_unix_ms);
     LoopClock::time_point at = now - age;
     auto [it, added] = cache_pushes_.try_emplace({push.repository, push.platform}, at);
-    if (!added) it->second = std::max(it->second, at);
+    if (!added && it->second >= at) continue;
+    it->second = at;
+    cache_refs_[{push.repository, push.platform}] = push.cache_ref;
   }
   for (const JobRecord& job : *active) {
     held.insert(job.id);

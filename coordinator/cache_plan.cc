@@ -1,5 +1,7 @@
 #include "coordinator/cache_plan.h"
 
+#include <algorithm>
+
 #include "common/reference.h"
 #include "common/registry_cache.h"
 
@@ -63,6 +65,26 @@ std::optional<LoopClock::duration> CacheAge(const CachePushTimes& pushes,
   LoopClock::duration age = now - it->second;
   if (ttl.count() > 0 && age > ttl) return std::nullopt;
   return age;
+}
+
+std::vector<WarmStartCache> WarmStartCaches(const CachePushTimes& pushes, const CacheRefs& refs,
+                                            const std::vector<Platform>& platforms,
+                                            std::chrono::seconds ttl, size_t max,
+                                            LoopClock::time_point now) {
+  std::vector<std::pair<LoopClock::time_point, WarmStartCache>> found;
+  for (const auto& [key, at] : pushes) {
+    const auto& [repository, platform] = key;
+    if (std::find(platforms.begin(), platforms.end(), platform) == platforms.end()) continue;
+    if (!CacheAge(pushes, repository, platform, ttl, now)) continue;
+    auto ref = refs.find(key);
+    if (ref == refs.end()) continue;
+    found.push_back({at, {repository, platform, ref->second}});
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<WarmStartCache> caches;
+  for (size_t i = 0; i < found.size() && i < max; ++i) caches.push_back(found[i].second);
+  return caches;
 }
 
 }  // namespace manifold

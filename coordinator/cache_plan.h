@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/messages.h"
 #include "common/platform.h"
@@ -30,6 +31,9 @@ struct CacheDefaults {
 // (image repository, platform) -> when its registry cache was last pushed.
 using CachePushTimes = std::map<std::pair<std::string, Platform>, LoopClock::time_point>;
 
+// (image repository, platform) -> the cache ref its last registry cache push went to.
+using CacheRefs = std::map<std::pair<std::string, Platform>, std::string>;
+
 // Checks a --cache-repo-template: it must contain {repo} and give a valid cache ref.
 Status ValidateCacheRepoTemplate(const std::string& repo_template);
 
@@ -44,5 +48,13 @@ RegistryCacheSpec ResolveRegistryCache(const BuildSpec& spec, const Platform& pl
 std::optional<LoopClock::duration> CacheAge(const CachePushTimes& pushes,
                                             const std::string& repository, const Platform& platform,
                                             std::chrono::seconds ttl, LoopClock::time_point now);
+
+// What an agent that has just started, offering `platforms`, loads before its first build
+// (a fresh node of an autoscaled fleet then starts warm): the registry caches of those
+// platforms pushed within `ttl` (0: any age), newest first, at most `max`.
+std::vector<WarmStartCache> WarmStartCaches(const CachePushTimes& pushes, const CacheRefs& refs,
+                                            const std::vector<Platform>& platforms,
+                                            std::chrono::seconds ttl, size_t max,
+                                            LoopClock::time_point now);
 
 }  // namespace manifold

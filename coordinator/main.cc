@@ -126,6 +126,12 @@ int main(int argc, char** argv) {
                  "registry cache pushed longer ago is not used: 7d, 12h... (0: no limit)")
       ->envname("MANIFOLD_CACHE_TTL")
       ->capture_default_str();
+  app.add_option("--warm-start-caches", options.loop.warm_start_caches,
+                 "registry caches a newly started agent loads before its first build: the "
+                 "ones of its platforms pushed most recently within --cache-ttl (0: none)")
+      ->envname("MANIFOLD_WARM_START_CACHES")
+      ->check(CLI::Range(size_t{0}, size_t{1000}))
+      ->capture_default_str();
   app.add_option("--retention", retention_text,
                  "how long a finished build (its jobs, events and log) and an agent gone "
                  "are kept: 30d, 12h, 60s... (0: forever)")

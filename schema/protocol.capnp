@@ -128,6 +128,16 @@ struct LogFlow {
 struct Welcome {
   sessionId @0 :Text;
   heartbeatIntervalMs @1 :UInt32;
+  # Registry caches of the agent's platforms pushed within the cache TTL, newest first:
+  # an agent that has just started loads them before a build needs them (warm start).
+  warmStartCaches @2 :List(WarmStartCache);
+  cacheTtlSeconds @3 :UInt32;  # a cache pushed longer ago is not loaded; 0: no limit
+}
+
+struct WarmStartCache {
+  repository @0 :Text;  # the image repository the cache is of ("registry/team/app")
+  platform @1 :Platform;
+  cacheRef @2 :Text;    # the platform's cache ref, as builds read it
 }
 
 struct Assign {

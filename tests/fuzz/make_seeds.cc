@@ -72,7 +72,7 @@ void WireSeeds(const fs::path& dir) {
   assign.target = "final";
   assign.repositories = {"127.0.0.1:5000/team/app"};
   std::map<std::string, CoordinatorMessage> coordinator = {
-      {"welcome", WelcomeMsg{"0123456789abcdef", 2000}},
+      {"welcome", WelcomeMsg{"0123456789abcdef", 2000, {}, 0}},
       {"assign", assign},
       {"cancel", CancelMsg{{7, 2}}},
       {"ack", AckMsg{{7, 2}}},

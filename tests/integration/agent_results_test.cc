@@ -149,7 +149,7 @@ class AgentResultsTest : public ::testing::Test {
       std::optional<AgentMessage> message = Receive(std::chrono::duration_cast<milliseconds>(
           deadline - std::chrono::steady_clock::now() + milliseconds(1)));
       if (!message) return std::nullopt;
-      if (std::holds_alternative<HelloMsg>(*message)) Send(WelcomeMsg{"s1", 200});
+      if (std::holds_alternative<HelloMsg>(*message)) Send(WelcomeMsg{"s1", 200, {}, 0});
       if (auto* result = std::get_if<JobResultMsg>(&*message)) {
         results_.push_back(*result);
         Send(AckMsg{result->job});

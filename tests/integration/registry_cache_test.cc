@@ -3,8 +3,9 @@
 // built on agent A with --cache-to/--cache-from; A drains, a fresh agent B with an empty
 // store builds it again from the registry cache, every step a cache hit, giving the same
 // layers; the cache is in the platform's own repository. A build with no cache flags uses
-// the coordinator's --cache-repo-template. One farm (two linux/amd64 agents, one running
-// at a time) for the suite.
+// the coordinator's --cache-repo-template, and a fresh agent that loads the farm's recent
+// caches as it joins (warm start) needs no fetch in its first build. One farm (two linux/amd64
+// agents, one running at a time) for the suite.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -72,8 +73,9 @@ class RegistryCacheTest : public ::testing::Test {
       ASSERT_TRUE(farm_->Stop(name).ok()) << name;
     }
   }
-  // Starts `name` with an empty container store, as a new autoscaled node would.
-  static void StartFresh(const std::string& name) {
+  // Starts `name` with an empty container store, as a new autoscaled node would; with
+  // `warm_start` it loads the farm's recent caches as it joins (agent/warm_start.h).
+  static void StartFresh(const std::string& name, bool warm_start = true) {
     StopAgent(name);
     const std::string storage = farm_->dir() + "/farm/agents/" + name + "/storage";
     for (const char* part : {"graph", "run"}) {
@@ -81,7 +83,7 @@ class RegistryCacheTest : public ::testing::Test {
       fs::remove_all(storage + "/" + part, ec);
       fs::create_directories(storage + "/" + part);
     }
-    Status started = farm_->Start(name);
+    Status started = farm_->Start(name, {{"MANIFOLD_WARM_START", warm_start ? "true" : "false"}});
     ASSERT_TRUE(started.ok()) << started.message();
   }
 
@@ -157,9 +159,10 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
   EXPECT_GT(Sample(kAgentA, "manifold_agent_cache_bytes_pushed_total{" + kPlatformLabel + "}"), 0);
   const double registry_jobs_before = Sample("coordinator", kRegistryJobs);
 
-  // A drains and goes; B comes up with nothing in its store.
+  // A drains and goes; B comes up with nothing in its store, and its first job loads the
+  // cache (no warm start: that is the next test).
   StopAgent(kAgentA);
-  StartFresh(kAgentB);
+  StartFresh(kAgentB, /*warm_start=*/false);
   // What the request asks for is honoured whatever the cache serves (issue 19).
   std::vector<std::string> annotated = flags;
   annotated.insert(annotated.end(), {"--annotation", "manifest:org.example.m=1"});
@@ -202,6 +205,38 @@ TEST_F(RegistryCacheTest, AFreshAgentBuildsFromTheRegistryCacheOfItsPlatform) {
   // The cache is the platform's own repository, not the ref itself.
   EXPECT_TRUE(HasManifest("flags-cache/app/linux-amd64", "latest"));
   EXPECT_FALSE(HasManifest("flags-cache/app", "latest"));
+}
+
+// A fresh agent loads the farm's most recent registry caches of its platform as it joins,
+// so its first build of a repository is as a warm agent's: it reads only the cache's index.
+TEST_F(RegistryCacheTest, AFreshAgentStartsWarmWithTheFarmsRecentCaches) {
+  StopAgent(kAgentB);
+  StartFresh(kAgentA);
+  const std::string dockerfile = Dockerfile("warm-start");
+  CommandResult first = Build(dockerfile, "warm/app:v1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string platform_cache = farm_->registry() + "/cache/warm/app/linux-amd64:latest";
+  ASSERT_NE(first.output.find("pushed registry cache to " + platform_cache), std::string::npos)
+      << first.output;
+
+  StopAgent(kAgentA);
+  StartFresh(kAgentB);
+  // Submitted at once: the job waits for the warm start's load of its cache, the newest.
+  CommandResult second = Build(dockerfile, "warm/app:v2");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_NE(second.output.find("registry cache " + platform_cache +
+                               ": its 3 step image(s) are in this agent's store already"),
+            std::string::npos)
+      << second.output;
+  EXPECT_EQ(second.output.find("fetched registry cache"), std::string::npos) << second.output;
+  EXPECT_EQ(Count(second.output, "--> Using cache"), 3) << second.output;
+  EXPECT_EQ(second.output.find("warm-start-amd64"), std::string::npos)
+      << "the expensive step ran again:\n"
+      << second.output;
+  EXPECT_GE(Sample(kAgentB, "manifold_agent_warm_start_caches_total{" + kPlatformLabel +
+                                ",result=\"loaded\"}"),
+            1);
+  EXPECT_EQ(DiffIds("warm/app", "v2"), DiffIds("warm/app", "v1"));
 }
 
 // RUN --mount=type=cache contents travel with the registry cache: pushed when the agent

@@ -90,11 +90,14 @@ void Farm::Down() {
 }
 
 Status Farm::Script(const std::string& command, const std::string& name,
-                    std::chrono::seconds timeout) const {
+                    std::chrono::seconds timeout,
+                    const std::map<std::string, std::string>& extra_env) const {
   if (!up_) return Status::FailedPrecondition("the farm is not up");
+  std::map<std::string, std::string> env = Env();
+  for (const auto& [key, value] : extra_env) env[key] = value;
   CommandResult result =
       RunCommand({SourceDir() + "/ops/farm.sh", command, name},
-                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout), Env());
+                 std::chrono::duration_cast<std::chrono::milliseconds>(timeout), env);
   if (result.exit_code != 0) {
     return Status::Unavailable("ops/farm.sh " + command + " " + name + " exited with " +
                                std::to_string(result.exit_code) + ":\n" + result.output);
@@ -112,6 +115,11 @@ Status Farm::Kill(const std::string& name) {
 
 Status Farm::Start(const std::string& name, std::chrono::seconds timeout) {
   return Script("start", name, timeout);
+}
+
+Status Farm::Start(const std::string& name, const std::map<std::string, std::string>& env,
+                   std::chrono::seconds timeout) {
+  return Script("start", name, timeout, env);
 }
 
 pid_t Farm::Pid(const std::string& name) const {

@@ -54,6 +54,9 @@ class Farm {
   // Start: again, configured as Up did; returns once it is ready (an agent: welcomed by
   // the coordinator, if that runs).
   Status Start(const std::string& name, std::chrono::seconds timeout = std::chrono::seconds(120));
+  // Start with more environment for this start only, e.g. {"MANIFOLD_WARM_START", "false"}.
+  Status Start(const std::string& name, const std::map<std::string, std::string>& env,
+               std::chrono::seconds timeout = std::chrono::seconds(120));
   // The pid of a running process of this farm, 0 if it is not running.
   pid_t Pid(const std::string& name) const;
 
@@ -89,8 +92,8 @@ class Farm {
 
  private:
   std::map<std::string, std::string> Env() const;
-  Status Script(const std::string& command, const std::string& name,
-                std::chrono::seconds timeout) const;
+  Status Script(const std::string& command, const std::string& name, std::chrono::seconds timeout,
+                const std::map<std::string, std::string>& extra_env = {}) const;
 
   FarmOptions options_;
   std::unique_ptr<TempDir> dir_;

@@ -117,6 +117,41 @@ class AgentLoopTest : public ::testing::Test {
   std::unique_ptr<AgentLoop> loop_;
 };
 
+TEST_F(AgentLoopTest, AWelcomeNamesTheRegistryCachesOfTheAgentsPlatformsForItsWarmStart) {
+  Hello("r-arm", "arm1", "linux/arm64");
+  EXPECT_TRUE(link_.Take<WelcomeMsg>("r-arm").at(0).warm_start_caches.empty());
+  BuildRecord build = Submit({"linux/arm64"});
+  Advance(milliseconds(1));
+  ExpectAssignedOnly("r-arm", {build.jobs[0].id, 1});
+  JobResultMsg result;
+  result.job = {build.jobs[0].id, 1};
+  result.succeeded = true;
+  result.image = {"application/vnd.oci.image.manifest.v1+json", "sha256:" + std::string(64, 'a'),
+                  512};
+  result.cache_pushed = "registry.test/cache/app/linux-arm64:latest";
+  Frame("r-arm", result);
+
+  Hello("r-new", "arm2", "linux/arm64");
+  std::vector<WelcomeMsg> welcomes = link_.Take<WelcomeMsg>("r-new");
+  ASSERT_EQ(welcomes.size(), 1u);
+  ASSERT_EQ(welcomes[0].warm_start_caches.size(), 1u);
+  EXPECT_EQ(welcomes[0].warm_start_caches[0].cache_ref, result.cache_pushed);
+  EXPECT_EQ(welcomes[0].warm_start_caches[0].repository, "registry.test/app");
+  EXPECT_EQ(welcomes[0].warm_start_caches[0].platform, Of("linux/arm64"));
+  Hello("r-x86", "x861", "linux/amd64");
+  EXPECT_TRUE(link_.Take<WelcomeMsg>("r-x86").at(0).warm_start_caches.empty())
+      << "another platform's cache";
+
+  // A restarted coordinator knows them from its store.
+  loop_ = MakeLoop();
+  ASSERT_TRUE(loop_->Resume(now_).ok());
+  Hello("r-next", "arm3", "linux/arm64");
+  welcomes = link_.Take<WelcomeMsg>("r-next");
+  ASSERT_EQ(welcomes.size(), 1u);
+  ASSERT_EQ(welcomes[0].warm_start_caches.size(), 1u);
+  EXPECT_EQ(welcomes[0].warm_start_caches[0].cache_ref, result.cache_pushed);
+}
+
 TEST_F(AgentLoopTest, AHelloIsWelcomedAndAJobGoesToTheAgentThatServesItsPlatform) {
   Hello("r-arm", "arm1", "linux/arm64");
   Hello("r-x86", "x861", "linux/amd64");

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 namespace manifold {
 namespace {
 
@@ -20,6 +23,26 @@ TEST(HeldCachesTest, AReferenceIsHeldOnlyWhenEveryImageItListsIsNoted) {
   held.Note(ref, {"sha256:c"});
   EXPECT_FALSE(held.Holds(ref, {"sha256:a"}));
   EXPECT_TRUE(held.Holds(ref, {"sha256:c"}));
+}
+
+TEST(HeldCachesTest, AJobAwaitsTheLoadOfItsCacheOnlyWhileItIsUnderWay) {
+  using namespace std::chrono_literals;
+  HeldCaches held;
+  const std::string ref = "registry.test/cache/app/linux-arm64:latest";
+  held.BeginLoading(ref);
+  std::thread warm_start([&] {
+    std::this_thread::sleep_for(50ms);
+    held.Note(ref, {"sha256:a"});
+    held.EndLoading(ref);
+  });
+  held.AwaitLoaded(ref, 60s);  // returns at EndLoading, bounded by the timeout
+  EXPECT_TRUE(held.Holds(ref, {"sha256:a"})) << "returned before the load ended";
+  warm_start.join();
+  // Another ref, or one no longer loading, does not wait.
+  held.BeginLoading("registry.test/cache/other/linux-arm64:latest");
+  auto start = std::chrono::steady_clock::now();
+  held.AwaitLoaded(ref, 60s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
 }
 
 }  // namespace

@@ -132,6 +132,41 @@ TEST(RegistryCacheTest, PlacementPrefersTheWarmAgentThenRecordsARecentRegistryCa
   EXPECT_EQ(planned[0].placement, "native, registry cache for reg.test/app pushed 3m ago");
 }
 
+TEST(RegistryCacheTest, AFreshAgentIsToldTheNewestCachesOfItsPlatformsWithinTheTtl) {
+  const auto now = LoopClock::now();
+  CachePushTimes pushes{{{"reg.test/old", P("linux/arm64")}, now - 3h},
+                        {{"reg.test/new", P("linux/arm64")}, now - 1min},
+                        {{"reg.test/mid", P("linux/arm64")}, now - 10min},
+                        {{"reg.test/new", P("linux/amd64")}, now - 10s},
+                        {{"reg.test/unknown", P("linux/arm64")}, now}};
+  CacheRefs refs{{{"reg.test/old", P("linux/arm64")}, "c/old/linux-arm64:latest"},
+                 {{"reg.test/new", P("linux/arm64")}, "c/new/linux-arm64:latest"},
+                 {{"reg.test/mid", P("linux/arm64")}, "c/mid/linux-arm64:latest"},
+                 {{"reg.test/new", P("linux/amd64")}, "c/new/linux-amd64:latest"}};
+  auto refs_of = [](const std::vector<WarmStartCache>& caches) {
+    std::vector<std::string> names;
+    for (const WarmStartCache& cache : caches) names.push_back(cache.cache_ref);
+    return names;
+  };
+  // Newest first, only the agent's platforms, none without a known ref.
+  EXPECT_EQ(refs_of(WarmStartCaches(pushes, refs, {P("linux/arm64")}, 0s, 10, now)),
+            (std::vector<std::string>{"c/new/linux-arm64:latest", "c/mid/linux-arm64:latest",
+                                      "c/old/linux-arm64:latest"}));
+  // Within the TTL, and at most so many.
+  EXPECT_EQ(refs_of(WarmStartCaches(pushes, refs, {P("linux/arm64")}, 1h, 10, now)),
+            (std::vector<std::string>{"c/new/linux-arm64:latest", "c/mid/linux-arm64:latest"}));
+  EXPECT_EQ(refs_of(WarmStartCaches(pushes, refs, {P("linux/arm64")}, 0s, 1, now)),
+            (std::vector<std::string>{"c/new/linux-arm64:latest"}));
+  EXPECT_TRUE(WarmStartCaches(pushes, refs, {P("linux/arm64")}, 0s, 0, now).empty());
+  // An agent of two platforms hears of both; each entry names its own.
+  std::vector<WarmStartCache> both =
+      WarmStartCaches(pushes, refs, {P("linux/amd64"), P("linux/arm64")}, 0s, 2, now);
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0].repository, "reg.test/new");
+  EXPECT_EQ(both[0].platform, P("linux/amd64"));
+  EXPECT_EQ(both[1].platform, P("linux/arm64"));
+}
+
 TEST(RegistryCacheTest, ReadsEachStepsImageFromBuildahOutput) {
   const std::string output =
       "STEP 1/4: FROM 127.0.0.1:5000/base:latest\n"

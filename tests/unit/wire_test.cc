@@ -85,7 +85,14 @@ TEST(WireTest, CoordinatorMessagesRoundTrip) {
   offline.network = "none";
   offline.limits = {0, 250, 0, 0};
   std::vector<CoordinatorMessage> messages = {
-      WelcomeMsg{"abc", 2000},
+      WelcomeMsg{"abc", 2000, {}, 0},
+      WelcomeMsg{"abc",
+                 2000,
+                 {{"127.0.0.1:5000/hello",
+                   {"linux", "arm64", ""},
+                   "127.0.0.1:5000/cache/hello/linux-arm64:latest"},
+                  {"127.0.0.1:5000/x", {"linux", "arm", "v7"}, "127.0.0.1:5000/c/linux-arm-v7:t"}},
+                 86400},
       assign,
       sandboxed,
       offline,
