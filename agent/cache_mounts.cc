@@ -170,6 +170,14 @@ void CacheMounts::PushAll(std::chrono::steady_clock::time_point deadline) {
                    entry.repository, entry.platform.ToString(), entry.push_to);
       continue;
     }
+    if (!HoldsCacheMounts(KeyDir(key) + "/tmp")) {
+      if (options_.metrics != nullptr) {
+        options_.metrics->CountCacheMounts(entry.platform, "push", "none", 0);
+      }
+      spdlog::info("the builds of {} {} left no cache mounts to push", entry.repository,
+                   entry.platform.ToString());
+      continue;
+    }
     Result<Reference> repository = CacheRepository(entry.push_to);
     uint64_t bytes = 0;
     Status pushed = repository.status();

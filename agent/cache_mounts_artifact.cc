@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
@@ -80,6 +81,18 @@ Result<CacheMountsManifest> ParseCacheMountsManifest(std::string_view bytes) {
 
 bool WithinTtl(int64_t created, int64_t now, uint32_t ttl_seconds) {
   return ttl_seconds == 0 || now - created <= static_cast<int64_t>(ttl_seconds);
+}
+
+bool HoldsCacheMounts(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& top : std::filesystem::directory_iterator(dir, ec)) {
+    if (top.path().filename().string().rfind(kBuildahCacheDir, 0) != 0) continue;
+    if (!top.is_directory(ec)) return true;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(top.path(), ec)) {
+      if (!entry.is_directory(ec)) return true;
+    }
+  }
+  return false;
 }
 
 Result<std::string> PackCacheMounts(const std::string& dir, uint64_t max_bytes) {

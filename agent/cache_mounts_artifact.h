@@ -55,8 +55,12 @@ Result<CacheMountsManifest> ParseCacheMountsManifest(std::string_view bytes);
 // under a TTL of `ttl_seconds` (0: no limit).
 bool WithinTtl(int64_t created, int64_t now, uint32_t ttl_seconds);
 
-// The archive of buildah's cache directories in `dir`, a build's TMPDIR; FailedPrecondition naming
-// --cache-mounts-max-bytes when it would be larger than `max_bytes` (nothing more is read then).
+// Whether buildah's cache directories in `dir`, a build's TMPDIR, hold any file: if not,
+// no build used a cache mount, and there is nothing worth an artifact.
+bool HoldsCacheMounts(const std::string& dir);
+// The archive of buildah's cache directories in `dir`; FailedPrecondition naming
+// --cache-mounts-max-bytes when it would be larger than `max_bytes` (nothing more is read
+// then).
 Result<std::string> PackCacheMounts(const std::string& dir, uint64_t max_bytes);
 // Unpacks a pulled archive into `dir` (which must not exist), at most `max_bytes` of file
 // data; an error leaves no `dir`.

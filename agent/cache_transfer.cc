@@ -42,10 +42,11 @@ Status FetchBlob(const RegistryClient& client, const std::string& repository,
   Result<std::string> path = LayoutBlobPath(dir, digest);
   if (!path.ok()) return path.status();
   if (fs::exists(*path)) return Status::Ok();
-  Result<std::string> bytes = client.GetBlob(repository, digest);
-  if (!bytes.ok()) return bytes.status();
-  *pulled += bytes->size();
-  return WriteLayoutBlob(dir, digest, *bytes);
+  // Into the file as it arrives: a cached layer can be larger than the agent's memory.
+  Result<uint64_t> size = client.GetBlobToFile(repository, digest, *path);
+  if (!size.ok()) return size.status();
+  *pulled += *size;
+  return Status::Ok();
 }
 
 // Fetches the images of one cache ref into the layout, appending their descriptors, unless

@@ -364,13 +364,12 @@ Result<FetchedManifest> RegistryClient::GetManifest(std::string_view repository,
   return out;
 }
 
-Result<std::string> RegistryClient::GetBlob(std::string_view repository,
-                                            std::string_view digest) const {
-  const std::string operation =
-      "get blob " + std::string(digest) + " from " + std::string(repository);
+Result<HttpResponse> RegistryClient::GetBlobResponse(std::string_view repository,
+                                                     std::string_view digest,
+                                                     const std::string& operation,
+                                                     HttpRequest request) const {
   const std::string context = "registry " + host_ + ": " + operation;
   if (Status s = CheckRepositoryAndDigest(context, repository, digest); !s.ok()) return s;
-  HttpRequest request;
   request.url =
       transport_->base_url() + "/v2/" + std::string(repository) + "/blobs/" + std::string(digest);
   request.follow_redirects = true;  // registries may send blob reads to their storage
@@ -379,11 +378,50 @@ Result<std::string> RegistryClient::GetBlob(std::string_view repository,
                                                    /*retry=*/true);
   if (!response.ok()) return response.status();
   if (response->status != 200) return RegistryHttpError(host_, operation, *response);
+  return response;
+}
+
+Result<std::string> RegistryClient::GetBlob(std::string_view repository,
+                                            std::string_view digest) const {
+  const std::string operation =
+      "get blob " + std::string(digest) + " from " + std::string(repository);
+  Result<HttpResponse> response = GetBlobResponse(repository, digest, operation, HttpRequest());
+  if (!response.ok()) return response.status();
   std::string actual = Sha256Digest(response->body);
   if (actual != digest) {
-    return Status::Internal(context + ": the content received has digest " + actual);
+    return Status::Internal("registry " + host_ + ": " + operation +
+                            ": the content received has digest " + actual);
   }
   return std::move(response->body);
+}
+
+Result<uint64_t> RegistryClient::GetBlobToFile(std::string_view repository, std::string_view digest,
+                                               const std::string& path) const {
+  const std::string operation =
+      "get blob " + std::string(digest) + " from " + std::string(repository) + " into " + path;
+  // Each try writes the file afresh; it gets its name only once verified.
+  HttpRequest request;
+  request.response_file = path + ".partial";
+  Result<HttpResponse> response = GetBlobResponse(repository, digest, operation, request);
+  std::error_code ec;
+  if (!response.ok()) {
+    std::filesystem::remove(request.response_file, ec);
+    return response.status();
+  }
+  Result<std::string> actual = Sha256FileDigest(request.response_file);
+  if (!actual.ok() || *actual != digest) {
+    std::filesystem::remove(request.response_file, ec);
+    return Status::Internal("registry " + host_ + ": " + operation +
+                            (actual.ok() ? ": the content received has digest " + *actual
+                                         : ": " + actual.status().message()));
+  }
+  uint64_t size = std::filesystem::file_size(request.response_file, ec);
+  std::filesystem::rename(request.response_file, path, ec);
+  if (ec) {
+    std::filesystem::remove(request.response_file, ec);
+    return Status::Internal("registry " + host_ + ": " + operation + ": cannot name it " + path);
+  }
+  return size;
 }
 
 }  // namespace manifold

@@ -215,6 +215,11 @@ class RegistryClient {
   // GETs a blob into memory (following redirects to storage) and verifies its digest.
   // For configs and other small blobs: bodies over 256 MiB are refused.
   Result<std::string> GetBlob(std::string_view repository, std::string_view digest) const;
+  // GETs a blob into the file `path` as it arrives, so its size is bounded by the disk,
+  // not by memory, and verifies its digest; the file appears only whole and verified.
+  // Returns its size.
+  Result<uint64_t> GetBlobToFile(std::string_view repository, std::string_view digest,
+                                 const std::string& path) const;
 
   // Pushes an image from an OCI layout: config and layers (each skipped when the repository
   // already has it, else mounted from `mount_from` when that is set and the registry
@@ -250,6 +255,12 @@ class RegistryClient {
   Result<std::optional<HttpResponse>> Head(RegistryOperation kind, std::string_view repository,
                                            std::string_view collection, std::string_view digest,
                                            const std::string& operation) const;
+
+  // GET of blob `digest` of `repository` (the body in memory, or in request->response_file
+  // when that is set), after checking both names: the 200 answer or an error. `operation`
+  // names it in errors.
+  Result<HttpResponse> GetBlobResponse(std::string_view repository, std::string_view digest,
+                                       const std::string& operation, HttpRequest request) const;
 
   std::string host_;
   std::unique_ptr<const RegistryTransport> transport_;  // shared by every operation

@@ -356,6 +356,41 @@ TEST_F(RegistryTest, HttpClientStreamsSuccessfulBodiesToFiles) {
       << response.status().message();
 }
 
+// A blob larger than any body kept in memory (a cached layer of a big project) goes to a
+// file as it arrives, and only whole and verified.
+TEST_F(RegistryTest, GetsABlobLargerThanMemoryBodiesIntoAFile) {
+  const std::string repo = "team/large";
+  const std::string path = tmp_.path() + "/large.bin";
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::string chunk(1 << 20, '\0');
+    for (int mib = 0; mib < 257; ++mib) {
+      for (size_t i = 0; i < chunk.size(); i += 64) chunk[i] = static_cast<char>(mib + i);
+      out << chunk;
+    }
+  }
+  Result<std::string> digest = Sha256FileDigest(path);
+  ASSERT_TRUE(digest.ok()) << digest.status().message();
+  const int64_t size = int64_t{257} << 20;
+  Status pushed = client_->PushBlobFromFile(repo, *digest, size, path);
+  ASSERT_TRUE(pushed.ok()) << pushed.message();
+  EXPECT_FALSE(client_->GetBlob(repo, *digest).ok()) << "over the in-memory limit";
+
+  const std::string fetched = tmp_.path() + "/fetched.bin";
+  Result<uint64_t> got = client_->GetBlobToFile(repo, *digest, fetched);
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ(*got, static_cast<uint64_t>(size));
+  EXPECT_EQ(Sha256FileDigest(fetched).value(), *digest);
+  EXPECT_FALSE(std::filesystem::exists(fetched + ".partial"));
+
+  // A blob the registry does not have leaves no file behind.
+  const std::string missing = tmp_.path() + "/missing.bin";
+  Result<uint64_t> none = client_->GetBlobToFile(repo, "sha256:" + std::string(64, '0'), missing);
+  EXPECT_EQ(none.status().code(), Status::Code::kNotFound) << none.status().message();
+  EXPECT_FALSE(std::filesystem::exists(missing));
+  EXPECT_FALSE(std::filesystem::exists(missing + ".partial"));
+}
+
 TEST_F(RegistryTest, ReportsMissingContent) {
   const std::string unknown = "sha256:" + std::string(64, '0');
   Result<bool> exists = client_->BlobExists("team/app", unknown);

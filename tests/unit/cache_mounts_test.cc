@@ -93,9 +93,15 @@ TEST(CacheMountsArtifactTest, APulledArchiveThatEscapesHoldsADeviceOrIsTooLargeL
 
 TEST(CacheMountsArtifactTest, PackingTakesBuildahsCacheOnlyAndStopsAtTheBound) {
   test::TempDir dir("cache-mounts");
+  // Nothing cached yet (no build used a cache mount, or they left only directories): there
+  // is no artifact to push.
+  fs::create_directories(dir.path() + "/buildah-cache/empty");
+  std::ofstream(dir.path() + "/buildah123-scratch") << "a build's own temporary file";
+  EXPECT_FALSE(HoldsCacheMounts(dir.path()));
   fs::create_directories(dir.path() + "/buildah-cache/npm");
   std::ofstream(dir.path() + "/buildah-cache/npm/index") << "cached";
   std::ofstream(dir.path() + "/buildah123-scratch") << "a build's own temporary file";
+  EXPECT_TRUE(HoldsCacheMounts(dir.path()));
   Result<std::string> packed = PackCacheMounts(dir.path(), 1 << 20);
   ASSERT_TRUE(packed.ok()) << packed.status().message();
   EXPECT_NE(packed->find("buildah-cache/npm/index"), std::string::npos);
