@@ -741,6 +741,66 @@ TEST_F(DatabaseOutageTest, ALastSuccessCommittedUnheardIsMergedOnceTheDatabaseAn
   EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
 }
 
+// PostgreSQL failover (issue 20): the coordinator's URL names a primary and its streaming
+// standby (a libpq multi-host URL with target_session_attrs=read-write). The primary stops
+// mid-build and the standby is promoted: the coordinator's new connections find the
+// promoted one, the job's result is recorded there and the build completes.
+class PostgresFailoverTest : public CoordinatorTest {
+ protected:
+  PostgresFailoverTest() {
+    heartbeat_interval_ms_ = 2000;  // the agent is not declared lost while the test fails over
+    more_args_ = {"--log-retention", "0"};
+  }
+  std::string DatabaseUrl() override {
+    Status standby = standby_.StartStandbyOf(postgres_);
+    EXPECT_TRUE(standby.ok()) << standby.message();
+    return "postgresql://postgres@127.0.0.1:" + std::to_string(postgres_.port()) +
+           ",127.0.0.1:" + std::to_string(standby_.port()) +
+           "/manifold?target_session_attrs=read-write";
+  }
+  // The build's state, "" while the API cannot answer.
+  std::string State(uint64_t id) {
+    json build = json::parse(Get("/v1/builds/" + std::to_string(id)).body, nullptr, false);
+    return build.is_object() ? build.value("state", "") : "";
+  }
+  PostgresServer standby_;
+};
+
+TEST_F(PostgresFailoverTest, APromotedStandbyTakesOverMidBuildAndTheBuildCompletes) {
+  RegistryServer registry;
+  ASSERT_TRUE(registry.Start().ok());
+  RegistryClient client(registry.host());
+  const TestImage image = MakeTestImage(P("linux/amd64"), "failover");
+  ASSERT_TRUE(PushTestImage(client, "app", image.manifest.digest, image).ok());
+  FakeAgent agent(context_, agent_endpoint_);
+  agent.Hello("x86", "linux/amd64");
+  const std::string tag = registry.host() + "/app:latest";
+  uint64_t id = SubmitBuild("linux/amd64", json::object(), tag.c_str());
+  std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
+  ASSERT_TRUE(assign.has_value());
+
+  // A fast shutdown streams the primary's last WAL to the standby before it exits.
+  postgres_.Stop();
+  agent.Heartbeat();
+  Status promoted = standby_.Promote();
+  ASSERT_TRUE(promoted.ok()) << promoted.message();
+  const Descriptor& manifest = image.manifest;
+  agent.Send(
+      JobResultMsg{assign->job,
+                   true,
+                   {manifest.media_type, manifest.digest, static_cast<uint64_t>(manifest.size)},
+                   "",
+                   false});
+  std::optional<AckMsg> ack = agent.Receive<AckMsg>(milliseconds(60000));
+  ASSERT_TRUE(ack.has_value()) << "the result was not recorded on the promoted standby";
+  EXPECT_EQ(ack->job, assign->job);
+  ASSERT_TRUE(WaitFor([&] { return State(id) == "succeeded"; }, milliseconds(60000)))
+      << Get("/v1/builds/" + std::to_string(id)).body;
+  Result<FetchedManifest> latest = client.GetManifest("app", "latest");
+  ASSERT_TRUE(latest.ok()) << latest.status().message();
+  EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
+}
+
 // Build output bounded by size: each job's stored log keeps its head and tail (the cap is
 // small here, 1 MiB), and output waiting for an absent database is capped by bytes.
 class LogLimitsTest : public CoordinatorTest {

@@ -29,8 +29,7 @@ Status PostgresServer::RunAsOwner(const std::vector<std::string>& argv, int time
   return Status::Ok();
 }
 
-Status PostgresServer::Start(const std::string& database) {
-  database_ = database;
+Status PostgresServer::MakeDir() {
   dir_ = std::make_unique<TempDir>("manifold-pg");
   if (geteuid() == 0) {
     CommandResult chown =
@@ -38,6 +37,34 @@ Status PostgresServer::Start(const std::string& database) {
     if (chown.exit_code != 0) return Status::Internal("chown failed: " + chown.output);
   }
   port_ = FreeTcpPort();
+  return Status::Ok();
+}
+
+Status PostgresServer::StartStandbyOf(const PostgresServer& primary) {
+  database_ = primary.database_;
+  if (Status s = MakeDir(); !s.ok()) return s;
+  // -R writes standby.signal and primary_conninfo; -X stream copies the WAL the backup needs;
+  // a fast checkpoint starts it at once (a spread one waits minutes).
+  if (Status s =
+          RunAsOwner({std::string(kBin) + "pg_basebackup", "-h", "127.0.0.1", "-p",
+                      std::to_string(primary.port_), "-U", "postgres", "-D", dir_->path() + "/data",
+                      "-R", "-X", "stream", "--no-sync", "--checkpoint=fast"},
+                     60);
+      !s.ok()) {
+    return s;
+  }
+  return Restart();
+}
+
+Status PostgresServer::Promote() {
+  return RunAsOwner(
+      {std::string(kBin) + "pg_ctl", "-D", dir_->path() + "/data", "-w", "-t", "30", "promote"},
+      45);
+}
+
+Status PostgresServer::Start(const std::string& database) {
+  database_ = database;
+  if (Status s = MakeDir(); !s.ok()) return s;
   std::string data = dir_->path() + "/data";
   if (Status s = RunAsOwner({std::string(kBin) + "initdb", "-D", data, "-U", "postgres",
                              "--auth=trust", "--no-sync", "-E", "UTF8"},

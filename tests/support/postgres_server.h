@@ -1,5 +1,6 @@
 // PostgresServer: a private PostgreSQL 15 for one test, on a free loopback port, in its
-// own temporary directory, stopped (and deleted) by the destructor.
+// own temporary directory, stopped (and deleted) by the destructor; or a streaming standby
+// of another, which can be promoted (a failover).
 //
 // initdb and postgres refuse to run as root, so when the test runs as root the server
 // runs as the `postgres` user (runuser), in a directory that user owns. Not thread-safe.
@@ -26,11 +27,17 @@ class PostgresServer {
   void Stop();
   // Stops and starts the same data directory again, e.g. to test reconnects.
   Status Restart();
+  // A hot standby of `primary` (running), streaming its WAL: pg_basebackup -R, then start.
+  Status StartStandbyOf(const PostgresServer& primary);
+  // Promotes this standby to a primary that takes writes; waits until it does.
+  Status Promote();
 
   std::string url() const;  // postgresql://postgres@127.0.0.1:PORT/DATABASE
   int port() const { return port_; }
 
  private:
+  // A new temporary directory the server's user owns, and a free port.
+  Status MakeDir();
   Status RunAsOwner(const std::vector<std::string>& argv, int timeout_s);
 
   std::unique_ptr<TempDir> dir_;
