@@ -69,12 +69,14 @@ std::vector<std::string> BuildahBuilder::BudArgv(const BuildRequest& request) co
 
 Status BuildahBuilder::LoadRegistryCache(
     const std::string& dir, const std::string& cache_name,
-    const std::function<void(std::string_view output)>& on_output) {
-  if (!layers_) return Builder::LoadRegistryCache(dir, cache_name, on_output);
+    const std::function<void(std::string_view output)>& on_output,
+    const std::atomic<bool>* cancel) {
+  if (!layers_) return Builder::LoadRegistryCache(dir, cache_name, on_output, cancel);
   // Held until the last image has its name, so that no pass prunes what is being loaded.
   std::unique_ptr<ImageStore::Use> use;
   if (store_ != nullptr) use = store_->BeginJob({"localhost/" + cache_name + ":latest"});
-  ImportCacheImages(runner_, buildah_path_, dir, cache_name, on_output);
+  ImportCacheImages(runner_, buildah_path_, dir, cache_name, on_output, cancel);
+  if (cancel != nullptr && *cancel) return Status::Canceled("canceled while loading");
   return Status::Ok();
 }
 
@@ -109,7 +111,7 @@ Status BuildahBuilder::Build(const BuildRequest& request,
   }
   if (layers_ && !request.cache_import_dir.empty()) {
     ImportCacheImages(runner_, buildah_path_, request.cache_import_dir, request.cache_name,
-                      on_output);
+                      on_output, cancel);
   }
   std::map<std::string, std::string> env;
   if (!request.tmp_dir.empty()) env["TMPDIR"] = request.tmp_dir;

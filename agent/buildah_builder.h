@@ -70,7 +70,8 @@ class BuildahBuilder : public Builder {
   // With --layers only: the cache is loaded into, and read from, the layer cache.
   bool KeepsRegistryCache() const override { return layers_; }
   Status LoadRegistryCache(const std::string& dir, const std::string& cache_name,
-                           const std::function<void(std::string_view output)>& on_output) override;
+                           const std::function<void(std::string_view output)>& on_output,
+                           const std::atomic<bool>* cancel) override;
 
   Status Build(const BuildRequest& request,
                const std::function<void(std::string_view output)>& on_output,

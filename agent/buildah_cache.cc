@@ -55,7 +55,8 @@ std::vector<std::string> StepImages::Ids(bool all_stages) const {
 
 void ImportCacheImages(CommandRunner& runner, const std::string& buildah_path,
                        const std::string& dir, const std::string& cache_name,
-                       const std::function<void(std::string_view)>& on_output) {
+                       const std::function<void(std::string_view)>& on_output,
+                       const std::atomic<bool>* cancel) {
   Result<std::vector<std::string>> names = LayoutRefNames(dir);
   if (!names.ok() || names->empty()) return;
   // buildah names an image pulled from oci:PATH "localhost/PATH", which must be a valid
@@ -67,7 +68,7 @@ void ImportCacheImages(CommandRunner& runner, const std::string& buildah_path,
   for (const std::string& name : *names) {
     Status pulled = RunBuildStep(
         runner, CommandSpec{{buildah_path, "pull", "oci:" + layout + ":" + name}, {}, parent},
-        "buildah pull of registry cache image " + name, on_output, nullptr);
+        "buildah pull of registry cache image " + name, on_output, cancel);
     if (!pulled.ok()) {
       on_output("manifold: warning: registry cache only partly loaded: " + pulled.message() + "\n");
       break;

@@ -50,10 +50,12 @@ class StepImages {
 // directory, which must be a valid lowercase image name: a layout directory named
 // `cache_name` saves renaming the last image (two buildah processes); any other name must
 // be unique to the job, and the import renames. A pull that fails ends the import with a
-// warning: the build goes on with what was loaded.
+// warning: the build goes on with what was loaded. `cancel` (may be null) stops the pull
+// under way and the import with it.
 void ImportCacheImages(CommandRunner& runner, const std::string& buildah_path,
                        const std::string& dir, const std::string& cache_name,
-                       const std::function<void(std::string_view)>& on_output);
+                       const std::function<void(std::string_view)>& on_output,
+                       const std::atomic<bool>* cancel);
 
 // Writes the images `ids` to a new layout at `dir` under ref names cache-1, cache-2...
 // Ok, or the error of the push that failed, with `dir` removed (no partial cache).

@@ -82,13 +82,16 @@ class Builder {
 
   // Loads the images of the registry cache layout at `dir` (as FetchRegistryCache wrote
   // it) into the backend's layer cache outside any build, the last one named `cache_name`
-  // (agent/cache_transfer.h CacheImageName), as a build's import would. Only for backends
-  // that keep the registry cache; the others say they do not.
+  // (agent/cache_transfer.h CacheImageName), as a build's import would; `cancel` (may be
+  // null) stops it (Status::Canceled). Only for backends that keep the registry cache;
+  // the others say they do not.
   virtual Status LoadRegistryCache(const std::string& dir, const std::string& cache_name,
-                                   const std::function<void(std::string_view output)>& on_output) {
+                                   const std::function<void(std::string_view output)>& on_output,
+                                   const std::atomic<bool>* cancel) {
     (void)dir;
     (void)cache_name;
     (void)on_output;
+    (void)cancel;
     return Status::FailedPrecondition("the " + Name() + " backend keeps no registry cache");
   }
 

@@ -76,7 +76,7 @@ bool WarmStart::Load(const WarmStartCache& cache, uint32_t ttl_seconds, const st
   if (loaded && fetched.images > 0) {
     Status s = builder_.LoadRegistryCache(
         dir, CacheImageName(cache.repository, cache.platform),
-        [](std::string_view output) { spdlog::debug("warm start: {}", output); });
+        [](std::string_view output) { spdlog::debug("warm start: {}", output); }, &stopping_);
     if (!s.ok()) said = s.message();
     loaded = s.ok();
   }

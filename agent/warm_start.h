@@ -37,7 +37,7 @@ class WarmStart {
   // Begins loading `caches` (pushed at most `ttl_seconds` ago; 0: any age). Only the first
   // call does anything: a reconnected agent's store is no longer empty.
   void Start(std::vector<WarmStartCache> caches, uint32_t ttl_seconds);
-  // Ends after the load under way, if any; the rest are left to the jobs.
+  // Stops the load under way (its buildah process), if any; the rest are left to the jobs.
   void Stop();
   // Whether a warm start ran to its end (false before Start or without caches).
   bool done() const { return done_; }

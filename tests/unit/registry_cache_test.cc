@@ -3,9 +3,16 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
 #include "agent/buildah_cache.h"
+#include "common/layout.h"
+#include "common/oci.h"
 #include "coordinator/assignments.h"
 #include "coordinator/cache_plan.h"
+#include "tests/support/temp_dir.h"
 
 namespace manifold {
 namespace {
@@ -165,6 +172,53 @@ TEST(RegistryCacheTest, AFreshAgentIsToldTheNewestCachesOfItsPlatformsWithinTheT
   EXPECT_EQ(both[0].repository, "reg.test/new");
   EXPECT_EQ(both[0].platform, P("linux/amd64"));
   EXPECT_EQ(both[1].platform, P("linux/arm64"));
+}
+
+// Records what it runs and answers exit 0; with `stop_at_first`, the agent stops while the
+// first command runs: it sets the cancel flag and answers Canceled, as SubprocessRunner does.
+class StoppingRunner : public CommandRunner {
+ public:
+  Result<int> Run(const CommandSpec& spec, const std::function<void(std::string_view)>&,
+                  const std::atomic<bool>* cancel) override {
+    commands.push_back(spec.argv);
+    if (stop_at_first && cancel != nullptr) {
+      const_cast<std::atomic<bool>*>(cancel)->store(true);
+      return Status::Canceled("canceled");
+    }
+    return 0;
+  }
+  bool stop_at_first = false;
+  std::vector<std::vector<std::string>> commands;
+};
+
+TEST(RegistryCacheTest, AnImportStopsAtItsCancel) {
+  test::TempDir dir("cache-import");
+  const std::string layout = dir.path() + "/manifold-cache-abc";
+  std::filesystem::create_directories(layout + "/blobs/sha256");
+  nlohmann::json index = {{"schemaVersion", 2},
+                          {"mediaType", std::string(kOciIndex)},
+                          {"manifests", nlohmann::json::array()}};
+  for (const char* name : {"cache-1", "cache-2", "cache-3"}) {
+    index["manifests"].push_back({{"mediaType", std::string(kOciManifest)},
+                                  {"digest", "sha256:" + std::string(64, 'a')},
+                                  {"size", 2},
+                                  {"annotations", {{std::string(kRefNameAnnotation), name}}}});
+  }
+  ASSERT_TRUE(WriteLayoutIndex(layout, index.dump()).ok());
+  auto import = [&](StoppingRunner& runner, std::atomic<bool>* cancel) {
+    ImportCacheImages(
+        runner, "buildah", layout, "manifold-cache-abc", [](std::string_view) {}, cancel);
+  };
+  StoppingRunner runner;
+  std::atomic<bool> cancel{false};
+  import(runner, &cancel);
+  EXPECT_EQ(runner.commands.size(), 3u) << "one pull per step image";
+  // The agent stops during the first pull: it ends, and no other follows.
+  StoppingRunner stopped;
+  stopped.stop_at_first = true;
+  import(stopped, &cancel);
+  EXPECT_EQ(stopped.commands.size(), 1u);
+  EXPECT_TRUE(cancel);
 }
 
 TEST(RegistryCacheTest, ReadsEachStepsImageFromBuildahOutput) {
