@@ -58,7 +58,6 @@ void WarmStart::Run(const std::vector<WarmStartCache>& caches, uint32_t ttl_seco
   spdlog::info("warm start: loaded {} of {} registry cache(s), {} step image(s), in {:.1f} s",
                loaded, caches.size(), images,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  done_ = true;
 }
 
 bool WarmStart::Load(const WarmStartCache& cache, uint32_t ttl_seconds, const std::string& dir,

@@ -6,7 +6,7 @@
 // the agent already takes jobs: a job that reads a cache being loaded waits for that load
 // (HeldCaches), one that reads another goes on. A cache that cannot be fetched or loaded is
 // logged and skipped; what a warm start could not load, the job loads as before. Start()
-// and Stop() are called from the agent's thread; done() is thread-safe.
+// and Stop() are called from the agent's thread.
 #pragma once
 
 #include <atomic>
@@ -39,8 +39,6 @@ class WarmStart {
   void Start(std::vector<WarmStartCache> caches, uint32_t ttl_seconds);
   // Stops the load under way (its buildah process), if any; the rest are left to the jobs.
   void Stop();
-  // Whether a warm start ran to its end (false before Start or without caches).
-  bool done() const { return done_; }
 
  private:
   void Run(const std::vector<WarmStartCache>& caches, uint32_t ttl_seconds);
@@ -52,7 +50,6 @@ class WarmStart {
   const WarmStartOptions options_;
   bool started_ = false;
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> done_{false};
   std::thread thread_;
 };
 
