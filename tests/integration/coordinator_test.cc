@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <zmq.hpp>
@@ -94,6 +95,41 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   json Build(uint64_t id) { return json::parse(Get("/v1/builds/" + std::to_string(id)).body); }
+
+  // A build of an image already in a registry of its own (so that its merge pushes a real
+  // index), assigned to a fake linux/amd64 agent: for tests of what becomes of the job's
+  // result. Filled by StartAssignedBuild.
+  struct AssignedBuild {
+    RegistryServer registry;
+    TestImage image;
+    std::unique_ptr<FakeAgent> agent;
+    uint64_t id = 0;
+    JobRef job;
+
+    JobResultMsg Success() const {
+      const Descriptor& m = image.manifest;
+      return JobResultMsg{
+          job, true, {m.media_type, m.digest, static_cast<uint64_t>(m.size)}, "", false};
+    }
+    // The digest REGISTRY/app:latest has now, "" if none.
+    std::string Latest() const {
+      Result<FetchedManifest> latest = RegistryClient(registry.host()).GetManifest("app", "latest");
+      return latest.ok() ? latest->digest : "";
+    }
+  };
+  void StartAssignedBuild(AssignedBuild& build, const char* text) {
+    ASSERT_TRUE(build.registry.Start().ok());
+    build.image = MakeTestImage(P("linux/amd64"), text);
+    RegistryClient client(build.registry.host());
+    ASSERT_TRUE(PushTestImage(client, "app", build.image.manifest.digest, build.image).ok());
+    build.agent = std::make_unique<FakeAgent>(context_, agent_endpoint_);
+    build.agent->Hello("x86", "linux/amd64");
+    const std::string tag = build.registry.host() + "/app:latest";
+    build.id = SubmitBuild("linux/amd64", json::object(), tag.c_str());
+    std::optional<AssignMsg> assign = build.agent->Receive<AssignMsg>();
+    ASSERT_TRUE(assign.has_value());
+    build.job = assign->job;
+  }
 
   // Where the coordinator finds PostgreSQL; a derived fixture may put a proxy between.
   virtual std::string DatabaseUrl() { return postgres_.url(); }
@@ -707,38 +743,21 @@ class DatabaseOutageTest : public CoordinatorTest {
 // recorded again finds the build merging already and changes nothing. Once the database
 // answers, the loop reads its view back and the build is merged, without a restart.
 TEST_F(DatabaseOutageTest, ALastSuccessCommittedUnheardIsMergedOnceTheDatabaseAnswers) {
-  RegistryServer registry;
-  ASSERT_TRUE(registry.Start().ok());
-  RegistryClient client(registry.host());
-  const TestImage image = MakeTestImage(P("linux/amd64"), "in doubt");
-  ASSERT_TRUE(PushTestImage(client, "app", image.manifest.digest, image).ok());
-  FakeAgent agent(context_, agent_endpoint_);
-  agent.Hello("x86", "linux/amd64");
-  const std::string tag = registry.host() + "/app:latest";
-  uint64_t id = SubmitBuild("linux/amd64", json::object(), tag.c_str());
-  std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
-  ASSERT_TRUE(assign.has_value());
+  AssignedBuild build;
+  ASSERT_NO_FATAL_FAILURE(StartAssignedBuild(build, "in doubt"));
   // Only a write's COMMIT (it asks for its transaction id first), not a read's; new
   // connections are refused, so the coordinator cannot ask what became of it.
   database_.RefuseConnections(true);
   database_.CutNextCommit(PostgresProxy::Cut::kAfterCommit, "txid_current_if_assigned");
-  const Descriptor& manifest = image.manifest;
-  agent.Send(
-      JobResultMsg{assign->job,
-                   true,
-                   {manifest.media_type, manifest.digest, static_cast<uint64_t>(manifest.size)},
-                   "",
-                   false});
+  build.agent->Send(build.Success());
   ASSERT_TRUE(WaitFor([&] { return database_.commits_cut() == 1; }, milliseconds(10000)));
-  std::optional<AckMsg> ack = agent.Receive<AckMsg>(milliseconds(1000));  // past the 300 ms
+  std::optional<AckMsg> ack = build.agent->Receive<AckMsg>(milliseconds(1000));  // past 300 ms
   database_.RefuseConnections(false);
-  if (!ack) ack = agent.Receive<AckMsg>();
+  if (!ack) ack = build.agent->Receive<AckMsg>();
   ASSERT_TRUE(ack.has_value());
-  ASSERT_TRUE(WaitFor([&] { return Build(id)["state"] == "succeeded"; }, milliseconds(30000)))
-      << Build(id).dump();
-  Result<FetchedManifest> latest = client.GetManifest("app", "latest");
-  ASSERT_TRUE(latest.ok()) << latest.status().message();
-  EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
+  ASSERT_TRUE(WaitFor([&] { return Build(build.id)["state"] == "succeeded"; }, milliseconds(30000)))
+      << Build(build.id).dump();
+  EXPECT_EQ(build.Latest(), Build(build.id)["index_digest"]);
 }
 
 // PostgreSQL failover (issue 20): the coordinator's URL names a primary and its streaming
@@ -767,38 +786,20 @@ class PostgresFailoverTest : public CoordinatorTest {
 };
 
 TEST_F(PostgresFailoverTest, APromotedStandbyTakesOverMidBuildAndTheBuildCompletes) {
-  RegistryServer registry;
-  ASSERT_TRUE(registry.Start().ok());
-  RegistryClient client(registry.host());
-  const TestImage image = MakeTestImage(P("linux/amd64"), "failover");
-  ASSERT_TRUE(PushTestImage(client, "app", image.manifest.digest, image).ok());
-  FakeAgent agent(context_, agent_endpoint_);
-  agent.Hello("x86", "linux/amd64");
-  const std::string tag = registry.host() + "/app:latest";
-  uint64_t id = SubmitBuild("linux/amd64", json::object(), tag.c_str());
-  std::optional<AssignMsg> assign = agent.Receive<AssignMsg>();
-  ASSERT_TRUE(assign.has_value());
-
+  AssignedBuild build;
+  ASSERT_NO_FATAL_FAILURE(StartAssignedBuild(build, "failover"));
   // A fast shutdown streams the primary's last WAL to the standby before it exits.
   postgres_.Stop();
-  agent.Heartbeat();
+  build.agent->Heartbeat();
   Status promoted = standby_.Promote();
   ASSERT_TRUE(promoted.ok()) << promoted.message();
-  const Descriptor& manifest = image.manifest;
-  agent.Send(
-      JobResultMsg{assign->job,
-                   true,
-                   {manifest.media_type, manifest.digest, static_cast<uint64_t>(manifest.size)},
-                   "",
-                   false});
-  std::optional<AckMsg> ack = agent.Receive<AckMsg>(milliseconds(60000));
+  build.agent->Send(build.Success());
+  std::optional<AckMsg> ack = build.agent->Receive<AckMsg>(milliseconds(60000));
   ASSERT_TRUE(ack.has_value()) << "the result was not recorded on the promoted standby";
-  EXPECT_EQ(ack->job, assign->job);
-  ASSERT_TRUE(WaitFor([&] { return State(id) == "succeeded"; }, milliseconds(60000)))
-      << Get("/v1/builds/" + std::to_string(id)).body;
-  Result<FetchedManifest> latest = client.GetManifest("app", "latest");
-  ASSERT_TRUE(latest.ok()) << latest.status().message();
-  EXPECT_EQ(latest->digest, Build(id)["index_digest"]);
+  EXPECT_EQ(ack->job, build.job);
+  ASSERT_TRUE(WaitFor([&] { return State(build.id) == "succeeded"; }, milliseconds(60000)))
+      << Get("/v1/builds/" + std::to_string(build.id)).body;
+  EXPECT_EQ(build.Latest(), Build(build.id)["index_digest"]);
 }
 
 // Build output bounded by size: each job's stored log keeps its head and tail (the cap is
