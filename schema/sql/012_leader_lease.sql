@@ -1,0 +1,12 @@
+-- Leadership among several coordinators on one database: the one holding this lease runs
+-- the agent loop, scheduling and merges. The expiry is in the database's clock, so the
+-- coordinators' clocks need not agree; the epoch grows with every new holder, and the
+-- writes only the leader may make check it (fencing), so a leader deposed while paused
+-- changes nothing once it resumes. One row.
+CREATE TABLE leader_lease (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  holder     TEXT NOT NULL,
+  epoch      BIGINT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+);
+INSERT INTO leader_lease (id, holder, epoch, expires_at) VALUES (1, '', 0, '-infinity');
