@@ -9,6 +9,7 @@
 #include <future>
 #include <thread>
 
+#include "coordinator/leadership.h"
 #include "coordinator/store.h"
 #include "tests/support/postgres_server.h"
 
@@ -89,6 +90,49 @@ TEST_F(LeaderLeaseTest, ATakeoverWaitsForAFencedWriteUnderWay) {
   Result<std::optional<int64_t>> taken = takeover.get();
   ASSERT_TRUE(taken.ok() && taken->has_value());
   EXPECT_GT(**taken, **first);
+}
+
+// Two coordinators' sides of the lease: the standby waits while the leader renews, takes
+// over when the leader releases it, and a leader whose lease another took calls on_lost.
+TEST_F(LeaderLeaseTest, AStandbyTakesOverAReleasedLeaseAndADeposedLeaderStepsDown) {
+  std::atomic<bool> stop{false};
+  Leadership a({postgres_.url(), "coordinator-a", 900ms, nullptr});
+  Result<int64_t> a_epoch = a.Await(stop);
+  ASSERT_TRUE(a_epoch.ok()) << a_epoch.status().message();
+  EXPECT_TRUE(a.leading());
+
+  std::promise<std::string> b_lost;
+  Leadership b({postgres_.url(), "coordinator-b", 900ms,
+                [&](const std::string& why) { b_lost.set_value(why); }});
+  std::future<Result<int64_t>> b_epoch =
+      std::async(std::launch::async, [&] { return b.Await(stop); });
+  // A renews (every 300 ms) through three lease lengths; B keeps waiting.
+  EXPECT_EQ(b_epoch.wait_for(2700ms), std::future_status::timeout);
+  EXPECT_TRUE(a.leading());
+  a.Release();
+  EXPECT_FALSE(a.leading());
+  ASSERT_EQ(b_epoch.wait_for(30s), std::future_status::ready);
+  Result<int64_t> taken = b_epoch.get();
+  ASSERT_TRUE(taken.ok()) << taken.status().message();
+  EXPECT_GT(*taken, *a_epoch);
+
+  // B's lease runs out in the database as if B had paused past it, and C takes it: B
+  // finds out at its next renewal and steps down.
+  {
+    auto sql = Connect();
+    pqxx::work tx(*sql);
+    tx.exec("UPDATE leader_lease SET expires_at = now() - interval '1 second'");
+    tx.commit();
+  }
+  Leadership c({postgres_.url(), "coordinator-c", 900ms, nullptr});
+  Result<int64_t> c_epoch = c.Await(stop);
+  ASSERT_TRUE(c_epoch.ok());
+  EXPECT_GT(*c_epoch, *taken);
+  std::future<std::string> why = b_lost.get_future();
+  ASSERT_EQ(why.wait_for(30s), std::future_status::ready) << "B never stepped down";
+  EXPECT_EQ(why.get(), "another coordinator took the lease over");
+  EXPECT_FALSE(b.leading());
+  EXPECT_TRUE(c.leading());
 }
 
 }  // namespace
