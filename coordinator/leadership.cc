@@ -22,10 +22,10 @@ Leadership::Leadership(LeadershipOptions options) : options_(std::move(options))
 
 Leadership::~Leadership() { Release(); }
 
-Result<int64_t> Leadership::Await(const std::atomic<bool>& stop) {
+Result<int64_t> Leadership::Await(const std::function<bool()>& stop) {
   std::unique_ptr<pqxx::connection> connection;
   std::string last_holder;
-  while (!stop) {
+  while (!stop()) {
     const Clock::time_point sent = Clock::now();
     try {
       if (!connection) {

@@ -36,8 +36,9 @@ class Leadership {
   explicit Leadership(LeadershipOptions options);
   ~Leadership();
 
-  // Waits until the lease is this coordinator's or `stop` is set; the epoch, or Canceled.
-  Result<int64_t> Await(const std::atomic<bool>& stop);
+  // Waits until the lease is this coordinator's or `stop` says to give up (asked between
+  // attempts); the epoch, or Canceled.
+  Result<int64_t> Await(const std::function<bool()>& stop);
   // Whether this coordinator still leads by its own clock.
   bool leading() const;
   int64_t epoch() const { return epoch_; }

@@ -2,6 +2,7 @@
 // runs until SIGINT or SIGTERM.
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "coordinator/context_collector.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/disk_context_store.h"
+#include "coordinator/leadership.h"
 #include "coordinator/listen_address.h"
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
@@ -27,6 +29,12 @@ namespace {
 int Fail(const std::string& message) {
   spdlog::critical("{}", message);
   return 1;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0) return "coordinator";
+  return name;
 }
 
 }  // namespace
@@ -44,6 +52,8 @@ int main(int argc, char** argv) {
   uint32_t max_retries = 10;
   int merge_workers = 4;
   int database_wait_s = 60;
+  int leader_lease_ms = 10000;
+  std::string leader_name;
   int commit_read_back_ms = 5000;
   int queue_timeout_s = 900;
   int emulation_fallback_s = 60;
@@ -155,6 +165,17 @@ int main(int argc, char** argv) {
   app.add_option("--database-wait", database_wait_s, "seconds to wait for the database at start")
       ->envname("MANIFOLD_DATABASE_WAIT")
       ->capture_default_str();
+  app.add_option("--leader-lease-ms", leader_lease_ms,
+                 "coordinators on one database: the one holding this lease runs the agent "
+                 "loop, renewing it every third of it; the others wait as standbys and take "
+                 "over once it expires")
+      ->envname("MANIFOLD_LEADER_LEASE_MS")
+      ->check(CLI::Range(300, 600000))
+      ->capture_default_str();
+  app.add_option("--leader-name", leader_name,
+                 "this coordinator's name in the leader lease, unique among the coordinators "
+                 "of one database (default: host name and --api-listen)")
+      ->envname("MANIFOLD_LEADER_NAME");
   app.add_option("--commit-read-back-ms", commit_read_back_ms,
                  "milliseconds to ask a database whether a COMMIT whose answer was lost "
                  "committed, before the coordinator reads its state back once it answers")
@@ -333,6 +354,26 @@ int main(int argc, char** argv) {
     token_command.action = action->get_name();
     return RunTokenCommand(*store, token_command, &std::cout, &std::cerr);
   }
+
+  // Coordinators sharing the database: only the lease holder goes on (coordinator/leadership.h).
+  // Losing the lease ends the process at once; its supervisor starts it again, as a standby.
+  const auto step_down = [](const std::string& why) {
+    spdlog::critical("stepping down: {}; exiting, to start again as a standby", why);
+    std::_Exit(3);
+  };
+  if (leader_name.empty()) leader_name = Hostname() + "/" + api_listen;
+  Leadership leadership(
+      {database_url, leader_name, std::chrono::milliseconds(leader_lease_ms), step_down});
+  Result<int64_t> epoch = leadership.Await([&signals] {
+    timespec now = {0, 0};
+    int signal = sigtimedwait(&signals, nullptr, &now);
+    return signal == SIGINT || signal == SIGTERM;
+  });
+  if (!epoch.ok()) {
+    spdlog::info("stopping: {}", epoch.status().message());
+    return 0;
+  }
+  store->FenceWrites(*epoch, step_down);
 
   Result<std::unique_ptr<DiskContextStore>> contexts = DiskContextStore::Create(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());

@@ -36,6 +36,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& url, int pool_size
 
 uint64_t Store::unknown_outcomes() const { return pool_->unknown_outcomes(); }
 
+void Store::FenceWrites(int64_t epoch, std::function<void(const std::string& why)> on_fenced) {
+  pool_->SetFence(epoch, std::move(on_fenced));
+}
+
 Status Store::Migrate() {
   for (const Migration& migration : kMigrations) {
     Result<bool> applied =

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,9 @@ class Store final : public LoopStore, public RetentionStore {
 
   // Applies the embedded migrations not yet recorded in schema_migrations.
   Status Migrate();
+  // Fences every later write on leadership `epoch` (coordinator/leader_lease.h): a write
+  // after another coordinator took the lease fails, and on_fenced is called.
+  void FenceWrites(int64_t epoch, std::function<void(const std::string& why)> on_fenced);
   Status Ping();
 
   // Inserts a build and one pending job per platform in one transaction. With a

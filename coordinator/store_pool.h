@@ -21,6 +21,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <pqxx/pqxx>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "coordinator/leader_lease.h"
 #include "coordinator/store.h"
 
 namespace manifold {
@@ -83,6 +85,12 @@ class Store::Pool {
   Result<T> Write(const std::string& what, F&& f, Flush flush = Flush::kWait) {
     return Run<T>(what, [&](pqxx::connection& c) -> Result<T> {
       pqxx::work tx(c);
+      if (const int64_t epoch = fence_epoch_; epoch != 0) {
+        if (Status fenced = FenceLease(tx, epoch); !fenced.ok()) {
+          if (on_fenced_) on_fenced_(fenced.message());
+          return fenced;
+        }
+      }
       Result<T> result = f(tx);
       if (result.ok()) Commit(tx, flush);
       return result;
@@ -91,6 +99,13 @@ class Store::Pool {
 
   Status Check();
   uint64_t unknown_outcomes() const { return unknown_outcomes_; }
+  // From here on every write first checks, in its own transaction, that leadership
+  // `epoch` is still current (FenceLease), and fails without writing if not, after
+  // calling on_fenced. Set once, before the writers start.
+  void SetFence(int64_t epoch, std::function<void(const std::string& why)> on_fenced) {
+    on_fenced_ = std::move(on_fenced);
+    fence_epoch_ = epoch;
+  }
 
  private:
   static std::string Trim(std::string text);
@@ -111,6 +126,8 @@ class Store::Pool {
   const int size_;
   const std::chrono::milliseconds read_back_wait_;
   std::atomic<uint64_t> unknown_outcomes_{0};
+  std::atomic<int64_t> fence_epoch_{0};
+  std::function<void(const std::string& why)> on_fenced_;
   std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;

@@ -95,7 +95,7 @@ TEST_F(LeaderLeaseTest, ATakeoverWaitsForAFencedWriteUnderWay) {
 // Two coordinators' sides of the lease: the standby waits while the leader renews, takes
 // over when the leader releases it, and a leader whose lease another took calls on_lost.
 TEST_F(LeaderLeaseTest, AStandbyTakesOverAReleasedLeaseAndADeposedLeaderStepsDown) {
-  std::atomic<bool> stop{false};
+  auto stop = [] { return false; };
   Leadership a({postgres_.url(), "coordinator-a", 900ms, nullptr});
   Result<int64_t> a_epoch = a.Await(stop);
   ASSERT_TRUE(a_epoch.ok()) << a_epoch.status().message();
