@@ -24,6 +24,19 @@ constexpr uint64_t kMaxPendingOutputBytes = 2 << 20;
 // this id leaves) but not within milliseconds.
 constexpr std::chrono::seconds kHelloRetry{5};
 
+// "tcp://a:7081, tcp://b:7081" -> its endpoints, without blanks.
+std::vector<std::string> SplitEndpoints(const std::string& text) {
+  std::vector<std::string> endpoints;
+  for (size_t start = 0; start <= text.size();) {
+    size_t comma = std::min(text.find(',', start), text.size());
+    std::string endpoint = text.substr(start, comma - start);
+    std::erase_if(endpoint, [](char c) { return c == ' ' || c == '\t'; });
+    if (!endpoint.empty()) endpoints.push_back(endpoint);
+    start = comma + 1;
+  }
+  return endpoints;
+}
+
 std::string DurationText(std::chrono::milliseconds duration) {
   return duration.count() % 1000 == 0 ? std::to_string(duration.count() / 1000) + " s"
                                       : std::to_string(duration.count()) + " ms";
@@ -106,6 +119,20 @@ Status Agent::SecureSocket() {
   return Status::Ok();
 }
 
+void Agent::ConnectAll() {
+  for (const std::string& endpoint : endpoints_) socket_->connect(endpoint);
+}
+
+void Agent::DisconnectAll() {
+  for (const std::string& endpoint : endpoints_) {
+    try {
+      socket_->disconnect(endpoint);
+    } catch (const zmq::error_t&) {
+      // already gone with the failed session
+    }
+  }
+}
+
 void Agent::Reconnect() {
   // libzmq gives up on a connection whose handshake failed; this agent tries again, so
   // it joins once an operator lists its key.
@@ -123,6 +150,20 @@ void Agent::HandleLinkEvents() {
     uint32_t value;
     memcpy(&id, event.data(), sizeof(id));
     memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof(value));
+    if (id == ZMQ_EVENT_DISCONNECTED && (handshake_done_ || endpoints_.size() > 1)) {
+      // Sessions live on connections: whoever answers next needs a hello, and until then
+      // build output waits here rather than in a queue that may go nowhere.
+      welcomed_ = false;
+      rejoin_ = true;
+    }
+    if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+      linked_endpoint_ = address.to_string();
+      if (rejoin_) {
+        rejoin_ = false;
+        spdlog::info("connected to {}; saying hello", linked_endpoint_);
+        SendHello();
+      }
+    }
     std::string problem = LinkProblem(id, value);
     if (problem.empty()) continue;
     // ZeroMQ retries every few seconds; one line a minute per problem says enough.
@@ -336,7 +377,9 @@ void Agent::HandleMessage(const CoordinatorMessage& message, Status* fatal) {
           logs_held_ = false;     // a new session starts with nothing held
           heartbeat_interval_ =
               std::chrono::milliseconds(std::max<uint32_t>(m.heartbeat_interval_ms, 100));
-          spdlog::info("connected to {} (session {})", options_.coordinator, m.session_id);
+          spdlog::info("connected to {} (session {})",
+                       linked_endpoint_.empty() ? options_.coordinator : linked_endpoint_,
+                       m.session_id);
           if (options_.warm_start) warm_start_.Start(m.warm_start_caches, m.cache_ttl_seconds);
           // Results that waited for the coordinator go out now, not at the next resend.
           for (auto& [ref, entry] : outbox_) {
@@ -392,14 +435,17 @@ void Agent::Flush() {
     }
     for (auto& [job, buffer] : logs_) {
       cut += buffer.pending.TakeNewlyCut();
-      if (logs_held_) continue;  // results are never held: the output follows them later
+      // Results are never held: the output follows them later.
+      if (logs_held_ || !welcomed_) continue;
       std::string text = buffer.pending.Take();
       for (size_t at = 0; at < text.size(); at += kMaxChunkBytes) {
         chunks.push_back({job, buffer.next_seq++, text.substr(at, kMaxChunkBytes)});
       }
     }
     // A finished job's output is all in `chunks` now, unless it is held.
-    std::erase_if(logs_, [&](const auto& entry) { return entry.second.finished && !logs_held_; });
+    std::erase_if(logs_, [&](const auto& entry) {
+      return entry.second.finished && !logs_held_ && welcomed_;
+    });
   }
   if (options_.metrics != nullptr) {
     options_.metrics->CountLogBytesCut(cut);
@@ -434,9 +480,21 @@ Status Agent::Run(const std::atomic<bool>& stop) {
   // agents (and their running jobs) well within its wait for them.
   socket_->set(zmq::sockopt::reconnect_ivl_max, 2000);
   socket_->set(zmq::sockopt::maxmsgsize, int64_t{64} << 20);
+  endpoints_ = SplitEndpoints(options_.coordinator);
+  if (endpoints_.empty()) {
+    return Status::InvalidArgument("no coordinator endpoint given (--coordinator)");
+  }
+  if (endpoints_.size() > 1) {
+    // Only the leader binds: send only where a handshake completed, and drop a leader
+    // that stopped answering (paused), so the next one is reached.
+    socket_->set(zmq::sockopt::immediate, 1);
+    socket_->set(zmq::sockopt::heartbeat_ivl, 1000);
+    socket_->set(zmq::sockopt::heartbeat_timeout, 3000);
+    rejoin_ = true;  // the first hello goes once a connection is up, not to nowhere
+  }
   if (Status secured = SecureSocket(); !secured.ok()) return secured;
   try {
-    socket_->connect(options_.coordinator);
+    ConnectAll();
   } catch (const zmq::error_t& e) {
     return Status::InvalidArgument("cannot connect to coordinator endpoint " +
                                    options_.coordinator + ": " + e.what());
@@ -472,12 +530,8 @@ Status Agent::Run(const std::atomic<bool>& stop) {
     if (items[1].revents & ZMQ_POLLIN) HandleLinkEvents();
     if (reconnect_at_ != Clock::time_point{} && Clock::now() >= reconnect_at_) {
       reconnect_at_ = {};
-      try {
-        socket_->disconnect(options_.coordinator);
-      } catch (const zmq::error_t&) {
-        // already gone with the failed session
-      }
-      socket_->connect(options_.coordinator);
+      DisconnectAll();
+      ConnectAll();
       SendHello();
     }
     for (int i = 0; i < 100 && (items[0].revents & ZMQ_POLLIN); ++i) {

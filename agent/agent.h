@@ -12,6 +12,12 @@
 // says so, before the goodbye, so that another agent runs it. A hello the coordinator
 // refuses without ending this agent (its id is in use by another key) is said again every
 // few seconds, with an error logged once a minute, so the agent joins once the id is free.
+// Given several coordinator endpoints (coordinators sharing one database, of which only
+// the leader binds its agent endpoint), it connects to all of them, sends only over a
+// connection whose handshake completed (ZMQ_IMMEDIATE), and drops a connection whose peer
+// stops answering ZeroMQ's heartbeats (a paused leader), so after a failover it reaches
+// the new leader by itself. Whenever the connection it was welcomed on drops, it holds
+// its build output and says hello again (with the jobs it holds) on the next handshake.
 // Run() owns the socket and must be called from one thread; jobs report through the
 // thread-safe JobEvents interface.
 #pragma once
@@ -46,6 +52,7 @@ class socket_t;
 namespace manifold {
 
 struct AgentOptions {
+  // The coordinator's agent endpoint, or several separated by commas (see above).
   std::string coordinator = "tcp://127.0.0.1:7081";
   std::string agent_id;
   std::string hostname;
@@ -114,6 +121,8 @@ class Agent : public JobEvents {
   std::string LinkProblem(uint16_t event, uint32_t value);
   // Plans a new connection after a failed handshake.
   void Reconnect();
+  void ConnectAll();
+  void DisconnectAll();
   void SendHello();
   void Send(const AgentMessage& message);
   void HandleMessage(const CoordinatorMessage& message, Status* fatal);
@@ -143,9 +152,13 @@ class Agent : public JobEvents {
   std::unique_ptr<zmq::context_t> context_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;
-  std::string public_key_;                              // this agent's CURVE key, "" in plaintext
-  bool handshake_done_ = false;                         // on the current connection
-  bool handshake_failed_ = false;                       // on the current connection
+  std::string public_key_;              // this agent's CURVE key, "" in plaintext
+  bool handshake_done_ = false;         // on the current connection
+  bool handshake_failed_ = false;       // on the current connection
+  std::vector<std::string> endpoints_;  // options_.coordinator, split
+  // The connection this agent was welcomed on dropped: hello again on the next handshake.
+  bool rejoin_ = false;
+  std::string linked_endpoint_;                         // of the last handshake, for the log
   std::chrono::steady_clock::time_point reconnect_at_;  // zero: no reconnect planned
   std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};

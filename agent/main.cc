@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
   std::string coordinator_public_key_file;
   int64_t synthetic_build_ms = 0;
   bool synthetic_uncompressed = false;
-  app.add_option("--coordinator", coordinator, "coordinator's agent endpoint")
+  app.add_option("--coordinator", coordinator,
+                 "the coordinator's agent endpoint; with several coordinators on one database, "
+                 "all their endpoints, comma-separated (the agent finds the leader)")
       ->envname("MANIFOLD_COORDINATOR")
       ->capture_default_str();
   app.add_option("--id", agent_id, "agent id (default: the hostname)")

@@ -334,6 +334,22 @@ Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
     return Status::Unavailable("cannot reach the coordinator at " + server_ + ": " + reason +
                                ". Is it running? Set --server or MANIFOLD_SERVER.");
   }
+  // A standby coordinator sends what only the leader answers to the leader (docs/API.md,
+  // "Several coordinators"). Followed here, once, rather than by curl, which would drop
+  // the token on the way to another host.
+  const std::string leader = response->Header("Location");
+  if (response->status == 307 && !leader.empty() && request.body_fd < 0 &&
+      request.body_file.empty() &&
+      (leader.starts_with("http://") || leader.starts_with("https://"))) {
+    request.url = leader;
+    Result<HttpResponse> answered = http_.Send(request);
+    if (!answered.ok()) {
+      return Status::Unavailable("the coordinator at " + server_ +
+                                 " does not lead and sent this request to the leader, but " +
+                                 answered.status().message());
+    }
+    return answered;
+  }
   return response;
 }
 

@@ -56,7 +56,11 @@ void AgentLoop::Enqueue(std::vector<QueuedJob> jobs,
   if (secrets && !secrets->empty() && !jobs.empty()) {
     secrets_[jobs.front().build_id] = std::move(secrets);
   }
-  for (QueuedJob& job : jobs) AddPending(std::move(job), now);
+  for (QueuedJob& job : jobs) {
+    // Read back from the store already (ReadWorkBack) and maybe assigned since.
+    if (running_.count(job.job_id)) continue;
+    AddPending(std::move(job), now);
+  }
 }
 
 void AgentLoop::BuildCanceled(const std::vector<JobRecord>& jobs) {
@@ -452,7 +456,8 @@ void AgentLoop::Tick(LoopClock::time_point now) {
     refusals_end_ = {};
     schedule_needed_ = true;  // agents that refused a job may take one again
   }
-  if (schedule_needed_) ScheduleJobs(now);
+  // A leader whose lease lapsed assigns nothing until it is renewed, or another leads.
+  if (schedule_needed_ && (!options_.leading || options_.leading())) ScheduleJobs(now);
   if (now - last_checked_ > options_.heartbeat_interval / 4) {
     CatchUpWithStore(now);
     RecordUnrecordedLosses(now);

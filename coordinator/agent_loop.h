@@ -65,6 +65,10 @@ struct LoopOptions {
   WireLimits limits;
   LogLimits log_limits;
   ContextSource contexts;
+  // Whether this coordinator may assign jobs and push indexes now: with several
+  // coordinators, only while its leader lease is renewed in time (coordinator/leadership.h).
+  // The Coordinator hands it to its merges too. Unset: always.
+  std::function<bool()> leading;
 };
 
 class AgentLoop {
@@ -95,6 +99,10 @@ class AgentLoop {
                std::shared_ptr<const std::map<std::string, std::string>> secrets,
                LoopClock::time_point now);
   void BuildCanceled(const std::vector<JobRecord>& jobs);
+  // Another coordinator's API took builds or cancels (coordinator/work_listener.h): reads
+  // the view back from the store, which adds their jobs and cancels on agents what the
+  // store no longer holds.
+  void ReadWorkBack(LoopClock::time_point now);
   void Drain(const std::string& agent_id);
   // Refuses and disconnects the connected agents whose key `allowed` no longer accepts.
   void CutOffAgents(const std::function<bool(const std::string& key)>& allowed,

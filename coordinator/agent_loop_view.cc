@@ -65,21 +65,35 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
       sessions_.Await(job.agent_id, hello_deadline);
     }
   }
-  std::vector<uint64_t> ended;  // ended or requeued, unheard
+  std::vector<uint64_t> ended;  // ended or requeued unheard, or canceled by another API
   for (const auto& [job_id, running] : running_) {
     if (!held.count(job_id)) ended.push_back(job_id);
   }
-  for (uint64_t job_id : ended) ReleaseJob(job_id);
+  for (uint64_t job_id : ended) {
+    // The store holds this attempt no more, so its agent should not work on: it would be
+    // told so by its next report anyway.
+    const RunningJob& running = running_.at(job_id);
+    SendToAgent(running.agent_id, CancelMsg{running.job});
+    ReleaseJob(job_id);
+  }
   // A retry of a lost attempt the store no longer holds would release the job's next one.
   std::erase_if(unrecorded_losses_, [&](const auto& entry) {
     auto running = running_.find(entry.first);
     return running == running_.end() || !(running->second.job == entry.second.job);
   });
   std::erase_if(secrets_, [&](const auto& entry) { return !builds_to_run.count(entry.first); });
-  spdlog::info("{} pending, {} running jobs, {} builds to merge", pending_.size(), running_.size(),
-               merging->size());
+  spdlog::log(at_start ? spdlog::level::info : spdlog::level::debug,
+              "{} pending, {} running jobs, {} builds to merge", pending_.size(), running_.size(),
+              merging->size());
   for (BuildRecord& build : *merging) request_merge_(std::move(build));
   return Status::Ok();
+}
+
+void AgentLoop::ReadWorkBack(LoopClock::time_point now) {
+  if (Status read = ReadView(now, /*at_start=*/false); !read.ok()) {
+    // The listener reads again once it reconnects to the database.
+    spdlog::warn("cannot read the work other coordinators took: {}", read.message());
+  }
 }
 
 void AgentLoop::CatchUpWithStore(LoopClock::time_point now) {

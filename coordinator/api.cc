@@ -51,6 +51,26 @@ void ReplyError(httplib::Response& res, const Status& status) {
   Reply(res, HttpStatusFor(status), json{{"error", status.message()}});
 }
 
+// Sends a request only the leader can answer to `leader` (BuildQueue::leader_url, not
+// ""): 307, so the client repeats it there with its method and body, or 503 while no
+// coordinator leads.
+void ReplyWithLeader(const httplib::Request& req, httplib::Response& res,
+                     const std::string& leader) {
+  if (leader == "?") {
+    return ReplyError(
+        res, Status::Unavailable("no coordinator leads at the moment (a failover is under way); "
+                                 "retry in a few seconds"));
+  }
+  std::string location = leader + req.path;
+  if (size_t query = req.target.find('?'); query != std::string::npos) {
+    location += req.target.substr(query);
+  }
+  res.set_header("Location", location);
+  Reply(res, 307,
+        json{{"error", "this coordinator does not lead; the leader at " + leader +
+                           " answers this request"}});
+}
+
 json JobJson(const JobRecord& job) {
   json events = json::array();
   for (const JobEvent& event : job.events) {
@@ -237,7 +257,11 @@ void Api::Routes() {
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     Status ping = store_.Ping();
     if (ping.ok()) {
-      res.set_content("ready\n", "text/plain");
+      const std::string leader = queue_.leader_url();
+      res.set_content(leader.empty()  ? "ready: leading\n"
+                      : leader == "?" ? "ready: standby, no coordinator leads at the moment\n"
+                                      : "ready: standby, the leader is at " + leader + "\n",
+                      "text/plain");
     } else {
       ReplyError(res, ping);
     }
@@ -291,6 +315,12 @@ void Api::Routes() {
                    "field \"context\": the coordinator has no context " + spec->context_digest +
                    "; upload it first (PUT /v1/contexts/" + spec->context_digest + ")"));
     }
+    if (!secrets.empty()) {
+      // The secrets stay in the memory of the coordinator whose loop sends them.
+      if (std::string leader = queue_.leader_url(); !leader.empty()) {
+        return ReplyWithLeader(req, res, leader);
+      }
+    }
     if (!secrets.empty() && !queue_.agent_link_encrypted()) {
       return ReplyError(
           res, Status::InvalidArgument(
@@ -341,6 +371,9 @@ void Api::Routes() {
          WithBody(options_,
                   [this](const httplib::Request& req, const std::string&, httplib::Response& res) {
                     std::string agent_id = req.matches[1].str();
+                    if (std::string leader = queue_.leader_url(); !leader.empty()) {
+                      return ReplyWithLeader(req, res, leader);
+                    }
                     Status drained = queue_.DrainAgent(agent_id);
                     if (!drained.ok()) return ReplyError(res, drained);
                     Reply(res, 202, json{{"id", agent_id}, {"state", "draining"}});
@@ -420,6 +453,9 @@ void Api::Routes() {
             res, Status::InvalidArgument("query parameter \"idle\" must be true or false"));
       }
       idle = text == "true";
+    }
+    if (std::string leader = queue_.leader_url(); !leader.empty()) {
+      return ReplyWithLeader(req, res, leader);
     }
     json list = json::array();
     for (const AgentView& agent : queue_.Agents()) {

@@ -52,11 +52,14 @@ Result<NewApiToken> MakeApiToken() {
   return token;
 }
 
-ApiAuth::ApiAuth(Store& store, ApiAuthOptions options) : store_(store), options_(options) {
-  Result<std::string> key = RandomHex(32);
-  if (!key.ok()) std::abort();  // no randomness: nothing secure can be done
-  grant_key_ = *key;
+Result<std::string> SharedContextGrantKey(Store& store) {
+  Result<std::string> fresh = RandomHex(32);
+  if (!fresh.ok()) return fresh.status();
+  return store.ContextGrantKey(*fresh);
 }
+
+ApiAuth::ApiAuth(Store& store, ApiAuthOptions options, std::string grant_key)
+    : store_(store), options_(options), grant_key_(std::move(grant_key)) {}
 
 std::string ApiAuth::Grant(const std::string& digest) const {
   unsigned char mac[EVP_MAX_MD_SIZE];

@@ -3,9 +3,11 @@
 // A token is "mf_<id>_<secret>": the id (16 hex digits) finds the token's row, and the
 // sha256 of the whole token is compared with the stored one in constant time; the token
 // itself is never stored. Agents fetch build contexts with a grant instead, an HMAC of
-// the context digest under a key that lives only in the coordinator's memory and travels
-// inside assignments over the (CURVE-encrypted) agent link. ApiAuth::Check decides one
-// request. Thread-safe: the key is fixed after construction and the Store is thread-safe.
+// the context digest under a key that the coordinators of one database share through it
+// (drawn by the first to start) and that travels inside assignments over the
+// (CURVE-encrypted) agent link, so a grant holds at whichever coordinator serves it. ApiAuth::Check
+// decides one request. Thread-safe: the key is fixed after construction and the Store is
+// thread-safe.
 #pragma once
 
 #include <string>
@@ -29,10 +31,13 @@ struct ApiAuthOptions {
   bool open_probes = true;  // /healthz and /readyz answer without a token
 };
 
+// The grant key the coordinators of `store`'s database share: a fresh random one unless
+// one is stored already.
+Result<std::string> SharedContextGrantKey(Store& store);
+
 class ApiAuth {
  public:
-  // Draws a fresh random grant key.
-  ApiAuth(Store& store, ApiAuthOptions options);
+  ApiAuth(Store& store, ApiAuthOptions options, std::string grant_key);
 
   bool required() const { return options_.required; }
 

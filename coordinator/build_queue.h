@@ -45,6 +45,10 @@ class BuildQueue {
   virtual Status DrainAgent(const std::string& agent_id) = 0;
   // A snapshot of the connected agents.
   virtual std::vector<AgentView> Agents() const = 0;
+  // "" if this coordinator leads; else the API URL of the one that does, where the API
+  // redirects what only the leader can do (secrets, drains, the agent list), and "?" if
+  // none leads at the moment.
+  virtual std::string leader_url() const = 0;
 };
 
 }  // namespace manifold

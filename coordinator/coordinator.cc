@@ -20,10 +20,10 @@ RegistryOptions MergerRegistryOptions(const CoordinatorOptions& options, Metrics
 Coordinator::Coordinator(LoopStore& store, Metrics& metrics, CoordinatorOptions options)
     : metrics_(metrics),
       options_(std::move(options)),
-      merger_(MergerRegistryOptions(options_, metrics)),
+      merger_(MergerRegistryOptions(options_, metrics), options_.loop.leading),
       merges_(store, metrics,
               [this](const BuildRecord& build) { return merger_.MergeAndPushIndex(build); },
-              {.workers = options_.merge_workers}),
+              {.workers = options_.merge_workers, .leading = options_.loop.leading}),
       socket_({options_.agent_endpoint, options_.loop.limits.max_frame_bytes,
                options_.curve_secret_key, options_.agent_keys_file}),
       loop_(
@@ -96,6 +96,14 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
   }
   Post([this, agent_id] { loop_.Drain(agent_id); });
   return Status::Ok();
+}
+
+void Coordinator::ReadWorkBack() {
+  if (read_back_posted_.exchange(true)) return;
+  Post([this] {
+    read_back_posted_ = false;
+    loop_.ReadWorkBack(LoopClock::now());
+  });
 }
 
 std::vector<AgentView> Coordinator::Agents() const { return loop_.Agents(LoopClock::now()); }

@@ -68,6 +68,11 @@ class Coordinator final : public BuildQueue {
   void BuildCanceled(std::vector<JobRecord> held_jobs) override;
   Status DrainAgent(const std::string& agent_id) override;
   std::vector<AgentView> Agents() const override;
+  std::string leader_url() const override { return ""; }
+
+  // Thread-safe: another coordinator's API took builds or cancels; the loop reads its
+  // view back from the store (once for any number of calls until it does).
+  void ReadWorkBack();
 
  private:
   void Run();
@@ -82,6 +87,7 @@ class Coordinator final : public BuildQueue {
   AgentLoop loop_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> read_back_posted_{false};
   std::mutex inbox_mutex_;
   std::vector<std::function<void()>> inbox_;  // guarded by inbox_mutex_
 };

@@ -34,13 +34,18 @@ Result<int64_t> Leadership::Await(const std::function<bool()>& stop) {
       }
       LeaseHolder seen;
       Result<std::optional<int64_t>> taken =
-          TryAcquireLease(*connection, options_.holder, options_.lease, &seen);
+          TryAcquireLease(*connection, options_.holder, options_.api_url, options_.lease, &seen);
       if (taken.ok() && taken->has_value()) {
         epoch_ = **taken;
         deadline_ns_ = Nanos(sent + options_.lease);
         spdlog::info("leading (epoch {}): this coordinator runs the agent loop", epoch_.load());
+        Changed(true);
         thread_ = std::thread([this] { Renew(); });
         return epoch_.load();
+      }
+      {
+        std::lock_guard lock(mutex_);
+        leader_url_ = seen.remaining.count() > 0 ? seen.api_url : "";
       }
       if (seen.holder != last_holder) {
         spdlog::info("standby: {} leads (epoch {}), its lease runs {} ms more", seen.holder,
@@ -52,9 +57,14 @@ Result<int64_t> Leadership::Await(const std::function<bool()>& stop) {
       spdlog::warn("standby: cannot read the leader lease: {}", e.what());
     }
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, options_.lease / 4, [&] { return stopping_; });
+    wake_.wait_for(lock, options_.lease / 5, [&] { return stopping_; });
   }
   return Status::Canceled("stopped while waiting for the leader lease");
+}
+
+std::string Leadership::leader_url() const {
+  std::lock_guard lock(mutex_);
+  return leader_url_;
 }
 
 bool Leadership::leading() const {
@@ -63,16 +73,23 @@ bool Leadership::leading() const {
 
 void Leadership::Renew() {
   std::unique_ptr<pqxx::connection> connection;
-  std::string why;
+  bool lapsed = false;
   while (true) {
     {
+      // A lapsed lease is retried sooner: the loop is paused until it is renewed.
       std::unique_lock lock(mutex_);
-      if (wake_.wait_for(lock, options_.lease / 3, [&] { return stopping_; })) return;
+      if (wake_.wait_for(lock, options_.lease / (lapsed ? 6 : 3), [&] { return stopping_; })) {
+        return;
+      }
     }
     const Clock::time_point sent = Clock::now();
-    if (Nanos(sent) >= deadline_ns_) {
-      why = "the lease ran out before it could be renewed (paused, or the database too slow)";
-      break;
+    if (!lapsed && Nanos(sent) >= deadline_ns_) {
+      lapsed = true;
+      Changed(false);
+      spdlog::warn(
+          "leader lease (epoch {}) not renewed in time (paused, or the database out of "
+          "reach): scheduling and index pushes wait until it is renewed",
+          epoch_.load());
     }
     try {
       if (!connection) {
@@ -82,18 +99,28 @@ void Leadership::Renew() {
       Result<bool> renewed = RenewLease(*connection, options_.holder, epoch_, options_.lease);
       if (renewed.ok() && *renewed) {
         deadline_ns_ = Nanos(sent + options_.lease);
+        if (lapsed) {
+          spdlog::info("leader lease renewed (epoch {}): leading again", epoch_.load());
+          Changed(true);
+        }
+        lapsed = false;
         continue;
       }
-      why = "another coordinator took the lease over";
-      break;
+      break;  // a new epoch: another coordinator took the lease over
     } catch (const std::exception& e) {
       connection.reset();
       spdlog::warn("cannot renew the leader lease: {}", e.what());
     }
   }
   lost_ = true;
+  Changed(false);
+  const std::string why = "another coordinator took the leader lease over";
   spdlog::critical("leadership lost (epoch {}): {}", epoch_.load(), why);
   if (options_.on_lost) options_.on_lost(why);
+}
+
+void Leadership::Changed(bool leading) {
+  if (options_.on_change) options_.on_change(leading, epoch_);
 }
 
 void Leadership::Release() {
@@ -107,6 +134,7 @@ void Leadership::Release() {
   const bool was_leading = leading();
   lost_ = true;  // no renewals from here on
   if (!was_leading) return;
+  Changed(false);
   try {
     pqxx::connection connection(WithConnectionDeadlines(options_.database_url));
     (void)ReleaseLease(connection, options_.holder, epoch_);

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "coordinator/api.h"
 #include "coordinator/api_auth.h"
+#include "coordinator/api_queue.h"
 #include "coordinator/cache_plan.h"
 #include "coordinator/context_collector.h"
 #include "coordinator/coordinator.h"
@@ -23,6 +24,7 @@
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "coordinator/token_command.h"
+#include "coordinator/work_listener.h"
 
 namespace {
 
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
   uint32_t max_retries = 10;
   int merge_workers = 4;
   int database_wait_s = 60;
-  int leader_lease_ms = 10000;
+  int leader_lease_ms = 5000;
   std::string leader_name;
   int commit_read_back_ms = 5000;
   int queue_timeout_s = 900;
@@ -355,25 +357,13 @@ int main(int argc, char** argv) {
     return RunTokenCommand(*store, token_command, &std::cout, &std::cerr);
   }
 
-  // Coordinators sharing the database: only the lease holder goes on (coordinator/leadership.h).
-  // Losing the lease ends the process at once; its supervisor starts it again, as a standby.
-  const auto step_down = [](const std::string& why) {
-    spdlog::critical("stepping down: {}; exiting, to start again as a standby", why);
-    std::_Exit(3);
-  };
-  if (leader_name.empty()) leader_name = Hostname() + "/" + api_listen;
-  Leadership leadership(
-      {database_url, leader_name, std::chrono::milliseconds(leader_lease_ms), step_down});
-  Result<int64_t> epoch = leadership.Await([&signals] {
-    timespec now = {0, 0};
-    int signal = sigtimedwait(&signals, nullptr, &now);
-    return signal == SIGINT || signal == SIGTERM;
-  });
-  if (!epoch.ok()) {
-    spdlog::info("stopping: {}", epoch.status().message());
-    return 0;
+  // A standby serves its metrics too, so manifold_leader says which coordinator leads.
+  Metrics metrics(target_utilisation);
+  int metrics_port = metrics.Serve(metrics_listen);
+  if (metrics_port < 0) {
+    return Fail("cannot serve metrics on " + metrics_listen +
+                " (is the port in use? set --metrics-listen)");
   }
-  store->FenceWrites(*epoch, step_down);
 
   Result<std::unique_ptr<DiskContextStore>> contexts = DiskContextStore::Create(state_dir);
   if (!contexts.ok()) return Fail(contexts.status().message());
@@ -402,7 +392,9 @@ int main(int argc, char** argv) {
   options.curve_secret_key = curve_secret_key;
   options.agent_keys_file = agent_keys_file;
   options.insecure_registries = insecure_registries;
-  ApiAuth auth(*store, auth_options);
+  Result<std::string> grant_key = SharedContextGrantKey(*store);
+  if (!grant_key.ok()) return Fail(grant_key.status().message());
+  ApiAuth auth(*store, auth_options, *grant_key);
   if (auth.required()) {
     options.loop.contexts.url_query = [&auth](const std::string& digest) {
       return auth.ContextUrlQuery(digest);
@@ -414,17 +406,50 @@ int main(int argc, char** argv) {
         "to require tokens",
         api_listen);
   }
-  Metrics metrics(target_utilisation);
-  int metrics_port = metrics.Serve(metrics_listen);
-  if (metrics_port < 0) {
-    return Fail("cannot serve metrics on " + metrics_listen +
-                " (is the port in use? set --metrics-listen)");
+
+  // Coordinators sharing the database: every one serves the API, and the lease holder
+  // alone runs the rest (coordinator/leadership.h). Being deposed ends the process at once
+  // (nothing it would do may take effect); its supervisor starts it again, as a standby.
+  const auto step_down = [](const std::string& why) {
+    spdlog::critical("stepping down: {}; exiting, to start again as a standby", why);
+    std::_Exit(3);
+  };
+  if (leader_name.empty()) leader_name = Hostname() + "/" + api_listen;
+  Leadership leadership({.database_url = database_url,
+                         .holder = leader_name,
+                         .api_url = public_url,
+                         .lease = std::chrono::milliseconds(leader_lease_ms),
+                         .on_lost = step_down,
+                         .on_change = [&metrics](bool leading, int64_t epoch) {
+                           metrics.SetLeader(leading, epoch);
+                         }});
+  ApiQueue api_queue([&leadership] { return leadership.leader_url(); });
+  store->AnnounceWork(leader_name);
+  Api api(*store, **contexts, api_queue, api_options);
+  if (Status started = api.Start(); !started.ok()) return Fail(started.message());
+  spdlog::info(
+      "API on {}://{}:{}, metrics on {}; waiting for the leader lease", tls ? "https" : "http",
+      api_options.listen_host, api.port(),
+      metrics_listen.substr(0, metrics_listen.rfind(':') + 1) + std::to_string(metrics_port));
+  Result<int64_t> epoch = leadership.Await([&signals] {
+    timespec now = {0, 0};
+    int signal = sigtimedwait(&signals, nullptr, &now);
+    return signal == SIGINT || signal == SIGTERM;
+  });
+  if (!epoch.ok()) {
+    spdlog::info("stopping: {}", epoch.status().message());
+    api.Stop();
+    return 0;
   }
+  store->FenceWrites(*epoch, step_down);
+  options.loop.leading = [&leadership] { return leadership.leading(); };
+
   Coordinator coordinator(*store, metrics, options);
   // The retention's deletes run on a connection of their own, off the loop's.
   Result<std::unique_ptr<Store>> retention_store =
       Store::Open(database_url, 1, std::chrono::milliseconds(commit_read_back_ms));
   if (!retention_store.ok()) return Fail(retention_store.status().message());
+  (*retention_store)->FenceWrites(*epoch, step_down);
   Retention retention_thread(**retention_store, metrics,
                              {.keep = *retention, .connected_agents = [&coordinator] {
                                 std::vector<std::string> ids;
@@ -436,14 +461,18 @@ int main(int argc, char** argv) {
   // Before the coordinator starts, so no build ends before the finished ones are counted.
   if (Status started = retention_thread.Start(); !started.ok()) return Fail(started.message());
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
+  api_queue.Lead(&coordinator);
+  // After Lead: its first read back also takes what this API wrote while it did not lead.
+  WorkListener work_listener({.database_url = database_url,
+                              .self = leader_name,
+                              .on_work = [&coordinator] { coordinator.ReadWorkBack(); }});
+  work_listener.Start();
 
   ContextCollector collector(
       **contexts, [&store] { return store->ContextsOfUnfinishedBuilds(); }, metrics,
       context_retention);
   collector.Start();
 
-  Api api(*store, **contexts, coordinator, api_options);
-  if (Status started = api.Start(); !started.ok()) return Fail(started.message());
   spdlog::info(
       "manifold-coordinator ready: API on {}://{}:{}, agents on {}, metrics on {}",
       tls ? "https" : "http", api_options.listen_host, api.port(), coordinator.agent_endpoint(),
@@ -453,6 +482,7 @@ int main(int argc, char** argv) {
   while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) coordinator.ReloadAgentKeys();
   spdlog::info("stopping on signal {}", signal);
   api.Stop();
+  work_listener.Stop();
   collector.Stop();
   retention_thread.Stop();
   coordinator.Stop();

@@ -13,6 +13,8 @@ namespace {
 // The longest wait between tries to record a pushed build's success: the database is back
 // within this of its return.
 constexpr std::chrono::milliseconds kMaxCompletionBackoff{30000};
+// How often a merge waiting for a lapsed leader lease to be renewed looks again.
+constexpr std::chrono::milliseconds kLeadershipPoll{200};
 
 }  // namespace
 
@@ -78,6 +80,8 @@ void MergeQueue::Merge(const BuildRecord& build) {
   Status status;
   auto backoff = options_.first_backoff;
   for (int attempt = 1; attempt <= options_.attempts && !stopping_; ++attempt) {
+    while (options_.leading && !options_.leading() && !stopping_) WaitOut(kLeadershipPoll);
+    if (stopping_) return;
     Result<PushedIndex> pushed = push_(build);
     if (pushed.ok()) {
       spdlog::info("{}build {}: index {} pushed to {} tag(s)", LogIds{.build = build_id}, build_id,

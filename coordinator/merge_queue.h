@@ -39,6 +39,9 @@ class MergeQueue {
     int workers = 4;
     int attempts = 5;
     std::chrono::milliseconds first_backoff{2000};  // doubled after each failed attempt
+    // Whether this coordinator may push indexes now (LoopOptions::leading): each attempt
+    // first waits for it, and a wait is not an attempt. Unset: always.
+    std::function<bool()> leading;
   };
 
   MergeQueue(LoopStore& store, Metrics& metrics, PushIndex push, Options options);

@@ -138,7 +138,7 @@ std::string DescribeMovedTags(const std::vector<Reference>& tags, size_t moved) 
 // query, and a refusal after the first tag moved would leave the build half published)
 // and holds every child, so no tag ever names an index with a missing child.
 Result<PushedIndex> PushIndex(const BuildRecord& build, const std::vector<Reference>& tags,
-                              const Clients& clients) {
+                              const Clients& clients, const std::function<bool()>& leading) {
   std::vector<const Reference*> repositories;  // the first tag naming each repository
   std::set<std::string> seen;
   for (const Reference& tag : tags) {
@@ -171,6 +171,12 @@ Result<PushedIndex> PushIndex(const BuildRecord& build, const std::vector<Refere
     const Reference& tag = tags[i];
     const RegistryClient& registry = *clients.at(tag.registry);
     const std::string& source = checked_in.at(tag.registry);
+    if (leading && !leading()) {
+      return Status::Unavailable(
+                 "this coordinator's leader lease is not renewed, so it moves no tag until it "
+                 "is (or another coordinator leads and merges the build)")
+          .WithContext(DescribeMovedTags(tags, i));
+    }
     // A child raced by another push is put back before the index is put again.
     Result<std::string> digest =
         registry.PutManifestRepairing(tag.repository, tag.tag, pushed.media_type, index_bytes, [&] {
@@ -206,7 +212,7 @@ Result<PushedIndex> Merger::MergeAndPushIndex(const BuildRecord& build) {
   for (const Reference& tag : tags) {
     if (!clients.count(tag.registry)) clients[tag.registry] = Client(tag.registry);
   }
-  Result<PushedIndex> pushed = PushIndex(build, tags, clients);
+  Result<PushedIndex> pushed = PushIndex(build, tags, clients, leading_);
   if (!pushed.ok()) {
     for (const auto& [host, client] : clients) Forget(host);
   }

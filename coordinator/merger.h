@@ -12,6 +12,7 @@
 // reads docker's config.json and certs.d afresh. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -43,9 +44,12 @@ struct PushedIndex {
 class Merger {
  public:
   // `registry_options` apply to every registry client (insecure registries; the
-  // coordinator's metrics observe the requests through on_request).
-  explicit Merger(RegistryOptions registry_options = {})
-      : registry_options_(std::move(registry_options)) {}
+  // coordinator's metrics observe the requests through on_request). `leading`, if set, is
+  // asked before every tag is moved: the registry cannot be fenced like the database, so
+  // a coordinator whose leader lease lapsed (LoopOptions::leading) moves no tag, and the
+  // merge fails retryably with the tags it moved so far named.
+  explicit Merger(RegistryOptions registry_options = {}, std::function<bool()> leading = nullptr)
+      : registry_options_(std::move(registry_options)), leading_(std::move(leading)) {}
 
   Result<PushedIndex> MergeAndPushIndex(const BuildRecord& build);
 
@@ -54,6 +58,7 @@ class Merger {
   void Forget(const std::string& host);
 
   const RegistryOptions registry_options_;
+  const std::function<bool()> leading_;
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const RegistryClient>> clients_;  // by registry host
 };

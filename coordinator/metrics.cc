@@ -144,7 +144,17 @@ struct Metrics::Families {
                                    .Help("Build contexts deleted, per reason: age (unused for "
                                          "--context-max-age), size (over --context-max-bytes) "
                                          "or corrupt (found damaged on read)")
-                                   .Register(r)) {}
+                                   .Register(r)),
+        leader(BuildGauge()
+                   .Name("manifold_leader")
+                   .Help("1 on the coordinator that holds the leader lease and runs the agent "
+                         "loop, 0 on a standby and while a leader's lease is not renewed")
+                   .Register(r)),
+        leader_epoch(BuildGauge()
+                         .Name("manifold_leader_epoch")
+                         .Help("The leader lease's epoch this coordinator last held (0: never); "
+                               "it grows with every takeover")
+                         .Register(r)) {}
 
   prometheus::Family<prometheus::Gauge>& pending;
   prometheus::Family<prometheus::Gauge>& running;
@@ -171,6 +181,8 @@ struct Metrics::Families {
   prometheus::Family<prometheus::Gauge>& contexts;
   prometheus::Family<prometheus::Gauge>& context_bytes;
   prometheus::Family<prometheus::Counter>& contexts_deleted_total;
+  prometheus::Family<prometheus::Gauge>& leader;
+  prometheus::Family<prometheus::Gauge>& leader_epoch;
 };
 
 Metrics::Metrics(double target_utilisation)
@@ -196,6 +208,8 @@ Metrics::Metrics(double target_utilisation)
   }
   families_->contexts.Add({});
   families_->context_bytes.Add({});
+  families_->leader.Add({});
+  families_->leader_epoch.Add({});
   for (const char* reason : {"agent_lost", "agent_left", "agent_restarted", "agent_revoked",
                              "assignment_lost", "job_failed_retryable", "refused"}) {
     families_->retries_total.Add({{"reason", reason}});
@@ -328,6 +342,11 @@ void Metrics::CountLogBytes(const std::string& outcome, uint64_t bytes) {
 
 void Metrics::SetLogBacklog(uint64_t bytes) {
   families_->log_backlog_bytes.Add({}).Set(static_cast<double>(bytes));
+}
+
+void Metrics::SetLeader(bool leading, int64_t epoch) {
+  families_->leader.Add({}).Set(leading ? 1 : 0);
+  families_->leader_epoch.Add({}).Set(static_cast<double>(epoch));
 }
 
 void Metrics::CountLogHold() { families_->log_holds_total.Add({}).Increment(); }

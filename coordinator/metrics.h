@@ -10,6 +10,7 @@
 // series; calls come from the loop thread, the merge threads and the context collector.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -91,6 +92,10 @@ class Metrics {
   // size or corrupt (found damaged on read).
   void SetContextsStored(uint64_t contexts, uint64_t bytes);
   void CountContextsDeleted(const std::string& reason, int count);
+
+  // manifold_leader (1 or 0) and manifold_leader_epoch: whether this coordinator holds the
+  // leader lease now (coordinator/leadership.h), and the epoch it last held.
+  void SetLeader(bool leading, int64_t epoch);
 
   // The autoscaling formula above, exposed for tests.
   static int DesiredAgents(const PlatformLoad& load, double target_utilisation);

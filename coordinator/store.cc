@@ -101,7 +101,17 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     uint64_t id = inserted[0][0].as<uint64_t>();
     std::optional<BuildRecord> build = LoadBuild(tx, id);
     if (!build) return Status::Internal("build " + std::to_string(id) + " vanished during submit");
+    NotifyWork(tx, origin_);
     return Created{*build, true};
+  });
+}
+
+Result<std::string> Store::ContextGrantKey(const std::string& fresh) {
+  return pool_->Write<std::string>("context grant key", [&](pqxx::work& tx) -> Result<std::string> {
+    tx.exec_params(
+        "INSERT INTO context_grant_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        fresh);
+    return tx.exec1("SELECT key FROM context_grant_key WHERE id = 1")[0].as<std::string>();
   });
 }
 

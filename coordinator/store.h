@@ -53,6 +53,15 @@ class Store final : public LoopStore, public RetentionStore {
   // Fences every later write on leadership `epoch` (coordinator/leader_lease.h): a write
   // after another coordinator took the lease fails, and on_fenced is called.
   void FenceWrites(int64_t epoch, std::function<void(const std::string& why)> on_fenced);
+  // From here on, each new build and each cancel also NOTIFYs kWorkChannel, in its own
+  // transaction, with `origin` (this coordinator's leader name) as the payload, so the
+  // leader's loop hears of work another coordinator's API took (coordinator/work_listener.h).
+  // Set once, before the API starts.
+  void AnnounceWork(std::string origin) { origin_ = std::move(origin); }
+  static constexpr const char* kWorkChannel = "manifold_work";
+  // The context grant key every coordinator of this database shares: the one stored, or
+  // `fresh` if none was yet (coordinator/api_auth.h).
+  Result<std::string> ContextGrantKey(const std::string& fresh);
   Status Ping();
 
   // Inserts a build and one pending job per platform in one transaction. With a
@@ -131,6 +140,7 @@ class Store final : public LoopStore, public RetentionStore {
   class Pool;
   explicit Store(std::unique_ptr<Pool> pool);
   std::unique_ptr<Pool> pool_;
+  std::string origin_;
 };
 
 }  // namespace manifold

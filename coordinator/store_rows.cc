@@ -1,6 +1,7 @@
 #include "coordinator/store_rows.h"
 
 #include "coordinator/job_rules.h"
+#include "coordinator/store.h"
 
 namespace manifold::store_internal {
 namespace {
@@ -214,6 +215,10 @@ void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
       "INSERT INTO job_events (job_id, attempt, state, agent_id, detail) "
       "VALUES ($1, $2, $3, NULLIF($4, ''), $5)",
       job_id, attempt, state, agent_id, detail);
+}
+
+void NotifyWork(pqxx::transaction_base& tx, const std::string& origin) {
+  if (!origin.empty()) tx.exec_params("SELECT pg_notify($1, $2)", Store::kWorkChannel, origin);
 }
 
 }  // namespace manifold::store_internal

@@ -38,20 +38,24 @@ TEST_F(LeaderLeaseTest, OneHolderAtATimeAndANewEpochOnlyOnceTheLeaseExpired) {
   auto a = Connect();
   auto b = Connect();
   LeaseHolder seen;
-  Result<std::optional<int64_t>> first = TryAcquireLease(*a, "coordinator-a", 1500ms, &seen);
+  Result<std::optional<int64_t>> first =
+      TryAcquireLease(*a, "coordinator-a", "http://a.test", 1500ms, &seen);
   ASSERT_TRUE(first.ok() && first->has_value());
   EXPECT_EQ(seen.holder, "coordinator-a");
-  Result<std::optional<int64_t>> refused = TryAcquireLease(*b, "coordinator-b", 1500ms, &seen);
+  Result<std::optional<int64_t>> refused =
+      TryAcquireLease(*b, "coordinator-b", "http://b.test", 1500ms, &seen);
   ASSERT_TRUE(refused.ok());
   EXPECT_FALSE(refused->has_value()) << "another holder's lease is still running";
   EXPECT_EQ(seen.holder, "coordinator-a");
+  EXPECT_EQ(seen.api_url, "http://a.test") << "where the other coordinators find the leader";
   EXPECT_EQ(seen.epoch, **first);
   EXPECT_GT(seen.remaining, 0ms);
   EXPECT_TRUE(RenewLease(*a, "coordinator-a", **first, 1500ms).value());
 
   // A stops renewing (paused, or gone); once the lease runs out, B takes it.
   std::this_thread::sleep_for(1700ms);
-  Result<std::optional<int64_t>> taken = TryAcquireLease(*b, "coordinator-b", 1500ms, &seen);
+  Result<std::optional<int64_t>> taken =
+      TryAcquireLease(*b, "coordinator-b", "http://b.test", 1500ms, &seen);
   ASSERT_TRUE(taken.ok() && taken->has_value());
   EXPECT_GT(**taken, **first);
   EXPECT_FALSE(RenewLease(*a, "coordinator-a", **first, 1500ms).value())
@@ -69,7 +73,8 @@ TEST_F(LeaderLeaseTest, OneHolderAtATimeAndANewEpochOnlyOnceTheLeaseExpired) {
   }
   // A clean shutdown releases it at once.
   ASSERT_TRUE(ReleaseLease(*b, "coordinator-b", **taken).ok());
-  Result<std::optional<int64_t>> after = TryAcquireLease(*a, "coordinator-a", 1500ms, nullptr);
+  Result<std::optional<int64_t>> after =
+      TryAcquireLease(*a, "coordinator-a", "http://a.test", 1500ms, nullptr);
   ASSERT_TRUE(after.ok() && after->has_value());
   EXPECT_GT(**after, **taken);
 }
@@ -77,13 +82,15 @@ TEST_F(LeaderLeaseTest, OneHolderAtATimeAndANewEpochOnlyOnceTheLeaseExpired) {
 TEST_F(LeaderLeaseTest, ATakeoverWaitsForAFencedWriteUnderWay) {
   auto a = Connect();
   auto b = Connect();
-  Result<std::optional<int64_t>> first = TryAcquireLease(*a, "coordinator-a", 300ms, nullptr);
+  Result<std::optional<int64_t>> first =
+      TryAcquireLease(*a, "coordinator-a", "http://a.test", 300ms, nullptr);
   ASSERT_TRUE(first.ok() && first->has_value());
   pqxx::work write(*a);
   ASSERT_TRUE(FenceLease(write, **first).ok());  // the leader's write holds the row
   std::this_thread::sleep_for(500ms);            // its lease expires meanwhile
-  std::future<Result<std::optional<int64_t>>> takeover = std::async(
-      std::launch::async, [&] { return TryAcquireLease(*b, "coordinator-b", 300ms, nullptr); });
+  std::future<Result<std::optional<int64_t>>> takeover = std::async(std::launch::async, [&] {
+    return TryAcquireLease(*b, "coordinator-b", "http://b.test", 300ms, nullptr);
+  });
   EXPECT_EQ(takeover.wait_for(500ms), std::future_status::timeout)
       << "the takeover did not wait for the write it would fence";
   write.commit();
@@ -92,18 +99,66 @@ TEST_F(LeaderLeaseTest, ATakeoverWaitsForAFencedWriteUnderWay) {
   EXPECT_GT(**taken, **first);
 }
 
+// The epoch is the fence, not the expiry: a lease that ran out while nobody took it (the
+// database was out of reach longer than the lease) is renewed by its holder, whose writes
+// go on; only a takeover deposes it.
+TEST_F(LeaderLeaseTest, AnExpiredLeaseNobodyTookIsRenewedByItsHolder) {
+  auto a = Connect();
+  Result<std::optional<int64_t>> first =
+      TryAcquireLease(*a, "coordinator-a", "http://a.test", 300ms, nullptr);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  std::this_thread::sleep_for(500ms);
+  {
+    pqxx::work tx(*a);
+    EXPECT_TRUE(FenceLease(tx, **first).ok());
+  }
+  EXPECT_TRUE(RenewLease(*a, "coordinator-a", **first, 1500ms).value());
+  EXPECT_FALSE(
+      TryAcquireLease(*Connect(), "coordinator-b", "http://b.test", 1500ms, nullptr)->has_value())
+      << "the renewed lease is running again";
+}
+
+// A leader whose database is out of reach past its lease pauses (leading() is false), keeps
+// trying, and leads again with the same epoch once the database answers.
+TEST_F(LeaderLeaseTest, ALeaderPausesWhileItCannotRenewAndLeadsAgainOnceItDoes) {
+  std::atomic<bool> lost{false};
+  Leadership a({.database_url = postgres_.url(),
+                .holder = "coordinator-a",
+                .lease = 900ms,
+                .on_lost = [&](const std::string&) { lost = true; }});
+  Result<int64_t> epoch = a.Await([] { return false; });
+  ASSERT_TRUE(epoch.ok()) << epoch.status().message();
+  postgres_.Stop();
+  auto wait_for = [](auto condition) {
+    for (auto end = std::chrono::steady_clock::now() + 30s; std::chrono::steady_clock::now() < end;
+         std::this_thread::sleep_for(50ms)) {
+      if (condition()) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for([&] { return !a.leading(); })) << "still acting without a renewed lease";
+  std::this_thread::sleep_for(1000ms);
+  Status restarted = postgres_.Restart();
+  ASSERT_TRUE(restarted.ok()) << restarted.message();
+  EXPECT_TRUE(wait_for([&] { return a.leading(); })) << "did not lead again";
+  EXPECT_EQ(a.epoch(), *epoch);
+  EXPECT_FALSE(lost);
+}
+
 // Two coordinators' sides of the lease: the standby waits while the leader renews, takes
 // over when the leader releases it, and a leader whose lease another took calls on_lost.
 TEST_F(LeaderLeaseTest, AStandbyTakesOverAReleasedLeaseAndADeposedLeaderStepsDown) {
   auto stop = [] { return false; };
-  Leadership a({postgres_.url(), "coordinator-a", 900ms, nullptr});
+  Leadership a({.database_url = postgres_.url(), .holder = "coordinator-a", .lease = 900ms});
   Result<int64_t> a_epoch = a.Await(stop);
   ASSERT_TRUE(a_epoch.ok()) << a_epoch.status().message();
   EXPECT_TRUE(a.leading());
 
   std::promise<std::string> b_lost;
-  Leadership b({postgres_.url(), "coordinator-b", 900ms,
-                [&](const std::string& why) { b_lost.set_value(why); }});
+  Leadership b({.database_url = postgres_.url(),
+                .holder = "coordinator-b",
+                .lease = 900ms,
+                .on_lost = [&](const std::string& why) { b_lost.set_value(why); }});
   std::future<Result<int64_t>> b_epoch =
       std::async(std::launch::async, [&] { return b.Await(stop); });
   // A renews (every 300 ms) through three lease lengths; B keeps waiting.
@@ -124,13 +179,13 @@ TEST_F(LeaderLeaseTest, AStandbyTakesOverAReleasedLeaseAndADeposedLeaderStepsDow
     tx.exec("UPDATE leader_lease SET expires_at = now() - interval '1 second'");
     tx.commit();
   }
-  Leadership c({postgres_.url(), "coordinator-c", 900ms, nullptr});
+  Leadership c({.database_url = postgres_.url(), .holder = "coordinator-c", .lease = 900ms});
   Result<int64_t> c_epoch = c.Await(stop);
   ASSERT_TRUE(c_epoch.ok());
   EXPECT_GT(*c_epoch, *taken);
   std::future<std::string> why = b_lost.get_future();
   ASSERT_EQ(why.wait_for(30s), std::future_status::ready) << "B never stepped down";
-  EXPECT_EQ(why.get(), "another coordinator took the lease over");
+  EXPECT_EQ(why.get(), "another coordinator took the leader lease over");
   EXPECT_FALSE(b.leading());
   EXPECT_TRUE(c.leading());
 }
