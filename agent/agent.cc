@@ -150,7 +150,9 @@ void Agent::HandleLinkEvents() {
     uint32_t value;
     memcpy(&id, event.data(), sizeof(id));
     memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof(value));
-    if (id == ZMQ_EVENT_DISCONNECTED && (handshake_done_ || endpoints_.size() > 1)) {
+    // Only the loss of the last connection that finished its handshake counts: with
+    // several endpoints another may be a coordinator's that never will (paused, deposed).
+    if (id == ZMQ_EVENT_DISCONNECTED && linked_.erase(address.to_string()) > 0 && linked_.empty()) {
       // Sessions live on connections: whoever answers next needs a hello, and until then
       // build output waits here rather than in a queue that may go nowhere.
       welcomed_ = false;
@@ -158,6 +160,7 @@ void Agent::HandleLinkEvents() {
     }
     if (id == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
       linked_endpoint_ = address.to_string();
+      linked_.insert(linked_endpoint_);
       if (rejoin_) {
         rejoin_ = false;
         spdlog::info("connected to {}; saying hello", linked_endpoint_);
@@ -199,7 +202,9 @@ std::string Agent::LinkProblem(uint16_t event, uint32_t value) {
                  : "the coordinator does not speak CURVE (or speaks it differently); check "
                    "--coordinator-public-key; retrying";
     case ZMQ_EVENT_DISCONNECTED:
-      if (handshake_done_ || handshake_failed_ || public_key_.empty()) return "";
+      if (handshake_done_ || handshake_failed_ || public_key_.empty() || endpoints_.size() > 1) {
+        return "";
+      }
       return "the coordinator closed the connection during the CURVE handshake: "
              "--coordinator-public-key is probably not the coordinator's key; retrying";
     default:

@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -158,7 +159,8 @@ class Agent : public JobEvents {
   std::vector<std::string> endpoints_;  // options_.coordinator, split
   // The connection this agent was welcomed on dropped: hello again on the next handshake.
   bool rejoin_ = false;
-  std::string linked_endpoint_;                         // of the last handshake, for the log
+  std::string linked_endpoint_;   // of the last handshake, for the log
+  std::set<std::string> linked_;  // endpoints whose connection finished its handshake
   std::chrono::steady_clock::time_point reconnect_at_;  // zero: no reconnect planned
   std::map<std::string, std::chrono::steady_clock::time_point> link_errors_logged_;
   std::chrono::milliseconds heartbeat_interval_{2000};

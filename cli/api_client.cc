@@ -276,7 +276,16 @@ Result<LogPage> ParseLogPage(std::string_view text) {
 }
 
 Result<std::string> NormalizeServerUrl(std::string_view url) {
+  if (size_t comma = url.find(','); comma != std::string_view::npos) {
+    Result<std::string> first = NormalizeServerUrl(url.substr(0, comma));
+    if (!first.ok()) return first.status();
+    Result<std::string> rest = NormalizeServerUrl(url.substr(comma + 1));
+    if (!rest.ok()) return rest.status();
+    return *first + "," + *rest;
+  }
   std::string text(url);
+  while (!text.empty() && text.front() == ' ') text.erase(0, 1);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
   auto invalid = [&text]() {
     return Status::InvalidArgument("invalid coordinator URL \"" + text +
                                    "\": use http://HOST:PORT, e.g. http://127.0.0.1:7080");
@@ -300,10 +309,41 @@ ApiAccess ApiAccessFromEnvironment() {
   return access;
 }
 
-ApiClient::ApiClient(std::string server, ApiAccess access)
-    : server_(std::move(server)), access_(std::move(access)) {}
+ApiClient::ApiClient(std::string server, ApiAccess access) : access_(std::move(access)) {
+  for (size_t start = 0; start <= server.size();) {
+    size_t comma = std::min(server.find(',', start), server.size());
+    servers_.push_back(server.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
+std::string ApiClient::server() const { return servers_[current_ % servers_.size()]; }
+
+std::string ApiClient::Describe(const HttpRequest& request) const {
+  HttpRequest sent = request;
+  sent.url = server() + request.url;
+  return DescribeRequest(sent);
+}
 
 Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
+  // Several coordinators (--server A,B): the one that answered last first, then the
+  // others, until one answers; any of them serves the API (docs/API.md).
+  const std::string path = request.url;
+  const size_t first = current_;
+  Result<HttpResponse> answered = Status::Internal("no coordinator URL");
+  for (size_t i = 0; i < servers_.size(); ++i) {
+    const size_t at = (first + i) % servers_.size();
+    request.url = servers_[at] + path;
+    answered = SendTo(servers_[at], request);
+    if (answered.ok() || !answered.status().retryable()) {
+      current_ = at;
+      return answered;
+    }
+  }
+  return answered;
+}
+
+Result<HttpResponse> ApiClient::SendTo(const std::string& server, HttpRequest request) const {
   if (!access_.token.empty()) {
     request.headers.emplace_back("Authorization", "Bearer " + access_.token);
   }
@@ -318,10 +358,10 @@ Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
     request.extra_ca_pem = pem.str();
   }
   Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok() && server_.starts_with("https://") &&
+  if (!response.ok() && server.starts_with("https://") &&
       response.status().message().find("certificate") != std::string::npos) {
-    return Status::Unavailable("cannot verify the TLS certificate of the coordinator at " +
-                               server_ + ": " + response.status().message() +
+    return Status::Unavailable("cannot verify the TLS certificate of the coordinator at " + server +
+                               ": " + response.status().message() +
                                ". If its certificate comes from your own CA, pass that CA with "
                                "--ca-file or MANIFOLD_CA_FILE.");
   }
@@ -331,7 +371,7 @@ Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
     std::string reason = response.status().message();
     std::string prefix = DescribeRequest(request) + " failed: ";
     if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
-    return Status::Unavailable("cannot reach the coordinator at " + server_ + ": " + reason +
+    return Status::Unavailable("cannot reach the coordinator at " + server + ": " + reason +
                                ". Is it running? Set --server or MANIFOLD_SERVER.");
   }
   // A standby coordinator sends what only the leader answers to the leader (docs/API.md,
@@ -344,7 +384,7 @@ Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
     request.url = leader;
     Result<HttpResponse> answered = http_.Send(request);
     if (!answered.ok()) {
-      return Status::Unavailable("the coordinator at " + server_ +
+      return Status::Unavailable("the coordinator at " + server +
                                  " does not lead and sent this request to the leader, but " +
                                  answered.status().message());
     }
@@ -356,8 +396,8 @@ Result<HttpResponse> ApiClient::Send(HttpRequest request) const {
 Status ApiClient::ErrorFor(const HttpRequest& request, const HttpResponse& response) const {
   std::string message = ServerErrorMessage(response.body);
   if (message.empty()) {
-    message = "the coordinator at " + server_ + " answered HTTP " +
-              std::to_string(response.status) + " to " + DescribeRequest(request);
+    message = "the coordinator at " + server() + " answered HTTP " +
+              std::to_string(response.status) + " to " + Describe(request);
   }
   switch (response.status) {
     case 400:
@@ -365,7 +405,7 @@ Status ApiClient::ErrorFor(const HttpRequest& request, const HttpResponse& respo
     case 422:
       return Status::InvalidArgument(message);
     case 401:
-      return Status::FailedPrecondition("the coordinator at " + server_ +
+      return Status::FailedPrecondition("the coordinator at " + server() +
                                         " refused the request (HTTP 401): " + message);
     case 404:
       return Status::NotFound(message);
@@ -385,7 +425,7 @@ Status ApiClient::UnknownBuild(int64_t id, const HttpResponse& response) const {
   if (!message.empty() && !message.starts_with("no build " + std::to_string(id))) {
     return Status::NotFound(message);
   }
-  return Status::NotFound("no build " + std::to_string(id) + " on the coordinator at " + server_ +
+  return Status::NotFound("no build " + std::to_string(id) + " on the coordinator at " + server() +
                           " (list builds with `manifold ls`)");
 }
 
@@ -398,8 +438,8 @@ Result<T> ApiClient::Fetch(const HttpRequest& request, std::optional<int64_t> bu
   if (!IsSuccess(response->status)) return ErrorFor(request, *response);
   Result<T> parsed = parse(response->body);
   if (!parsed.ok()) {
-    return parsed.status().WithContext("unexpected answer from the coordinator at " + server_ +
-                                       " to " + DescribeRequest(request));
+    return parsed.status().WithContext("unexpected answer from the coordinator at " + server() +
+                                       " to " + Describe(request));
   }
   return parsed;
 }
@@ -407,7 +447,7 @@ Result<T> ApiClient::Fetch(const HttpRequest& request, std::optional<int64_t> bu
 Result<bool> ApiClient::HasContext(const std::string& digest) const {
   HttpRequest request;
   request.method = "HEAD";
-  request.url = server_ + "/v1/contexts/" + digest;
+  request.url = "/v1/contexts/" + digest;
   request.timeout_ms = 30000;
   Result<HttpResponse> response = Send(request);
   if (!response.ok()) return response.status();
@@ -419,7 +459,7 @@ Result<bool> ApiClient::HasContext(const std::string& digest) const {
 Status ApiClient::UploadContext(const std::string& digest, int archive_fd) const {
   HttpRequest request;
   request.method = "PUT";
-  request.url = server_ + "/v1/contexts/" + digest;
+  request.url = "/v1/contexts/" + digest;
   request.headers = {{"Content-Type", "application/x-tar"}};
   request.body_fd = archive_fd;
   request.timeout_ms = 0;  // a large context over a slow link may take long; only stalls fail
@@ -433,7 +473,7 @@ Result<BuildInfo> ApiClient::SubmitBuild(const BuildSubmission& build,
                                          const std::string& idempotency_key) const {
   HttpRequest request;
   request.method = "POST";
-  request.url = server_ + "/v1/builds";
+  request.url = "/v1/builds";
   request.headers = {{"Content-Type", "application/json"}};
   if (!idempotency_key.empty()) request.headers.emplace_back("Idempotency-Key", idempotency_key);
   request.body = BuildSubmissionToJson(build);
@@ -443,7 +483,7 @@ Result<BuildInfo> ApiClient::SubmitBuild(const BuildSubmission& build,
 
 Result<BuildInfo> ApiClient::GetBuild(int64_t id) const {
   HttpRequest request;
-  request.url = server_ + "/v1/builds/" + std::to_string(id);
+  request.url = "/v1/builds/" + std::to_string(id);
   request.timeout_ms = 30000;
   return Fetch<BuildInfo>(request, id, ParseBuildInfo);
 }
@@ -451,29 +491,28 @@ Result<BuildInfo> ApiClient::GetBuild(int64_t id) const {
 Result<BuildInfo> ApiClient::CancelBuild(int64_t id) const {
   HttpRequest request;
   request.method = "POST";
-  request.url = server_ + "/v1/builds/" + std::to_string(id) + "/cancel";
+  request.url = "/v1/builds/" + std::to_string(id) + "/cancel";
   request.timeout_ms = 30000;
   return Fetch<BuildInfo>(request, id, ParseBuildInfo);
 }
 
 Result<std::vector<BuildInfo>> ApiClient::ListBuilds(int limit) const {
   HttpRequest request;
-  request.url = server_ + "/v1/builds?limit=" + std::to_string(limit);
+  request.url = "/v1/builds?limit=" + std::to_string(limit);
   request.timeout_ms = 30000;
   return Fetch<std::vector<BuildInfo>>(request, std::nullopt, ParseBuildList);
 }
 
 Result<std::vector<AgentInfo>> ApiClient::ListAgents() const {
   HttpRequest request;
-  request.url = server_ + "/v1/agents";
+  request.url = "/v1/agents";
   request.timeout_ms = 30000;
   return Fetch<std::vector<AgentInfo>>(request, std::nullopt, ParseAgentList);
 }
 
 Result<LogPage> ApiClient::GetLogs(int64_t id, int64_t after) const {
   HttpRequest request;
-  request.url =
-      server_ + "/v1/builds/" + std::to_string(id) + "/logs?after=" + std::to_string(after);
+  request.url = "/v1/builds/" + std::to_string(id) + "/logs?after=" + std::to_string(after);
   request.timeout_ms = 30000;
   return Fetch<LogPage>(request, id, ParseLogPage);
 }

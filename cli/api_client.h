@@ -6,10 +6,12 @@
 // message. The JSON parsers are free functions so that malformed answers are tested
 // without a server; they never throw.
 //
-// Thread-safety: an ApiClient holds only its immutable base URL and credentials and a
-// stateless HttpClient, so one instance may be used from several threads.
+// Thread-safety: an ApiClient holds its immutable base URLs and credentials, a stateless
+// HttpClient and the atomic index of the URL that answered last, so one instance may be
+// used from several threads.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -118,7 +120,7 @@ Result<LogPage> ParseLogPage(std::string_view json);
 Result<std::vector<AgentInfo>> ParseAgentList(std::string_view json);
 
 // Checks that `url` is an http:// or https:// URL with a host, and returns it without a
-// trailing slash so that paths can be appended.
+// trailing slash so that paths can be appended; several, separated by commas, each so.
 Result<std::string> NormalizeServerUrl(std::string_view url);
 
 // How the CLI proves who it is to the coordinator and whom it trusts.
@@ -132,10 +134,13 @@ ApiAccess ApiAccessFromEnvironment();
 
 class ApiClient {
  public:
-  // `server` must have passed NormalizeServerUrl.
+  // `server` must have passed NormalizeServerUrl: one URL, or several separated by commas
+  // (coordinators on one database; each request goes to the one that answered last, or
+  // the next that answers).
   explicit ApiClient(std::string server, ApiAccess access = ApiAccessFromEnvironment());
 
-  const std::string& server() const { return server_; }
+  // The coordinator URL that answered last (the first given, until one did).
+  std::string server() const;
 
   // Whether the coordinator already holds the context with this digest (HEAD).
   Result<bool> HasContext(const std::string& digest) const;
@@ -154,8 +159,13 @@ class ApiClient {
   Result<LogPage> GetLogs(int64_t id, int64_t after) const;
 
  private:
-  // Sends and maps a transport failure to the "cannot reach the coordinator" message.
+  // Sends `request`, whose url is a path, to the servers in turn until one answers.
   Result<HttpResponse> Send(HttpRequest request) const;
+  // Sends to `server` and maps a transport failure to the "cannot reach the coordinator"
+  // message; follows a standby's redirect to the leader.
+  Result<HttpResponse> SendTo(const std::string& server, HttpRequest request) const;
+  // "METHOD URL" of a request whose url is a path, as sent to server().
+  std::string Describe(const HttpRequest& request) const;
   // The error for a non-2xx answer: the server's {"error"} message when it sent one.
   Status ErrorFor(const HttpRequest& request, const HttpResponse& response) const;
   // GetBuild and GetLogs both answer 404 for an unknown build.
@@ -166,7 +176,8 @@ class ApiClient {
   Result<T> Fetch(const HttpRequest& request, std::optional<int64_t> build_id,
                   Result<T> (*parse)(std::string_view)) const;
 
-  std::string server_;
+  std::vector<std::string> servers_;
+  mutable std::atomic<size_t> current_{0};  // index into servers_ of the last to answer
   ApiAccess access_;
   HttpClient http_;
 };

@@ -54,7 +54,9 @@ int main(int argc, char** argv) {
   });
 
   std::string server = "http://127.0.0.1:7080";
-  app.add_option("--server", server, "Coordinator URL (default http://127.0.0.1:7080)")
+  app.add_option("--server", server,
+                 "Coordinator URL (default http://127.0.0.1:7080); several coordinators on one "
+                 "database: their URLs, comma-separated, tried in turn")
       ->envname("MANIFOLD_SERVER");
   std::string token, ca_file;
   app.add_option("--token", token, "API token for a coordinator that requires one")

@@ -256,15 +256,16 @@ void Api::Routes() {
   });
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     Status ping = store_.Ping();
-    if (ping.ok()) {
-      const std::string leader = queue_.leader_url();
-      res.set_content(leader.empty()  ? "ready: leading\n"
-                      : leader == "?" ? "ready: standby, no coordinator leads at the moment\n"
-                                      : "ready: standby, the leader is at " + leader + "\n",
-                      "text/plain");
-    } else {
-      ReplyError(res, ping);
+    if (!ping.ok()) return ReplyError(res, ping);
+    // Not ready while no coordinator leads: starting (until its loop runs), or a failover.
+    const std::string leader = queue_.leader_url();
+    if (leader == "?") {
+      return ReplyError(res, Status::Unavailable("no coordinator leads at the moment (starting, "
+                                                 "or a failover under way)"));
     }
+    res.set_content(
+        leader.empty() ? "ready: leading\n" : "ready: standby, the leader is at " + leader + "\n",
+        "text/plain");
   });
 
   const std::string kContext = R"(/v1/contexts/(sha256:[0-9a-f]{64}))";
@@ -481,7 +482,7 @@ void Api::Routes() {
                       {"idle", agent_idle},
                       {"last_seen_ms_ago", agent.last_seen_ms_ago}});
     }
-    Reply(res, 200, json{{"agents", list}});
+    Reply(res, 200, json{{"coordinator", options_.coordinator_name}, {"agents", list}});
   });
 }
 

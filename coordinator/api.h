@@ -36,6 +36,8 @@ struct ApiOptions {
   std::string tls_key_file;
   // The coordinator's --retention, to say why a deleted build is not found (0: forever).
   std::chrono::seconds retention{0};
+  // Its --leader-name: GET /v1/agents says the agents are on it (the leader).
+  std::string coordinator_name;
 };
 
 class Api {

@@ -415,6 +415,7 @@ int main(int argc, char** argv) {
     std::_Exit(3);
   };
   if (leader_name.empty()) leader_name = Hostname() + "/" + api_listen;
+  api_options.coordinator_name = leader_name;
   Leadership leadership({.database_url = database_url,
                          .holder = leader_name,
                          .api_url = public_url,

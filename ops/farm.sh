@@ -18,7 +18,7 @@
 #   kill NAME   SIGKILL to one process and every process it started (a lost host).
 #   start NAME  starts one process again with the configuration `up` used (farm.conf) and
 #           waits until it is ready (an agent: until the coordinator has welcomed it).
-#   NAME is postgres, registry, coordinator or an agent's name.
+#   NAME is postgres, registry, coordinator, coordinator-2 or an agent's name.
 #
 # Env: MANIFOLD_FARM_DIR (default <repo>/.farm), MANIFOLD_BUILD_DIR (default <repo>/build),
 #      MANIFOLD_FARM_PG_PORT (55432), MANIFOLD_FARM_REGISTRY_PORT (5000),
@@ -26,6 +26,10 @@
 #      MANIFOLD_FARM_API_PORT (7080), MANIFOLD_FARM_AGENT_PORT (7081),
 #      MANIFOLD_FARM_METRICS_PORT (7082, the coordinator's /metrics; agents pick free ports),
 #      MANIFOLD_FARM_SLOTS (build slots per agent, 1),
+#      MANIFOLD_FARM_COORDINATORS (1, or 2: a second coordinator, coordinator-2, on the same
+#        database and state dir, a standby that takes over when the first dies; agents get
+#        both endpoints and farm.env both URLs), MANIFOLD_FARM_API_PORT_2 (7090),
+#        MANIFOLD_FARM_AGENT_PORT_2 (7091), MANIFOLD_FARM_METRICS_PORT_2 (7092),
 #      MANIFOLD_FARM_AGENTS (agents as NAME:PLATFORM, space-separated; default
 #        "amd64-1:linux/amd64 arm64-1:linux/arm64"; PLATFORM may be a comma-separated list),
 #      MANIFOLD_FARM_BACKEND (what agents build with: buildah, the default, or docker, which
@@ -82,6 +86,8 @@ usage() {
 resolve_farm_dir
 [[ "$stop_timeout" =~ ^[0-9]+$ ]] ||
   die "MANIFOLD_FARM_STOP_TIMEOUT must be a number of seconds, got '$stop_timeout'"
+[[ "$coordinators" =~ ^[12]$ ]] ||
+  die "MANIFOLD_FARM_COORDINATORS must be 1 or 2, got '$coordinators'"
 command="${1:-}"
 case "$command" in
   up | down | status | purge)

@@ -47,9 +47,8 @@ cmd_up() {
   require_free_port "$pg_port" MANIFOLD_FARM_PG_PORT
   require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
   if [ "$only_services" != 1 ]; then
-    require_free_port "$api_port" MANIFOLD_FARM_API_PORT
-    require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
-    require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
+    local coordinator
+    for coordinator in $(coordinator_names); do require_free_coordinator_ports "$coordinator"; done
   fi
   mkdir -p "$logs" "$pids"
   touch "$farm_dir/.manifold-farm"
@@ -66,7 +65,9 @@ cmd_up() {
 
   if [ "$only_services" != 1 ]; then
     [ "$plaintext" = 1 ] || make_keys
-    start_coordinator
+    start_coordinator coordinator
+    # The first leads; the second waits as its standby.
+    [ "$coordinators" != 2 ] || start_coordinator coordinator-2
     local name
     for name in "${agent_list[@]}"; do
       start_agent "$name" "${agent_platform[$name]}"
@@ -74,7 +75,7 @@ cmd_up() {
     current_log=""
     wait_for_agents "${agent_list[@]}"
     say "agents online (native linux/$native, emulated linux/$emulated):"
-    print_agents "http://127.0.0.1:$api_port"
+    print_agents "$(coordinator_urls)"
   fi
 
   write_env
@@ -114,6 +115,7 @@ cmd_status() {
     expected=([postgres]=1 [registry]=1)
     if [ "$only_services" != 1 ]; then
       expected[coordinator]=1
+      [ "$coordinators" != 2 ] || expected[coordinator-2]=1
       local -a ordered=("${agent_list[@]}")
       for name in "${agent_list[@]}"; do expected[$name]=1; done
       for name in "${names[@]}"; do
@@ -122,7 +124,7 @@ cmd_status() {
       names=("${ordered[@]}")
     fi
   fi
-  for name in postgres registry coordinator "${names[@]}"; do
+  for name in postgres registry coordinator coordinator-2 "${names[@]}"; do
     [ -f "$pids/$name.pid" ] || [ -n "${expected[$name]:-}" ] || continue
     any=1
     pid="$(pid_of "$name")"
@@ -156,7 +158,7 @@ check_name() {
   case " ${services[*]} " in *" $name "*) return 0 ;; esac
   [ -n "${agent_platform[$name]:-}" ] && return 0
   [ -f "$pids/$name.pid" ] && return 0
-  die "no process '$name' in this farm: expected postgres, registry, coordinator${agent_list[*]:+ or an agent (${agent_list[*]})}"
+  die "no process '$name' in this farm: expected postgres, registry, coordinator, coordinator-2${agent_list[*]:+ or an agent (${agent_list[*]})}"
 }
 
 # Loads what the farm was started with, for the commands that act on one process.
@@ -251,19 +253,19 @@ cmd_start() {
       require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
       start_registry
       ;;
-    coordinator)
+    coordinator | coordinator-2)
+      [ "$name" = coordinator ] || [ "$coordinators" = 2 ] ||
+        die "this farm runs one coordinator (MANIFOLD_FARM_COORDINATORS=2 at up runs two)"
       check_binaries
-      require_free_port "$api_port" MANIFOLD_FARM_API_PORT
-      require_free_port "$agent_port" MANIFOLD_FARM_AGENT_PORT
-      require_free_port "$metrics_port" MANIFOLD_FARM_METRICS_PORT
-      start_coordinator
+      require_free_coordinator_ports "$name"
+      start_coordinator "$name"
       ;;
     *)
       [ -n "${agent_platform[$name]:-}" ] || die "agent $name is not in this farm's MANIFOLD_FARM_AGENTS ($agents_spec)"
       check_binaries
       offset="$(stat -c %s "$logs/$name.log" 2>/dev/null || echo 0)"
       start_agent "$name" "${agent_platform[$name]}"
-      if [ -n "$(running_pid coordinator)" ]; then
+      if [ -n "$(running_pid coordinator)$(running_pid coordinator-2)" ]; then
         wait_for_welcome "$name" "$offset"
         say "agent $name online ($(elapsed_since "$t0"))"
       else

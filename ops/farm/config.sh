@@ -11,6 +11,12 @@ registry_data="${MANIFOLD_FARM_REGISTRY_DATA:-}"  # "": FARM_DIR/registry/data
 api_port="${MANIFOLD_FARM_API_PORT:-7080}"
 agent_port="${MANIFOLD_FARM_AGENT_PORT:-7081}"
 metrics_port="${MANIFOLD_FARM_METRICS_PORT:-7082}"
+# A second coordinator on the same database (MANIFOLD_FARM_COORDINATORS=2): a standby that
+# takes over if the first dies, and whose API serves too (README: Highly available).
+coordinators="${MANIFOLD_FARM_COORDINATORS:-1}"
+api_port_2="${MANIFOLD_FARM_API_PORT_2:-7090}"
+agent_port_2="${MANIFOLD_FARM_AGENT_PORT_2:-7091}"
+metrics_port_2="${MANIFOLD_FARM_METRICS_PORT_2:-7092}"
 slots="${MANIFOLD_FARM_SLOTS:-1}"
 only_services="${MANIFOLD_FARM_ONLY_SERVICES:-0}"
 keep_on_failure="${MANIFOLD_FARM_KEEP_ON_FAILURE:-0}"
@@ -23,7 +29,7 @@ export MANIFOLD_EMULATION_FALLBACK_WAIT="${MANIFOLD_EMULATION_FALLBACK_WAIT:-0}"
 plaintext="${MANIFOLD_FARM_PLAINTEXT:-0}"
 
 readonly database=manifold
-readonly services=(coordinator registry postgres)
+readonly services=(coordinator coordinator-2 registry postgres)
 
 resolve_farm_dir() {
   case "$farm_dir" in
@@ -49,10 +55,48 @@ require_free_port() {
   fi
 }
 
+# The coordinators this farm runs.
+coordinator_names() {
+  echo coordinator
+  [ "$coordinators" != 2 ] || echo coordinator-2
+}
+
+# set_coordinator_ports NAME: api, agent and metrics ports of the coordinator NAME.
+set_coordinator_ports() {
+  if [ "$1" = coordinator-2 ]; then
+    c_api_port="$api_port_2" c_agent_port="$agent_port_2" c_metrics_port="$metrics_port_2"
+  else
+    c_api_port="$api_port" c_agent_port="$agent_port" c_metrics_port="$metrics_port"
+  fi
+}
+
+# The coordinators' API URLs, or their agent endpoints, comma-separated: what clients
+# and agents are given.
+coordinator_urls() {
+  local urls="http://127.0.0.1:$api_port"
+  [ "$coordinators" != 2 ] || urls+=",http://127.0.0.1:$api_port_2"
+  echo "$urls"
+}
+coordinator_endpoints() {
+  local endpoints="tcp://127.0.0.1:$agent_port"
+  [ "$coordinators" != 2 ] || endpoints+=",tcp://127.0.0.1:$agent_port_2"
+  echo "$endpoints"
+}
+
+# require_free_coordinator_ports NAME
+require_free_coordinator_ports() {
+  local suffix=""
+  [ "$1" != coordinator-2 ] || suffix=_2
+  set_coordinator_ports "$1"
+  require_free_port "$c_api_port" "MANIFOLD_FARM_API_PORT$suffix"
+  require_free_port "$c_agent_port" "MANIFOLD_FARM_AGENT_PORT$suffix"
+  require_free_port "$c_metrics_port" "MANIFOLD_FARM_METRICS_PORT$suffix"
+}
+
 write_env() {
   {
     if [ "$only_services" != 1 ]; then
-      echo "MANIFOLD_SERVER=http://127.0.0.1:$api_port"
+      echo "MANIFOLD_SERVER=$(coordinator_urls)"
     fi
     echo "MANIFOLD_REGISTRY=127.0.0.1:$registry_port"
     echo "MANIFOLD_DATABASE_URL=$database_url"
@@ -101,6 +145,8 @@ write_conf() {
     printf 'slots=%q\nbuild_dir=%q\nagents_spec=%q\nonly_services=%q\nbackend=%q\nplaintext=%q\n' \
       "$slots" "$build_dir" "$agents_spec" "$only_services" "$backend" "$plaintext"
     printf 'registry_data=%q\n' "$registry_data"
+    printf 'coordinators=%q\napi_port_2=%q\nagent_port_2=%q\nmetrics_port_2=%q\n' \
+      "$coordinators" "$api_port_2" "$agent_port_2" "$metrics_port_2"
     while IFS= read -r var; do
       case "$var" in
         MANIFOLD_FARM_*) ;;

@@ -28,22 +28,27 @@ set_curve_flags() {
   fi
 }
 
+# start_coordinator [NAME]: the coordinator, or coordinator-2. Both share the key pair, the
+# database and the state dir (the build contexts), as on two hosts with a shared mount.
 start_coordinator() {
-  local t0
+  local name="${1:-coordinator}" t0 role
   t0="$(date +%s%N)"
-  open_log coordinator
+  set_coordinator_ports "$name"
+  open_log "$name"
   mkdir -p "$farm_dir/coordinator"
   set_curve_flags coordinator
-  spawn coordinator "$build_dir/coordinator/manifold-coordinator" "${curve_flags[@]}" \
+  spawn "$name" "$build_dir/coordinator/manifold-coordinator" "${curve_flags[@]}" \
     --database-url "$database_url" \
-    --api-listen "127.0.0.1:$api_port" \
-    --agent-listen "tcp://127.0.0.1:$agent_port" \
-    --public-url "http://127.0.0.1:$api_port" \
-    --metrics-listen "127.0.0.1:$metrics_port" \
+    --api-listen "127.0.0.1:$c_api_port" \
+    --agent-listen "tcp://127.0.0.1:$c_agent_port" \
+    --public-url "http://127.0.0.1:$c_api_port" \
+    --metrics-listen "127.0.0.1:$c_metrics_port" \
+    --leader-name "$name" \
     --state-dir "$farm_dir/coordinator"
-  wait_for 60 "the coordinator's /readyz on 127.0.0.1:$api_port" coordinator \
-    curl -sf --max-time 2 "http://127.0.0.1:$api_port/readyz"
-  say "coordinator ready on http://127.0.0.1:$api_port, agents on tcp://127.0.0.1:$agent_port ($(elapsed_since "$t0"))"
+  wait_for 60 "the $name's /readyz on 127.0.0.1:$c_api_port" "$name" \
+    curl -sf --max-time 2 "http://127.0.0.1:$c_api_port/readyz"
+  role="$(curl -sf --max-time 2 "http://127.0.0.1:$c_api_port/readyz" | sed 's/^ready: //')" || role=""
+  say "$name ready on http://127.0.0.1:$c_api_port, agents on tcp://127.0.0.1:$c_agent_port, $role ($(elapsed_since "$t0"))"
 }
 
 # start_agent NAME PLATFORM: each agent has its own work dir and container storage.
@@ -63,7 +68,7 @@ EOF
     CONTAINERS_STORAGE_CONF="$dir/storage.conf" \
     CONTAINERS_REGISTRIES_CONF="$farm_dir/registries.conf" \
     "$build_dir/agent/manifold-agent" "${curve_flags[@]}" \
-    --coordinator "tcp://127.0.0.1:$agent_port" \
+    --coordinator "$(coordinator_endpoints)" \
     --id "$name" \
     --platform "$platform" \
     --slots "$slots" \
@@ -72,9 +77,18 @@ EOF
     --work-dir "$dir/work"
 }
 
+# GET /v1/agents from the first coordinator that answers (a standby redirects to the leader).
+agents_json() {
+  local url
+  for url in ${1//,/ }; do
+    curl -sfL --max-time 2 "$url/v1/agents" && return 0
+  done
+  return 1
+}
+
 agents_online() {
   local body
-  body="$(curl -sf --max-time 2 "http://127.0.0.1:$api_port/v1/agents")" || return 1
+  body="$(agents_json "$(coordinator_urls)")" || return 1
   jq -e --args '[.agents[]? | select(.state == "online") | .id] as $online
                 | all($ARGS.positional[]; . as $n | $online | any(.[]; . == $n))' \
     "$@" <<<"$body" >/dev/null
@@ -91,17 +105,18 @@ wait_for_agents() {
     done
     if [ "$SECONDS" -ge "$deadline" ]; then
       current_log="$logs/coordinator.log"
-      say "agents the coordinator lists: $(curl -sf --max-time 2 "http://127.0.0.1:$api_port/v1/agents" || echo '(no answer)')" >&2
+      say "agents the coordinator lists: $(agents_json "$(coordinator_urls)" || echo '(no answer)')" >&2
       die "timed out after 60 s waiting for agents $* to be online"
     fi
     sleep 0.2
   done
 }
 
-# One line per agent the coordinator at URL lists.
+# One line per agent the coordinator at URL (or the first of a comma-separated list to
+# answer) lists.
 print_agents() {
   local body
-  body="$(curl -sf --max-time 5 "$1/v1/agents")" || return 1
+  body="$(agents_json "$1")" || return 1
   jq -r '.agents[]? | "  agent \(.id): \(.state), " +
     ([.platforms[]? | .platform + (if .emulated then " (emulated)" else "" end)] | join(", "))' <<<"$body"
 }

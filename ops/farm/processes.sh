@@ -193,7 +193,7 @@ stop_all() {
   if [ "${#agents[@]}" -gt 0 ]; then
     stop_processes "${agents[@]}"
   fi
-  stop_processes coordinator
+  stop_processes coordinator coordinator-2
   stop_processes registry
   stop_postgres
   rm -f "$farm_dir/farm.env"

@@ -5,14 +5,15 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "common/digest.h"
 #include "common/http_client.h"
 #include "common/registry.h"
 #include "common/tar.h"
+#include "tests/support/coordinator_process.h"
 #include "tests/support/farm.h"
-#include "tests/support/ports.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/subprocess.h"
@@ -26,44 +27,6 @@ using json = nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-struct CoordinatorProcess {
-  std::string name;
-  int api_port = FreeTcpPort();
-  int metrics_port = FreeTcpPort();
-  std::string agent_endpoint = "tcp://127.0.0.1:" + std::to_string(FreeTcpPort());
-  Subprocess process;
-
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(api_port); }
-  static HttpResponse Send(const std::string& method, const std::string& url,
-                           const std::string& body = "",
-                           const std::string& type = "application/json") {
-    HttpRequest request;
-    request.method = method;
-    request.url = url;
-    request.body = body;
-    request.headers = {{"Content-Type", type}};
-    request.timeout_ms = 5000;
-    Result<HttpResponse> response = HttpClient().Send(request);
-    return response.ok() ? *response : HttpResponse{};
-  }
-  HttpResponse Request(const std::string& method, const std::string& path,
-                       const std::string& body = "",
-                       const std::string& type = "application/json") const {
-    return Send(method, Url() + path, body, type);
-  }
-  bool Ready() const { return Request("GET", "/readyz").status == 200; }
-  bool Leading() const { return Metric("manifold_leader") == "1"; }
-  // A line of its /metrics, from the series name to the value ("" if absent).
-  std::string Metric(const std::string& series) const {
-    const std::string body =
-        Send("GET", "http://127.0.0.1:" + std::to_string(metrics_port) + "/metrics").body;
-    size_t at = body.find("\n" + series + " ");
-    if (at == std::string::npos) return "";
-    at += series.size() + 2;
-    return body.substr(at, body.find('\n', at) - at);
-  }
-};
-
 // Two coordinators on one database and one real agent (synthetic builds) given both
 // agent endpoints, as an operator runs them.
 class LeaderFailoverTest : public ::testing::Test {
@@ -71,47 +34,45 @@ class LeaderFailoverTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(postgres_.Start().ok());
     ASSERT_TRUE(registry_.Start().ok());
-    a_.name = "coordinator-a";
-    b_.name = "coordinator-b";
-    Start(a_);
-    ASSERT_TRUE(WaitFor([&] { return a_.Leading(); }, milliseconds(20000))) << a_.process.LogTail();
-    Start(b_);
-    ASSERT_TRUE(WaitFor([&] { return b_.process.LogTail().find("standby:") != std::string::npos; },
-                        milliseconds(20000)))
-        << b_.process.LogTail();
-    EXPECT_EQ(a_.Metric("manifold_leader"), "1");
-    EXPECT_EQ(b_.Metric("manifold_leader"), "0") << "a standby serves its metrics, not leading";
-    EXPECT_EQ(b_.Request("GET", "/readyz").body,
-              "ready: standby, the leader is at " + a_.Url() + "\n");
+    a_ = Coordinator("coordinator-a");
+    b_ = Coordinator("coordinator-b");
+    ASSERT_TRUE(a_->Start().ok());
+    ASSERT_TRUE(WaitFor([&] { return a_->Leading(); }, milliseconds(20000)))
+        << a_->process().LogTail();
+    ASSERT_TRUE(b_->Start().ok());
+    ASSERT_TRUE(
+        WaitFor([&] { return b_->process().LogTail().find("standby:") != std::string::npos; },
+                milliseconds(20000)))
+        << b_->process().LogTail();
+    EXPECT_EQ(a_->Metric("manifold_leader"), "1");
+    EXPECT_EQ(b_->Metric("manifold_leader"), "0") << "a standby serves its metrics, not leading";
+    EXPECT_EQ(b_->Request("GET", "/readyz").body,
+              "ready: standby, the leader is at " + a_->Url() + "\n");
     Status started =
         agent_.Start({BinaryDir() + "/agent/manifold-agent", "--coordinator",
-                      a_.agent_endpoint + "," + b_.agent_endpoint, "--id", "agent-1", "--platform",
-                      "linux/amd64", "--backend", "synthetic", "--synthetic-build-ms", "4000",
-                      "--insecure-registry", registry_.host(), "--metrics-listen", "127.0.0.1:0",
-                      "--work-dir", dir_.path() + "/agent"},
+                      a_->agent_endpoint() + "," + b_->agent_endpoint(), "--id", "agent-1",
+                      "--platform", "linux/amd64", "--backend", "synthetic", "--synthetic-build-ms",
+                      "4000", "--insecure-registry", registry_.host(), "--metrics-listen",
+                      "127.0.0.1:0", "--work-dir", dir_.path() + "/agent"},
                      {}, dir_.path() + "/agent.log");
     ASSERT_TRUE(started.ok()) << started.message();
   }
   void TearDown() override {
-    if (HasFailure()) {
+    if (HasFailure() && a_ && b_) {
       std::cerr << "---- a ----\n"
-                << a_.process.LogTail() << "---- b ----\n"
-                << b_.process.LogTail() << "---- agent ----\n"
+                << a_->process().LogTail() << "---- b ----\n"
+                << b_->process().LogTail() << "---- agent ----\n"
                 << agent_.LogTail();
     }
   }
-  void Start(CoordinatorProcess& c) {
-    Status started = c.process.Start(
-        {BinaryDir() + "/coordinator/manifold-coordinator", "--database-url", postgres_.url(),
-         "--api-listen", "127.0.0.1:" + std::to_string(c.api_port), "--agent-listen",
-         c.agent_endpoint,
-         // Shared, as README "Highly available" asks.
-         "--state-dir", dir_.path() + "/state", "--public-url", c.Url(), "--leader-name", c.name,
-         "--leader-lease-ms", "1500", "--heartbeat-interval-ms", "1000", "--missed-heartbeats", "5",
-         "--insecure-registry", registry_.host(), "--metrics-listen",
-         "127.0.0.1:" + std::to_string(c.metrics_port), "--log-retention", "0"},
-        {}, dir_.path() + "/" + c.name + ".log");
-    ASSERT_TRUE(started.ok()) << started.message();
+  // Both on one state dir, as README "Highly available" asks.
+  std::unique_ptr<CoordinatorProcess> Coordinator(const std::string& name) {
+    return std::make_unique<CoordinatorProcess>(
+        name, postgres_.url(), dir_.path() + "/state",
+        std::vector<std::string>{"--leader-lease-ms", "1500", "--heartbeat-interval-ms", "1000",
+                                 "--missed-heartbeats", "5", "--insecure-registry",
+                                 registry_.host(), "--log-retention", "0"},
+        dir_.path() + "/" + name + ".log");
   }
   // Uploads the context to `c`; a linux/amd64 build request tagged `tag`.
   static json Request(const CoordinatorProcess& c, const std::string& tag) {
@@ -153,93 +114,99 @@ class LeaderFailoverTest : public ::testing::Test {
   TempDir dir_{"manifold-failover"};
   PostgresServer postgres_;
   RegistryServer registry_;
-  CoordinatorProcess a_;
-  CoordinatorProcess b_;
+  std::unique_ptr<CoordinatorProcess> a_, b_;  // made once PostgreSQL and the registry run
   Subprocess agent_;
 };
 
 // Test 1 of issue 20: SIGKILL the leader mid-build; the standby takes over, the agent
 // finds it by itself, and the build completes with its index pushed once.
 TEST_F(LeaderFailoverTest, KilledLeadersBuildCompletesOnTheStandby) {
-  const uint64_t id = Submit(a_, registry_.host() + "/app:latest");
-  ASSERT_TRUE(WaitFor([&] { return JobRunning(a_, id); }, milliseconds(30000))) << Build(a_, id);
+  const uint64_t id = Submit(*a_, registry_.host() + "/app:latest");
+  ASSERT_TRUE(WaitFor([&] { return JobRunning(*a_, id); }, milliseconds(30000))) << Build(*a_, id);
 
-  ::kill(a_.process.pid(), SIGKILL);
-  ASSERT_TRUE(WaitFor([&] { return b_.Leading(); }, milliseconds(30000))) << b_.process.LogTail();
-  EXPECT_EQ(b_.Metric("manifold_leader_epoch"), "2");
-  ASSERT_TRUE(WaitFor([&] { return State(b_, id) == "succeeded"; }, milliseconds(60000)))
-      << Build(b_, id);
-  EXPECT_EQ(Build(b_, id).value("jobs", json::array()).at(0).value("attempt", 0), 1)
+  ::kill(a_->process().pid(), SIGKILL);
+  ASSERT_TRUE(WaitFor([&] { return b_->Leading(); }, milliseconds(30000)))
+      << b_->process().LogTail();
+  EXPECT_EQ(b_->Metric("manifold_leader_epoch"), "2");
+  ASSERT_TRUE(WaitFor([&] { return State(*b_, id) == "succeeded"; }, milliseconds(60000)))
+      << Build(*b_, id);
+  EXPECT_EQ(Build(*b_, id).value("jobs", json::array()).at(0).value("attempt", 0), 1)
       << "the agent's running attempt was reconciled, not run again";
   RegistryClient client(registry_.host());
   Result<FetchedManifest> latest = client.GetManifest("app", "latest");
   ASSERT_TRUE(latest.ok()) << latest.status().message();
-  EXPECT_EQ(latest->digest, Build(b_, id).value("index_digest", ""));
-  EXPECT_EQ(IndexPushes(b_), "1");
+  EXPECT_EQ(latest->digest, Build(*b_, id).value("index_digest", ""));
+  EXPECT_EQ(IndexPushes(*b_), "1");
 }
 
 // Test 2 of issue 20: a leader paused past its lease is deposed while its build runs on;
 // the agent leaves it for the new leader, the build completes there, and the old leader,
 // resumed, steps down without a write taking effect.
 TEST_F(LeaderFailoverTest, APausedLeaderIsDeposedAndStepsDownWhenResumed) {
-  const uint64_t id = Submit(a_, registry_.host() + "/app:paused");
-  ASSERT_TRUE(WaitFor([&] { return JobRunning(a_, id); }, milliseconds(30000))) << Build(a_, id);
-  ::kill(a_.process.pid(), SIGSTOP);
-  ASSERT_TRUE(WaitFor([&] { return b_.Leading(); }, milliseconds(30000))) << b_.process.LogTail();
-  ASSERT_TRUE(WaitFor([&] { return State(b_, id) == "succeeded"; }, milliseconds(60000)))
-      << Build(b_, id);
-  const std::string index = Build(b_, id).value("index_digest", "");
+  const uint64_t id = Submit(*a_, registry_.host() + "/app:paused");
+  ASSERT_TRUE(WaitFor([&] { return JobRunning(*a_, id); }, milliseconds(30000))) << Build(*a_, id);
+  ::kill(a_->process().pid(), SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return b_->Leading(); }, milliseconds(30000)))
+      << b_->process().LogTail();
+  ASSERT_TRUE(WaitFor([&] { return State(*b_, id) == "succeeded"; }, milliseconds(60000)))
+      << Build(*b_, id);
+  const std::string index = Build(*b_, id).value("index_digest", "");
 
-  ::kill(a_.process.pid(), SIGCONT);
-  EXPECT_EQ(a_.process.Wait(milliseconds(30000)), 3) << "the deposed leader did not step down";
-  EXPECT_NE(a_.process.LogTail().find("stepping down"), std::string::npos) << a_.process.LogTail();
-  EXPECT_EQ(State(b_, id), "succeeded");
-  EXPECT_EQ(Build(b_, id).value("index_digest", ""), index);
-  EXPECT_EQ(IndexPushes(b_), "1");
+  ::kill(a_->process().pid(), SIGCONT);
+  EXPECT_EQ(a_->process().Wait(milliseconds(30000)), 3) << "the deposed leader did not step down";
+  EXPECT_NE(a_->process().LogTail().find("stepping down"), std::string::npos)
+      << a_->process().LogTail();
+  EXPECT_EQ(State(*b_, id), "succeeded");
+  EXPECT_EQ(Build(*b_, id).value("index_digest", ""), index);
+  EXPECT_EQ(IndexPushes(*b_), "1");
 
   // The new leader takes the next build on the same agent.
-  const uint64_t next = Submit(b_, registry_.host() + "/app:next");
-  EXPECT_TRUE(WaitFor([&] { return State(b_, next) == "succeeded"; }, milliseconds(60000)))
-      << Build(b_, next);
+  const uint64_t next = Submit(*b_, registry_.host() + "/app:next");
+  EXPECT_TRUE(WaitFor([&] { return State(*b_, next) == "succeeded"; }, milliseconds(60000)))
+      << Build(*b_, next);
 }
 
 // Test 3 of issue 20: the standby's API takes a build, the leader's loop hears of it and
 // runs it, and either API serves its status and logs; a cancel through the standby stops
 // the job on its agent. What needs the leader's memory is redirected to it.
 TEST_F(LeaderFailoverTest, TheStandbysApiTakesBuildsAndServesTheirStatusAndLogs) {
-  const uint64_t id = Submit(b_, registry_.host() + "/app:via-standby");
-  ASSERT_TRUE(WaitFor([&] { return State(a_, id) == "succeeded"; }, milliseconds(30000)))
-      << Build(a_, id);
-  EXPECT_EQ(Build(b_, id), Build(a_, id));
-  for (const CoordinatorProcess* c : {&a_, &b_}) {
+  const uint64_t id = Submit(*b_, registry_.host() + "/app:via-standby");
+  ASSERT_TRUE(WaitFor([&] { return State(*a_, id) == "succeeded"; }, milliseconds(30000)))
+      << Build(*a_, id);
+  EXPECT_EQ(Build(*b_, id), Build(*a_, id));
+  for (const CoordinatorProcess* c : {a_.get(), b_.get()}) {
     HttpResponse logs = c->Request("GET", "/v1/builds/" + std::to_string(id) + "/logs");
     EXPECT_EQ(logs.status, 200);
     EXPECT_NE(logs.body.find("synthetic build for linux/amd64"), std::string::npos) << logs.body;
   }
 
   // A cancel through the standby reaches the agent through the leader.
-  const uint64_t canceled = Submit(b_, registry_.host() + "/app:canceled");
-  ASSERT_TRUE(WaitFor([&] { return JobRunning(a_, canceled); }, milliseconds(30000)))
-      << Build(a_, canceled);
-  EXPECT_EQ(b_.Request("POST", "/v1/builds/" + std::to_string(canceled) + "/cancel").status, 200);
+  const uint64_t canceled = Submit(*b_, registry_.host() + "/app:canceled");
+  ASSERT_TRUE(WaitFor([&] { return JobRunning(*a_, canceled); }, milliseconds(30000)))
+      << Build(*a_, canceled);
+  EXPECT_EQ(b_->Request("POST", "/v1/builds/" + std::to_string(canceled) + "/cancel").status, 200);
   EXPECT_TRUE(WaitFor(
       [&] { return agent_.LogTail().find("canceled by the coordinator") != std::string::npos; },
       milliseconds(10000)))
       << agent_.LogTail();
-  EXPECT_EQ(State(a_, canceled), "canceled");
+  EXPECT_EQ(State(*a_, canceled), "canceled");
 
   // Secrets and the agent list live in the leader's memory: the standby redirects.
-  json with_secret = Request(b_, registry_.host() + "/app:secret");
+  json with_secret = Request(*b_, registry_.host() + "/app:secret");
   with_secret["secrets"] = {{"token", "c2VjcmV0"}};
-  HttpResponse redirected = b_.Request("POST", "/v1/builds", with_secret.dump());
+  HttpResponse redirected = b_->Request("POST", "/v1/builds", with_secret.dump());
   EXPECT_EQ(redirected.status, 307) << redirected.body;
-  EXPECT_EQ(redirected.Header("Location"), a_.Url() + "/v1/builds");
-  HttpResponse agents = b_.Request("GET", "/v1/agents?platform=linux/amd64");
+  EXPECT_EQ(redirected.Header("Location"), a_->Url() + "/v1/builds");
+  HttpResponse agents = b_->Request("GET", "/v1/agents?platform=linux/amd64");
   EXPECT_EQ(agents.status, 307);
-  EXPECT_EQ(agents.Header("Location"), a_.Url() + "/v1/agents?platform=linux/amd64");
+  EXPECT_EQ(agents.Header("Location"), a_->Url() + "/v1/agents?platform=linux/amd64");
+  EXPECT_EQ(
+      json::parse(a_->Request("GET", "/v1/agents").body, nullptr, false).value("coordinator", ""),
+      "coordinator-a")
+      << "the agents say which coordinator they are on";
   // The CLI follows the redirect to the leader.
   CommandResult listed =
-      RunCommand({BinaryDir() + "/cli/manifold", "agents", "--server", b_.Url()}, seconds(30));
+      RunCommand({BinaryDir() + "/cli/manifold", "agents", "--server", b_->Url()}, seconds(30));
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("agent-1"), std::string::npos) << listed.output;
 }

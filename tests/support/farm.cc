@@ -55,7 +55,11 @@ Status Farm::Up(std::chrono::seconds timeout) {
             {"MANIFOLD_FARM_REGISTRY_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_API_PORT", std::to_string(FreeTcpPort())},
             {"MANIFOLD_FARM_AGENT_PORT", std::to_string(FreeTcpPort())},
-            {"MANIFOLD_FARM_METRICS_PORT", std::to_string(FreeTcpPort())}};
+            {"MANIFOLD_FARM_METRICS_PORT", std::to_string(FreeTcpPort())},
+            // coordinator-2's, used only with MANIFOLD_FARM_COORDINATORS=2.
+            {"MANIFOLD_FARM_API_PORT_2", std::to_string(FreeTcpPort())},
+            {"MANIFOLD_FARM_AGENT_PORT_2", std::to_string(FreeTcpPort())},
+            {"MANIFOLD_FARM_METRICS_PORT_2", std::to_string(FreeTcpPort())}};
   up_ = true;  // from here on, Down() has something to stop even if `up` fails half-way
   CommandResult result =
       RunCommand({SourceDir() + "/ops/farm.sh", "up"},
@@ -70,7 +74,10 @@ Status Farm::Up(std::chrono::seconds timeout) {
     auto eq = line.find('=');
     if (eq == std::string::npos) continue;
     std::string key = line.substr(0, eq), value = line.substr(eq + 1);
-    if (key == "MANIFOLD_SERVER") server_url_ = value;
+    if (key == "MANIFOLD_SERVER") {
+      server_urls_ = value;
+      server_url_ = value.substr(0, value.find(','));
+    }
     if (key == "MANIFOLD_REGISTRY") registry_ = value;
     if (key == "MANIFOLD_DATABASE_URL") database_url_ = value;
   }
@@ -249,7 +256,7 @@ CommandResult Farm::Manifold(const std::vector<std::string>& args,
   std::vector<std::string> argv = {BinaryDir() + "/cli/manifold"};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, std::chrono::duration_cast<std::chrono::milliseconds>(timeout),
-                    {{"MANIFOLD_SERVER", server_url_}});
+                    {{"MANIFOLD_SERVER", server_urls_}});
 }
 
 double MetricSample(const std::string& text, const std::string& series) {

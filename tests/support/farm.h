@@ -60,7 +60,9 @@ class Farm {
   // The pid of a running process of this farm, 0 if it is not running.
   pid_t Pid(const std::string& name) const;
 
-  const std::string& server_url() const { return server_url_; }      // http://127.0.0.1:PORT
+  const std::string& server_url() const { return server_url_; }  // http://127.0.0.1:PORT
+  // Every coordinator's URL, comma-separated (two with MANIFOLD_FARM_COORDINATORS=2).
+  const std::string& server_urls() const { return server_urls_; }
   const std::string& registry() const { return registry_; }          // 127.0.0.1:PORT
   const std::string& database_url() const { return database_url_; }  // postgresql://...
   const std::string& dir() const { return dir_->path(); }
@@ -99,6 +101,7 @@ class Farm {
   std::unique_ptr<TempDir> dir_;
   std::map<std::string, std::string> ports_;
   std::string server_url_;
+  std::string server_urls_;
   std::string registry_;
   std::string database_url_;
   bool up_ = false;

@@ -147,6 +147,53 @@ TEST(ApiClient, RefusedConnectionSaysHowToPointElsewhere) {
   EXPECT_EQ(message.find("GET "), std::string::npos) << message;
 }
 
+// Several coordinators: one that does not answer is passed over for the next, which is
+// asked first from then on.
+TEST(ApiClient, SeveralServersAreTriedInTurnAndTheOneThatAnsweredIsKept) {
+  FakeCoordinator coordinator;
+  int asked = 0;
+  coordinator.server().Get("/v1/builds/12", [&](const httplib::Request&, httplib::Response& res) {
+    ++asked;
+    res.set_content(kBuildJson, "application/json");
+  });
+  const std::string refusing = RefusingUrl();
+  ApiClient client(*NormalizeServerUrl(refusing + ", " + coordinator.url()));
+  EXPECT_EQ(client.server(), refusing);
+  ASSERT_TRUE(client.GetBuild(12).ok());
+  EXPECT_EQ(client.server(), coordinator.url());
+  ASSERT_TRUE(client.GetBuild(12).ok());
+  EXPECT_EQ(asked, 2);
+}
+
+// A standby redirects what only the leader answers; the client repeats it there with its
+// method, body and token (curl would drop the token on the way to another host).
+TEST(ApiClient, FollowsAStandbysRedirectToTheLeaderWithItsBodyAndToken) {
+  FakeCoordinator leader, standby;
+  standby.server().Post("/v1/builds", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 307;
+    res.set_header("Location", leader.url() + "/v1/builds");
+    res.set_content(R"({"error": "this coordinator does not lead"})", "application/json");
+  });
+  std::string body, authorization;
+  leader.server().Post("/v1/builds", [&](const httplib::Request& req, httplib::Response& res) {
+    body = req.body;
+    authorization = req.get_header_value("Authorization");
+    res.status = 201;
+    res.set_content(kBuildJson, "application/json");
+  });
+  BuildSubmission submission;
+  submission.platforms = {"linux/amd64"};
+  submission.tags = {"127.0.0.1:5000/hello:latest"};
+  submission.context = "sha256:abc";
+  ApiAccess access;
+  access.token = "mf_1_secret";
+  Result<BuildInfo> build = ApiClient(standby.url(), access).SubmitBuild(submission, "");
+  ASSERT_TRUE(build.ok()) << build.status().message();
+  EXPECT_EQ(build->id, 12);
+  EXPECT_NE(body.find("linux/amd64"), std::string::npos) << body;
+  EXPECT_EQ(authorization, "Bearer mf_1_secret");
+}
+
 TEST(ApiClient, AnswerThatIsNotJsonIsAnErrorNotACrash) {
   FakeCoordinator fake;
   fake.server().Get(R"(/v1/builds/(\d+))", [](const httplib::Request&, httplib::Response& res) {
@@ -296,6 +343,9 @@ TEST(ServerUrl, Normalized) {
   EXPECT_EQ(*NormalizeServerUrl("http://127.0.0.1:7080/"), "http://127.0.0.1:7080");
   EXPECT_EQ(*NormalizeServerUrl("https://builds.example.com"), "https://builds.example.com");
   EXPECT_EQ(*NormalizeServerUrl("http://host:1/prefix//"), "http://host:1/prefix");
+  EXPECT_EQ(*NormalizeServerUrl("http://a:1/, http://b:2"), "http://a:1,http://b:2");
+  EXPECT_FALSE(NormalizeServerUrl("http://a:1,ftp://b").ok());
+  EXPECT_FALSE(NormalizeServerUrl("http://a:1,").ok());
   for (const char* bad : {"", "127.0.0.1:7080", "ftp://host", "http://", "http:///x",
                           "http://host?x=1", "http://ho st"}) {
     Result<std::string> url = NormalizeServerUrl(bad);
