@@ -14,11 +14,13 @@
 //
 // Throughput. N builds on K synthetic agents, submitted by 4 threads through one
 // coordinator's API with one coordinator running, then with two coordinators and the
-// submits split between both APIs (the loop on the leader only). Builds per second from
-// the first submit to the last success, and the CPU seconds of the coordinators, the
-// agents and the registry over the run, to name the bottleneck.
+// submits split between both APIs (the loop on the leader only), alternating for some
+// rounds. Builds per second from the first submit to the last success, their medians and
+// ratio, and, to name the bottleneck, how busy the machine was and the CPU seconds of the
+// coordinators, the agents and the rest (PostgreSQL, the registry, this bench).
 //
-// Usage: failover_bench [--kills=N] (20) [--builds=N] (200) [--agents=N] (4)
+// Usage: failover_bench [--kills=N] (20; 0 skips to the throughput) [--builds=N] (200)
+//        [--agents=N] (4) [--rounds=N] (3, of each throughput run)
 #include <signal.h>
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -61,6 +64,15 @@ double Percentile(std::vector<double> values, double p) {
   return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
+// CPU seconds the whole machine spent busy (all cores), from /proc/stat.
+double MachineBusySeconds() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return (user + nice + system + irq + softirq + steal) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 [[noreturn]] void Die(const std::string& why) {
   std::fprintf(stderr, "failover_bench: %s\n", why.c_str());
   std::exit(1);
@@ -78,7 +90,8 @@ bool Await(F condition, std::chrono::milliseconds timeout) {
 
 class Bench {
  public:
-  Bench(int kills, int builds, int agents) : kills_(kills), builds_(builds), agents_(agents) {}
+  Bench(int kills, int builds, int agents, int rounds)
+      : kills_(kills), builds_(builds), agents_(agents), rounds_(rounds) {}
 
   void Main() {
     if (!postgres_.Start().ok()) Die("cannot start PostgreSQL");
@@ -196,6 +209,7 @@ class Bench {
       std::fflush(stdout);
       if (!leader.Start().ok()) Die("cannot start " + leader.name() + " again");
     }
+    if (kills_ == 0) return;
     std::printf("kill -> leads:      p50 %.2f s  p99 %.2f s  max %.2f s\n",
                 Percentile(to_lead, 0.5), Percentile(to_lead, 0.99), Percentile(to_lead, 1));
     std::printf("kill -> dispatched: p50 %.2f s  p99 %.2f s  max %.2f s  (goal: p99 < 10 s)\n",
@@ -208,7 +222,8 @@ class Bench {
   }
 
   // One run of builds_ builds; `apis` are the coordinators whose APIs take the submits.
-  void Run(const std::string& label, const std::vector<CoordinatorProcess*>& apis) {
+  // Returns builds per second.
+  double Run(const std::string& label, const std::vector<CoordinatorProcess*>& apis) {
     std::vector<std::unique_ptr<Subprocess>> agents;
     for (int i = 0; i < agents_; ++i) {
       agents.push_back(std::make_unique<Subprocess>());
@@ -232,6 +247,7 @@ class Bench {
       return total;
     };
     const double a0 = cpu(pids[0]), b0 = cpu(pids[1]), agents0 = agents_cpu();
+    const double machine0 = MachineBusySeconds();
     std::vector<uint64_t> ids(builds_, 0);
     std::atomic<int> next{0};
     const Clock::time_point start = Clock::now();
@@ -264,28 +280,44 @@ class Bench {
         },
         std::chrono::seconds(600));
     const double wall = Seconds(Clock::now() - start);
+    const double a = cpu(pids[0]) - a0, b = cpu(pids[1]) - b0, agent_cpu = agents_cpu() - agents0;
+    const double machine = MachineBusySeconds() - machine0;
+    const double cores = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
     std::printf(
-        "%-16s %6d builds  %6.1f s  %6.1f builds/s  submits %.1f s  lost %d  cpu s: "
-        "coordinator-a %.1f, coordinator-b %.1f, agents %.1f\n",
-        label.c_str(), builds_, wall, done / wall, Seconds(submitted - start), builds_ - done,
-        cpu(pids[0]) - a0, cpu(pids[1]) - b0, agents_cpu() - agents0);
+        "%-6s %4d builds  %5.1f s (submits %.1f s)  %5.1f builds/s  lost %d  machine busy "
+        "%3.0f%%  cpu s: coordinator-a %.1f, coordinator-b %.1f, agents %.1f, the rest "
+        "(PostgreSQL, registry, this bench) %.1f\n",
+        label.c_str(), builds_, wall, Seconds(submitted - start), done / wall, builds_ - done,
+        100 * machine / (wall * cores), a, b, agent_cpu, machine - a - b - agent_cpu);
     std::fflush(stdout);
     for (auto& agent : agents) agent->Stop();
+    return done / wall;
   }
 
+  // Rounds of one coordinator, then two, alternating, so drift hits both alike.
   void Throughput() {
-    std::printf("throughput: %d builds, %d synthetic agents x 4 slots, 4 submitting threads\n",
-                builds_, agents_);
+    std::printf(
+        "throughput: %d builds a run, %d synthetic agents x 4 slots, 4 submitting "
+        "threads, %d rounds\n",
+        builds_, agents_, rounds_);
     CoordinatorProcess& leader = a_->Leading() ? *a_ : *b_;
     CoordinatorProcess& standby = &leader == a_.get() ? *b_ : *a_;
-    standby.process().Stop();
-    Run("one", {&leader});
-    if (!standby.Start().ok()) Die("cannot start " + standby.name());
-    if (!Await([&] { return standby.Ready(); }, std::chrono::seconds(30))) Die("no standby");
-    Run("two", {&leader, &standby});
+    std::vector<double> one, two;
+    for (int round = 1; round <= rounds_; ++round) {
+      standby.process().Stop();
+      one.push_back(Run("one-" + std::to_string(round), {&leader}));
+      if (!standby.Start().ok()) Die("cannot start " + standby.name());
+      if (!Await([&] { return standby.Ready(); }, std::chrono::seconds(30))) Die("no standby");
+      two.push_back(Run("two-" + std::to_string(round), {&leader, &standby}));
+    }
+    const double median_one = Percentile(one, 0.5), median_two = Percentile(two, 0.5);
+    std::printf(
+        "median builds/s: one coordinator %.1f, two %.1f: two/one %.2fx (goal: not "
+        "below 1)\n",
+        median_one, median_two, median_two / median_one);
   }
 
-  const int kills_, builds_, agents_;
+  const int kills_, builds_, agents_, rounds_;
   TempDir dir_{"manifold-failover-bench"};
   test::PostgresServer postgres_;
   test::RegistryServer registry_;
@@ -297,7 +329,7 @@ class Bench {
 }  // namespace manifold
 
 int main(int argc, char** argv) {
-  int kills = 20, builds = 200, agents = 4;
+  int kills = 20, builds = 200, agents = 4, rounds = 3;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--kills=", 0) == 0) {
@@ -306,15 +338,20 @@ int main(int argc, char** argv) {
       builds = std::atoi(arg.c_str() + 9);
     } else if (arg.rfind("--agents=", 0) == 0) {
       agents = std::atoi(arg.c_str() + 9);
+    } else if (arg.rfind("--rounds=", 0) == 0) {
+      rounds = std::atoi(arg.c_str() + 9);
     } else {
-      std::fprintf(stderr, "usage: failover_bench [--kills=N] [--builds=N] [--agents=N]\n");
+      std::fprintf(stderr,
+                   "usage: failover_bench [--kills=N] [--builds=N] [--agents=N] [--rounds=N]\n");
       return 2;
     }
   }
-  if (kills < 1 || builds < 1 || agents < 1) {
-    std::fprintf(stderr, "failover_bench: --kills, --builds and --agents must be at least 1\n");
+  if (kills < 0 || builds < 1 || agents < 1 || rounds < 1) {
+    std::fprintf(stderr,
+                 "failover_bench: --builds, --agents and --rounds must be at least 1, --kills at "
+                 "least 0\n");
     return 2;
   }
-  manifold::Bench(kills, builds, agents).Main();
+  manifold::Bench(kills, builds, agents, rounds).Main();
   return 0;
 }

@@ -99,10 +99,13 @@ class AgentLoop {
                std::shared_ptr<const std::map<std::string, std::string>> secrets,
                LoopClock::time_point now);
   void BuildCanceled(const std::vector<JobRecord>& jobs);
-  // Another coordinator's API took builds or cancels (coordinator/work_listener.h): reads
-  // the view back from the store, which adds their jobs and cancels on agents what the
-  // store no longer holds.
+  // Work another coordinator's API took (coordinator/work_listener.h). ReadWorkBack reads
+  // the whole view back from the store, which adds new jobs and cancels on agents what the
+  // store no longer holds; TakeBuilds reads submitted builds' pending jobs, TakeCancel one
+  // canceled build's jobs, to drop or stop on their agents.
   void ReadWorkBack(LoopClock::time_point now);
+  void TakeBuilds(const std::vector<uint64_t>& build_ids, LoopClock::time_point now);
+  void TakeCancel(uint64_t build_id);
   void Drain(const std::string& agent_id);
   // Refuses and disconnects the connected agents whose key `allowed` no longer accepts.
   void CutOffAgents(const std::function<bool(const std::string& key)>& allowed,

@@ -1,10 +1,12 @@
 // AgentLoop's view of waiting, held and merging work, read from the store: at start
-// (Resume), and again after a write whose outcome was unknown (the answer to its COMMIT
-// was lost and the database could not be asked), once the database answers.
+// (Resume), again after a write whose outcome was unknown (the answer to its COMMIT was
+// lost and the database could not be asked) once the database answers, and for the work
+// other coordinators' APIs took (all of it, or one build).
 #include <spdlog/spdlog.h>
 
 #include <set>
 
+#include "common/log.h"
 #include "coordinator/agent_loop.h"
 
 namespace manifold {
@@ -94,6 +96,27 @@ void AgentLoop::ReadWorkBack(LoopClock::time_point now) {
     // The listener reads again once it reconnects to the database.
     spdlog::warn("cannot read the work other coordinators took: {}", read.message());
   }
+}
+
+void AgentLoop::TakeBuilds(const std::vector<uint64_t>& build_ids, LoopClock::time_point now) {
+  Result<std::vector<QueuedJob>> jobs = store_.PendingJobsOf(build_ids);
+  if (!jobs.ok()) {
+    // The listener reads all the work back once it reconnects to the database.
+    spdlog::warn("cannot read {} build(s) submitted through another coordinator: {}",
+                 build_ids.size(), jobs.status().message());
+    return;
+  }
+  Enqueue(std::move(*jobs), nullptr, now);
+}
+
+void AgentLoop::TakeCancel(uint64_t build_id) {
+  Result<BuildRecord> build = store_.GetBuild(build_id);
+  if (!build.ok()) {
+    spdlog::warn("{}cannot read build {}, canceled through another coordinator: {}",
+                 LogIds{.build = build_id}, build_id, build.status().message());
+    return;
+  }
+  BuildCanceled(build->jobs);  // drops the waiting ones, stops the held ones
 }
 
 void AgentLoop::CatchUpWithStore(LoopClock::time_point now) {

@@ -98,12 +98,31 @@ Status Coordinator::DrainAgent(const std::string& agent_id) {
   return Status::Ok();
 }
 
-void Coordinator::ReadWorkBack() {
-  if (read_back_posted_.exchange(true)) return;
-  Post([this] {
-    read_back_posted_ = false;
-    loop_.ReadWorkBack(LoopClock::now());
-  });
+void Coordinator::TakeWork(const WorkNotice& notice) {
+  switch (notice.kind) {
+    case WorkNotice::Kind::kAll:
+      if (read_back_posted_.exchange(true)) return;
+      return Post([this] {
+        read_back_posted_ = false;
+        loop_.ReadWorkBack(LoopClock::now());
+      });
+    case WorkNotice::Kind::kBuild: {
+      // Read in one batch: a busy standby API announces builds faster than one at a time.
+      std::lock_guard lock(inbox_mutex_);
+      builds_to_take_.push_back(notice.build_id);
+      if (builds_to_take_.size() > 1) return;
+    }
+      return Post([this] {
+        std::vector<uint64_t> ids;
+        {
+          std::lock_guard lock(inbox_mutex_);
+          ids.swap(builds_to_take_);
+        }
+        loop_.TakeBuilds(ids, LoopClock::now());
+      });
+    case WorkNotice::Kind::kCancel:
+      return Post([this, id = notice.build_id] { loop_.TakeCancel(id); });
+  }
 }
 
 std::vector<AgentView> Coordinator::Agents() const { return loop_.Agents(LoopClock::now()); }

@@ -27,6 +27,7 @@
 #include "coordinator/merge_queue.h"
 #include "coordinator/merger.h"
 #include "coordinator/metrics.h"
+#include "coordinator/work_listener.h"
 
 namespace manifold {
 
@@ -70,9 +71,10 @@ class Coordinator final : public BuildQueue {
   std::vector<AgentView> Agents() const override;
   std::string leader_url() const override { return ""; }
 
-  // Thread-safe: another coordinator's API took builds or cancels; the loop reads its
-  // view back from the store (once for any number of calls until it does).
-  void ReadWorkBack();
+  // Thread-safe: another coordinator's API took a build or a cancel (WorkNotice), which
+  // the loop reads from the store; kAll: the loop reads its whole view back (once for any
+  // number of calls until it does).
+  void TakeWork(const WorkNotice& notice);
 
  private:
   void Run();
@@ -90,6 +92,7 @@ class Coordinator final : public BuildQueue {
   std::atomic<bool> read_back_posted_{false};
   std::mutex inbox_mutex_;
   std::vector<std::function<void()>> inbox_;  // guarded by inbox_mutex_
+  std::vector<uint64_t> builds_to_take_;      // TakeWork's, for one task; inbox_mutex_
 };
 
 }  // namespace manifold

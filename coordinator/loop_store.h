@@ -37,8 +37,13 @@ class LoopStore {
  public:
   virtual ~LoopStore() = default;
 
+  // One build with its jobs (NotFound if there is none), for work another coordinator's
+  // API took (coordinator/work_listener.h).
+  virtual Result<BuildRecord> GetBuild(uint64_t id) = 0;
   // Jobs waiting for an agent, oldest first, for the loop's view at start-up.
   virtual Result<std::vector<QueuedJob>> PendingJobs() = 0;
+  // The same, of these builds only: builds another coordinator's API took.
+  virtual Result<std::vector<QueuedJob>> PendingJobsOf(const std::vector<uint64_t>& build_ids) = 0;
   // Jobs an agent holds (assigned, building, pushing), for the view at start-up.
   virtual Result<std::vector<JobRecord>> ActiveJobs() = 0;
   // Builds left in state merging (the coordinator stopped while merging), with their jobs.

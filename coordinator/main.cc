@@ -463,10 +463,12 @@ int main(int argc, char** argv) {
   if (Status started = retention_thread.Start(); !started.ok()) return Fail(started.message());
   if (Status started = coordinator.Start(); !started.ok()) return Fail(started.message());
   api_queue.Lead(&coordinator);
+  store->StopAnnouncingWork();
   // After Lead: its first read back also takes what this API wrote while it did not lead.
-  WorkListener work_listener({.database_url = database_url,
-                              .self = leader_name,
-                              .on_work = [&coordinator] { coordinator.ReadWorkBack(); }});
+  WorkListener work_listener(
+      {.database_url = database_url,
+       .self = leader_name,
+       .on_work = [&coordinator](const WorkNotice& notice) { coordinator.TakeWork(notice); }});
   work_listener.Start();
 
   ContextCollector collector(

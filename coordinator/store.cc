@@ -101,7 +101,7 @@ Result<std::pair<BuildRecord, bool>> Store::CreateBuild(const BuildSpec& spec,
     uint64_t id = inserted[0][0].as<uint64_t>();
     std::optional<BuildRecord> build = LoadBuild(tx, id);
     if (!build) return Status::Internal("build " + std::to_string(id) + " vanished during submit");
-    NotifyWork(tx, origin_);
+    if (announcing_) NotifyWork(tx, origin_, "build", id);
     return Created{*build, true};
   });
 }
@@ -134,17 +134,30 @@ Result<std::vector<BuildRecord>> Store::ListBuilds(int limit) {
   });
 }
 
-Result<std::vector<QueuedJob>> Store::PendingJobs() {
+Result<std::vector<QueuedJob>> Store::PendingJobs() { return LoadPendingJobs(""); }
+
+Result<std::vector<QueuedJob>> Store::PendingJobsOf(const std::vector<uint64_t>& build_ids) {
+  if (build_ids.empty()) return std::vector<QueuedJob>{};
+  std::string ids;
+  for (uint64_t id : build_ids) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  return LoadPendingJobs(ids);
+}
+
+Result<std::vector<QueuedJob>> Store::LoadPendingJobs(const std::string& build_ids) {
   using Jobs = std::vector<QueuedJob>;
+  // Digits and commas only (PendingJobsOf), so it can go into the statement as it is.
+  const std::string of_builds = build_ids.empty() ? "" : " AND build_id IN (" + build_ids + ")";
   return pool_->Run<Jobs>("load pending jobs", [&](pqxx::connection& c) -> Result<Jobs> {
     pqxx::read_transaction tx(c);
     std::map<uint64_t, std::shared_ptr<const BuildSpec>> specs;
-    for (const BuildRecord& b : LoadBuilds(tx, "WHERE state IN ('queued', 'running')")) {
+    for (const BuildRecord& b :
+         LoadBuilds(tx, "WHERE state IN ('queued', 'running')" +
+                            (build_ids.empty() ? "" : " AND id IN (" + build_ids + ")"))) {
       specs[b.id] = std::make_shared<const BuildSpec>(b.spec);
     }
     Jobs jobs;
-    for (const auto& row :
-         tx.exec("SELECT " + kJobColumns + " FROM jobs WHERE state = 'pending' ORDER BY id")) {
+    for (const auto& row : tx.exec("SELECT " + kJobColumns + " FROM jobs WHERE state = 'pending'" +
+                                   of_builds + " ORDER BY id")) {
       JobRecord job = ReadJob(row);
       auto spec = specs.find(job.build_id);
       if (spec == specs.end()) continue;  // its build already ended

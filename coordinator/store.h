@@ -13,6 +13,7 @@
 // lost with its connection is resolved by reading its fate back (coordinator/store_pool.h).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -53,11 +54,16 @@ class Store final : public LoopStore, public RetentionStore {
   // Fences every later write on leadership `epoch` (coordinator/leader_lease.h): a write
   // after another coordinator took the lease fails, and on_fenced is called.
   void FenceWrites(int64_t epoch, std::function<void(const std::string& why)> on_fenced);
-  // From here on, each new build and each cancel also NOTIFYs kWorkChannel, in its own
-  // transaction, with `origin` (this coordinator's leader name) as the payload, so the
+  // From here on, each new build and each cancel also NOTIFYs kWorkChannel in its own
+  // transaction, naming the build and `origin` (this coordinator's leader name), so the
   // leader's loop hears of work another coordinator's API took (coordinator/work_listener.h).
   // Set once, before the API starts.
-  void AnnounceWork(std::string origin) { origin_ = std::move(origin); }
+  void AnnounceWork(std::string origin) {
+    origin_ = std::move(origin);
+    announcing_ = true;
+  }
+  // Once this coordinator leads, nobody listens for what its own API takes.
+  void StopAnnouncingWork() { announcing_ = false; }
   static constexpr const char* kWorkChannel = "manifold_work";
   // The context grant key every coordinator of this database shares: the one stored, or
   // `fresh` if none was yet (coordinator/api_auth.h).
@@ -68,7 +74,7 @@ class Store final : public LoopStore, public RetentionStore {
   // non-empty idempotency key that was seen before, returns that build and false.
   Result<std::pair<BuildRecord, bool>> CreateBuild(const BuildSpec& spec,
                                                    const std::string& idempotency_key);
-  Result<BuildRecord> GetBuild(uint64_t id);
+  Result<BuildRecord> GetBuild(uint64_t id) override;
   // Whether `id` was handed out to a build: one that is not found then was deleted (under
   // the retention; ids are never reused).
   Result<bool> BuildIdIssued(uint64_t id);
@@ -96,6 +102,7 @@ class Store final : public LoopStore, public RetentionStore {
   // turn's phases and results are one transaction, whose commit waits for the WAL flush
   // only when it holds a result.
   Result<std::vector<QueuedJob>> PendingJobs() override;
+  Result<std::vector<QueuedJob>> PendingJobsOf(const std::vector<uint64_t>& build_ids) override;
   Result<std::vector<JobRecord>> ActiveJobs() override;
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
   Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;
@@ -139,8 +146,12 @@ class Store final : public LoopStore, public RetentionStore {
  private:
   class Pool;
   explicit Store(std::unique_ptr<Pool> pool);
+  // Pending jobs of queued and running builds; of these only when `build_ids` (a
+  // comma-separated list of numbers) is not "".
+  Result<std::vector<QueuedJob>> LoadPendingJobs(const std::string& build_ids);
   std::unique_ptr<Pool> pool_;
-  std::string origin_;
+  std::string origin_;  // set before the API's threads start
+  std::atomic<bool> announcing_{false};
 };
 
 }  // namespace manifold

@@ -259,7 +259,7 @@ Result<std::vector<JobRecord>> Store::CancelBuild(uint64_t build_id) {
       RecordEvent(tx, job.id, job.attempt, "canceled", job.agent_id, "canceled by request");
       if (job.attempt > 0 && !job.agent_id.empty()) held.push_back(std::move(job));
     }
-    NotifyWork(tx, origin_);
+    if (announcing_) NotifyWork(tx, origin_, "cancel", build_id);
     return held;
   });
 }

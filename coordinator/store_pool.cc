@@ -73,6 +73,13 @@ std::unique_ptr<pqxx::connection> Store::Pool::Acquire() {
   }
   try {
     auto connection = std::make_unique<pqxx::connection>(url_);
+    // A transaction left open by a process that stopped (paused past its leader lease, or
+    // hung) would hold its locks, the lease row's fence among them, and so block a standby's
+    // takeover for as long as it stays stopped; the server ends it instead. No transaction
+    // here waits on anything but the database between its statements.
+    pqxx::nontransaction(*connection)
+        .exec("SET idle_in_transaction_session_timeout = " +
+              std::to_string(kIdleTransactionLimitMs));
     for (const store_internal::Statement* statement : store_internal::kPrepared) {
       connection->prepare(statement->name, statement->sql);
     }

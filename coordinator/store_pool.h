@@ -99,6 +99,9 @@ class Store::Pool {
 
   Status Check();
   uint64_t unknown_outcomes() const { return unknown_outcomes_; }
+  // The server ends a transaction of the pool's that waits longer than this between two
+  // statements (PostgreSQL's idle_in_transaction_session_timeout), releasing its locks.
+  static constexpr int kIdleTransactionLimitMs = 5000;
   // From here on every write first checks, in its own transaction, that leadership
   // `epoch` is still current (FenceLease), and fails without writing if not, after
   // calling on_fenced. Set once, before the writers start.

@@ -217,8 +217,10 @@ void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
       job_id, attempt, state, agent_id, detail);
 }
 
-void NotifyWork(pqxx::transaction_base& tx, const std::string& origin) {
-  if (!origin.empty()) tx.exec_params("SELECT pg_notify($1, $2)", Store::kWorkChannel, origin);
+void NotifyWork(pqxx::transaction_base& tx, const std::string& origin, const char* what,
+                uint64_t build_id) {
+  tx.exec_params("SELECT pg_notify($1, $2)", Store::kWorkChannel,
+                 std::string(what) + " " + std::to_string(build_id) + " " + origin);
 }
 
 }  // namespace manifold::store_internal

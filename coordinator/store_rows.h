@@ -91,8 +91,10 @@ void LoadEvents(pqxx::transaction_base& tx, std::vector<BuildRecord>& builds);
 void RecordEvent(pqxx::transaction_base& tx, uint64_t job_id, uint32_t attempt,
                  const std::string& state, const std::string& agent_id, const std::string& detail);
 
-// NOTIFY Store::kWorkChannel with `origin` in `tx` (delivered on commit); nothing if
-// `origin` is "" (Store::AnnounceWork was not called).
-void NotifyWork(pqxx::transaction_base& tx, const std::string& origin);
+// NOTIFY Store::kWorkChannel in `tx` (delivered on commit) that `origin` took `what`
+// ("build" or "cancel") of build `build_id`: the payload is "WHAT BUILD_ID ORIGIN"
+// (coordinator/work_listener.h).
+void NotifyWork(pqxx::transaction_base& tx, const std::string& origin, const char* what,
+                uint64_t build_id);
 
 }  // namespace manifold::store_internal

@@ -15,8 +15,10 @@ class Receiver final : public pqxx::notification_receiver {
  public:
   Receiver(pqxx::connection& connection, const WorkListenerOptions& options)
       : pqxx::notification_receiver(connection, Store::kWorkChannel), options_(options) {}
-  void operator()(const std::string& origin, int) override {
-    if (origin != options_.self) options_.on_work();
+  void operator()(const std::string& payload, int) override {
+    if (std::optional<WorkNotice> notice = ParseWorkNotice(payload, options_.self)) {
+      options_.on_work(*notice);
+    }
   }
 
  private:
@@ -24,6 +26,27 @@ class Receiver final : public pqxx::notification_receiver {
 };
 
 }  // namespace
+
+std::optional<WorkNotice> ParseWorkNotice(const std::string& payload, const std::string& self) {
+  const size_t space = payload.find(' ');
+  const size_t second = space == std::string::npos ? space : payload.find(' ', space + 1);
+  if (second == std::string::npos || payload.substr(second + 1) == self) return std::nullopt;
+  const std::string what = payload.substr(0, space);
+  const std::string id = payload.substr(space + 1, second - space - 1);
+  if (id.empty() || id.size() > 19 || id.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  WorkNotice notice;
+  notice.build_id = std::stoull(id);
+  if (what == "build") {
+    notice.kind = WorkNotice::Kind::kBuild;
+  } else if (what == "cancel") {
+    notice.kind = WorkNotice::Kind::kCancel;
+  } else {
+    return std::nullopt;
+  }
+  return notice;
+}
 
 WorkListener::WorkListener(WorkListenerOptions options) : options_(std::move(options)) {}
 
@@ -51,7 +74,7 @@ void WorkListener::Run() {
       connection.get_notifs();  // LISTEN is sent on the first use of the receiver
       if (warned) spdlog::info("listening for other coordinators' work again");
       warned = false;
-      options_.on_work();  // what was announced while nobody listened
+      options_.on_work(WorkNotice{});  // kAll: what was announced while nobody listened
       // Wakes every 200 ms to notice Stop; a broken connection throws.
       while (!stopping_) connection.await_notification(0, 200000);
     } catch (const std::exception& e) {

@@ -114,6 +114,15 @@ Result<std::vector<QueuedJob>> MemoryStore::PendingJobs() {
   return queued;
 }
 
+Result<std::vector<QueuedJob>> MemoryStore::PendingJobsOf(const std::vector<uint64_t>& build_ids) {
+  Result<std::vector<QueuedJob>> all = PendingJobs();
+  if (!all.ok()) return all;
+  std::erase_if(*all, [&](const QueuedJob& job) {
+    return std::find(build_ids.begin(), build_ids.end(), job.build_id) == build_ids.end();
+  });
+  return all;
+}
+
 Result<std::vector<JobRecord>> MemoryStore::ActiveJobs() {
   std::lock_guard lock(mutex_);
   if (Status s = CheckAvailable("load active jobs"); !s.ok()) return s;

@@ -30,7 +30,7 @@ class MemoryStore final : public LoopStore {
   // idempotency key) returns it.
   Result<BuildRecord> CreateBuild(const BuildSpec& spec);
   // The build with its jobs and their events; NotFound if there is none.
-  Result<BuildRecord> GetBuild(uint64_t id);
+  Result<BuildRecord> GetBuild(uint64_t id) override;
   // The build's log chunks after sequence number `after`, at most `limit`, as Store::ListLogs.
   Result<std::vector<LogChunkRecord>> ListLogs(uint64_t build_id, int64_t after, int limit);
   // The agent's state ("online" once it said hello), nullopt if it never did.
@@ -50,6 +50,7 @@ class MemoryStore final : public LoopStore {
   // LoopStore (coordinator/loop_store.h). As in the PostgreSQL store, a job is assigned
   // only to an agent that said hello (UpsertAgent); any other assignment is Internal.
   Result<std::vector<QueuedJob>> PendingJobs() override;
+  Result<std::vector<QueuedJob>> PendingJobsOf(const std::vector<uint64_t>& build_ids) override;
   Result<std::vector<JobRecord>> ActiveJobs() override;
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
   Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;

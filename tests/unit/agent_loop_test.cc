@@ -117,6 +117,43 @@ class AgentLoopTest : public ::testing::Test {
   std::unique_ptr<AgentLoop> loop_;
 };
 
+// Builds and cancels another coordinator's API wrote to the store reach the leader's loop
+// (coordinator/work_listener.h): one build at a time, or all its work read back.
+TEST_F(AgentLoopTest, WorkAnotherCoordinatorsApiTookIsScheduledAndCanceledOnItsAgent) {
+  Hello("r-amd", "amd1", "linux/amd64");
+  BuildSpec spec;
+  spec.platforms = {Of("linux/amd64")};
+  spec.tags = {"registry.test/app:latest"};
+  spec.context_digest = "sha256:" + std::string(64, 'c');
+  spec.dockerfile = "FROM scratch\n";
+  BuildRecord taken = store_.CreateBuild(spec).value();
+  Advance(milliseconds(1));
+  EXPECT_TRUE(link_.Take<AssignMsg>("r-amd").empty()) << "the loop was not told of it";
+  loop_->TakeBuilds({taken.id}, now_);
+  Advance(milliseconds(1));
+  ExpectAssignedOnly("r-amd", {taken.jobs[0].id, 1});
+
+  // The memory store has no cancel; ending the job there is what the loop reads alike.
+  ASSERT_TRUE(store_.EndJob(taken.jobs[0].id, 1, "failed", "canceled by request", "canceled").ok());
+  loop_->TakeCancel(taken.id);
+  std::vector<CancelMsg> canceled = link_.Take<CancelMsg>("r-amd");
+  ASSERT_EQ(canceled.size(), 1u);
+  EXPECT_EQ(canceled[0].job, (JobRef{taken.jobs[0].id, 1}));
+
+  // Read back whole (after the listener reconnected): a new build is taken, and a job the
+  // store no longer holds is stopped on its agent.
+  BuildRecord next = store_.CreateBuild(spec).value();
+  loop_->ReadWorkBack(now_);
+  Advance(milliseconds(1));
+  ExpectAssignedOnly("r-amd", {next.jobs[0].id, 1});
+  ASSERT_TRUE(store_.EndJob(next.jobs[0].id, 1, "failed", "canceled by request", "canceled").ok());
+  loop_->ReadWorkBack(now_);
+  canceled = link_.Take<CancelMsg>("r-amd");
+  ASSERT_EQ(canceled.size(), 1u);
+  EXPECT_EQ(canceled[0].job, (JobRef{next.jobs[0].id, 1}));
+  EXPECT_TRUE(loop_->running().empty());
+}
+
 TEST_F(AgentLoopTest, AWelcomeNamesTheRegistryCachesOfTheAgentsPlatformsForItsWarmStart) {
   Hello("r-arm", "arm1", "linux/arm64");
   EXPECT_TRUE(link_.Take<WelcomeMsg>("r-arm").at(0).warm_start_caches.empty());
