@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -66,6 +67,8 @@ Status FsyncDirectory(const std::string& dir) {
 }
 
 bool IsTemporary(const std::string& name) { return name.find(".tmp.") != std::string::npos; }
+
+constexpr std::chrono::minutes kStaleUpload{15};
 
 // "sha256:HEX" for a stored file's name HEX.tar, "" for any other name.
 std::string DigestOfFile(const std::string& name) {
@@ -180,11 +183,15 @@ Result<std::unique_ptr<DiskContextStore>> DiskContextStore::Create(const std::st
     return Status::Internal("cannot create the state directory " + dir + ": " + ec.message() +
                             " (check --state-dir and its permissions)");
   }
-  // No upload is under way yet: every temporary file is a crashed one's.
+  // No upload of this process is under way yet, but another coordinator sharing the state
+  // dir may be writing one (an upload writes as its bytes arrive): a temporary file left
+  // untouched this long is a crashed upload's.
   int swept = 0;
+  const auto stale = fs::file_time_type::clock::now() - kStaleUpload;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     std::error_code ignored;
-    if (IsTemporary(entry.path().filename().string()) && fs::remove(entry.path(), ignored)) {
+    if (IsTemporary(entry.path().filename().string()) && entry.last_write_time(ignored) < stale &&
+        !ignored && fs::remove(entry.path(), ignored)) {
       ++swept;
     }
   }

@@ -9,8 +9,9 @@
 // verified is remembered by inode, size and mtime, so a 1 GiB context is hashed once per
 // process, not on every Has. A use sets the file's mtime, which is how its last use
 // survives a restart for the collector. Temporary files left by a crash are removed at
-// start. Thread-safe: one mutex orders a use's check-and-touch against the collector's
-// check-and-delete; hashing runs outside it.
+// start once 15 minutes old (several coordinators may share the directory, README "Highly
+// available", and another's upload may be under way). Thread-safe: one mutex orders a use's
+// check-and-touch against the collector's check-and-delete; hashing runs outside it.
 #pragma once
 
 #include <sys/stat.h>
@@ -27,7 +28,7 @@ namespace manifold {
 
 class DiskContextStore final : public ContextStore {
  public:
-  // Creates `state_dir`/contexts if needed and removes temporary files left there.
+  // Creates `state_dir`/contexts if needed and removes stale temporary files left there.
   static Result<std::unique_ptr<DiskContextStore>> Create(const std::string& state_dir);
 
   bool Has(std::string_view digest) override;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -57,12 +58,13 @@ class DiskContextStoreTest : public ::testing::Test {
   }
 
   // Sets the file's last use `age` in the past, as if it were unused since.
-  void Age(const std::string& digest, seconds age) {
+  void Age(const std::string& digest, seconds age) { AgeFile(store_->FileFor(digest), age); }
+  static void AgeFile(const std::string& path, seconds age) {
     timespec times[2];
     clock_gettime(CLOCK_REALTIME, &times[0]);
     times[0].tv_sec -= age.count();
     times[1] = times[0];
-    ASSERT_EQ(utimensat(AT_FDCWD, store_->FileFor(digest).c_str(), times, 0), 0);
+    ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
   }
 
   // Collects; an empty result (after a failure) if the store cannot.
@@ -84,6 +86,7 @@ class DiskContextStoreTest : public ::testing::Test {
     for (const auto& entry : fs::directory_iterator(dir_.path() + "/contexts")) {
       names.push_back(entry.path().filename().string());
     }
+    std::sort(names.begin(), names.end());
     return names;
   }
 
@@ -144,14 +147,18 @@ TEST_F(DiskContextStoreTest, AStoreOpenedOverADamagedFileFindsItOnFirstUse) {
   EXPECT_TRUE(Files().empty());
 }
 
+// Stale ones only: a fresh one may be another coordinator's upload under way in a shared
+// state dir.
 TEST_F(DiskContextStoreTest, TemporaryFilesOfACrashAreSweptAtStart) {
   std::string kept = Store("kept");
-  for (const char* name : {".tmp.4242.0", "0123.tar.tmp.77.3"}) {
+  for (const char* name : {".tmp.4242.0", "0123.tar.tmp.77.3", ".tmp.99.1"}) {
     std::ofstream(dir_.path() + "/contexts/" + name) << "partial";
   }
+  AgeFile(dir_.path() + "/contexts/.tmp.4242.0", seconds(16 * 60));
+  AgeFile(dir_.path() + "/contexts/0123.tar.tmp.77.3", seconds(3600));
   Result<std::unique_ptr<DiskContextStore>> reopened = DiskContextStore::Create(dir_.path());
   ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ(Files(), std::vector<std::string>{DigestHex(kept) + ".tar"});
+  EXPECT_EQ(Files(), (std::vector<std::string>{".tmp.99.1", DigestHex(kept) + ".tar"}));
   EXPECT_TRUE((*reopened)->Has(kept));
 }
 
