@@ -8,12 +8,12 @@ namespace manifold {
 std::string FormatAgentList(const std::vector<AgentInfo>& agents) {
   if (agents.empty()) return "no agents connected\n";
   std::vector<std::vector<std::string>> rows = {
-      {"ID", "PLATFORMS", "SLOTS USED", "STATE", "LAST SEEN", "VERSION", "HOST"}};
+      {"ID", "PLATFORMS", "SLOTS USED", "STATE", "LAST SEEN", "VERSION", "HOST", "COORDINATOR"}};
   for (const AgentInfo& agent : agents) {
     rows.push_back({agent.id, Join(agent.platforms, ", "),
                     std::to_string(agent.busy) + "/" + std::to_string(agent.slots), agent.state,
                     std::to_string(agent.last_seen_ms_ago / 1000) + " s ago", agent.version,
-                    agent.hostname});
+                    agent.hostname, agent.coordinator.empty() ? "-" : agent.coordinator});
   }
   return FormatTable(rows);
 }

@@ -242,11 +242,16 @@ Result<std::vector<AgentInfo>> ParseAgentList(std::string_view text) {
   if (list == parsed->end() || !list->is_array()) {
     return Status::Internal("the answer has no \"agents\" list");
   }
+  // One coordinator answers for all of them: the one they are connected to.
+  auto coordinator = parsed->find("coordinator");
   std::vector<AgentInfo> agents;
   for (const json& item : *list) {
     AgentInfo agent;
     Status status = ParseAgent(item, &agent);
     if (!status.ok()) return status;
+    if (coordinator != parsed->end() && coordinator->is_string()) {
+      agent.coordinator = coordinator->get<std::string>();
+    }
     agents.push_back(std::move(agent));
   }
   return agents;

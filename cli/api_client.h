@@ -50,6 +50,7 @@ struct AgentInfo {
   int64_t busy = 0;
   std::string state;  // online | draining
   int64_t last_seen_ms_ago = 0;
+  std::string coordinator;  // the coordinator it is connected to (the leader); "" if unsaid
 };
 
 struct BuildInfo {

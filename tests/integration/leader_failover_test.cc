@@ -209,6 +209,11 @@ TEST_F(LeaderFailoverTest, TheStandbysApiTakesBuildsAndServesTheirStatusAndLogs)
       RunCommand({BinaryDir() + "/cli/manifold", "agents", "--server", b_->Url()}, seconds(30));
   EXPECT_EQ(listed.exit_code, 0) << listed.output;
   EXPECT_NE(listed.output.find("agent-1"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("coordinator-a"), std::string::npos)
+      << "which coordinator the agent is on: " << listed.output;
+  // Only the leader exports what an autoscaler follows, so any coordinator gives one answer.
+  EXPECT_EQ(b_->Metric("manifold_desired_agents{platform=\"linux/amd64\"}"), "");
+  EXPECT_NE(a_->Metric("manifold_desired_agents{platform=\"linux/amd64\"}"), "");
 }
 
 }  // namespace
