@@ -115,10 +115,17 @@ COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 EOF
     echo "base-image.sh: building base-$arch from $(basename "$deb")"
-    # The arm64 RUN step executes under QEMU on an x86-64 host (and amd64 on arm64).
-    timeout 600 buildah bud --isolation chroot --platform "linux/$arch" \
-      -t "base-$arch" -f "$ctx/Dockerfile" "$ctx" ||
-      die "buildah bud for linux/$arch failed or took over 600 s (is QEMU binfmt enabled? ops/binfmt.sh)"
+    # The arm64 RUN step executes under QEMU on an x86-64 host (and amd64 on arm64). A
+    # second try: buildah's RUN can fail once for reasons of the moment (seen: "sealing
+    # memfd copy: Device or resource busy").
+    local try
+    for try in 1 2; do
+      timeout 600 buildah bud --isolation chroot --platform "linux/$arch" \
+        -t "base-$arch" -f "$ctx/Dockerfile" "$ctx" && break
+      [ "$try" -lt 2 ] ||
+        die "buildah bud for linux/$arch failed twice or took over 600 s (is QEMU binfmt enabled? ops/binfmt.sh)"
+      echo "base-image.sh: buildah bud for linux/$arch failed; trying once more"
+    done
   done
 
   buildah manifest create base-list >/dev/null
