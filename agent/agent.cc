@@ -345,6 +345,8 @@ void Agent::StartJob(const AssignMsg& assign) {
     runner_options.work_dir = options_.work_dir;
     runner_options.metrics = options_.metrics;
     runner_options.registry_options.insecure_registries = options_.insecure_registries;
+    runner_options.api_ca_pem = options_.api_ca_pem;
+    runner_options.api_ca_file = options_.api_ca_file;
     runner_options.policy = options_.job_policy;
     runner_options.cgroups = options_.job_cgroups;
     runner_options.cache_mounts = options_.cache_mounts;

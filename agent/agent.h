@@ -63,6 +63,7 @@ struct AgentOptions {
   std::map<std::string, std::string> labels;
   std::string work_dir;
   std::vector<std::string> insecure_registries;   // pushed to over plain HTTP
+  std::string api_ca_pem, api_ca_file;            // JobRunnerOptions
   std::chrono::milliseconds drain_grace{600000};  // running jobs may finish within this
   std::chrono::milliseconds result_resend{5000};  // unacknowledged results are sent again
   AgentMetrics* metrics = nullptr;                // not owned; null: nothing is recorded

@@ -1,5 +1,6 @@
 #include "agent/job_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -38,18 +39,47 @@ struct FetchedContext {
   Status unpacked = Status::Ok();
 };
 
+// A certificate the agent cannot verify is a setting of this agent's to fix, so the
+// message says which; the URL is shown without its query, which carries the context grant.
+Status ExplainContextFetchFailure(const Status& failure, const std::string& url,
+                                  const std::string& ca_file) {
+  const std::string& reason = failure.message();
+  if (!url.starts_with("https://") || failure.code() != Status::Code::kFailedPrecondition ||
+      reason.find("certificate") == std::string::npos) {
+    return failure.WithContext("fetching the build context");
+  }
+  std::string api = RedactUrl(url);
+  api.erase(std::min(api.size(), api.find("/v1/contexts/")));
+  std::string detail = reason.substr(std::min(reason.size(), reason.find(" failed: ")));
+  if (detail.starts_with(" failed: ")) detail.erase(0, 9);
+  const std::string fix =
+      ca_file.empty()
+          ? "If a private CA signed it, give manifold-agent that CA with --ca-file FILE (or "
+            "MANIFOLD_CA_FILE), or add it to this host's trusted CAs."
+          : "It is not signed by the CA in " + ca_file +
+                " (--ca-file), or it does not name the host in that URL: give the CA that "
+                "signed the coordinator's certificate, and check its names cover the host of "
+                "the coordinator's --public-url.";
+  return Status::FailedPrecondition(
+      "this agent cannot verify the TLS certificate of the "
+      "coordinator's API at " +
+      api + " (its --public-url): " + detail + ". " + fix);
+}
+
 // Streams the build context into `extractor` as it arrives, hashing it on the way, so
 // the agent holds only the piece in flight. The digest is checked before how unpacking
 // went: a stream cut or corrupted on the way is Unavailable, which a retry may fix, even
 // though the extractor found it broken too. The caller's extractor removes what it wrote
 // unless it is finished, which this does only for a stream with the expected digest.
-Result<FetchedContext> FetchContext(const AssignMsg& assign, uint64_t max_bytes,
+Result<FetchedContext> FetchContext(const AssignMsg& assign, const JobRunnerOptions& options,
                                     TarExtractor* extractor) {
+  const uint64_t max_bytes = options.max_context_bytes;
   FetchedContext fetched;
   Sha256 hash;
   HttpRequest request;
   request.url = assign.context_url;
   request.timeout_ms = 600000;
+  request.extra_ca_pem = options.api_ca_pem;
   request.response_sink = [&](std::string_view bytes) {
     fetched.bytes += bytes.size();
     if (fetched.bytes > max_bytes) {
@@ -63,7 +93,7 @@ Result<FetchedContext> FetchContext(const AssignMsg& assign, uint64_t max_bytes,
   };
   Result<HttpResponse> response = HttpClient().Send(request);
   if (!response.ok()) {
-    return response.status().WithContext("fetching the build context");
+    return ExplainContextFetchFailure(response.status(), assign.context_url, options.api_ca_file);
   }
   if (response->status != 200) {
     std::string message = "fetching the build context from " + RedactUrl(assign.context_url) +
@@ -153,7 +183,7 @@ Result<ImageDescriptor> JobRunner::RunIn(const std::string& dir, const AssignMsg
   ExtractLimits limits;
   limits.max_total_bytes = options_.max_context_bytes * 4;
   TarExtractor extractor(context_dir, limits);
-  Result<FetchedContext> context = FetchContext(assign, options_.max_context_bytes, &extractor);
+  Result<FetchedContext> context = FetchContext(assign, options_, &extractor);
   if (!context.ok()) return context.status();
   if (!context->unpacked.ok()) {
     return at_limit(context->unpacked.WithContext("unpacking the build context"), true);

@@ -51,6 +51,10 @@ struct JobRunnerOptions {
   // never reach a disk; the job's own directory when it does not exist.
   std::string secrets_dir = "/dev/shm";
   RegistryOptions registry_options;  // for every push (insecure registries, ...)
+  // CAs trusted beyond the system's when fetching build contexts from the coordinator's
+  // API (--ca-file): its PEM text, and the file's name for error messages.
+  std::string api_ca_pem;
+  std::string api_ca_file;
   // The agent's defaults, maximums and allowed entitlements; a job's disk limit is enforced
   // here (JobDisk), its memory, CPU and process limits through `cgroups`.
   JobPolicy policy;

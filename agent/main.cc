@@ -25,6 +25,7 @@
 #include "agent/metrics.h"
 #include "agent/prune_plan.h"
 #include "agent/sandbox_network.h"
+#include "common/ca_bundle.h"
 #include "common/config_file.h"
 #include "common/curve_keys.h"
 #include "common/log.h"
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
   std::string metrics_listen = "127.0.0.1:7083";
   std::string curve_secret_key_file;
   std::string coordinator_public_key_file;
+  std::string api_ca_file;
   int64_t synthetic_build_ms = 0;
   bool synthetic_uncompressed = false;
   app.add_option("--coordinator", coordinator,
@@ -177,6 +179,10 @@ int main(int argc, char** argv) {
   app.add_option("--coordinator-public-key", coordinator_public_key_file,
                  "the coordinator's CURVE public key file (its .pub)")
       ->envname("MANIFOLD_COORDINATOR_PUBLIC_KEY");
+  app.add_option("--ca-file", api_ca_file,
+                 "PEM CA certificate(s) trusted, besides the system's, for the coordinator's "
+                 "HTTPS API (where build contexts are fetched) when a private CA signed it")
+      ->envname("MANIFOLD_CA_FILE");
   // Per-job limits: sizes and CPUs as text ("4g", "1.5"), "0" for unlimited.
   struct LimitFlag {
     JobLimit limit;
@@ -275,6 +281,12 @@ int main(int argc, char** argv) {
   options.slots = slots;
   options.work_dir = work_dir;
   options.insecure_registries = insecure_registries;
+  if (!api_ca_file.empty()) {
+    Result<std::string> pem = ReadCaBundle(api_ca_file, "--ca-file");
+    if (!pem.ok()) return Fail(pem.status().message());
+    options.api_ca_pem = *pem;
+    options.api_ca_file = api_ca_file;
+  }
   options.drain_grace = std::chrono::seconds(drain_grace_s);
   options.warm_start = warm_start;
   for (const std::string& label : labels) {
@@ -290,7 +302,8 @@ int main(int argc, char** argv) {
   if (!curve_secret_key_file.empty()) {
     Result<std::string> secret = ReadCurveSecretKey(curve_secret_key_file);
     if (!secret.ok()) return Fail("--curve-secret-key: " + secret.status().message());
-    Result<std::string> coordinator_key = ReadCurvePublicKey(coordinator_public_key_file);
+    Result<std::string> coordinator_key =
+        ReadCoordinatorPublicKey(coordinator_public_key_file, *secret);
     if (!coordinator_key.ok()) {
       return Fail("--coordinator-public-key: " + coordinator_key.status().message());
     }

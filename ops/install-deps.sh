@@ -25,7 +25,7 @@ libraries=(
   libsodium-dev  # CURVE in the libzmq ops/zmq.sh builds
 )
 # Header-only and architecture-independent (Architecture: all).
-headers=(nlohmann-json3-dev libcli11-dev)
+headers=(nlohmann-json3-dev libcli11-dev libtomlplusplus-dev)
 development=(
   clang-format
   clang libclang-rt-14-dev  # libFuzzer and the sanitizers for ops/fuzz.sh

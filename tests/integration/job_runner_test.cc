@@ -1,7 +1,8 @@
 // JobRunner against a real registry: the coordinator lists a job's image in the index
 // under the job's platform on the agent's word, so the agent checks the platform its
 // image config names before it pushes anything; a context fetch that fails says where
-// from without the grant that authorises it (the error is stored with the job).
+// from without the grant that authorises it (the error is stored with the job), and one
+// over TLS trusts the agent's --ca-file and says to give it when the certificate fails.
 #include "agent/job_runner.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include "tests/support/ports.h"
 #include "tests/support/registry_server.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/tls_certs.h"
 
 namespace manifold {
 namespace {
@@ -211,6 +213,66 @@ TEST_F(JobRunnerTest, AFailedContextFetchNamesTheUrlWithoutItsCredentials) {
     EXPECT_NE(error.find(RedactUrl(c.url)), std::string::npos) << c.what << ": " << error;
     EXPECT_NE(error.find(c.says), std::string::npos) << c.what << ": " << error;
   }
+}
+
+// The coordinator's API behind a private CA, played by a registry over TLS serving the
+// context as a blob: the agent trusts it only with the CA given as --ca-file.
+TEST_F(JobRunnerTest, AContextOverTlsNeedsTheAgentsCaFileAndSaysSo) {
+  test::RegistryServer tls_registry;
+  std::filesystem::create_directories(dir_.path() + "/tls");
+  std::filesystem::create_directories(dir_.path() + "/other");
+  Result<test::TestCertificate> ca =
+      test::StartTlsRegistry(&tls_registry, dir_.path() + "/tls", {});
+  ASSERT_TRUE(ca.ok()) << ca.status().message();
+  std::string archive;
+  ASSERT_TRUE(WriteTarFromDirectory(dir_.path() + "/context", nullptr, &archive).ok());
+  RegistryOptions trust;
+  std::filesystem::create_directories(dir_.path() + "/certs.d/" + tls_registry.host());
+  std::filesystem::copy_file(ca->cert_file,
+                             dir_.path() + "/certs.d/" + tls_registry.host() + "/ca.crt");
+  trust.certs_dir = dir_.path() + "/certs.d";
+  ASSERT_TRUE(RegistryClient(tls_registry.host(), trust)
+                  .PushBlob("contexts", assign_.context_digest, archive)
+                  .ok());
+  const std::string grant = "?grant=0123456789abcdef";
+  AssignMsg assign = assign_;
+  assign.context_url =
+      "https://" + tls_registry.host() + "/v2/contexts/blobs/" + assign_.context_digest + grant;
+  Result<test::TestCertificate> other_ca = test::MakeTestCa(dir_.path() + "/other");
+  ASSERT_TRUE(other_ca.ok()) << other_ca.status().message();
+  auto pem = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  SyntheticBuilder builder(SyntheticBuildOptions{});
+  struct Case {
+    const char* what;
+    std::string ca_file;
+    const char* says;
+  };
+  for (const Case& c :
+       std::vector<Case>{{"no --ca-file", "", "give manifold-agent that CA with --ca-file FILE"},
+                         {"another CA", other_ca->cert_file, "It is not signed by the CA in "}}) {
+    JobRunnerOptions options = OptionsIn(dir_.path());
+    options.api_ca_file = c.ca_file;
+    if (!c.ca_file.empty()) options.api_ca_pem = pem(c.ca_file);
+    Result<ImageDescriptor> result = JobRunner(builder, options).Run(assign, events_, nullptr);
+    ASSERT_FALSE(result.ok()) << c.what;
+    const std::string& error = result.status().message();
+    EXPECT_NE(error.find("this agent cannot verify the TLS certificate of the coordinator's API "
+                         "at https://" +
+                         tls_registry.host() + "/v2/contexts/blobs/"),
+              std::string::npos)
+        << c.what << ": " << error;
+    EXPECT_NE(error.find(c.says), std::string::npos) << c.what << ": " << error;
+    EXPECT_EQ(error.find("grant"), std::string::npos) << c.what << ": " << error;
+    EXPECT_FALSE(result.status().retryable()) << c.what;
+  }
+  JobRunnerOptions trusted = OptionsIn(dir_.path());
+  trusted.api_ca_file = ca->cert_file;
+  trusted.api_ca_pem = pem(ca->cert_file);
+  Result<ImageDescriptor> built = JobRunner(builder, trusted).Run(assign, events_, nullptr);
+  EXPECT_TRUE(built.ok()) << built.status().message();
 }
 
 }  // namespace
