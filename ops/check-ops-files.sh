@@ -12,6 +12,7 @@
 #       bash -n
 #   - docker-compose.yml                docker-compose config -q; every file it mounts exists;
 #       promtool check config on Prometheus's files as the compose file mounts them
+#   - the Prometheus files ops/farm.sh writes (ops/farm/prometheus.sh)  promtool check config
 #   - ops/grafana/provisioning          the datasource and dashboard provider Grafana loads
 # Run by ops/test.sh before the tests and by tests/integration/ops_files_test.cc.
 # Needs promtool (Debian's prometheus package), jq and docker-compose (Debian's
@@ -144,6 +145,29 @@ mkdir -p "$tmp/prometheus"
 cp "$ops/prometheus/prometheus.yml" "$ops/prometheus/alerts.yml" "$tmp/prometheus/"
 cp -r "$ops/prometheus/compose-targets" "$tmp/prometheus/targets"
 promtool check config "$tmp/prometheus/prometheus.yml"
+
+step "promtool check config on the files ops/farm.sh writes"
+# The farm's own functions on a scratch farm dir, with an agent log announcing the agent's
+# metrics address as a running agent does.
+(
+  export MANIFOLD_FARM_DIR="$tmp/farm" MANIFOLD_FARM_PROMETHEUS_INTERVAL=1s
+  # shellcheck source=ops/farm/config.sh
+  source "$ops/farm/config.sh"
+  # shellcheck source=ops/farm/output.sh
+  source "$ops/farm/output.sh"
+  # shellcheck source=ops/farm/processes.sh
+  source "$ops/farm/processes.sh"
+  # shellcheck source=ops/farm/prometheus.sh
+  source "$ops/farm/prometheus.sh"
+  mkdir -p "$farm_dir"
+  resolve_farm_dir
+  mkdir -p "$logs"
+  echo "[info] metrics on 127.0.0.1:7083" >"$logs/amd64-1.log"
+  write_prometheus_config
+  write_coordinator_targets
+  write_agent_target amd64-1 0
+)
+promtool check config "$tmp/farm/prometheus/prometheus.yml"
 
 step "ops/grafana/provisioning"
 python3 - "$ops/grafana/provisioning" <<'PY'

@@ -18,7 +18,16 @@
 #   kill NAME   SIGKILL to one process and every process it started (a lost host).
 #   start NAME  starts one process again with the configuration `up` used (farm.conf) and
 #           waits until it is ready (an agent: until the coordinator has welcomed it).
-#   NAME is postgres, registry, coordinator, coordinator-2 or an agent's name.
+#   start prometheus  starts Prometheus (not started by up) on
+#           127.0.0.1:MANIFOLD_FARM_PROMETHEUS_PORT with the shipped prometheus.yml and
+#           alerts.yml, scraping this farm's coordinators and agents; stop, kill and down
+#           stop it.
+#   NAME is postgres, registry, coordinator, coordinator-2, prometheus or an agent's name.
+# Prometheus: up writes FARM_DIR/prometheus/ (ops/farm/prometheus.sh): copies of
+# ops/prometheus/prometheus.yml and alerts.yml, and file_sd files in targets/ naming each
+# coordinator and agent at the metrics port it listens on, kept current by start, stop and
+# kill (a killed agent stays listed and shows down) and removed by down. Any Prometheus 2
+# can read them: prometheus --config.file=FARM_DIR/prometheus/prometheus.yml.
 #
 # Env: MANIFOLD_FARM_DIR (default <repo>/.farm), MANIFOLD_BUILD_DIR (default <repo>/build),
 #      MANIFOLD_FARM_PG_PORT (55432), MANIFOLD_FARM_REGISTRY_PORT (5000),
@@ -39,7 +48,11 @@
 #      MANIFOLD_FARM_ONLY_SERVICES=1 (start only PostgreSQL, the registry and the base image),
 #      MANIFOLD_FARM_KEEP_ON_FAILURE=1 (leave processes running when up fails, to debug),
 #      MANIFOLD_FARM_STOP_TIMEOUT (seconds between SIGTERM and SIGKILL, 20),
-#      MANIFOLD_FARM_PLAINTEXT=1 (agent link without CURVE, as in development).
+#      MANIFOLD_FARM_PLAINTEXT=1 (agent link without CURVE, as in development),
+#      MANIFOLD_FARM_PROMETHEUS_PORT (9099; not Prometheus's usual 9090, which Debian's
+#        prometheus service takes), MANIFOLD_FARM_PROMETHEUS_INTERVAL (e.g. 1s: every
+#        scrape and rule evaluation interval of the copied prometheus.yml; default as
+#        shipped); both are read by the command they are given to (up, start prometheus).
 # The agent link runs with CURVE, as in production: `up` makes fresh key pairs with
 # `manifold keygen` in FARM_DIR/keys (coordinator.key/.pub, NAME.key/.pub per agent) and
 # lists every agent's public key in FARM_DIR/keys/agent-keys, the coordinator's allow-list
@@ -58,8 +71,8 @@
 # never holds its stdout.
 # The pieces live in ops/farm/: config.sh (settings, farm.conf, farm.env), output.sh
 # (messages, log tails), processes.sh (spawning, pid files, stopping), postgres.sh,
-# services.sh (registry, base image), manifold.sh (keys, coordinator, agents) and
-# commands.sh (what each command does).
+# services.sh (registry, base image), manifold.sh (keys, coordinator, agents),
+# prometheus.sh (target files, Prometheus) and commands.sh (what each command does).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -75,11 +88,13 @@ source "$repo/ops/farm/postgres.sh"
 source "$repo/ops/farm/services.sh"
 # shellcheck source=ops/farm/manifold.sh
 source "$repo/ops/farm/manifold.sh"
+# shellcheck source=ops/farm/prometheus.sh
+source "$repo/ops/farm/prometheus.sh"
 # shellcheck source=ops/farm/commands.sh
 source "$repo/ops/farm/commands.sh"
 
 usage() {
-  echo "usage: $0 up|down|status|purge, or $0 stop|kill|start NAME" >&2
+  echo "usage: $0 up|down|status|purge, or $0 stop|kill|start NAME (NAME may be prometheus)" >&2
   exit 2
 }
 

@@ -65,6 +65,8 @@ cmd_up() {
 
   if [ "$only_services" != 1 ]; then
     [ "$plaintext" = 1 ] || make_keys
+    write_prometheus_config
+    write_coordinator_targets
     start_coordinator coordinator
     # The first leads; the second waits as its standby.
     [ "$coordinators" != 2 ] || start_coordinator coordinator-2
@@ -74,6 +76,9 @@ cmd_up() {
     done
     current_log=""
     wait_for_agents "${agent_list[@]}"
+    for name in "${agent_list[@]}"; do
+      write_agent_target "$name" 0
+    done
     say "agents online (native linux/$native, emulated linux/$emulated):"
     print_agents "$(coordinator_urls)"
   fi
@@ -82,6 +87,9 @@ cmd_up() {
   up_finished=1
   say "up in $(elapsed_since "$t0"): $farm_dir/farm.env"
   sed 's/^/  /' "$farm_dir/farm.env"
+  if [ "$only_services" != 1 ]; then
+    say "Prometheus targets in $prom_dir/targets; see them with: $0 start prometheus"
+  fi
 }
 
 cmd_down() {
@@ -124,7 +132,7 @@ cmd_status() {
       names=("${ordered[@]}")
     fi
   fi
-  for name in postgres registry coordinator coordinator-2 "${names[@]}"; do
+  for name in postgres registry coordinator coordinator-2 "${names[@]}" prometheus; do
     [ -f "$pids/$name.pid" ] || [ -n "${expected[$name]:-}" ] || continue
     any=1
     pid="$(pid_of "$name")"
@@ -158,7 +166,7 @@ check_name() {
   case " ${services[*]} " in *" $name "*) return 0 ;; esac
   [ -n "${agent_platform[$name]:-}" ] && return 0
   [ -f "$pids/$name.pid" ] && return 0
-  die "no process '$name' in this farm: expected postgres, registry, coordinator, coordinator-2${agent_list[*]:+ or an agent (${agent_list[*]})}"
+  die "no process '$name' in this farm: expected postgres, registry, coordinator, coordinator-2, prometheus${agent_list[*]:+ or an agent (${agent_list[*]})}"
 }
 
 # Loads what the farm was started with, for the commands that act on one process.
@@ -189,12 +197,17 @@ open_process() {
 cmd_stop() {
   local name="$1"
   open_process "$name"
-  [ -n "$process_pid" ] || return 0
   if [ "$name" = postgres ]; then
-    stop_postgres
-  else
+    [ -z "$process_pid" ] || stop_postgres
+  elif [ -n "$process_pid" ]; then
     stop_processes "$name"
   fi
+  # A stopped agent has left the fleet, so Prometheus stops scraping it; removed once it
+  # exited, so that its drain shows in its metrics. (A killed agent stays listed, down.)
+  case " ${services[*]} " in
+    *" $name "*) ;;
+    *) remove_agent_target "$name" ;;
+  esac
   [ "$killed" -eq 0 ] || exit "$exit_killed"
 }
 
@@ -253,6 +266,9 @@ cmd_start() {
       require_free_port "$registry_port" MANIFOLD_FARM_REGISTRY_PORT
       start_registry
       ;;
+    prometheus)
+      start_prometheus
+      ;;
     coordinator | coordinator-2)
       [ "$name" = coordinator ] || [ "$coordinators" = 2 ] ||
         die "this farm runs one coordinator (MANIFOLD_FARM_COORDINATORS=2 at up runs two)"
@@ -271,6 +287,7 @@ cmd_start() {
       else
         say "agent $name started; the coordinator is not running, so it is not online yet"
       fi
+      write_agent_target "$name" "$offset"
       ;;
   esac
   start_finished=1

@@ -29,7 +29,7 @@ export MANIFOLD_EMULATION_FALLBACK_WAIT="${MANIFOLD_EMULATION_FALLBACK_WAIT:-0}"
 plaintext="${MANIFOLD_FARM_PLAINTEXT:-0}"
 
 readonly database=manifold
-readonly services=(coordinator coordinator-2 registry postgres)
+readonly services=(coordinator coordinator-2 registry postgres prometheus)
 
 resolve_farm_dir() {
   case "$farm_dir" in
@@ -41,6 +41,7 @@ resolve_farm_dir() {
   fi
   logs="$farm_dir/logs"
   pids="$farm_dir/pids"
+  prom_dir="$farm_dir/prometheus"
 }
 
 port_in_use() {
@@ -93,6 +94,17 @@ require_free_coordinator_ports() {
   require_free_port "$c_metrics_port" "MANIFOLD_FARM_METRICS_PORT$suffix"
 }
 
+# write_atomically FILE: stdin to FILE through a temporary file beside it and a rename, so
+# a reader (a client sourcing farm.env, Prometheus watching its target files) sees the old
+# file or the new one, never half of one. The temporary name starts with a dot, so it
+# matches no file_sd pattern.
+write_atomically() {
+  local partial
+  partial="$(dirname "$1")/.$(basename "$1").tmp"
+  cat >"$partial"
+  mv -f "$partial" "$1"
+}
+
 write_env() {
   {
     if [ "$only_services" != 1 ]; then
@@ -100,8 +112,7 @@ write_env() {
     fi
     echo "MANIFOLD_REGISTRY=127.0.0.1:$registry_port"
     echo "MANIFOLD_DATABASE_URL=$database_url"
-  } >"$farm_dir/farm.env.tmp"
-  mv "$farm_dir/farm.env.tmp" "$farm_dir/farm.env"
+  } | write_atomically "$farm_dir/farm.env"
 }
 
 # parse_agents: checks agents_spec ("NAME:PLATFORM ...") into agent_list (names in order)
@@ -153,8 +164,7 @@ write_conf() {
         MANIFOLD_*) printf 'export %s=%q\n' "$var" "${!var}" ;;
       esac
     done < <(compgen -e)
-  } >"$farm_dir/farm.conf.tmp"
-  mv "$farm_dir/farm.conf.tmp" "$farm_dir/farm.conf"
+  } | write_atomically "$farm_dir/farm.conf"
 }
 
 load_conf() {

@@ -189,12 +189,15 @@ stop_all() {
   [ -d "$pids" ] || return 0
   local -a agents
   mapfile -t agents < <(agent_names)
-  # Agents first, so none loses its coordinator mid-build; the database last.
+  # Prometheus first, so it does not record the farm going down; agents next, so none
+  # loses its coordinator mid-build; the database last.
+  stop_processes prometheus
   if [ "${#agents[@]}" -gt 0 ]; then
     stop_processes "${agents[@]}"
   fi
   stop_processes coordinator coordinator-2
   stop_processes registry
   stop_postgres
+  remove_targets
   rm -f "$farm_dir/farm.env"
 }
