@@ -12,7 +12,7 @@ import pathlib
 import re
 import sys
 
-MARKER = re.compile(r"^<!-- readme-test: ([a-z0-9=_ -]+) -->$")
+MARKER = re.compile(r"^<!-- readme-test: ([A-Za-z0-9=_ -]+) -->$")
 
 
 def main() -> int:
@@ -23,6 +23,9 @@ def main() -> int:
     while i < len(lines):
         match = MARKER.match(lines[i])
         if not match:
+            if lines[i].startswith("<!-- readme-test"):
+                print(f"{readme}:{i + 1}: not a readme-test marker: {lines[i]}", file=sys.stderr)
+                return 1
             i += 1
             continue
         fence = lines[i + 1] if i + 1 < len(lines) else ""

@@ -32,6 +32,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build_dir="${MANIFOLD_BUILD_DIR:-$repo/build}"
 work="$(mktemp -d /tmp/manifold-readme.XXXXXX)"
+chmod 755 "$work"  # PostgreSQL, run as its own user, keeps its data inside
 hosts="$work/hosts"
 logs="$work/logs"
 mkdir -p "$hosts/coordinator" "$hosts/ci" "$logs" "$work/blocks"
@@ -57,12 +58,13 @@ cleanup() {
     for _ in $(seq 1 100); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
   done
-  MANIFOLD_FARM_DIR="$work/farm" "$repo/ops/farm.sh" down >/dev/null 2>&1 || true
+  MANIFOLD_FARM_DIR="$work/farm" "$repo/ops/farm.sh" purge >/dev/null 2>&1 || true
   # The agents' overlay storage leaves mounts under their graphroot.
   findmnt -rn -o TARGET | grep "^$work/" | sort -r | xargs -r -n 1 umount -l 2>/dev/null || true
   if [ "${MANIFOLD_README_TEST_KEEP:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
+trap "exit 143" TERM INT HUP
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -99,9 +101,9 @@ substitute() {
   sed -E \
     -e "s#postgresql://manifold:SECRET@db\.internal:5432/manifold#${database_url}#g" \
     -e "s#registry\.example\.com|mirror\.internal:5000#${registry}#g" \
-    -e "s#0\.0\.0\.0:7080|coordinator\.internal:7080#HOST:${api_port}#g" \
-    -e "s#0\.0\.0\.0:7081|coordinator\.internal:7081#HOST:${agent_port}#g" \
-    -e "s#tcp://HOST:#tcp://localhost:#g; s#https://HOST:#https://localhost:#g; s#HOST:#127.0.0.1:#g" \
+    -e "s#0\.0\.0\.0:7080#127.0.0.1:${api_port}#g; s#0\.0\.0\.0:7081#127.0.0.1:${agent_port}#g" \
+    -e "s#coordinator\.internal:7080#localhost:${api_port}#g" \
+    -e "s#coordinator\.internal:7081#localhost:${agent_port}#g" \
     -e "s#coordinator\.internal:/#@coordinator:/#g; s#coordinator\.internal#localhost#g" \
     -e "s#x86-01#$2#g" \
     -e "s#(^|[[:space:]=\"'(>])/(etc|var|run)/#\\1$1/\\2/#g"
