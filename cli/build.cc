@@ -227,7 +227,7 @@ Result<LocalBuild> PrepareBuild(const BuildOptions& options, const EnvLookup& en
   if (Status s = ParseCacheOptions(options, &build.request); !s.ok()) return s;
   // index:org.opencontainers.image.source=... (or .revision) overrides these on the
   // coordinator, which applies index_annotations last.
-  GitSource git = DetectGitSource(options.context_dir);
+  GitSource git = DetectGitSource(options.context_dir, from_stdin ? "" : dockerfile);
   build.request.source = git.url;
   build.request.revision = git.revision;
   return build;
