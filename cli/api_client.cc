@@ -159,6 +159,53 @@ std::string ServerErrorMessage(const std::string& body) {
 
 bool IsSuccess(long status) { return status >= 200 && status < 300; }
 
+bool Contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+// "HOST" of "https://HOST:PORT" (an IPv6 address keeps its brackets).
+std::string HostOf(const std::string& server) {
+  std::string authority = server.substr(server.find("://") + 3);
+  authority = authority.substr(0, authority.find('/'));
+  size_t port = authority.rfind(':');
+  if (port != std::string::npos && authority.find(']', port) == std::string::npos) {
+    authority.erase(port);
+  }
+  return authority;
+}
+
+// What to do about a certificate curl refused (`reason`, OpenSSL's words through curl).
+std::string CertificateAdvice(const std::string& server, const std::string& reason,
+                              const std::string& ca_file) {
+  if (Contains(reason, "does not match target host name") ||
+      Contains(reason, "no alternative certificate subject name matches")) {
+    const std::string host = HostOf(server);
+    return "The certificate must carry the host name " + host +
+           " among its subject alternative names: reach the coordinator by a name its "
+           "certificate (--tls-cert) carries, or give it a certificate for " +
+           host + ".";
+  }
+  if (ca_file.empty()) {
+    return "If its certificate comes from your own CA, pass that CA with --ca-file or "
+           "MANIFOLD_CA_FILE.";
+  }
+  if (Contains(reason, "unable to get local issuer certificate") ||
+      Contains(reason, "self-signed certificate") || Contains(reason, "self signed certificate") ||
+      Contains(reason, "unable to verify the first certificate")) {
+    return "The certificate is not signed by the CA in " + ca_file +
+           " (--ca-file or MANIFOLD_CA_FILE): pass the CA that signed the coordinator's "
+           "certificate (its --tls-cert).";
+  }
+  return "";
+}
+
+// A coordinator serving HTTPS (--tls-cert) drops a plain HTTP request without a word (curl:
+// "Empty reply from server"), or answers it with a TLS alert, which curl reads as HTTP/0.9.
+bool AnsweredLikeTls(const std::string& reason) {
+  return Contains(reason, "Empty reply from server") ||
+         Contains(reason, "Server returned nothing") || Contains(reason, "HTTP/0.9");
+}
+
 }  // namespace
 
 bool BuildInfo::IsFinal() const {
@@ -363,19 +410,24 @@ Result<HttpResponse> ApiClient::SendTo(const std::string& server, HttpRequest re
     request.extra_ca_pem = pem.str();
   }
   Result<HttpResponse> response = http_.Send(request);
-  if (!response.ok() && server.starts_with("https://") &&
-      response.status().message().find("certificate") != std::string::npos) {
-    return Status::Unavailable("cannot verify the TLS certificate of the coordinator at " + server +
-                               ": " + response.status().message() +
-                               ". If its certificate comes from your own CA, pass that CA with "
-                               "--ca-file or MANIFOLD_CA_FILE.");
-  }
   if (!response.ok()) {
-    // The transport error repeats the URL ("GET http://... failed: reason"); the message
-    // below names the server already, so keep only the reason when it has that shape.
+    // The transport error repeats the URL ("GET http://... failed: reason"); the messages
+    // below name the server already, so keep only the reason when it has that shape.
     std::string reason = response.status().message();
     std::string prefix = DescribeRequest(request) + " failed: ";
     if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
+    if (server.starts_with("https://") && Contains(reason, "certificate")) {
+      std::string advice = CertificateAdvice(server, reason, access_.ca_file);
+      return Status::Unavailable("cannot verify the TLS certificate of the coordinator at " +
+                                 server + ": " + reason + "." +
+                                 (advice.empty() ? "" : " " + advice));
+    }
+    if (server.starts_with("http://") && AnsweredLikeTls(reason)) {
+      // Still Unavailable: a coordinator that stopped mid-request answers nothing too.
+      return Status::Unavailable("the coordinator at " + server + " gave no HTTP answer: " +
+                                 reason + ". It probably serves HTTPS (--tls-cert): use https://" +
+                                 server.substr(7) + " with --server or MANIFOLD_SERVER.");
+    }
     return Status::Unavailable("cannot reach the coordinator at " + server + ": " + reason +
                                ". Is it running? Set --server or MANIFOLD_SERVER.");
   }

@@ -634,12 +634,32 @@ TEST_F(CoordinatorSecurityTest, ApiOverTlsWorksWithTheCaAndFailsWithoutIt) {
       << untrusted.output;
   EXPECT_NE(untrusted.output.find("--ca-file"), std::string::npos) << untrusted.output;
 
-  // Plain HTTP to the TLS port gets no API answer.
+  // A CA that did not sign the coordinator's certificate is named as such.
+  std::filesystem::create_directories(certs + "/other");
+  Result<TestCertificate> other_ca = MakeTestCa(certs + "/other");
+  ASSERT_TRUE(other_ca.ok()) << other_ca.status().message();
+  CommandResult wrong_ca =
+      Manifold({"--ca-file", other_ca->cert_file, "ls"}, {{"MANIFOLD_TOKEN", token}});
+  EXPECT_EQ(wrong_ca.exit_code, 1) << wrong_ca.output;
+  EXPECT_NE(
+      wrong_ca.output.find("The certificate is not signed by the CA in " + other_ca->cert_file),
+      std::string::npos)
+      << wrong_ca.output;
+
+  // Plain HTTP to the TLS port gets no API answer; the CLI says to use https.
   HttpRequest plain;
-  plain.url = "http://127.0.0.1:" + std::to_string(api_port_) + "/v1/builds";
+  const std::string address = "127.0.0.1:" + std::to_string(api_port_);
+  plain.url = "http://" + address + "/v1/builds";
   plain.timeout_ms = 5000;
   Result<HttpResponse> answer = HttpClient().Send(plain);
   EXPECT_TRUE(!answer.ok() || answer->status != 200);
+  server_ = "http://" + address;
+  CommandResult over_http = Manifold({"ls"}, {{"MANIFOLD_TOKEN", token}});
+  EXPECT_EQ(over_http.exit_code, 1) << over_http.output;
+  EXPECT_NE(over_http.output.find("It probably serves HTTPS (--tls-cert): use https://" + address +
+                                  " with --server or MANIFOLD_SERVER."),
+            std::string::npos)
+      << over_http.output;
 }
 
 }  // namespace

@@ -50,11 +50,13 @@ Result<TestCertificate> MakeTestCa(const std::string& dir) {
 }
 
 Result<TestCertificate> MakeServerCertificate(const TestCertificate& ca, const std::string& dir,
-                                              const std::string& name) {
+                                              const std::string& name,
+                                              const std::string& alt_names) {
   return MakeSignedCertificate(ca, dir, name, dir + "/" + name + ".crt", "/CN=127.0.0.1",
-                               "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                               "extendedKeyUsage=serverAuth\n"
-                               "basicConstraints=CA:FALSE\n");
+                               "subjectAltName=" + alt_names +
+                                   "\n"
+                                   "extendedKeyUsage=serverAuth\n"
+                                   "basicConstraints=CA:FALSE\n");
 }
 
 Result<TestCertificate> MakeClientCertificate(const TestCertificate& ca, const std::string& dir,

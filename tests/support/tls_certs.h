@@ -19,10 +19,11 @@ struct TestCertificate {
 // Creates DIR/ca.crt and DIR/ca.key (an RSA-2048 CA) and returns them.
 Result<TestCertificate> MakeTestCa(const std::string& dir);
 
-// Creates DIR/NAME.crt and DIR/NAME.key: a server certificate for 127.0.0.1 and
-// localhost signed by `ca`.
-Result<TestCertificate> MakeServerCertificate(const TestCertificate& ca, const std::string& dir,
-                                              const std::string& name);
+// Creates DIR/NAME.crt and DIR/NAME.key: a server certificate for `alt_names` (OpenSSL's
+// subjectAltName syntax; 127.0.0.1 and localhost unless given) signed by `ca`.
+Result<TestCertificate> MakeServerCertificate(
+    const TestCertificate& ca, const std::string& dir, const std::string& name,
+    const std::string& alt_names = "IP:127.0.0.1,DNS:localhost");
 
 // Creates DIR/NAME.cert and DIR/NAME.key: a client certificate (extendedKeyUsage
 // clientAuth, subject CN=NAME) signed by `ca`, named as docker's certs.d names them.

@@ -1,6 +1,7 @@
 // The CLI's coordinator client against a real HTTP server on 127.0.0.1 that serves canned
 // answers, so the mapping of statuses, bodies and refused connections to errors is
-// checked over the wire.
+// checked over the wire; and against a real HTTPS one with certificates of test CAs, for
+// what it says when TLS stands in the way.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -10,10 +11,16 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <type_traits>
+#include <utility>
 
 #include "cli/api_client.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tls_certs.h"
 
 namespace manifold {
 namespace {
@@ -26,25 +33,40 @@ int ArchiveFile(const std::string& bytes) {
   return fileno(file);
 }
 
-class FakeCoordinator {
+// A cpp-httplib server on a free port of 127.0.0.1: plain (httplib::Server) or, as the
+// coordinator serves the API with --tls-cert, HTTPS (httplib::SSLServer).
+template <typename Server>
+class LoopbackServer {
  public:
-  FakeCoordinator() {
+  template <typename... Args>
+  explicit LoopbackServer(Args&&... args) : server_(std::forward<Args>(args)...) {
+    if (!server_.is_valid()) {
+      ADD_FAILURE() << "the server cannot start (its certificate or key does not load)";
+      return;
+    }
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ~FakeCoordinator() {
+  ~LoopbackServer() {
     server_.stop();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
-  httplib::Server& server() { return server_; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  Server& server() { return server_; }
+  std::string url() const {
+    return (std::is_same_v<Server, httplib::SSLServer> ? "https" : "http") +
+           std::string("://127.0.0.1:") + std::to_string(port_);
+  }
+  // "127.0.0.1:PORT", for a URL of the other scheme.
+  std::string hostport() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
-  httplib::Server server_;
+  Server server_;
   int port_ = 0;
   std::thread thread_;
 };
+using FakeCoordinator = LoopbackServer<httplib::Server>;
+using FakeTlsCoordinator = LoopbackServer<httplib::SSLServer>;
 
 // A URL whose port refuses connections: one bound and closed without listening.
 std::string RefusingUrl() {
@@ -192,6 +214,103 @@ TEST(ApiClient, FollowsAStandbysRedirectToTheLeaderWithItsBodyAndToken) {
   EXPECT_EQ(build->id, 12);
   EXPECT_NE(body.find("linux/amd64"), std::string::npos) << body;
   EXPECT_EQ(authorization, "Bearer mf_1_secret");
+}
+
+// The API over HTTPS with certificates of two test CAs: the coordinator's (its
+// certificate names 127.0.0.1, another names only coordinator.example) and an unrelated one.
+class ApiClientTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new test::TempDir("manifold-api-tls");
+    for (const char* name : {"ca", "other-ca"}) {
+      std::filesystem::create_directories(dir_->path() + "/" + name);
+    }
+    Result<test::TestCertificate> ca = test::MakeTestCa(dir_->path() + "/ca");
+    Result<test::TestCertificate> other = test::MakeTestCa(dir_->path() + "/other-ca");
+    ASSERT_TRUE(ca.ok() && other.ok()) << ca.status().message() << other.status().message();
+    ca_ = *ca;
+    other_ca_ = *other;
+    Result<test::TestCertificate> server =
+        test::MakeServerCertificate(*ca, dir_->path(), "coordinator");
+    Result<test::TestCertificate> misnamed =
+        test::MakeServerCertificate(*ca, dir_->path(), "misnamed", "DNS:coordinator.example");
+    ASSERT_TRUE(server.ok() && misnamed.ok())
+        << server.status().message() << misnamed.status().message();
+    server_ = *server;
+    misnamed_ = *misnamed;
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  // A coordinator over HTTPS with `certificate`, answering GET /v1/builds.
+  static std::unique_ptr<FakeTlsCoordinator> Start(const test::TestCertificate& certificate) {
+    auto fake = std::make_unique<FakeTlsCoordinator>(certificate.cert_file.c_str(),
+                                                     certificate.key_file.c_str());
+    fake->server().Get("/v1/builds", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"builds": []})", "application/json");
+    });
+    return fake;
+  }
+  static std::string ListingError(const std::string& url, const std::string& ca_file) {
+    ApiAccess access;
+    access.ca_file = ca_file;
+    Result<std::vector<BuildInfo>> builds = ApiClient(url, access).ListBuilds(1);
+    return builds.ok() ? "listed" : builds.status().message();
+  }
+
+  static test::TempDir* dir_;
+  static test::TestCertificate ca_, other_ca_, server_, misnamed_;
+};
+test::TempDir* ApiClientTls::dir_ = nullptr;
+test::TestCertificate ApiClientTls::ca_, ApiClientTls::other_ca_, ApiClientTls::server_,
+    ApiClientTls::misnamed_;
+
+TEST_F(ApiClientTls, PlainHttpToAnHttpsCoordinatorSaysToUseHttps) {
+  std::unique_ptr<FakeTlsCoordinator> fake = Start(server_);
+  EXPECT_EQ(ListingError(fake->url(), ca_.cert_file), "listed");
+  const std::string plain = "http://" + fake->hostport();
+  std::string message = ListingError(plain, "");
+  EXPECT_EQ(message.rfind("the coordinator at " + plain + " gave no HTTP answer: ", 0), 0u)
+      << message;
+  EXPECT_TRUE(message.ends_with(". It probably serves HTTPS (--tls-cert): use https://" +
+                                fake->hostport() + " with --server or MANIFOLD_SERVER."))
+      << message;
+}
+
+TEST_F(ApiClientTls, ACaFileThatDidNotSignTheCertificateIsNamedAndTheRightOneAskedFor) {
+  std::unique_ptr<FakeTlsCoordinator> fake = Start(server_);
+  // OpenSSL's reason follows, without the request repeated in front of it.
+  const std::string prefix =
+      "cannot verify the TLS certificate of the coordinator at " + fake->url() + ": SSL ";
+  std::string wrong_ca = ListingError(fake->url(), other_ca_.cert_file);
+  EXPECT_EQ(wrong_ca.rfind(prefix, 0), 0u) << wrong_ca;
+  EXPECT_TRUE(wrong_ca.ends_with(". The certificate is not signed by the CA in " +
+                                 other_ca_.cert_file +
+                                 " (--ca-file or MANIFOLD_CA_FILE): pass the CA that signed the "
+                                 "coordinator's certificate (its --tls-cert)."))
+      << wrong_ca;
+  // Without a CA file, the hint is to give one.
+  std::string no_ca = ListingError(fake->url(), "");
+  EXPECT_EQ(no_ca.rfind(prefix, 0), 0u) << no_ca;
+  EXPECT_TRUE(
+      no_ca.ends_with(". If its certificate comes from your own CA, pass that CA with --ca-file or "
+                      "MANIFOLD_CA_FILE."))
+      << no_ca;
+}
+
+TEST_F(ApiClientTls, ACertificateForAnotherNameSaysWhichNameItMustCarry) {
+  std::unique_ptr<FakeTlsCoordinator> fake = Start(misnamed_);
+  std::string message = ListingError(fake->url(), ca_.cert_file);
+  EXPECT_EQ(
+      message.rfind(
+          "cannot verify the TLS certificate of the coordinator at " + fake->url() + ": SSL ", 0),
+      0u)
+      << message;
+  EXPECT_TRUE(message.ends_with(
+      ". The certificate must carry the host name 127.0.0.1 among its subject alternative "
+      "names: reach the coordinator by a name its certificate (--tls-cert) carries, or give it "
+      "a certificate for 127.0.0.1."))
+      << message;
+  EXPECT_EQ(message.find("--ca-file"), std::string::npos) << message;
 }
 
 TEST(ApiClient, AnswerThatIsNotJsonIsAnErrorNotACrash) {
