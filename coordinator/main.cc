@@ -18,6 +18,7 @@
 #include "coordinator/cache_plan.h"
 #include "coordinator/context_collector.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/database_wait.h"
 #include "coordinator/disk_context_store.h"
 #include "coordinator/leadership.h"
 #include "coordinator/listen_address.h"
@@ -333,23 +334,26 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);  // reloads the agent key list
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(database_wait_s);
   std::unique_ptr<Store> store;
-  for (auto backoff = std::chrono::milliseconds(100);;
-       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    // A connection for the loop, the API's threads, the context collector and each merge
-    // thread, so none of them waits for another's to come back.
-    Result<std::unique_ptr<Store>> opened = Store::Open(
-        database_url, 9 + merge_workers, std::chrono::milliseconds(commit_read_back_ms));
-    if (opened.ok()) {
-      store = std::move(*opened);
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Fail(opened.status().message() + " (check --database-url / MANIFOLD_DATABASE_URL)");
-    }
-    spdlog::warn("waiting for the database: {}", opened.status().message());
-    std::this_thread::sleep_for(backoff);
+  Status connected = WaitForDatabase(
+      [&]() -> Status {
+        // A connection for the loop, the API's threads, the context collector and each merge
+        // thread, so none of them waits for another's to come back.
+        Result<std::unique_ptr<Store>> opened = Store::Open(
+            database_url, 9 + merge_workers, std::chrono::milliseconds(commit_read_back_ms));
+        if (!opened.ok()) return opened.status();
+        store = std::move(*opened);
+        return Status::Ok();
+      },
+      std::chrono::seconds(database_wait_s));
+  if (connected.code() == Status::Code::kCanceled) {
+    // systemd stops a service with SIGTERM and counts exit 0 as a clean stop, as after
+    // the wait; a token command that was stopped did not do its work.
+    spdlog::warn("{}", connected.message());
+    return token_cmd->parsed() ? 1 : 0;
+  }
+  if (!connected.ok()) {
+    return Fail(connected.message() + " (check --database-url / MANIFOLD_DATABASE_URL)");
   }
   if (Status migrated = store->Migrate(); !migrated.ok()) return Fail(migrated.message());
   for (CLI::App* action : token_cmd->get_subcommands()) {
