@@ -29,7 +29,11 @@ std::string FormatBuildStatus(const BuildInfo& build) {
     text << "    Attempt:  " << job.attempt << "\n";
     text << "    Agent:    " << (job.agent.empty() ? "none yet" : job.agent)
          << (job.emulated ? " (emulated)" : "") << "\n";
-    if (!job.placement.empty()) text << "    Placed:   " << job.placement << "\n";
+    if (!job.placement.empty()) {
+      // Until an agent takes the job, its placement says why it waits.
+      text << (job.state == "pending" || job.agent.empty() ? "    Waiting:  " : "    Placed:   ")
+           << job.placement << "\n";
+    }
     if (!job.manifest_digest.empty()) text << "    Digest:   " << job.manifest_digest << "\n";
     if (!job.error.empty()) text << "    Error:    " << job.error << "\n";
   }

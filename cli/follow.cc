@@ -10,12 +10,15 @@ namespace {
 
 std::string Describe(const JobInfo& job) {
   if (job.state == "pending") {
+    // A waiting job's placement is why it waits, when the coordinator knows more than
+    // that every slot is busy: no connected agent serves its platform, say.
+    const std::string why = job.placement.empty() ? "" : ": " + job.placement;
     if (job.attempt > 1) {
       std::string text = "job requeued for attempt " + std::to_string(job.attempt);
       if (!job.error.empty()) text += " after: " + job.error;
-      return text;
+      return text + (why.empty() ? "" : "; waiting" + why);
     }
-    return "waiting for an agent";
+    return "waiting for an agent" + why;
   }
   std::string agent = job.agent.empty() ? "an agent" : "agent " + job.agent;
   if (job.emulated) agent += " (emulated)";
@@ -89,7 +92,10 @@ std::vector<ProgressEvent> JobChanges(const BuildInfo* before, const BuildInfo& 
     auto it = previous.find(job.id);
     if (it != previous.end()) {
       const JobInfo& old = *it->second;
-      if (old.state == job.state && old.attempt == job.attempt && old.agent == job.agent) continue;
+      if (old.state == job.state && old.attempt == job.attempt && old.agent == job.agent &&
+          old.placement == job.placement) {
+        continue;
+      }
     }
     events.push_back({job.platform, Describe(job), IsFinalJobState(job.state)});
   }

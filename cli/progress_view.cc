@@ -64,9 +64,11 @@ std::string Describe(const JobInfo& job) {
   std::string mode = job.emulated ? " (emulated)" : " (native)";
   std::string attempt = job.attempt > 1 ? ", attempt " + std::to_string(job.attempt) : "";
   if (job.state == "pending") {
-    // The attempt counts those started; a requeued job waits for the next one.
-    return job.attempt >= 1 ? "queued again for attempt " + std::to_string(job.attempt + 1)
-                            : "queued";
+    // The attempt counts those started; a requeued job waits for the next one. Its
+    // placement, if any, is why it waits.
+    return (job.attempt >= 1 ? "queued again for attempt " + std::to_string(job.attempt + 1)
+                             : std::string("queued")) +
+           (job.placement.empty() ? "" : ": " + job.placement);
   }
   if (job.state == "assigned") return "assigned to " + agent + mode + attempt;
   if (job.state == "building") return "building on " + agent + mode + attempt;

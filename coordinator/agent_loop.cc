@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "coordinator/reconcile.h"
 #include "coordinator/scheduler.h"
+#include "coordinator/waiting_reasons.h"
 
 namespace manifold {
 
@@ -537,6 +538,29 @@ void AgentLoop::CheckQueueTimeouts(LoopClock::time_point now) {
     pending_.erase(job.job_id);
     metrics_.CountJob(job.platform, "no_agent");
     ApplyOutcome(*outcome, "no_agent", now);
+  }
+  // Like scheduling, only while leading. After a start, agents come back within the
+  // liveness window: until then "no connected agent" would be said of every job.
+  if ((!options_.leading || options_.leading()) &&
+      now - started_ >= options_.heartbeat_interval * options_.missed_heartbeats) {
+    RecordWaitingReasons(rules);
+  }
+}
+
+void AgentLoop::RecordWaitingReasons(const QueueRules& rules) {
+  std::map<uint64_t, std::string> changed = ChangedWaitingReasons(pending_, sightings_, rules);
+  if (changed.empty()) return;
+  if (Status recorded = store_.SetWaitingReasons(changed); !recorded.ok()) {
+    spdlog::warn("cannot record why {} job(s) wait: {}", changed.size(), recorded.message());
+    return;  // the next check finds the same changes
+  }
+  for (auto& [job_id, reason] : changed) {
+    WaitingJob& waiting = pending_.at(job_id);
+    if (!reason.empty()) {
+      spdlog::info("{}job {} waits: {}", LogIds{.build = waiting.job.build_id, .job = job_id},
+                   job_id, reason);
+    }
+    waiting.reason = std::move(reason);
   }
 }
 

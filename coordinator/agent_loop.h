@@ -159,6 +159,8 @@ class AgentLoop {
   void CheckLiveness(LoopClock::time_point now);
   void CheckDeadlines(LoopClock::time_point now);
   void CheckQueueTimeouts(LoopClock::time_point now);
+  // Records the waiting jobs' reasons (waiting_reasons.h) that changed since last recorded.
+  void RecordWaitingReasons(const QueueRules& rules);
 
   LoopStore& store_;
   AgentLink& link_;

@@ -27,7 +27,12 @@ Status AgentLoop::ReadView(LoopClock::time_point now, bool at_start) {
     if (pending_.count(job.job_id)) continue;
     if (!at_start && !job.spec->secret_ids.empty() && !secrets_.count(job.build_id)) continue;
     ReleaseJob(job.job_id);  // its requeue was recorded, unheard
+    const uint64_t job_id = job.job_id;
     AddPending(std::move(job), now);
+    // What an earlier run recorded of why it waits: the next check says it again.
+    if (auto added = pending_.find(job_id); at_start && added != pending_.end()) {
+      added->second.reason.reset();
+    }
   }
   std::erase_if(pending_, [&](const auto& entry) { return !waiting.count(entry.first); });
   // Agents reconnect with back-off (at most 2 s apart) and may have queued work to send

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -23,6 +24,9 @@ struct WaitingJob {
   LoopClock::time_point since;
   std::string repository;         // cache affinity key: the first repository it pushes to
   bool native_wait_over = false;  // --emulation fallback: emulated agents may take it now
+  // Why it waits as last recorded in its placement (waiting_reasons.h), "" for no reason;
+  // nullopt when the store's is not known (read at start), so the next check records it.
+  std::optional<std::string> reason = std::string();
 };
 
 // What the job's agent had cached for its repository and platform when it was assigned,

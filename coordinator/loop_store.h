@@ -53,6 +53,10 @@ class LoopStore {
   // entry's new attempt, or 0 for a job that was no longer pending.
   virtual Result<std::vector<uint32_t>> AssignJobs(
       const std::vector<JobAssignment>& assignments) = 0;
+  // Records why pending jobs wait (job id -> reason, coordinator/waiting_reasons.h) as
+  // their placement, in one transaction; a job no longer pending keeps its own. A job put
+  // back in the queue (below) starts with none.
+  virtual Status SetWaitingReasons(const std::map<uint64_t, std::string>& reasons) = 0;
   // Records a job's result, fenced on (job, attempt, agent). A failure does what
   // JudgeFailure (job_rules.h) says: back to pending (using one of max_retries for a
   // fault outside the build), or the job and its build fail, canceling the rest.

@@ -132,7 +132,7 @@ ResultOutcome RecordResultInTx(pqxx::work& tx, const std::string& agent_id,
     bool retry = verdict == FailureVerdict::kRetry;
     tx.exec_params(
         "UPDATE jobs SET state = 'pending', error = $2, updated_at = now(), deadline = NULL, "
-        "retries = retries + $3 WHERE id = $1",
+        "retries = retries + $3, placement = '' WHERE id = $1",
         job.id, result.error, retry ? 1 : 0);
     RecordEvent(tx, job.id, job.attempt, retry ? "retry" : "requeued", agent_id, result.error);
     outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, LoadSpec(tx, job.build_id)};
@@ -177,6 +177,27 @@ Result<std::vector<uint32_t>> Store::AssignJobs(const std::vector<JobAssignment>
     }
     return attempts;
   });
+}
+
+Status Store::SetWaitingReasons(const std::map<uint64_t, std::string>& reasons) {
+  json wanted = json::array();
+  for (const auto& [job_id, reason] : reasons) {
+    wanted.push_back({{"job_id", job_id}, {"reason", reason}});
+  }
+  // Only a hint for people: the next change of reason writes again, so no flush is awaited.
+  return pool_
+      ->Write<bool>(
+          "record why jobs wait",
+          [&](pqxx::work& tx) -> Result<bool> {
+            tx.exec_params(
+                "UPDATE jobs SET placement = w.reason FROM jsonb_to_recordset($1::jsonb) AS "
+                "w(job_id bigint, reason text) WHERE jobs.id = w.job_id AND "
+                "jobs.state = 'pending' AND jobs.placement <> w.reason",
+                wanted.dump());
+            return true;
+          },
+          Pool::Flush::kNoFlushWait)
+      .status();
 }
 
 Result<bool> Store::SetJobPhase(const JobRef& job, const std::string& agent_id, JobPhase phase) {

@@ -50,7 +50,8 @@ class CoordinatorTest : public ::testing::Test {
                       DatabaseUrl(), "--api-listen", "127.0.0.1:" + std::to_string(api_port_),
                       "--agent-listen", agent_endpoint_, "--state-dir", dir_.path() + "/state",
                       "--heartbeat-interval-ms", std::to_string(heartbeat_interval_ms_),
-                      "--missed-heartbeats", "3", "--queue-timeout", "2", "--metrics-listen",
+                      "--missed-heartbeats", "3", "--queue-timeout",
+                      std::to_string(queue_timeout_s_), "--metrics-listen",
                       "127.0.0.1:" + std::to_string(metrics_port_), "--emulation-fallback-wait",
                       std::to_string(emulation_fallback_wait_s_)}),
         {}, dir_.path() + "/coordinator.log");
@@ -145,6 +146,7 @@ class CoordinatorTest : public ::testing::Test {
   int metrics_port_ = FreeTcpPort();
   int emulation_fallback_wait_s_ = 30;  // a derived fixture may shorten it before SetUp
   int heartbeat_interval_ms_ = 200;     // a derived fixture may change it before SetUp
+  int queue_timeout_s_ = 2;             // a derived fixture may change it before SetUp
   std::vector<std::string> more_args_;  // for the coordinator, set before SetUp
   std::string agent_endpoint_;
   std::string server_;
@@ -617,6 +619,19 @@ TEST_F(CoordinatorTest, EmulationNeverKeepsTheJobFromEmulatedAgentsAndFailsOnThe
   ASSERT_TRUE(qemu.Receive<WelcomeMsg>().has_value());
   uint64_t build_id = SubmitBuild("linux/arm64", {{"emulation", "never"}});
   EXPECT_EQ(Build(build_id)["emulation"], "never");
+  // Why it waits is its placement from the start, and stays after the job fails of it.
+  // The agent heartbeats meanwhile, or it would be lost.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        qemu.Heartbeat();
+        return Build(build_id)["jobs"][0]["placement"] ==
+               "no connected agent serves linux/arm64 natively, and the build's --emulation "
+               "never keeps it from the agents that emulate it; the job fails if no native one "
+               "connects within 2 s (--queue-timeout): start one, or build with --emulation "
+               "fallback";
+      },
+      milliseconds(10000)))
+      << Build(build_id).dump();
 
   // The queue timeout is 2 s: well past it, the emulated agent still got nothing.
   EXPECT_FALSE(qemu.Receive<AssignMsg>(milliseconds(4000)).has_value());
@@ -700,6 +715,49 @@ TEST_F(CoordinatorTest, AnUnknownEmulationPolicyIsRefusedWithTheField) {
   EXPECT_EQ(json::parse(response.body, nullptr, false).value("error", ""),
             "field \"emulation\" must be one of never, fallback, allow, not \"sometimes\"")
       << response.body;
+}
+
+class PatientQueueTest : public CoordinatorTest {
+ protected:
+  PatientQueueTest() { queue_timeout_s_ = 600; }
+};
+
+// `manifold build` says at once, and once, that a platform of the build has no agent, what
+// the agents serve and how long the job waits; then that an agent took it.
+TEST_F(PatientQueueTest, TheCliSaysOnceThatNoConnectedAgentServesAPlatform) {
+  FakeAgent amd(context_, agent_endpoint_);
+  amd.Hello("amd-1", "linux/amd64");
+  ASSERT_TRUE(amd.Receive<WelcomeMsg>().has_value());
+  Subprocess cli;
+  ASSERT_TRUE(cli.Start({BinaryDir() + "/cli/manifold", "--server", server_, "build", "--platform",
+                         "linux/amd64,linux/arm/v7", "--progress", "plain", "-t",
+                         "127.0.0.1:1/app:1", SourceDir() + "/examples/hello"},
+                        {}, dir_.path() + "/cli.log")
+                  .ok());
+  const std::string why =
+      "[linux/arm/v7] waiting for an agent: no connected agent serves linux/arm/v7 (agents "
+      "serve linux/amd64); the job fails if none connects within 600 s (--queue-timeout)\n";
+  // The fake agents heartbeat while the test waits, or they would be lost.
+  std::vector<FakeAgent*> agents = {&amd};
+  auto cli_says = [&](const std::string& text) {
+    return WaitFor(
+        [&] {
+          for (FakeAgent* agent : agents) agent->Heartbeat();
+          return cli.LogTail(1 << 16).find(text) != std::string::npos;
+        },
+        milliseconds(30000));
+  };
+  ASSERT_TRUE(cli_says(why)) << cli.LogTail();
+
+  FakeAgent arm(context_, agent_endpoint_);
+  arm.Hello("arm-1", "linux/arm/v7");
+  ASSERT_TRUE(arm.Receive<AssignMsg>().has_value());
+  agents.push_back(&arm);
+  EXPECT_TRUE(cli_says("[linux/arm/v7] job assigned to agent arm-1\n")) << cli.LogTail();
+  kill(cli.pid(), SIGINT);
+  EXPECT_EQ(cli.Wait(milliseconds(10000)), 130) << cli.LogTail();
+  const std::string output = cli.LogTail(1 << 16);
+  EXPECT_EQ(output.find(why), output.rfind(why)) << output;
 }
 
 class ShortFallbackTest : public CoordinatorTest {

@@ -331,6 +331,24 @@ TYPED_TEST(JobRulesStoreTest, AssignmentMovesOnlyPendingJobs) {
   EXPECT_TRUE(pending->empty());
 }
 
+TYPED_TEST(JobRulesStoreTest, WaitingReasonsGoOnPendingJobsOnlyAndARequeueClearsThem) {
+  BuildRecord build = this->Submit();
+  uint64_t amd = build.jobs[0].id, arm = build.jobs[1].id;
+  ASSERT_EQ(this->Assign(amd, "a1"), 1u);
+  const std::string why = "no connected agent serves linux/arm64";
+  ASSERT_TRUE(this->store().SetWaitingReasons({{amd, "stale"}, {arm, why}}).ok());
+  BuildRecord after = this->Get(build.id);
+  EXPECT_EQ(after.jobs[0].placement, "native");  // assigned: it keeps why it went there
+  EXPECT_EQ(after.jobs[1].placement, why);
+
+  this->Record("a1", Failed({amd, 1}, "registry 503", true));
+  ASSERT_TRUE(this->store().SetWaitingReasons({{arm, ""}}).ok());
+  after = this->Get(build.id);
+  EXPECT_EQ(after.jobs[0].state, "pending");
+  EXPECT_EQ(after.jobs[0].placement, "");
+  EXPECT_EQ(after.jobs[1].placement, "");
+}
+
 TYPED_TEST(JobRulesStoreTest, EndJobOfAStaleAttemptOrAnEndedJobDoesNothing) {
   BuildRecord build = this->Submit();
   uint64_t amd = build.jobs[0].id;

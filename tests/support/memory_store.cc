@@ -185,6 +185,16 @@ Result<std::vector<uint32_t>> MemoryStore::AssignJobs(
   return attempts;
 }
 
+Status MemoryStore::SetWaitingReasons(const std::map<uint64_t, std::string>& reasons) {
+  std::lock_guard lock(mutex_);
+  if (Status s = CheckAvailable("record why jobs wait"); !s.ok()) return s;
+  for (const auto& [job_id, reason] : reasons) {
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end() && it->second.state == "pending") it->second.placement = reason;
+  }
+  return Status::Ok();
+}
+
 Result<ResultOutcome> MemoryStore::RecordJobResult(const std::string& agent_id,
                                                    const JobResultMsg& result,
                                                    uint32_t max_retries) {
@@ -396,6 +406,7 @@ ResultOutcome MemoryStore::RecordResult(const std::string& agent_id, const JobRe
     job.state = "pending";
     job.error = result.error;
     job.deadline_unix_ms = 0;
+    job.placement.clear();
     if (retry) ++job.retries;
     AddEvent(job, job.attempt, retry ? "retry" : "requeued", agent_id, result.error);
     outcome.requeued = QueuedJob{job.id, job.build_id, job.platform, builds_.at(job.build_id).spec};

@@ -54,6 +54,7 @@ class MemoryStore final : public LoopStore {
   Result<std::vector<JobRecord>> ActiveJobs() override;
   Result<std::vector<BuildRecord>> BuildsToMerge() override;
   Result<std::vector<uint32_t>> AssignJobs(const std::vector<JobAssignment>& assignments) override;
+  Status SetWaitingReasons(const std::map<uint64_t, std::string>& reasons) override;
   Result<ResultOutcome> RecordJobResult(const std::string& agent_id, const JobResultMsg& result,
                                         uint32_t max_retries) override;
   Result<std::vector<ResultOutcome>> RecordJobReports(

@@ -57,6 +57,23 @@ TEST(FormatBuildStatus, ShowsBuildAndEveryJob) {
             "    Error:    RUN false: exit status 1\n");
 }
 
+TEST(FormatBuildStatus, AWaitingJobsPlacementSaysWhyItWaits) {
+  BuildInfo build;
+  build.id = 4;
+  build.state = "queued";
+  JobInfo job;
+  job.platform = "linux/arm/v7";
+  job.state = "pending";
+  job.placement = "no connected agent serves linux/arm/v7 (agents serve linux/amd64)";
+  build.jobs = {job};
+  std::string text = FormatBuildStatus(build);
+  EXPECT_NE(text.find("    Agent:    none yet\n"
+                      "    Waiting:  no connected agent serves linux/arm/v7 (agents serve "
+                      "linux/amd64)\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(FormatBuildStatus, SucceededBuildShowsItsIndex) {
   BuildInfo build;
   build.id = 3;

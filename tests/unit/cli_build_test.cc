@@ -701,5 +701,42 @@ TEST(JobChanges, ReportsOnlyWhatChanged) {
   EXPECT_EQ(JobChanges(nullptr, after).size(), 2u);
 }
 
+// A waiting job's placement is why it waits: printed when it appears and when it changes.
+TEST(JobChanges, SaysOnceWhyAJobWaitsAndAgainWhenThatChanges) {
+  BuildInfo before;
+  before.state = "queued";
+  before.jobs = {TestJob(1, "linux/arm/v7", "pending", "")};
+  before.jobs[0].attempt = 0;
+  std::vector<ProgressEvent> events = JobChanges(nullptr, before);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "waiting for an agent");
+
+  BuildInfo after = before;
+  const std::string why =
+      "no connected agent serves linux/arm/v7 (agents serve linux/amd64); the job fails if "
+      "none connects within 900 s (--queue-timeout)";
+  after.jobs[0].placement = why;
+  events = JobChanges(&before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "waiting for an agent: " + why);
+  EXPECT_TRUE(JobChanges(&after, after).empty());
+
+  // An agent for it connected, but its slots are busy.
+  before = after;
+  after.jobs[0].placement = "";
+  events = JobChanges(&before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "waiting for an agent");
+
+  // Requeued after an attempt, with nowhere to go.
+  before = after;
+  after.jobs[0].attempt = 2;
+  after.jobs[0].error = "agent b lost";
+  after.jobs[0].placement = why;
+  events = JobChanges(&before, after);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "job requeued for attempt 2 after: agent b lost; waiting: " + why);
+}
+
 }  // namespace
 }  // namespace manifold

@@ -83,6 +83,16 @@ TEST(RenderProgress, EachPlatformWithItsStateAgentAndTime) {
             }));
 }
 
+TEST(RenderProgress, AQueuedJobSaysWhyItWaits) {
+  ProgressView view(nullptr, 100);
+  JobInfo waiting = Job("linux/arm/v7", "pending");
+  waiting.placement = "no connected agent serves linux/arm/v7 (agents serve linux/amd64)";
+  view.Update(Build("queued", {waiting}), Clock::time_point{});
+  EXPECT_EQ(RenderProgress(view.state(), Clock::time_point{}, 100)[1],
+            " => linux/arm/v7    0.0s  queued: no connected agent serves linux/arm/v7 (agents "
+            "serve linux/amd64)");
+}
+
 TEST(RenderProgress, LinesNeverExceedTheWidth) {
   ProgressView view(nullptr, 30);
   JobInfo failed = Job("linux/arm64", "failed", 1, "a");
