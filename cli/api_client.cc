@@ -1,11 +1,10 @@
 #include "cli/api_client.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <utility>
 
+#include "common/ca_bundle.h"
 #include "common/docker_config.h"
 
 namespace manifold {
@@ -400,14 +399,9 @@ Result<HttpResponse> ApiClient::SendTo(const std::string& server, HttpRequest re
     request.headers.emplace_back("Authorization", "Bearer " + access_.token);
   }
   if (!access_.ca_file.empty()) {
-    std::ifstream in(access_.ca_file);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    if (!in || pem.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return Status::InvalidArgument("cannot read a PEM CA certificate from " + access_.ca_file +
-                                     " (--ca-file or MANIFOLD_CA_FILE)");
-    }
-    request.extra_ca_pem = pem.str();
+    Result<std::string> pem = ReadCaBundle(access_.ca_file, "--ca-file or MANIFOLD_CA_FILE");
+    if (!pem.ok()) return pem.status();
+    request.extra_ca_pem = *pem;
   }
   Result<HttpResponse> response = http_.Send(request);
   if (!response.ok()) {
