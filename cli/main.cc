@@ -233,12 +233,16 @@ int main(int argc, char** argv) {
         ->capture_default_str();
   }
 
-  std::string keygen_prefix, keygen_name;
+  std::string keygen_prefix, keygen_name, keygen_role;
   CLI::App* keygen_cmd = app.add_subcommand(
       "keygen", "Make a CURVE key pair for the agent link (PREFIX.key and PREFIX.pub)");
   keygen_cmd->add_option("PREFIX", keygen_prefix, "Path without extension, e.g. agent-x86-01")
       ->required();
   keygen_cmd->add_option("--name", keygen_name, "Name in the .pub line (default: PREFIX's name)");
+  keygen_cmd
+      ->add_option("--role", keygen_role,
+                   "Whose pair it is, to print where its files go (default: both ways)")
+      ->check(CLI::IsMember({"coordinator", "agent"}));
 
   try {
     app.parse(argc, argv);
@@ -251,7 +255,7 @@ int main(int argc, char** argv) {
   if (!token.empty()) setenv("MANIFOLD_TOKEN", token.c_str(), 1);
   if (!ca_file.empty()) setenv("MANIFOLD_CA_FILE", ca_file.c_str(), 1);
   if (keygen_cmd->parsed()) {
-    return manifold::RunKeygen(keygen_prefix, keygen_name, &std::cout, &std::cerr);
+    return manifold::RunKeygen(keygen_prefix, keygen_name, keygen_role, &std::cout, &std::cerr);
   }
   if (build_cmd->parsed()) {
     build.server = server;

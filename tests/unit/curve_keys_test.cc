@@ -18,6 +18,23 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::trunc) << text;
 }
 
+// Writes `text` to `path` with `mode`; returns the path.
+std::string WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  WriteFile(path, text);
+  chmod(path.c_str(), mode);
+  return path;
+}
+
+// The message a key read failed with ("ok" if it did not).
+std::string Refusal(const Result<std::string>& read) {
+  return read.ok() ? "ok" : read.status().message();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 TEST(CurveKeys, KeygenWritesAPairThatReadsBackAndRefusesToOverwrite) {
   ASSERT_TRUE(RequireCurveSupport().ok());
   test::TempDir dir;
@@ -64,13 +81,96 @@ TEST(CurveKeys, KeysAgreeWithLibzmq) {
 
 TEST(CurveKeys, SecretKeyReadableByOthersIsRefused) {
   test::TempDir dir;
-  std::string secret = dir.path() + "/open.key";
-  WriteFile(secret, GenerateCurveKeyPair()->secret_key + "\n");
-  chmod(secret.c_str(), 0644);
-  Result<std::string> key = ReadCurveSecretKey(secret);
-  ASSERT_FALSE(key.ok());
-  EXPECT_NE(key.status().message().find("chmod 600"), std::string::npos);
+  std::string secret =
+      WriteFile(dir.path() + "/open.key", GenerateCurveKeyPair()->secret_key + "\n", 0644);
+  EXPECT_EQ(Refusal(ReadCurveSecretKey(secret)),
+            "CURVE secret key " + secret +
+                " is open to group or others (mode 0644); run chmod 600 " + secret +
+                " (and make a new pair with manifold keygen if someone else may have "
+                "read it)");
   EXPECT_FALSE(ReadCurveSecretKey(dir.path() + "/missing.key").ok());
+}
+
+// The secret-key file says what it is; one from before that, the key alone, still reads.
+TEST(CurveKeys, SecretKeyFilesAreMarkedAndOldOnesStillRead) {
+  test::TempDir dir;
+  Result<CurveKeyPair> pair = GenerateCurveKeyPair();
+  ASSERT_TRUE(WriteCurveKeyPair(*pair, dir.path() + "/a.key", dir.path() + "/a.pub", "a").ok());
+  EXPECT_EQ(
+      ReadFile(dir.path() + "/a.key"),
+      "# manifold CURVE secret key: keep on this host, mode 0600\n" + pair->secret_key + "\n");
+  Result<std::string> key =
+      ReadCurveSecretKey(WriteFile(dir.path() + "/old.key", pair->secret_key + "\n", 0600));
+  ASSERT_TRUE(key.ok()) << key.status().message();
+  EXPECT_EQ(*key, pair->secret_key);
+}
+
+// Both keys are 40 Z85 characters: a swapped file is told by its form, before its mode.
+TEST(CurveKeys, APublicKeyFileIsRefusedAsTheSecretKey) {
+  test::TempDir dir;
+  const std::string prefix = dir.path() + "/x86-01";
+  ASSERT_TRUE(
+      WriteCurveKeyPair(*GenerateCurveKeyPair(), prefix + ".key", prefix + ".pub", "x86-01").ok());
+  const std::string what =
+      " is a public-key file (manifold keygen writes PREFIX.pub for sharing and PREFIX.key for "
+      "--curve-secret-key); pass ";
+  // Mode 0644, but the chmod advice would be wrong.
+  EXPECT_EQ(Refusal(ReadCurveSecretKey(prefix + ".pub")), prefix + ".pub" + what + prefix + ".key");
+  // A copy under another name is known by the name after its key.
+  const std::string copy =
+      WriteFile(dir.path() + "/coordinator-key", ReadFile(prefix + ".pub"), 0600);
+  EXPECT_EQ(Refusal(ReadCurveSecretKey(copy)), copy + what + "the PREFIX.key made with it");
+}
+
+TEST(CurveKeys, ASecretKeyFileIsRefusedAsAPublicKey) {
+  test::TempDir dir;
+  const std::string prefix = dir.path() + "/coordinator";
+  Result<CurveKeyPair> pair = GenerateCurveKeyPair();
+  ASSERT_TRUE(WriteCurveKeyPair(*pair, prefix + ".key", prefix + ".pub", "coordinator").ok());
+  const std::string what =
+      " is a secret-key file (manifold keygen writes PREFIX.key to keep on its host and "
+      "PREFIX.pub for sharing); pass ";
+  const std::string fix =
+      " (a secret key belongs on its own host only: delete copies of it elsewhere)";
+  EXPECT_EQ(Refusal(ReadCurvePublicKey(prefix + ".key")),
+            prefix + ".key" + what + prefix + ".pub" + fix);
+  // A copy under another name, readable by all: known by keygen's first line.
+  const std::string copy =
+      WriteFile(dir.path() + "/coordinator-public", ReadFile(prefix + ".key"), 0644);
+  EXPECT_EQ(Refusal(ReadCurvePublicKey(copy)), copy + what + "the PREFIX.pub made with it" + fix);
+  // An old secret-key file (the key alone, mode 0600) under another name.
+  const std::string old = WriteFile(dir.path() + "/coordinator-old", pair->secret_key + "\n", 0600);
+  EXPECT_EQ(Refusal(ReadCurvePublicKey(old)),
+            old +
+                " looks like a secret-key file (mode 0600 and a key without a name, as in "
+                "manifold keygen's PREFIX.key); pass the PREFIX.pub made with it" +
+                fix + "; if it is a public key, chmod 644 " + old);
+
+  // Public keys still read however they came: keygen's .pub made private, a bare key
+  // readable by all.
+  chmod((prefix + ".pub").c_str(), 0600);
+  EXPECT_EQ(*ReadCurvePublicKey(prefix + ".pub"), pair->public_key);
+  EXPECT_EQ(*ReadCurvePublicKey(WriteFile(dir.path() + "/bare", pair->public_key + "\n", 0644)),
+            pair->public_key);
+}
+
+TEST(CurveKeys, AnAgentRefusesItsOwnPublicKeyAsTheCoordinators) {
+  test::TempDir dir;
+  const std::string agent = dir.path() + "/x86-01", coordinator = dir.path() + "/coordinator";
+  Result<CurveKeyPair> agent_pair = GenerateCurveKeyPair();
+  Result<CurveKeyPair> coordinator_pair = GenerateCurveKeyPair();
+  ASSERT_TRUE(WriteCurveKeyPair(*agent_pair, agent + ".key", agent + ".pub", "x86-01").ok());
+  ASSERT_TRUE(WriteCurveKeyPair(*coordinator_pair, coordinator + ".key", coordinator + ".pub",
+                                "coordinator")
+                  .ok());
+  EXPECT_EQ(Refusal(ReadCoordinatorPublicKey(agent + ".pub", agent_pair->secret_key)),
+            agent +
+                ".pub is this agent's own public key (the pair of its --curve-secret-key); pass "
+                "the coordinator's PREFIX.pub, copied from the coordinator host");
+  Result<std::string> right =
+      ReadCoordinatorPublicKey(coordinator + ".pub", agent_pair->secret_key);
+  ASSERT_TRUE(right.ok()) << right.status().message();
+  EXPECT_EQ(*right, coordinator_pair->public_key);
 }
 
 TEST(CurveKeys, AllowListSkipsCommentsKeepsNamesAndNamesTheBadLine) {
@@ -88,6 +188,18 @@ TEST(CurveKeys, AllowListSkipsCommentsKeepsNamesAndNamesTheBadLine) {
   Result<CurveAllowList> bad = ReadCurveAllowList(path);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("line 2"), std::string::npos);
+
+  // An agent's .key appended where its .pub belongs: its key would be taken as a public one.
+  ASSERT_TRUE(
+      WriteCurveKeyPair(*GenerateCurveKeyPair(), dir.path() + "/x.key", dir.path() + "/x.pub", "x")
+          .ok());
+  WriteFile(path, a + " a\n" + ReadFile(dir.path() + "/x.key"));
+  Result<CurveAllowList> secret = ReadCurveAllowList(path);
+  ASSERT_FALSE(secret.ok());
+  EXPECT_EQ(secret.status().message(),
+            path +
+                " line 2: a secret-key file (manifold keygen's PREFIX.key) was added here; "
+                "remove it and append the agent's PREFIX.pub");
 }
 
 TEST(CurveKeys, FingerprintIsShortStableAndDistinct) {
