@@ -116,6 +116,9 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
   bool logs = options.print_logs && (printer != nullptr || view != nullptr);
   bool changes = options.print_job_changes && printer != nullptr;
   Retrier retrier(options, err);
+  // Per platform, the log chunks that hold the agent's "manifold: failed: ..." line.
+  constexpr std::string_view kFailedLine = "manifold: failed: ";
+  std::map<std::string, std::string> failures_logged;
   std::optional<BuildInfo> last;
   int64_t after = 0;
   auto interrupted = [&] { return options.interrupted != nullptr && options.interrupted->load(); };
@@ -159,6 +162,9 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
         }
         after = chunk.seq;
         printed = true;
+        if (chunk.data.find(kFailedLine) != std::string::npos) {
+          failures_logged[chunk.platform] += chunk.data;
+        }
       }
       // Never go back: a `next` behind what was printed would print chunks twice.
       after = std::max(after, page->next);
@@ -169,7 +175,12 @@ Result<BuildInfo> FollowBuild(const ApiClient& api, int64_t id, const FollowOpti
       }
     }
     for (const ProgressEvent& event : events) {
-      if (event.final) printer->Line(event.platform, event.text);
+      if (!event.final) continue;
+      // The agent's last log line says why a job failed; the summary says it again.
+      const bool said =
+          event.text.starts_with("failed: ") &&
+          failures_logged[event.platform].find("manifold: " + event.text) != std::string::npos;
+      printer->Line(event.platform, said ? "failed (the agent's error is above)" : event.text);
     }
     if (!log_error.ok()) {
       if (retrier.ShouldRetry(log_error)) continue;

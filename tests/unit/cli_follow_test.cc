@@ -1,9 +1,11 @@
-// FollowBuild against a coordinator that goes away for a while, or for good.
+// FollowBuild against a coordinator that goes away for a while, or for good, and what it
+// prints about a job that failed.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -93,6 +95,52 @@ TEST(FollowBuild, UnknownBuildIsNotRetried) {
   ASSERT_FALSE(build.ok());
   EXPECT_EQ(build.status().code(), Status::Code::kNotFound);
   EXPECT_EQ(err.str(), "");
+}
+
+// A failed build whose amd64 job logged its error and whose arm64 job did not (a log cut
+// short by the log limits, say): the error is printed once for the first, in full for both.
+TEST(FollowBuild, AJobsErrorIsNotRepeatedAfterTheAgentLoggedIt) {
+  const std::string error = "this agent cannot verify the TLS certificate";
+  httplib::Server server;
+  server.Get("/v1/builds/9", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json job = {
+        {"platform", "linux/amd64"}, {"state", "failed"}, {"attempt", 1}, {"error", error}};
+    nlohmann::json other = job;
+    other["id"] = 2;
+    other["platform"] = "linux/arm64";
+    job["id"] = 1;
+    res.set_content(nlohmann::json{{"id", 9},
+                                   {"state", "failed"},
+                                   {"error", "linux/amd64 failed: " + error},
+                                   {"jobs", {job, other}}}
+                        .dump(),
+                    "application/json");
+  });
+  server.Get("/v1/builds/9/logs", [&](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json chunk = {{"seq", 1},
+                            {"platform", "linux/amd64"},
+                            {"attempt", 1},
+                            {"data", "manifold: failed: " + error + "\n"}};
+    res.set_content(nlohmann::json{{"chunks", {chunk}}, {"next", 1}, {"done", true}}.dump(),
+                    "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread thread([&] { server.listen_after_bind(); });
+  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::ostringstream out;
+  std::ostringstream err;
+  LogPrinter printer(&out);
+  Result<BuildInfo> build = FollowBuild(ApiClient("http://127.0.0.1:" + std::to_string(port)), 9,
+                                        FastOptions(), &printer, &err);
+  printer.Flush();
+  server.stop();
+  thread.join();
+  ASSERT_TRUE(build.ok()) << build.status().message();
+  EXPECT_EQ(out.str(), "[linux/amd64] manifold: failed: " + error +
+                           "\n"
+                           "[linux/amd64] failed (the agent's error is above)\n"
+                           "[linux/arm64] failed: " +
+                           error + "\n");
 }
 
 }  // namespace
