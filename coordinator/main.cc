@@ -22,6 +22,7 @@
 #include "coordinator/disk_context_store.h"
 #include "coordinator/leadership.h"
 #include "coordinator/listen_address.h"
+#include "coordinator/pid_file.h"
 #include "coordinator/retention.h"
 #include "coordinator/store.h"
 #include "coordinator/token_command.h"
@@ -251,6 +252,11 @@ int main(int argc, char** argv) {
                  "file of agent CURVE public keys allowed to connect, one per line with an "
                  "optional name; reloaded on SIGHUP")
       ->envname("MANIFOLD_AGENT_KEYS");
+  std::string pid_file;
+  app.add_option("--pid-file", pid_file,
+                 "write this process's id to FILE while it runs, for `kill -HUP \"$(cat FILE)\"` "
+                 "(reloads --agent-keys) without systemd")
+      ->envname("MANIFOLD_PID_FILE");
   app.add_option("--api-auth", api_auth,
                  "require API tokens: on, off (loopback only) or auto (on unless the API "
                  "listens on loopback)")
@@ -333,6 +339,14 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);  // reloads the agent key list
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // After the mask, so that a SIGHUP sent as soon as the file appears cannot end the process;
+  // not for a token command, which would take the running coordinator's file.
+  PidFile written_pid_file;
+  if (!pid_file.empty() && !token_cmd->parsed()) {
+    if (Status written = written_pid_file.Write(pid_file); !written.ok()) {
+      return Fail(written.message());
+    }
+  }
 
   std::unique_ptr<Store> store;
   Status connected = WaitForDatabase(
