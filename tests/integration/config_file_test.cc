@@ -88,9 +88,39 @@ TEST_F(ProgramConfigTest, TheAgentTakesItsOptionsFromTheFileUnlessTheEnvironment
   test::CommandResult typo =
       test::RunCommand({BinaryDir() + "/agent/manifold-agent", "--config", config}, seconds(30));
   EXPECT_EQ(typo.exit_code, 2) << typo.output;
-  EXPECT_NE(typo.output.find("config file " + config + ": \"slot\" is not an option"),
+  EXPECT_NE(typo.output.find("config file " + config +
+                             ", line 2: `slot` is not an option of this program; did you mean "
+                             "`slots`?"),
             std::string::npos)
       << typo.output;
+}
+
+// Before it touches the database: each mistake is one line on stderr and exit status 2.
+TEST_F(ProgramConfigTest, ABadFileStopsTheCoordinatorWithTheLineAndTheFix) {
+  const std::string config = dir_.path() + "/coordinator.toml";
+  auto run = [&](const std::string& text) {
+    Write(config, text);
+    return test::RunCommand({BinaryDir() + "/coordinator/manifold-coordinator", "--config", config},
+                            seconds(30));
+  };
+  const std::string prefix = "manifold-coordinator: config file " + config;
+  test::CommandResult bare = run("# the API\napi-listen = \"127.0.0.1:7080\"\napi-auth = on\n");
+  EXPECT_EQ(bare.exit_code, 2) << bare.output;
+  EXPECT_EQ(bare.output, prefix +
+                             ", line 3: not valid TOML (Error while parsing value: could not "
+                             "determine value type); `on` is not a TOML value; quote strings: "
+                             "api-auth = \"on\"\n");
+
+  test::CommandResult twice = run("api-auth = \"on\"\napi-auth = \"off\"\n");
+  EXPECT_EQ(twice.exit_code, 2) << twice.output;
+  EXPECT_EQ(twice.output,
+            prefix + ", line 2: `api-auth` is set twice (first on line 1); keep one of them\n");
+
+  test::CommandResult typo = run("api-lisen = \"0.0.0.0:7080\"\n");
+  EXPECT_EQ(typo.exit_code, 2) << typo.output;
+  EXPECT_EQ(typo.output, prefix +
+                             ", line 1: `api-lisen` is not an option of this program; did you "
+                             "mean `api-listen`? (--help lists the options)\n");
 }
 
 TEST_F(ProgramConfigTest, TheCoordinatorRunsFromAConfigFile) {
