@@ -7,7 +7,9 @@
 #       jq: an importable dashboard with a Prometheus datasource variable, every panel on it
 #       with queries; every query parsed by promtool (as a recording rule, with Grafana's
 #       variables replaced), so a typo in PromQL fails here, not on the screen
-#   - ops/autoscaling: JSON with jq
+#   - ops/autoscaling: JSON with jq; the KEDA ScaledObject's query, bounds, poll, steps and
+#       scale-in delay and the feeder timer's interval equal scaling.env's, and
+#       local-scaler.sh and manifold-asg-feeder.sh read scaling.env (through scaling.sh)
 #   - shell scripts (ops/*.sh, ops/farm/*.sh which ops/farm.sh sources, ops/autoscaling/*.sh)
 #       bash -n
 #   - docker-compose.yml                docker-compose config -q; every file it mounts exists;
@@ -80,6 +82,50 @@ for json in "$ops"/autoscaling/*.json; do
   [ -e "$json" ] || continue
   jq -e . "$json" >/dev/null || { echo "check-ops-files: $json is not JSON" >&2; exit 1; }
 done
+# One set of parameters: the KEDA ScaledObject and the feeder's timer hold the values of
+# scaling.env, which local-scaler.sh and manifold-asg-feeder.sh read (through scaling.sh).
+for script in local-scaler.sh manifold-asg-feeder.sh; do
+  grep -q '^source ".*/scaling.sh"$' "$ops/autoscaling/$script" || {
+    echo "check-ops-files: ops/autoscaling/$script does not source scaling.sh, so it may not follow scaling.env" >&2
+    exit 1
+  }
+done
+(
+  # shellcheck source=ops/autoscaling/scaling.env
+  source "$ops/autoscaling/scaling.env"
+  export MANIFOLD_SCALE_QUERY MANIFOLD_SCALE_PLATFORM MANIFOLD_SCALE_MIN MANIFOLD_SCALE_MAX \
+    MANIFOLD_SCALE_POLL MANIFOLD_SCALE_OUT_STEP MANIFOLD_SCALE_IN_DELAY MANIFOLD_SCALE_IN_STEP \
+    MANIFOLD_SCALE_IN_PERIOD
+  python3 - "$ops/autoscaling" <<'PY'
+import os, re, sys, yaml
+d = sys.argv[1]
+env = {k: os.environ[k] for k in os.environ if k.startswith("MANIFOLD_SCALE_")}
+spec = yaml.safe_load(open(d + "/keda-scaledobject.yaml"))["spec"]
+behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
+def policy(direction):
+    policies = behavior[direction]["policies"]
+    if len(policies) != 1 or policies[0]["type"] != "Pods":
+        return None
+    return (str(policies[0]["value"]), str(policies[0]["periodSeconds"]))
+timer = re.search(r"^OnUnitActiveSec=(\d+)s$", open(d + "/manifold-asg-feeder.timer").read(), re.M)
+checks = [
+    ("triggers[0].metadata.query", spec["triggers"][0]["metadata"]["query"], env["MANIFOLD_SCALE_QUERY"]),
+    ("the query's platform", 'platform="%s"' % env["MANIFOLD_SCALE_PLATFORM"] in env["MANIFOLD_SCALE_QUERY"], True),
+    ("minReplicaCount", str(spec["minReplicaCount"]), env["MANIFOLD_SCALE_MIN"]),
+    ("maxReplicaCount", str(spec["maxReplicaCount"]), env["MANIFOLD_SCALE_MAX"]),
+    ("pollingInterval", str(spec["pollingInterval"]), env["MANIFOLD_SCALE_POLL"]),
+    ("scaleUp policy (pods, periodSeconds)", policy("scaleUp"), (env["MANIFOLD_SCALE_OUT_STEP"], env["MANIFOLD_SCALE_POLL"])),
+    ("scaleUp.stabilizationWindowSeconds", str(behavior["scaleUp"]["stabilizationWindowSeconds"]), "0"),
+    ("scaleDown.stabilizationWindowSeconds", str(behavior["scaleDown"]["stabilizationWindowSeconds"]), env["MANIFOLD_SCALE_IN_DELAY"]),
+    ("scaleDown policy (pods, periodSeconds)", policy("scaleDown"), (env["MANIFOLD_SCALE_IN_STEP"], env["MANIFOLD_SCALE_IN_PERIOD"])),
+    ("manifold-asg-feeder.timer OnUnitActiveSec", timer and timer.group(1), env["MANIFOLD_SCALE_POLL"]),
+]
+bad = [f"{name} is {got!r}, scaling.env says {want!r}" for name, got, want in checks if got != want]
+for line in bad:
+    print("check-ops-files: ops/autoscaling/keda-scaledobject.yaml or the feeder's timer: " + line, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+)
 
 step "bash -n ops/*.sh ops/farm/*.sh ops/autoscaling/*.sh"
 for script in "$ops"/*.sh "$ops"/farm/*.sh "$ops"/autoscaling/*.sh; do

@@ -5,6 +5,7 @@
 #
 # Usage: ops/farm.sh up|down|status|purge
 #        ops/farm.sh stop|kill|start NAME
+#        ops/farm.sh add-agent NAME PLATFORM
 #   up      stops any farm already running in FARM_DIR, then starts one and waits until
 #           every agent is online; writes FARM_DIR/farm.env (MANIFOLD_SERVER,
 #           MANIFOLD_REGISTRY, MANIFOLD_DATABASE_URL) and FARM_DIR/farm.conf (what start
@@ -23,6 +24,9 @@
 #           alerts.yml, scraping this farm's coordinators and agents; stop, kill and down
 #           stop it.
 #   NAME is postgres, registry, coordinator, coordinator-2, prometheus or an agent's name.
+#   add-agent NAME PLATFORM  an agent that was not in MANIFOLD_FARM_AGENTS at up: a key
+#           pair the coordinator allows (reloaded with SIGHUP), NAME:PLATFORM saved in
+#           farm.conf, then `start NAME`. What ops/autoscaling/local-scaler.sh scales out with.
 # Prometheus: up writes FARM_DIR/prometheus/ (ops/farm/prometheus.sh): copies of
 # ops/prometheus/prometheus.yml and alerts.yml, and file_sd files in targets/ naming each
 # coordinator and agent at the metrics port it listens on, kept current by start, stop and
@@ -94,7 +98,7 @@ source "$repo/ops/farm/prometheus.sh"
 source "$repo/ops/farm/commands.sh"
 
 usage() {
-  echo "usage: $0 up|down|status|purge, or $0 stop|kill|start NAME (NAME may be prometheus)" >&2
+  echo "usage: $0 up|down|status|purge, $0 stop|kill|start NAME (NAME may be prometheus), or $0 add-agent NAME PLATFORM" >&2
   exit 2
 }
 
@@ -112,6 +116,10 @@ case "$command" in
   stop | kill | start)
     [ "$#" -eq 2 ] || usage
     "cmd_$command" "$2"
+    ;;
+  add-agent)
+    [ "$#" -eq 3 ] || usage
+    cmd_add_agent "$2" "$3"
     ;;
   *) usage ;;
 esac

@@ -303,3 +303,23 @@ cmd_purge() {
   rm -rf "$farm_dir"
   say "purged $farm_dir"
 }
+
+# add-agent NAME PLATFORM: an agent the farm did not start with (what the local autoscaler,
+# ops/autoscaling/local-scaler.sh, calls to scale out): its key pair joins the
+# coordinator's allow-list (reloaded with SIGHUP), NAME:PLATFORM joins farm.conf's agents,
+# and it starts as `start NAME` would, target file included. A NAME the farm knows for the
+# same PLATFORM (stopped, or drained) just starts again.
+cmd_add_agent() {
+  local name="$1" platform="$2"
+  open_farm
+  [ "$only_services" != 1 ] || die "this farm runs no coordinator (it was started with MANIFOLD_FARM_ONLY_SERVICES=1)"
+  if [ -z "${agent_platform[$name]:-}" ]; then
+    agents_spec+=" $name:$platform"
+    parse_agents # checks the name and the platform
+    [ "$plaintext" = 1 ] || allow_agent_key "$name"
+    save_agents_spec
+  elif [ "${agent_platform[$name]}" != "$platform" ]; then
+    die "agent $name is already in this farm for ${agent_platform[$name]}; add $platform under another name"
+  fi
+  cmd_start "$name"
+}

@@ -167,6 +167,17 @@ write_conf() {
   } | write_atomically "$farm_dir/farm.conf"
 }
 
+# save_agents_spec: farm.conf's agents become agents_spec (add-agent grew it), the rest as is.
+save_agents_spec() {
+  local line
+  while IFS= read -r line; do
+    case "$line" in
+      agents_spec=*) printf 'agents_spec=%q\n' "$agents_spec" ;;
+      *) printf '%s\n' "$line" ;;
+    esac
+  done <"$farm_dir/farm.conf" | write_atomically "$farm_dir/farm.conf"
+}
+
 load_conf() {
   [ -f "$farm_dir/farm.conf" ] || die "no $farm_dir/farm.conf: start the farm with $0 up first"
   # shellcheck source=/dev/null

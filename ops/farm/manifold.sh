@@ -132,3 +132,26 @@ wait_for_welcome() {
     sleep 0.1
   done
 }
+
+# allow_agent_key NAME: a key pair for agent NAME (kept if it has one), its public key in the
+# coordinator's allow-list, and every running coordinator reloaded (SIGHUP), waited for
+# until its log says so, so the agent's first connection is not refused.
+allow_agent_key() {
+  local name="$1" keys="$farm_dir/keys" coordinator pid deadline
+  local -A offsets=()
+  [ -f "$keys/$name.key" ] || "$build_dir/cli/manifold" keygen "$keys/$name" >/dev/null || die "manifold keygen failed"
+  grep -qxF "$(cat "$keys/$name.pub")" "$keys/agent-keys" || cat "$keys/$name.pub" >>"$keys/agent-keys"
+  for coordinator in $(coordinator_names); do
+    pid="$(running_pid "$coordinator")"
+    [ -n "$pid" ] || continue
+    offsets[$coordinator]="$(stat -c %s "$logs/$coordinator.log" 2>/dev/null || echo 0)"
+    kill -HUP "$pid"
+  done
+  deadline=$((SECONDS + 30))
+  for coordinator in "${!offsets[@]}"; do
+    until tail -c +"$((${offsets[$coordinator]} + 1))" "$logs/$coordinator.log" | grep -q "reloaded the agent key list"; do
+      [ "$SECONDS" -lt "$deadline" ] || die "timed out after 30 s waiting for the $coordinator to reload $keys/agent-keys"
+      sleep 0.05
+    done
+  done
+}
