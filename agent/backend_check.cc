@@ -44,12 +44,24 @@ std::string OneLine(std::string text) {
 
 Status CheckBuildah(CommandRunner& runner, const std::string& buildah) {
   if (Status runs = BuildahBuilder::CheckAvailable(runner, buildah); !runs.ok()) return runs;
-  Status storage = RunCheckCommand(runner, CommandSpec{{buildah, "info"}, {}, ""}, "buildah", "");
+  std::string output;
+  Status storage =
+      RunCheckCommand(runner, CommandSpec{{buildah, "info"}, {}, ""}, "buildah", "", &output);
   if (!storage.ok()) {
     return Status::FailedPrecondition(
         "buildah cannot open its container storage (" + storage.message() +
         "); check the storage.conf it uses (CONTAINERS_STORAGE_CONF) and that its "
         "graphroot and runroot are writable");
+  }
+  // buildah then guesses a driver and logs this error at the top of every build's output.
+  const std::string unset = "The storage 'driver' option must be set in ";
+  if (size_t at = output.find(unset); at != std::string::npos) {
+    std::string file = output.substr(at + unset.size());
+    file = file.substr(0, file.find(" to guarantee"));
+    return Status::FailedPrecondition(
+        file +
+        " (buildah's storage.conf, CONTAINERS_STORAGE_CONF) sets no storage driver: add "
+        "driver = \"overlay\" under [storage] (or \"vfs\" where overlay cannot run)");
   }
   return Status::Ok();
 }

@@ -464,6 +464,16 @@ TEST_F(AgentBackendCheckTest, RefusesBuildahWithUnusableStorage) {
                         "buildah cannot open its container storage", "/proc/manifold-no-run"});
 }
 
+TEST_F(AgentBackendCheckTest, RefusesAStorageConfWithoutADriver) {
+  const std::string conf = dir_.path() + "/storage.conf";
+  WriteFile(conf, "[storage]\nrunroot = \"" + dir_.path() + "/run\"\ngraphroot = \"" + dir_.path() +
+                      "/graph\"\n");
+  CommandResult agent = RunAgent({"--backend", "buildah"}, {{"CONTAINERS_STORAGE_CONF", conf}});
+  ExpectRefusal(agent, {"the buildah backend cannot build on this host",
+                        conf + " (buildah's storage.conf, CONTAINERS_STORAGE_CONF) sets no "
+                               "storage driver: add driver = \"overlay\" under [storage]"});
+}
+
 TEST_F(AgentBackendCheckTest, StartsWithAWorkingEngineAndFindsAClientThatCanBuild) {
   test::DockerEngine engine;
   Status started = engine.Start();
