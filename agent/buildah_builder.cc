@@ -153,16 +153,36 @@ Status BuildahBuilder::Build(const BuildRequest& request,
   return pushed;
 }
 
+// A FROM image whose registry this host cannot reach is a setting of the agent's, which
+// the registry's own error ("pinging container registry registry-1.docker.io: ... no
+// such host") does not name.
+Status ExplainUnreachableRegistry(const Status& built) {
+  const std::string& message = built.message();
+  const std::string pinging = "pinging container registry ";
+  const size_t at = message.find(pinging);
+  // A failed bud is Internal (not retryable); a cancel or a start failure stays as it is.
+  if (built.code() != Status::Code::kInternal || at == std::string::npos) return built;
+  const size_t start = at + pinging.size();
+  const std::string registry = message.substr(start, message.find(": ", start) - start);
+  return Status::Internal(message + ". This agent cannot reach the registry " + registry +
+                          " to pull a FROM image: give its buildah a registries.conf "
+                          "(CONTAINERS_REGISTRIES_CONF) with a [[registry.mirror]] this host "
+                          "can reach, or let it reach " +
+                          registry + " (README, \"Running on real hosts\")");
+}
+
 Status BuildahBuilder::RunBud(const CommandSpec& bud, const std::string& what,
                               const std::function<void(std::string_view)>& on_output,
                               const std::atomic<bool>* cancel,
                               std::unique_ptr<ImageStore::Use>* use) {
-  if (store_ == nullptr) return RunBuildStep(runner_, bud, what, on_output, cancel);
+  if (store_ == nullptr) {
+    return ExplainUnreachableRegistry(RunBuildStep(runner_, bud, what, on_output, cancel));
+  }
   Status built;
   std::optional<uint64_t> free_when_reached;
   {
     FloorWatch watch(*store_, cancel);
-    built = RunBuildStep(runner_, bud, what, on_output, watch.cancel());
+    built = ExplainUnreachableRegistry(RunBuildStep(runner_, bud, what, on_output, watch.cancel()));
     if (watch.reached() && !(cancel != nullptr && *cancel)) {
       free_when_reached = watch.free_when_reached();
     }

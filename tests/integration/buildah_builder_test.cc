@@ -22,6 +22,7 @@
 #include "common/digest.h"
 #include "common/platform.h"
 #include "tests/support/builder_run.h"
+#include "tests/support/ports.h"
 #include "tests/support/wait.h"
 
 namespace manifold {
@@ -284,6 +285,25 @@ TEST_F(BuildahBuilderTest, FailingRunStepIsNotRetryableAndNamesThePlatform) {
   EXPECT_FALSE(fs::exists(fs::path(request.layout_dir) / "index.json"));
   EXPECT_EQ(outcome.log.find("manifold: buildah push"), std::string::npos)
       << "push ran after a failed build";
+}
+
+// No internet registry here, as on an agent host without registries.conf: the FROM image's
+// registry (a loopback port nothing listens on) cannot be reached.
+TEST_F(BuildahBuilderTest, AnUnreachableFromRegistrySaysToGiveARegistriesConf) {
+  const std::string registry = "127.0.0.1:" + std::to_string(test::FreeTcpPort());
+  BuildahBuilder builder(runner_);
+  BuildRequest request = MakeRequest(kAmd64, root_ / "storage.conf",
+                                     "FROM " + registry + "/library/busybox\n", "unreachable");
+  std::atomic<bool> cancel{false};
+  BuildOutcome outcome = BuildWithWatchdog(builder, request, seconds(120), cancel);
+  ASSERT_FALSE(outcome.status.ok()) << outcome.log;
+  EXPECT_FALSE(outcome.status.retryable());
+  EXPECT_NE(outcome.status.message().find(
+                ". This agent cannot reach the registry " + registry +
+                " to pull a FROM image: give its buildah a registries.conf "
+                "(CONTAINERS_REGISTRIES_CONF) with a [[registry.mirror]] this host can reach"),
+            std::string::npos)
+      << outcome.status.message();
 }
 
 TEST_F(BuildahBuilderTest, CancelStopsARunningBuild) {
