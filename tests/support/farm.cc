@@ -36,7 +36,7 @@ Farm::~Farm() { Down(); }
 
 std::map<std::string, std::string> Farm::Env() const {
   std::map<std::string, std::string> env = ports_;
-  env["MANIFOLD_FARM_DIR"] = dir_->path() + "/farm";
+  env["MANIFOLD_FARM_DIR"] = farm_dir();
   env["MANIFOLD_BUILD_DIR"] = BinaryDir();
   if (!options_.agents.empty()) {
     std::string agents;
@@ -159,6 +159,11 @@ Result<HttpResponse> Farm::Api(const std::string& method, const std::string& pat
 }
 
 Result<uint64_t> Farm::SubmitBuild(const std::string& dockerfile, const std::string& tag) const {
+  return SubmitBuild(dockerfile, tag, {"linux/amd64"});
+}
+
+Result<uint64_t> Farm::SubmitBuild(const std::string& dockerfile, const std::string& tag,
+                                   const std::vector<std::string>& platforms) const {
   TempDir context_dir;
   std::ofstream(context_dir.path() + "/hello.sh") << "#!/bin/sh\necho hello\n";
   std::string context;
@@ -169,7 +174,7 @@ Result<uint64_t> Farm::SubmitBuild(const std::string& dockerfile, const std::str
   Result<HttpResponse> put = Api("PUT", "/v1/contexts/" + digest, context);
   if (!put.ok()) return put.status();
   if (put->status != 201) return Status::Internal("uploading the context: HTTP " + put->body);
-  nlohmann::json request = {{"platforms", {"linux/amd64"}},
+  nlohmann::json request = {{"platforms", platforms},
                             {"tags", {registry_ + "/" + tag}},
                             {"context", digest},
                             {"dockerfile", dockerfile}};

@@ -66,6 +66,8 @@ class Farm {
   const std::string& registry() const { return registry_; }          // 127.0.0.1:PORT
   const std::string& database_url() const { return database_url_; }  // postgresql://...
   const std::string& dir() const { return dir_->path(); }
+  // The farm's MANIFOLD_FARM_DIR, for scripts that act on it (ops/autoscaling/local-scaler.sh).
+  std::string farm_dir() const { return dir_->path() + "/farm"; }
 
   // One request to the coordinator's HTTP API (`path` starts with /); a transport error
   // (the coordinator is down) is an error, any HTTP status is a response.
@@ -74,6 +76,9 @@ class Farm {
   // Uploads a context holding one small file and starts a build of `dockerfile` for
   // linux/amd64, tagged REGISTRY/tag; the build's id.
   Result<uint64_t> SubmitBuild(const std::string& dockerfile, const std::string& tag) const;
+  // The same for `platforms` (e.g. {"linux/arm64"}).
+  Result<uint64_t> SubmitBuild(const std::string& dockerfile, const std::string& tag,
+                               const std::vector<std::string>& platforms) const;
   // GET /v1/builds/ID as JSON; an error unless the coordinator answered 200 with JSON.
   Result<nlohmann::json> GetBuild(uint64_t id) const;
   // The build once it reached a final state (succeeded, failed or canceled); null JSON if

@@ -1,0 +1,130 @@
+// The autoscaling loop end to end on one machine: the local scaler
+// (ops/autoscaling/local-scaler.sh) reads max(manifold_desired_agents{platform=
+// "linux/arm64"}) through a real Prometheus (Debian's, `ops/farm.sh start prometheus`,
+// scraping every second) as KEDA does, starts arm64 agents with `ops/farm.sh add-agent`
+// during a burst of builds, and afterwards drains idle ones back to the minimum. Every
+// build must succeed in one attempt: scale-in drains only idle agents.
+//
+// The agents are synthetic (each build takes MANIFOLD_SYNTHETIC_BUILD_MS and builds
+// nothing): the point is the control loop, not the builder. The scaler runs with the
+// recipes' steps and a short poll and scale-in delay (scaling.env's defaults are minutes).
+// bench/autoscale_bench runs the same burst with and without the scaler for the figures
+// in docs/BENCHMARKS.md.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "common/http_client.h"
+#include "tests/support/farm.h"
+#include "tests/support/ports.h"
+#include "tests/support/scaling_burst.h"
+#include "tests/support/subprocess.h"
+#include "tests/support/wait.h"
+
+namespace manifold::test {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr int kMaxAgents = 4;
+
+// Whether Prometheus on `port` answers the scaler's query with a value: it has scraped
+// the coordinator.
+bool PrometheusHasSignal(int port) {
+  HttpRequest request;
+  request.url =
+      "http://127.0.0.1:" + std::to_string(port) +
+      "/api/v1/query?query=max(manifold_desired_agents%7Bplatform%3D%22linux%2Farm64%22%7D)";
+  request.timeout_ms = 5000;
+  Result<HttpResponse> response = HttpClient().Send(request);
+  if (!response.ok() || response->status != 200) return false;
+  nlohmann::json body = nlohmann::json::parse(response->body, nullptr, false);
+  return body.is_object() && body["data"]["result"].is_array() && !body["data"]["result"].empty();
+}
+
+// The agents the farm's Prometheus target files name (targets/agents-NAME.yml).
+std::set<std::string> AgentTargets(const Farm& farm) {
+  std::set<std::string> names;
+  DIR* dir = opendir((farm.farm_dir() + "/prometheus/targets").c_str());
+  if (dir == nullptr) return names;
+  while (dirent* entry = readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name.rfind("agents-", 0) == 0 && name.size() > 11 && name.ends_with(".yml")) {
+      names.insert(name.substr(7, name.size() - 11));
+    }
+  }
+  closedir(dir);
+  return names;
+}
+
+TEST(AutoscalingTest, ScalesOutForABurstAndDrainsBackToTheMinimum) {
+  const int prometheus_port = FreeTcpPort();
+  ASSERT_GT(prometheus_port, 0);
+  Farm farm(FarmOptions{{"amd64-1:linux/amd64", "arm64-1:linux/arm64"},
+                        {{"MANIFOLD_FARM_BACKEND", "synthetic"},
+                         {"MANIFOLD_SYNTHETIC_BUILD_MS", "5000"},
+                         {"MANIFOLD_FARM_PROMETHEUS_PORT", std::to_string(prometheus_port)},
+                         {"MANIFOLD_FARM_PROMETHEUS_INTERVAL", "1s"}}});
+  Status up = farm.Up();
+  ASSERT_TRUE(up.ok()) << up.message();
+  // The farm's down (its destructor, also when an assertion fails) stops Prometheus and
+  // every agent the scaler added; the scaler, declared later, is stopped first.
+  Status started = farm.Start("prometheus");
+  ASSERT_TRUE(started.ok()) << started.message();
+  ASSERT_TRUE(WaitFor([&] { return PrometheusHasSignal(prometheus_port); }, milliseconds(20000),
+                      milliseconds(250)))
+      << "Prometheus has no manifold_desired_agents from the coordinator\n"
+      << farm.LogTail("prometheus");
+
+  Subprocess scaler;
+  Status scaling = scaler.Start(
+      {SourceDir() + "/ops/autoscaling/local-scaler.sh"},
+      {{"MANIFOLD_FARM_DIR", farm.farm_dir()},
+       {"MANIFOLD_PROMETHEUS_URL", "http://127.0.0.1:" + std::to_string(prometheus_port)},
+       {"MANIFOLD_SCALE_MAX", std::to_string(kMaxAgents)},
+       {"MANIFOLD_SCALE_POLL", "1"},
+       {"MANIFOLD_SCALE_IN_DELAY", "5"},
+       {"MANIFOLD_SCALE_IN_PERIOD", "2"}},
+      farm.dir() + "/local-scaler.log");
+  ASSERT_TRUE(scaling.ok()) << scaling.message();
+
+  // 6 arm64 builds want 6 agents, more than the maximum; 2 amd64 builds run beside them.
+  BurstOptions options;
+  options.scaled_builds = 6;
+  options.other_builds = 2;
+  options.settle_agents = 1;  // the scaler's minimum (scaling.env)
+  options.timeout = std::chrono::seconds(90);
+  BurstResult burst = RunBurst(farm, options);
+  std::string timeline;
+  for (const std::string& line : burst.timeline) timeline += "  " + line + "\n";
+  const std::string context =
+      "arm64 agents over time:\n" + timeline + "scaler:\n" + scaler.LogTail(8192);
+
+  ASSERT_TRUE(burst.status.ok()) << burst.status.message() << "\n" << context;
+  EXPECT_EQ(burst.builds_succeeded, 8) << context;
+  EXPECT_EQ(burst.builds_failed, 0) << context;
+  EXPECT_TRUE(burst.retried_jobs.empty())
+      << "jobs retried or requeued: " << nlohmann::json(burst.retried_jobs).dump() << "\n"
+      << context;
+  EXPECT_EQ(burst.agents_at_start, 1) << context;
+  EXPECT_EQ(burst.peak_agents, kMaxAgents) << context;
+  // Back at the minimum, the drained agents left the farm and Prometheus's targets.
+  std::set<std::string> targets;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        targets = AgentTargets(farm);
+        return targets.size() == 2;
+      },
+      milliseconds(15000), milliseconds(200)))
+      << "agent targets: " << nlohmann::json(targets).dump() << "\n"
+      << context;
+  EXPECT_EQ(targets.count("amd64-1"), 1u) << nlohmann::json(targets).dump();
+  EXPECT_TRUE(scaler.Running()) << context;
+  EXPECT_EQ(scaler.Stop(), 0) << context;
+}
+
+}  // namespace
+}  // namespace manifold::test
