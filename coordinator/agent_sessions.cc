@@ -40,6 +40,10 @@ std::map<Platform, PlatformLoad> PlatformLoads(
       }
       l.slots_total += static_cast<int>(session->slots);
       l.slots_busy += static_cast<int>(session->jobs.size());
+      if (!offer.emulated) {
+        ++l.native_agents;
+        l.native_slots += static_cast<int>(session->slots);
+      }
     }
   }
   return load;

@@ -230,8 +230,13 @@ int Metrics::Serve(const std::string& address) {
 }
 
 int Metrics::DesiredAgents(const PlatformLoad& load, double target_utilisation) {
+  // An emulated agent's slots (an amd64 host with many) say nothing of the native agents
+  // the autoscaler adds, and its free slots do not serve a job waiting for a native one.
   int agents = load.agents_native + load.agents_emulated + load.agents_draining;
-  double slots_per_agent = agents > 0 ? static_cast<double>(load.slots_total) / agents : 1.0;
+  double slots_per_agent = load.native_agents > 0
+                               ? static_cast<double>(load.native_slots) / load.native_agents
+                           : agents > 0 ? static_cast<double>(load.slots_total) / agents
+                                        : 1.0;
   if (slots_per_agent <= 0) slots_per_agent = 1.0;
   double work = load.pending + load.running;
   return static_cast<int>(std::ceil(work / (slots_per_agent * target_utilisation) - 1e-9));

@@ -3,9 +3,11 @@
 // Names follow Prometheus conventions: a manifold_ prefix, base units (seconds), _total
 // for counters. manifold_desired_agents{platform} is the series an autoscaler follows:
 //   desired = ceil((pending + running jobs) / (slots per agent x target utilisation))
-// where slots per agent is the mean over connected agents of that platform (1 when none
-// is connected) and the target utilisation (default 1.0: every slot busy; lower it for
-// headroom) comes from --target-utilisation.
+// where slots per agent is the mean over the connected native agents of that platform, the
+// kind an autoscaler adds (over all its agents, emulated ones too, when no native one is
+// connected; 1 when none is), and the target utilisation (default 1.0: every slot busy;
+// lower it for headroom) comes from --target-utilisation. Pending counts every waiting
+// job, those waiting for a native agent under --emulation fallback too.
 // Thread-safe: prometheus-cpp metrics are atomic and their families lock when adding a
 // series; calls come from the loop thread, the merge threads and the context collector.
 #pragma once
@@ -41,6 +43,9 @@ struct PlatformLoad {
   int agents_draining = 0;
   int slots_total = 0;
   int slots_busy = 0;
+  // Native agents, draining ones included, and their slots: the divisor of DesiredAgents.
+  int native_agents = 0;
+  int native_slots = 0;
 };
 
 class Metrics {
