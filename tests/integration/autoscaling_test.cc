@@ -17,7 +17,6 @@
 #include <set>
 #include <string>
 
-#include "common/http_client.h"
 #include "tests/support/farm.h"
 #include "tests/support/ports.h"
 #include "tests/support/scaling_burst.h"
@@ -31,19 +30,8 @@ using std::chrono::milliseconds;
 
 constexpr int kMaxAgents = 4;
 
-// Whether Prometheus on `port` answers the scaler's query with a value: it has scraped
-// the coordinator.
-bool PrometheusHasSignal(int port) {
-  HttpRequest request;
-  request.url =
-      "http://127.0.0.1:" + std::to_string(port) +
-      "/api/v1/query?query=max(manifold_desired_agents%7Bplatform%3D%22linux%2Farm64%22%7D)";
-  request.timeout_ms = 5000;
-  Result<HttpResponse> response = HttpClient().Send(request);
-  if (!response.ok() || response->status != 200) return false;
-  nlohmann::json body = nlohmann::json::parse(response->body, nullptr, false);
-  return body.is_object() && body["data"]["result"].is_array() && !body["data"]["result"].empty();
-}
+// The scaler's query (scaling.env), which KEDA's ScaledObject sends too.
+constexpr char kQuery[] = "max(manifold_desired_agents{platform=\"linux/arm64\"})";
 
 // The agents the farm's Prometheus target files name (targets/agents-NAME.yml).
 std::set<std::string> AgentTargets(const Farm& farm) {
@@ -74,8 +62,8 @@ TEST(AutoscalingTest, ScalesOutForABurstAndDrainsBackToTheMinimum) {
   // every agent the scaler added; the scaler, declared later, is stopped first.
   Status started = farm.Start("prometheus");
   ASSERT_TRUE(started.ok()) << started.message();
-  ASSERT_TRUE(WaitFor([&] { return PrometheusHasSignal(prometheus_port); }, milliseconds(20000),
-                      milliseconds(250)))
+  ASSERT_TRUE(WaitFor([&] { return PrometheusValue(prometheus_port, kQuery).has_value(); },
+                      milliseconds(20000), milliseconds(250)))
       << "Prometheus has no manifold_desired_agents from the coordinator\n"
       << farm.LogTail("prometheus");
 

@@ -1,13 +1,14 @@
 #include "tests/support/scaling_burst.h"
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <thread>
+
+#include "common/http_client.h"
 
 namespace manifold::test {
 
@@ -60,11 +61,21 @@ std::string Retried(uint64_t build_id, const json& job) {
 
 }  // namespace
 
-double Percentile(std::vector<double> values, double p) {
-  if (values.empty()) return -1;
-  std::sort(values.begin(), values.end());
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+std::optional<double> PrometheusValue(int port, const std::string& query) {
+  HttpRequest request;
+  request.url =
+      "http://127.0.0.1:" + std::to_string(port) + "/api/v1/query?query=" + UrlEncode(query);
+  request.timeout_ms = 5000;
+  request.connect_timeout_ms = 2000;
+  Result<HttpResponse> response = HttpClient().Send(request);
+  if (!response.ok() || response->status != 200) return std::nullopt;
+  json body = json::parse(response->body, nullptr, false);
+  if (!body.is_object() || body.value("status", "") != "success") return std::nullopt;
+  const json& result = body["data"]["result"];
+  if (!result.is_array() || result.size() != 1) return std::nullopt;
+  const json& value = result[0]["value"];  // [time, "value"]
+  if (!value.is_array() || value.size() != 2 || !value[1].is_string()) return std::nullopt;
+  return std::strtod(value[1].get<std::string>().c_str(), nullptr);
 }
 
 BurstResult RunBurst(const Farm& farm, const BurstOptions& options) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,9 @@ struct BurstResult {
 
 BurstResult RunBurst(const Farm& farm, const BurstOptions& options);
 
-// The p-th percentile (0 to 100, nearest rank) of `values`; -1 when empty.
-double Percentile(std::vector<double> values, double p);
+// The value of a PromQL `query` that yields one series, through the HTTP API of the
+// Prometheus on 127.0.0.1:`port` (/api/v1/query, as KEDA and the scaler read it); nullopt
+// when it does not answer or has no series yet.
+std::optional<double> PrometheusValue(int port, const std::string& query);
 
 }  // namespace manifold::test
