@@ -68,7 +68,7 @@ poll() {
   local now listing desired current name decision target change window_max i added removed id
   now="$(date +%s)"
   if ! listing="$(agents)"; then
-    log "the coordinator at $server does not answer GET /v1/agents; nothing changes"
+    log "the coordinator at $server does not answer GET /v1/agents (is the farm up? ops/farm.sh status); nothing changes"
     return
   fi
   # A drained agent says goodbye and exits; then it leaves the farm and Prometheus.
@@ -81,7 +81,7 @@ poll() {
   done
   current="$(grep -c ' online$' <<<"$listing" || true)"
   if ! desired="$(scaling_read_desired "$prometheus")"; then
-    log "no value for $MANIFOLD_SCALE_QUERY from Prometheus at $prometheus (is it running? ops/farm.sh start prometheus); keeping $current agents"
+    log "no value for $MANIFOLD_SCALE_QUERY from Prometheus at $prometheus (is it running, and scraping the coordinator? ops/farm.sh start prometheus; see $prometheus/targets); nothing changes (agents: $current)"
     return
   fi
   decision="$(scaling_decide "$state" "$now" "$current" "$desired")"
