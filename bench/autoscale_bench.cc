@@ -45,8 +45,6 @@ using test::BurstOptions;
 using test::BurstResult;
 using test::Farm;
 
-constexpr char kQuery[] = "max(manifold_desired_agents{platform=\"linux/arm64\"})";
-
 struct Settings {
   int rounds = 3;
   int build_ms = 5000;
@@ -70,7 +68,7 @@ class SignalWatch {
   SignalWatch(int port, double above) : start_(Clock::now()) {
     thread_ = std::thread([this, port, above] {
       while (!stop_) {
-        std::optional<double> value = test::PrometheusValue(port, kQuery);
+        std::optional<double> value = test::PrometheusValue(port, test::kArm64DesiredQuery);
         if (value && *value > above) {
           seconds_ = std::chrono::duration<double>(Clock::now() - start_).count();
           return;
@@ -119,11 +117,7 @@ void PrintRun(const char* name, const BurstResult& run) {
 
 int Run(const Settings& settings) {
   const int prometheus_port = test::FreeTcpPort();
-  Farm farm(test::FarmOptions{{"amd64-1:linux/amd64", "arm64-1:linux/arm64"},
-                              {{"MANIFOLD_FARM_BACKEND", "synthetic"},
-                               {"MANIFOLD_SYNTHETIC_BUILD_MS", std::to_string(settings.build_ms)},
-                               {"MANIFOLD_FARM_PROMETHEUS_PORT", std::to_string(prometheus_port)},
-                               {"MANIFOLD_FARM_PROMETHEUS_INTERVAL", "1s"}}});
+  Farm farm(test::BurstFarmOptions(prometheus_port, settings.build_ms));
   Status up = farm.Up();
   if (up.ok()) up = farm.Start("prometheus");
   if (!up.ok()) {
@@ -131,7 +125,8 @@ int Run(const Settings& settings) {
     return 1;
   }
   auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (!test::PrometheusValue(prometheus_port, kQuery) && Clock::now() < deadline) {
+  while (!test::PrometheusValue(prometheus_port, test::kArm64DesiredQuery) &&
+         Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   std::printf(
@@ -147,15 +142,7 @@ int Run(const Settings& settings) {
     round.without_scaler =
         RunBurst(farm, Burst(settings, "without-" + std::to_string(r), /*settle_agents=*/0));
     test::Subprocess scaler;
-    Status started = scaler.Start(
-        {test::SourceDir() + "/ops/autoscaling/local-scaler.sh"},
-        {{"MANIFOLD_FARM_DIR", farm.farm_dir()},
-         {"MANIFOLD_PROMETHEUS_URL", "http://127.0.0.1:" + std::to_string(prometheus_port)},
-         {"MANIFOLD_SCALE_MAX", std::to_string(settings.max_agents)},
-         {"MANIFOLD_SCALE_POLL", "1"},
-         {"MANIFOLD_SCALE_IN_DELAY", "5"},
-         {"MANIFOLD_SCALE_IN_PERIOD", "2"}},
-        farm.dir() + "/local-scaler.log");
+    Status started = test::StartLocalScaler(scaler, farm, prometheus_port, settings.max_agents);
     if (!started.ok()) {
       std::fprintf(stderr, "autoscale_bench: %s\n", started.message().c_str());
       return 1;

@@ -30,9 +30,6 @@ using std::chrono::milliseconds;
 
 constexpr int kMaxAgents = 4;
 
-// The scaler's query (scaling.env), which KEDA's ScaledObject sends too.
-constexpr char kQuery[] = "max(manifold_desired_agents{platform=\"linux/arm64\"})";
-
 // The agents the farm's Prometheus target files name (targets/agents-NAME.yml).
 std::set<std::string> AgentTargets(const Farm& farm) {
   std::set<std::string> names;
@@ -51,32 +48,21 @@ std::set<std::string> AgentTargets(const Farm& farm) {
 TEST(AutoscalingTest, ScalesOutForABurstAndDrainsBackToTheMinimum) {
   const int prometheus_port = FreeTcpPort();
   ASSERT_GT(prometheus_port, 0);
-  Farm farm(FarmOptions{{"amd64-1:linux/amd64", "arm64-1:linux/arm64"},
-                        {{"MANIFOLD_FARM_BACKEND", "synthetic"},
-                         {"MANIFOLD_SYNTHETIC_BUILD_MS", "5000"},
-                         {"MANIFOLD_FARM_PROMETHEUS_PORT", std::to_string(prometheus_port)},
-                         {"MANIFOLD_FARM_PROMETHEUS_INTERVAL", "1s"}}});
+  Farm farm(BurstFarmOptions(prometheus_port, 5000));
   Status up = farm.Up();
   ASSERT_TRUE(up.ok()) << up.message();
   // The farm's down (its destructor, also when an assertion fails) stops Prometheus and
   // every agent the scaler added; the scaler, declared later, is stopped first.
   Status started = farm.Start("prometheus");
   ASSERT_TRUE(started.ok()) << started.message();
-  ASSERT_TRUE(WaitFor([&] { return PrometheusValue(prometheus_port, kQuery).has_value(); },
-                      milliseconds(20000), milliseconds(250)))
+  ASSERT_TRUE(
+      WaitFor([&] { return PrometheusValue(prometheus_port, kArm64DesiredQuery).has_value(); },
+              milliseconds(20000), milliseconds(250)))
       << "Prometheus has no manifold_desired_agents from the coordinator\n"
       << farm.LogTail("prometheus");
 
   Subprocess scaler;
-  Status scaling = scaler.Start(
-      {SourceDir() + "/ops/autoscaling/local-scaler.sh"},
-      {{"MANIFOLD_FARM_DIR", farm.farm_dir()},
-       {"MANIFOLD_PROMETHEUS_URL", "http://127.0.0.1:" + std::to_string(prometheus_port)},
-       {"MANIFOLD_SCALE_MAX", std::to_string(kMaxAgents)},
-       {"MANIFOLD_SCALE_POLL", "1"},
-       {"MANIFOLD_SCALE_IN_DELAY", "5"},
-       {"MANIFOLD_SCALE_IN_PERIOD", "2"}},
-      farm.dir() + "/local-scaler.log");
+  Status scaling = StartLocalScaler(scaler, farm, prometheus_port, kMaxAgents);
   ASSERT_TRUE(scaling.ok()) << scaling.message();
 
   // 6 arm64 builds want 6 agents, more than the maximum; 2 amd64 builds run beside them.

@@ -61,6 +61,26 @@ std::string Retried(uint64_t build_id, const json& job) {
 
 }  // namespace
 
+FarmOptions BurstFarmOptions(int prometheus_port, int build_ms) {
+  return FarmOptions{{"amd64-1:linux/amd64", "arm64-1:linux/arm64"},
+                     {{"MANIFOLD_FARM_BACKEND", "synthetic"},
+                      {"MANIFOLD_SYNTHETIC_BUILD_MS", std::to_string(build_ms)},
+                      {"MANIFOLD_FARM_PROMETHEUS_PORT", std::to_string(prometheus_port)},
+                      {"MANIFOLD_FARM_PROMETHEUS_INTERVAL", "1s"}}};
+}
+
+Status StartLocalScaler(Subprocess& scaler, const Farm& farm, int prometheus_port, int max_agents) {
+  return scaler.Start(
+      {SourceDir() + "/ops/autoscaling/local-scaler.sh"},
+      {{"MANIFOLD_FARM_DIR", farm.farm_dir()},
+       {"MANIFOLD_PROMETHEUS_URL", "http://127.0.0.1:" + std::to_string(prometheus_port)},
+       {"MANIFOLD_SCALE_MAX", std::to_string(max_agents)},
+       {"MANIFOLD_SCALE_POLL", "1"},
+       {"MANIFOLD_SCALE_IN_DELAY", "5"},
+       {"MANIFOLD_SCALE_IN_PERIOD", "2"}},
+      farm.dir() + "/local-scaler.log");
+}
+
 std::optional<double> PrometheusValue(int port, const std::string& query) {
   HttpRequest request;
   request.url =

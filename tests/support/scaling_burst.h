@@ -13,8 +13,23 @@
 
 #include "common/status.h"
 #include "tests/support/farm.h"
+#include "tests/support/subprocess.h"
 
 namespace manifold::test {
+
+// The scaler's query (ops/autoscaling/scaling.env), which KEDA's ScaledObject sends too.
+inline constexpr char kArm64DesiredQuery[] =
+    "max(manifold_desired_agents{platform=\"linux/arm64\"})";
+
+// A farm for bursts: agents amd64-1 and arm64-1, synthetic, each build taking `build_ms`;
+// Prometheus, once started (farm.Start("prometheus")), on `prometheus_port` scraping and
+// evaluating every second.
+FarmOptions BurstFarmOptions(int prometheus_port, int build_ms);
+
+// Starts ops/autoscaling/local-scaler.sh on `farm` with the recipes' steps, a 1 s poll, a
+// 5 s scale-in delay, a 2 s scale-in period and at most `max_agents`; its output goes to
+// local-scaler.log in farm.dir().
+Status StartLocalScaler(Subprocess& scaler, const Farm& farm, int prometheus_port, int max_agents);
 
 struct BurstOptions {
   std::string platform = "linux/arm64";  // the scaled platform
