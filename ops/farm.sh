@@ -5,7 +5,7 @@
 #
 # Usage: ops/farm.sh up|down|status|purge
 #        ops/farm.sh stop|kill|start NAME
-#        ops/farm.sh add-agent NAME PLATFORM
+#        ops/farm.sh add-agent NAME PLATFORM | remove-agent NAME
 #   up      stops any farm already running in FARM_DIR, then starts one and waits until
 #           every agent is online; writes FARM_DIR/farm.env (MANIFOLD_SERVER,
 #           MANIFOLD_REGISTRY, MANIFOLD_DATABASE_URL) and FARM_DIR/farm.conf (what start
@@ -27,6 +27,9 @@
 #   add-agent NAME PLATFORM  an agent that was not in MANIFOLD_FARM_AGENTS at up: a key
 #           pair the coordinator allows (reloaded with SIGHUP), NAME:PLATFORM saved in
 #           farm.conf, then `start NAME`. What ops/autoscaling/local-scaler.sh scales out with.
+#   remove-agent NAME  `stop NAME`, then NAME leaves farm.conf's agents (status stops
+#           expecting it); its key stays allowed. What the local scaler calls once it
+#           drained an agent.
 # Prometheus: up writes FARM_DIR/prometheus/ (ops/farm/prometheus.sh): copies of
 # ops/prometheus/prometheus.yml and alerts.yml, and file_sd files in targets/ naming each
 # coordinator and agent at the metrics port it listens on, kept current by start, stop and
@@ -98,7 +101,7 @@ source "$repo/ops/farm/prometheus.sh"
 source "$repo/ops/farm/commands.sh"
 
 usage() {
-  echo "usage: $0 up|down|status|purge, $0 stop|kill|start NAME (NAME may be prometheus), or $0 add-agent NAME PLATFORM" >&2
+  echo "usage: $0 up|down|status|purge, $0 stop|kill|start NAME (NAME may be prometheus), $0 add-agent NAME PLATFORM or $0 remove-agent NAME" >&2
   exit 2
 }
 
@@ -113,9 +116,9 @@ case "$command" in
     [ "$#" -eq 1 ] || usage
     "cmd_$command"
     ;;
-  stop | kill | start)
+  stop | kill | start | remove-agent)
     [ "$#" -eq 2 ] || usage
-    "cmd_$command" "$2"
+    "cmd_${command//-/_}" "$2"
     ;;
   add-agent)
     [ "$#" -eq 3 ] || usage

@@ -14,7 +14,8 @@
 #     MANIFOLD_SCALE_IN_STEP agents per MANIFOLD_SCALE_IN_PERIOD seconds, only agents the
 #     coordinator reports idle (GET /v1/agents?platform=P&idle=true), with
 #     POST /v1/agents/ID/drain: one that took a job meanwhile finishes it, then exits, and
-#     the scaler removes it from the farm (ops/farm.sh stop ID: its Prometheus target goes).
+#     the scaler removes it from the farm (ops/farm.sh remove-agent ID: its Prometheus
+#     target goes).
 # No answer or no series from Prometheus changes nothing (KEDA's ignoreNullValues: false).
 # It manages the agents named PREFIX-N (MANIFOLD_SCALE_AGENT_PREFIX, default the
 # platform's architecture, e.g. arm64-1, arm64-2); others offering the platform are left
@@ -74,7 +75,7 @@ poll() {
   # A drained agent says goodbye and exits; then it leaves the farm and Prometheus.
   for name in "${!draining[@]}"; do
     if ! grep -q "^$name " <<<"$listing"; then
-      "$repo/ops/farm.sh" stop "$name" >/dev/null || true
+      "$repo/ops/farm.sh" remove-agent "$name" >/dev/null || true
       unset "draining[$name]"
       log "agent $name drained and removed"
     fi

@@ -323,3 +323,23 @@ cmd_add_agent() {
   fi
   cmd_start "$name"
 }
+
+# remove-agent NAME: stops the agent (it drains first, as `stop NAME`) and drops it from
+# farm.conf's agents, so `status` no longer expects it; what the local autoscaler calls
+# for an agent it drained. Its key stays allowed, so `add-agent NAME PLATFORM` can bring it
+# back. Exit 4 when it had to be killed, as `stop`.
+cmd_remove_agent() {
+  local name="$1" entry spec="" status=0
+  open_farm
+  [ -n "${agent_platform[$name]:-}" ] || die "no agent '$name' in this farm's agents ($agents_spec)"
+  [ "${#agent_list[@]}" -gt 1 ] || die "agent $name is this farm's last agent; stop it instead: $0 stop $name"
+  (cmd_stop "$name") || status=$?
+  [ "$status" -eq 0 ] || [ "$status" -eq "$exit_killed" ] || exit "$status"
+  for entry in $agents_spec; do
+    [ "${entry%%:*}" = "$name" ] || spec+="${spec:+ }$entry"
+  done
+  agents_spec="$spec"
+  save_agents_spec
+  say "removed agent $name from the farm"
+  exit "$status"
+}

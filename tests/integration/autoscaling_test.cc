@@ -85,16 +85,20 @@ TEST(AutoscalingTest, ScalesOutForABurstAndDrainsBackToTheMinimum) {
       << context;
   EXPECT_EQ(burst.agents_at_start, 1) << context;
   EXPECT_EQ(burst.peak_agents, kMaxAgents) << context;
-  // Back at the minimum, the drained agents left the farm and Prometheus's targets.
+  // Back at the minimum, the drained agents left the farm (`ops/farm.sh status` expects
+  // only what runs) and Prometheus's targets.
   std::set<std::string> targets;
+  CommandResult status;
   EXPECT_TRUE(WaitFor(
       [&] {
         targets = AgentTargets(farm);
-        return targets.size() == 2;
+        status = RunCommand({SourceDir() + "/ops/farm.sh", "status"}, milliseconds(10000),
+                            {{"MANIFOLD_FARM_DIR", farm.farm_dir()}});
+        return targets.size() == 2 && status.exit_code == 0;
       },
       milliseconds(15000), milliseconds(200)))
-      << "agent targets: " << nlohmann::json(targets).dump() << "\n"
-      << context;
+      << "agent targets: " << nlohmann::json(targets).dump() << "\nops/farm.sh status:\n"
+      << status.output << context;
   EXPECT_EQ(targets.count("amd64-1"), 1u) << nlohmann::json(targets).dump();
   EXPECT_TRUE(scaler.Running()) << context;
   EXPECT_EQ(scaler.Stop(), 0) << context;
