@@ -9,7 +9,8 @@
 #       variables replaced), so a typo in PromQL fails here, not on the screen
 #   - ops/autoscaling: JSON with jq; the KEDA ScaledObject's query, bounds, poll, steps and
 #       scale-in delay and the feeder timer's interval equal scaling.env's, and
-#       local-scaler.sh and manifold-asg-feeder.sh read scaling.env (through scaling.sh)
+#       local-scaler.sh and manifold-asg-feeder.sh read scaling.env (through scaling.sh),
+#       whose decisions are checked against the HPA's rules
 #   - shell scripts (ops/*.sh, ops/farm/*.sh which ops/farm.sh sources, ops/autoscaling/*.sh)
 #       bash -n
 #   - docker-compose.yml                docker-compose config -q; every file it mounts exists;
@@ -93,6 +94,7 @@ done
 (
   # shellcheck source=ops/autoscaling/scaling.env
   source "$ops/autoscaling/scaling.env"
+  # shellcheck disable=SC2090 # the query's quotes are PromQL's, exported as they are
   export MANIFOLD_SCALE_QUERY MANIFOLD_SCALE_PLATFORM MANIFOLD_SCALE_MIN MANIFOLD_SCALE_MAX \
     MANIFOLD_SCALE_POLL MANIFOLD_SCALE_OUT_STEP MANIFOLD_SCALE_IN_DELAY MANIFOLD_SCALE_IN_STEP \
     MANIFOLD_SCALE_IN_PERIOD
@@ -125,6 +127,33 @@ for line in bad:
     print("check-ops-files: ops/autoscaling/keda-scaledobject.yaml or the feeder's timer: " + line, file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
+)
+
+step "ops/autoscaling/scaling.sh decides as the HPA does"
+# With scaling.env's defaults (min 1, max 20, out 4 per poll, in 2 per 120 s after 600 s).
+(
+  # shellcheck source=ops/autoscaling/scaling.sh
+  source "$ops/autoscaling/scaling.sh"
+  state="$tmp/scaling"
+  expect() { # expect NOW CURRENT DESIRED "TARGET CHANGE WINDOW_MAX"
+    local got
+    got="$(scaling_decide "$state" "$1" "$2" "$3")"
+    [ "$got" = "$4" ] || {
+      echo "check-ops-files: scaling_decide at $1 with $2 agents, desired $3: got '$got', expected '$4'" >&2
+      exit 1
+    }
+  }
+  expect 1000 1 10 "10 +4 10"   # out at once, 4 per poll
+  expect 1015 5 30 "20 +4 20"   # never above the maximum
+  expect 1030 20 0 "1 0 20"     # a lull: the window still holds 20
+  expect 1614 20 0 "1 0 20"     # 20 was asked for 599 s ago
+  expect 1615 20 0 "1 -2 1"     # 600 s since: 2 may go
+  scaling_scaled_in "$state" 1615
+  expect 1700 18 0 "1 0 1"      # within the period after a scale-in
+  expect 1735 18 0 "1 -2 1"     # a period later
+  scaling_scaled_in "$state" 1735
+  expect 1800 16 3 "3 0 3"      # more work, within the period: nothing goes
+  expect 1900 1 0 "1 0 3"       # at the minimum nothing goes, whatever the window
 )
 
 step "bash -n ops/*.sh ops/farm/*.sh ops/autoscaling/*.sh"
