@@ -50,7 +50,7 @@ prometheus="${MANIFOLD_PROMETHEUS_URL:-http://127.0.0.1:${MANIFOLD_FARM_PROMETHE
 server="${MANIFOLD_SERVER:-}"
 if [ -z "$server" ]; then
   [ -f "$farm_dir/farm.env" ] ||
-    scaling_die "local-scaler: no $farm_dir/farm.env: start the farm first (ops/farm.sh up) or set MANIFOLD_SERVER"
+    scaling_die "no $farm_dir/farm.env: start the farm first (ops/farm.sh up) or set MANIFOLD_SERVER"
   server="$(sed -n 's/^MANIFOLD_SERVER=//p' "$farm_dir/farm.env")"
 fi
 server="${server%%,*}" # a standby redirects to the leader

@@ -15,7 +15,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/scaling.env"
 
 scaling_die() {
-  echo "$*" >&2
+  echo "$(basename "$0" .sh): $*" >&2
   exit 1
 }
 for scaling_var in MANIFOLD_SCALE_MIN MANIFOLD_SCALE_MAX MANIFOLD_SCALE_POLL \
@@ -25,6 +25,8 @@ for scaling_var in MANIFOLD_SCALE_MIN MANIFOLD_SCALE_MAX MANIFOLD_SCALE_POLL \
 done
 ((MANIFOLD_SCALE_MIN <= MANIFOLD_SCALE_MAX)) ||
   scaling_die "MANIFOLD_SCALE_MIN ($MANIFOLD_SCALE_MIN) is above MANIFOLD_SCALE_MAX ($MANIFOLD_SCALE_MAX)"
+[[ "$MANIFOLD_SCALE_QUERY" == *"platform=\"$MANIFOLD_SCALE_PLATFORM\""* ]] ||
+  scaling_die "MANIFOLD_SCALE_QUERY ($MANIFOLD_SCALE_QUERY) does not select platform=\"$MANIFOLD_SCALE_PLATFORM\" (MANIFOLD_SCALE_PLATFORM); set the two together"
 ((MANIFOLD_SCALE_POLL > 0 && MANIFOLD_SCALE_OUT_STEP > 0 && MANIFOLD_SCALE_IN_STEP > 0)) ||
   scaling_die "MANIFOLD_SCALE_POLL, MANIFOLD_SCALE_OUT_STEP and MANIFOLD_SCALE_IN_STEP must be at least 1"
 
